@@ -1,0 +1,137 @@
+from django.contrib import admin
+
+from arena.models import (
+    Contestant,
+    Judgment,
+    LeaderboardSnapshot,
+    Match,
+    MatchSlot,
+    Output,
+    Prompt,
+    PromptSet,
+    Voter,
+)
+
+
+@admin.register(Contestant)
+class ContestantAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "family", "provider", "is_active", "created_at"]
+    list_filter = ["kind", "is_active", "family", "provider"]
+    search_fields = ["name", "family", "provider", "api_model"]
+
+
+@admin.register(PromptSet)
+class PromptSetAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "is_public_arena", "license", "created_at"]
+    list_filter = ["is_public_arena", "license"]
+    search_fields = ["slug", "name", "source"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "prompt_set", "category", "language", "short_text"]
+    list_filter = ["prompt_set", "category", "language"]
+    search_fields = ["external_id", "text"]
+    list_select_related = ["prompt_set"]
+
+    @admin.display(description="text")
+    def short_text(self, obj):
+        return obj.text[:80]
+
+
+@admin.register(Output)
+class OutputAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "contestant",
+        "prompt",
+        "token_length",
+        "header_count",
+        "list_count",
+        "bold_count",
+    ]
+    list_filter = ["contestant", "prompt__prompt_set"]
+    search_fields = ["text", "contestant__name", "prompt__external_id"]
+    list_select_related = ["contestant", "prompt__prompt_set"]
+    raw_id_fields = ["prompt"]
+    readonly_fields = ["token_length", "header_count", "list_count", "bold_count"]
+
+
+@admin.register(Voter)
+class VoterAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "kind", "user", "flagged", "created_at"]
+    list_filter = ["kind", "flagged"]
+    search_fields = ["label", "user__username", "ip_hash"]
+    raw_id_fields = ["user"]
+
+
+class MatchSlotInline(admin.TabularInline):
+    model = MatchSlot
+    extra = 0
+    raw_id_fields = ["output"]
+
+
+class JudgmentInline(admin.TabularInline):
+    model = Judgment
+    extra = 0
+    fields = [
+        "judge",
+        "voter",
+        "kind",
+        "status",
+        "winner",
+        "strength",
+        "presentation",
+        "repeat",
+        "weight",
+    ]
+    raw_id_fields = ["voter"]
+    show_change_link = True
+
+
+@admin.register(Match)
+class MatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "prompt_set", "origin", "source", "k", "category", "policy", "created_at"]
+    list_filter = ["origin", "prompt_set", "k", "source", "policy", "category"]
+    search_fields = ["external_id", "prompt__text", "slots__contestant__name"]
+    list_select_related = ["prompt_set"]
+    raw_id_fields = ["prompt", "run", "owner"]
+    inlines = [MatchSlotInline, JudgmentInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Judgment)
+class JudgmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "match",
+        "judge",
+        "voter",
+        "kind",
+        "status",
+        "winner",
+        "strength",
+        "presentation",
+        "weight",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "winner", "judge", "voter__kind", "match__prompt_set"]
+    search_fields = [
+        "raw_text",
+        "verdict_label",
+        "voter__label",
+        "judge__name",
+        "match__external_id",
+    ]
+    list_select_related = ["match", "judge", "voter"]
+    raw_id_fields = ["match", "voter"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(LeaderboardSnapshot)
+class LeaderboardSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["scope", "method", "n_models", "n_votes", "fit_seconds", "created_at"]
+    list_filter = ["method", "prompt_set"]
+    search_fields = ["scope"]
+    date_hierarchy = "created_at"

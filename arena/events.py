@@ -1,0 +1,27 @@
+"""Messages pushed to browsers over Channels groups, one TypedDict per type."""
+
+from typing import Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+
+class BoardUpdated(TypedDict):
+    type: Literal["board.updated"]
+    scope: str
+    snapshot_id: int
+
+
+def board_group(scope: str) -> str:
+    # Group names allow only ASCII alphanumerics, hyphens, underscores and periods.
+    import hashlib
+
+    return "board." + hashlib.sha1(scope.encode()).hexdigest()[:20]
+
+
+def broadcast_board(scope: str, snapshot_id: int) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message: BoardUpdated = {"type": "board.updated", "scope": scope, "snapshot_id": snapshot_id}
+    async_to_sync(layer.group_send)(board_group(scope), message)

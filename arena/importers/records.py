@@ -1,0 +1,89 @@
+"""Normalised records that every file format parses into (pure Python, no Django).
+
+A parser reads a file and yields these records, one at a time, in file order. The
+Django loader (`arena.importers.loader`) maps them to rows; the rating CLI
+(`python -m arena.ratings`) feeds them straight to the solvers. Neither needs to
+know which format a record came from.
+
+Conventions
+-----------
+- ``contestants`` is the match's slot order: slot 0 is "A" (left / first shown).
+- ``winner`` always names a *slot* of the match ("a" = slot 0, "b" = slot 1), never a
+  position in the order the judge saw; ``presentation`` says that order: ``(0, 1)`` means
+  slot 0 was shown first, ``(1, 0)`` means the judge saw slot 1 first.
+- A comparison judged in both orders (an LLM judge's PRP pair, Arena-Hard's two games)
+  is two JudgmentRecords with the same ``match_id`` and different ``presentation``:
+  the bootstrap resamples them together as one unit.
+- ``weight`` > 1 means "this many identical votes" (aggregated files such as the
+  Chatbot Arena counts); everything else has weight 1.
+- Exactly one of ``voter`` (a person, or an anonymous crowd) and ``judge`` (an LLM
+  judge configuration) is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Winner = Literal["a", "b", "tie", "bothbad"]
+Kind = Literal["pairwise", "ranking", "score"]
+
+WINNERS: tuple[str, ...] = ("a", "b", "tie", "bothbad")
+
+
+class ImportRowError(ValueError):
+    """A record that cannot be read. Names the file, the 1-based line and the field."""
+
+    def __init__(self, path: str, line: int, field: str, message: str):
+        self.path, self.line, self.field, self.message = str(path), line, field, message
+        super().__init__(f"{self.path}:{line}: {field}: {message}")
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    external_id: str
+    text: str
+    category: str = ""
+    language: str = ""
+    reference_answer: str = ""
+    turns: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    prompt_id: str
+    contestant: str
+    text: str
+    generation_config: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class JudgmentRecord:
+    match_id: str
+    contestants: tuple[str, ...]
+    kind: Kind = "pairwise"
+    winner: Winner | None = None
+    strength: int = 1  # 2 for a strong verdict (A>>B)
+    ranking: tuple[int, ...] | None = None  # K-wise: rank per slot, 1 = best, ties share a rank
+    score: float | None = None  # single-answer grading (1..10) of slot 0
+    preference: float | None = None  # AlpacaEval soft preference in [1, 2]; 1 = slot 0 better
+    presentation: tuple[int, ...] = (0, 1)
+    repeat: int = 0
+    weight: int = 1
+    voter: str | None = None
+    judge: str | None = None
+    prompt_id: str | None = None
+    category: str = ""
+    language: str = ""
+    turn: int = 1
+    raw_text: str = ""
+    verdict_label: str = ""  # the verdict as the source wrote it ("A>>B", "1", "model_a" ...)
+    gold_winner: Winner | None = None  # a known right answer (LLMBar label), for audits
+    style: tuple[dict, ...] | None = None  # per slot: {"tokens", "headers", "lists", "bold"}
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+    line: int = 0

@@ -1,0 +1,42 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from arena.importers.loader import DEFAULT_PROMPT_SETS, import_file
+
+
+class Command(BaseCommand):
+    help = "Import battles, judgments, prompts and outputs. Each file is stored completely or not at all; re-importing stores nothing twice."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument(
+            "--format", required=True, choices=sorted(DEFAULT_PROMPT_SETS), dest="fmt"
+        )
+        parser.add_argument(
+            "--prompt-set", help="Slug of the prompt set to import into (created if missing)."
+        )
+        parser.add_argument(
+            "--baseline", help="arena-hard: the baseline model (default gpt-4-0314)."
+        )
+        parser.add_argument(
+            "--judge",
+            action="append",
+            dest="judges",
+            help="pandalm/llmbar: a judge verdict file; repeat for several.",
+        )
+
+    def handle(self, *paths, fmt, prompt_set, baseline, judges, **options):
+        extra = {}
+        if baseline:
+            extra["baseline"] = baseline
+        if judges:
+            extra["judges"] = judges
+        failed = 0
+        for path in paths:
+            report = import_file(fmt, path, prompt_set=prompt_set, **extra)
+            if report.ok:
+                self.stdout.write(report.summary())
+            else:
+                failed += 1
+                self.stderr.write(report.summary())
+        if failed:
+            raise CommandError(f"{failed} of {len(paths)} file(s) had errors and were not imported")
