@@ -11,7 +11,6 @@ import time
 from django.conf import settings
 
 from arena.boards import BoardScope, pair_cells
-from arena.fitting import fit_pair_cells
 from arena.models import LeaderboardSnapshot, PromptSet
 
 
@@ -30,6 +29,8 @@ def refresh_leaderboard(
     scope: BoardScope, bootstrap: int | None = None, seed: int = 0
 ) -> LeaderboardSnapshot:
     """Fit the scope's leaderboard from aggregated counts and store it as a new snapshot."""
+    from arena.fitting import fit_pair_cells
+
     started = time.perf_counter()
     cells = pair_cells(scope)
     rounds = settings.ARENA_BOOTSTRAP_ROUNDS if bootstrap is None else bootstrap
