@@ -431,3 +431,20 @@ class LeaderboardSnapshot(models.Model):
 
     def __str__(self):
         return f"{self.scope} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class BoardState(models.Model):
+    """Whether a leaderboard scope needs a refit: the debounce and claim flag for refit tasks.
+
+    A new judgment bumps ``requested_at``; a refit task claims the scope with a one-row
+    conditional update (``claimed_at`` null or stale), fits, then records the
+    ``requested_at`` it fitted up to. Many votes inside the debounce window cost one fit.
+    """
+
+    scope = models.CharField(max_length=300, unique=True)
+    requested_at = models.DateTimeField()
+    fitted_up_to = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return self.scope

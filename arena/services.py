@@ -7,11 +7,16 @@ themselves.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from arena.boards import BoardScope, pair_cells
-from arena.models import LeaderboardSnapshot, PromptSet
+from arena.events import broadcast_board
+from arena.models import BoardState, LeaderboardSnapshot, PromptSet
 
 
 def latest_snapshot(
@@ -66,3 +71,53 @@ def refresh_prompt_set(
     prompt_set: PromptSet, bootstrap: int | None = None
 ) -> list[LeaderboardSnapshot]:
     return [refresh_leaderboard(scope, bootstrap=bootstrap) for scope in default_scopes(prompt_set)]
+
+
+# A claim older than this is considered abandoned (a worker died mid-fit).
+CLAIM_TIMEOUT = timedelta(minutes=5)
+
+
+def request_refit(scope_keys: list[str]) -> None:
+    """Mark scopes dirty and, once the surrounding transaction commits, queue a debounced refit."""
+    from arena.tasks import refit_leaderboard
+
+    now = timezone.now()
+    for key in scope_keys:
+        updated = BoardState.objects.filter(scope=key).update(requested_at=now)
+        if not updated:
+            BoardState.objects.get_or_create(scope=key, defaults={"requested_at": now})
+    countdown = settings.ARENA_REFIT_DEBOUNCE_SECONDS
+
+    def enqueue():
+        for key in scope_keys:
+            refit_leaderboard.apply_async(args=[key], countdown=countdown)
+
+    transaction.on_commit(enqueue)
+
+
+def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
+    """Claim a dirty scope (one-row conditional update), refit it, push the new board."""
+    now = timezone.now()
+    claimed = BoardState.objects.filter(
+        Q(fitted_up_to__isnull=True) | Q(fitted_up_to__lt=F("requested_at")),
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
+        scope=scope_key,
+    ).update(claimed_at=now)
+    if claimed != 1:
+        return None
+    state = BoardState.objects.get(scope=scope_key)
+    fitted_up_to = state.requested_at
+    try:
+        snapshot = refresh_leaderboard(BoardScope.from_key(scope_key))
+    finally:
+        BoardState.objects.filter(scope=scope_key).update(claimed_at=None)
+    BoardState.objects.filter(scope=scope_key).update(fitted_up_to=fitted_up_to)
+    broadcast_board(scope_key, snapshot.id)
+    # Votes that arrived while fitting: the next queued refit (or this one again) picks them up.
+    if BoardState.objects.filter(scope=scope_key, requested_at__gt=fitted_up_to).exists():
+        from arena.tasks import refit_leaderboard
+
+        refit_leaderboard.apply_async(
+            args=[scope_key], countdown=settings.ARENA_REFIT_DEBOUNCE_SECONDS
+        )
+    return snapshot

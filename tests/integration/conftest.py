@@ -1,0 +1,38 @@
+import uuid
+
+import pytest
+
+
+@pytest.fixture
+def celery_worker(settings):
+    """A real Celery worker (threads) consuming a queue of its own, on the configured broker.
+
+    Embedded settings: kombu memory:// in this process. CI: Redis. Tests using it need
+    ``transaction=True`` so the worker's own database connection sees committed rows.
+    """
+    from arena.embedded import start_worker
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    old_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    settings.ARENA_REFIT_DEBOUNCE_SECONDS = 0.05
+    worker = start_worker(app, concurrency=2, queues=[queue], hostname=f"{queue}@test")
+    try:
+        yield worker
+    finally:
+        worker.stop(in_sighandler=False)
+        app.conf.task_default_queue = old_queue
+        _close_worker_connections()
+
+
+def _close_worker_connections():
+    """Worker threads keep their own database connections; end them so the test DB can be dropped."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )

@@ -1,0 +1,93 @@
+"""A vote marks its boards dirty; a real Celery worker refits once and pushes over Channels."""
+
+import asyncio
+import time
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+
+from arena.boards import BoardScope
+from arena.importers.loader import import_records
+from arena.importers.records import JudgmentRecord
+from arena.models import BoardState, LeaderboardSnapshot
+from arena.services import request_refit
+from config.asgi import application
+
+
+def _votes(n, winner="a", start=0):
+    return [
+        JudgmentRecord(
+            match_id=f"m{start + i}",
+            contestants=("alpha", "beta") if i % 2 else ("beta", "alpha"),
+            winner=winner,
+            voter=f"v{i}",
+        )
+        for i in range(n)
+    ]
+
+
+def _wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refits_once_for_a_burst_of_votes(celery_worker):
+    import_records(_votes(20) + _votes(10, "tie", 100), prompt_set="live", source="test")
+    scope = BoardScope("live", "humans")
+    for _ in range(5):
+        with transaction.atomic():
+            request_refit([scope.key])
+    assert _wait_for(lambda: LeaderboardSnapshot.objects.filter(scope=scope.key).exists())
+    time.sleep(0.5)
+    assert LeaderboardSnapshot.objects.filter(scope=scope.key).count() == 1
+    state = BoardState.objects.get(scope=scope.key)
+    assert state.fitted_up_to == state.requested_at and state.claimed_at is None
+    snapshot = LeaderboardSnapshot.objects.get(scope=scope.key)
+    assert snapshot.n_votes == 30 and {r["model"] for r in snapshot.rows} == {"alpha", "beta"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_queued_when_the_transaction_rolls_back(celery_worker):
+    import_records(_votes(4), prompt_set="live", source="test")
+    scope = BoardScope("live", "humans")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        request_refit([scope.key])
+        raise RuntimeError("vote failed")
+    time.sleep(0.5)
+    assert not BoardState.objects.exists()
+    assert not LeaderboardSnapshot.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_leaderboard_socket_hears_the_refit(celery_worker):
+    import_records(_votes(6), prompt_set="live", source="test")
+    scope = BoardScope("live", "humans")
+
+    async def scenario():
+        ws = WebsocketCommunicator(
+            application, "/ws/leaderboard/", headers=[(b"origin", b"http://127.0.0.1")]
+        )
+        connected, _ = await ws.connect()
+        assert connected
+        await ws.send_json_to({"subscribe": scope.key})
+        assert (await ws.receive_json_from(timeout=5))["type"] == "subscribed"
+        from asgiref.sync import sync_to_async
+
+        def vote():
+            with transaction.atomic():
+                request_refit([scope.key])
+
+        await sync_to_async(vote)()
+        message = await ws.receive_json_from(timeout=20)
+        await ws.disconnect()
+        return message
+
+    message = asyncio.run(scenario())
+    snapshot = LeaderboardSnapshot.objects.get(scope=scope.key)
+    assert message == {"type": "board.updated", "scope": scope.key, "snapshot_id": snapshot.id}
