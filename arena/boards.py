@@ -1,9 +1,9 @@
 """Leaderboard scopes and the database aggregation that feeds the rating engine.
 
 A scope says which judgments a leaderboard is fitted on: one prompt set, whose verdicts
-(human votes, all LLM judges, one judge, everything), optionally one category. The
-aggregation is a single GROUP BY over (slot-0 contestant, slot-1 contestant, winner,
-presentation): a refit reads O(models^2) cells, never one Python object per vote.
+(human votes, all LLM judges, one judge, everything), optionally one category. Human
+boards read the running PairOutcomeCount cells (bumped with every vote, rebuilt from raw
+judgments after imports): a refit reads O(models^2) cells, never one row per vote.
 """
 
 from __future__ import annotations
@@ -12,11 +12,17 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import FilteredRelation, Q, QuerySet, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import F, FilteredRelation, Q, QuerySet, Sum
 
-from arena.models import Contestant, Judgment, PromptSet
+from arena.models import Contestant, Judgment, Match, PairOutcomeCount, PromptSet
+from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts
+from arena.ratings.counts import _assemble as counts_from_arrays  # noqa: PLC2701  (made public with the ratings package)
 
 WINNER_CODES = {"a": 0, "b": 1, "tie": 2, "bothbad": 3}
+# Slot-relative winner code -> outcome relative to the order shown.
+_WHEN_A_FIRST = np.array([FIRST, SECOND, TIE, BOTH_BAD])
+_WHEN_B_FIRST = np.array([SECOND, FIRST, TIE, BOTH_BAD])
 _BY = re.compile(r"^(humans|judges|all|judge:\d+)$")
 
 
@@ -95,58 +101,130 @@ def scope_judgments(scope: BoardScope) -> QuerySet[Judgment]:
     return qs
 
 
-@dataclass
-class PairCells:
-    """Aggregated pairwise outcomes: one entry per (slot 0, slot 1, winner, order) cell.
+def _source_filter(scope: BoardScope) -> Q:
+    if scope.by == "humans":
+        return Q(source="human")
+    if scope.by == "judges":
+        return Q(source__startswith="judge:")
+    if scope.judge_id is not None:
+        return Q(source=f"judge:{scope.judge_id}")
+    return Q()
 
-    ``a``, ``b``: model indices of slot 0 and slot 1 (into ``models``);
-    ``winner``: 0 a, 1 b, 2 tie, 3 both bad; ``a_first``: True when slot 0 was shown first;
-    ``count``: number of votes in the cell (weights summed).
+
+def scope_counts(scope: BoardScope) -> PairwiseCounts:
+    """The scope's votes as rating-engine counts.
+
+    Human votes come from the running PairOutcomeCount cells (every vote its own
+    bootstrap unit). LLM-judge scopes read their judgments per match so that both
+    presentation orders of one comparison (and its repeats) form one bootstrap unit.
     """
+    if scope.by.startswith("judge"):
+        return _judge_counts(scope)
+    cells = PairOutcomeCount.objects.filter(_source_filter(scope), prompt_set__slug=scope.prompt_set, count__gt=0)
+    if scope.category:
+        cells = cells.filter(category=scope.category)
+    rows = list(
+        cells.filter(contestant_a__kind=Contestant.Kind.MODEL, contestant_b__kind=Contestant.Kind.MODEL)
+        .values_list("contestant_a_id", "contestant_b_id", "winner", "a_first")
+        .annotate(n=Sum("count"))
+        .order_by()
+    )
+    if not rows:
+        return PairwiseCounts.from_cells((), [], [], [], [])
+    a_ids, b_ids, winners, a_first, counts = (np.asarray(col) for col in zip(*rows, strict=True))
+    models, index = _model_index(np.concatenate([a_ids, b_ids]))
+    a, b = index(a_ids), index(b_ids)
+    code = np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows))
+    a_first = a_first.astype(bool)
+    first, second = np.where(a_first, a, b), np.where(a_first, b, a)
+    outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
+    return PairwiseCounts.from_cells(models, first, second, outcome, counts.astype(np.float64))
 
-    models: list[str]
-    a: np.ndarray
-    b: np.ndarray
-    winner: np.ndarray
-    a_first: np.ndarray
-    count: np.ndarray
 
-    @property
-    def n_votes(self) -> int:
-        return int(self.count.sum())
-
-
-def pair_cells(scope: BoardScope) -> PairCells:
+def _judge_counts(scope: BoardScope) -> PairwiseCounts:
     rows = list(
         scope_judgments(scope)
         .annotate(
             s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
             s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
         )
-        .filter(
-            s0__contestant__kind=Contestant.Kind.MODEL, s1__contestant__kind=Contestant.Kind.MODEL
-        )
-        .values_list("s0__contestant_id", "s1__contestant_id", "winner", "presentation")
-        .annotate(n=Sum("weight"))
+        .filter(s0__contestant__kind=Contestant.Kind.MODEL, s1__contestant__kind=Contestant.Kind.MODEL)
+        .values_list("match_id", "judge_id", "repeat", "s0__contestant_id", "s1__contestant_id", "winner", "presentation", "weight")
         .order_by()
     )
     if not rows:
-        return PairCells(
-            [],
-            *(np.zeros(0, dtype=int) for _ in range(3)),
-            np.zeros(0, dtype=bool),
-            np.zeros(0, dtype=np.int64),
+        return PairwiseCounts.from_cells((), [], [], [], [])
+    match_ids, judge_ids, repeats, a_ids, b_ids, winners, orders, weights = (np.asarray(col) for col in zip(*rows, strict=True))
+    models, index = _model_index(np.concatenate([a_ids, b_ids]))
+    a, b = index(a_ids), index(b_ids)
+    code = np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows))
+    a_first = np.fromiter((o.startswith("0") for o in orders), dtype=bool, count=len(rows))
+    # One bootstrap unit per (match, judge, repeat): the two orders of one comparison.
+    _, unit = np.unique(np.stack([match_ids, judge_ids, repeats]), axis=1, return_inverse=True)
+    first, second = np.where(a_first, a, b), np.where(a_first, b, a)
+    outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
+    ones = np.ones(len(rows))
+    return counts_from_arrays(models, unit.ravel(), first, second, outcome, ones, ones, weights.astype(np.int64))
+
+
+def _model_index(contestant_ids: np.ndarray):
+    """Model names in alphabetical order, and a vectorised contestant id -> index map."""
+    ids = np.unique(contestant_ids)
+    names = dict(Contestant.objects.filter(id__in=ids.tolist()).values_list("id", "name"))
+    id_names = [names[i] for i in ids.tolist()]
+    rank = np.argsort(np.argsort(id_names))  # alphabetical position of ids[k]
+
+    def index(values: np.ndarray) -> np.ndarray:
+        return rank[np.searchsorted(ids, values)]
+
+    return sorted(id_names), index
+
+
+# --- running counts ------------------------------------------------------------------------
+
+
+def rebuild_pair_counts(prompt_set: PromptSet) -> int:
+    """Recompute a prompt set's running counts from its raw judgments (one GROUP BY)."""
+    PairOutcomeCount.objects.filter(prompt_set=prompt_set).delete()
+    rows = (
+        Judgment.objects.filter(match__prompt_set=prompt_set, match__k=2, kind=Judgment.Kind.PAIRWISE, status=Judgment.Status.OK)
+        .annotate(
+            s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
+            s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
         )
-    a_ids, b_ids, winners, orders, counts = zip(*rows, strict=True)
-    ids = sorted(set(a_ids) | set(b_ids))
-    names = dict(Contestant.objects.filter(id__in=ids).values_list("id", "name"))
-    order = sorted(ids, key=lambda i: names[i])
-    index = {cid: k for k, cid in enumerate(order)}
-    return PairCells(
-        models=[names[i] for i in order],
-        a=np.fromiter((index[i] for i in a_ids), dtype=np.int64, count=len(rows)),
-        b=np.fromiter((index[i] for i in b_ids), dtype=np.int64, count=len(rows)),
-        winner=np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows)),
-        a_first=np.fromiter((o.startswith("0") for o in orders), dtype=bool, count=len(rows)),
-        count=np.asarray(counts, dtype=np.int64),
+        .values_list("judge_id", "match__category", "s0__contestant_id", "s1__contestant_id", "winner", "presentation")
+        .annotate(n=Sum("weight"))
+        .order_by()
     )
+    cells: dict[tuple, int] = {}
+    for judge_id, category, a, b, winner, presentation, n in rows.iterator():
+        key = ("human" if judge_id is None else f"judge:{judge_id}", category, a, b, winner, presentation.startswith("0"))
+        cells[key] = cells.get(key, 0) + n
+    PairOutcomeCount.objects.bulk_create(
+        (
+            PairOutcomeCount(prompt_set=prompt_set, source=src, category=cat, contestant_a_id=a, contestant_b_id=b, winner=w, a_first=f, count=n)
+            for (src, cat, a, b, w, f), n in cells.items()
+        ),
+        batch_size=2000,
+    )
+    return len(cells)
+
+
+def bump_pair_count(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int) -> None:
+    """Add one stored pairwise judgment to the running counts (inside the caller's transaction)."""
+    key = {
+        "prompt_set_id": match.prompt_set_id,
+        "source": "human" if judgment.judge_id is None else f"judge:{judgment.judge_id}",
+        "category": match.category,
+        "contestant_a_id": contestant_a_id,
+        "contestant_b_id": contestant_b_id,
+        "winner": judgment.winner,
+        "a_first": judgment.presentation.startswith("0"),
+    }
+    if PairOutcomeCount.objects.filter(**key).update(count=F("count") + judgment.weight):
+        return
+    try:
+        with transaction.atomic():
+            PairOutcomeCount.objects.create(**key, count=judgment.weight)
+    except IntegrityError:  # created concurrently: add to it
+        PairOutcomeCount.objects.filter(**key).update(count=F("count") + judgment.weight)

@@ -448,3 +448,30 @@ class BoardState(models.Model):
 
     def __str__(self):
         return self.scope
+
+
+class PairOutcomeCount(models.Model):
+    """Running vote counts per (prompt set, voter source, category, slot pair, winner, order).
+
+    Bumped in the same transaction as every pairwise judgment and rebuilt from the raw
+    judgments after an import, so a refit reads O(models^2) cells instead of scanning
+    every vote. ``source`` is "human" or "judge:<id>".
+    """
+
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="pair_counts")
+    source = models.CharField(max_length=40)
+    category = models.CharField(max_length=100, blank=True)
+    contestant_a = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    contestant_b = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    winner = models.CharField(max_length=8)
+    a_first = models.BooleanField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prompt_set", "source", "category", "contestant_a", "contestant_b", "winner", "a_first"],
+                name="pair_count_unique_cell",
+            ),
+            models.CheckConstraint(condition=Q(count__gte=0), name="pair_count_non_negative"),
+        ]

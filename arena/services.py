@@ -14,8 +14,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from arena.boards import BoardScope, pair_cells
+from arena.boards import BoardScope, scope_counts
 from arena.events import broadcast_board
+from arena.fitting import fit_counts
 from arena.models import BoardState, LeaderboardSnapshot, PromptSet
 
 
@@ -34,19 +35,17 @@ def refresh_leaderboard(
     scope: BoardScope, bootstrap: int | None = None, seed: int = 0
 ) -> LeaderboardSnapshot:
     """Fit the scope's leaderboard from aggregated counts and store it as a new snapshot."""
-    from arena.fitting import fit_pair_cells
-
     started = time.perf_counter()
-    cells = pair_cells(scope)
+    counts = scope_counts(scope)
     rounds = settings.ARENA_BOOTSTRAP_ROUNDS if bootstrap is None else bootstrap
-    board = fit_pair_cells(cells, bootstrap=rounds, seed=seed)
+    board = fit_counts(counts, bootstrap=rounds, seed=seed)
     snapshot = LeaderboardSnapshot.objects.create(
         scope=scope.key,
         prompt_set=PromptSet.objects.filter(slug=scope.prompt_set).first(),
         method=board["method"],
         rows=board["rows"],
-        n_votes=cells.n_votes,
-        n_models=len(cells.models),
+        n_votes=round(counts.total_votes),
+        n_models=len(board["rows"]),
         graph=board["graph"],
         params={"bootstrap": rounds, "seed": seed, "ties": "half", "scale": "400/ln10, mean 1000"},
         fit_seconds=time.perf_counter() - started,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.db import transaction
 
+from arena.boards import rebuild_pair_counts
 from arena.importers.records import ImportRowError, JudgmentRecord, OutputRecord, PromptRecord
 from arena.models import Contestant, Judgment, Match, MatchSlot, Output, Prompt, PromptSet, Voter
 from judges.models import Judge
@@ -73,6 +74,7 @@ def import_file(
             loader = _Loader(_prompt_set(slug, fmt, path), source=fmt, report=report)
             for batch in _batched(parse(fmt, path, **options), BATCH_SIZE):
                 loader.store(batch)
+            loader.finish()
     except ImportRowError as exc:
         report.errors.append(exc.as_dict())
         report.prompts = report.outputs = report.matches = report.judgments = report.votes = (
@@ -90,6 +92,7 @@ def import_records(
         loader = _Loader(_prompt_set(prompt_set, source, path), source=source, report=report)
         for batch in _batched(iter(records), BATCH_SIZE):
             loader.store(batch)
+        loader.finish()
     return report
 
 
@@ -131,6 +134,11 @@ class _Loader:
             self._store_outputs(outputs)
         if judgments:
             self._store_judgments(judgments)
+
+    def finish(self) -> None:
+        """Bring the running pair counts in line with the raw judgments (same transaction)."""
+        if self.report.judgments:
+            rebuild_pair_counts(self.prompt_set)
 
     # --- names ---------------------------------------------------------------------------
     def _contestant_ids(self, names: set[str]) -> dict[str, int]:
