@@ -103,5 +103,5 @@ def test_human_boards_read_the_running_counts(board_data):
     assert PairOutcomeCount.objects.filter(source="human").count() == 9
     rebuild_pair_counts(PromptSet.objects.get(slug="toy"))
     after = scope_counts(BoardScope("toy", "humans"))
-    assert before.total_votes == after.total_votes == 147
+    assert before.total_votes == after.total_votes == 102
     assert before.models == after.models == ("alpha", "beta", "gamma")
