@@ -1,12 +1,20 @@
 """The JSON API (django-ninja; OpenAPI at /api/docs)."""
 
+import uuid
+
+from django.conf import settings
 from django.http import HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import HttpError
+from ninja.utils import check_csrf
+from pydantic import StrictInt, StrictStr
 
-from arena.boards import BoardScope, ScopeError
-from arena.models import Judgment, PromptSet
+from arena.battles import BattleError, battle_view, check_vote, record_vote, reveal, start_battle
+from arena.boards import BoardScope, ScopeError, pair_matrix
+from arena.models import Judgment, LeaderboardSnapshot, PromptSet
+from arena.ratelimit import allow
 from arena.services import latest_snapshot
+from arena.voters import current_voter, ip_hash, remember
 from judges.models import Judge
 
 api = NinjaAPI(title="Arena API", version="1", urls_namespace="api")
@@ -111,3 +119,170 @@ def board_choices(ps: PromptSet) -> dict:
         set(ps.matches.exclude(category="").values_list("category", flat=True).distinct())
     )
     return {"slug": ps.slug, "name": ps.name, "categories": categories, "boards": boards}
+
+
+# --- battles -------------------------------------------------------------------------------
+
+
+class BattleIn(Schema):
+    prompt_set: str | None = None
+    k: int = 2
+
+
+class AnswerOut(Schema):
+    slot: int
+    text: str
+
+
+class BattleOut(Schema):
+    id: str
+    k: int
+    prompt: str
+    answers: list[AnswerOut]
+    expires_at: str
+
+
+class VoteIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    idempotency_key: StrictStr
+    winner: StrictStr | None = None
+    ranking: list[StrictInt] | None = None
+    best: StrictInt | None = None
+
+
+class RevealOut(Schema):
+    slot: int
+    model: str
+
+
+class VoteOut(Schema):
+    recorded: bool
+    battle: str
+    reveal: list[RevealOut]
+
+
+class Problem(Schema):
+    detail: str
+    field: str | None = None
+
+
+def _refuse(exc: BattleError):
+    return exc.status, {"detail": exc.message, "field": exc.field}
+
+
+def _csrf(request):
+    if check_csrf(request) is not None:
+        raise HttpError(
+            403, "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header"
+        )
+
+
+@api.post(
+    "/battles",
+    response={201: BattleOut, 400: Problem, 404: Problem, 429: Problem, 503: Problem},
+    summary="Serve a new anonymous battle",
+)
+def new_battle(request, payload: BattleIn, response: HttpResponse):
+    _csrf(request)
+    if payload.k not in (2, 3, 4):
+        return 400, {"detail": "expected 2, 3 or 4", "field": "k"}
+    voter = current_voter(request, create=True)
+    if not (
+        allow(f"battle:s:{voter.pk}", settings.ARENA_BATTLE_RATE_SESSION)
+        and allow(f"battle:ip:{ip_hash(request)}", settings.ARENA_BATTLE_RATE_IP)
+    ):
+        return 429, {"detail": "too many battles; wait a minute"}
+    prompt_set = _arena_set(payload.prompt_set)
+    if prompt_set is None:
+        return 404, {
+            "detail": f"no public arena prompt set {payload.prompt_set!r}",
+            "field": "prompt_set",
+        }
+    try:
+        match = start_battle(voter, prompt_set, k=payload.k)
+    except BattleError as exc:
+        return _refuse(exc)
+    remember(response, voter)
+    return 201, battle_view(match)
+
+
+@api.post(
+    "/battles/{battle_id}/vote",
+    response={
+        200: VoteOut,
+        400: Problem,
+        403: Problem,
+        404: Problem,
+        409: Problem,
+        410: Problem,
+        429: Problem,
+    },
+    summary="Vote on a battle you were served; reveals the contestants",
+)
+def vote(request, battle_id: uuid.UUID, payload: VoteIn):
+    _csrf(request)
+    voter = current_voter(request)
+    if voter is not None and not (
+        allow(f"vote:s:{voter.pk}", settings.ARENA_VOTE_RATE_SESSION)
+        and allow(f"vote:ip:{ip_hash(request)}", settings.ARENA_VOTE_RATE_IP)
+    ):
+        return 429, {"detail": "too many votes; wait a minute"}
+    try:
+        match, ballot = check_vote(voter, battle_id, payload.dict(exclude_unset=True))
+        record_vote(voter, match, ballot)
+    except BattleError as exc:
+        return _refuse(exc)
+    return 200, {"recorded": True, "battle": str(match.public_id), "reveal": reveal(match)}
+
+
+def _arena_set(slug: str | None) -> PromptSet | None:
+    sets = PromptSet.objects.filter(is_public_arena=True)
+    return sets.filter(slug=slug).first() if slug else sets.order_by("slug").first()
+
+
+class PairMatrix(Schema):
+    models: list[str]
+    battles: list[list[float]]
+    win_fraction: list[list[float | None]]
+
+
+@api.get(
+    "/leaderboard/pairs",
+    response=PairMatrix,
+    summary="Battle counts and win fractions between every two models of a scope",
+)
+def leaderboard_pairs(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
+    return pair_matrix(_scope(set, by, category, style))
+
+
+class HistoryPoint(Schema):
+    at: str
+    n_votes: int
+    ratings: dict[str, float]
+
+
+@api.get(
+    "/leaderboard/history",
+    response=list[HistoryPoint],
+    summary="Ratings of a scope over time, from its snapshots",
+)
+def leaderboard_history(
+    request, set: str, by: str = "humans", category: str = "", style: str = "0", limit: int = 200
+):
+    scope = _scope(set, by, category, style)
+    if not 1 <= limit <= 2000:
+        raise HttpError(400, "limit: expected 1..2000")
+    snapshots = (
+        LeaderboardSnapshot.objects.filter(scope=scope.key)
+        .order_by("-created_at")
+        .values_list("created_at", "n_votes", "rows")[:limit]
+    )
+    return [
+        {
+            "at": at.isoformat(),
+            "n_votes": n,
+            "ratings": {r["model"]: r["rating"] for r in rows if r.get("rating") is not None},
+        }
+        for at, n, rows in reversed(snapshots)
+    ]

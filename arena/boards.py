@@ -61,6 +61,14 @@ class BoardScope:
             raise ScopeError("scope", f"malformed scope key {key!r}") from None
 
     @classmethod
+    def from_key_unchecked(cls, key: str) -> BoardScope:
+        """Parse a key we wrote ourselves, without checking that the prompt set exists."""
+        parts = dict(part.split("=", 1) for part in key.split("|"))
+        return cls(
+            parts["set"], parts.get("by", "humans"), parts.get("cat", ""), parts.get("style") == "1"
+        )
+
+    @classmethod
     def validated(
         cls, prompt_set: str, by: str = "humans", category: str = "", style_control="0"
     ) -> BoardScope:
@@ -120,11 +128,15 @@ def scope_counts(scope: BoardScope) -> PairwiseCounts:
     """
     if scope.by.startswith("judge"):
         return _judge_counts(scope)
-    cells = PairOutcomeCount.objects.filter(_source_filter(scope), prompt_set__slug=scope.prompt_set, count__gt=0)
+    cells = PairOutcomeCount.objects.filter(
+        _source_filter(scope), prompt_set__slug=scope.prompt_set, count__gt=0
+    )
     if scope.category:
         cells = cells.filter(category=scope.category)
     rows = list(
-        cells.filter(contestant_a__kind=Contestant.Kind.MODEL, contestant_b__kind=Contestant.Kind.MODEL)
+        cells.filter(
+            contestant_a__kind=Contestant.Kind.MODEL, contestant_b__kind=Contestant.Kind.MODEL
+        )
         .values_list("contestant_a_id", "contestant_b_id", "winner", "a_first")
         .annotate(n=Sum("count"))
         .order_by()
@@ -148,13 +160,26 @@ def _judge_counts(scope: BoardScope) -> PairwiseCounts:
             s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
             s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
         )
-        .filter(s0__contestant__kind=Contestant.Kind.MODEL, s1__contestant__kind=Contestant.Kind.MODEL)
-        .values_list("match_id", "judge_id", "repeat", "s0__contestant_id", "s1__contestant_id", "winner", "presentation", "weight")
+        .filter(
+            s0__contestant__kind=Contestant.Kind.MODEL, s1__contestant__kind=Contestant.Kind.MODEL
+        )
+        .values_list(
+            "match_id",
+            "judge_id",
+            "repeat",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "winner",
+            "presentation",
+            "weight",
+        )
         .order_by()
     )
     if not rows:
         return PairwiseCounts.from_cells((), [], [], [], [])
-    match_ids, judge_ids, repeats, a_ids, b_ids, winners, orders, weights = (np.asarray(col) for col in zip(*rows, strict=True))
+    match_ids, judge_ids, repeats, a_ids, b_ids, winners, orders, weights = (
+        np.asarray(col) for col in zip(*rows, strict=True)
+    )
     models, index = _model_index(np.concatenate([a_ids, b_ids]))
     a, b = index(a_ids), index(b_ids)
     code = np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows))
@@ -164,7 +189,9 @@ def _judge_counts(scope: BoardScope) -> PairwiseCounts:
     first, second = np.where(a_first, a, b), np.where(a_first, b, a)
     outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
     ones = np.ones(len(rows))
-    return counts_from_arrays(models, unit.ravel(), first, second, outcome, ones, ones, weights.astype(np.int64))
+    return counts_from_arrays(
+        models, unit.ravel(), first, second, outcome, ones, ones, weights.astype(np.int64)
+    )
 
 
 def _model_index(contestant_ids: np.ndarray):
@@ -187,22 +214,50 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
     """Recompute a prompt set's running counts from its raw judgments (one GROUP BY)."""
     PairOutcomeCount.objects.filter(prompt_set=prompt_set).delete()
     rows = (
-        Judgment.objects.filter(match__prompt_set=prompt_set, match__k=2, kind=Judgment.Kind.PAIRWISE, status=Judgment.Status.OK)
+        Judgment.objects.filter(
+            match__prompt_set=prompt_set,
+            match__k=2,
+            kind=Judgment.Kind.PAIRWISE,
+            status=Judgment.Status.OK,
+        )
         .annotate(
             s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
             s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
         )
-        .values_list("judge_id", "match__category", "s0__contestant_id", "s1__contestant_id", "winner", "presentation")
+        .values_list(
+            "judge_id",
+            "match__category",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "winner",
+            "presentation",
+        )
         .annotate(n=Sum("weight"))
         .order_by()
     )
     cells: dict[tuple, int] = {}
     for judge_id, category, a, b, winner, presentation, n in rows.iterator():
-        key = ("human" if judge_id is None else f"judge:{judge_id}", category, a, b, winner, presentation.startswith("0"))
+        key = (
+            "human" if judge_id is None else f"judge:{judge_id}",
+            category,
+            a,
+            b,
+            winner,
+            presentation.startswith("0"),
+        )
         cells[key] = cells.get(key, 0) + n
     PairOutcomeCount.objects.bulk_create(
         (
-            PairOutcomeCount(prompt_set=prompt_set, source=src, category=cat, contestant_a_id=a, contestant_b_id=b, winner=w, a_first=f, count=n)
+            PairOutcomeCount(
+                prompt_set=prompt_set,
+                source=src,
+                category=cat,
+                contestant_a_id=a,
+                contestant_b_id=b,
+                winner=w,
+                a_first=f,
+                count=n,
+            )
             for (src, cat, a, b, w, f), n in cells.items()
         ),
         batch_size=2000,
@@ -210,7 +265,9 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
     return len(cells)
 
 
-def bump_pair_count(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int) -> None:
+def bump_pair_count(
+    judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int
+) -> None:
     """Add one stored pairwise judgment to the running counts (inside the caller's transaction)."""
     key = {
         "prompt_set_id": match.prompt_set_id,
@@ -228,3 +285,27 @@ def bump_pair_count(judgment: Judgment, match: Match, contestant_a_id: int, cont
             PairOutcomeCount.objects.create(**key, count=judgment.weight)
     except IntegrityError:  # created concurrently: add to it
         PairOutcomeCount.objects.filter(**key).update(count=F("count") + judgment.weight)
+
+
+def pair_matrix(scope: BoardScope) -> dict:
+    """Battles and row-beats-column win fractions (ties half) between every two models."""
+    counts = scope_counts(scope)
+    n = counts.n_models
+    battles = np.zeros((n, n))
+    first_points = (
+        np.select([counts.outcome == FIRST, counts.outcome == SECOND], [1.0, 0.0], 0.5)
+        * counts.votes
+    )
+    np.add.at(battles, (counts.first, counts.second), counts.votes)
+    battles = battles + battles.T
+    won = np.zeros((n, n))
+    np.add.at(won, (counts.first, counts.second), first_points)
+    np.add.at(won, (counts.second, counts.first), counts.votes - first_points)
+    fraction = np.divide(won, battles, out=np.full((n, n), np.nan), where=battles > 0)
+    return {
+        "models": list(counts.models),
+        "battles": battles.tolist(),
+        "win_fraction": [
+            [None if np.isnan(x) else round(float(x), 4) for x in row] for row in fraction
+        ],
+    }

@@ -4,6 +4,8 @@ Invariants live in the database (unique keys that make retries and re-imports id
 check constraints on verdicts) so that no code path, admin edit or race can break them.
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -172,6 +174,8 @@ class Match(models.Model):
         RUN = "run", "Evaluation run"
         IMPORT = "import", "Imported"
 
+    # What the browser sees: an unguessable id, so battles cannot be enumerated.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="matches")
     prompt = models.ForeignKey(
         Prompt, null=True, blank=True, on_delete=models.CASCADE, related_name="matches"
@@ -470,7 +474,15 @@ class PairOutcomeCount(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["prompt_set", "source", "category", "contestant_a", "contestant_b", "winner", "a_first"],
+                fields=[
+                    "prompt_set",
+                    "source",
+                    "category",
+                    "contestant_a",
+                    "contestant_b",
+                    "winner",
+                    "a_first",
+                ],
                 name="pair_count_unique_cell",
             ),
             models.CheckConstraint(condition=Q(count__gte=0), name="pair_count_non_negative"),

@@ -5,5 +5,7 @@ from arena.api import api
 
 urlpatterns = [
     path("", views.leaderboard, name="leaderboard"),
+    path("battle/", views.battle, name="battle"),
+    path("vendor/plotly.min.js", views.plotly_js, name="plotly_js"),
     path("api/", api.urls),
 ]

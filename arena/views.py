@@ -1,8 +1,14 @@
 """Server-rendered pages. Each view resolves its input, calls one service, renders."""
 
+from pathlib import Path
+
+import plotly
 from django.db.models import Count
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import etag
 
 from arena.api import board_choices
 from arena.boards import BoardScope, ScopeError
@@ -51,3 +57,19 @@ def leaderboard(request):
             "snapshot": snapshot,
         },
     )
+
+
+@ensure_csrf_cookie
+def battle(request):
+    sets = PromptSet.objects.filter(is_public_arena=True).order_by("slug")
+    return render(request, "arena/battle.html", {"nav": "battle", "sets": sets})
+
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@cache_control(public=True, max_age=7 * 24 * 3600)
+@etag(lambda request: f"plotly-{plotly.__version__}")
+def plotly_js(request):
+    """plotly.min.js from the installed plotly wheel: served locally, never from a CDN."""
+    return FileResponse(PLOTLY_JS.open("rb"), content_type="text/javascript")

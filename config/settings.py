@@ -209,6 +209,12 @@ CACHES = {
 # --- Arena ------------------------------------------------------------------------------
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000)
 ARENA_REFIT_DEBOUNCE_SECONDS = env_float("ARENA_REFIT_DEBOUNCE_SECONDS", 0.5)
+ARENA_BATTLE_TTL_SECONDS = env_int("ARENA_BATTLE_TTL_SECONDS", 3600)
+# Rate limits as HITS/SECONDS; 0/1 switches one off.
+ARENA_VOTE_RATE_SESSION = env_str("ARENA_VOTE_RATE_SESSION", "30/60")
+ARENA_VOTE_RATE_IP = env_str("ARENA_VOTE_RATE_IP", "300/60")
+ARENA_BATTLE_RATE_SESSION = env_str("ARENA_BATTLE_RATE_SESSION", "60/60")
+ARENA_BATTLE_RATE_IP = env_str("ARENA_BATTLE_RATE_IP", "600/60")
 
 LOGGING = {
     "version": 1,

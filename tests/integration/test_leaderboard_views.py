@@ -13,13 +13,47 @@ pytestmark = pytest.mark.django_db
 def board_data():
     records = []
     # alpha beats beta 30:10, beta beats gamma 20:10, alpha beats gamma 15:5, some ties
-    for a, b, wins_a, wins_b in [("alpha", "beta", 30, 10), ("beta", "gamma", 20, 10), ("alpha", "gamma", 15, 5)]:
-        records.append(JudgmentRecord(match_id=f"{a}-{b}-a", contestants=(a, b), winner="a", weight=wins_a, voter="crowd"))
-        records.append(JudgmentRecord(match_id=f"{a}-{b}-b", contestants=(a, b), winner="b", weight=wins_b, voter="crowd"))
-        records.append(JudgmentRecord(match_id=f"{a}-{b}-t", contestants=(a, b), winner="tie", weight=4, voter="crowd"))
-    records.append(JudgmentRecord(match_id="j1", contestants=("alpha", "beta"), winner="b", judge="judgy", presentation=(0, 1)))
-    records.append(JudgmentRecord(match_id="j1", contestants=("alpha", "beta"), winner="b", judge="judgy", presentation=(1, 0)))
-    records.append(JudgmentRecord(match_id="j2", contestants=("beta", "gamma"), winner="a", judge="judgy"))
+    for a, b, wins_a, wins_b in [
+        ("alpha", "beta", 30, 10),
+        ("beta", "gamma", 20, 10),
+        ("alpha", "gamma", 15, 5),
+    ]:
+        records.append(
+            JudgmentRecord(
+                match_id=f"{a}-{b}-a", contestants=(a, b), winner="a", weight=wins_a, voter="crowd"
+            )
+        )
+        records.append(
+            JudgmentRecord(
+                match_id=f"{a}-{b}-b", contestants=(a, b), winner="b", weight=wins_b, voter="crowd"
+            )
+        )
+        records.append(
+            JudgmentRecord(
+                match_id=f"{a}-{b}-t", contestants=(a, b), winner="tie", weight=4, voter="crowd"
+            )
+        )
+    records.append(
+        JudgmentRecord(
+            match_id="j1",
+            contestants=("alpha", "beta"),
+            winner="b",
+            judge="judgy",
+            presentation=(0, 1),
+        )
+    )
+    records.append(
+        JudgmentRecord(
+            match_id="j1",
+            contestants=("alpha", "beta"),
+            winner="b",
+            judge="judgy",
+            presentation=(1, 0),
+        )
+    )
+    records.append(
+        JudgmentRecord(match_id="j2", contestants=("beta", "gamma"), winner="a", judge="judgy")
+    )
     import_records(records, prompt_set="toy", source="test")
 
 

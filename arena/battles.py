@@ -1,0 +1,317 @@
+"""Human battles: serve anonymous answers side by side, take one vote, reveal.
+
+``start_battle`` draws contestants with a matchmaking policy and stores the Match (the
+only place identities live until the vote); ``check_vote`` resolves and validates a
+submitted vote for this voter; ``record_vote`` writes it, bumps the running counts and
+queues the debounced refit, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from arena.boards import BoardScope, bump_pair_count
+from arena.models import (
+    BoardState,
+    Contestant,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    PairOutcomeCount,
+    PromptSet,
+    Voter,
+)
+from arena.services import request_refit
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class BattleError(Exception):
+    """A request the arena refuses; ``status`` is the HTTP status to answer with."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None):
+        self.message, self.field = message, field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class NotFound(BattleError):
+    status = 404
+
+
+class Forbidden(BattleError):
+    status = 403
+
+
+class Conflict(BattleError):
+    status = 409
+
+
+class Gone(BattleError):
+    status = 410
+
+
+class Unavailable(BattleError):
+    status = 503
+
+
+# --- serving a battle ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Who can be drawn in a prompt set: answers per contestant, prompts per answer count."""
+
+    contestant_ids: np.ndarray  # (m,)
+    prompts_of: dict[int, np.ndarray]  # contestant id -> sorted prompt ids it answered
+    wide_prompts: dict[int, np.ndarray]  # k -> prompt ids with >= k answers
+
+
+POOL_TTL = 30
+
+
+def battle_pool(prompt_set: PromptSet) -> Pool:
+    key = f"arena:pool:{prompt_set.pk}"
+    pool = cache.get(key)
+    if pool is None:
+        rows = np.array(
+            Output.objects.filter(
+                prompt__prompt_set=prompt_set,
+                contestant__is_active=True,
+                contestant__kind=Contestant.Kind.MODEL,
+            )
+            .values_list("contestant_id", "prompt_id")
+            .order_by("contestant_id", "prompt_id"),
+            dtype=np.int64,
+        ).reshape(-1, 2)
+        contestants, starts = np.unique(rows[:, 0], return_index=True)
+        groups = np.split(rows[:, 1], starts[1:]) if rows.size else []
+        prompt_ids, answers = np.unique(rows[:, 1], return_counts=True)
+        pool = Pool(
+            contestant_ids=contestants,
+            prompts_of={int(c): np.unique(g) for c, g in zip(contestants, groups, strict=True)},
+            wide_prompts={k: prompt_ids[answers >= k] for k in (2, 3, 4)},
+        )
+        cache.set(key, pool, POOL_TTL)
+    return pool
+
+
+def start_battle(
+    voter: Voter, prompt_set: PromptSet, k: int = 2, policy: str = "uniform", rng=None
+) -> Match:
+    """Draw k contestants and a prompt they all answered; store the Match with slots shuffled."""
+    from arena.matchmaking.live import draw_group
+
+    rng = rng or np.random.default_rng()
+    pool = battle_pool(prompt_set)
+    prompts = pool.wide_prompts.get(k)
+    if prompts is None or prompts.size == 0:
+        raise Unavailable(
+            f"no prompt in {prompt_set.slug!r} has answers from {k} active contestants yet", "k"
+        )
+    votes = _votes_per_contestant(prompt_set)
+    if k == 2:
+        group, probability = draw_group(pool, 2, votes, policy, rng)
+        common = np.intersect1d(
+            pool.prompts_of[group[0]], pool.prompts_of[group[1]], assume_unique=True
+        )
+        prompt_id = int(rng.choice(common))
+    else:
+        # K-wise: a prompt first (uniformly among those with >= k answers), then k of its answerers.
+        prompt_id = int(rng.choice(prompts))
+        answered = [c for c in pool.contestant_ids.tolist() if _answered(pool, c, prompt_id)]
+        sub = Pool(np.array(answered), {c: pool.prompts_of[c] for c in answered}, {})
+        group, probability = draw_group(sub, k, votes, policy, rng)
+    order = rng.permutation(len(group))
+    outputs = dict(
+        Output.objects.filter(
+            prompt_id=prompt_id, contestant_id__in=group, generation_config=""
+        ).values_list("contestant_id", "id")
+    )
+    with transaction.atomic():
+        match = Match.objects.create(
+            prompt_set=prompt_set,
+            prompt_id=prompt_id,
+            origin=Match.Origin.ARENA,
+            source="arena",
+            k=k,
+            category=prompt_set.prompts.filter(pk=prompt_id)
+            .values_list("category", flat=True)
+            .first()
+            or "",
+            policy=policy,
+            pair_probability=probability,
+            owner=voter,
+        )
+        MatchSlot.objects.bulk_create(
+            MatchSlot(
+                match=match, position=pos, contestant_id=group[i], output_id=outputs.get(group[i])
+            )
+            for pos, i in enumerate(order)
+        )
+    return match
+
+
+def _answered(pool: Pool, contestant_id: int, prompt_id: int) -> bool:
+    prompts = pool.prompts_of[contestant_id]
+    i = np.searchsorted(prompts, prompt_id)
+    return i < prompts.size and prompts[i] == prompt_id
+
+
+def _votes_per_contestant(prompt_set: PromptSet) -> dict[int, int]:
+    key = f"arena:votes:{prompt_set.pk}"
+    votes = cache.get(key)
+    if votes is None:
+        votes = {}
+        cells = PairOutcomeCount.objects.filter(prompt_set=prompt_set, source="human")
+        for field in ("contestant_a_id", "contestant_b_id"):
+            for cid, n in cells.values_list(field).annotate(n=Sum("count")).order_by():
+                votes[cid] = votes.get(cid, 0) + n
+        cache.set(key, votes, POOL_TTL)
+    return votes
+
+
+def battle_view(match: Match) -> dict:
+    """What the browser may see before the vote: texts in slot order, never who wrote them."""
+    slots = match.slots.select_related("output").order_by("position")
+    return {
+        "id": str(match.public_id),
+        "k": match.k,
+        "prompt": match.prompt.text if match.prompt_id else "",
+        "answers": [
+            {"slot": s.position, "text": s.output.text if s.output_id else ""} for s in slots
+        ],
+        "expires_at": (match.created_at + battle_ttl()).isoformat(),
+    }
+
+
+def battle_ttl() -> timedelta:
+    return timedelta(seconds=settings.ARENA_BATTLE_TTL_SECONDS)
+
+
+# --- voting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vote:
+    kind: str
+    winner: str | None
+    ranking: tuple[int, ...] | None
+    idempotency_key: str
+
+
+def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vote]:
+    """Resolve the battle for this voter and validate the vote. Raises BattleError."""
+    if voter is None:
+        raise Forbidden("no voter session: open a battle first")
+    match = Match.objects.filter(public_id=public_id).select_related("prompt_set").first()
+    if match is None:
+        raise NotFound("no such battle")
+    if match.origin != Match.Origin.ARENA or match.owner_id != voter.id:
+        raise Forbidden("this battle was served to someone else")
+    if timezone.now() - match.created_at > battle_ttl():
+        raise Gone("this battle has expired; start a new one")
+    key = payload.get("idempotency_key")
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
+        raise BattleError("expected 8-64 letters, digits, '-' or '_'", "idempotency_key")
+    winner, ranking, best = payload.get("winner"), payload.get("ranking"), payload.get("best")
+    given = [
+        name
+        for name, value in (("winner", winner), ("ranking", ranking), ("best", best))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise BattleError("give exactly one of winner, ranking or best", "vote")
+    if match.k == 2:
+        if best is not None:
+            winner = (
+                {0: "a", 1: "b"}.get(best)
+                if isinstance(best, int) and not isinstance(best, bool)
+                else None
+            )
+            if winner is None:
+                raise BattleError("expected 0 or 1", "best")
+        if ranking is not None:
+            raise BattleError("a 2-way battle takes a winner", "ranking")
+        if winner not in ("a", "b", "tie", "bothbad"):
+            raise BattleError("expected one of a, b, tie, bothbad", "winner")
+        return match, Vote("pairwise", winner, None, key)
+    if winner is not None:
+        raise BattleError(f"a {match.k}-way battle takes a ranking or best", "winner")
+    if best is not None:
+        if not isinstance(best, int) or isinstance(best, bool) or not 0 <= best < match.k:
+            raise BattleError(f"expected a slot 0..{match.k - 1}", "best")
+        ranking = [1 if slot == best else 2 for slot in range(match.k)]
+    if (
+        not isinstance(ranking, list)
+        or len(ranking) != match.k
+        or not all(
+            isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= match.k for r in ranking
+        )
+        or min(ranking) != 1
+    ):
+        raise BattleError(
+            f"expected {match.k} ranks from 1 (best) to {match.k}, ties sharing a rank", "ranking"
+        )
+    return match, Vote("ranking", None, tuple(ranking), key)
+
+
+def record_vote(voter: Voter, match: Match, vote: Vote) -> Judgment:
+    """Store the vote, bump the running counts, queue the refit. One transaction."""
+    now = timezone.now()
+    presentation = ",".join(str(p) for p in range(match.k))
+    try:
+        with transaction.atomic(durable=True):
+            judgment = Judgment.objects.create(
+                match=match,
+                voter=voter,
+                kind=vote.kind,
+                winner=vote.winner,
+                ranking=list(vote.ranking) if vote.ranking else None,
+                presentation=presentation,
+                idempotency_key=vote.idempotency_key,
+                shown_at=match.created_at,
+                voted_at=now,
+            )
+            if vote.kind == "pairwise":
+                a, b = match.slots.order_by("position").values_list("contestant_id", flat=True)
+                bump_pair_count(judgment, match, a, b)
+            request_refit(scopes_touched_by(match))
+    except IntegrityError:
+        if Judgment.objects.filter(voter=voter, idempotency_key=vote.idempotency_key).exists():
+            raise Conflict("this vote was already recorded (duplicate submission)") from None
+        raise Conflict("you already voted on this battle") from None
+    return judgment
+
+
+def scopes_touched_by(match: Match) -> list[str]:
+    """The default human board of the set, plus every open board this vote belongs to."""
+    base = BoardScope(match.prompt_set.slug, "humans").key
+    prefix = f"set={match.prompt_set.slug}|"
+    open_keys = BoardState.objects.filter(scope__startswith=prefix).values_list("scope", flat=True)
+    keys = {base}
+    for key in open_keys:
+        scope = BoardScope.from_key_unchecked(key)
+        if scope.by in ("humans", "all") and scope.category in ("", match.category):
+            keys.add(key)
+    return sorted(keys)
+
+
+def reveal(match: Match) -> list[dict]:
+    return [
+        {"slot": position, "model": name}
+        for position, name in match.slots.order_by("position").values_list(
+            "position", "contestant__name"
+        )
+    ]

@@ -1,0 +1,165 @@
+// Battle page: fetch an anonymous battle, vote, reveal, next. No model name reaches the
+// page before the vote: the battle JSON carries only texts and slot numbers.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const LETTERS = "ABCD";
+  let battle = null;
+  let voting = false;
+  let voteKey = null;
+
+  function csrfToken() {
+    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  function randomKey() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      credentials: "same-origin",
+      body: JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = { detail: response.statusText }; }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function showError(message) {
+    const box = $("battle-error");
+    box.textContent = message;
+    box.hidden = !message;
+  }
+
+  function detail(data) {
+    if (!data) return "";
+    if (typeof data.detail === "string") return data.detail;
+    if (Array.isArray(data.detail)) return data.detail.map((d) => (d.loc || []).slice(-1)[0] + ": " + d.msg).join("; ");
+    return JSON.stringify(data);
+  }
+
+  async function newBattle() {
+    if (voting) return;
+    showError("");
+    const k = parseInt($("k").value, 10);
+    const { ok, data } = await post("/api/battles", { prompt_set: $("prompt-set").value, k });
+    if (!ok) { $("battle").hidden = false; showError(detail(data)); return; }
+    battle = data;
+    voteKey = randomKey();
+    render();
+  }
+
+  function render() {
+    $("battle").hidden = false;
+    $("prompt-text").textContent = battle.prompt;
+    const answers = $("answers");
+    answers.replaceChildren();
+    answers.className = "answers k" + battle.k;
+    for (const answer of battle.answers) {
+      const card = document.createElement("article");
+      card.className = "answer";
+      card.dataset.slot = answer.slot;
+      const head = document.createElement("header");
+      const label = document.createElement("b");
+      label.textContent = "Answer " + LETTERS[answer.slot];
+      const who = document.createElement("span");
+      who.className = "who";
+      head.append(label, who);
+      if (battle.k > 2) {
+        const rank = document.createElement("select");
+        rank.className = "rank";
+        rank.setAttribute("aria-label", "Rank of answer " + LETTERS[answer.slot]);
+        for (let r = 1; r <= battle.k; r++) rank.add(new Option(String(r), String(r), r === 1, r === 1));
+        const best = document.createElement("button");
+        best.type = "button";
+        best.className = "secondary best";
+        best.textContent = "Best (" + (answer.slot + 1) + ")";
+        best.addEventListener("click", () => vote({ best: answer.slot }));
+        head.append(rank, best);
+      }
+      const text = document.createElement("div");
+      text.className = "text";
+      text.textContent = answer.text;
+      card.append(head, text);
+      answers.append(card);
+    }
+    $("vote-pair").hidden = battle.k !== 2;
+    $("vote-rank").hidden = battle.k === 2;
+    $("after-vote").hidden = true;
+    for (const b of document.querySelectorAll("#battle .vote-bar button")) b.disabled = false;
+  }
+
+  async function vote(choice) {
+    if (!battle || voting || !$("after-vote").hidden) return;
+    voting = true;
+    for (const b of document.querySelectorAll("#battle button")) b.disabled = true;
+    const { ok, status, data } = await post("/api/battles/" + battle.id + "/vote", Object.assign({ idempotency_key: voteKey }, choice));
+    voting = false;
+    for (const b of document.querySelectorAll("#battle button")) b.disabled = false;
+    if (!ok) { showError(detail(data) + " (" + status + ")"); return; }
+    reveal(data.reveal, choice);
+  }
+
+  function reveal(slots, choice) {
+    for (const s of slots) {
+      const card = document.querySelector('.answer[data-slot="' + s.slot + '"] .who');
+      if (card) card.textContent = s.model;
+    }
+    const names = Object.fromEntries(slots.map((s) => [s.slot, s.model]));
+    let said = "Vote recorded.";
+    if (choice.winner === "a" || choice.winner === "b") said = "You preferred " + names[choice.winner === "a" ? 0 : 1] + ".";
+    else if (choice.winner === "tie") said = "You called it a tie.";
+    else if (choice.winner === "bothbad") said = "You found both answers bad.";
+    else if (choice.best !== undefined) said = "You picked " + names[choice.best] + " as the best.";
+    $("vote-result").textContent = said;
+    $("vote-pair").hidden = true;
+    $("vote-rank").hidden = true;
+    $("after-vote").hidden = false;
+    for (const s of document.querySelectorAll(".answer select, .answer .best")) s.disabled = true;
+    $("next-battle").focus();
+  }
+
+  function submitRanking() {
+    const ranks = Array.from(document.querySelectorAll(".answer select.rank"), (s) => parseInt(s.value, 10));
+    vote({ ranking: ranks });
+  }
+
+  function onKey(event) {
+    if (!$("shortcuts").checked || event.ctrlKey || event.metaKey || event.altKey) return;
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select") return;
+    const key = event.key.toLowerCase();
+    if (key === "n") { event.preventDefault(); newBattle(); return; }
+    if (!battle || !$("after-vote").hidden) return;
+    if (battle.k === 2) {
+      const winner = { a: "a", b: "b", t: "tie", x: "bothbad" }[key];
+      if (winner) { event.preventDefault(); vote({ winner }); }
+    } else if (/^[1-4]$/.test(key) && parseInt(key, 10) <= battle.k) {
+      event.preventDefault();
+      vote({ best: parseInt(key, 10) - 1 });
+    } else if (key === "enter") {
+      event.preventDefault();
+      submitRanking();
+    }
+  }
+
+  function init() {
+    if (!$("new-battle")) return;
+    const saved = localStorage.getItem("arena.shortcuts");
+    if (saved !== null) $("shortcuts").checked = saved === "on";
+    $("shortcuts").addEventListener("change", () => localStorage.setItem("arena.shortcuts", $("shortcuts").checked ? "on" : "off"));
+    $("new-battle").addEventListener("click", newBattle);
+    $("next-battle").addEventListener("click", newBattle);
+    $("submit-ranking").addEventListener("click", submitRanking);
+    for (const b of document.querySelectorAll("#vote-pair button")) b.addEventListener("click", () => vote({ winner: b.dataset.winner }));
+    document.addEventListener("keydown", onKey);
+    newBattle();
+  }
+  init();
+})();

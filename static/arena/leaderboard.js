@@ -1,0 +1,106 @@
+// Live leaderboard: charts from the JSON API, and a websocket that says when a new fit
+// exists; the page then refetches and redraws in place (no reload).
+(function () {
+  "use strict";
+  const table = document.getElementById("board");
+  if (!table) return;
+  const scope = table.dataset.scope;
+  const query = table.dataset.query;
+  const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  let lastRatings = {};
+
+  async function getJSON(path) {
+    const response = await fetch(path + "?" + query, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(path + ": " + response.status);
+    return response.json();
+  }
+
+  function renderTable(board) {
+    const tbody = table.tBodies[0];
+    const rows = board.rows.map((row) => {
+      const tr = document.createElement("tr");
+      tr.dataset.model = row.model;
+      const cells = [
+        String(row.rank_ub), row.model, fmt(row.rating, 1),
+        row.ci_lower === null || row.ci_lower === undefined ? "–" : fmt(row.ci_lower, 1) + " – " + fmt(row.ci_upper, 1),
+        String(Math.round(row.votes)), row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
+      ];
+      cells.forEach((text, i) => {
+        const td = document.createElement("td");
+        td.textContent = text;
+        if (i === 1) td.className = "model";
+        if (i === 5) td.className = "opt";
+        tr.append(td);
+      });
+      if (lastRatings[row.model] !== undefined && Math.abs(lastRatings[row.model] - row.rating) > 1e-9) tr.className = "flash";
+      return tr;
+    });
+    tbody.replaceChildren(...rows);
+    lastRatings = Object.fromEntries(board.rows.map((r) => [r.model, r.rating]));
+    document.getElementById("n-votes").textContent = board.n_votes;
+    document.getElementById("n-models").textContent = board.n_models;
+    document.getElementById("fitted-at").textContent = board.created_at.replace("T", " ").slice(0, 19);
+    const notes = document.getElementById("board-notes");
+    if (notes) notes.replaceChildren(...(board.graph.warnings || []).map((w) => Object.assign(document.createElement("div"), { className: "notice", textContent: w })));
+  }
+
+  const layout = (title, extra) => Object.assign({ title: { text: title, font: { size: 14 } }, margin: { l: 60, r: 20, t: 40, b: 120 }, height: 460 }, extra || {});
+  const config = { displaylogo: false, responsive: true };
+
+  function drawCharts(board, pairs, history) {
+    if (!window.Plotly) return;
+    const rows = board.rows.filter((r) => r.rating !== null);
+    Plotly.react("chart-ci", [{
+      type: "scatter", mode: "markers", x: rows.map((r) => r.model), y: rows.map((r) => r.rating),
+      error_y: { type: "data", symmetric: false, array: rows.map((r) => (r.ci_upper ?? r.rating) - r.rating), arrayminus: rows.map((r) => r.rating - (r.ci_lower ?? r.rating)) },
+      hovertemplate: "%{x}: %{y:.1f}<extra></extra>",
+    }], layout("Rating with 95% CI", { xaxis: { tickangle: -45 }, yaxis: { title: { text: "rating" } } }), config);
+
+    const order = rows.map((r) => r.model);
+    const index = Object.fromEntries(pairs.models.map((m, i) => [m, i]));
+    const reorder = (matrix) => order.map((a) => order.map((b) => matrix[index[a]][index[b]]));
+    const axis = { tickangle: -45, automargin: true };
+    Plotly.react("chart-winrate", [{
+      type: "heatmap", z: reorder(pairs.win_fraction), x: order, y: order, colorscale: "RdBu", zmin: 0, zmax: 1,
+      hovertemplate: "%{y} beats %{x}: %{z:.2f}<extra></extra>",
+    }], layout("Win fraction (row beats column, ties half)", { xaxis: axis, yaxis: { autorange: "reversed", automargin: true } }), config);
+    Plotly.react("chart-battles", [{
+      type: "heatmap", z: reorder(pairs.battles), x: order, y: order, colorscale: "Blues",
+      hovertemplate: "%{y} vs %{x}: %{z} votes<extra></extra>",
+    }], layout("Votes between each pair", { xaxis: axis, yaxis: { autorange: "reversed", automargin: true } }), config);
+
+    const top = order.slice(0, 15);
+    Plotly.react("chart-history", top.map((model) => ({
+      type: "scatter", mode: "lines+markers", name: model,
+      x: history.map((p) => p.at), y: history.map((p) => (p.ratings[model] === undefined ? null : p.ratings[model])),
+    })), layout("Rating over time (top 15)", { margin: { l: 60, r: 20, t: 40, b: 60 }, xaxis: { type: "date" } }), config);
+  }
+
+  async function refresh() {
+    const [board, pairs, history] = await Promise.all([getJSON("/api/leaderboard"), getJSON("/api/leaderboard/pairs"), getJSON("/api/leaderboard/history")]);
+    renderTable(board);
+    drawCharts(board, pairs, history);
+    table.dataset.snapshot = board.created_at;
+    document.dispatchEvent(new CustomEvent("arena:board-updated", { detail: board }));
+  }
+
+  function connect(delay) {
+    const dot = document.getElementById("live-dot");
+    const label = document.getElementById("live-label");
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/leaderboard/");
+    ws.onopen = () => ws.send(JSON.stringify({ subscribe: scope }));
+    ws.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "subscribed") { dot.classList.add("on"); label.textContent = "live"; table.dataset.live = "on"; }
+      if (message.type === "board.updated" && message.scope === scope) refresh().catch(console.error);
+    };
+    ws.onclose = () => {
+      dot.classList.remove("on"); label.textContent = "reconnecting…"; table.dataset.live = "off";
+      setTimeout(() => connect(Math.min((delay || 500) * 2, 15000)), delay || 500);
+    };
+  }
+
+  lastRatings = Object.fromEntries(Array.from(table.tBodies[0].rows, (tr) => [tr.cells[1] && tr.cells[1].textContent, parseFloat(tr.cells[2] && tr.cells[2].textContent)]));
+  refresh().catch(console.error);
+  connect(500);
+})();
