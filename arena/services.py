@@ -6,10 +6,12 @@ themselves.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -77,25 +79,37 @@ CLAIM_TIMEOUT = timedelta(minutes=5)
 
 
 def request_refit(scope_keys: list[str]) -> None:
-    """Mark scopes dirty and, once the surrounding transaction commits, queue a debounced refit."""
+    """Once the surrounding transaction commits, mark the scopes dirty and queue one refit each.
+
+    Debounce: the first vote of a quiet scope sets a short-lived "refit pending" flag in
+    the shared cache, stamps ``BoardState.requested_at`` and queues the refit with a
+    countdown; later votes inside that window do nothing at all, since the queued refit
+    will read their counts. The refit clears the flag before it reads, so a vote that
+    lands during a fit queues the next one.
+    """
+    transaction.on_commit(lambda: _mark_dirty(scope_keys))
+
+
+def _mark_dirty(scope_keys: list[str]) -> None:
     from arena.tasks import refit_leaderboard
 
-    now = timezone.now()
-    for key in scope_keys:
-        updated = BoardState.objects.filter(scope=key).update(requested_at=now)
-        if not updated:
-            BoardState.objects.get_or_create(scope=key, defaults={"requested_at": now})
     countdown = settings.ARENA_REFIT_DEBOUNCE_SECONDS
+    for key in scope_keys:
+        if not cache.add(_pending_flag(key), 1, timeout=countdown + CLAIM_TIMEOUT.total_seconds()):
+            continue
+        now = timezone.now()
+        if not BoardState.objects.filter(scope=key).update(requested_at=now):
+            BoardState.objects.get_or_create(scope=key, defaults={"requested_at": now})
+        refit_leaderboard.apply_async(args=[key], countdown=countdown)
 
-    def enqueue():
-        for key in scope_keys:
-            refit_leaderboard.apply_async(args=[key], countdown=countdown)
 
-    transaction.on_commit(enqueue)
+def _pending_flag(scope_key: str) -> str:
+    return "arena:refit-pending:" + hashlib.sha1(scope_key.encode()).hexdigest()
 
 
 def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
     """Claim a dirty scope (one-row conditional update), refit it, push the new board."""
+    cache.delete(_pending_flag(scope_key))
     now = timezone.now()
     claimed = BoardState.objects.filter(
         Q(fitted_up_to__isnull=True) | Q(fitted_up_to__lt=F("requested_at")),

@@ -1,0 +1,32 @@
+"""Data for the browser tests: a public arena whose 4 contestants answered every prompt."""
+
+from arena.importers.loader import import_records
+from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
+from arena.models import PromptSet
+
+CONTESTANTS = ["owl-7b", "lark-13b", "wren-70b", "kite-8x7b"]
+PROMPTS = {
+    "p1": "Name three prime numbers.",
+    "p2": "Write a haiku about rain.",
+    "p3": "What is the capital of Australia?",
+    "p4": "Explain recursion to a child.",
+    "p5": "Give one tip for better sleep.",
+    "p6": "Translate 'good morning' into French.",
+}
+
+
+def seed():
+    records = []
+    for pid, text in PROMPTS.items():
+        records.append(PromptRecord(external_id=pid, text=text, category="general"))
+        for i, name in enumerate(CONTESTANTS):
+            records.append(OutputRecord(prompt_id=pid, contestant=name, text=f"Answer {i + 1} to: {text}\n\nThis answer is written in style number {i + 1}."))
+    for i in range(12):
+        a, b = CONTESTANTS[i % 4], CONTESTANTS[(i + 1) % 4]
+        records.append(JudgmentRecord(match_id=f"seed-{i}", contestants=(a, b), winner="a" if i % 3 else "b", voter=f"seed-voter-{i}", prompt_id=f"p{1 + i % 6}"))
+    import_records(records, prompt_set="e2e-arena", source="seed")
+    PromptSet.objects.filter(slug="e2e-arena").update(name="E2E arena", is_public_arena=True)
+
+
+if __name__ == "__main__":
+    seed()
