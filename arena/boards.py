@@ -16,8 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, FilteredRelation, Q, QuerySet, Sum
 
 from arena.models import Contestant, Judgment, Match, PairOutcomeCount, PromptSet
-from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts
-from arena.ratings.counts import _assemble as counts_from_arrays  # noqa: PLC2701  (made public with the ratings package)
+from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
 
 WINNER_CODES = {"a": 0, "b": 1, "tie": 2, "bothbad": 3}
 # Slot-relative winner code -> outcome relative to the order shown.

@@ -1,0 +1,137 @@
+"""Command line: fit a leaderboard from files, no database needed.
+
+    python -m arena.ratings fit PATH... --format {fastchat,counts,arena-hard,alpaca-eval,jsonl}
+        --method {bt,elo,pl,winrate,arena-hard} [--bootstrap N] [--seed S]
+        [--anchor MODEL=RATING] [--baseline MODEL] [--style-control] [--json]
+
+Files are read by the importers (``arena.importers.formats.parse``), so the CLI and
+the web app understand exactly the same formats. ``--json`` prints a list of rows
+``{model, rating | win_rate | score, ci_lower, ci_upper, rank_ub, votes,
+standard_error?}``; otherwise a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+FORMATS = ("fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl")
+METHODS = ("bt", "elo", "pl", "winrate", "arena-hard")
+DEFAULT_BOOTSTRAP = {"bt": 1000, "pl": 1000, "arena-hard": 1000, "elo": 0, "winrate": 0}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m arena.ratings", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="fit a leaderboard from judgment files")
+    fit.add_argument("paths", nargs="+", metavar="PATH")
+    fit.add_argument("--format", required=True, choices=FORMATS)
+    fit.add_argument("--method", default="bt", choices=METHODS)
+    fit.add_argument(
+        "--bootstrap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="bootstrap replicas (default 1000; 0 for elo)",
+    )
+    fit.add_argument("--seed", type=int, default=0, metavar="S")
+    fit.add_argument("--anchor", default=None, metavar="MODEL=RATING")
+    fit.add_argument(
+        "--baseline", default=None, metavar="MODEL", help="baseline for winrate / arena-hard"
+    )
+    fit.add_argument(
+        "--style-control",
+        action="store_true",
+        help="control for answer length and markdown (bt only)",
+    )
+    fit.add_argument("--json", action="store_true", help="print JSON rows")
+    return parser
+
+
+def load_records(fmt: str, paths: Sequence[str]) -> list:
+    """Judgment records from every file, through the importers' parsers."""
+    try:
+        from arena.importers.formats import parse
+    except ImportError as exc:  # the importers are a separate package
+        raise ValueError(
+            f"cannot read files: arena.importers.formats is unavailable ({exc})"
+        ) from exc
+    records = []
+    for path in paths:
+        records.extend(r for r in parse(fmt, path) if hasattr(r, "kind"))
+    return records
+
+
+def fit_board(records: list, args):
+    from . import elo, plackett_luce, style, winrate
+    from .counts import counts_from_records
+    from .leaderboard import leaderboard
+    from .scale import parse_anchor
+
+    anchor = parse_anchor(args.anchor) if args.anchor else None
+    n_boot = DEFAULT_BOOTSTRAP[args.method] if args.bootstrap is None else args.bootstrap
+    if args.style_control and args.method != "bt":
+        raise ValueError("--style-control: only with --method bt")
+    if args.method == "bt":
+        if args.style_control:
+            votes = style.style_votes_from_records(records)
+            return style.style_leaderboard(votes, n_boot, args.seed, anchor)
+        counts = counts_from_records(records, group_by_match=args.format != "counts")
+        return leaderboard(counts, "bt", n_boot, args.seed, anchor)
+    if args.method == "elo":
+        return elo.elo_leaderboard(records, bootstrap=n_boot, seed=args.seed)
+    if args.method == "pl":
+        rankings = plackett_luce.rankings_from_records(records)
+        return plackett_luce.pl_leaderboard(rankings, n_boot, args.seed, anchor)
+    if args.method == "winrate":
+        counts = counts_from_records(records)
+        baseline = args.baseline or winrate.infer_baseline(counts)
+        return winrate.winrate_leaderboard(records, baseline)
+    return winrate.arena_hard_from_records(records, args.baseline, n_boot, args.seed)
+
+
+def render_table(board) -> str:
+    value = board.value_name
+    lines = [f"method={board.method} votes={board.n_votes:g} bootstrap={board.n_replicas}"]
+    has_se = any(r.standard_error is not None for r in board.rows)
+    width = max([len(r.model) for r in board.rows] + [5])
+    head = f"{'rank':>4}  {'model':<{width}}  {value:>9}  {'-ci':>7}  {'+ci':>7}  {'votes':>9}"
+    lines.append(head + ("  {:>7}".format("se") if has_se else ""))
+    for r in board.rows:
+        lo = "" if r.ci_lower is None else f"{r.rating - r.ci_lower:7.2f}"
+        hi = "" if r.ci_upper is None else f"{r.ci_upper - r.rating:7.2f}"
+        line = (
+            f"{r.rank_ub:>4}  {r.model:<{width}}  {r.rating:9.2f}  {lo:>7}  {hi:>7}  {r.votes:>9g}"
+        )
+        if has_se:
+            line += f"  {r.standard_error:7.2f}" if r.standard_error is not None else ""
+        lines.append(line)
+    for name, val in board.coefficients.items():
+        ci = board.coefficient_ci.get(name)
+        extra = f"  [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else ""
+        lines.append(f"coefficient {name} = {val:.4f}{extra}")
+    lines.extend(f"note: {n}" for n in board.notes)
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        records = load_records(args.format, args.paths)
+        board = fit_board(records, args)
+    except (ValueError, OSError) as exc:  # ImportRowError is a ValueError naming file:line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(board.to_rows(), indent=1))
+    else:
+        print(render_table(board))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Win rates against a baseline: AlpacaEval's, and the Arena-Hard score.
+
+AlpacaEval (``alpaca_eval.metrics.get_winrate``)
+------------------------------------------------
+Each instruction has a preference ``p ∈ [1, 2]`` for (baseline, model): 1 = baseline
+better, 2 = model better, 1.5 = draw (0 is the old spelling of a draw and means 1.5;
+anything outside [1, 2] or NaN is dropped). With ``x = p - 1``::
+
+    win_rate       = 100 · mean(x)
+    standard_error = 100 · std(x, ddof=1) / sqrt(n)       (pandas ``sem``)
+    n_wins = #(x > 0.5), n_wins_base = #(x < 0.5), n_draws = #(p == 1.5), n_total = n
+    discrete_win_rate: the same mean after rounding each p to 1, 2 (1.5 stays a draw)
+
+Arena-Hard (``show_result.py`` of arena-hard-auto v0.1)
+-------------------------------------------------------
+Every question is judged twice, once in each order; "A>>B" counts as 3 votes
+(``--weight 3``), "A>B" as 1, "A=B" as a tie. Bradley-Terry with ties as half wins
+gives the strengths; a model's score is its expected win rate against the baseline,
+``100 · σ(s_model - s_baseline)``, with a bootstrap percentile interval. Arena-Hard
+resamples exploded rows; here both games of a question form one unit, so a strong
+verdict's three votes and the swapped game move together (intervals are, if anything,
+more honest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bootstrap import FALLBACK_PRIOR, bootstrap_bt, percentile_interval, rank_upper_bound
+from .bt import fit_bt
+from .counts import PairwiseCounts, counts_from_records
+from .graph import check_graph
+from .leaderboard import Leaderboard, LeaderboardRow, observed_points
+
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class WinRate:
+    """AlpacaEval's head-to-head summary (percentages)."""
+
+    win_rate: float
+    standard_error: float
+    n_wins: int
+    n_wins_base: int
+    n_draws: int
+    n_total: int
+    discrete_win_rate: float
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def alpaca_eval_winrate(preferences) -> WinRate:
+    """AlpacaEval's ``get_winrate`` on a sequence of preferences (see module doc)."""
+    p = np.asarray(preferences, dtype=np.float64).copy()
+    p[p == 0.0] = 1.5  # backward compatibility: 0 meant a draw
+    n_draws = int(np.sum(p == 1.5))
+    x = p[(p >= 1.0) & (p <= 2.0)] - 1.0  # NaN fails both comparisons: dropped
+    n = x.size
+    mean = x.mean() if n else np.nan
+    sem = x.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+    return WinRate(
+        win_rate=float(mean * 100.0),
+        standard_error=float(sem * 100.0),
+        n_wins=int(np.sum(x > 0.5)),
+        n_wins_base=int(np.sum(x < 0.5)),
+        n_draws=n_draws,
+        n_total=int(n),
+        discrete_win_rate=_discrete_win_rate(preferences),
+    )
+
+
+def _discrete_win_rate(preferences) -> float:
+    """AlpacaEval's ``ZeroOneScoringRule``: 1.5 -> draw, round the rest (half to even)."""
+    p = np.asarray(preferences, dtype=np.float64).copy()
+    p[p == 1.5] = 0.0
+    p = np.round(p)
+    p[p == 0.0] = 1.5
+    x = p[(p >= 1.0) & (p <= 2.0)] - 1.0
+    return float(x.mean() * 100.0) if x.size else float("nan")
+
+
+def model_preferences(records: Iterable, baseline: str) -> dict[str, list[float]]:
+    """Per model, its preferences against ``baseline`` on the AlpacaEval scale.
+
+    A record's ``preference`` is about slot 1 (1 = slot 0 better); it is flipped
+    (``3 - p``) when the model sits in slot 0. Records with only a ``winner`` map to 2,
+    1 or 1.5. A record of weight ``w`` counts ``w`` times.
+    """
+    out: dict[str, list[float]] = {}
+    for rec in records:
+        if getattr(rec, "kind", None) != "pairwise" or baseline not in rec.contestants:
+            continue
+        slot = 1 - rec.contestants.index(baseline)  # the model's slot
+        model = rec.contestants[slot]
+        if model == baseline:
+            continue
+        if rec.preference is not None:
+            pref = 1.5 if rec.preference == 0 else float(rec.preference)  # 0: old draw
+            pref = pref if slot == 1 else 3.0 - pref
+        elif rec.winner is not None:
+            won = {"a": 0, "b": 1}.get(rec.winner)
+            pref = 1.5 if won is None else (2.0 if won == slot else 1.0)
+        else:
+            continue
+        out.setdefault(model, []).extend([float(pref)] * int(rec.weight))
+    return out
+
+
+def winrate_leaderboard(records: Iterable, baseline: str, *, ci: float = 0.95) -> Leaderboard:
+    """AlpacaEval win rates vs ``baseline``; interval = win rate ± z · standard error."""
+    z = Z_95 if ci == 0.95 else float(_normal_quantile(0.5 + ci / 2))
+    prefs = model_preferences(records, baseline)
+    if not prefs:
+        raise ValueError(f"baseline: no judgments against {baseline!r}")
+    stats = {m: alpaca_eval_winrate(p) for m, p in prefs.items()}
+    models = sorted(stats, key=lambda m: -stats[m].win_rate)
+    wr = np.array([stats[m].win_rate for m in models])
+    se = np.array([stats[m].standard_error for m in models])
+    lower, upper = wr - z * se, wr + z * se
+    rank_ub = rank_upper_bound(np.nan_to_num(lower, nan=-np.inf), np.nan_to_num(upper, nan=np.inf))
+    rows = tuple(
+        LeaderboardRow(
+            model=m,
+            rating=float(wr[i]),
+            ci_lower=float(lower[i]),
+            ci_upper=float(upper[i]),
+            rank_ub=int(rank_ub[i]),
+            votes=float(stats[m].n_total),
+            standard_error=float(se[i]),
+        )
+        for i, m in enumerate(models)
+    )
+    return Leaderboard(
+        method="winrate",
+        rows=rows,
+        value_name="win_rate",
+        n_votes=float(sum(s.n_total for s in stats.values())),
+        coefficients={f"{m}.discrete_win_rate": stats[m].discrete_win_rate for m in models},
+        notes=(f"win rate (%) against {baseline}, AlpacaEval definition; interval ± {z:.2f} SE",),
+    )
+
+
+def _normal_quantile(q: float) -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(q))
+
+
+# -- Arena-Hard ----------------------------------------------------------------------------
+
+
+def infer_baseline(counts: PairwiseCounts) -> str:
+    """The one model that took part in every vote (Arena-Hard's layout)."""
+    n = counts.n_models
+    every = np.flatnonzero(
+        (np.bincount(counts.first, minlength=n) + np.bincount(counts.second, minlength=n))
+        == counts.n_cells
+    )
+    if every.size != 1:
+        raise ValueError("baseline: cannot tell the baseline model; pass --baseline")
+    return counts.models[every[0]]
+
+
+def arena_hard_leaderboard(
+    counts: PairwiseCounts,
+    baseline: str | None = None,
+    bootstrap: int = 1000,
+    seed: int | None = 0,
+    *,
+    ci: float = 0.95,
+) -> Leaderboard:
+    """Arena-Hard scores: expected win rate (%) against ``baseline`` under Bradley-Terry.
+
+    ``counts`` should weight strong verdicts (``counts_from_records(records,
+    strong_weight=3)``).
+    """
+    baseline = baseline or infer_baseline(counts)
+    if baseline not in counts.models:
+        raise ValueError(f"baseline: {baseline!r} has no judgments")
+    k = counts.models.index(baseline)
+    graph = check_graph(counts)
+    prior = 0.0
+    notes = graph.messages()
+    if not graph.mle_exists:
+        prior = FALLBACK_PRIOR
+        notes.append(f"no maximum-likelihood fit exists; using a N(0, {1 / prior:g}) prior")
+    fit = fit_bt(counts, prior=prior)
+    score = 100.0 * _sigmoid(fit.scores - fit.scores[k])
+    lower = upper = None
+    if bootstrap:
+        boot = bootstrap_bt(counts, bootstrap, seed, fit=fit)
+        s = boot.params[:, : counts.n_models]
+        lower, upper = percentile_interval(100.0 * _sigmoid(s - s[:, [k]]), ci)
+        rank_ub = rank_upper_bound(lower, upper)
+    else:
+        rank_ub = 1 + (score[None, :] > score[:, None]).sum(axis=1)
+    votes = counts.votes_per_model()
+    points = observed_points(counts)
+    rows = sorted(
+        (
+            LeaderboardRow(
+                model=m,
+                rating=float(score[i]),
+                ci_lower=None if lower is None else float(lower[i]),
+                ci_upper=None if upper is None else float(upper[i]),
+                rank_ub=int(rank_ub[i]),
+                votes=float(votes[i]),
+                win_rate=float(points[i] / votes[i]) if votes[i] else None,
+                component=int(graph.component[i]),
+            )
+            for i, m in enumerate(counts.models)
+        ),
+        key=lambda r: -r.rating,
+    )
+    notes.append(f"score = expected win rate (%) against {baseline}; strong verdicts weighted")
+    return Leaderboard(
+        method="arena-hard",
+        rows=tuple(rows),
+        value_name="score",
+        graph=graph,
+        n_votes=counts.total_votes,
+        n_replicas=bootstrap,
+        seed=seed if bootstrap else None,
+        prior=prior,
+        notes=tuple(notes),
+    )
+
+
+def arena_hard_from_records(records: Iterable, baseline=None, bootstrap=1000, seed=0):
+    """:func:`arena_hard_leaderboard` on judgment records ("A>>B" = 3 votes)."""
+    return arena_hard_leaderboard(
+        counts_from_records(records, strong_weight=3.0), baseline, bootstrap, seed
+    )
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, float)))

@@ -1,0 +1,158 @@
+"""Bootstrap: exact multinomial replicas, batched solver, intervals, Rank(UB)."""
+
+import math
+from itertools import product
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+from arena.ratings.bootstrap import (
+    _distinct_positions,
+    bootstrap_bt,
+    multinomial_replicas,
+    rank_upper_bound,
+    replica_stats,
+    solve_replicas,
+    unit_stats,
+)
+from arena.ratings.bt import fit_bt, fit_design
+from arena.ratings.counts import FIRST, SECOND, TIE, PairwiseCounts
+
+
+def multinomial_pmf(x, n, p):
+    return math.factorial(n) / np.prod([math.factorial(k) for k in x]) * np.prod(p ** np.array(x))
+
+
+@pytest.mark.parametrize("multiplicity", [[1, 2, 3], [5, 1, 0, 2]])
+def test_replicas_are_exactly_multinomial(multiplicity):
+    """Chi-square of 40k replicas against the Multinomial(N, m/N) pmf, all outcomes."""
+    m = np.array(multiplicity)
+    n = int(m.sum())
+    draws = multinomial_replicas(m, 40_000, np.random.default_rng(5))
+    assert draws.shape == (m.size, 40_000)
+    assert np.all(draws.sum(axis=0) == n) and np.all(draws >= 0)
+    assert np.all(draws[m == 0] == 0)
+    outcomes = [x for x in product(range(n + 1), repeat=m.size) if sum(x) == n]
+    p = m / n
+    expected = np.array([multinomial_pmf(x, n, p) for x in outcomes])
+    keep = expected > 0
+    index = {x: k for k, x in enumerate(outcomes)}
+    observed = np.bincount([index[tuple(col)] for col in draws.T], minlength=len(outcomes))
+    assert observed[~keep].sum() == 0
+    pooled_obs, pooled_exp = observed[keep], expected[keep] * draws.shape[1]
+    assert chisquare(pooled_obs, pooled_exp).pvalue > 1e-3
+
+
+def test_distinct_positions_are_distinct_uniform_subsets():
+    rng = np.random.default_rng(0)
+    pos = _distinct_positions(np.array([5, 5]), np.array([2, 3]), rng)
+    assert pos.size == 5 and len(set(pos[:2])) == 2 and len(set(pos[2:])) == 3
+    # every 2-subset of {0..4} equally likely
+    counts = {}
+    for _ in range(20_000):
+        p = tuple(_distinct_positions(np.array([5]), np.array([2]), rng))
+        counts[p] = counts.get(p, 0) + 1
+    assert len(counts) == 10 and all(0 <= a < b < 5 for a, b in counts)
+    assert chisquare(list(counts.values())).pvalue > 1e-3
+
+
+def small_counts(seed=0, n=5, votes=3000):
+    rng = np.random.default_rng(seed)
+    s = rng.normal(0, 0.7, n)
+    first = rng.integers(0, n, votes)
+    second = (first + rng.integers(1, n, votes)) % n
+    p = 1 / (1 + np.exp(-(s[first] - s[second])))
+    outcome = np.where(rng.random(votes) < 0.1, TIE, np.where(rng.random(votes) < p, FIRST, SECOND))
+    return s, PairwiseCounts.from_cells(
+        [f"m{i}" for i in range(n)], first, second, outcome, np.ones(votes)
+    )
+
+
+@pytest.mark.parametrize("options", [{}, {"position": True}, {"ties": "davidson"}, {"prior": 0.5}])
+def test_batched_solver_equals_newton_per_replica(options):
+    _, counts = small_counts(1)
+    fit = fit_bt(counts, **options)
+    merged = unit_stats(counts.unit_types(), fit.design)
+    stats = replica_stats(merged, fit.design, 40, np.random.default_rng(3))
+    theta, ok = solve_replicas(fit, stats, tol=1e-10)
+    assert ok.all()
+    for b in range(0, 40, 13):
+        ref = fit_design(fit.design, stats[:, :, b].T, counts.models, tol=1e-12).params
+        np.testing.assert_allclose(theta[:, b], ref, atol=1e-8)
+
+
+def test_replica_totals_and_merging():
+    _, counts = small_counts(2)
+    fit = fit_bt(counts)
+    merged = unit_stats(counts.unit_types(), fit.design)
+    # a tie and a both-bad vote are the same unit type to a half-tie model
+    assert merged.members.shape[0] < counts.n_cells
+    stats = replica_stats(merged, fit.design, 10, np.random.default_rng(0))
+    np.testing.assert_allclose(stats[1].sum(axis=0), counts.total_votes)  # T sums to N
+
+
+def test_seeded_and_independent_of_threads():
+    _, counts = small_counts(3)
+    a = bootstrap_bt(counts, 600, seed=7, threads=1)
+    b = bootstrap_bt(counts, 600, seed=7, threads=2)
+    c = bootstrap_bt(counts, 600, seed=8)
+    np.testing.assert_array_equal(a.ratings, b.ratings)
+    assert not np.array_equal(a.ratings, c.ratings)
+    assert a.ratings.shape == (600, 5) and a.n_regularised == 0
+
+
+def test_percentiles_and_rank_upper_bound():
+    lower = np.array([10.0, 8.0, 1.0, 0.0])
+    upper = np.array([12.0, 11.0, 9.5, 2.0])
+    # 9.5 < 10 (model 0) -> rank 2; 2.0 < 10 and 8 -> rank 3
+    np.testing.assert_array_equal(rank_upper_bound(lower, upper), [1, 1, 2, 3])
+    _, counts = small_counts(4)
+    boot = bootstrap_bt(counts, 400, seed=0)
+    np.testing.assert_allclose(boot.lower, np.percentile(boot.ratings, 2.5, axis=0))
+    np.testing.assert_allclose(boot.upper, np.percentile(boot.ratings, 97.5, axis=0))
+
+
+def test_units_resample_both_orders_together():
+    """Two orders of one comparison always agree here, so every replica keeps them paired."""
+    from arena.importers.records import JudgmentRecord
+    from arena.ratings.counts import counts_from_records
+
+    records = []
+    rng = np.random.default_rng(0)
+    for q in range(300):
+        a, b = rng.choice(["x", "y", "z"], 2, replace=False)
+        win = "a" if rng.random() < 0.6 else "b"
+        records.append(JudgmentRecord(f"q{q}", (a, b), winner=win, presentation=(0, 1), judge="j"))
+        records.append(JudgmentRecord(f"q{q}", (a, b), winner=win, presentation=(1, 0), judge="j"))
+    counts = counts_from_records(records)
+    assert counts.units.n_units == 300  # one unit per question, not per game
+    fit = fit_bt(counts)
+    merged = unit_stats(counts.unit_types(), fit.design)
+    stats = replica_stats(merged, fit.design, 50, np.random.default_rng(1))
+    np.testing.assert_allclose(stats[1].sum(axis=0), 600)  # 300 units x 2 games
+    assert np.all(stats[1] % 2 == 0)  # games come in pairs
+
+
+def test_degenerate_replicas_are_regularised_not_crashing():
+    # model c has a single win: many replicas lose it and c's MLE runs to -inf
+    models = ["a", "b", "c"]
+    first = [0, 0, 1, 2, 0, 1]
+    second = [1, 1, 0, 0, 2, 2]
+    outcome = [FIRST, SECOND, FIRST, FIRST, FIRST, FIRST]
+    weight = [30, 20, 25, 1, 10, 12]
+    counts = PairwiseCounts.from_cells(models, first, second, outcome, weight)
+    boot = bootstrap_bt(counts, 300, seed=0)
+    assert boot.n_regularised > 0
+    assert np.all(np.isfinite(boot.ratings))
+
+
+def test_alias_table_is_exact_in_integers():
+    from arena.ratings.bootstrap import _alias_table
+
+    m = np.array([7, 1, 0, 12, 3, 3, 50])
+    threshold, alias = _alias_table(m)
+    size, total = m.size, int(m.sum())
+    mass = threshold.copy()  # in units of 1 / (size * total)
+    np.add.at(mass, alias, total - threshold)
+    np.testing.assert_array_equal(mass, m * size)  # P(u) = m_u / N, no rounding anywhere
