@@ -15,14 +15,15 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.db.models import F, FilteredRelation, Q, QuerySet, Sum
 
-from arena.models import Contestant, Judgment, Match, PairOutcomeCount, PromptSet
+from arena.models import Contestant, Judgment, Match, MatchSlot, PairOutcomeCount, PromptSet
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
+from arena.ratings.style import StyleVotes
 
 WINNER_CODES = {"a": 0, "b": 1, "tie": 2, "bothbad": 3}
 # Slot-relative winner code -> outcome relative to the order shown.
 _WHEN_A_FIRST = np.array([FIRST, SECOND, TIE, BOTH_BAD])
 _WHEN_B_FIRST = np.array([SECOND, FIRST, TIE, BOTH_BAD])
-_BY = re.compile(r"^(humans|judges|all|judge:\d+)$")
+_BY = re.compile(r"^(humans|judges|all|judge:\d+|run:\d+)$")
 
 
 class ScopeError(ValueError):
@@ -36,7 +37,7 @@ class ScopeError(ValueError):
 @dataclass(frozen=True)
 class BoardScope:
     prompt_set: str
-    by: str = "humans"  # humans | judges | all | judge:<id>
+    by: str = "humans"  # humans | judges | all | judge:<id> | run:<id>
     category: str = ""
     style_control: bool = False
 
@@ -76,7 +77,9 @@ class BoardScope:
         if not PromptSet.objects.filter(slug=prompt_set).exists():
             raise ScopeError("set", f"no prompt set {prompt_set!r}")
         if not _BY.match(by or ""):
-            raise ScopeError("by", f"expected humans, judges, all or judge:<id>; got {by!r}")
+            raise ScopeError(
+                "by", f"expected humans, judges, all, judge:<id> or run:<id>; got {by!r}"
+            )
         if len(category) > 100:
             raise ScopeError("category", "too long")
         style = str(style_control).lower()
@@ -88,24 +91,41 @@ class BoardScope:
     def judge_id(self) -> int | None:
         return int(self.by.split(":", 1)[1]) if self.by.startswith("judge:") else None
 
+    @property
+    def run_id(self) -> int | None:
+        return int(self.by.split(":", 1)[1]) if self.by.startswith("run:") else None
 
-def scope_judgments(scope: BoardScope) -> QuerySet[Judgment]:
-    """Pairwise, successfully parsed judgments of the scope (failures never enter a fit)."""
+    @property
+    def llm_only(self) -> bool:
+        """Boards of LLM verdicts only: their units are whole comparisons (both orders)."""
+        return self.by == "judges" or self.judge_id is not None or self.run_id is not None
+
+
+def scope_judgments(scope: BoardScope, kind: str = Judgment.Kind.PAIRWISE) -> QuerySet[Judgment]:
+    """Successfully parsed judgments of the scope (failures never enter a fit)."""
     qs = Judgment.objects.filter(
-        match__prompt_set__slug=scope.prompt_set,
-        match__k=2,
-        kind=Judgment.Kind.PAIRWISE,
-        status=Judgment.Status.OK,
+        match__prompt_set__slug=scope.prompt_set, kind=kind, status=Judgment.Status.OK
     )
+    if kind == Judgment.Kind.PAIRWISE:
+        qs = qs.filter(match__k=2)
     if scope.by == "humans":
         qs = qs.filter(voter__isnull=False)
     elif scope.by == "judges":
         qs = qs.filter(judge__isnull=False)
     elif scope.judge_id is not None:
         qs = qs.filter(judge_id=scope.judge_id)
+    elif scope.run_id is not None:
+        qs = qs.filter(match__run_id=scope.run_id)
     if scope.category:
         qs = qs.filter(match__category=scope.category)
     return qs
+
+
+def _with_slots(qs: QuerySet) -> QuerySet:
+    return qs.annotate(
+        s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
+        s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
+    ).filter(s0__contestant__kind=Contestant.Kind.MODEL, s1__contestant__kind=Contestant.Kind.MODEL)
 
 
 def _source_filter(scope: BoardScope) -> Q:
@@ -121,12 +141,31 @@ def _source_filter(scope: BoardScope) -> Q:
 def scope_counts(scope: BoardScope) -> PairwiseCounts:
     """The scope's votes as rating-engine counts.
 
-    Human votes come from the running PairOutcomeCount cells (every vote its own
-    bootstrap unit). LLM-judge scopes read their judgments per match so that both
+    Human pairwise votes come from the running PairOutcomeCount cells (every vote its own
+    bootstrap unit); K-wise human rankings add their pairwise breakdown, each ranking one
+    unit. LLM-judge and run boards read their judgments per match so that both
     presentation orders of one comparison (and its repeats) form one bootstrap unit.
     """
-    if scope.by.startswith("judge"):
-        return _judge_counts(scope)
+    if scope.llm_only:
+        rows = _pairwise_rows(scope)
+    else:
+        rows = _table_rows(scope)
+    rows = _concat(rows, _ranking_rows(scope))
+    if rows is None:
+        return PairwiseCounts.from_cells((), [], [], [], [])
+    unit, a_ids, b_ids, code, a_first, mult = rows
+    models, index = _model_index(np.concatenate([a_ids, b_ids]))
+    a, b = index(a_ids), index(b_ids)
+    first, second = np.where(a_first, a, b), np.where(a_first, b, a)
+    outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
+    ones = np.ones(len(unit))
+    return counts_from_arrays(models, unit, first, second, outcome, ones, ones, mult)
+
+
+# Row arrays: (unit, slot-0 contestant id, slot-1 contestant id, slot winner code, slot 0 shown first, unit multiplicity)
+
+
+def _table_rows(scope: BoardScope):
     cells = PairOutcomeCount.objects.filter(
         _source_filter(scope), prompt_set__slug=scope.prompt_set, count__gt=0
     )
@@ -141,30 +180,19 @@ def scope_counts(scope: BoardScope) -> PairwiseCounts:
         .order_by()
     )
     if not rows:
-        return PairwiseCounts.from_cells((), [], [], [], [])
+        return None
     a_ids, b_ids, winners, a_first, counts = (np.asarray(col) for col in zip(*rows, strict=True))
-    models, index = _model_index(np.concatenate([a_ids, b_ids]))
-    a, b = index(a_ids), index(b_ids)
     code = np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows))
-    a_first = a_first.astype(bool)
-    first, second = np.where(a_first, a, b), np.where(a_first, b, a)
-    outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
-    return PairwiseCounts.from_cells(models, first, second, outcome, counts.astype(np.float64))
+    return np.arange(len(rows)), a_ids, b_ids, code, a_first.astype(bool), counts.astype(np.int64)
 
 
-def _judge_counts(scope: BoardScope) -> PairwiseCounts:
+def _pairwise_rows(scope: BoardScope):
     rows = list(
-        scope_judgments(scope)
-        .annotate(
-            s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
-            s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
-        )
-        .filter(
-            s0__contestant__kind=Contestant.Kind.MODEL, s1__contestant__kind=Contestant.Kind.MODEL
-        )
+        _with_slots(scope_judgments(scope))
         .values_list(
             "match_id",
             "judge_id",
+            "voter_id",
             "repeat",
             "s0__contestant_id",
             "s1__contestant_id",
@@ -175,21 +203,131 @@ def _judge_counts(scope: BoardScope) -> PairwiseCounts:
         .order_by()
     )
     if not rows:
-        return PairwiseCounts.from_cells((), [], [], [], [])
-    match_ids, judge_ids, repeats, a_ids, b_ids, winners, orders, weights = (
-        np.asarray(col) for col in zip(*rows, strict=True)
+        return None
+    match_ids, judge_ids, voter_ids, repeats, a_ids, b_ids, winners, orders, weights = zip(
+        *rows, strict=True
     )
-    models, index = _model_index(np.concatenate([a_ids, b_ids]))
-    a, b = index(a_ids), index(b_ids)
     code = np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows))
     a_first = np.fromiter((o.startswith("0") for o in orders), dtype=bool, count=len(rows))
+    who = np.array([j if j is not None else -v for j, v in zip(judge_ids, voter_ids, strict=True)])
     # One bootstrap unit per (match, judge, repeat): the two orders of one comparison.
-    _, unit = np.unique(np.stack([match_ids, judge_ids, repeats]), axis=1, return_inverse=True)
-    first, second = np.where(a_first, a, b), np.where(a_first, b, a)
-    outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
-    ones = np.ones(len(rows))
-    return counts_from_arrays(
-        models, unit.ravel(), first, second, outcome, ones, ones, weights.astype(np.int64)
+    _, unit = np.unique(
+        np.stack([np.asarray(match_ids), who, np.asarray(repeats)]), axis=1, return_inverse=True
+    )
+    return (
+        unit.ravel(),
+        np.asarray(a_ids),
+        np.asarray(b_ids),
+        code,
+        a_first,
+        np.asarray(weights, np.int64),
+    )
+
+
+def _ranking_rows(scope: BoardScope):
+    """K-wise rankings broken into the pairs they order; one bootstrap unit per ranking."""
+    rankings = list(
+        scope_judgments(scope, Judgment.Kind.RANKING)
+        .values_list("id", "match_id", "ranking", "weight")
+        .order_by()
+    )
+    if not rankings:
+        return None
+    slots: dict[int, list[int]] = {}
+    for match_id, contestant_id in (
+        MatchSlot.objects.filter(
+            match_id__in={r[1] for r in rankings}, contestant__kind=Contestant.Kind.MODEL
+        )
+        .order_by("match_id", "position")
+        .values_list("match_id", "contestant_id")
+    ):
+        slots.setdefault(match_id, []).append(contestant_id)
+    unit, a_ids, b_ids, code, mult = [], [], [], [], []
+    for k, (_, match_id, ranking, weight) in enumerate(rankings):
+        contestants = slots.get(match_id, [])
+        if len(contestants) != len(ranking):
+            continue
+        for i in range(len(ranking)):
+            for j in range(i + 1, len(ranking)):
+                unit.append(k)
+                a_ids.append(contestants[i])
+                b_ids.append(contestants[j])
+                code.append(0 if ranking[i] < ranking[j] else 1 if ranking[j] < ranking[i] else 2)
+                mult.append(weight)
+    if not unit:
+        return None
+    n = len(unit)
+    return (
+        np.asarray(unit),
+        np.asarray(a_ids),
+        np.asarray(b_ids),
+        np.asarray(code),
+        np.ones(n, bool),
+        np.asarray(mult, np.int64),
+    )
+
+
+def _concat(first, second):
+    if first is None or second is None:
+        return first if second is None else second
+    offset = first[0].max() + 1
+    return (
+        np.concatenate([first[0], second[0] + offset]),
+        *(np.concatenate([x, y]) for x, y in zip(first[1:], second[1:], strict=True)),
+    )
+
+
+STYLE_FIELDS = ("token_length", "header_count", "list_count", "bold_count")
+
+
+def scope_style_votes(scope: BoardScope) -> StyleVotes:
+    """Pairwise votes of the scope with both answers' style counts (a scan of the scope's votes).
+
+    Raises ValueError when no vote has both answers stored (e.g. aggregated counts).
+    """
+    fields = [f"s{slot}__output__{name}" for slot in (0, 1) for name in STYLE_FIELDS]
+    rows = list(
+        _with_slots(scope_judgments(scope))
+        .filter(s0__output__isnull=False, s1__output__isnull=False)
+        .values_list(
+            "match_id",
+            "judge_id",
+            "voter_id",
+            "repeat",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "winner",
+            "weight",
+            *fields,
+        )
+        .order_by()
+    )
+    if not rows:
+        raise ValueError("style control needs votes whose answers are stored; this board has none")
+    cols = list(zip(*rows, strict=True))
+    match_ids, judge_ids, voter_ids, repeats = (np.asarray(c, dtype=object) for c in cols[:4])
+    a_ids, b_ids = np.asarray(cols[4]), np.asarray(cols[5])
+    models, index = _model_index(np.concatenate([a_ids, b_ids]))
+    style = np.asarray(cols[8:], dtype=np.float64).T  # (N, 8)
+    who = np.array([j if j is not None else -v for j, v in zip(judge_ids, voter_ids, strict=True)])
+    weights = np.asarray(cols[7], np.int64)
+    if scope.llm_only:
+        _, unit = np.unique(
+            np.stack([np.asarray(match_ids, np.int64), who, np.asarray(repeats, np.int64)]),
+            axis=1,
+            return_inverse=True,
+        )
+    else:
+        unit = np.arange(len(rows))
+    return StyleVotes(
+        models=tuple(models),
+        a=index(a_ids),
+        b=index(b_ids),
+        outcome=np.fromiter((WINNER_CODES[w] for w in cols[6]), dtype=np.int8, count=len(rows)),
+        style_a=style[:, :4],
+        style_b=style[:, 4:],
+        weight=weights,
+        unit=unit.ravel().astype(np.int64),
     )
 
 

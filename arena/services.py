@@ -16,9 +16,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from arena.boards import BoardScope, scope_counts
+from arena.boards import BoardScope
 from arena.events import broadcast_board
-from arena.fitting import fit_counts
+from arena.fitting import fit_scope
 from arena.models import BoardState, LeaderboardSnapshot, PromptSet
 
 
@@ -38,18 +38,25 @@ def refresh_leaderboard(
 ) -> LeaderboardSnapshot:
     """Fit the scope's leaderboard from aggregated counts and store it as a new snapshot."""
     started = time.perf_counter()
-    counts = scope_counts(scope)
     rounds = settings.ARENA_BOOTSTRAP_ROUNDS if bootstrap is None else bootstrap
-    board = fit_counts(counts, bootstrap=rounds, seed=seed)
+    board = fit_scope(scope, bootstrap=rounds, seed=seed)
     snapshot = LeaderboardSnapshot.objects.create(
         scope=scope.key,
         prompt_set=PromptSet.objects.filter(slug=scope.prompt_set).first(),
         method=board["method"],
         rows=board["rows"],
-        n_votes=round(counts.total_votes),
+        n_votes=round(board["n_votes"] or 0),
         n_models=len(board["rows"]),
         graph=board["graph"],
-        params={"bootstrap": rounds, "seed": seed, "ties": "half", "scale": "400/ln10, mean 1000"},
+        params={
+            "bootstrap": rounds,
+            "seed": seed,
+            "ties": "half",
+            "scale": "400/ln10, mean 1000",
+            "coefficients": board.get("coefficients", {}),
+            "coefficient_ci": board.get("coefficient_ci", {}),
+            "prior": board.get("prior", 0),
+        },
         fit_seconds=time.perf_counter() - started,
     )
     return snapshot
