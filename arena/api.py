@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.http import HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import HttpError
 from ninja.utils import check_csrf
 from pydantic import StrictInt, StrictStr
@@ -115,7 +115,11 @@ def board_choices(ps: PromptSet) -> dict:
         boards.append({"by": "judges", "label": "All LLM judges"})
         for judge in Judge.objects.filter(id__in=judge_ids).order_by("name"):
             boards.append({"by": f"judge:{judge.id}", "label": f"Judge: {judge.name}"})
+    runs = ps.runs.filter(matches__isnull=False).distinct().order_by("-created_at").values_list("id", "name")
+    for run_id, name in runs[:50]:
+        boards.append({"by": f"run:{run_id}", "label": f"Run: {name}"})
     categories = sorted(
+
         set(ps.matches.exclude(category="").values_list("category", flat=True).distinct())
     )
     return {"slug": ps.slug, "name": ps.name, "categories": categories, "boards": boards}
@@ -168,7 +172,7 @@ class Problem(Schema):
 
 
 def _refuse(exc: BattleError):
-    return exc.status, {"detail": exc.message, "field": exc.field}
+    return Status(exc.status, {"detail": exc.message, "field": exc.field})
 
 
 def _csrf(request):
@@ -186,25 +190,27 @@ def _csrf(request):
 def new_battle(request, payload: BattleIn, response: HttpResponse):
     _csrf(request)
     if payload.k not in (2, 3, 4):
-        return 400, {"detail": "expected 2, 3 or 4", "field": "k"}
+        return Status(400, {"detail": "expected 2, 3 or 4", "field": "k"})
     voter = current_voter(request, create=True)
     if not (
         allow(f"battle:s:{voter.pk}", settings.ARENA_BATTLE_RATE_SESSION)
         and allow(f"battle:ip:{ip_hash(request)}", settings.ARENA_BATTLE_RATE_IP)
     ):
-        return 429, {"detail": "too many battles; wait a minute"}
+        return Status(429, {"detail": "too many battles; wait a minute"})
     prompt_set = _arena_set(payload.prompt_set)
     if prompt_set is None:
-        return 404, {
-            "detail": f"no public arena prompt set {payload.prompt_set!r}",
-            "field": "prompt_set",
-        }
+        return Status(
+            404,
+            {"detail": f"no public arena prompt set {payload.prompt_set!r}", "field": "prompt_set"},
+        )
     try:
-        match = start_battle(voter, prompt_set, k=payload.k)
+        match = start_battle(
+            voter, prompt_set, k=payload.k, policy=settings.ARENA_MATCHMAKING_POLICY
+        )
     except BattleError as exc:
         return _refuse(exc)
     remember(response, voter)
-    return 201, battle_view(match)
+    return Status(201, battle_view(match))
 
 
 @api.post(
@@ -227,13 +233,13 @@ def vote(request, battle_id: uuid.UUID, payload: VoteIn):
         allow(f"vote:s:{voter.pk}", settings.ARENA_VOTE_RATE_SESSION)
         and allow(f"vote:ip:{ip_hash(request)}", settings.ARENA_VOTE_RATE_IP)
     ):
-        return 429, {"detail": "too many votes; wait a minute"}
+        return Status(429, {"detail": "too many votes; wait a minute"})
     try:
         match, ballot = check_vote(voter, battle_id, payload.dict(exclude_unset=True))
         record_vote(voter, match, ballot)
     except BattleError as exc:
         return _refuse(exc)
-    return 200, {"recorded": True, "battle": str(match.public_id), "reveal": reveal(match)}
+    return Status(200, {"recorded": True, "battle": str(match.public_id), "reveal": reveal(match)})
 
 
 def _arena_set(slug: str | None) -> PromptSet | None:

@@ -8,6 +8,7 @@ queues the debounced refit, all in one transaction.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -76,6 +77,7 @@ class Pool:
     contestant_ids: np.ndarray  # (m,)
     prompts_of: dict[int, np.ndarray]  # contestant id -> sorted prompt ids it answered
     wide_prompts: dict[int, np.ndarray]  # k -> prompt ids with >= k answers
+    pairs: np.ndarray  # (P, 2) contestant ids that answered at least one common prompt
 
 
 POOL_TTL = 30
@@ -98,10 +100,18 @@ def battle_pool(prompt_set: PromptSet) -> Pool:
         contestants, starts = np.unique(rows[:, 0], return_index=True)
         groups = np.split(rows[:, 1], starts[1:]) if rows.size else []
         prompt_ids, answers = np.unique(rows[:, 1], return_counts=True)
+        prompts_of = {int(c): np.unique(g) for c, g in zip(contestants, groups, strict=True)}
+        pairs = [
+            (a, b)
+            for i, a in enumerate(prompts_of)
+            for b in list(prompts_of)[i + 1 :]
+            if np.intersect1d(prompts_of[a], prompts_of[b], assume_unique=True).size
+        ]
         pool = Pool(
             contestant_ids=contestants,
-            prompts_of={int(c): np.unique(g) for c, g in zip(contestants, groups, strict=True)},
+            prompts_of=prompts_of,
             wide_prompts={k: prompt_ids[answers >= k] for k in (2, 3, 4)},
+            pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
         )
         cache.set(key, pool, POOL_TTL)
     return pool
@@ -111,8 +121,6 @@ def start_battle(
     voter: Voter, prompt_set: PromptSet, k: int = 2, policy: str = "uniform", rng=None
 ) -> Match:
     """Draw k contestants and a prompt they all answered; store the Match with slots shuffled."""
-    from arena.matchmaking.live import draw_group
-
     rng = rng or np.random.default_rng()
     pool = battle_pool(prompt_set)
     prompts = pool.wide_prompts.get(k)
@@ -122,7 +130,7 @@ def start_battle(
         )
     votes = _votes_per_contestant(prompt_set)
     if k == 2:
-        group, probability = draw_group(pool, 2, votes, policy, rng)
+        group, probability = draw_group(pool.contestant_ids, pool.pairs, 2, votes, policy, rng)
         common = np.intersect1d(
             pool.prompts_of[group[0]], pool.prompts_of[group[1]], assume_unique=True
         )
@@ -130,9 +138,10 @@ def start_battle(
     else:
         # K-wise: a prompt first (uniformly among those with >= k answers), then k of its answerers.
         prompt_id = int(rng.choice(prompts))
-        answered = [c for c in pool.contestant_ids.tolist() if _answered(pool, c, prompt_id)]
-        sub = Pool(np.array(answered), {c: pool.prompts_of[c] for c in answered}, {})
-        group, probability = draw_group(sub, k, votes, policy, rng)
+        answered = np.array(
+            [c for c in pool.contestant_ids.tolist() if _answered(pool, c, prompt_id)]
+        )
+        group, probability = draw_group(answered, None, k, votes, policy, rng)
     order = rng.permutation(len(group))
     outputs = dict(
         Output.objects.filter(
@@ -161,6 +170,50 @@ def start_battle(
             for pos, i in enumerate(order)
         )
     return match
+
+
+POLICIES = ("uniform", "boost-new")
+
+
+def contestant_weights(ids: np.ndarray, votes: dict[int, int], policy: str) -> np.ndarray:
+    """Per-contestant draw weight: 1, or ``ARENA_NEW_CONTESTANT_BOOST`` for contestants with
+    fewer than ``ARENA_NEW_CONTESTANT_VOTES`` votes under "boost-new" (so newcomers get rated fast)."""
+    if policy == "uniform":
+        return np.ones(len(ids))
+    if policy == "boost-new":
+        counts = np.array([votes.get(int(c), 0) for c in ids])
+        return np.where(
+            counts < settings.ARENA_NEW_CONTESTANT_VOTES, settings.ARENA_NEW_CONTESTANT_BOOST, 1.0
+        )
+    raise BattleError(
+        f"unknown matchmaking policy {policy!r}; known: {', '.join(POLICIES)}", "policy"
+    )
+
+
+def draw_group(
+    ids: np.ndarray, pairs: np.ndarray | None, k: int, votes: dict[int, int], policy: str, rng
+) -> tuple[list[int], float]:
+    """Draw k contestants with probability proportional to the product of their weights.
+
+    With ``pairs`` (k = 2) only those pairs are eligible (they share a prompt). Returns the
+    contestant ids and the exact probability of drawing that set, which the Match keeps
+    so analyses can re-weight battles later.
+    """
+    weight_of = dict(
+        zip(ids.tolist(), contestant_weights(ids, votes, policy).tolist(), strict=True)
+    )
+    if pairs is not None:
+        groups = pairs
+    else:
+        if len(ids) < k:
+            raise Unavailable(f"fewer than {k} contestants answered this prompt", "k")
+        groups = np.array(list(itertools.combinations(ids.tolist(), k)), dtype=np.int64)
+    if len(groups) == 0:
+        raise Unavailable("no two active contestants answered a common prompt yet", "k")
+    group_weight = np.prod(np.vectorize(weight_of.__getitem__)(groups), axis=1)
+    p = group_weight / group_weight.sum()
+    pick = int(rng.choice(len(groups), p=p))
+    return groups[pick].tolist(), float(p[pick])
 
 
 def _answered(pool: Pool, contestant_id: int, prompt_id: int) -> bool:

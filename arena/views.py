@@ -1,6 +1,8 @@
 """Server-rendered pages. Each view resolves its input, calls one service, renders."""
 
 from pathlib import Path
+from urllib.parse import urlencode
+
 
 import plotly
 from django.db.models import Count
@@ -45,6 +47,7 @@ def leaderboard(request):
             status=400,
         )
     snapshot = latest_snapshot(scope)
+    query = urlencode({"set": scope.prompt_set, "by": scope.by, "category": scope.category, "style": int(scope.style_control)})
     return render(
         request,
         "arena/leaderboard.html",
@@ -55,6 +58,7 @@ def leaderboard(request):
             "choices": choices,
             "scope": scope,
             "snapshot": snapshot,
+            "query": query,
         },
     )
 

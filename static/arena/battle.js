@@ -92,6 +92,7 @@
     $("vote-pair").hidden = battle.k !== 2;
     $("vote-rank").hidden = battle.k === 2;
     $("after-vote").hidden = true;
+    $("vote-result").textContent = "";
     for (const b of document.querySelectorAll("#battle .vote-bar button")) b.disabled = false;
   }
 
@@ -132,8 +133,10 @@
 
   function onKey(event) {
     if (!$("shortcuts").checked || event.ctrlKey || event.metaKey || event.altKey) return;
-    const tag = (event.target.tagName || "").toLowerCase();
-    if (tag === "input" || tag === "textarea" || tag === "select") return;
+    const target = event.target;
+    const tag = (target.tagName || "").toLowerCase();
+    const typing = tag === "textarea" || tag === "select" || (tag === "input" && !["checkbox", "radio", "button"].includes(target.type));
+    if (typing) return;
     const key = event.key.toLowerCase();
     if (key === "n") { event.preventDefault(); newBattle(); return; }
     if (!battle || !$("after-vote").hidden) return;

@@ -7,7 +7,7 @@
   const scope = table.dataset.scope;
   const query = table.dataset.query;
   const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
-  let lastRatings = {};
+  let lastRatings = null;
 
   async function getJSON(path) {
     const response = await fetch(path + "?" + query, { credentials: "same-origin" });
@@ -32,7 +32,7 @@
         if (i === 5) td.className = "opt";
         tr.append(td);
       });
-      if (lastRatings[row.model] !== undefined && Math.abs(lastRatings[row.model] - row.rating) > 1e-9) tr.className = "flash";
+      if (lastRatings && lastRatings[row.model] !== undefined && Math.abs(lastRatings[row.model] - row.rating) > 1e-9) tr.className = "flash";
       return tr;
     });
     tbody.replaceChildren(...rows);
@@ -65,7 +65,7 @@
       hovertemplate: "%{y} beats %{x}: %{z:.2f}<extra></extra>",
     }], layout("Win fraction (row beats column, ties half)", { xaxis: axis, yaxis: { autorange: "reversed", automargin: true } }), config);
     Plotly.react("chart-battles", [{
-      type: "heatmap", z: reorder(pairs.battles), x: order, y: order, colorscale: "Blues",
+      type: "heatmap", z: reorder(pairs.battles), x: order, y: order, colorscale: "Blues", reversescale: true,
       hovertemplate: "%{y} vs %{x}: %{z} votes<extra></extra>",
     }], layout("Votes between each pair", { xaxis: axis, yaxis: { autorange: "reversed", automargin: true } }), config);
 
@@ -100,7 +100,7 @@
     };
   }
 
-  lastRatings = Object.fromEntries(Array.from(table.tBodies[0].rows, (tr) => [tr.cells[1] && tr.cells[1].textContent, parseFloat(tr.cells[2] && tr.cells[2].textContent)]));
-  refresh().catch(console.error);
+  refresh()
+.catch(console.error);
   connect(500);
 })();

@@ -15,7 +15,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +41,14 @@ def _free_port() -> int:
 
 
 def _run(args, env):
-    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -52,7 +67,14 @@ def browser_executable():
 def arena_server(tmp_path_factory, browser_executable):
     """Base URL of a live Arena on a fresh database seeded by tests/e2e/seed.py."""
     var = tmp_path_factory.mktemp("arena-e2e")
-    env = {**os.environ, "ARENA_VAR_DIR": str(var), "ARENA_BOOTSTRAP_ROUNDS": "100", "ARENA_REFIT_DEBOUNCE_SECONDS": "0.2", "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "ARENA_VAR_DIR": str(var),
+        "ARENA_BOOTSTRAP_ROUNDS": "100",
+        "ARENA_REFIT_DEBOUNCE_SECONDS": "0.2",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "PYTHONPATH": str(ROOT),
+    }
     env.pop("PYTEST_CURRENT_TEST", None)
     database = None
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -67,10 +89,26 @@ def arena_server(tmp_path_factory, browser_executable):
         env["ARENA_EMBEDDED_WORKER"] = "yes"  # the server's own worker consumes from Redis
         env["CELERY_TASK_DEFAULT_QUEUE"] = f"e2e-{uuid.uuid4().hex[:8]}"
     _run(["migrate", "--noinput", "-v0"], env)
-    subprocess.run([sys.executable, "-c", "import django; django.setup(); from tests.e2e.seed import seed; seed()"], cwd=ROOT, env=env, check=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from tests.e2e.seed import seed; seed()",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     port = _free_port()
     log = open(var / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "manage.py", "arena_serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "arena_serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -80,7 +118,9 @@ def arena_server(tmp_path_factory, browser_executable):
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("arena_serve did not start:\n" + (var / "server.log").read_text()) from None
+                    raise RuntimeError(
+                        "arena_serve did not start:\n" + (var / "server.log").read_text()
+                    ) from None
                 time.sleep(0.3)
         yield url
     finally:

@@ -20,10 +20,24 @@ def seed():
     for pid, text in PROMPTS.items():
         records.append(PromptRecord(external_id=pid, text=text, category="general"))
         for i, name in enumerate(CONTESTANTS):
-            records.append(OutputRecord(prompt_id=pid, contestant=name, text=f"Answer {i + 1} to: {text}\n\nThis answer is written in style number {i + 1}."))
+            records.append(
+                OutputRecord(
+                    prompt_id=pid,
+                    contestant=name,
+                    text=f"Answer {i + 1} to: {text}\n\nThis answer is written in style number {i + 1}.",
+                )
+            )
     for i in range(12):
         a, b = CONTESTANTS[i % 4], CONTESTANTS[(i + 1) % 4]
-        records.append(JudgmentRecord(match_id=f"seed-{i}", contestants=(a, b), winner="a" if i % 3 else "b", voter=f"seed-voter-{i}", prompt_id=f"p{1 + i % 6}"))
+        records.append(
+            JudgmentRecord(
+                match_id=f"seed-{i}",
+                contestants=(a, b),
+                winner="a" if i % 3 else "b",
+                voter=f"seed-voter-{i}",
+                prompt_id=f"p{1 + i % 6}",
+            )
+        )
     import_records(records, prompt_set="e2e-arena", source="seed")
     PromptSet.objects.filter(slug="e2e-arena").update(name="E2E arena", is_public_arena=True)
 

@@ -20,7 +20,10 @@ def _watch_traffic(page):
             pass
 
     page.on("response", on_response)
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: seen.append(("ws", str(payload)))))
+    page.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda payload: seen.append(("ws", str(payload)))),
+    )
     return seen
 
 
@@ -40,6 +43,7 @@ def test_it_hides_identities_until_the_vote_then_reveals_them(arena_server, page
     assert len(revealed) == 2 and all(name in CONTESTANTS for name in revealed)
     expect(page.locator("#vote-result")).to_contain_text("You preferred")
     page.get_by_role("button", name="Next battle").click()
+    expect(page.locator("#battle-error")).to_be_hidden()
     expect(page.locator("#after-vote")).to_be_hidden()
     expect(page.locator(".answer .who").first).to_be_empty()
 
