@@ -15,6 +15,8 @@ import threading
 from celery import Celery
 from celery.beat import EmbeddedService
 from celery.worker import WorkController
+from kombu.utils.imports import symbol_by_name
+
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +62,8 @@ def start_worker(
 
 def start_beat(app: Celery) -> EmbeddedService:
     """Start the beat scheduler (django-celery-beat's DatabaseScheduler) in a thread."""
-    beat = EmbeddedService(app, thread=True)
+    scheduler = symbol_by_name(app.conf.beat_scheduler)
+    beat = EmbeddedService(app, thread=True, scheduler_cls=scheduler)
     beat.start()
     log.info("embedded Celery beat started")
     return beat
