@@ -17,7 +17,6 @@ from celery.beat import EmbeddedService
 from celery.worker import WorkController
 from kombu.utils.imports import symbol_by_name
 
-
 log = logging.getLogger(__name__)
 
 

@@ -3,9 +3,7 @@
 from pathlib import Path
 from urllib.parse import urlencode
 
-
 import plotly
-from django.db.models import Count
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
@@ -14,14 +12,15 @@ from django.views.decorators.http import etag
 
 from arena.api import board_choices
 from arena.boards import BoardScope, ScopeError
-from arena.models import PromptSet
+from arena.models import Contestant, PromptSet
 from arena.services import latest_snapshot
 
 
 def leaderboard(request):
+    # Sets with at least one compared model (LLMBar's anonymous answers have no leaderboard).
     sets = list(
-        PromptSet.objects.annotate(n_matches=Count("matches"))
-        .filter(n_matches__gt=0)
+        PromptSet.objects.filter(matches__slots__contestant__kind=Contestant.Kind.MODEL)
+        .distinct()
         .order_by("-is_public_arena", "slug")
     )
     if not sets:
@@ -47,7 +46,14 @@ def leaderboard(request):
             status=400,
         )
     snapshot = latest_snapshot(scope)
-    query = urlencode({"set": scope.prompt_set, "by": scope.by, "category": scope.category, "style": int(scope.style_control)})
+    query = urlencode(
+        {
+            "set": scope.prompt_set,
+            "by": scope.by,
+            "category": scope.category,
+            "style": int(scope.style_control),
+        }
+    )
     return render(
         request,
         "arena/leaderboard.html",

@@ -39,11 +39,7 @@ sys.path.insert(0, str(ROOT))
 from arena.ratings import PairwiseCounts, bootstrap_bt, fit_bt, to_rating  # noqa: E402
 
 ANCHOR = ("mixtral-8x7b-instruct-v0.1", 1114.0)
-DATA_CANDIDATES = [
-    Path(os.environ.get("ARENA_DATASETS", "/nonexistent")) / "chatbot_arena",
-    ROOT / "tests" / "data" / "chatbot_arena",
-    Path("/work/shared/datasets/chatbot_arena"),
-]
+DATA_CANDIDATES = [ROOT / "arena" / "fixtures" / "datasets" / "chatbot_arena"]
 
 
 def load():

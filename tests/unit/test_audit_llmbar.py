@@ -1,6 +1,6 @@
 """LLMBar Natural, both orders: the published position consistency and accuracy figures.
 
-Data: /work/shared/datasets/llmbar (MIT, princeton-nlp/LLMBar @ 900616b). Each item has
+Data: arena/fixtures/datasets/llmbar (MIT, princeton-nlp/LLMBar @ 900616b). Each item has
 ``results``: a list of rounds, the LAST of which holds the final verdicts for
 "swap = False" (output_1 shown first) and "swap = True" (output_2 shown first). The
 ``winner`` is in the ORIGINAL numbering in both orders; ``label`` is the gold answer.
@@ -32,8 +32,9 @@ from judges.audit import (
 )
 
 SWAP_DIR = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
+    Path(__file__).resolve().parents[2]
+    / "arena"
+    / "fixtures"
     / "datasets"
     / "llmbar"
     / "Natural"

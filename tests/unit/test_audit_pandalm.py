@@ -1,6 +1,6 @@
 """PandaLM test set: judges vs the human majority, and agreement among the annotators.
 
-Data: /work/shared/datasets/pandalm (Apache-2.0, WeOpenML/PandaLM @ 3871806). 999 items,
+Data: arena/fixtures/datasets/pandalm (Apache-2.0, WeOpenML/PandaLM @ 3871806). 999 items,
 three annotators each (0 = tie, 1 = response1 better, 2 = response2 better), plus the
 verdicts of GPT-3.5 ("0"/"1"/"2", "Tie", or "garbage" when unparsable) and PandaLM-7B.
 
@@ -33,7 +33,7 @@ from judges.audit import (
     raw_agreement,
 )
 
-PANDALM = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "pandalm"
+PANDALM = Path(__file__).resolve().parents[2] / "arena" / "fixtures" / "datasets" / "pandalm"
 CODE = {0: TIE, 1: A, 2: B}
 GPT_CODE = {"0": TIE, "Tie": TIE, "1": A, "2": B, "garbage": INVALID}
 

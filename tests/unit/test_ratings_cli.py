@@ -9,8 +9,7 @@ import pytest
 from arena.importers.records import JudgmentRecord
 from arena.ratings.__main__ import build_parser, fit_board, main, render_table
 
-DATA = Path("/work/shared/datasets/chatbot_arena")
-LOCAL = Path(__file__).resolve().parents[1] / "data" / "chatbot_arena"
+DATA = Path(__file__).resolve().parents[2] / "arena" / "fixtures" / "datasets" / "chatbot_arena"
 
 
 def args(*argv):
@@ -92,9 +91,8 @@ def _importers_ready():
 
 
 @pytest.mark.skipif(not _importers_ready(), reason="arena.importers.formats not available yet")
-@pytest.mark.skipif(not (DATA.exists() or LOCAL.exists()), reason="Chatbot Arena counts missing")
 def test_end_to_end_on_chatbot_arena_counts(capsys):
-    data = LOCAL if LOCAL.exists() else DATA
+    data = DATA
     rc = main(
         [
             "fit",

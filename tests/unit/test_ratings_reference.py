@@ -6,7 +6,6 @@ bootstrap intervals; see /work/shared/datasets/README.md.
 """
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,7 @@ import pytest
 from arena.ratings import PairwiseCounts, bootstrap_bt, fit_bt, leaderboard, to_rating
 
 ANCHOR = ("mixtral-8x7b-instruct-v0.1", 1114.0)
-_CANDIDATES = [
-    Path(os.environ.get("ARENA_DATASETS", "/nonexistent")) / "chatbot_arena",
-    Path(__file__).resolve().parents[1] / "data" / "chatbot_arena",
-    Path("/work/shared/datasets/chatbot_arena"),
-]
-DATA = next((p for p in _CANDIDATES if (p / "chatbotarena_20240814_agg.json").exists()), None)
-pytestmark = pytest.mark.skipif(DATA is None, reason="Chatbot Arena counts not available")
+DATA = Path(__file__).resolve().parents[2] / "arena" / "fixtures" / "datasets" / "chatbot_arena"
 
 
 def load_counts() -> PairwiseCounts:

@@ -15,12 +15,29 @@ class Command(BaseCommand):
     help = "Load the real demo data (PandaLM, Chatbot Arena counts, LLMBar) and fit their leaderboards. Idempotent."
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-admin", action="store_true", help="Do not create the demo staff account.")
+        parser.add_argument(
+            "--no-admin", action="store_true", help="Do not create the demo staff account."
+        )
 
     def handle(self, *args, no_admin, **options):
         imports = [
-            ("pandalm", DATA / "pandalm" / "testset-v1.json", "pandalm", {"judges": [str(DATA / "pandalm" / "gpt-3.5-turbo-testset-v1.json"), str(DATA / "pandalm" / "pandalm-7b-testset-v1.json")]}),
-            ("counts", DATA / "chatbot_arena" / "chatbotarena_20240814_agg.json", "chatbot-arena", {}),
+            (
+                "pandalm",
+                DATA / "pandalm" / "testset-v1.json",
+                "pandalm",
+                {
+                    "judges": [
+                        str(DATA / "pandalm" / "gpt-3.5-turbo-testset-v1.json"),
+                        str(DATA / "pandalm" / "pandalm-7b-testset-v1.json"),
+                    ]
+                },
+            ),
+            (
+                "counts",
+                DATA / "chatbot_arena" / "chatbotarena_20240814_agg.json",
+                "chatbot-arena",
+                {},
+            ),
             ("llmbar", DATA / "llmbar" / "Natural", "llmbar-natural", {}),
         ]
         for fmt, path, slug, options in imports:
@@ -29,15 +46,34 @@ class Command(BaseCommand):
                 raise CommandError(report.summary())
             self.stdout.write(report.summary())
         names = {
-            "pandalm": ("PandaLM test set (5 open 7B models, 3 human annotators)", "WeOpenML/PandaLM @ 3871806, data/testset-v1.json", "Apache-2.0", True),
-            "chatbot-arena": ("Chatbot Arena 2024-08-14 (1.67M anonymous battles, counts)", "suquark/leaderbot @ b9a8e16 (from LMSYS clean_battle_20240814_public)", "BSD-3-Clause", False),
-            "llmbar-natural": ("LLMBar Natural (gold pairs, 5 judges in both orders)", "princeton-nlp/LLMBar @ 900616b, Dataset/LLMBar/Natural", "MIT", False),
+            "pandalm": (
+                "PandaLM test set (5 open 7B models, 3 human annotators)",
+                "WeOpenML/PandaLM @ 3871806, data/testset-v1.json",
+                "Apache-2.0",
+                True,
+            ),
+            "chatbot-arena": (
+                "Chatbot Arena 2024-08-14 (1.67M anonymous battles, counts)",
+                "suquark/leaderbot @ b9a8e16 (from LMSYS clean_battle_20240814_public)",
+                "BSD-3-Clause",
+                False,
+            ),
+            "llmbar-natural": (
+                "LLMBar Natural (gold pairs, 5 judges in both orders)",
+                "princeton-nlp/LLMBar @ 900616b, Dataset/LLMBar/Natural",
+                "MIT",
+                False,
+            ),
         }
         for slug, (name, source, license, public) in names.items():
-            PromptSet.objects.filter(slug=slug).update(name=name, source=source, license=license, is_public_arena=public)
+            PromptSet.objects.filter(slug=slug).update(
+                name=name, source=source, license=license, is_public_arena=public
+            )
         for prompt_set in PromptSet.objects.filter(slug__in=names):
             for snapshot in refresh_prompt_set(prompt_set):
-                self.stdout.write(f"leaderboard {snapshot.scope}: {snapshot.n_models} models, {snapshot.n_votes} votes, fitted in {snapshot.fit_seconds:.2f} s")
+                self.stdout.write(
+                    f"leaderboard {snapshot.scope}: {snapshot.n_models} models, {snapshot.n_votes} votes, fitted in {snapshot.fit_seconds:.2f} s"
+                )
         if not no_admin:
             self._demo_admin()
 
@@ -46,4 +82,6 @@ class Command(BaseCommand):
         if User.objects.filter(is_superuser=True).exists():
             return
         User.objects.create_superuser("admin", "admin@localhost", "arena-demo")
-        self.stdout.write("created the demo staff account admin / arena-demo (change it: python manage.py changepassword admin)")
+        self.stdout.write(
+            "created the demo staff account admin / arena-demo (change it: python manage.py changepassword admin)"
+        )

@@ -24,7 +24,8 @@ class Command(BaseCommand):
             help="pandalm/llmbar: a judge verdict file; repeat for several.",
         )
 
-    def handle(self, *paths, fmt, prompt_set, baseline, judges, **options):
+    def handle(self, *args, paths, fmt, prompt_set, baseline, judges, **options):
+
         extra = {}
         if baseline:
             extra["baseline"] = baseline

@@ -1,0 +1,58 @@
+"""File formats: ``parse(fmt, path, **options)`` streams records; ``export(fmt, records, out)`` writes them.
+
+Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar (read only) and jsonl.
+Every bad input raises :class:`arena.importers.records.ImportRowError` naming file, line
+and field. Pure Python: no Django.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+from arena.importers.formats import (
+    alpaca_eval,
+    arena_hard,
+    counts,
+    fastchat,
+    jsonl,
+    llmbar,
+    pandalm,
+)
+from arena.importers.records import ImportRowError
+
+FORMATS = {
+    "fastchat": fastchat,
+    "counts": counts,
+    "arena-hard": arena_hard,
+    "alpaca-eval": alpaca_eval,
+    "pandalm": pandalm,
+    "llmbar": llmbar,
+    "jsonl": jsonl,
+}
+EXPORTABLE = tuple(name for name, module in FORMATS.items() if hasattr(module, "export"))
+
+
+def _module(fmt: str):
+    try:
+        return FORMATS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}") from None
+
+
+def parse(fmt: str, path: str | Path, **options) -> Iterator:
+    module = _module(fmt)
+    if not Path(path).exists():
+        raise ImportRowError(path, 0, "path", "no such file or directory")
+    try:
+        yield from module.parse(path, **options)
+    except UnicodeDecodeError as exc:
+        raise ImportRowError(path, 0, "encoding", f"not UTF-8 text ({exc.reason})") from None
+
+
+def export(fmt: str, records: Iterable, out: TextIO, **options) -> None:
+    module = _module(fmt)
+    if not hasattr(module, "export"):
+        raise ValueError(f"format {fmt!r} is read-only; export to one of {', '.join(EXPORTABLE)}")
+    module.export(records, out, **options)

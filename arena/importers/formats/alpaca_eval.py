@@ -1,0 +1,116 @@
+"""AlpacaEval annotations (``annotations.json``): a JSON list of
+
+``{instruction, output_1, generator_1, output_2, generator_2, preference, annotator, raw_completion, ...}``
+
+``preference`` is a float in [1, 2]: 1 = output_1 better, 2 = output_2 better, 1.5 a
+draw; fractional values are soft preferences (kept exactly in ``preference``). As in
+AlpacaEval's ``pairwise_to_winrate``, 0 is an old encoding of a draw and is read as 1.5.
+A null preference is a failed annotation: kept, with no winner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+from arena.importers.formats._common import Occurrences, Row, content_id, read_items
+from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
+
+
+def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
+    ids = Occurrences()
+    prompts: set[str] = set()
+    outputs: set[tuple[str, str]] = set()
+    for line, item in read_items(path):
+        row = Row(path, line, item)
+        instruction = row.str("instruction")
+        gen_1, gen_2 = row.str("generator_1"), row.str("generator_2")
+        out_1, out_2 = row.text("output_1"), row.text("output_2")
+        if gen_1 == gen_2:
+            raise row.error("generator_2", f"same generator on both sides ({gen_1!r})")
+        preference = item.get("preference")
+        if preference is not None:
+            if isinstance(preference, bool) or not isinstance(preference, int | float):
+                raise row.error(
+                    "preference", f"expected a number in [1, 2] or null, got {preference!r}"
+                )
+            preference = 1.5 if preference == 0 else float(preference)
+            if not 1.0 <= preference <= 2.0:
+                raise row.error(
+                    "preference",
+                    f"expected a number in [1, 2] (0 = draw) or null, got {item['preference']!r}",
+                )
+        annotator = row.str("annotator", required=False) or "alpaca-eval"
+        prompt_id = content_id(instruction, item.get("dataset"))
+        if prompt_id not in prompts:
+            prompts.add(prompt_id)
+            yield PromptRecord(
+                external_id=prompt_id,
+                text=instruction,
+                category=str(item.get("dataset") or ""),
+                line=line,
+            )
+        for gen, text in ((gen_1, out_1), (gen_2, out_2)):
+            if (prompt_id, gen) not in outputs:
+                outputs.add((prompt_id, gen))
+                yield OutputRecord(prompt_id=prompt_id, contestant=gen, text=text, line=line)
+        winner = (
+            None
+            if preference is None
+            else "a"
+            if preference < 1.5
+            else "b"
+            if preference > 1.5
+            else "tie"
+        )
+        yield JudgmentRecord(
+            match_id=ids(content_id(prompt_id, gen_1, gen_2, annotator)),
+            contestants=(gen_1, gen_2),
+            winner=winner,
+            preference=preference,
+            judge=annotator,
+            prompt_id=prompt_id,
+            verdict_label="" if preference is None else f"{preference:g}",
+            raw_text=str(item.get("raw_completion") or ""),
+            line=line,
+        )
+
+
+def export(records: Iterable, out: TextIO, **options) -> None:
+    prompts: dict[str, PromptRecord] = {}
+    outputs: dict[tuple[str, str], str] = {}
+    rows = []
+    for r in records:
+        if isinstance(r, PromptRecord):
+            prompts[r.external_id] = r
+        elif isinstance(r, OutputRecord):
+            outputs[(r.prompt_id, r.contestant)] = r.text
+        elif (
+            isinstance(r, JudgmentRecord)
+            and r.kind == "pairwise"
+            and len(r.contestants) == 2
+            and r.prompt_id in prompts
+        ):
+            if r.preference is not None:
+                preference = r.preference
+            elif r.winner is None:
+                preference = None
+            else:
+                preference = {"a": 1.0, "b": 2.0}.get(r.winner, 1.5)
+            prompt = prompts[r.prompt_id]
+            row = {
+                "instruction": prompt.text,
+                "output_1": outputs.get((r.prompt_id, r.contestants[0]), ""),
+                "generator_1": r.contestants[0],
+                "output_2": outputs.get((r.prompt_id, r.contestants[1]), ""),
+                "generator_2": r.contestants[1],
+                "annotator": r.judge or r.voter,
+                "preference": preference,
+                "raw_completion": r.raw_text,
+                "dataset": prompt.category or None,
+            }
+            rows.extend([row] * r.weight)
+    if not rows:
+        raise ValueError("alpaca-eval: nothing to export (pairwise judgments on stored prompts)")
+    json.dump(rows, out, ensure_ascii=False, indent=1)

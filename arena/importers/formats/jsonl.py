@@ -1,0 +1,178 @@
+"""Arena's own JSONL format: one object per line, the kind given by "type".
+
+See docs/formats.md for every field. In short::
+
+    {"type": "prompt", "id": "p1", "text": "What is 2+2?", "category": "math"}
+    {"type": "output", "prompt": "p1", "contestant": "model-x", "text": "4"}
+    {"type": "judgment", "match": "m1", "contestants": ["model-x", "model-y"],
+     "winner": "a", "voter": "alice", "prompt": "p1"}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import TextIO
+
+from arena.importers.formats._common import Row, read_items
+from arena.importers.records import WINNERS, JudgmentRecord, OutputRecord, PromptRecord
+
+KINDS = ("pairwise", "ranking", "score")
+
+
+def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
+    for line, item in read_items(path):
+        row = Row(path, line, item)
+        kind = row.choice("type", {"prompt": "prompt", "output": "output", "judgment": "judgment"})
+        if kind == "prompt":
+            turns = item.get("turns", [])
+            if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
+                raise row.error("turns", "expected a list of strings")
+            yield PromptRecord(
+                external_id=row.str("id"),
+                text=row.str("text"),
+                category=row.str("category", required=False),
+                language=row.str("language", required=False),
+                reference_answer=row.str("reference", required=False),
+                turns=tuple(turns),
+                line=line,
+            )
+        elif kind == "output":
+            yield OutputRecord(
+                prompt_id=row.str("prompt"),
+                contestant=row.str("contestant"),
+                text=row.str("text", required=False),
+                generation_config=row.str("config", required=False),
+                line=line,
+            )
+        else:
+            yield _judgment(row, line)
+
+
+def _judgment(row: Row, line: int) -> JudgmentRecord:
+    item = row.item
+    contestants = item.get("contestants")
+    if (
+        not isinstance(contestants, list)
+        or len(contestants) < 2
+        or not all(isinstance(c, str) and c for c in contestants)
+    ):
+        raise row.error("contestants", "expected a list of at least 2 contestant names")
+    if len(set(contestants)) != len(contestants):
+        raise row.error("contestants", "a contestant appears twice")
+    k = len(contestants)
+    kind = row.choice("kind", {x: x for x in KINDS}, required=False) or (
+        "ranking" if "ranking" in item else "score" if "score" in item else "pairwise"
+    )
+    voter, judge = row.str("voter", required=False), row.str("judge", required=False)
+    if bool(voter) == bool(judge):
+        raise row.error("voter", "give exactly one of voter (a person) or judge (an LLM judge)")
+    winner = ranking = score = preference = None
+    if kind == "pairwise":
+        if k != 2:
+            raise row.error("contestants", "a pairwise judgment has exactly 2 contestants")
+        winner = row.choice("winner", {w: w for w in WINNERS}, required=False)
+        if "preference" in item and item["preference"] is not None:
+            preference = item["preference"]
+            if (
+                isinstance(preference, bool)
+                or not isinstance(preference, int | float)
+                or not 1 <= preference <= 2
+            ):
+                raise row.error("preference", f"expected a number in [1, 2], got {preference!r}")
+    elif kind == "ranking":
+        ranking = item.get("ranking")
+        if ranking is not None and (
+            not isinstance(ranking, list)
+            or len(ranking) != k
+            or not all(
+                isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= k for r in ranking
+            )
+        ):
+            raise row.error("ranking", f"expected {k} ranks from 1 (best) to {k}")
+    else:
+        score = item.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+            raise row.error("score", f"expected a number, got {score!r}")
+    order = item.get("order", list(range(k)))
+    if not isinstance(order, list) or sorted(order) != list(range(k)):
+        raise row.error(
+            "order", f"expected a permutation of 0..{k - 1} (the slots in the order shown)"
+        )
+    strength = row.int("strength", required=False, default=1)
+    if strength not in (1, 2):
+        raise row.error("strength", f"expected 1 or 2 (2 = strong, A>>B), got {strength}")
+    gold = row.choice("gold", {"a": "a", "b": "b", "tie": "tie"}, required=False)
+    return JudgmentRecord(
+        match_id=row.str("match"),
+        contestants=tuple(contestants),
+        kind=kind,
+        winner=winner,
+        strength=strength,
+        ranking=tuple(ranking) if ranking is not None else None,
+        score=score,
+        preference=preference,
+        presentation=tuple(order),
+        repeat=row.int("repeat", required=False, minimum=0),
+        weight=row.int("weight", required=False, default=1, minimum=1),
+        voter=voter or None,
+        judge=judge or None,
+        prompt_id=row.str("prompt", required=False) or None,
+        category=row.str("category", required=False),
+        language=row.str("language", required=False),
+        raw_text=row.str("raw_text", required=False),
+        verdict_label=row.str("verdict", required=False),
+        gold_winner=gold,
+        line=line,
+    )
+
+
+def export(records: Iterable, out: TextIO, **options) -> None:
+    for r in records:
+        if isinstance(r, PromptRecord):
+            row = {
+                "type": "prompt",
+                "id": r.external_id,
+                "text": r.text,
+                "category": r.category,
+                "language": r.language,
+                "reference": r.reference_answer,
+                "turns": list(r.turns),
+            }
+        elif isinstance(r, OutputRecord):
+            row = {
+                "type": "output",
+                "prompt": r.prompt_id,
+                "contestant": r.contestant,
+                "text": r.text,
+                "config": r.generation_config,
+            }
+        else:
+            row = {
+                "type": "judgment",
+                "match": r.match_id,
+                "contestants": list(r.contestants),
+                "kind": r.kind,
+                "winner": r.winner,
+                "strength": r.strength,
+                "ranking": list(r.ranking) if r.ranking is not None else None,
+                "score": r.score,
+                "preference": r.preference,
+                "order": list(r.presentation),
+                "repeat": r.repeat,
+                "weight": r.weight,
+                "voter": r.voter,
+                "judge": r.judge,
+                "prompt": r.prompt_id,
+                "category": r.category,
+                "language": r.language,
+                "raw_text": r.raw_text,
+                "verdict": r.verdict_label,
+                "gold": r.gold_winner,
+            }
+        out.write(
+            json.dumps(
+                {k: v for k, v in row.items() if v not in (None, "", [])}, ensure_ascii=False
+            )
+            + "\n"
+        )

@@ -1,0 +1,190 @@
+"""arena_import / arena_export on the real datasets, through the database."""
+
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db.models import Sum
+
+from arena.boards import BoardScope, scope_counts
+from arena.models import (
+    Contestant,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    PairOutcomeCount,
+    Prompt,
+    PromptSet,
+    Voter,
+)
+from arena.ratings.leaderboard import leaderboard
+from judges.models import Judge
+from tests.conftest import dataset
+
+pytestmark = pytest.mark.django_db
+MODELS = (Prompt, Output, Match, MatchSlot, Judgment, Contestant, Voter, Judge, PairOutcomeCount)
+
+
+def _sizes():
+    return [M.objects.count() for M in MODELS]
+
+
+def _import(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("arena_import", *args, stdout=out, stderr=err)
+    return out.getvalue()
+
+
+def _votes(prompt_set: str) -> Counter:
+    """(slot contestants, winner, who) -> votes, for every judgment of a prompt set."""
+    slots: dict[int, list[str]] = {}
+    for match_id, name in (
+        MatchSlot.objects.filter(match__prompt_set__slug=prompt_set)
+        .order_by("match_id", "position")
+        .values_list("match_id", "contestant__name")
+    ):
+        slots.setdefault(match_id, []).append(name)
+    out = Counter()
+    rows = Judgment.objects.filter(match__prompt_set__slug=prompt_set).values_list(
+        "match_id", "winner", "ranking", "voter__label", "judge__name", "weight"
+    )
+    for match_id, winner, ranking, voter, judge, weight in rows:
+        out[
+            (
+                tuple(slots[match_id]),
+                winner,
+                tuple(ranking or ()),
+                (voter or judge).removeprefix("fastchat:").removeprefix("judge:"),
+            )
+        ] += weight
+    return out
+
+
+def test_pandalm_imports_once():
+    output = _import("--format", "pandalm", str(dataset("pandalm")))
+    assert "999 prompts, 1998 outputs, 999 matches, 4995 judgments" in output
+    assert Judgment.objects.filter(voter__isnull=False).count() == 2997
+    assert Judgment.objects.filter(status=Judgment.Status.PARSE_FAILED).count() == 25
+    assert set(Judge.objects.values_list("name", flat=True)) == {"gpt-3.5-turbo", "pandalm-7b"}
+    before = _sizes()
+    again = _import("--format", "pandalm", str(dataset("pandalm")))
+    assert (
+        "0 prompts, 0 outputs, 0 matches, 0 judgments" in again and "7992 already present" in again
+    )
+    assert _sizes() == before
+
+
+def test_chatbot_arena_counts_reproduce_the_reference_table_and_round_trip(tmp_path):
+    _import("--format", "counts", str(dataset("chatbot_arena", "chatbotarena_20240814_agg.json")))
+    assert Judgment.objects.aggregate(n=Sum("weight"))["n"] == 1_670_250
+    assert Judgment.objects.count() == 13621 < 20000  # weighted judgments, not 1.67M rows
+    board = leaderboard(
+        scope_counts(BoardScope("chatbot-arena", "humans")),
+        bootstrap=0,
+        anchor=("mixtral-8x7b-instruct-v0.1", 1114.0),
+    )
+    reference = {}
+    for line in (
+        dataset("chatbot_arena", "bt_20240814_reference_table.txt").read_text().splitlines()[2:]
+    ):
+        _, model, rating, *_ = line.split("|")
+        reference[model] = float(rating)
+    ours = {row.model: row.rating for row in board.rows}
+    assert set(ours) == set(reference)
+    assert max(abs(ours[m] - reference[m]) for m in reference) < 0.01
+
+    out = tmp_path / "counts.json"
+    call_command(
+        "arena_export", "--format", "counts", "--prompt-set", "chatbot-arena", "-o", str(out)
+    )
+    _import("--format", "counts", "--prompt-set", "copy", str(out))
+    assert scope_counts(BoardScope("copy", "humans")).total_votes == 1_670_250
+    assert Judgment.objects.filter(match__prompt_set__slug="copy").count() == 13621
+
+
+def test_a_broken_file_stores_nothing_and_names_the_line(tmp_path):
+    items = json.loads(dataset("pandalm", "testset-v1.json").read_text())
+    items[500]["annotator3"] = "maybe"
+    broken = tmp_path / "testset-v1.json"
+    broken.write_text(json.dumps(items, indent=1))
+    before = _sizes()
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 of 1 file"):
+        call_command("arena_import", "--format", "pandalm", str(broken), stderr=err)
+    line = broken.read_text().splitlines().index(" {", 0) + 1  # first item's line
+    assert (
+        f"{broken}: NOT imported: line " in err.getvalue()
+        and "annotator3: expected one of 0, 1, 2; got 'maybe'" in err.getvalue()
+    )
+    assert (
+        line == 2
+        and _sizes() == before
+        and not PromptSet.objects.filter(prompts__isnull=False).exists()
+    )
+
+
+def test_one_bad_file_does_not_stop_the_good_ones(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "prompt", "id": "p1", "text": "hi"}\n{"type": "judgment"}\n')
+    with pytest.raises(CommandError):
+        call_command(
+            "arena_import",
+            "--format",
+            "jsonl",
+            str(bad),
+            str(Path(__file__).parents[1] / "data" / "formats" / "arena.jsonl"),
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+        )
+    assert Prompt.objects.count() == 2  # the good file's two prompts; nothing from the bad one
+    assert not Prompt.objects.filter(text="hi").exists()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "fastchat"])
+def test_export_then_import_reproduces_the_judgment_counts(tmp_path, fmt):
+    _import("--format", "pandalm", str(dataset("pandalm")))
+    out = tmp_path / f"pandalm.{fmt}"
+    call_command("arena_export", "--format", fmt, "--prompt-set", "pandalm", "-o", str(out))
+    _import("--format", fmt, "--prompt-set", "copy", str(out))
+    original, copy = _votes("pandalm"), _votes("copy")
+    if fmt == "fastchat":  # battle logs carry parsed pairwise votes only
+        original = Counter({k: v for k, v in original.items() if k[1] is not None})
+    assert copy == original
+
+
+def test_llmbar_gold_pairs():
+    _import("--format", "llmbar", str(dataset("llmbar", "Natural")))
+    assert Match.objects.exclude(gold_winner="").count() == 100
+    assert Judgment.objects.filter(judge__name="GPT-4").count() == 200
+    assert set(Contestant.objects.values_list("kind", flat=True)) == {"anonymous"}
+
+
+def test_export_errors(tmp_path):
+    with pytest.raises(CommandError, match="no prompt set 'nope'"):
+        call_command("arena_export", "--format", "jsonl", "--prompt-set", "nope")
+    _import("--format", "llmbar", str(dataset("llmbar", "Natural")))
+    with pytest.raises(CommandError, match="read-only"):
+        call_command(
+            "arena_export",
+            "--format",
+            "pandalm",
+            "--prompt-set",
+            "llmbar",
+            "-o",
+            str(tmp_path / "x"),
+        )
+    with pytest.raises(CommandError, match="nothing to export"):
+        call_command(
+            "arena_export",
+            "--format",
+            "arena-hard",
+            "--prompt-set",
+            "llmbar",
+            "-o",
+            str(tmp_path / "y"),
+        )
+    assert list(tmp_path.iterdir()) == []  # no partial files
