@@ -115,11 +115,15 @@ def board_choices(ps: PromptSet) -> dict:
         boards.append({"by": "judges", "label": "All LLM judges"})
         for judge in Judge.objects.filter(id__in=judge_ids).order_by("name"):
             boards.append({"by": f"judge:{judge.id}", "label": f"Judge: {judge.name}"})
-    runs = ps.runs.filter(matches__isnull=False).distinct().order_by("-created_at").values_list("id", "name")
+    runs = (
+        ps.runs.filter(matches__isnull=False)
+        .distinct()
+        .order_by("-created_at")
+        .values_list("id", "name")
+    )
     for run_id, name in runs[:50]:
         boards.append({"by": f"run:{run_id}", "label": f"Run: {name}"})
     categories = sorted(
-
         set(ps.matches.exclude(category="").values_list("category", flat=True).distinct())
     )
     return {"slug": ps.slug, "name": ps.name, "categories": categories, "boards": boards}
