@@ -66,7 +66,9 @@ def default_scopes(prompt_set: PromptSet) -> list[BoardScope]:
     """The boards worth keeping fresh for a prompt set: humans, LLM judges, everything."""
     from arena.models import Judgment
 
-    has = Judgment.objects.filter(match__prompt_set=prompt_set, match__slots__contestant__kind="model")
+    has = Judgment.objects.filter(
+        match__prompt_set=prompt_set, match__slots__contestant__kind="model"
+    )
 
     scopes = []
     if has.filter(voter__isnull=False).exists():
