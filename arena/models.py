@@ -67,6 +67,11 @@ class PromptSet(models.Model):
         help_text="Where the data came from (repository @ commit, file).",
     )
     license = models.CharField(max_length=100, blank=True)
+    rating_anchor = models.CharField(
+        max_length=250,
+        blank=True,
+        help_text="MODEL=RATING pins that model's rating (e.g. mixtral-8x7b-instruct-v0.1=1114); empty = mean 1000.",
+    )
     is_public_arena = models.BooleanField(
         default=False, help_text="Prompts of this set are served on the public battle page."
     )
@@ -77,6 +82,17 @@ class PromptSet(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from arena.ratings.scale import parse_anchor
+
+        if self.rating_anchor:
+            try:
+                parse_anchor(self.rating_anchor)
+            except ValueError as exc:
+                raise ValidationError({"rating_anchor": str(exc)}) from None
 
 
 class Prompt(models.Model):

@@ -20,6 +20,7 @@ from arena.boards import BoardScope
 from arena.events import broadcast_board
 from arena.fitting import fit_scope
 from arena.models import BoardState, LeaderboardSnapshot, PromptSet
+from arena.ratings.scale import parse_anchor
 
 
 def latest_snapshot(
@@ -39,10 +40,14 @@ def refresh_leaderboard(
     """Fit the scope's leaderboard from aggregated counts and store it as a new snapshot."""
     started = time.perf_counter()
     rounds = settings.ARENA_BOOTSTRAP_ROUNDS if bootstrap is None else bootstrap
-    board = fit_scope(scope, bootstrap=rounds, seed=seed)
+    prompt_set = PromptSet.objects.filter(slug=scope.prompt_set).first()
+    anchor = (
+        parse_anchor(prompt_set.rating_anchor) if prompt_set and prompt_set.rating_anchor else None
+    )
+    board = fit_scope(scope, bootstrap=rounds, seed=seed, anchor=anchor)
     snapshot = LeaderboardSnapshot.objects.create(
         scope=scope.key,
-        prompt_set=PromptSet.objects.filter(slug=scope.prompt_set).first(),
+        prompt_set=prompt_set,
         method=board["method"],
         rows=board["rows"],
         n_votes=round(board["n_votes"] or 0),
@@ -52,7 +57,9 @@ def refresh_leaderboard(
             "bootstrap": rounds,
             "seed": seed,
             "ties": "half",
-            "scale": "400/ln10, mean 1000",
+            "scale": f"400/ln10, {board['anchor'][0]} = {board['anchor'][1]:g}"
+            if board.get("anchor")
+            else "400/ln10, mean 1000",
             "coefficients": board.get("coefficients", {}),
             "coefficient_ci": board.get("coefficient_ci", {}),
             "prior": board.get("prior", 0),

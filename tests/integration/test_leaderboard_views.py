@@ -139,3 +139,25 @@ def test_human_boards_read_the_running_counts(board_data):
     after = scope_counts(BoardScope("toy", "humans"))
     assert before.total_votes == after.total_votes == 102
     assert before.models == after.models == ("alpha", "beta", "gamma")
+
+
+def test_a_prompt_set_can_pin_a_models_rating(client, board_data):
+    from arena.models import PromptSet
+
+    PromptSet.objects.filter(slug="toy").update(rating_anchor="beta=1200")
+    board = client.get("/api/leaderboard", {"set": "toy"}).json()
+    ratings = {r["model"]: r["rating"] for r in board["rows"]}
+    assert ratings["beta"] == pytest.approx(1200) and ratings["alpha"] > 1200 > ratings["gamma"]
+    judges = client.get("/api/leaderboard", {"set": "toy", "by": "judges"}).json()
+    assert judges[
+        "rows"
+    ]  # the judge board has beta too; a board without the model is left unanchored
+
+
+def test_a_malformed_anchor_is_refused_by_validation():
+    from django.core.exceptions import ValidationError
+
+    from arena.models import PromptSet
+
+    with pytest.raises(ValidationError, match="rating_anchor"):
+        PromptSet(slug="x", name="x", rating_anchor="beta").full_clean()

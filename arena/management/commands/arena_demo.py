@@ -69,6 +69,10 @@ class Command(BaseCommand):
             PromptSet.objects.filter(slug=slug).update(
                 name=name, source=source, license=license, is_public_arena=public
             )
+        # As published: the Chatbot Arena board pins Mixtral-8x7B at 1114.
+        PromptSet.objects.filter(slug="chatbot-arena").update(
+            rating_anchor="mixtral-8x7b-instruct-v0.1=1114"
+        )
         for prompt_set in PromptSet.objects.filter(slug__in=names):
             for snapshot in refresh_prompt_set(prompt_set):
                 self.stdout.write(
