@@ -30,5 +30,5 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def board_updated(self, event):
         await self.send_json(
-            {"type": "board.updated", "scope": event["scope"], "snapshot_id": event["snapshot_id"]}
+            {key: event[key] for key in ("type", "scope", "snapshot_id", "n_votes")}
         )

@@ -10,6 +10,7 @@ class BoardUpdated(TypedDict):
     type: Literal["board.updated"]
     scope: str
     snapshot_id: int
+    n_votes: int
 
 
 def board_group(scope: str) -> str:
@@ -19,9 +20,14 @@ def board_group(scope: str) -> str:
     return "board." + hashlib.sha1(scope.encode()).hexdigest()[:20]
 
 
-def broadcast_board(scope: str, snapshot_id: int) -> None:
+def broadcast_board(scope: str, snapshot_id: int, n_votes: int) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    message: BoardUpdated = {"type": "board.updated", "scope": scope, "snapshot_id": snapshot_id}
+    message: BoardUpdated = {
+        "type": "board.updated",
+        "scope": scope,
+        "snapshot_id": snapshot_id,
+        "n_votes": n_votes,
+    }
     async_to_sync(layer.group_send)(board_group(scope), message)

@@ -142,7 +142,7 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
     finally:
         BoardState.objects.filter(scope=scope_key).update(claimed_at=None)
     BoardState.objects.filter(scope=scope_key).update(fitted_up_to=fitted_up_to)
-    broadcast_board(scope_key, snapshot.id)
+    broadcast_board(scope_key, snapshot.id, snapshot.n_votes)
     # Votes that arrived while fitting: the next queued refit (or this one again) picks them up.
     if BoardState.objects.filter(scope=scope_key, requested_at__gt=fitted_up_to).exists():
         from arena.tasks import refit_leaderboard

@@ -90,4 +90,9 @@ def test_an_open_leaderboard_socket_hears_the_refit(celery_worker):
 
     message = asyncio.run(scenario())
     snapshot = LeaderboardSnapshot.objects.get(scope=scope.key)
-    assert message == {"type": "board.updated", "scope": scope.key, "snapshot_id": snapshot.id}
+    assert message == {
+        "type": "board.updated",
+        "scope": scope.key,
+        "snapshot_id": snapshot.id,
+        "n_votes": 6,
+    }
