@@ -243,7 +243,7 @@ def vote(request, battle_id: uuid.UUID, payload: VoteIn):
         record_vote(voter, match, ballot)
     except BattleError as exc:
         return _refuse(exc)
-    return Status(200, {"recorded": True, "battle": str(match.public_id), "reveal": reveal(match)})
+    return Status(200, {"recorded": True, "battle": str(match.public_id), "reveal": reveal(ballot)})
 
 
 def _arena_set(slug: str | None) -> PromptSet | None:

@@ -262,6 +262,7 @@ class Vote:
     winner: str | None
     ranking: tuple[int, ...] | None
     idempotency_key: str
+    contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
 
 
 def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vote]:
@@ -299,7 +300,7 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
             raise BattleError("a 2-way battle takes a winner", "ranking")
         if winner not in ("a", "b", "tie", "bothbad"):
             raise BattleError("expected one of a, b, tie, bothbad", "winner")
-        return match, Vote("pairwise", winner, None, key)
+        return match, Vote("pairwise", winner, None, key, _slots(match))
     if winner is not None:
         raise BattleError(f"a {match.k}-way battle takes a ranking or best", "winner")
     if best is not None:
@@ -317,7 +318,11 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
         raise BattleError(
             f"expected {match.k} ranks from 1 (best) to {match.k}, ties sharing a rank", "ranking"
         )
-    return match, Vote("ranking", None, tuple(ranking), key)
+    return match, Vote("ranking", None, tuple(ranking), key, _slots(match))
+
+
+def _slots(match: Match) -> tuple[tuple[int, str], ...]:
+    return tuple(match.slots.order_by("position").values_list("contestant_id", "contestant__name"))
 
 
 def record_vote(voter: Voter, match: Match, vote: Vote) -> Judgment:
@@ -338,7 +343,7 @@ def record_vote(voter: Voter, match: Match, vote: Vote) -> Judgment:
                 voted_at=now,
             )
             if vote.kind == "pairwise":
-                a, b = match.slots.order_by("position").values_list("contestant_id", flat=True)
+                (a, _), (b, _) = vote.contestants
                 bump_pair_count(judgment, match, a, b)
             request_refit(scopes_touched_by(match))
     except IntegrityError:
@@ -348,11 +353,20 @@ def record_vote(voter: Voter, match: Match, vote: Vote) -> Judgment:
     return judgment
 
 
+OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just opened
+
+
 def scopes_touched_by(match: Match) -> list[str]:
     """The default human board of the set, plus every open board this vote belongs to."""
     base = BoardScope(match.prompt_set.slug, "humans").key
     prefix = f"set={match.prompt_set.slug}|"
-    open_keys = BoardState.objects.filter(scope__startswith=prefix).values_list("scope", flat=True)
+    cache_key = f"arena:open-boards:{match.prompt_set_id}"
+    open_keys = cache.get(cache_key)
+    if open_keys is None:
+        open_keys = list(
+            BoardState.objects.filter(scope__startswith=prefix).values_list("scope", flat=True)
+        )
+        cache.set(cache_key, open_keys, OPEN_BOARDS_TTL)
     keys = {base}
     for key in open_keys:
         scope = BoardScope.from_key_unchecked(key)
@@ -361,10 +375,7 @@ def scopes_touched_by(match: Match) -> list[str]:
     return sorted(keys)
 
 
-def reveal(match: Match) -> list[dict]:
+def reveal(vote: Vote) -> list[dict]:
     return [
-        {"slot": position, "model": name}
-        for position, name in match.slots.order_by("position").values_list(
-            "position", "contestant__name"
-        )
+        {"slot": position, "model": name} for position, (_, name) in enumerate(vote.contestants)
     ]

@@ -31,6 +31,11 @@ def latest_snapshot(
     )
     if snapshot is None and refresh_if_missing:
         snapshot = refresh_leaderboard(scope)
+        # Someone is looking at this board: from now on votes keep it fresh.
+        BoardState.objects.get_or_create(
+            scope=scope.key,
+            defaults={"requested_at": snapshot.created_at, "fitted_up_to": snapshot.created_at},
+        )
     return snapshot
 
 
@@ -98,11 +103,13 @@ CLAIM_TIMEOUT = timedelta(minutes=5)
 def request_refit(scope_keys: list[str]) -> None:
     """Once the surrounding transaction commits, mark the scopes dirty and queue one refit each.
 
-    Debounce: the first vote of a quiet scope sets a short-lived "refit pending" flag in
-    the shared cache, stamps ``BoardState.requested_at`` and queues the refit with a
-    countdown; later votes inside that window do nothing at all, since the queued refit
-    will read their counts. The refit clears the flag before it reads, so a vote that
-    lands during a fit queues the next one.
+    Leading-edge throttle: the first vote of a quiet scope sets a short-lived "refit
+    pending" flag in the shared cache, stamps ``BoardState.requested_at`` and queues a
+    refit at once (or when ``ARENA_REFIT_MIN_INTERVAL_SECONDS`` have passed since the
+    scope's last fit); later votes while the flag stands do nothing at all, since the
+    queued refit will read their counts. The refit clears the flag before it reads, so a
+    vote that lands during a fit queues the next one. An idle board is pushed one fit
+    after the vote; a busy one at most once per interval.
     """
     transaction.on_commit(lambda: _mark_dirty(scope_keys))
 
@@ -110,18 +117,25 @@ def request_refit(scope_keys: list[str]) -> None:
 def _mark_dirty(scope_keys: list[str]) -> None:
     from arena.tasks import refit_leaderboard
 
-    countdown = settings.ARENA_REFIT_DEBOUNCE_SECONDS
+    interval = settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
     for key in scope_keys:
-        if not cache.add(_pending_flag(key), 1, timeout=countdown + CLAIM_TIMEOUT.total_seconds()):
+        if not cache.add(_pending_flag(key), 1, timeout=interval + 60):
             continue
         now = timezone.now()
         if not BoardState.objects.filter(scope=key).update(requested_at=now):
             BoardState.objects.get_or_create(scope=key, defaults={"requested_at": now})
-        refit_leaderboard.apply_async(args=[key], countdown=countdown)
+        last_fit = cache.get(_last_fit(key), 0.0)
+        refit_leaderboard.apply_async(
+            args=[key], countdown=max(0.0, last_fit + interval - time.time())
+        )
 
 
 def _pending_flag(scope_key: str) -> str:
     return "arena:refit-pending:" + hashlib.sha1(scope_key.encode()).hexdigest()
+
+
+def _last_fit(scope_key: str) -> str:
+    return "arena:last-fit:" + hashlib.sha1(scope_key.encode()).hexdigest()
 
 
 def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
@@ -135,6 +149,7 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
     ).update(claimed_at=now)
     if claimed != 1:
         return None
+    cache.set(_last_fit(scope_key), time.time(), timeout=3600)
     state = BoardState.objects.get(scope=scope_key)
     fitted_up_to = state.requested_at
     try:
@@ -148,6 +163,6 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
         from arena.tasks import refit_leaderboard
 
         refit_leaderboard.apply_async(
-            args=[scope_key], countdown=settings.ARENA_REFIT_DEBOUNCE_SECONDS
+            args=[scope_key], countdown=settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
         )
     return snapshot

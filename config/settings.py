@@ -126,11 +126,17 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME") or None
+        # A connection pool per process (psycopg_pool): ASGI runs views on many threads,
+        # and per-thread persistent connections would exhaust the server's slots.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("DB_POOL_MIN", 2),
+            "max_size": env_int("DB_POOL_MAX", 10),
+            "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
+        }
+        if env_str("DATABASE_TEST_NAME"):
+            DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME")
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -209,7 +215,8 @@ CACHES = {
 
 # --- Arena ------------------------------------------------------------------------------
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000)
-ARENA_REFIT_DEBOUNCE_SECONDS = env_float("ARENA_REFIT_DEBOUNCE_SECONDS", 0.5)
+# A board is refitted at most once per interval (the first vote after a quiet spell: at once).
+ARENA_REFIT_MIN_INTERVAL_SECONDS = env_float("ARENA_REFIT_MIN_INTERVAL_SECONDS", 1.0)
 ARENA_BATTLE_TTL_SECONDS = env_int("ARENA_BATTLE_TTL_SECONDS", 3600)
 ARENA_MATCHMAKING_POLICY = env_str("ARENA_MATCHMAKING_POLICY", "uniform")
 ARENA_NEW_CONTESTANT_VOTES = env_int("ARENA_NEW_CONTESTANT_VOTES", 300)

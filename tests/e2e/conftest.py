@@ -71,7 +71,7 @@ def arena_server(tmp_path_factory, browser_executable):
         **os.environ,
         "ARENA_VAR_DIR": str(var),
         "ARENA_BOOTSTRAP_ROUNDS": "100",
-        "ARENA_REFIT_DEBOUNCE_SECONDS": "0.2",
+        "ARENA_REFIT_MIN_INTERVAL_SECONDS": "0.2",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONPATH": str(ROOT),
     }

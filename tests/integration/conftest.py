@@ -16,7 +16,7 @@ def celery_worker(settings):
     queue = f"test-{uuid.uuid4().hex[:8]}"
     old_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue
-    settings.ARENA_REFIT_DEBOUNCE_SECONDS = 0.05
+    settings.ARENA_REFIT_MIN_INTERVAL_SECONDS = 0.05
     worker = start_worker(app, concurrency=2, queues=[queue], hostname=f"{queue}@test")
     try:
         yield worker

@@ -10,7 +10,7 @@ from django.db import transaction
 from arena.boards import BoardScope
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord
-from arena.models import BoardState, LeaderboardSnapshot
+from arena.models import BoardState, LeaderboardSnapshot, Match
 from arena.services import request_refit
 from config.asgi import application
 
@@ -96,3 +96,25 @@ def test_an_open_leaderboard_socket_hears_the_refit(celery_worker):
         "snapshot_id": snapshot.id,
         "n_votes": 6,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_category_board_someone_opened_follows_new_votes(celery_worker):
+    from arena.battles import scopes_touched_by
+    from arena.services import latest_snapshot
+
+    import_records(
+        [
+            JudgmentRecord(
+                match_id="c1", contestants=("alpha", "beta"), winner="a", voter="v", category="code"
+            )
+        ],
+        prompt_set="live",
+        source="test",
+    )
+    code = BoardScope("live", "humans", "code")
+    latest_snapshot(code)  # a page opened the category board
+    match = Match.objects.get(external_id="c1")
+    assert code.key in scopes_touched_by(match)
+    other = BoardScope("live", "humans", "math").key
+    assert other not in scopes_touched_by(match)
