@@ -42,6 +42,33 @@ def _module(fmt: str):
 
 
 def parse(fmt: str, path: str | Path, **options) -> Iterator:
+    """Stream the records of one file, in file order.
+
+    Parameters
+    ----------
+    fmt : str
+        One of :data:`FORMATS`.
+    path : str or Path
+        The file (or, for pandalm and llmbar, the dataset directory).
+    **options
+        Format options: ``baseline`` (arena-hard), ``voter`` (counts), ``judges`` (pandalm,
+        llmbar), ``subset`` (llmbar), ``anony_only`` / ``sampled_only`` (fastchat).
+        Options a format does not know are ignored.
+
+    Yields
+    ------
+    PromptRecord, OutputRecord or JudgmentRecord
+        The dataset formats give a prompt before the outputs and judgments that refer to
+        it; jsonl gives the lines in the order the file has them.
+
+    Raises
+    ------
+    ImportRowError
+        On the first bad item: ``path:line: field: message``. For a JSON list the line is
+        the one the item starts on; line 0 means the file as a whole.
+    ValueError
+        For an unknown format.
+    """
     module = _module(fmt)
     if not Path(path).exists():
         raise ImportRowError(path, 0, "path", "no such file or directory")
@@ -52,6 +79,11 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
 
 
 def export(fmt: str, records: Iterable, out: TextIO, **options) -> None:
+    """Write records in a format; parsing the result gives the same judgment counts.
+
+    What a format cannot carry is dropped (docs/formats.md says what). Raises ValueError
+    for a read-only format or when nothing in ``records`` fits the format.
+    """
     module = _module(fmt)
     if not hasattr(module, "export"):
         raise ValueError(f"format {fmt!r} is read-only; export to one of {', '.join(EXPORTABLE)}")

@@ -113,7 +113,10 @@ class Row:
     def error(self, field: str, message: str) -> ImportRowError:
         return ImportRowError(self.path, self.line, field, message)
 
-    def str(self, field: str, required: bool = True, default: str = "") -> str:
+    def str(
+        self, field: str, required: bool = True, default: str = "", allow_empty: bool = False
+    ) -> str:
+        """A string field; a required one must be present and (unless ``allow_empty``) not blank."""
         value = self.item.get(field)
         if value is None:
             if required:
@@ -121,7 +124,7 @@ class Row:
             return default
         if not isinstance(value, str):
             raise self.error(field, f"expected a string, got {type(value).__name__}")
-        if required and not value.strip():
+        if required and not allow_empty and not value.strip():
             raise self.error(field, "empty")
         return value
 

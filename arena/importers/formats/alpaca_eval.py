@@ -3,14 +3,24 @@
 ``{instruction, output_1, generator_1, output_2, generator_2, preference, annotator, raw_completion, ...}``
 
 ``preference`` is a float in [1, 2]: 1 = output_1 better, 2 = output_2 better, 1.5 a
-draw; fractional values are soft preferences (kept exactly in ``preference``). As in
-AlpacaEval's ``pairwise_to_winrate``, 0 is an old encoding of a draw and is read as 1.5.
-A null preference is a failed annotation: kept, with no winner.
+draw; fractional values are soft preferences (weighted annotators), kept exactly in
+``preference``. The winner is the side the preference leans to (< 1.5 -> a, > 1.5 -> b,
+1.5 -> tie), which is AlpacaEval's discrete win rate (``ZeroOneScoringRule`` rounds the
+preference after mapping 1.5 to a draw).
+
+As in AlpacaEval (``metrics/helpers.py``, ``describe_head2head``): 0 is the old encoding of
+a draw and is read as 1.5; a null (or NaN) preference is an annotation that failed, which
+AlpacaEval drops from its win rate. We keep it as a judgment with no winner (a parse
+failure the loader stores), so it is counted as a failure rather than lost.
+
+Slots: (generator_1, generator_2). The annotator saw the outputs in an order AlpacaEval
+randomises and then undoes, which the file does not record: presentation is (0, 1).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
@@ -30,6 +40,8 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
         if gen_1 == gen_2:
             raise row.error("generator_2", f"same generator on both sides ({gen_1!r})")
         preference = item.get("preference")
+        if isinstance(preference, float) and math.isnan(preference):
+            preference = None  # pandas writes a failed annotation as NaN
         if preference is not None:
             if isinstance(preference, bool) or not isinstance(preference, int | float):
                 raise row.error(
@@ -72,9 +84,16 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
             judge=annotator,
             prompt_id=prompt_id,
             verdict_label="" if preference is None else f"{preference:g}",
-            raw_text=str(item.get("raw_completion") or ""),
+            raw_text=_raw_text(item.get("raw_completion")),
             line=line,
         )
+
+
+def _raw_text(raw) -> str:
+    """The annotator's reply; weighted annotators store a completion object, kept as JSON."""
+    if raw is None:
+        return ""
+    return raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)
 
 
 def export(records: Iterable, out: TextIO, **options) -> None:

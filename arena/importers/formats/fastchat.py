@@ -6,7 +6,18 @@ voter), ``turn``, ``language``, ``anony``, ``tstamp``, ``category``,
 ``conversation_a``/``conversation_b`` (OpenAI-style message lists: the first user
 message is the prompt, the assistant messages the answers) and ``conv_metadata``
 (FastChat's style-control counts: ``sum_assistant_a_tokens``, ``header_count_a``,
-``list_count_a``, ``bold_count_a`` ... as numbers or dicts of numbers).
+``list_count_a``, ``bold_count_a`` ... as numbers or dicts of numbers, summed per key as
+FastChat's style control does), ``dedup_tag`` and ``category_tag`` (kept in ``meta``).
+
+Battle id: FastChat's ``clean_battle_data.py`` writes the conversation id of side A as
+``question_id`` (dropped in its "simple" mode, kept in "conv_release"); with ``tstamp`` it
+names the vote. Rows without one get a content hash of the row, and the n-th identical
+row gets ``#n`` appended, so re-importing a file yields the same ids and two identical
+rows stay two battles.
+
+Options ``anony_only`` and ``sampled_only`` keep only anonymous battles and only those
+whose ``dedup_tag.sampled`` is true, the filter of the published leaderboard (and of the
+Chatbot Arena counts file); the rows they skip are not errors.
 """
 
 from __future__ import annotations
@@ -20,13 +31,25 @@ from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
 
 WINNERS = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "bothbad"}
 WINNER_NAMES = {v: k for k, v in WINNERS.items()}
+# our style feature -> FastChat's conv_metadata key (numbers, or dicts summed as in
+# FastChat's style control: header_count_a = {"h1": .., "h2": ..} -> their total)
+STYLE_KEYS = {
+    "tokens": "sum_assistant_{side}_tokens",
+    "headers": "header_count_{side}",
+    "lists": "list_count_{side}",
+    "bold": "bold_count_{side}",
+}
 
 
-def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
+def parse(
+    path, anony_only: bool = False, sampled_only: bool = False, **options
+) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
     ids = Occurrences()
     prompts_seen: set[str] = set()
     for line, item in read_items(path):
         row = Row(path, line, item)
+        if (anony_only and item.get("anony") is not True) or (sampled_only and not _sampled(row)):
+            continue
         model_a, model_b = row.str("model_a"), row.str("model_b")
         if model_a == model_b:
             raise row.error("model_b", f"a model cannot battle itself ({model_a!r})")
@@ -46,14 +69,15 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
         prompt_id = None
         conv_a, conv_b = item.get("conversation_a"), item.get("conversation_b")
         if conv_a is not None or conv_b is not None:
-            user, answer_a = _conversation(row, "conversation_a", conv_a)
+            users, answer_a = _conversation(row, "conversation_a", conv_a)
             _, answer_b = _conversation(row, "conversation_b", conv_b)
             prompt_id = match_id
             if prompt_id not in prompts_seen:
                 prompts_seen.add(prompt_id)
                 yield PromptRecord(
                     external_id=prompt_id,
-                    text=user,
+                    text=users[0],
+                    turns=tuple(users[1:]),
                     category=category,
                     language=language,
                     line=line,
@@ -75,19 +99,40 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
             turn=turn,
             verdict_label=item["winner"],
             style=_style(row, item.get("conv_metadata")),
-            meta={"tstamp": tstamp, "anony": item.get("anony")},
+            meta={
+                k: item[k] for k in ("tstamp", "anony", "dedup_tag", "category_tag") if k in item
+            },
             line=line,
         )
 
 
-def _conversation(row: Row, field: str, messages) -> tuple[str, str]:
+def _sampled(row: Row) -> bool:
+    tag = row.item.get("dedup_tag")
+    if tag is None:
+        return False
+    if not isinstance(tag, dict):
+        raise row.error("dedup_tag", f"expected an object, got {type(tag).__name__}")
+    return tag.get("sampled") is True
+
+
+def _conversation(row: Row, field: str, messages) -> tuple[list[str], str]:
+    """(the user messages, the assistant messages joined by a blank line)."""
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise row.error(field, "expected a list of {role, content} messages")
-    user = next((m.get("content") for m in messages if m.get("role") == "user"), None)
-    answers = [m.get("content") for m in messages if m.get("role") == "assistant"]
-    if not isinstance(user, str) or not all(isinstance(a, str) for a in answers):
-        raise row.error(field, "needs a user message and assistant messages with string content")
-    return user, "\n\n".join(answers)
+    users = [_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    answers = [_text(m.get("content")) for m in messages if m.get("role") == "assistant"]
+    if not users or None in users or None in answers:
+        raise row.error(field, "needs a user message and assistant messages with text content")
+    return users, "\n\n".join(answers)
+
+
+def _text(content) -> str | None:
+    """Message text; vision battles store ``[text, [image ...]]`` (FastChat's ``get_content``)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and content and isinstance(content[0], str):
+        return content[0]
+    return None
 
 
 def _style(row: Row, meta) -> tuple[dict, dict] | None:
@@ -98,22 +143,15 @@ def _style(row: Row, meta) -> tuple[dict, dict] | None:
 
     def total(key: str) -> float:
         value = meta.get(key, 0)
-        if isinstance(value, dict):
-            value = sum(value.values())
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        parts = list(value.values()) if isinstance(value, dict) else [value]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in parts):
             raise row.error(
                 f"conv_metadata.{key}", f"expected a number or an object of numbers, got {value!r}"
             )
-        return float(value)
+        return float(sum(parts))
 
     return tuple(
-        {
-            "tokens": total(f"sum_assistant_{side}_tokens"),
-            "headers": total(f"header_count_{side}"),
-            "lists": total(f"list_count_{side}"),
-            "bold": total(f"bold_count_{side}"),
-        }
-        for side in ("a", "b")
+        {key: total(name.format(side=side)) for key, name in STYLE_KEYS.items()} for side in "ab"
     )
 
 
@@ -142,6 +180,11 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 "language": r.language or None,
                 "category": r.category or None,
             }
+            if r.style is not None and len(r.style) == 2:
+                row["conv_metadata"] = _conv_metadata(r.style)
+            for key in ("tstamp", "anony"):
+                if r.meta.get(key) is not None:
+                    row[key] = r.meta[key]
             if r.prompt_id in prompts:
                 row["conversation_a"] = _messages(
                     prompts[r.prompt_id], outputs.get((r.prompt_id, r.contestants[0]), "")
@@ -155,6 +198,16 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                     + (f"|{k}" if r.weight > 1 else "")
                 )
                 out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _conv_metadata(style: tuple[dict, ...]) -> dict:
+    """The inverse of :func:`_style`: FastChat's flat per-side totals."""
+    out = {}
+    for side, features in zip("ab", style, strict=True):
+        for key, name in STYLE_KEYS.items():
+            value = features.get(key, 0)
+            out[name.format(side=side)] = int(value) if float(value).is_integer() else value
+    return out
 
 
 def _messages(prompt: str, answer: str) -> list[dict]:

@@ -18,6 +18,12 @@ from arena.importers.formats._common import Row, read_items
 from arena.importers.records import WINNERS, JudgmentRecord, OutputRecord, PromptRecord
 
 KINDS = ("pairwise", "ranking", "score")
+# fields written even when empty (an output's text may be "")
+ALWAYS = {
+    "prompt": {"type", "id", "text"},
+    "output": {"type", "prompt", "contestant", "text"},
+    "judgment": {"type", "match", "contestants"},
+}
 
 
 def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
@@ -41,7 +47,7 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
             yield OutputRecord(
                 prompt_id=row.str("prompt"),
                 contestant=row.str("contestant"),
-                text=row.str("text", required=False),
+                text=row.str("text", allow_empty=True),
                 generation_config=row.str("config", required=False),
                 line=line,
             )
@@ -95,14 +101,18 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
         if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
             raise row.error("score", f"expected a number, got {score!r}")
     order = item.get("order", list(range(k)))
-    if not isinstance(order, list) or sorted(order) != list(range(k)):
+    if (
+        not isinstance(order, list)
+        or not all(isinstance(x, int) and not isinstance(x, bool) for x in order)
+        or sorted(order) != list(range(k))
+    ):
         raise row.error(
             "order", f"expected a permutation of 0..{k - 1} (the slots in the order shown)"
         )
     strength = row.int("strength", required=False, default=1)
     if strength not in (1, 2):
         raise row.error("strength", f"expected 1 or 2 (2 = strong, A>>B), got {strength}")
-    gold = row.choice("gold", {"a": "a", "b": "b", "tie": "tie"}, required=False)
+    gold = row.choice("gold", {w: w for w in WINNERS}, required=False)
     return JudgmentRecord(
         match_id=row.str("match"),
         contestants=tuple(contestants),
@@ -120,11 +130,44 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
         prompt_id=row.str("prompt", required=False) or None,
         category=row.str("category", required=False),
         language=row.str("language", required=False),
+        turn=row.int("turn", required=False, default=1, minimum=1),
         raw_text=row.str("raw_text", required=False),
         verdict_label=row.str("verdict", required=False),
         gold_winner=gold,
+        style=_style(row, k),
+        meta=_meta(row),
         line=line,
     )
+
+
+def _style(row: Row, k: int) -> tuple[dict, ...] | None:
+    """Per-slot style features for style control: ``[{"tokens": 120, "bold": 2}, ...]``."""
+    style = row.item.get("style")
+    if style is None:
+        return None
+    if (
+        not isinstance(style, list)
+        or len(style) != k
+        or not all(
+            isinstance(s, dict)
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+                for v in s.values()
+            )
+            for s in style
+        )
+    ):
+        raise row.error(
+            "style", f"expected {k} objects (one per slot) of non-negative feature counts"
+        )
+    return tuple(dict(s) for s in style)
+
+
+def _meta(row: Row) -> dict:
+    meta = row.item.get("meta", {})
+    if not isinstance(meta, dict):
+        raise row.error("meta", f"expected an object, got {type(meta).__name__}")
+    return meta
 
 
 def export(records: Iterable, out: TextIO, **options) -> None:
@@ -166,13 +209,13 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 "prompt": r.prompt_id,
                 "category": r.category,
                 "language": r.language,
+                "turn": r.turn if r.turn != 1 else None,
                 "raw_text": r.raw_text,
                 "verdict": r.verdict_label,
                 "gold": r.gold_winner,
+                "style": list(r.style) if r.style is not None else None,
+                "meta": r.meta or None,
             }
-        out.write(
-            json.dumps(
-                {k: v for k, v in row.items() if v not in (None, "", [])}, ensure_ascii=False
-            )
-            + "\n"
-        )
+        always = ALWAYS[row["type"]]
+        kept = {k: v for k, v in row.items() if k in always or v not in (None, "", [])}
+        out.write(json.dumps(kept, ensure_ascii=False) + "\n")

@@ -8,8 +8,14 @@ pairs, each with ``results`` whose LAST element holds ``{"swap = False": {"winne
 The outputs have no model behind them: they belong to the anonymous contestants
 "llmbar:output_1" and "llmbar:output_2". The label is stored as the match's gold answer
 and as a judgment by the voter "llmbar:gold" (the authors' expert annotation), so gold
-pairs exist even where no evaluator ran. ``PATH`` is a dataset directory (``Natural``)
-or its ``dataset.json``.
+pairs exist even where no evaluator ran.
+
+``PATH`` is a dataset directory (``Natural``, ``Adversarial/Manual`` ...) or its
+``dataset.json``; the evaluator results under it are read too, and ``judges=[...]`` adds
+other ``result.json`` files (the judge is named after the directory above ``Swap``).
+Prompt and match ids are ``<subset>/<index>`` (``Natural/0``, ``Adversarial/Manual/12``;
+the subset is the dataset's directory, or the ``subset`` option), so the five datasets
+can share one prompt set without their items colliding.
 """
 
 from __future__ import annotations
@@ -25,16 +31,19 @@ LABELS = {"1": "a", "2": "b"}
 ORDERS = {"swap = False": (0, 1), "swap = True": (1, 0)}
 
 
-def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
+def parse(
+    path, judges=(), subset: str | None = None, **options
+) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
     path = Path(path)
     dataset = path / "dataset.json" if path.is_dir() else path
     if not dataset.exists():
         raise ImportRowError(dataset, 0, "path", "no LLMBar dataset.json here")
+    subset = subset or _subset(dataset)
     inputs: list[str] = []
     gold: list[str] = []
     for line, item in read_items(dataset):
         row = Row(dataset, line, item)
-        key = str(len(inputs))
+        key = f"{subset}/{len(inputs)}"
         text = row.str("input")
         label = row.choice("label", LABELS)
         inputs.append(text)
@@ -56,12 +65,30 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
             verdict_label=str(item["label"]),
             line=line,
         )
-    for result in sorted(dataset.parent.glob("evaluators/*/Swap/result.json")):
-        yield from _verdicts(result, result.parent.parent.name, inputs, gold)
+    results = sorted(dataset.parent.glob("evaluators/*/Swap/result.json"))
+    results += [Path(j) for j in judges if Path(j) not in results]
+    for result in results:
+        if not result.is_file():
+            raise ImportRowError(result, 0, "path", "no such evaluator result file")
+        yield from _verdicts(result, _judge_name(result), subset, inputs, gold)
+
+
+def _subset(dataset: Path) -> str:
+    """``Natural`` or ``Adversarial/GPTInst``: the dataset's directory (and its parent's)."""
+    folder = dataset.parent
+    if folder.parent.name == "Adversarial":
+        return f"Adversarial/{folder.name}"
+    return folder.name or "llmbar"
+
+
+def _judge_name(result: Path) -> str:
+    """``evaluators/GPT-4/Swap/result.json`` -> GPT-4 (a loose file: its directory's name)."""
+    folder = result.parent
+    return folder.parent.name if folder.name == "Swap" else folder.name
 
 
 def _verdicts(
-    path: Path, judge: str, inputs: list[str], gold: list[str]
+    path: Path, judge: str, subset: str, inputs: list[str], gold: list[str]
 ) -> Iterator[JudgmentRecord]:
     count = 0
     for line, item in read_items(path):
@@ -92,12 +119,12 @@ def _verdicts(
                 else ""
             )
             yield JudgmentRecord(
-                match_id=str(k),
+                match_id=f"{subset}/{k}",
                 contestants=CONTESTANTS,
                 winner=LABELS.get(str(raw)) if raw is not None else None,
                 presentation=presentation,
                 judge=judge,
-                prompt_id=str(k),
+                prompt_id=f"{subset}/{k}",
                 gold_winner=gold[k],
                 verdict_label="" if raw is None else str(raw),
                 raw_text=text,
