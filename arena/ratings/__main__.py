@@ -52,17 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_records(fmt: str, paths: Sequence[str]) -> list:
-    """Judgment records from every file, through the importers' parsers."""
-    try:
-        from arena.importers.formats import parse
-    except ImportError as exc:  # the importers are a separate package
-        raise ValueError(
-            f"cannot read files: arena.importers.formats is unavailable ({exc})"
-        ) from exc
+def load_records(fmt: str, paths: Sequence[str], **options) -> list:
+    """Judgment records from every file, through the importers' parsers (format options passed on)."""
+    from arena.importers.formats import parse
+
     records = []
     for path in paths:
-        records.extend(r for r in parse(fmt, path) if hasattr(r, "kind"))
+        records.extend(r for r in parse(fmt, path, **options) if hasattr(r, "kind"))
     return records
 
 
@@ -121,7 +117,8 @@ def render_table(board) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        records = load_records(args.format, args.paths)
+        options = {"baseline": args.baseline} if args.format == "arena-hard" and args.baseline else {}
+        records = load_records(args.format, args.paths, **options)
         board = fit_board(records, args)
     except (ValueError, OSError) as exc:  # ImportRowError is a ValueError naming file:line
         print(f"error: {exc}", file=sys.stderr)
