@@ -9,7 +9,15 @@ from ninja.errors import HttpError
 from ninja.utils import check_csrf
 from pydantic import StrictInt, StrictStr
 
-from arena.battles import BattleError, battle_view, check_vote, record_vote, reveal, start_battle
+from arena.battles import (
+    BattleError,
+    battle_view,
+    check_vote,
+    record_vote,
+    reveal,
+    start_battle,
+    start_live_battle,
+)
 from arena.boards import BoardScope, ScopeError, pair_matrix
 from arena.models import Judgment, LeaderboardSnapshot, PromptSet
 from arena.ratelimit import allow
@@ -135,6 +143,7 @@ def board_choices(ps: PromptSet) -> dict:
 class BattleIn(Schema):
     prompt_set: str | None = None
     k: int = 2
+    prompt_text: str | None = None  # the user's own question, answered live (streamed)
 
 
 class AnswerOut(Schema):
@@ -148,6 +157,7 @@ class BattleOut(Schema):
     prompt: str
     answers: list[AnswerOut]
     expires_at: str
+    streaming: bool = False  # answers of a typed prompt: read them from /battle/<id>/stream
 
 
 class VoteIn(Schema):
@@ -208,9 +218,13 @@ def new_battle(request, payload: BattleIn, response: HttpResponse):
             {"detail": f"no public arena prompt set {payload.prompt_set!r}", "field": "prompt_set"},
         )
     try:
-        match = start_battle(
-            voter, prompt_set, k=payload.k, policy=settings.ARENA_MATCHMAKING_POLICY
-        )
+        policy = settings.ARENA_MATCHMAKING_POLICY
+        if payload.prompt_text is not None:
+            match = start_live_battle(
+                voter, prompt_set, payload.prompt_text, k=payload.k, policy=policy
+            )
+        else:
+            match = start_battle(voter, prompt_set, k=payload.k, policy=policy)
     except BattleError as exc:
         return _refuse(exc)
     remember(response, voter)

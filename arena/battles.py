@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,6 +30,7 @@ from arena.models import (
     MatchSlot,
     Output,
     PairOutcomeCount,
+    Prompt,
     PromptSet,
     Voter,
 )
@@ -143,11 +145,13 @@ def start_battle(
         )
         group, probability = draw_group(answered, None, k, votes, policy, rng)
     order = rng.permutation(len(group))
-    outputs = dict(
-        Output.objects.filter(
-            prompt_id=prompt_id, contestant_id__in=group, generation_config=""
-        ).values_list("contestant_id", "id")
-    )
+    outputs = {}
+    for contestant_id, output_id in (
+        Output.objects.filter(prompt_id=prompt_id, contestant_id__in=group)
+        .order_by("-id")
+        .values_list("contestant_id", "id")
+    ):
+        outputs[contestant_id] = output_id  # the oldest answer of each contestant wins
     with transaction.atomic():
         match = Match.objects.create(
             prompt_set=prompt_set,
@@ -216,6 +220,115 @@ def draw_group(
     return groups[pick].tolist(), float(p[pick])
 
 
+# --- live battles: the user's own prompt, answered now by contestants with an endpoint --------
+
+MAX_PROMPT_CHARS = 4000
+
+
+def start_live_battle(
+    voter: Voter, prompt_set: PromptSet, text: str, k: int = 2, policy: str = "uniform", rng=None
+) -> Match:
+    """Store the typed prompt and a Match whose answers are still to be generated (streamed)."""
+    text = text.strip()
+    if not text:
+        raise BattleError("type a question first", "prompt_text")
+    if len(text) > MAX_PROMPT_CHARS:
+        raise BattleError(f"at most {MAX_PROMPT_CHARS} characters", "prompt_text")
+    rng = rng or np.random.default_rng()
+    live = np.array(
+        Contestant.objects.filter(is_active=True, kind=Contestant.Kind.MODEL)
+        .exclude(base_url="")
+        .order_by("id")
+        .values_list("id", flat=True),
+        dtype=np.int64,
+    )
+    if live.size < k:
+        raise Unavailable(
+            f"fewer than {k} contestants can answer live (they need an endpoint)", "k"
+        )
+    group, probability = draw_group(live, None, k, _votes_per_contestant(prompt_set), policy, rng)
+    order = rng.permutation(len(group))
+    with transaction.atomic():
+        prompt = Prompt.objects.create(
+            prompt_set=prompt_set,
+            external_id=f"typed-{uuid.uuid4().hex}",
+            text=text,
+            category="typed",
+            meta={"typed_by": voter.pk},
+        )
+        match = Match.objects.create(
+            prompt_set=prompt_set,
+            prompt=prompt,
+            origin=Match.Origin.ARENA,
+            source="arena-live",
+            k=k,
+            category="typed",
+            policy=policy,
+            pair_probability=probability,
+            owner=voter,
+        )
+        MatchSlot.objects.bulk_create(
+            MatchSlot(match=match, position=pos, contestant_id=group[i])
+            for pos, i in enumerate(order)
+        )
+    return match
+
+
+@dataclass(frozen=True)
+class LiveSlots:
+    prompt: str
+    pending: dict[int, object]  # slot -> JudgeConfig of its contestant
+    done: dict[int, str]  # slot -> answer text already stored
+
+
+def live_slots(voter: Voter | None, public_id) -> LiveSlots:
+    """What is left to stream for this voter's live battle."""
+    from arena.generation import contestant_config
+
+    match = Match.objects.filter(public_id=public_id).select_related("prompt").first()
+    if match is None:
+        raise NotFound("no such battle")
+    if voter is None or match.owner_id != voter.id:
+        raise Forbidden("this battle was served to someone else")
+    pending, done = {}, {}
+    for slot in match.slots.select_related("contestant", "output").order_by("position"):
+        if slot.output_id:
+            done[slot.position] = slot.output.text
+        else:
+            pending[slot.position] = contestant_config(slot.contestant)
+    return LiveSlots(match.prompt.text if match.prompt_id else "", pending, done)
+
+
+def save_live_answer(
+    public_id, position: int, text: str, prompt_tokens: int, completion_tokens: int
+) -> None:
+    from arena.generation import generation_label
+
+    with transaction.atomic():
+        slot = (
+            MatchSlot.objects.select_related("match", "contestant")
+            .select_for_update()
+            .get(match__public_id=public_id, position=position)
+        )
+        if slot.output_id:
+            return
+        output, _ = Output.objects.get_or_create(
+            prompt_id=slot.match.prompt_id,
+            contestant=slot.contestant,
+            generation_config=generation_label(slot.contestant),
+            defaults={
+                "text": text,
+                "meta": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "live": True,
+                },
+            },
+        )
+        slot.output = output
+        slot.save(update_fields=["output"])
+
+
 def _answered(pool: Pool, contestant_id: int, prompt_id: int) -> bool:
     prompts = pool.prompts_of[contestant_id]
     i = np.searchsorted(prompts, prompt_id)
@@ -237,7 +350,7 @@ def _votes_per_contestant(prompt_set: PromptSet) -> dict[int, int]:
 
 def battle_view(match: Match) -> dict:
     """What the browser may see before the vote: texts in slot order, never who wrote them."""
-    slots = match.slots.select_related("output").order_by("position")
+    slots = list(match.slots.select_related("output").order_by("position"))
     return {
         "id": str(match.public_id),
         "k": match.k,
@@ -246,6 +359,7 @@ def battle_view(match: Match) -> dict:
             {"slot": s.position, "text": s.output.text if s.output_id else ""} for s in slots
         ],
         "expires_at": (match.created_at + battle_ttl()).isoformat(),
+        "streaming": any(not s.output_id for s in slots),
     }
 
 
@@ -276,6 +390,8 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
         raise Forbidden("this battle was served to someone else")
     if timezone.now() - match.created_at > battle_ttl():
         raise Gone("this battle has expired; start a new one")
+    if match.slots.filter(output__isnull=True).exists():
+        raise Conflict("the answers are still being written; vote when they are complete")
     key = payload.get("idempotency_key")
     if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
         raise BattleError("expected 8-64 letters, digits, '-' or '_'", "idempotency_key")

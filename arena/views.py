@@ -1,10 +1,11 @@
 """Server-rendered pages. Each view resolves its input, calls one service, renders."""
 
+import json
 from pathlib import Path
 from urllib.parse import urlencode
 
 import plotly
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -83,3 +84,50 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 def plotly_js(request):
     """plotly.min.js from the installed plotly wheel: served locally, never from a CDN."""
     return FileResponse(PLOTLY_JS.open("rb"), content_type="text/javascript")
+
+
+async def battle_stream(request, battle_id):
+    """Server-sent events: the live answers of a typed-prompt battle, slot by slot.
+
+    Events: {"slot", "delta"} pieces, then {"slot", "done"} or {"slot", "error"}; answers
+    already stored are sent whole at once. Only the voter the battle was served to may
+    read it; nothing names a model.
+    """
+    from asgiref.sync import sync_to_async
+
+    from arena.battles import BattleError, live_slots, save_live_answer
+    from arena.generation import stream_answers
+    from arena.voters import current_voter
+
+    voter = await sync_to_async(current_voter)(request)
+    try:
+        slots = await sync_to_async(live_slots)(voter, battle_id)
+    except BattleError as exc:
+        return JsonResponse({"detail": exc.message}, status=exc.status)
+
+    async def events():
+        for slot, text in slots.done.items():
+            yield _sse({"slot": slot, "delta": text})
+            yield _sse({"slot": slot, "done": True})
+        if slots.pending:
+            async for event in stream_answers(slots.pending, slots.prompt):
+                if event.get("done"):
+                    await sync_to_async(save_live_answer)(
+                        battle_id,
+                        event["slot"],
+                        event["text"],
+                        event["prompt_tokens"],
+                        event["completion_tokens"],
+                    )
+                    event = {"slot": event["slot"], "done": True}
+                yield _sse(event)
+        yield _sse({"end": True})
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _sse(payload: dict) -> str:
+    return f"data: {json.dumps(payload)}\n\n"

@@ -44,15 +44,49 @@
     return JSON.stringify(data);
   }
 
-  async function newBattle() {
+  let stream = null;
+
+  async function newBattle(promptText) {
     if (voting) return;
     showError("");
+    if (stream) { stream.close(); stream = null; }
     const k = parseInt($("k").value, 10);
-    const { ok, data } = await post("/api/battles", { prompt_set: $("prompt-set").value, k });
+    const body = { prompt_set: $("prompt-set").value, k };
+    if (typeof promptText === "string") body.prompt_text = promptText;
+    const { ok, data } = await post("/api/battles", body);
     if (!ok) { $("battle").hidden = false; showError(detail(data)); return; }
     battle = data;
     voteKey = randomKey();
     render();
+    if (battle.streaming) streamAnswers();
+  }
+
+  // Typed prompts: the answers arrive as server-sent events, slot by slot, no names.
+  function streamAnswers() {
+    const pending = new Set(battle.answers.map((a) => a.slot));
+    setVoting(false);
+    for (const card of document.querySelectorAll(".answer")) card.classList.add("writing");
+    stream = new EventSource("/battle/" + battle.id + "/stream");
+    stream.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (event.end) { stream.close(); stream = null; return; }
+      const card = document.querySelector('.answer[data-slot="' + event.slot + '"]');
+      if (!card) return;
+      const text = card.querySelector(".text");
+      if (event.delta) text.textContent += event.delta;
+      if (event.done || event.error) {
+        card.classList.remove("writing");
+        pending.delete(event.slot);
+        if (event.error) { text.textContent = event.error; showError("An answer failed; start a new battle."); }
+        else if (pending.size === 0) setVoting(true);
+      }
+    };
+    stream.onerror = () => { if (stream) { stream.close(); stream = null; } if (pending.size) showError("The live answers were interrupted; start a new battle."); };
+  }
+
+  function setVoting(enabled) {
+    for (const b of document.querySelectorAll("#vote-pair button, #vote-rank button, .answer .best")) b.disabled = !enabled;
+    battle.ready = enabled;
   }
 
   function render() {
@@ -97,7 +131,7 @@
   }
 
   async function vote(choice) {
-    if (!battle || voting || !$("after-vote").hidden) return;
+    if (!battle || voting || !$("after-vote").hidden || battle.ready === false) return;
     voting = true;
     for (const b of document.querySelectorAll("#battle button")) b.disabled = true;
     const { ok, status, data } = await post("/api/battles/" + battle.id + "/vote", Object.assign({ idempotency_key: voteKey }, choice));
@@ -157,9 +191,14 @@
     const saved = localStorage.getItem("arena.shortcuts");
     if (saved !== null) $("shortcuts").checked = saved === "on";
     $("shortcuts").addEventListener("change", () => localStorage.setItem("arena.shortcuts", $("shortcuts").checked ? "on" : "off"));
-    $("new-battle").addEventListener("click", newBattle);
-    $("next-battle").addEventListener("click", newBattle);
+    $("new-battle").addEventListener("click", () => newBattle());
+    $("next-battle").addEventListener("click", () => newBattle());
     $("submit-ranking").addEventListener("click", submitRanking);
+    $("ask-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = $("prompt-input").value.trim();
+      if (text) newBattle(text);
+    });
     for (const b of document.querySelectorAll("#vote-pair button")) b.addEventListener("click", () => vote({ winner: b.dataset.winner }));
     document.addEventListener("keydown", onKey);
     newBattle();

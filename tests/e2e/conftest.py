@@ -64,7 +64,15 @@ def browser_executable():
 
 
 @pytest.fixture(scope="session")
-def arena_server(tmp_path_factory, browser_executable):
+def fake_llm():
+    from judges.clients.fake_server import FakeLLMServer
+
+    with FakeLLMServer("test") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def arena_server(tmp_path_factory, browser_executable, fake_llm):
     """Base URL of a live Arena on a fresh database seeded by tests/e2e/seed.py."""
     var = tmp_path_factory.mktemp("arena-e2e")
     env = {
@@ -76,6 +84,7 @@ def arena_server(tmp_path_factory, browser_executable):
         "PYTHONPATH": str(ROOT),
     }
     env.pop("PYTEST_CURRENT_TEST", None)
+    env["ARENA_E2E_LLM_URL"] = fake_llm.base_url
     database = None
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         import psycopg

@@ -1,10 +1,13 @@
 """Data for the browser tests: a public arena whose 4 contestants answered every prompt."""
 
+import os
+
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
-from arena.models import PromptSet
+from arena.models import Contestant, PromptSet
 
 CONTESTANTS = ["owl-7b", "lark-13b", "wren-70b", "kite-8x7b"]
+LIVE_CONTESTANTS = ["alpha", "beta", "gamma"]  # models of the fake server's "test" scenario
 PROMPTS = {
     "p1": "Name three prime numbers.",
     "p2": "Write a haiku about rain.",
@@ -40,6 +43,12 @@ def seed():
         )
     import_records(records, prompt_set="e2e-arena", source="seed")
     PromptSet.objects.filter(slug="e2e-arena").update(name="E2E arena", is_public_arena=True)
+    # Contestants that answer typed prompts live, through a fake OpenAI-compatible server.
+    if url := os.environ.get("ARENA_E2E_LLM_URL"):
+        for name in LIVE_CONTESTANTS:
+            Contestant.objects.create(
+                name=name, base_url=url, api_model=name, generation_params={"max_tokens": 120}
+            )
 
 
 if __name__ == "__main__":

@@ -108,3 +108,22 @@ def test_an_open_leaderboard_moves_when_someone_votes(arena_server, browser):
     assert board.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
     board_context.close()
     voter_context.close()
+
+
+def test_a_typed_question_is_answered_live_then_voted(arena_server, page):
+    from tests.e2e.seed import LIVE_CONTESTANTS
+
+    traffic = _watch_traffic(page)
+    page.goto(arena_server + "/battle/")
+    expect(page.locator(".answer")).to_have_count(2)
+    page.get_by_placeholder("Type a question…").fill("Why is the sky blue?")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("#prompt-text")).to_have_text("Why is the sky blue?")
+    expect(page.locator(".answer.writing")).to_have_count(0, timeout=15000)
+    assert all(len(t) > 20 for t in page.locator(".answer .text").all_inner_texts())
+    names = re.compile("|".join(map(re.escape, LIVE_CONTESTANTS)))
+    assert not names.search(page.content())
+    assert [url for url, body in traffic if names.search(body)] == []
+    page.get_by_role("button", name="B is better").click()
+    expect(page.locator("#after-vote")).to_be_visible()
+    assert all(n in LIVE_CONTESTANTS for n in page.locator(".answer .who").all_inner_texts())

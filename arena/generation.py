@@ -1,0 +1,107 @@
+"""Contestants answering prompts through their OpenAI-compatible endpoints.
+
+One client for everything (``judges.clients.openai_compat``): the live battle page
+streams answers with :func:`stream_answers`; evaluation runs generate missing outputs
+with the same configuration (:func:`contestant_config`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator
+
+from judges.clients.config import JudgeConfig
+from judges.clients.errors import JudgeError
+from judges.clients.openai_compat import astream
+
+log = logging.getLogger(__name__)
+
+GENERATION_DEFAULTS = {"temperature": 0.7, "max_tokens": 1024}
+
+
+def contestant_config(contestant) -> JudgeConfig:
+    """The client configuration of a contestant's generation endpoint."""
+    params = {**GENERATION_DEFAULTS, **(contestant.generation_params or {})}
+    allowed = {
+        "temperature",
+        "max_tokens",
+        "seed",
+        "timeout_s",
+        "max_retries",
+        "requests_per_minute",
+        "tokens_per_minute",
+        "max_concurrency",
+        "price_per_1k_prompt",
+        "price_per_1k_completion",
+    }
+    return JudgeConfig(
+        base_url=contestant.base_url,
+        model=contestant.api_model or contestant.name,
+        api_key_env=contestant.api_key_env,
+        **{k: v for k, v in params.items() if k in allowed},
+    )
+
+
+def generation_label(contestant) -> str:
+    """Output.generation_config for answers generated live: a hash of the decoding settings."""
+    params = {**GENERATION_DEFAULTS, **(contestant.generation_params or {})}
+    return "gen-" + hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def answer_messages(prompt_text: str) -> list[dict]:
+    return [{"role": "user", "content": prompt_text}]
+
+
+async def stream_answers(configs: dict[int, JudgeConfig], prompt_text: str) -> AsyncIterator[dict]:
+    """Stream every slot's answer at once, interleaved as they arrive.
+
+    Yields ``{"slot", "delta"}`` pieces, then per slot ``{"slot", "done", "text",
+    "prompt_tokens", "completion_tokens"}`` or ``{"slot", "error"}``. Errors carry no
+    model name: the browser must not learn who answered before the vote.
+    """
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def run(slot: int, config: JudgeConfig):
+        parts: list[str] = []
+        usage = (0, 0)
+        try:
+            async for piece in astream(config, answer_messages(prompt_text)):
+                if piece.text:
+                    parts.append(piece.text)
+                    await queue.put({"slot": slot, "delta": piece.text})
+                if piece.prompt_tokens is not None:
+                    usage = (piece.prompt_tokens, piece.completion_tokens or 0)
+            await queue.put(
+                {
+                    "slot": slot,
+                    "done": True,
+                    "text": "".join(parts),
+                    "prompt_tokens": usage[0],
+                    "completion_tokens": usage[1],
+                }
+            )
+        except JudgeError as exc:
+            log.warning("live answer for slot %s failed: %s", slot, exc)
+            await queue.put(
+                {"slot": slot, "error": "this answer could not be generated; start a new battle"}
+            )
+        except Exception:  # a slot's failure must not hang the others
+            log.exception("live answer for slot %s failed", slot)
+            await queue.put(
+                {"slot": slot, "error": "this answer could not be generated; start a new battle"}
+            )
+
+    tasks = [asyncio.create_task(run(slot, config)) for slot, config in configs.items()]
+    remaining = len(tasks)
+    try:
+        while remaining:
+            event = await queue.get()
+            if "done" in event or "error" in event:
+                remaining -= 1
+            yield event
+    finally:
+        for task in tasks:
+            task.cancel()
