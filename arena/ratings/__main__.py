@@ -117,7 +117,9 @@ def render_table(board) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        options = {"baseline": args.baseline} if args.format == "arena-hard" and args.baseline else {}
+        options = (
+            {"baseline": args.baseline} if args.format == "arena-hard" and args.baseline else {}
+        )
         records = load_records(args.format, args.paths, **options)
         board = fit_board(records, args)
     except (ValueError, OSError) as exc:  # ImportRowError is a ValueError naming file:line
