@@ -27,15 +27,15 @@ def celery_worker(settings):
 
 
 def _close_worker_connections():
-    """Worker threads keep their own database connections; end them so the test DB can be dropped."""
-    from django.db import connection
+    """Worker threads hand their connections back to the process's PostgreSQL pool when a
+    task ends; close the pool so no idle session outlives the test (the test database must
+    be droppable). The next query opens a fresh pool."""
+    from django.db import connections
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+    for conn in connections.all(initialized_only=True):
+        if conn.vendor == "postgresql":
+            conn.close()
+            conn.close_pool()
 
 
 @pytest.fixture(autouse=True)
