@@ -1,0 +1,240 @@
+"""Adaptive design: spend a budget of judge calls where they most improve the ranking.
+
+After a warm-up cycle (every model in two random matches, so the comparison graph is
+connected), each batch refits BT (MAP, :mod:`._fit`) and approximates the posterior of
+the strengths by a Gaussian ``N(μ, Σ)`` (Laplace: ``Σ`` is the inverse Hessian). It
+then picks matches greedily, one at a time, each time applying the rank-one effect of
+the chosen match on ``Σ`` (means held fixed within the batch):
+
+.. math:: Σ' = Σ - \\frac{w\\, Σ a a^\\top Σ}{1 + w\\, a^\\top Σ a},\\qquad
+          a = e_i - e_j,\\quad w = p_{ij}(1 - p_{ij}),
+
+``w`` being the Fisher information of one BT comparison.
+
+Criteria
+--------
+``"ranking"`` (default) minimises the expected number of misordered pairs, i.e.
+maximises the expected Kendall τ. For a pair ``k`` with ``d_k ~ N(μ_k, v_k)`` now and
+``Var(d_k) = v'_k`` after the data, the posterior mean after the data is
+``N(μ_k, v_k - v'_k)`` a priori (preposterior), and the probability that its sign is
+wrong is (Owen's ``T``; derivation in :func:`misorder_after`)
+
+.. math:: m_k = 2\\, T\\!\\left(\\frac{|μ_k|}{\\sqrt{v_k}},
+          \\sqrt{\\frac{v'_k}{v_k - v'_k}}\\right),
+
+which is ``Φ(-|μ_k|/√v_k)`` with no data and 0 with perfect data. A candidate's gain is
+``Σ_k (m_k^{now} - m_k^{after})``; the greedy search is lazy (gains only shrink as the
+batch fills, so a stale upper bound is re-evaluated only when it is on top).
+
+``"d-optimal"`` maximises ``log det`` of the Fisher information: the gain of a match is
+``log(1 + w v_ij)`` (:func:`arena.matchmaking.pairing.expected_information`).
+
+Each chosen pair is judged on the prompt it has been judged on least (random among
+equals), never the same call twice in one batch. A pair judged on every prompt already
+gets a prompt again in a later batch: the pipeline stores that call as a repeat (the
+Judgment's repeat index), not as a cached answer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr, owens_t
+
+from ._fit import PRIOR, _sigmoid, laplace_covariance
+from .plan import Plan, orders, size_of
+
+CRITERIA = ("ranking", "d-optimal")
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """Adaptive pairing within a budget of judge calls.
+
+    Parameters
+    ----------
+    budget : int, optional
+        Judge calls allowed. Default: ``fraction`` of round robin's calls.
+    fraction : float
+        Used when ``budget`` is None.
+    batch_size : int, optional
+        Calls per batch after the warm-up (more = more parallel, less adaptive).
+        Default ``max(N, ⌈budget / 30⌉)``.
+    criterion : {"ranking", "d-optimal"}
+    """
+
+    budget: int | None = None
+    fraction: float = 0.2
+    batch_size: int | None = None
+    criterion: str = "ranking"
+    name: str = "adaptive"
+
+    def planned_calls(self, n_models: int, n_prompts: int, both_orders: bool = False) -> int:
+        """The budget: an adaptive plan issues at most this many calls."""
+        if self.budget is not None:
+            return int(self.budget)
+        return int(self.fraction * math.comb(n_models, 2) * n_prompts * orders(both_orders))
+
+    def start(self, models, prompts, rng, both_orders=False) -> Plan:
+        n, n_prompts = size_of(models), size_of(prompts)
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"criterion: expected one of {CRITERIA}, got {self.criterion!r}")
+        budget = self.planned_calls(n, n_prompts, both_orders)
+        if budget < 0:
+            raise ValueError("budget: expected a non-negative number of calls")
+        batch = self.batch_size or max(n, math.ceil(budget / 30))
+        return _AdaptivePlan(n, n_prompts, rng, both_orders, budget, batch, self.criterion)
+
+
+class _AdaptivePlan(Plan):
+    track_prompts = True
+
+    def __init__(self, n_models, n_prompts, rng, both_orders, budget, batch, criterion):
+        super().__init__(n_models, n_prompts, rng, both_orders)
+        self.budget, self.batch, self.criterion = budget, batch, criterion
+        self.first, self.second = np.triu_indices(n_models, k=1)
+
+    def _matches_left(self, limit: int) -> int:
+        return min(limit, self.budget - self.calls_issued) // orders(self.both_orders)
+
+    def _plan_matches(self):
+        if self.calls_issued == 0:
+            return self._warm_up()
+        m = self._matches_left(max(self.batch, orders(self.both_orders)))
+        if m <= 0:
+            return None
+        pairs = self._choose_pairs(m)
+        return self._with_prompts(pairs) if len(pairs) else None
+
+    def _warm_up(self) -> np.ndarray | None:
+        """A random Hamiltonian cycle: connected, every model in two matches."""
+        m = self._matches_left(self.budget)
+        if m <= 0:
+            return None
+        cycle = self.rng.permutation(self.n_models)
+        nxt = np.roll(cycle, -1)
+        pairs = np.column_stack([cycle, nxt])[: 1 if self.n_models == 2 else self.n_models]
+        return self._with_prompts(pairs[:m])
+
+    def _choose_pairs(self, m: int) -> np.ndarray:
+        mu = self.scores()
+        cov = laplace_covariance(mu, self.games, PRIOR)
+        chooser = _RankingGreedy if self.criterion == "ranking" else _DOptimalGreedy
+        return chooser(mu, cov, self.first, self.second).pick(m, self._pair_capacity())
+
+    def _pair_capacity(self) -> np.ndarray:
+        """How often each candidate pair can be picked in one batch (distinct calls)."""
+        return np.full(self.first.size, self.n_prompts)
+
+    def _with_prompts(self, pairs: np.ndarray) -> np.ndarray:
+        """Give each match the prompt its pair has seen least; no call twice per batch.
+
+        The ``r``-th match of a pair in the batch takes the pair's ``r``-th least used
+        prompt (random among equals), so the prompts of one pair are distinct.
+        """
+        lo, hi = pairs.min(axis=1), pairs.max(axis=1)
+        keys, inverse = np.unique(lo * self.n_models + hi, return_inverse=True)
+        used = self.prompt_games[keys // self.n_models, keys % self.n_models].astype(float)
+        used += self.rng.random(used.shape) * 0.5  # (pairs in batch, prompts)
+        by_use = np.argsort(used, axis=1)
+        order = np.argsort(inverse, kind="stable")
+        starts = np.searchsorted(inverse[order], inverse[order])
+        rank = np.empty(len(pairs), dtype=np.intp)
+        rank[order] = np.arange(len(pairs)) - starts
+        if rank.max() >= self.n_prompts:
+            raise AssertionError("a pair was chosen more often than there are prompts")
+        return np.column_stack([by_use[inverse, rank], pairs])
+
+
+class _Greedy:
+    """Greedy batch selection over candidate pairs with rank-one covariance updates."""
+
+    def __init__(self, mu, cov, first, second):
+        self.mu, self.cov = mu, cov.copy()
+        self.first, self.second = first, second
+        self.w = _fisher(mu[first] - mu[second])
+
+    def gains(self, candidates: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def pick(self, m: int, capacity: np.ndarray) -> np.ndarray:
+        stale = self.gains(np.arange(self.first.size))
+        left = capacity.copy()
+        chosen = []
+        while len(chosen) < m:
+            stale[left <= 0] = -np.inf
+            c = int(np.argmax(stale))
+            if not np.isfinite(stale[c]):
+                break
+            fresh = float(self.gains(np.array([c]))[0])
+            stale[c] = fresh
+            runner_up = np.max(np.delete(stale, c)) if stale.size > 1 else -np.inf
+            if fresh < runner_up:  # lazy greedy: re-check whoever is on top now
+                continue
+            chosen.append(c)
+            left[c] -= 1
+            self._update(c)
+        k = np.asarray(chosen, dtype=np.intp)
+        return np.column_stack([self.first[k], self.second[k]])
+
+    def _update(self, c: int) -> None:
+        i, j = self.first[c], self.second[c]
+        u = self.cov[:, i] - self.cov[:, j]
+        self.cov -= self.w[c] * np.outer(u, u) / (1.0 + self.w[c] * (u[i] - u[j]))
+
+    def _shrink(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Variance of every pair difference now (K,) and its drop per candidate (C, K)."""
+        i, j = self.first[candidates], self.second[candidates]
+        U = self.cov[:, i] - self.cov[:, j]  # (n, C): Σ a_c
+        v_c = U[i, np.arange(i.size)] - U[j, np.arange(i.size)]
+        D = U[self.first] - U[self.second]  # (K, C): a_kᵀ Σ a_c
+        w = self.w[candidates]
+        drop = (w / (1.0 + w * v_c))[:, None] * (D.T**2)
+        v_now = np.diagonal(self.cov)[self.first] + np.diagonal(self.cov)[self.second]
+        v_now = v_now - 2.0 * self.cov[self.first, self.second]
+        return v_now, drop
+
+
+class _RankingGreedy(_Greedy):
+    def gains(self, candidates):
+        v_now, drop = self._shrink(candidates)
+        mean_diff = self.mu[self.first] - self.mu[self.second]
+        now = ndtr(-np.abs(mean_diff) / np.sqrt(v_now))
+        after = misorder_after(mean_diff[None, :], v_now[None, :], v_now[None, :] - drop)
+        return (now[None, :] - after).sum(axis=1)
+
+
+class _DOptimalGreedy(_Greedy):
+    def gains(self, candidates):
+        i, j = self.first[candidates], self.second[candidates]
+        v = self.cov[i, i] + self.cov[j, j] - 2.0 * self.cov[i, j]
+        return np.log1p(self.w[candidates] * v)
+
+
+def misorder_after(mean_diff, var_now, var_after) -> np.ndarray:
+    """P(the sign of a pair's posterior mean is wrong) once ``Var(d)`` drops to ``var_after``.
+
+    Now ``d ~ N(μ, v)``. After the data the posterior mean is ``X ~ N(μ, δ)`` with
+    ``δ = v - v'`` (preposterior) and the truth is ``Y = X + N(0, v')``, so ``(X, Y)``
+    is bivariate normal with ``Var Y = v``, ``Cov = δ``, correlation ``ρ = √(δ/v)``.
+    ``P(sign X ≠ sign Y) = Φ(a) + Φ(b) - 2 Φ₂(a, b; ρ)`` with ``a = |μ|/√δ``,
+    ``b = |μ|/√v``; Owen's (1956) formula for ``Φ₂`` makes one ``T`` term vanish
+    (``b = ρa``), leaving
+
+    .. math:: 2\\, T\\bigl(b, \\sqrt{v'/δ}\\bigr).
+    """
+    mean_diff, var_now, var_after = np.broadcast_arrays(mean_diff, var_now, var_after)
+    delta = var_now - var_after
+    h = np.abs(mean_diff) / np.sqrt(var_now)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.sqrt(np.maximum(var_after, 0.0) / delta)
+    no_data = ~(delta > 0)
+    out = 2.0 * owens_t(h, np.where(no_data, 1.0, slope))
+    return np.where(no_data, ndtr(-h), out)
+
+
+def _fisher(diff: np.ndarray) -> np.ndarray:
+    p = _sigmoid(diff)
+    return p * (1.0 - p)

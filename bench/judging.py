@@ -1,0 +1,192 @@
+"""Benchmark: LLM-judge evaluation designs — judge calls against ranking quality.
+
+Section 1 (simulation, pure numpy): ``N`` simulated models of known latent strength,
+``P`` prompts with per-prompt quality noise, a simulated judge (Bradley-Terry/Davidson
+with position bias and ties; :mod:`arena.matchmaking.simulate`). Every design of
+:mod:`arena.matchmaking` runs to completion on the same worlds (one world per seed);
+the table gives its judge calls, Kendall τ between its BT fit and the latent strengths
+(mean ± standard error over seeds), calls as % of round robin's, and τ as a fraction of
+round robin's τ (ratio of the means over the same seeds). It also gives τ against the
+*prompt-set* truth (mean quality over the P prompts actually used), which no design can
+beat by judging more.
+
+Goal (issue 5): single elimination or adaptive reaches ≥ 0.95 × round robin's τ with
+≤ 20 % of its calls; the last lines say whether this run met it.
+
+Nothing is asserted about time. Run::
+
+    .venv/bin/python bench/judging.py [--seeds 10] [--models 16] [--prompts 100]
+
+Further sections (e.g. judge calls per second through the Celery pipeline) plug into
+:func:`main` as more functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from arena.matchmaking import (  # noqa: E402
+    Adaptive,
+    FixedAnchor,
+    MediocreAnchor,
+    RoundRobin,
+    SingleElimination,
+    Swiss,
+)
+from arena.matchmaking.simulate import SimulatedJudge, make_world, run_design  # noqa: E402
+
+GOAL_TAU_RATIO = 0.95
+GOAL_CALL_SHARE = 0.20
+
+# -- section 1: simulated designs ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    strength_sd: float = 1.0  # latent strengths ~ N(0, sd²), logits (1 logit ≈ 174 Elo)
+    prompt_sd: float = 0.5  # per-(prompt, model) quality noise
+    position_bias: float = 0.2  # logit bonus of the answer shown first
+    tie_nu: float = 0.3  # Davidson ν: P(tie) = 13 % between equals
+    judge_noise: float = 0.0  # per-call logit noise
+
+
+def simulation_designs(n_prompts: int) -> dict[str, object]:
+    """The designs compared, by label (round robin first: it is the reference).
+
+    "round robin, 20% of prompts" is the uniform-allocation baseline at the adaptive
+    design's budget: what the same calls buy without any adaptivity.
+    """
+    return {
+        "round robin": RoundRobin(),
+        "round robin, 20% of prompts": RoundRobin(prompts=max(1, n_prompts // 5)),
+        "fixed anchor": FixedAnchor(anchor=0),
+        "mediocre anchor (5 screen)": MediocreAnchor(screen_prompts=5),
+        "single elim, random": SingleElimination(seeding="random"),
+        "single elim, adaptive": SingleElimination(seeding="adaptive"),
+        "swiss": Swiss(),
+        "adaptive 20%, ranking": Adaptive(fraction=0.2, criterion="ranking"),
+        "adaptive 20%, d-optimal": Adaptive(fraction=0.2, criterion="d-optimal"),
+        "adaptive 10%, ranking": Adaptive(fraction=0.1, criterion="ranking"),
+    }
+
+
+def simulate_designs(designs, seeds, n_models, n_prompts, scenario, both_orders=False):
+    """Run every design on the same world per seed.
+
+    Returns
+    -------
+    dict label -> ndarray, shape (seeds, 4): calls, τ (latent), τ (prompt set), seconds
+    """
+    judge = SimulatedJudge(
+        position_bias=scenario.position_bias, noise=scenario.judge_noise, tie_nu=scenario.tie_nu
+    )
+    rows = {label: [] for label in designs}
+    for seed in range(seeds):
+        world = make_world(
+            n_models,
+            n_prompts,
+            np.random.default_rng(seed),
+            strength_sd=scenario.strength_sd,
+            prompt_sd=scenario.prompt_sd,
+        )
+        prompt_set_truth = world.quality.mean(axis=0)
+        for label, design in designs.items():
+            t0 = time.perf_counter()
+            result = run_design(
+                design, world, judge, np.random.default_rng(10_000 + seed), both_orders=both_orders
+            )
+            seconds = time.perf_counter() - t0
+            tau_set = kendalltau(prompt_set_truth, result.scores).statistic
+            rows[label].append((result.calls, result.tau, tau_set, seconds))
+    return {label: np.array(r, dtype=float) for label, r in rows.items()}
+
+
+def print_simulation(results, reference="round robin") -> None:
+    ref = results[reference]
+    ref_calls, ref_tau = ref[:, 0].mean(), ref[:, 1].mean()
+    seeds = len(ref)
+    print(
+        f"{'design':28s} {'calls':>7s} {'% RR':>6s} {'tau':>6s} {'± se':>6s} "
+        f"{'x RR tau':>8s} {'tau set':>7s} {'s/run':>6s}"
+    )
+    for label, r in results.items():
+        tau = r[:, 1]
+        se = tau.std(ddof=1) / math.sqrt(seeds) if seeds > 1 else float("nan")
+        print(
+            f"{label:28s} {r[:, 0].mean():7.0f} {100 * r[:, 0].mean() / ref_calls:5.1f}% "
+            f"{tau.mean():6.3f} {se:6.3f} {tau.mean() / ref_tau:8.3f} "
+            f"{r[:, 2].mean():7.3f} {r[:, 3].mean():6.2f}"
+        )
+    met = [
+        label
+        for label, r in results.items()
+        if ("single elim" in label or "adaptive" in label)
+        and r[:, 0].mean() <= GOAL_CALL_SHARE * ref_calls
+        and r[:, 1].mean() >= GOAL_TAU_RATIO * ref_tau
+    ]
+    print(
+        f"goal (single elimination or adaptive: >= {GOAL_TAU_RATIO:.2f} x RR tau with "
+        f"<= {GOAL_CALL_SHARE:.0%} of its calls): "
+        + (f"MET by {', '.join(met)}" if met else "NOT met in this run")
+    )
+
+
+def simulation_section(args) -> None:
+    scenario = Scenario(
+        strength_sd=args.strength_sd,
+        prompt_sd=args.prompt_sd,
+        position_bias=args.position_bias,
+        tie_nu=args.tie_nu,
+    )
+    print(
+        f"== simulated designs: N={args.models} models, P={args.prompts} prompts, "
+        f"{args.seeds} seeds, {'both orders' if args.both_orders else 'one random order'} ==\n"
+        f"   {scenario}"
+    )
+    t0 = time.perf_counter()
+    results = simulate_designs(
+        simulation_designs(args.prompts),
+        args.seeds,
+        args.models,
+        args.prompts,
+        scenario,
+        args.both_orders,
+    )
+    print_simulation(results)
+    print(f"   ({time.perf_counter() - t0:.0f} s)")
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--models", type=int, default=16)
+    parser.add_argument("--prompts", type=int, default=100)
+    parser.add_argument("--strength-sd", type=float, default=Scenario.strength_sd)
+    parser.add_argument("--prompt-sd", type=float, default=Scenario.prompt_sd)
+    parser.add_argument("--position-bias", type=float, default=Scenario.position_bias)
+    parser.add_argument("--tie-nu", type=float, default=Scenario.tie_nu)
+    parser.add_argument("--both-orders", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    simulation_section(args)
+
+
+if __name__ == "__main__":
+    main()
