@@ -6,4 +6,14 @@ app_name = "judges"
 
 urlpatterns = [
     path("audit/", views.audit_overview, name="audit"),
+    path("audit/agreement/", views.audit_agreement, name="audit_agreement"),
+    path("audit/integrity/", views.audit_integrity, name="audit_integrity"),
+    path("audit/perturbations/", views.audit_perturbations, name="audit_perturbations"),
+    path("audit/judge/<int:judge_id>/", views.audit_judge, name="audit_judge"),
+    path(
+        "audit/judge/<int:judge_id>/<slug:chart>.csv",
+        views.audit_judge_csv,
+        name="audit_judge_csv",
+    ),
+    path("audit/<slug:page>/<slug:chart>.csv", views.audit_csv, name="audit_csv"),
 ]
