@@ -396,6 +396,7 @@ def _judgment(r: JudgmentRecord, key) -> Judgment:
 
 
 _FAMILIES = (
+    "cerebras",
     "gpt",
     "claude",
     "gemini",
@@ -421,10 +422,13 @@ _FAMILIES = (
 
 
 def _family(name: str) -> str:
-    lowered = name.lower()
-    for family in _FAMILIES:
-        if lowered.startswith(family) or f"-{family}" in lowered or f"/{family}" in lowered:
-            return family
+    """A best guess from the name (editable in the admin): the family the name starts with,
+    else one named after a vendor prefix ("meta/llama-3" -> llama). "cerebras-gpt" is Cerebras'."""
+    lowered = name.lower().rsplit("/", 1)[-1]
     if lowered.startswith("chatgpt"):
         return "gpt"
-    return ""
+    starts = [family for family in _FAMILIES if lowered.startswith(family)]
+    if starts:
+        return max(starts, key=len)
+    inner = [family for family in _FAMILIES if f"-{family}" in lowered]
+    return inner[0] if inner else ""
