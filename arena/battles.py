@@ -26,6 +26,7 @@ from arena.models import (
     BoardState,
     Contestant,
     Judgment,
+    LeaderboardSnapshot,
     Match,
     MatchSlot,
     Output,
@@ -130,9 +131,9 @@ def start_battle(
         raise Unavailable(
             f"no prompt in {prompt_set.slug!r} has answers from {k} active contestants yet", "k"
         )
-    votes = _votes_per_contestant(prompt_set)
+    known = standing(prompt_set)
     if k == 2:
-        group, probability = draw_group(pool.contestant_ids, pool.pairs, 2, votes, policy, rng)
+        group, probability = draw_group(pool.contestant_ids, pool.pairs, 2, known, policy, rng)
         common = np.intersect1d(
             pool.prompts_of[group[0]], pool.prompts_of[group[1]], assume_unique=True
         )
@@ -143,7 +144,7 @@ def start_battle(
         answered = np.array(
             [c for c in pool.contestant_ids.tolist() if _answered(pool, c, prompt_id)]
         )
-        group, probability = draw_group(answered, None, k, votes, policy, rng)
+        group, probability = draw_group(answered, None, k, known, policy, rng)
     order = rng.permutation(len(group))
     outputs = {}
     for contestant_id, output_id in (
@@ -176,36 +177,46 @@ def start_battle(
     return match
 
 
-POLICIES = ("uniform", "boost-new")
+POLICIES = ("uniform", "boost-new", "info-gain")
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the pairing policies know of the contestants of a prompt set."""
+
+    votes: dict[int, int]
+    strength: dict[int, float]  # BT strength in natural-log units (latest human board)
+    variance: dict[int, float]  # its variance, from the board's bootstrap interval
 
 
 def contestant_weights(ids: np.ndarray, votes: dict[int, int], policy: str) -> np.ndarray:
-    """Per-contestant draw weight: 1, or ``ARENA_NEW_CONTESTANT_BOOST`` for contestants with
-    fewer than ``ARENA_NEW_CONTESTANT_VOTES`` votes under "boost-new" (so newcomers get rated fast)."""
-    if policy == "uniform":
-        return np.ones(len(ids))
+    """Per-contestant draw weight for K-wise groups: ``ARENA_NEW_CONTESTANT_BOOST`` for
+    contestants with fewer than ``ARENA_NEW_CONTESTANT_VOTES`` votes under "boost-new", else 1
+    (info-gain is defined for pairs; K-wise groups are drawn as under "uniform")."""
     if policy == "boost-new":
         counts = np.array([votes.get(int(c), 0) for c in ids])
         return np.where(
             counts < settings.ARENA_NEW_CONTESTANT_VOTES, settings.ARENA_NEW_CONTESTANT_BOOST, 1.0
         )
-    raise BattleError(
-        f"unknown matchmaking policy {policy!r}; known: {', '.join(POLICIES)}", "policy"
-    )
+    return np.ones(len(ids))
 
 
 def draw_group(
-    ids: np.ndarray, pairs: np.ndarray | None, k: int, votes: dict[int, int], policy: str, rng
+    ids: np.ndarray, pairs: np.ndarray | None, k: int, standing: Standing, policy: str, rng
 ) -> tuple[list[int], float]:
-    """Draw k contestants with probability proportional to the product of their weights.
+    """Draw k contestants; return their ids and the exact probability of drawing that set.
 
-    With ``pairs`` (k = 2) only those pairs are eligible (they share a prompt). Returns the
-    contestant ids and the exact probability of drawing that set, which the Match keeps
-    so analyses can re-weight battles later.
+    Pairs (k = 2) come from :func:`arena.matchmaking.pair_weights` ("uniform", "boost-new",
+    "info-gain"); with ``pairs`` only those are eligible (they share a prompt). K-wise
+    groups are drawn with probability proportional to the product of their members'
+    weights. The Match keeps the probability so analyses can re-weight battles later.
     """
-    weight_of = dict(
-        zip(ids.tolist(), contestant_weights(ids, votes, policy).tolist(), strict=True)
-    )
+    from arena.matchmaking import pair_weights
+
+    if policy not in POLICIES:
+        raise BattleError(
+            f"unknown matchmaking policy {policy!r}; known: {', '.join(POLICIES)}", "policy"
+        )
     if pairs is not None:
         groups = pairs
     else:
@@ -214,10 +225,57 @@ def draw_group(
         groups = np.array(list(itertools.combinations(ids.tolist(), k)), dtype=np.int64)
     if len(groups) == 0:
         raise Unavailable("no two active contestants answered a common prompt yet", "k")
-    group_weight = np.prod(np.vectorize(weight_of.__getitem__)(groups), axis=1)
-    p = group_weight / group_weight.sum()
+    if k == 2:
+        order = np.unique(groups)
+        index = np.searchsorted(order, groups)
+        p = pair_weights(
+            policy,
+            strengths=np.array([standing.strength.get(int(c), 0.0) for c in order]),
+            variances=np.array([standing.variance.get(int(c), np.inf) for c in order]),
+            pairs=index,
+            votes=np.array([standing.votes.get(int(c), 0) for c in order]),
+            new_votes=settings.ARENA_NEW_CONTESTANT_VOTES,
+            boost=settings.ARENA_NEW_CONTESTANT_BOOST,
+        )
+    else:
+        weight_of = dict(
+            zip(ids.tolist(), contestant_weights(ids, standing.votes, policy).tolist(), strict=True)
+        )
+        group_weight = np.prod(np.vectorize(weight_of.__getitem__)(groups), axis=1)
+        p = group_weight / group_weight.sum()
     pick = int(rng.choice(len(groups), p=p))
     return groups[pick].tolist(), float(p[pick])
+
+
+def standing(prompt_set: PromptSet) -> Standing:
+    """Votes per contestant and the latest human board's strengths (cached briefly)."""
+    from arena.ratings.scale import ELO_SCALE
+
+    key = f"arena:standing:{prompt_set.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    snapshot = (
+        LeaderboardSnapshot.objects.filter(scope=BoardScope(prompt_set.slug, "humans").key)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    strength, variance = {}, {}
+    if snapshot is not None:
+        ids = dict(
+            Contestant.objects.filter(name__in=[r["model"] for r in snapshot.rows]).values_list(
+                "name", "id"
+            )
+        )
+        for row in snapshot.rows:
+            if row["model"] in ids and row.get("rating") is not None:
+                strength[ids[row["model"]]] = row["rating"] / ELO_SCALE
+                if row.get("ci_lower") is not None and row.get("ci_upper") is not None:
+                    sd = (row["ci_upper"] - row["ci_lower"]) / (2 * 1.96) / ELO_SCALE
+                    variance[ids[row["model"]]] = max(sd, 1e-3) ** 2
+    result = Standing(_votes_per_contestant(prompt_set), strength, variance)
+    cache.set(key, result, POOL_TTL)
+    return result
 
 
 # --- live battles: the user's own prompt, answered now by contestants with an endpoint --------
@@ -246,7 +304,7 @@ def start_live_battle(
         raise Unavailable(
             f"fewer than {k} contestants can answer live (they need an endpoint)", "k"
         )
-    group, probability = draw_group(live, None, k, _votes_per_contestant(prompt_set), policy, rng)
+    group, probability = draw_group(live, None, k, standing(prompt_set), policy, rng)
     order = rng.permutation(len(group))
     with transaction.atomic():
         prompt = Prompt.objects.create(

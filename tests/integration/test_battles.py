@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from django.test import Client
 
-from arena.battles import draw_group
+from arena.battles import Standing, draw_group
 from arena.models import Judgment, Match, PairOutcomeCount
 from tests.e2e.seed import CONTESTANTS, seed
 
@@ -231,15 +231,36 @@ def test_draw_probabilities_are_exact():
     rng = np.random.default_rng(1)
     ids = np.array([10, 11, 12, 13])
     pairs = np.array([[10, 11], [10, 12], [11, 12], [12, 13]])
-    votes = {10: 0, 11: 1000, 12: 1000, 13: 1000}
+    known = Standing(votes={10: 0, 11: 1000, 12: 1000, 13: 1000}, strength={}, variance={})
     draws = {}
     for _ in range(4000):
-        group, p = draw_group(ids, pairs, 2, votes, "boost-new", rng)
+        group, p = draw_group(ids, pairs, 2, known, "boost-new", rng)
         draws.setdefault(tuple(group), [0, p])[0] += 1
     # boost 3 for contestant 10: weights 3, 3, 1, 1 over the four pairs
     expected = {(10, 11): 3 / 8, (10, 12): 3 / 8, (11, 12): 1 / 8, (12, 13): 1 / 8}
     for pair, (n, p) in draws.items():
         assert p == pytest.approx(expected[pair])
         assert abs(n / 4000 - p) < 4 * np.sqrt(p * (1 - p) / 4000)
-    group, p = draw_group(ids, None, 3, votes, "uniform", rng)
+    group, p = draw_group(ids, None, 3, known, "uniform", rng)
     assert len(set(group)) == 3 and p == pytest.approx(1 / 4)
+
+
+def test_info_gain_prefers_close_uncertain_pairs():
+    ids = np.array([1, 2, 3])
+    pairs = np.array([[1, 2], [1, 3], [2, 3]])
+    # 1 and 2 are close and uncertain; 3 is far below both and well known.
+    known = Standing(
+        votes={1: 50, 2: 50, 3: 5000},
+        strength={1: 0.0, 2: 0.1, 3: -4.0},
+        variance={1: 1.0, 2: 1.0, 3: 0.01},
+    )
+    rng = np.random.default_rng(0)
+    draws = [tuple(draw_group(ids, pairs, 2, known, "info-gain", rng)[0]) for _ in range(600)]
+    assert draws.count((1, 2)) > 300
+    assert draws.count((1, 3)) > 0  # the floor keeps every pair possible
+
+
+def test_an_unknown_policy_is_refused(client, arena, settings):
+    settings.ARENA_MATCHMAKING_POLICY = "telepathy"
+    response = _post(client, "/api/battles", {})
+    assert response.status_code == 400 and response.json()["field"] == "policy"
