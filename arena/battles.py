@@ -448,8 +448,14 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
         raise Forbidden("this battle was served to someone else")
     if timezone.now() - match.created_at > battle_ttl():
         raise Gone("this battle has expired; start a new one")
-    if match.slots.filter(output__isnull=True).exists():
+    slots = list(
+        match.slots.order_by("position").values_list(
+            "contestant_id", "contestant__name", "output_id"
+        )
+    )
+    if any(output_id is None for _, _, output_id in slots):
         raise Conflict("the answers are still being written; vote when they are complete")
+    contestants = tuple((contestant_id, name) for contestant_id, name, _ in slots)
     key = payload.get("idempotency_key")
     if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
         raise BattleError("expected 8-64 letters, digits, '-' or '_'", "idempotency_key")
@@ -474,7 +480,7 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
             raise BattleError("a 2-way battle takes a winner", "ranking")
         if winner not in ("a", "b", "tie", "bothbad"):
             raise BattleError("expected one of a, b, tie, bothbad", "winner")
-        return match, Vote("pairwise", winner, None, key, _slots(match))
+        return match, Vote("pairwise", winner, None, key, contestants)
     if winner is not None:
         raise BattleError(f"a {match.k}-way battle takes a ranking or best", "winner")
     if best is not None:
@@ -492,11 +498,7 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
         raise BattleError(
             f"expected {match.k} ranks from 1 (best) to {match.k}, ties sharing a rank", "ranking"
         )
-    return match, Vote("ranking", None, tuple(ranking), key, _slots(match))
-
-
-def _slots(match: Match) -> tuple[tuple[int, str], ...]:
-    return tuple(match.slots.order_by("position").values_list("contestant_id", "contestant__name"))
+    return match, Vote("ranking", None, tuple(ranking), key, contestants)
 
 
 def record_vote(voter: Voter, match: Match, vote: Vote) -> Judgment:

@@ -7,6 +7,7 @@ themselves.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from datetime import timedelta
 
@@ -96,6 +97,8 @@ def refresh_prompt_set(
     return [refresh_leaderboard(scope, bootstrap=bootstrap) for scope in default_scopes(prompt_set)]
 
 
+log = logging.getLogger(__name__)
+
 # A claim older than this is considered abandoned (a worker died mid-fit).
 CLAIM_TIMEOUT = timedelta(minutes=5)
 
@@ -124,10 +127,9 @@ def _mark_dirty(scope_keys: list[str]) -> None:
         now = timezone.now()
         if not BoardState.objects.filter(scope=key).update(requested_at=now):
             BoardState.objects.get_or_create(scope=key, defaults={"requested_at": now})
-        last_fit = cache.get(_last_fit(key), 0.0)
-        refit_leaderboard.apply_async(
-            args=[key], countdown=max(0.0, last_fit + interval - time.time())
-        )
+        wait = cache.get(_last_fit(key), 0.0) + interval - time.time()
+        # No countdown at all when the board is idle: an ETA task waits on the worker's timer.
+        refit_leaderboard.apply_async(args=[key], countdown=wait if wait > 0.01 else None)
 
 
 def _pending_flag(scope_key: str) -> str:
@@ -152,12 +154,20 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
     cache.set(_last_fit(scope_key), time.time(), timeout=3600)
     state = BoardState.objects.get(scope=scope_key)
     fitted_up_to = state.requested_at
+    started = time.perf_counter()
     try:
         snapshot = refresh_leaderboard(BoardScope.from_key(scope_key))
     finally:
         BoardState.objects.filter(scope=scope_key).update(claimed_at=None)
     BoardState.objects.filter(scope=scope_key).update(fitted_up_to=fitted_up_to)
     broadcast_board(scope_key, snapshot.id, snapshot.n_votes)
+    log.info(
+        "refit %s: %d votes, fit %.0f ms, pushed after %.0f ms",
+        scope_key,
+        snapshot.n_votes,
+        snapshot.fit_seconds * 1000,
+        (time.perf_counter() - started) * 1000,
+    )
     # Votes that arrived while fitting: the next queued refit (or this one again) picks them up.
     if BoardState.objects.filter(scope=scope_key, requested_at__gt=fitted_up_to).exists():
         from arena.tasks import refit_leaderboard

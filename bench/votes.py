@@ -97,10 +97,17 @@ from arena.importers.records import OutputRecord, PromptRecord
 from arena.models import Match, MatchSlot, Output, PromptSet, Voter
 n_votes = int(sys.argv[1])
 models = [f"model-{i}" for i in range(8)]
+rng0 = np.random.default_rng(1)
 records = []
 for p in range(200):
     records.append(PromptRecord(external_id=f"p{p}", text=f"Question {p}?"))
     records += [OutputRecord(prompt_id=f"p{p}", contestant=m, text=f"{m} answers question {p}.") for m in models]
+# A board with history: 5,000 earlier votes from a known ranking (model-0 best).
+from arena.importers.records import JudgmentRecord
+for k in range(5000):
+    i, j = rng0.choice(8, 2, replace=False)
+    p_i = 1 / (1 + np.exp(-(j - i) * 0.3))
+    records.append(JudgmentRecord(match_id=f"old{k}", contestants=(models[i], models[j]), winner="a" if rng0.random() < p_i else "b", voter=f"old-voter-{k % 500}"))
 import_records(records, prompt_set="SET", source="bench")
 ps = PromptSet.objects.get(slug="SET"); ps.is_public_arena = True; ps.save()
 outputs = {(o.prompt_id, o.contestant_id): o.id for o in Output.objects.filter(prompt__prompt_set=ps)}
@@ -190,6 +197,12 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--web-processes", type=int, default=2)
     parser.add_argument(
+        "--hold",
+        type=float,
+        default=0,
+        help="set up, print the URL, keep serving this many seconds (debugging)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/test",
     )
@@ -218,7 +231,7 @@ def main():
         "CHANNELS_PREFIX": queue,
         "ARENA_VOTE_RATE_SESSION": "0/1",
         "ARENA_VOTE_RATE_IP": "0/1",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     }
     procs = []
     var = Path(f"/tmp/{db}")
@@ -234,7 +247,11 @@ def main():
                 [sys.executable, "-c", SEED, str(n)], cwd=ROOT, env=env, check=True, stdout=out
             )
         lines = battles.read_text().splitlines()
-        port = 8765
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
         url = f"http://127.0.0.1:{port}"
         log = (var / "server.log").open("w")
         procs.append(
@@ -270,7 +287,7 @@ def main():
                     "-Q",
                     queue,
                     "--loglevel",
-                    "WARNING",
+                    env["LOG_LEVEL"],
                 ],
                 cwd=ROOT,
                 env=env,
@@ -280,6 +297,10 @@ def main():
         )
         _wait_http(url + "/battle/")
         time.sleep(2)
+        if args.hold:
+            print(url, battles, flush=True)
+            time.sleep(args.hold)
+            return
 
         async def measure():
             pushes: list = []
@@ -292,8 +313,8 @@ def main():
                 t = await asyncio.to_thread(_vote_once, url, lines[k])
                 idle_votes.append(t)
                 await asyncio.sleep(1.2)
-            idle = _push_latency(idle_votes, pushes, 0)
-            base = 20
+            idle = _push_latency(idle_votes, pushes, 5000)
+            base = 5020
             # Under load: the second process votes as fast as the server answers.
             vote_file = var / "load.txt"
             vote_file.write_text("\n".join(lines[20:]))
@@ -340,7 +361,7 @@ def main():
             f"vote request latency ms: p50 {np.percentile(request_ms, 50):.0f}, p95 {np.percentile(request_ms, 95):.0f}"
         )
         print(
-            f"push latency idle (n={idle.size}): p50 {np.percentile(idle, 50) * 1000:.0f} ms, p95 {np.percentile(idle, 95) * 1000:.0f} ms (goal p95 <= 1000 ms; includes the 0.5 s refit debounce)"
+            f"push latency idle (n={idle.size}): p50 {np.percentile(idle, 50) * 1000:.0f} ms, p95 {np.percentile(idle, 95) * 1000:.0f} ms (goal p95 <= 1000 ms)"
         )
         if loaded.size:
             print(
