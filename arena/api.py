@@ -310,3 +310,6 @@ def leaderboard_history(
         }
         for at, n, rows in reversed(snapshots)
     ]
+
+
+api.add_router("/runs", "judges.api.router")

@@ -353,6 +353,12 @@ class Judgment(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     idempotency_key = models.CharField(max_length=64, blank=True)
+    content_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="LLM judgments: sha256 of judge version + rendered messages (prompt, answers, "
+        "order) + repeat. An OK judgment with the same key is reused instead of paying again.",
+    )
     shown_at = models.DateTimeField(null=True, blank=True)
     voted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -418,6 +424,11 @@ class Judgment(models.Model):
         indexes = [
             models.Index(fields=["judge", "status"], name="judgment_judge_status_idx"),
             models.Index(fields=["voter", "created_at"], name="judgment_voter_idx"),
+            models.Index(
+                fields=["content_key"],
+                condition=~Q(content_key=""),
+                name="judgment_content_key_idx",
+            ),
         ]
 
     def __str__(self):

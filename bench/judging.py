@@ -17,8 +17,10 @@ Nothing is asserted about time. Run::
 
     .venv/bin/python bench/judging.py [--seeds 10] [--models 16] [--prompts 100]
 
-Further sections (e.g. judge calls per second through the Celery pipeline) plug into
-:func:`main` as more functions.
+Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
+reachable): judge calls per second through the real pipeline (Celery worker processes,
+PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
+``--designs all --pipeline-prompts 100`` runs every design at 16 × 100.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
 
 from arena.matchmaking import (  # noqa: E402
     Adaptive,
@@ -180,12 +184,33 @@ def parse_args(argv=None):
     parser.add_argument("--position-bias", type=float, default=Scenario.position_bias)
     parser.add_argument("--tie-nu", type=float, default=Scenario.tie_nu)
     parser.add_argument("--both-orders", action="store_true")
+    parser.add_argument(
+        "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
+    )
+    judging_pipeline.add_arguments(parser)
     return parser.parse_args(argv)
+
+
+def pipeline_section(args) -> None:
+    """Judge calls per second through Celery workers against the fake server (PostgreSQL + Redis)."""
+    try:
+        import psycopg
+        import redis
+
+        psycopg.connect(args.database_url, connect_timeout=3).close()
+        redis.Redis.from_url(args.redis_url, socket_connect_timeout=3).ping()
+    except Exception as exc:  # noqa: BLE001 - any reason the services are not there
+        print(f"\n== Celery pipeline: skipped, PostgreSQL or Redis not reachable ({exc}) ==")
+        return
+    print()
+    judging_pipeline.print_results(args, judging_pipeline.run_bench(args))
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
     simulation_section(args)
+    if not args.no_pipeline:
+        pipeline_section(args)
 
 
 if __name__ == "__main__":

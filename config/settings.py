@@ -203,6 +203,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Redis broker: a task a worker took but never acked (acks_late, the worker was killed)
+# goes back to the queue after this many seconds. Keep it above the longest task and any
+# countdown (judge-task retries wait ARENA_JUDGE_TASK_BACKOFF_SECONDS * 2**n), or a task
+# still running is handed out a second time.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 300)}
+if not REDIS_URL:
+    # kombu's polling transports (memory://) sleep this long whenever a worker's prefetch
+    # is full, i.e. after every task: the default 1 s caps a worker at ~1 task per second.
+    CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] = env_float("CELERY_POLLING_INTERVAL", 0.01)
 CELERY_TIMEZONE = TIME_ZONE
 
 CACHES = {
@@ -226,6 +235,17 @@ ARENA_VOTE_RATE_SESSION = env_str("ARENA_VOTE_RATE_SESSION", "30/60")
 ARENA_VOTE_RATE_IP = env_str("ARENA_VOTE_RATE_IP", "300/60")
 ARENA_BATTLE_RATE_SESSION = env_str("ARENA_BATTLE_RATE_SESSION", "60/60")
 ARENA_BATTLE_RATE_IP = env_str("ARENA_BATTLE_RATE_IP", "600/60")
+# Evaluation runs (judges/runs.py). A judge call is retried inside the task by the client
+# (the judge's max_retries, backoff from ARENA_JUDGE_RETRY_BASE_DELAY seconds, full jitter);
+# when those are exhausted the task itself is retried ARENA_JUDGE_TASK_RETRIES times,
+# ARENA_JUDGE_TASK_BACKOFF_SECONDS * 2**n (+ jitter) later, before the call is stored as failed.
+ARENA_JUDGE_RETRY_BASE_DELAY = env_float("ARENA_JUDGE_RETRY_BASE_DELAY", 1.0)
+ARENA_JUDGE_TASK_RETRIES = env_int("ARENA_JUDGE_TASK_RETRIES", 2)
+ARENA_JUDGE_TASK_BACKOFF_SECONDS = env_float("ARENA_JUDGE_TASK_BACKOFF_SECONDS", 30.0)
+# A batch with no new verdict for this long is handed out again (its tasks were lost).
+ARENA_RUN_STALL_SECONDS = env_int("ARENA_RUN_STALL_SECONDS", 900)
+# Provisional run leaderboards are refitted at most this often while a run is going.
+ARENA_RUN_REFIT_SECONDS = env_int("ARENA_RUN_REFIT_SECONDS", 10)
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
-from judges.models import EvaluationRun, Judge
+from judges import runs, schedules
+from judges.models import ApiToken, EvaluationRun, Judge
+from judges.tokens import assign_new_secret
 
 
 @admin.register(Judge)
@@ -33,7 +36,9 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         "calls_made",
         "calls_failed",
         "cost",
+        "cron",
         "created_at",
+        "live_page",
     ]
     list_filter = ["status", "design", "judge", "prompt_set", "tag"]
     search_fields = ["name", "tag"]
@@ -43,8 +48,78 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         "planned_calls",
         "calls_made",
         "calls_failed",
+        "calls_cached",
         "cost",
         "started_at",
         "finished_at",
         "error",
+        "template",
+        "live_page",
     ]
+    actions = ["start_runs", "cancel_runs", "resume_runs", "start_copies"]
+
+    @admin.display(description="Live page")
+    def live_page(self, run):
+        return format_html('<a href="/runs/{}/">/runs/{}/</a>', run.pk, run.pk) if run.pk else "–"
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        run = form.instance
+        # The crontab lives in django-celery-beat; keep it in step with the run's cron field.
+        if "cron" in form.changed_data:
+            try:
+                schedules.schedule_run(run, run.cron)
+            except runs.RunError as exc:
+                EvaluationRun.objects.filter(pk=run.pk).update(cron="")
+                self.message_user(request, f"Not scheduled: {exc.message}", messages.ERROR)
+            else:
+                if run.cron:
+                    self.message_user(request, f"Scheduled: a copy starts on crontab {run.cron!r}.")
+
+    def _apply(self, request, queryset, use_case, verb):
+        done = 0
+        for run in queryset:
+            try:
+                use_case(run)
+                done += 1
+            except runs.RunError as exc:
+                self.message_user(request, f"{run}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, f"{verb} {done} run(s).")
+
+    @admin.action(description="Start the selected pending runs")
+    def start_runs(self, request, queryset):
+        self._apply(request, queryset, runs.start_run, "Started")
+
+    @admin.action(description="Cancel the selected runs")
+    def cancel_runs(self, request, queryset):
+        self._apply(request, queryset, runs.cancel_run, "Cancelled")
+
+    @admin.action(description="Resume the selected runs where they stopped")
+    def resume_runs(self, request, queryset):
+        self._apply(request, queryset, runs.resume_run, "Resumed")
+
+    @admin.action(description="Start a copy of the selected runs now (schedule templates)")
+    def start_copies(self, request, queryset):
+        self._apply(request, queryset, lambda t: runs.start_run(schedules.clone_run(t)), "Copied")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are shown once, when created; only their hash is kept."""
+
+    list_display = ["name", "prefix", "user", "is_active", "created_at", "last_used_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "prefix"]
+    fields = ["name", "user", "is_active", "prefix", "last_used_at"]
+    readonly_fields = ["prefix", "last_used_at"]
+
+    def save_model(self, request, obj, form, change):
+        raw = None if change else assign_new_secret(obj)
+        super().save_model(request, obj, form, change)
+        if raw:
+            self.message_user(
+                request,
+                f"Token {obj.name!r}: {raw} (copy it now; it is not stored and will not be shown again)",
+                messages.WARNING,
+            )

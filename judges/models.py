@@ -3,6 +3,7 @@
 import hashlib
 import json
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -137,11 +138,37 @@ class EvaluationRun(models.Model):
     planned_calls = models.PositiveIntegerField(default=0)
     calls_made = models.PositiveIntegerField(default=0)
     calls_failed = models.PositiveIntegerField(default=0)
+    calls_cached = models.PositiveIntegerField(
+        default=0, help_text="Judgments copied from an identical earlier call (not paid again)."
+    )
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Frozen when the run starts: design index i is contestant_ids[i] / prompt_ids[i], so
+    # replaying the design from stored verdicts sees the same models and prompts.
+    contestant_ids = models.JSONField(default=list, blank=True, editable=False)
+    prompt_ids = models.JSONField(default=list, blank=True, editable=False)
+    # The batch handed to the workers: "<round>:generate" or "<round>:judge", claimed by a
+    # compare-and-swap so that two orchestrator steps never dispatch the same batch twice.
+    step = models.CharField(max_length=32, blank=True, editable=False)
+    step_at = models.DateTimeField(null=True, blank=True, editable=False)
+    step_calls = models.PositiveIntegerField(default=0, editable=False)
+    cron = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='Schedule template: a crontab "minute hour day-of-month month day-of-week" '
+        "(e.g. 0 3 * * *). Each time it fires, a copy of this run is started.",
+    )
+    template = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scheduled_runs",
+        help_text="The schedule template this run was cloned from.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -151,3 +178,29 @@ class EvaluationRun(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ApiToken(models.Model):
+    """A bearer token for the runs API. Only its sha256 is stored; the token is shown once."""
+
+    name = models.CharField(max_length=100, unique=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(
+        max_length=16, editable=False, help_text="First characters, to recognise a token."
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from judges import views
+from judges import run_views, views
 
 app_name = "judges"
 
@@ -16,4 +16,7 @@ urlpatterns = [
         name="audit_judge_csv",
     ),
     path("audit/<slug:page>/<slug:chart>.csv", views.audit_csv, name="audit_csv"),
+    path("runs/", run_views.run_list, name="runs"),
+    path("runs/<int:run_id>/", run_views.run_detail, name="run"),
+    path("runs/<int:run_id>/<slug:action>/", run_views.run_action, name="run_action"),
 ]

@@ -1,0 +1,217 @@
+"""The runs API (mounted at /api/runs): create and start, follow, cancel, resume evaluation runs.
+
+Token-authenticated: ``Authorization: Bearer arena_...`` (``python manage.py arena_token
+create NAME`` or the admin). Each endpoint resolves its input, calls one use case of
+:mod:`judges.runs` and returns the run.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from ninja import Router, Schema, Status
+from ninja.security import HttpBearer
+
+from arena.models import LeaderboardSnapshot
+from judges import runs
+from judges.judging import run_scope
+from judges.models import EvaluationRun
+from judges.tokens import check_token
+
+
+class ApiTokenAuth(HttpBearer):
+    """Bearer token checked against the stored hashes; 401 otherwise."""
+
+    def authenticate(self, request, token):
+        found = check_token(token)
+        if found is not None:
+            request.api_token = found
+        return found
+
+
+router = Router(auth=ApiTokenAuth(), tags=["runs"])
+
+
+class RunIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    prompt_set: str
+    judge: str
+    contestants: list[str]
+    design: str = EvaluationRun.Design.ALL_PAIRS
+    design_params: dict = {}
+    name: str = ""
+    max_prompts: int | None = None
+    budget_calls: int | None = None
+    repeats: int = 1
+    seed: int = 0
+    tag: str = ""
+
+
+class BoardRowOut(Schema):
+    rank_ub: int
+    model: str
+    rating: float
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    votes: float
+    win_rate: float | None = None
+
+
+class LeaderboardOut(Schema):
+    scope: str
+    created_at: str
+    n_votes: int
+    rows: list[BoardRowOut]
+
+
+class RunOut(Schema):
+    id: int
+    name: str
+    status: str
+    design: str
+    design_params: dict
+    prompt_set: str
+    judge: str
+    judge_version: str
+    contestants: list[str]
+    tag: str
+    seed: int
+    repeats: int
+    planned_calls: int
+    calls_made: int
+    calls_failed: int
+    calls_cached: int
+    progress: float
+    cost: float
+    error: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    page: str
+    leaderboard: LeaderboardOut | None = None
+
+
+class Problem(Schema):
+    detail: str
+    field: str | None = None
+
+
+def run_out(run: EvaluationRun) -> dict:
+    """The run as the API and the run page's JSON show it (with the provisional leaderboard)."""
+    snapshot = (
+        LeaderboardSnapshot.objects.filter(scope=run_scope(run).key)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    iso = lambda t: t.isoformat() if t else None  # noqa: E731
+    return {
+        "id": run.id,
+        "name": run.name,
+        "status": run.status,
+        "design": run.design,
+        "design_params": run.design_params,
+        "prompt_set": run.prompt_set.slug,
+        "judge": run.judge.name,
+        "judge_version": run.judge.version,
+        "contestants": list(run.contestants.order_by("name").values_list("name", flat=True)),
+        "tag": run.tag,
+        "seed": run.seed,
+        "repeats": run.repeats,
+        "planned_calls": run.planned_calls,
+        "calls_made": run.calls_made,
+        "calls_failed": run.calls_failed,
+        "calls_cached": run.calls_cached,
+        "progress": runs.progress(run),
+        "cost": float(run.cost),
+        "error": run.error,
+        "created_at": run.created_at.isoformat(),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "page": f"/runs/{run.id}/",
+        "leaderboard": (
+            {
+                "scope": snapshot.scope,
+                "created_at": snapshot.created_at.isoformat(),
+                "n_votes": snapshot.n_votes,
+                "rows": snapshot.rows,
+            }
+            if snapshot
+            else None
+        ),
+    }
+
+
+def _refuse(exc: runs.RunError):
+    return Status(exc.status, {"detail": exc.message, "field": exc.field})
+
+
+def _get(run_id: int) -> EvaluationRun | None:
+    return EvaluationRun.objects.select_related("judge", "prompt_set").filter(pk=run_id).first()
+
+
+def _missing(run_id: int):
+    return Status(404, {"detail": f"no evaluation run {run_id}", "field": "id"})
+
+
+@router.post(
+    "",
+    response={201: RunOut, 400: Problem, 409: Problem},
+    summary="Create an evaluation run and start it",
+)
+def create(request, payload: RunIn):
+    try:
+        with transaction.atomic():
+            run = runs.create_run(**payload.dict())
+            runs.start_run(run)
+    except runs.RunError as exc:
+        return _refuse(exc)
+    return Status(201, run_out(_get(run.id)))
+
+
+@router.get("", response=list[RunOut], summary="The latest evaluation runs (newest first)")
+def latest(request, limit: int = 20):
+    limit = max(1, min(limit, 100))
+    qs = EvaluationRun.objects.select_related("judge", "prompt_set").order_by("-created_at")
+    return [run_out(run) for run in qs[:limit]]
+
+
+@router.get(
+    "/{run_id}",
+    response={200: RunOut, 404: Problem},
+    summary="A run's status, progress, cost and provisional leaderboard",
+)
+def detail(request, run_id: int):
+    run = _get(run_id)
+    return run_out(run) if run else _missing(run_id)
+
+
+@router.post(
+    "/{run_id}/cancel",
+    response={200: RunOut, 404: Problem, 409: Problem},
+    summary="Cancel a pending or running run",
+)
+def cancel(request, run_id: int):
+    run = _get(run_id)
+    if run is None:
+        return _missing(run_id)
+    try:
+        runs.cancel_run(run)
+    except runs.RunError as exc:
+        return _refuse(exc)
+    return run_out(_get(run_id))
+
+
+@router.post(
+    "/{run_id}/resume",
+    response={200: RunOut, 400: Problem, 404: Problem, 409: Problem},
+    summary="Resume a cancelled, failed or stuck run where it stopped",
+)
+def resume(request, run_id: int):
+    run = _get(run_id)
+    if run is None:
+        return _missing(run_id)
+    try:
+        runs.resume_run(run)
+    except runs.RunError as exc:
+        return _refuse(exc)
+    return run_out(_get(run_id))

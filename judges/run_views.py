@@ -1,0 +1,94 @@
+"""Evaluation run pages: the list, a live run page, and the staff-only start/cancel/resume buttons.
+
+Reading is public, like the run leaderboards themselves (``/api/leaderboard?by=run:<id>``).
+The buttons post here: an anonymous visitor is sent to the admin login, a logged-in user
+who is not staff gets 403. Each view resolves the run, calls one use case, renders or
+redirects.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from judges import runs
+from judges.api import run_out
+from judges.judging import run_scope
+from judges.models import EvaluationRun
+
+ACTIONS = {"start": runs.start_run, "cancel": runs.cancel_run, "resume": runs.resume_run}
+
+
+def staff_only(view):
+    """Anonymous: redirect to the admin login. Authenticated but not staff: 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied("Starting and stopping runs is for staff only.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def run_list(request):
+    latest = (
+        EvaluationRun.objects.select_related("judge", "prompt_set")
+        .filter(cron="")
+        .order_by("-created_at")[:100]
+    )
+    templates = EvaluationRun.objects.select_related("judge", "prompt_set").exclude(cron="")
+    return render(
+        request,
+        "judges/run_list.html",
+        {
+            "nav": "runs",
+            "runs": [(run, runs.progress(run)) for run in latest],
+            "templates": templates,
+            "can_act": request.user.is_staff,
+        },
+    )
+
+
+def run_detail(request, run_id: int):
+    run = get_object_or_404(EvaluationRun.objects.select_related("judge", "prompt_set"), pk=run_id)
+    scope = run_scope(run)
+    data = run_out(run)
+    return render(
+        request,
+        "judges/run_detail.html",
+        {
+            "nav": "runs",
+            "run": run,
+            "data": data,
+            "board": data["leaderboard"],
+            "scope_key": scope.key,
+            "board_query": urlencode({"set": scope.prompt_set, "by": scope.by}),
+            "can_act": request.user.is_staff,
+        },
+    )
+
+
+@require_POST
+@staff_only
+def run_action(request, run_id: int, action: str):
+    if action not in ACTIONS:
+        raise Http404(f"no run action {action!r}")
+    run = get_object_or_404(EvaluationRun, pk=run_id)
+    try:
+        ACTIONS[action](run)
+    except runs.RunError as exc:
+        messages.error(request, f"Could not {action} run {run.pk}: {exc.message}")
+    else:
+        messages.success(request, f"Run {run.pk}: {action} requested.")
+    return redirect("judges:run", run_id=run.pk)

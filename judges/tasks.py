@@ -1,0 +1,120 @@
+"""Celery tasks of evaluation runs. Thin: ids in, one use case each (:mod:`judges.runs`,
+:mod:`judges.judging`, :mod:`judges.schedules`).
+
+Every task is ``acks_late`` (a killed worker's task is handed out again) and idempotent
+(the use cases write on unique keys), and exits quietly when its run was cancelled or its
+row is gone. Tasks are enqueued with ``transaction.on_commit`` by the use cases.
+
+Retries come in two layers. Inside one task the client retries transient errors (429,
+5xx, timeouts, connection errors) ``judge.max_retries`` times with exponential backoff and
+full jitter, honouring ``Retry-After``: that rides out short blips without giving the
+worker slot away. When those are exhausted the endpoint is down for longer, so the task
+itself is retried (``JudgeTransientError`` only) ``ARENA_JUDGE_TASK_RETRIES`` times,
+``ARENA_JUDGE_TASK_BACKOFF_SECONDS · 2^n`` later with jitter, freeing the worker meanwhile.
+On the last attempt the failure is stored with its reason. So one judgment costs at most
+``(max_retries + 1) · (ARENA_JUDGE_TASK_RETRIES + 1)`` requests, and a permanent error
+(bad key, unknown model) costs one. A database error before the call (nothing paid yet)
+retries the task after a short pause, on its own budget of ``DB_RETRIES``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+
+from judges import judging, runs, schedules
+from judges.clients.errors import JudgeTransientError
+
+log = logging.getLogger(__name__)
+
+DB_RETRIES = 8
+
+
+def judge_backoff(retries: int) -> float:
+    """Seconds before judge-level task retry ``n`` (0-based): ``b · 2^n · (1/2 + U(0, 1/2))``."""
+    return settings.ARENA_JUDGE_TASK_BACKOFF_SECONDS * 2.0**retries * (0.5 + random.random() / 2)
+
+
+def db_backoff(retries: int) -> float:
+    """Seconds before database-level task retry ``n``: ``min(5, 0.1 · 2^n) · (1/2 + U(0, 1/2))``."""
+    return min(5.0, 0.1 * 2.0**retries) * (0.5 + random.random() / 2)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
+def run_step(self, run_id: int, round: int | None = None, **options) -> str:
+    """Advance a run: replay its design, hand out the next batch, or fit it when done."""
+    try:
+        return runs.run_step(run_id, round, **options)
+    except DatabaseError as exc:
+        if self.request.retries >= DB_RETRIES:
+            raise
+        raise self.retry(exc=exc, countdown=db_backoff(self.request.retries)) from None
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def judge_call(self, match_id: int, presentation: str, repeat: int, judge_retries: int = 0) -> str:
+    """Judge one presentation of one match once. A chord member: it always returns."""
+    final = judge_retries >= settings.ARENA_JUDGE_TASK_RETRIES
+    try:
+        return judging.judge_call(match_id, presentation, repeat, final_attempt=final).status
+    except JudgeTransientError as exc:
+        raise self.retry(
+            exc=exc,
+            countdown=judge_backoff(judge_retries),
+            args=(match_id, presentation, repeat, judge_retries + 1),
+        ) from None
+    except DatabaseError as exc:
+        if self.request.retries - judge_retries < DB_RETRIES:
+            raise self.retry(exc=exc, countdown=db_backoff(self.request.retries)) from None
+        return _record_crash(match_id, presentation, repeat, exc)
+    except Exception as exc:  # a bug must not leave the chord (and the run) waiting forever
+        return _record_crash(match_id, presentation, repeat, exc)
+
+
+def _record_crash(match_id, presentation, repeat, exc) -> str:
+    log.exception("judge call for match %s (%s, repeat %s) crashed", match_id, presentation, repeat)
+    return judging.record_internal_failure(
+        match_id, presentation, repeat, f"{type(exc).__name__}: {exc}"
+    ).status
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def generate_output(
+    self, prompt_id: int, contestant_id: int, run_id: int | None = None, judge_retries: int = 0
+) -> str:
+    """Make sure a contestant's answer to a prompt exists. A chord member: it always returns."""
+    final = judge_retries >= settings.ARENA_JUDGE_TASK_RETRIES
+    try:
+        return judging.generate_output(prompt_id, contestant_id, run_id, final_attempt=final)
+    except JudgeTransientError as exc:
+        raise self.retry(
+            exc=exc,
+            countdown=judge_backoff(judge_retries),
+            args=(prompt_id, contestant_id, run_id, judge_retries + 1),
+        ) from None
+    except DatabaseError as exc:
+        if self.request.retries - judge_retries < DB_RETRIES:
+            raise self.retry(exc=exc, countdown=db_backoff(self.request.retries)) from None
+        log.exception(
+            "answer of contestant %s to prompt %s: database error", contestant_id, prompt_id
+        )
+        return "failed"
+    except Exception:
+        log.exception("answer of contestant %s to prompt %s crashed", contestant_id, prompt_id)
+        return "failed"
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def watch_runs() -> list[int]:
+    """Beat, every minute: step runs that never started stepping or whose batch stalled."""
+    return runs.watch_runs()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def start_scheduled_run(template_id: int) -> int | None:
+    """Beat, on a schedule template's crontab: start a copy of the template."""
+    return schedules.start_scheduled_run(template_id)

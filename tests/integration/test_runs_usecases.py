@@ -1,0 +1,288 @@
+"""Run use cases: validation, replay and resume, never paying twice, schedules, the watchdog."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from arena.models import Contestant, Judgment, Match, Output
+from judges import runs, schedules
+from judges.clients.fake_server import FakeLLMServer
+from judges.models import EvaluationRun
+from tests.integration.runs_world import (
+    fast_settings,
+    judge_requests,
+    make_world,
+    scenario,
+    wait_until_finished,
+)
+
+NOWHERE = "http://127.0.0.1:9/v1"
+
+
+@pytest.fixture
+def server():
+    with FakeLLMServer(scenario(6)) as srv:
+        yield srv
+
+
+# --- validation (no worker) ---------------------------------------------------------------
+
+
+def test_start_freezes_contestants_prompts_and_the_plan(db, django_capture_on_commit_callbacks):
+    prompt_set, contestants, judge = make_world(NOWHERE, n_models=5, n_prompts=9)
+    run = runs.create_run(
+        prompt_set=prompt_set, judge=judge, contestants=contestants, max_prompts=4, seed=7
+    )
+    with django_capture_on_commit_callbacks():
+        runs.start_run(run)
+    run.refresh_from_db()
+    assert run.status == "running" and len(run.prompt_ids) == 4
+    assert run.prompt_ids == sorted(run.prompt_ids)
+    assert run.contestant_ids == sorted(c.id for c in contestants)
+    assert run.planned_calls == 10 * 4
+    assert PeriodicTask.objects.filter(name=runs.WATCHDOG, task="judges.tasks.watch_runs").exists()
+    with pytest.raises(runs.RunError, match="not pending"):
+        runs.start_run(run)
+    # The same seed samples the same prompts.
+    twin = runs.create_run(
+        prompt_set=prompt_set, judge=judge, contestants=contestants, max_prompts=4, seed=7
+    )
+    with django_capture_on_commit_callbacks():
+        runs.start_run(twin)
+    twin.refresh_from_db()
+    assert twin.prompt_ids == run.prompt_ids
+
+
+def test_contestants_without_endpoint_use_stored_answers_and_restrict_the_prompts(
+    db, django_capture_on_commit_callbacks
+):
+    prompt_set, contestants, judge = make_world(NOWHERE, n_models=3, n_prompts=5)
+    offline = Contestant.objects.create(name="imported-model")
+    prompts = list(prompt_set.prompts.order_by("id"))
+    for prompt in prompts[:2]:
+        Output.objects.create(prompt=prompt, contestant=offline, text="a stored answer")
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=[*contestants, offline])
+    with django_capture_on_commit_callbacks():
+        runs.start_run(run)
+    run.refresh_from_db()
+    assert run.prompt_ids == [p.id for p in prompts[:2]]
+
+    lonely = Contestant.objects.create(name="no-answers")
+    bad = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=[contestants[0], lonely])
+    with pytest.raises(runs.RunError, match="'no-answers' has no endpoint and no stored answer"):
+        runs.start_run(bad)
+
+
+def test_only_pairwise_judges_run_designs(db):
+    prompt_set, contestants, judge = make_world(NOWHERE, n_models=3, n_prompts=2)
+    judge.mode = "single"
+    judge.save()
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    with pytest.raises(runs.RunError) as caught:
+        runs.start_run(run)
+    assert caught.value.field == "judge" and "pairwise" in caught.value.message
+
+
+# --- end to end (a real worker) ----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_identical_run_reuses_every_verdict_and_pays_nothing(settings, server, celery_worker):
+    fast_settings(settings)
+    prompt_set, contestants, judge = make_world(server.base_url, n_models=4, n_prompts=3)
+    first = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants, seed=1)
+    runs.start_run(first)
+    first = wait_until_finished(first)
+    paid = judge_requests(server)["requests"]
+    assert first.status == "done" and paid == first.planned_calls and first.cost > 0
+
+    second = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants, seed=1)
+    runs.start_run(second)
+    second = wait_until_finished(second)
+    assert second.status == "done"
+    assert judge_requests(server)["requests"] == paid  # not one more call
+    assert second.calls_cached == second.calls_made == second.planned_calls
+    assert second.cost == 0
+    copies = Judgment.objects.filter(match__run=second)
+    originals = dict(Judgment.objects.filter(match__run=first).values_list("content_key", "winner"))
+    assert all(originals[j.content_key] == j.winner for j in copies)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resumed_run_replays_its_design_and_finishes_without_duplicates(
+    settings, server, celery_worker
+):
+    """Swiss: each round depends on the last. Lose part of a round, resume: same rounds, no duplicate."""
+    fast_settings(settings)
+    prompt_set, contestants, judge = make_world(server.base_url, n_models=6, n_prompts=6)
+    params = {"rounds": 4, "prompts_per_round": 1}
+    run = runs.create_run(
+        prompt_set=prompt_set,
+        judge=judge,
+        contestants=contestants,
+        design="swiss",
+        design_params=params,
+        seed=5,
+    )
+    runs.start_run(run)
+    run = wait_until_finished(run)
+    assert run.status == "done", run.error
+    rounds = sorted(set(Match.objects.filter(run=run).values_list("round", flat=True)))
+    assert rounds == [0, 1, 2, 3]
+    before = set(Match.objects.filter(run=run).values_list("id", "external_id"))
+    verdicts = dict(
+        Judgment.objects.filter(match__run=run).values_list("match__external_id", "winner")
+    )
+
+    # A crash in round 2: its verdicts and everything after are lost; the run stopped.
+    lost = Judgment.objects.filter(match__run=run, match__round__gte=2)
+    n_lost = lost.count()
+    lost.delete()
+    Match.objects.filter(run=run, round=3).delete()
+    EvaluationRun.objects.filter(pk=run.pk).update(
+        status="failed", calls_made=run.calls_made - n_lost, step="2:judge"
+    )
+    run.refresh_from_db()
+    runs.resume_run(run)
+    run = wait_until_finished(run)
+    assert run.status == "done", run.error
+    after = set(Match.objects.filter(run=run).values_list("id", "external_id"))
+    assert {e for _, e in after} == {e for _, e in before}  # the same rounds, replayed
+    assert {m for m in after if m[1].startswith(("r0:", "r1:", "r2:"))} <= before
+    assert run.calls_made == run.planned_calls == Judgment.objects.filter(match__run=run).count()
+    again = dict(
+        Judgment.objects.filter(match__run=run).values_list("match__external_id", "winner")
+    )
+    assert again == verdicts  # temperature 0: the same verdicts (some reused from the cache)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_stored_matches_do_not_replay_fails_with_a_reason(
+    settings, server, celery_worker
+):
+    fast_settings(settings)
+    prompt_set, contestants, judge = make_world(server.base_url, n_models=4, n_prompts=4)
+    run = runs.create_run(
+        prompt_set=prompt_set, judge=judge, contestants=contestants, design="swiss", seed=1
+    )
+    runs.start_run(run)
+    run = wait_until_finished(run)
+    EvaluationRun.objects.filter(pk=run.pk).update(status="failed", seed=2)  # tampered
+    run.refresh_from_db()
+    runs.resume_run(run)
+    run = wait_until_finished(run)
+    assert run.status == "failed"
+    assert "replay" in run.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_run_stops_calling_the_judge(settings, server, celery_worker):
+    fast_settings(settings)
+    prompt_set, contestants, judge = make_world(server.base_url, n_models=6, n_prompts=4)
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    runs.start_run(run)
+    runs.cancel_run(run)
+    run = wait_until_finished(run)
+    assert run.status == "cancelled"
+    import time
+
+    time.sleep(1.0)
+    calls = judge_requests(server)["requests"]
+    time.sleep(0.5)
+    assert judge_requests(server)["requests"] == calls < run.planned_calls
+
+
+def test_evaluate_command_creates_and_starts(db, capsys, django_capture_on_commit_callbacks):
+    make_world(NOWHERE, n_models=3, n_prompts=4)
+    with django_capture_on_commit_callbacks():
+        call_command(
+            "evaluate",
+            "--prompt-set",
+            "evals",
+            "--judge",
+            "judge-good",
+            "--contestants",
+            "cand-00,cand-01,cand-02",
+            "--design",
+            "anchor",
+            "--param",
+            "anchor=cand-01",
+            "--max-prompts",
+            "2",
+        )
+    run = EvaluationRun.objects.get()
+    assert run.status == "running" and run.design == "anchor" and run.planned_calls == 2 * 2
+    assert run.design_params == {"anchor": "cand-01"}
+    assert f"run {run.pk} started: 4 judge calls planned" in capsys.readouterr().out
+
+
+def test_evaluate_command_reports_bad_input(db):
+    from django.core.management.base import CommandError
+
+    make_world(NOWHERE, n_models=3, n_prompts=2)
+    with pytest.raises(CommandError, match="contestants: no contestant 'ghost'"):
+        call_command(
+            "evaluate",
+            "--prompt-set",
+            "evals",
+            "--judge",
+            "judge-good",
+            "--contestants",
+            "ghost,cand-00",
+        )
+    assert not EvaluationRun.objects.exists()
+
+
+# --- schedules and the watchdog -------------------------------------------------------------
+
+
+def test_a_schedule_is_a_crontab_entry_that_starts_copies(db, django_capture_on_commit_callbacks):
+    prompt_set, contestants, judge = make_world(NOWHERE, n_models=3, n_prompts=2)
+    template = runs.create_run(
+        prompt_set=prompt_set, judge=judge, contestants=contestants, name="nightly", seed=3
+    )
+    schedules.schedule_run(template, "30 2 * * 1-5")
+    entry = PeriodicTask.objects.get(name=schedules.schedule_name(template))
+    assert entry.task == "judges.tasks.start_scheduled_run" and entry.args == f"[{template.pk}]"
+    cron = entry.crontab
+    assert (cron.minute, cron.hour, cron.day_of_week) == ("30", "2", "1-5")
+    with pytest.raises(runs.RunError, match="template"):
+        runs.start_run(template)
+
+    with django_capture_on_commit_callbacks():
+        run_id = schedules.start_scheduled_run(template.pk)
+    copy = EvaluationRun.objects.get(pk=run_id)
+    assert copy.template_id == template.pk and copy.status == "running" and copy.seed == 3
+    assert set(copy.contestants.all()) == set(contestants) and copy.cron == ""
+
+    schedules.schedule_run(template, "")
+    assert not PeriodicTask.objects.filter(name=schedules.schedule_name(template)).exists()
+
+
+@pytest.mark.parametrize("cron", ["61 * * * *", "* * *", "every day", "0 25 * * *"])
+def test_bad_crontabs_are_refused(db, cron):
+    prompt_set, contestants, judge = make_world(NOWHERE, n_models=2, n_prompts=1)
+    template = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    with pytest.raises(runs.RunError) as caught:
+        schedules.schedule_run(template, cron)
+    assert caught.value.field == "cron"
+    assert not PeriodicTask.objects.filter(name=schedules.schedule_name(template)).exists()
+
+
+def test_the_watchdog_nudges_runs_that_stalled(db, django_capture_on_commit_callbacks):
+    prompt_set, contestants, judge = make_world(NOWHERE, n_models=3, n_prompts=2)
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    with django_capture_on_commit_callbacks():
+        runs.start_run(run)
+    # Just started, its first step queued: nothing to do.
+    assert runs.watch_runs() == []
+    # Handed out an hour ago and no verdict since: its tasks were lost.
+    EvaluationRun.objects.filter(pk=run.pk).update(
+        step="0:judge", step_at=timezone.now() - timedelta(hours=1)
+    )
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert runs.watch_runs() == [run.pk]
+    assert len(callbacks) == 1
