@@ -31,6 +31,7 @@ from django.utils import timezone
 from arena.boards import BoardScope, bump_pair_count
 from arena.events import broadcast_board
 from arena.models import Contestant, Judgment, Match, MatchSlot, Output, Prompt
+from judges import perturbations
 from judges.clients.config import JudgeConfig
 from judges.clients.errors import JudgePermanentError, JudgeRetriesExhausted
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
@@ -108,8 +109,11 @@ def judge_call(
     if reference and config.judge_template.user_with_reference is None:
         reference = None
     answers = [s.output.text for s in slots]
+    prompt_text = match.prompt.text
+    if run.perturbation:
+        prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
     order = tuple(int(s) for s in presentation.split(","))
-    order, messages = build_messages(config, match.prompt.text, answers, order, reference)
+    order, messages = build_messages(config, prompt_text, answers, order, reference)
     key = request_key(config, messages, repeat)
     # One query: this call's own judgment (stored before a redelivery), else the oldest OK
     # judgment of identical content by the same judge version.
@@ -132,6 +136,45 @@ def judge_call(
     except JudgePermanentError as exc:
         return _store(run, match, slots, presentation, repeat, _failure(exc.message), key)
     return _store(run, match, slots, presentation, repeat, _from_reply(config, reply, order), key)
+
+
+def perturb(run, match: Match, slots, prompt: str, answers: list[str]):
+    """The texts a perturbation run shows the judge (:mod:`judges.perturbations`).
+
+    ``swap`` and ``repeat`` change no text (the order is swapped by the run's plan; a
+    repeat run judges each comparison ``repeats`` times). The cues (padding, authority,
+    model name, refinement) go to the answer that lost the baseline's verdict on the same
+    comparison, to see whether the cue rescues it; after a tie or a failed baseline call,
+    to the answer in slot 1 (B).
+    """
+    kind = run.perturbation
+    if kind in ("swap", "repeat"):
+        return prompt, answers
+    target = _baseline_loser_slot(run, match, slots)
+    params = {"name": FAMOUS_MODEL} if kind == "model_name" else {}
+    if kind == "padding":
+        params = {"seed": match.prompt_id}
+    prompt, changed = perturbations.apply(kind, prompt, answers, target, **params)
+    return prompt, list(changed)
+
+
+FAMOUS_MODEL = "GPT-4"
+
+
+def _baseline_loser_slot(run, match: Match, slots) -> int:
+    """Slot (in ``match``) of the answer that scored less in the baseline's OK verdicts, else 1."""
+    same = {"match__run_id": run.baseline_id, "match__external_id": match.external_id}
+    baseline_slots = dict(MatchSlot.objects.filter(**same).values_list("position", "contestant_id"))
+    winners = list(
+        Judgment.objects.filter(
+            **same, judge__name=run.judge.name, status=Judgment.Status.OK
+        ).values_list("winner", flat=True)
+    )
+    first_points = sum({"a": 1.0, "b": 0.0}.get(w, 0.5) for w in winners)
+    if not winners or len(baseline_slots) != 2 or 2 * first_points == len(winners):
+        return 1
+    loser = baseline_slots[1 if 2 * first_points > len(winners) else 0]
+    return next((i for i, slot in enumerate(slots) if slot.contestant_id == loser), 1)
 
 
 def _no_answer(match: Match, unanswered: list) -> dict:

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from judges.perturbations import PERTURBATIONS
+
 # Fields that change what a judge says: a change to any of them is a new judge version.
 VERSIONED_FIELDS = (
     "base_url",
@@ -132,6 +134,21 @@ class EvaluationRun(models.Model):
         help_text="Perturbation or experiment tag (swap, padding, name-cue ...).",
     )
     seed = models.IntegerField(default=0)
+    perturbation = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=[(kind, kind.replace("_", " ")) for kind in PERTURBATIONS],
+        help_text="Bias audit: judge the baseline run's comparisons again with this change "
+        "(judges/perturbations.py); the run waits until its baseline is done.",
+    )
+    baseline = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="perturbation_runs",
+        help_text="The unperturbed run whose comparisons a perturbation run repeats.",
+    )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
     )

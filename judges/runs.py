@@ -58,6 +58,7 @@ from judges import prompts as judge_prompts
 from judges.events import broadcast_progress
 from judges.judging import judge_config, run_scope
 from judges.models import EvaluationRun, Judge
+from judges.perturbations import PERTURBATIONS
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,14 @@ def create_run(
     repeats: int = 1,
     seed: int = 0,
     tag: str = "",
+    perturbation: str = "",
+    baseline: EvaluationRun | None = None,
 ) -> EvaluationRun:
-    """Resolve names to rows, check the plain fields and store a pending run (not started)."""
+    """Resolve names to rows, check the plain fields and store a pending run (not started).
+
+    A perturbation run (``perturbation`` one of :data:`judges.perturbations.PERTURBATIONS`)
+    needs its ``baseline``: it judges the same comparisons, changed (see :func:`perturb`).
+    """
     prompt_set = _resolve_prompt_set(prompt_set)
     judge = _resolve_judge(judge)
     members = _resolve_contestants(contestants)
@@ -172,6 +179,10 @@ def create_run(
             raise RunError(field, f"expected at least {low} (or null for no limit)")
     if not 1 <= repeats <= 20:
         raise RunError("repeats", "expected 1..20")
+    if perturbation:
+        _check_perturbation(perturbation, baseline, design, judge)
+    elif baseline is not None:
+        raise RunError("baseline", "only a perturbation run has a baseline")
     run = EvaluationRun.objects.create(
         name=name or f"{judge.name} on {prompt_set.slug} ({design})",
         prompt_set=prompt_set,
@@ -183,6 +194,8 @@ def create_run(
         repeats=repeats,
         seed=seed,
         tag=tag,
+        perturbation=perturbation,
+        baseline=baseline,
     )
     run.contestants.set(members)
     return run
@@ -253,8 +266,16 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 "contestants", f"a run needs at least 2 contestants, got {len(contestants)}"
             )
         _check_judge(run.judge)
-        prompt_ids = _choose_prompts(run, contestants)
-        contestant_ids = [c.id for c in contestants]
+        if run.baseline_id is None:
+            prompt_ids = _choose_prompts(run, contestants)
+            contestant_ids = [c.id for c in contestants]
+        else:  # the baseline's very comparisons
+            baseline = run.baseline
+            if not baseline.contestant_ids:
+                raise RunError(
+                    "baseline", f"start the baseline run {baseline.pk} first", status=409
+                )
+            prompt_ids, contestant_ids = baseline.prompt_ids, baseline.contestant_ids
         design = build_design(run, contestant_ids)
         both = run.judge.both_orders
         planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both) * run.repeats
@@ -328,6 +349,130 @@ def _enqueue_step(run_id: int, countdown: float | None = None, **kwargs) -> None
     from judges.tasks import run_step as run_step_task
 
     transaction.on_commit(lambda: run_step_task.apply_async((run_id,), kwargs, countdown=countdown))
+
+
+# --- perturbation runs (judge bias audits) ---------------------------------------------------
+
+# Designs whose comparisons do not depend on verdicts: a perturbation run can repeat them.
+FIXED_DESIGNS = (EvaluationRun.Design.ALL_PAIRS, EvaluationRun.Design.ANCHOR)
+
+
+def _check_perturbation(kind: str, baseline, design: str, judge: Judge) -> None:
+    if kind not in PERTURBATIONS:
+        raise RunError("perturbation", f"expected one of {', '.join(PERTURBATIONS)}; got {kind!r}")
+    if baseline is None:
+        raise RunError("baseline", "a perturbation run needs the run it perturbs")
+    if baseline.perturbation:
+        raise RunError("baseline", f"run {baseline.pk} is itself a perturbation run")
+    if design not in FIXED_DESIGNS or baseline.design != design:
+        raise RunError(
+            "design",
+            "a perturbation run repeats its baseline's comparisons: both must use the same "
+            f"fixed design ({', '.join(FIXED_DESIGNS)})",
+        )
+    if baseline.judge.name != judge.name:
+        raise RunError("judge", f"the baseline was judged by {baseline.judge.name!r}")
+    if kind == "swap" and judge.both_orders:
+        raise RunError(
+            "perturbation",
+            f"judge {judge.name!r} already judges both orders: its position consistency is on "
+            "its audit page, a swap run would add nothing",
+        )
+
+
+def launch_perturbation_audit(
+    *,
+    prompt_set,
+    judge,
+    contestants,
+    perturbations,
+    repeats: int = 3,
+    max_prompts: int | None = 20,
+    seed: int = 0,
+) -> list[EvaluationRun]:
+    """A baseline run (all pairs, untagged) and one tagged run per perturbation, all started.
+
+    Each perturbation run waits for the baseline, then judges its comparisons again with one
+    change; the audit dashboard shows the flip rates. ``repeat`` judges them ``repeats``
+    times unchanged (repeat stability).
+    """
+    kinds = list(dict.fromkeys(perturbations))
+    if not kinds:
+        raise RunError("perturbations", "choose at least one perturbation")
+    with transaction.atomic():
+        baseline = create_run(
+            prompt_set=prompt_set,
+            judge=judge,
+            contestants=contestants,
+            max_prompts=max_prompts,
+            seed=seed,
+            name=f"Audit baseline: {_name(judge)} on {_slug(prompt_set)}",
+        )
+        made = [
+            create_run(
+                prompt_set=baseline.prompt_set,
+                judge=baseline.judge,
+                contestants=list(baseline.contestants.all()),
+                max_prompts=max_prompts,
+                seed=seed,
+                repeats=repeats if kind == "repeat" else 1,
+                tag=kind,
+                perturbation=kind,
+                baseline=baseline,
+                name=f"Audit {kind}: {baseline.judge.name} on {baseline.prompt_set.slug}",
+            )
+            for kind in kinds
+        ]
+        started = [start_run(baseline)] + [start_run(run) for run in made]
+    return started
+
+
+def _name(judge) -> str:
+    return judge.name if isinstance(judge, Judge) else str(judge)
+
+
+def _slug(prompt_set) -> str:
+    return prompt_set.slug if isinstance(prompt_set, PromptSet) else str(prompt_set)
+
+
+def _wait_for_baseline(run: EvaluationRun) -> str:
+    """'' once the baseline is done; else look again later (or fail with the baseline)."""
+    status = (
+        EvaluationRun.objects.filter(pk=run.baseline_id).values_list("status", flat=True).first()
+    )
+    if status == EvaluationRun.Status.DONE:
+        return ""
+    if status in (RUNNING, EvaluationRun.Status.PENDING):
+        return "waiting for the baseline"  # the baseline's end steps it (_step_perturbations)
+    fail_run(run, f"its baseline run {run.baseline_id} is {status or 'gone'}")
+    return "failed"
+
+
+def _step_perturbations(baseline: EvaluationRun) -> None:
+    """A baseline ended: step the perturbation runs waiting for it (the watchdog also does)."""
+    waiting = EvaluationRun.objects.filter(baseline=baseline, status=RUNNING)
+    for run_id in waiting.values_list("id", flat=True):
+        _enqueue_step(run_id)
+
+
+class SwappedPlan:
+    """A plan whose every call is shown in the other order (the ``swap`` perturbation).
+
+    Verdicts come back in the shown order and are turned round before the plan sees them,
+    so the design replays exactly as for its baseline.
+    """
+
+    def __init__(self, plan):
+        self.plan = plan
+
+    def next_batch(self) -> list[Call]:
+        return [Call(p, b, a) for p, a, b in self.plan.next_batch()]
+
+    def observe(self, verdicts) -> None:
+        self.plan.observe([Verdict(v.prompt, v.second, v.first, 1.0 - v.score) for v in verdicts])
+
+    def __getattr__(self, name):
+        return getattr(self.plan, name)
 
 
 # --- replay --------------------------------------------------------------------------------
@@ -448,6 +593,8 @@ def replay(run: EvaluationRun) -> RunState:
     design = build_design(run)
     rng = np.random.default_rng(run.seed)
     plan = design.start(len(run.contestant_ids), len(run.prompt_ids), rng, run.judge.both_orders)
+    if run.perturbation == "swap":
+        plan = SwappedPlan(plan)
     stored = StoredVerdicts(run)
     r = 0
     while True:
@@ -494,6 +641,10 @@ def run_step(
     run = EvaluationRun.objects.select_related("judge", "prompt_set").filter(pk=run_id).first()
     if run is None or run.status != RUNNING:
         return "skipped"
+    if run.baseline_id is not None:
+        waiting = _wait_for_baseline(run)
+        if waiting:
+            return waiting
     try:
         state = replay(run)
         if state.done:
@@ -715,9 +866,11 @@ def finish_run(run: EvaluationRun) -> str:
     if not _claim(run, "fit", 0):
         return "claimed elsewhere"
     snapshot = refresh_leaderboard(run_scope(run))
-    EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
-        status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"
-    )
+    with transaction.atomic():  # done, and the runs waiting for it told, or neither
+        EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
+            status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"
+        )
+        _step_perturbations(run)
     run.refresh_from_db()
     broadcast_board(snapshot.scope, snapshot.id, snapshot.n_votes)
     broadcast_progress(run)
@@ -739,9 +892,11 @@ def _refresh_judge_boards(run: EvaluationRun) -> None:
 
 
 def fail_run(run: EvaluationRun, error: str) -> None:
-    EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
-        status=EvaluationRun.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
+            status=EvaluationRun.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+        )
+        _step_perturbations(run)
     run.refresh_from_db()
     broadcast_progress(run)
 
@@ -759,6 +914,7 @@ def cancel_run(run: EvaluationRun) -> EvaluationRun:
         if not changed:
             raise RunError("status", f"run {run.pk} is {run.status}; nothing to cancel", status=409)
         transaction.on_commit(lambda: broadcast_progress(run))
+        _step_perturbations(run)
     return run
 
 

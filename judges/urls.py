@@ -9,6 +9,11 @@ urlpatterns = [
     path("audit/agreement/", views.audit_agreement, name="audit_agreement"),
     path("audit/integrity/", views.audit_integrity, name="audit_integrity"),
     path("audit/perturbations/", views.audit_perturbations, name="audit_perturbations"),
+    path(
+        "audit/perturbations/launch/",
+        views.audit_perturbations_launch,
+        name="audit_perturbations_launch",
+    ),
     path("audit/judge/<int:judge_id>/", views.audit_judge, name="audit_judge"),
     path(
         "audit/judge/<int:judge_id>/<slug:chart>.csv",

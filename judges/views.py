@@ -13,15 +13,20 @@ import io
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
-from judges import audit_data, audit_service
+from arena.models import Contestant, PromptSet
+from judges import audit_data, audit_service, runs
 from judges.audit.groups import flatten
-from judges.models import Judge
+from judges.models import EvaluationRun, Judge
+from judges.perturbations import PERTURBATIONS
 
 PAGES = {
     "overview": audit_service.overview_report,
@@ -45,7 +50,7 @@ def staff_only(view):
     return wrapper
 
 
-def _filters(request, who: str = "judges", sets=None) -> dict:
+def _filters(request, who: str = "judges", sets=None, preferred=None) -> dict:
     """The prompt set and category from the query string.
 
     The set list holds every set with pairwise verdicts (so switching tabs keeps the
@@ -55,7 +60,7 @@ def _filters(request, who: str = "judges", sets=None) -> dict:
     if sets is None:
         sets = audit_data.prompt_sets_with("any")
         preferred = audit_data.prompt_sets_with(who)
-    else:
+    elif preferred is None:
         preferred = sets
     candidates = preferred or sets
     slug = request.GET.get("set") or (candidates[0].slug if candidates else "")
@@ -75,8 +80,8 @@ def _with_csv_links(charts: list[dict], url: str, query: str) -> list[dict]:
     return [{**c, "csv": f"{url.replace('__chart__', c['key'])}?{query}"} for c in charts]
 
 
-def _page(request, page: str, who: str = "judges"):
-    filters = _filters(request, who)
+def _page(request, page: str, who: str = "judges", extra=None, sets=None, preferred=None):
+    filters = _filters(request, who, sets, preferred)
     report = (
         PAGES[page](filters["prompt_set"], filters["category"]) if filters["prompt_set"] else {}
     )
@@ -94,6 +99,7 @@ def _page(request, page: str, who: str = "judges"):
         "table": table,
         "charts": charts,
         "judges": [_columns(r, _shown(report)) for r in report.get("judges", [])],
+        **(extra(filters) if extra else {}),
     }
     return render(request, f"judges/audit_{page}.html", context)
 
@@ -126,7 +132,76 @@ def audit_integrity(request):
 
 @staff_only
 def audit_perturbations(request):
-    return _page(request, "perturbations")
+    # Every prompt set: an audit can be launched on a gold set nobody has judged yet.
+    return _page(
+        request,
+        "perturbations",
+        extra=_launch_context,
+        sets=list(PromptSet.objects.order_by("slug")),
+        preferred=audit_data.prompt_sets_with("judges"),
+    )
+
+
+def _launch_context(filters: dict) -> dict:
+    """What the launch form offers: runnable judges, contestants that can answer, sets."""
+    slug = filters["prompt_set"]
+    answering = Contestant.objects.filter(
+        Q(outputs__prompt__prompt_set__slug=slug) | ~Q(base_url="")
+    ).distinct()
+    audit_runs = (
+        EvaluationRun.objects.filter(Q(perturbation__gt="") | Q(perturbation_runs__isnull=False))
+        .select_related("judge", "prompt_set")
+        .distinct()
+        .order_by("-created_at")[:20]
+    )
+    return {
+        "launch": {
+            "judges": Judge.objects.filter(is_active=True, mode__in=runs.PAIRWISE_MODES)
+            .exclude(base_url="")
+            .order_by("name", "-created_at"),
+            "contestants": answering.order_by("name"),
+            "prompt_sets": PromptSet.objects.order_by("slug"),
+            "perturbations": PERTURBATIONS,
+            "runs": [(run, runs.progress(run)) for run in audit_runs],
+        }
+    }
+
+
+@staff_only
+@require_POST
+def audit_perturbations_launch(request):
+    """Start a baseline run and one perturbation run per ticked perturbation."""
+    form = request.POST
+    slug = form.get("prompt_set", "")
+    back = f"{reverse('judges:audit_perturbations')}?{urlencode({'set': slug})}"
+    try:
+        started = runs.launch_perturbation_audit(
+            prompt_set=slug,
+            judge=form.get("judge", ""),
+            contestants=form.getlist("contestants"),
+            perturbations=form.getlist("perturbations"),
+            repeats=_int_field(form, "repeats", 3),
+            max_prompts=_int_field(form, "max_prompts", 20),
+        )
+    except runs.RunError as exc:
+        messages.error(request, f"Not started: {exc.field}: {exc.message}")
+        return redirect(back)
+    messages.success(
+        request,
+        f"Started the baseline run {started[0].pk} and {len(started) - 1} perturbation run(s); "
+        "flip rates appear here when they are done.",
+    )
+    return redirect(back)
+
+
+def _int_field(form, name: str, default: int) -> int:
+    raw = form.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise runs.RunError(name, f"expected a whole number, got {raw!r}") from None
 
 
 @staff_only
