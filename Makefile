@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+FAKE_LLM_PORT ?= 8001
 PYTEST_ARGS ?=
 
 .PHONY: install demo serve test test-fast e2e bench lint format browser clean
@@ -29,8 +30,8 @@ browser:
 
 demo: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py arena_demo
-	$(BIN)/python manage.py arena_serve --host $(HOST) --port $(PORT)
+	$(BIN)/python manage.py arena_demo --fake-llm-url http://127.0.0.1:$(FAKE_LLM_PORT)/v1
+	$(BIN)/python manage.py arena_serve --host $(HOST) --port $(PORT) --fake-llm-port $(FAKE_LLM_PORT)
 
 serve: install
 	$(BIN)/python manage.py migrate --noinput

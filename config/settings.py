@@ -253,5 +253,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per judge request and per task drowns the rest; LOG_LEVEL=DEBUG shows them.
+        **{
+            name: {"level": env_str("LOG_LEVEL_CHATTY", "WARNING")}
+            for name in ("httpx", "httpx2", "openai", "celery.app.trace", "celery.worker.strategy")
+        },
+    },
 }

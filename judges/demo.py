@@ -10,7 +10,9 @@ server (``python manage.py fake_llm_server --scenario demo``):
   family) and ``judge-verbose`` (length- and cue-biased);
 - one schedule template: an adaptive run of every candidate with the good judge, nightly.
 
-No run is started here.
+:func:`start_demo_runs` then starts, once, an all-pairs run of every candidate judged by
+``judge-sharp`` and a perturbation audit of ``judge-verbose``. Their tasks run in the
+server's worker (``arena_serve`` hands running runs out again at start-up).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from django.db import transaction
 from arena.models import Contestant, Prompt, PromptSet
 from judges.clients.scenarios import demo as demo_scenario
 from judges.models import EvaluationRun, Judge
+from judges.runs import create_run, launch_perturbation_audit, start_run
 from judges.schedules import schedule_run
 
 PANDALM = (
@@ -115,6 +118,9 @@ def _judge(model, base_url: str) -> Judge:
         logprobs=True,
         requests_per_minute=0,
         tokens_per_minute=0,
+        # Simulated prices (USD per 1k tokens), so that runs show what they would cost.
+        price_per_1k_prompt=0.0025,
+        price_per_1k_completion=0.01,
     )
     existing = Judge.objects.filter(name=judge.name, version=judge.compute_version()).first()
     if existing is not None:
@@ -141,3 +147,34 @@ def _schedule(prompt_set, judge, contestants) -> EvaluationRun | None:
     if template.cron != SCHEDULE_CRON:
         schedule_run(template, SCHEDULE_CRON)
     return template
+
+
+FIRST_RUN = "Demo: every candidate, all pairs on 10 prompts, judge-sharp"
+AUDITED_JUDGE = "judge-verbose"
+AUDIT_CONTESTANTS = 6
+AUDIT_PERTURBATIONS = ("padding", "authority", "refinement", "model_name", "repeat")
+
+
+def start_demo_runs() -> list[EvaluationRun]:
+    """The demo's first evaluation run and perturbation audit, unless they exist already."""
+    started = []
+    candidates = [m.name for m in demo_scenario().models if m.name not in JUDGES]
+    if not EvaluationRun.objects.filter(name=FIRST_RUN).exists():
+        run = create_run(
+            prompt_set=DEMO_SET,
+            judge="judge-sharp",
+            contestants=candidates,
+            max_prompts=10,
+            name=FIRST_RUN,
+        )
+        started.append(start_run(run))
+    if not EvaluationRun.objects.filter(perturbation__gt="", judge__name=AUDITED_JUDGE).exists():
+        started += launch_perturbation_audit(
+            prompt_set=DEMO_SET,
+            judge=AUDITED_JUDGE,
+            contestants=candidates[:AUDIT_CONTESTANTS],
+            perturbations=AUDIT_PERTURBATIONS,
+            repeats=3,
+            max_prompts=10,
+        )
+    return started

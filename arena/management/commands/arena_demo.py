@@ -18,8 +18,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-admin", action="store_true", help="Do not create the demo staff account."
         )
+        parser.add_argument(
+            "--fake-llm-url",
+            default="",
+            help="Base URL of the fake OpenAI-compatible server (arena_serve --fake-llm-port): "
+            "adds its candidates and judges, a schedule, a first evaluation run and a "
+            "perturbation audit (started when the server runs).",
+        )
 
-    def handle(self, *args, no_admin, **options):
+    def handle(self, *args, no_admin, fake_llm_url, **options):
         imports = [
             (
                 "pandalm",
@@ -78,8 +85,21 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"leaderboard {snapshot.scope}: {snapshot.n_models} models, {snapshot.n_votes} votes, fitted in {snapshot.fit_seconds:.2f} s"
                 )
+        if fake_llm_url:
+            self._demo_judging(fake_llm_url)
         if not no_admin:
             self._demo_admin()
+
+    def _demo_judging(self, base_url):
+        from judges.demo import ensure_demo_judging, start_demo_runs
+
+        made = ensure_demo_judging(base_url)
+        self.stdout.write(
+            f"demo judging: {len(made['contestants'])} candidates and {len(made['judges'])} judges "
+            f"at {base_url}, prompt set {made['prompt_set']!r}, nightly schedule"
+        )
+        for run in start_demo_runs():
+            self.stdout.write(f"started evaluation run {run.pk}: {run.name}")
 
     def _demo_admin(self):
         User = get_user_model()

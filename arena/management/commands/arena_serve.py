@@ -25,11 +25,38 @@ class Command(BaseCommand):
             action="store_true",
             help="Do not start the embedded Celery worker and beat.",
         )
+        parser.add_argument(
+            "--fake-llm-port",
+            type=int,
+            default=None,
+            help="Also serve the fake OpenAI-compatible server (demo scenario) on 127.0.0.1:PORT "
+            "(the demo's candidates and judges).",
+        )
 
-    def handle(self, *args, host, port, workers, worker_concurrency, no_worker, **options):
-        if workers > 1:
-            self._serve_processes(host, port, workers)
-            return
+    def handle(
+        self, *args, host, port, workers, worker_concurrency, no_worker, fake_llm_port, **options
+    ):
+        fake_llm = self._start_fake_llm(fake_llm_port) if fake_llm_port is not None else None
+        try:
+            if workers > 1:
+                self._serve_processes(host, port, workers)
+            else:
+                self._serve(host, port, worker_concurrency, no_worker)
+        finally:
+            if fake_llm is not None:
+                fake_llm.close()
+
+    def _start_fake_llm(self, port):
+        from judges.clients.fake_server import FakeLLMServer
+
+        try:
+            server = FakeLLMServer("demo", port=port).start()
+        except OSError as exc:
+            raise CommandError(f"fake LLM server on 127.0.0.1:{port}: {exc}") from exc
+        self.stdout.write(f"fake OpenAI-compatible server (demo models) at {server.base_url}")
+        return server
+
+    def _serve(self, host, port, worker_concurrency, no_worker):
         from daphne.server import Server
 
         from config.asgi import application
@@ -38,9 +65,15 @@ class Command(BaseCommand):
         worker = beat = None
         if settings.ARENA_EMBEDDED_WORKER and not no_worker:
             from arena.embedded import start_beat, start_worker
+            from judges.runs import resume_interrupted_runs
 
             worker = start_worker(app, concurrency=worker_concurrency)
             beat = start_beat(app)
+            # The in-memory broker lost whatever was queued when the last server stopped
+            # (or by another command, such as arena_demo): hand running runs out again.
+            resumed = resume_interrupted_runs()
+            if resumed:
+                self.stdout.write(f"resumed evaluation runs {resumed}")
         self.stdout.write(f"Arena at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
         try:
             Server(
