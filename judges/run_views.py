@@ -8,18 +8,14 @@ redirects.
 
 from __future__ import annotations
 
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from judges import runs
+from judges import access, runs
 from judges.api import run_out
 from judges.judging import run_scope
 from judges.models import EvaluationRun
@@ -27,18 +23,7 @@ from judges.models import EvaluationRun
 ACTIONS = {"start": runs.start_run, "cancel": runs.cancel_run, "resume": runs.resume_run}
 
 
-def staff_only(view):
-    """Anonymous: redirect to the admin login. Authenticated but not staff: 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied("Starting and stopping runs is for staff only.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_only = access.staff_only("Starting and stopping runs is for staff only.")
 
 
 def run_list(request):

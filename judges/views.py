@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,7 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from arena.models import Contestant, PromptSet
-from judges import audit_data, audit_service, runs
+from judges import access, audit_data, audit_service, runs
 from judges.audit.groups import flatten
 from judges.models import EvaluationRun, Judge
 from judges.perturbations import PERTURBATIONS
@@ -36,18 +33,7 @@ PAGES = {
 }
 
 
-def staff_only(view):
-    """Anonymous: redirect to the admin login. Authenticated but not staff: 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied("The judge audit is for staff only.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_only = access.staff_only("The judge audit is for staff only.")
 
 
 def _filters(request, who: str = "judges", sets=None, preferred=None) -> dict:
