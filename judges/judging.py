@@ -115,6 +115,16 @@ def judge_call(
     order = tuple(int(s) for s in presentation.split(","))
     order, messages = build_messages(config, prompt_text, answers, order, reference)
     key = request_key(config, messages, repeat)
+    if (
+        match.round
+        and Judgment.objects.filter(
+            match__run_id=run.id, match__round__lt=match.round, content_key=key
+        ).exists()
+    ):
+        # The design asks this very call again (adaptive designs re-ask a pair's prompts
+        # once they have used them all): a fresh sample, not a copy of the earlier verdict,
+        # which the fit would count twice.
+        key = request_key(config, messages, f"{repeat}@round{match.round}")
     # One query: this call's own judgment (stored before a redelivery), else the oldest OK
     # judgment of identical content by the same judge version.
     found = (

@@ -31,8 +31,8 @@ batch fills, so a stale upper bound is re-evaluated only when it is on top).
 
 Each chosen pair is judged on the prompt it has been judged on least (random among
 equals), never the same call twice in one batch. A pair judged on every prompt already
-gets a prompt again in a later batch: the pipeline stores that call as a repeat (the
-Judgment's repeat index), not as a cached answer.
+gets a prompt again in a later batch: the pipeline makes that call afresh (its content
+key names the round), it does not copy the earlier verdict.
 """
 
 from __future__ import annotations

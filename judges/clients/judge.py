@@ -79,11 +79,12 @@ def reply_probabilities(mode: str, reply: JudgeReply) -> verdicts.VerdictProbabi
     return verdicts.verdict_probabilities(reply.text, reply.logprobs, labels, winners)
 
 
-def request_key(config: JudgeConfig, messages: Sequence[dict], repeat: int = 0) -> str:
+def request_key(config: JudgeConfig, messages: Sequence[dict], repeat: int | str = 0) -> str:
     """sha256 of judge version + messages + repeat index: the same key means the same call.
 
     Messages already contain the prompt, the outputs and their order, so a stored result
-    under this key can be reused instead of paying for the call again.
+    under this key can be reused instead of paying for the call again. ``repeat`` names
+    the sample: an int repeat index, or a label for a call asked again on purpose.
     """
     blob = json.dumps(
         [config.version_hash(), [[m.get("role"), m.get("content")] for m in messages], repeat],
