@@ -28,7 +28,7 @@ staff_only = access.staff_only("Starting and stopping runs is for staff only.")
 
 def run_list(request):
     latest = (
-        EvaluationRun.objects.select_related("judge", "prompt_set")
+        EvaluationRun.objects.select_related("judge", "prompt_set", "baseline")
         .filter(cron="")
         .order_by("-created_at")[:100]
     )
@@ -46,7 +46,9 @@ def run_list(request):
 
 
 def run_detail(request, run_id: int):
-    run = get_object_or_404(EvaluationRun.objects.select_related("judge", "prompt_set"), pk=run_id)
+    run = get_object_or_404(
+        EvaluationRun.objects.select_related("judge", "prompt_set", "baseline"), pk=run_id
+    )
     scope = run_scope(run)
     data = run_out(run)
     return render(

@@ -138,3 +138,8 @@ def test_the_dashboard_launches_audits_for_staff_only(
     assert [r.perturbation for r in made] == ["", "padding", "model_name"]
     assert all(r.status == "running" for r in made)
     assert b'id="audit-runs"' in done.content
+    baseline, padding = made[0], made[1]
+    listing = client.get("/runs/").content.decode()
+    assert f"waiting for run {baseline.pk}" in listing
+    page = client.get(f"/runs/{padding.pk}/").content.decode()
+    assert "this run waits for it" in page and f'href="/runs/{baseline.pk}/"' in page
