@@ -47,8 +47,8 @@ e2e: install browser
 	$(BIN)/pytest -q -m e2e $(PYTEST_ARGS)
 
 bench: install
-	@# bench/judging.py runs bench/judging_pipeline.py as its second section
-	@for b in $(filter-out bench/judging_pipeline.py,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@# bench/judging.py runs bench/judging_pipeline.py as its second section; bench/_*.py are helpers
+	@for b in $(filter-out bench/judging_pipeline.py bench/_%.py,$(wildcard bench/*.py)); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: install
 	$(BIN)/ruff check .

@@ -21,60 +21,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import _stack  # bench/_stack.py
+
+ROOT = _stack.ROOT
 JUDGE_NAME = "judge-good"  # the simulated judge of tests/integration/runs_world.py
 sys.path.insert(0, str(ROOT))
-
-
-def _scratch_database(database_url: str) -> str:
-    import psycopg
-
-    name = f"arena_bench_judging_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def _drop_database(database_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _start_workers(args, env, log) -> list[subprocess.Popen]:
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "threads",
-                "-c",
-                str(args.concurrency),
-                "-Q",
-                env["CELERY_TASK_DEFAULT_QUEUE"],
-                "-n",
-                f"bench{i}@%h",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                env["LOG_LEVEL"],
-            ],  # fmt: skip
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        for i in range(args.workers)
-    ]
 
 
 def _rate(stamps) -> tuple[int, float]:
@@ -98,22 +51,15 @@ DESIGNS = {
 
 def run_bench(args) -> list[dict]:
     """One scratch database and worker set; one run per design in ``args.designs``."""
-    db = _scratch_database(args.database_url)
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": args.database_url.rsplit("/", 1)[0] + "/" + db,
-        "REDIS_URL": args.redis_url,
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-" + uuid.uuid4().hex,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "CHANNELS_PREFIX": queue,
-        "ARENA_BOOTSTRAP_ROUNDS": "200",
-        "ARENA_RUN_REFIT_SECONDS": "5",
-        "DB_POOL_MAX": str(args.concurrency + 4),
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-    }
+    db = _stack.create_scratch_database(args.database_url, "arena_bench_judging")
+    env = _stack.stack_env(
+        args.database_url,
+        db,
+        args.redis_url,
+        ARENA_BOOTSTRAP_ROUNDS="200",
+        ARENA_RUN_REFIT_SECONDS="5",
+        DB_POOL_MAX=str(args.concurrency + 4),
+    )
     os.environ.update(env)
     workers: list[subprocess.Popen] = []
     log_path = Path(f"/tmp/{db}.log")
@@ -138,7 +84,10 @@ def run_bench(args) -> list[dict]:
             prompt_set, contestants, judge = make_world(
                 server.base_url, n_models=args.models, n_prompts=args.prompts, max_retries=5
             )
-            workers = _start_workers(args, env, log)
+            workers = [
+                _stack.start_celery_worker(env, log, args.concurrency, name=f"bench{i}")
+                for i in range(args.workers)
+            ]
             time.sleep(3)  # let the workers connect before the first batch
             for seed, design in enumerate(args.designs):
                 # Its own judge version (seed) per design: no verdict is reused across designs.
@@ -189,13 +138,7 @@ def run_bench(args) -> list[dict]:
             r.update(generated=generated, generation_rate=generation_rate)
         return results
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        _stack.stop(workers, timeout=20)
         try:
             from django.db import connections
 
@@ -205,7 +148,7 @@ def run_bench(args) -> list[dict]:
                     conn.close_pool()
         except Exception:
             pass
-        _drop_database(args.database_url, db)
+        _stack.drop_database(args.database_url, db)
 
 
 def print_results(args, results: list[dict]) -> None:

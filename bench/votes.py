@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import _stack  # bench/_stack.py
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,25 +214,14 @@ def main():
         load_main(args)
         return
 
-    import psycopg
-
-    db = f"arena_bench_votes_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db}"')
-    queue = f"bench-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": args.database_url.rsplit("/", 1)[0] + "/" + db,
-        "REDIS_URL": args.redis_url,
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "CHANNELS_PREFIX": queue,
-        "ARENA_VOTE_RATE_SESSION": "0/1",
-        "ARENA_VOTE_RATE_IP": "0/1",
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-    }
+    db = _stack.create_scratch_database(args.database_url, "arena_bench_votes")
+    env = _stack.stack_env(
+        args.database_url,
+        db,
+        args.redis_url,
+        ARENA_VOTE_RATE_SESSION="0/1",
+        ARENA_VOTE_RATE_IP="0/1",
+    )
     procs = []
     var = Path(f"/tmp/{db}")
     var.mkdir()
@@ -271,30 +260,7 @@ def main():
                 stderr=subprocess.STDOUT,
             )
         )
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "--pool",
-                    "threads",
-                    "-c",
-                    "2",
-                    "-Q",
-                    queue,
-                    "--loglevel",
-                    env["LOG_LEVEL"],
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
+        procs.append(_stack.start_celery_worker(env, log, concurrency=2))
         _wait_http(url + "/battle/")
         time.sleep(2)
         if args.hold:
@@ -368,15 +334,8 @@ def main():
                 f"push latency under load (n={loaded.size}): p50 {np.percentile(loaded, 50) * 1000:.0f} ms, p95 {np.percentile(loaded, 95) * 1000:.0f} ms; {len(pushes)} boards pushed"
             )
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        with psycopg.connect(args.database_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        _stack.stop(procs)
+        _stack.drop_database(args.database_url, db)
 
 
 if __name__ == "__main__":
