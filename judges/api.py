@@ -191,14 +191,7 @@ def detail(request, run_id: int):
     summary="Cancel a pending or running run",
 )
 def cancel(request, run_id: int):
-    run = _get(run_id)
-    if run is None:
-        return _missing(run_id)
-    try:
-        runs.cancel_run(run)
-    except runs.RunError as exc:
-        return _refuse(exc)
-    return run_out(_get(run_id))
+    return _act(run_id, runs.cancel_run)
 
 
 @router.post(
@@ -207,11 +200,16 @@ def cancel(request, run_id: int):
     summary="Resume a cancelled, failed or stuck run where it stopped",
 )
 def resume(request, run_id: int):
+    return _act(run_id, runs.resume_run)
+
+
+def _act(run_id: int, use_case):
+    """Apply a use case of :mod:`judges.runs` to the run; 404 if unknown, its error if refused."""
     run = _get(run_id)
     if run is None:
         return _missing(run_id)
     try:
-        runs.resume_run(run)
+        use_case(run)
     except runs.RunError as exc:
         return _refuse(exc)
     return run_out(_get(run_id))

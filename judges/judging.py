@@ -161,10 +161,8 @@ def perturb(run, match: Match, slots, prompt: str, answers: list[str]):
     if kind in ("swap", "repeat"):
         return prompt, answers
     target = _baseline_loser_slot(run, match, slots)
-    params = {"name": FAMOUS_MODEL} if kind == "model_name" else {}
-    if kind == "padding":
-        params = {"seed": match.prompt_id}
-    prompt, changed = perturbations.apply(kind, prompt, answers, target, **params)
+    params = {"model_name": {"name": FAMOUS_MODEL}, "padding": {"seed": match.prompt_id}}
+    prompt, changed = perturbations.apply(kind, prompt, answers, target, **params.get(kind, {}))
     return prompt, list(changed)
 
 
