@@ -406,8 +406,9 @@ def launch_perturbation_audit(
             contestants=contestants,
             max_prompts=max_prompts,
             seed=seed,
-            name=f"Audit baseline: {_name(judge)} on {_slug(prompt_set)}",
         )
+        baseline.name = f"Audit baseline: {baseline.judge.name} on {baseline.prompt_set.slug}"
+        baseline.save(update_fields=["name"])
         made = [
             create_run(
                 prompt_set=baseline.prompt_set,
@@ -425,14 +426,6 @@ def launch_perturbation_audit(
         ]
         started = [start_run(baseline)] + [start_run(run) for run in made]
     return started
-
-
-def _name(judge) -> str:
-    return judge.name if isinstance(judge, Judge) else str(judge)
-
-
-def _slug(prompt_set) -> str:
-    return prompt_set.slug if isinstance(prompt_set, PromptSet) else str(prompt_set)
 
 
 def _wait_for_baseline(run: EvaluationRun) -> str:
@@ -865,7 +858,13 @@ def finish_run(run: EvaluationRun) -> str:
         return "fitting"
     if not _claim(run, "fit", 0):
         return "claimed elsewhere"
-    snapshot = refresh_leaderboard(run_scope(run))
+    try:
+        snapshot = refresh_leaderboard(run_scope(run))
+    except Exception:
+        # Give the claim back, so that the task's retry fits the run at once instead of
+        # finding it "fitting" until the claim stalls (ARENA_RUN_STALL_SECONDS).
+        EvaluationRun.objects.filter(pk=run.pk, step="fit").update(step="")
+        raise
     with transaction.atomic():  # done, and the runs waiting for it told, or neither
         EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
             status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"

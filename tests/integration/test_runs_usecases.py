@@ -286,3 +286,33 @@ def test_the_watchdog_nudges_runs_that_stalled(db, django_capture_on_commit_call
     with django_capture_on_commit_callbacks() as callbacks:
         assert runs.watch_runs() == [run.pk]
     assert len(callbacks) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fit_that_fails_gives_its_claim_back_so_the_retry_finishes_the_run(
+    settings, server, celery_worker, monkeypatch
+):
+    from django.db import OperationalError
+
+    import arena.services
+
+    fast_settings(settings)
+    prompt_set, contestants, judge = make_world(server.base_url, n_models=3, n_prompts=2)
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    runs.start_run(run)
+    run = wait_until_finished(run)
+    assert run.status == "done", run.error
+    # Every verdict is stored; the fit has not happened yet.
+    EvaluationRun.objects.filter(pk=run.pk).update(status="running", step="0:judge")
+    fit = arena.services.refresh_leaderboard
+
+    def locked(scope):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(arena.services, "refresh_leaderboard", locked)
+    with pytest.raises(OperationalError):
+        runs.run_step(run.pk)
+    run.refresh_from_db()
+    assert run.status == "running" and run.step == ""  # not left "fitting"
+    monkeypatch.setattr(arena.services, "refresh_leaderboard", fit)
+    assert runs.run_step(run.pk) == "done"
