@@ -90,14 +90,18 @@ def battle_pool(prompt_set: PromptSet) -> Pool:
     key = f"arena:pool:{prompt_set.pk}"
     pool = cache.get(key)
     if pool is None:
+        # list() first: numpy turns an error raised while it iterates a queryset into a
+        # TypeError that hides the database error.
         rows = np.array(
-            Output.objects.filter(
-                prompt__prompt_set=prompt_set,
-                contestant__is_active=True,
-                contestant__kind=Contestant.Kind.MODEL,
-            )
-            .values_list("contestant_id", "prompt_id")
-            .order_by("contestant_id", "prompt_id"),
+            list(
+                Output.objects.filter(
+                    prompt__prompt_set=prompt_set,
+                    contestant__is_active=True,
+                    contestant__kind=Contestant.Kind.MODEL,
+                )
+                .values_list("contestant_id", "prompt_id")
+                .order_by("contestant_id", "prompt_id")
+            ),
             dtype=np.int64,
         ).reshape(-1, 2)
         contestants, starts = np.unique(rows[:, 0], return_index=True)
@@ -294,10 +298,12 @@ def start_live_battle(
         raise BattleError(f"at most {MAX_PROMPT_CHARS} characters", "prompt_text")
     rng = rng or np.random.default_rng()
     live = np.array(
-        Contestant.objects.filter(is_active=True, kind=Contestant.Kind.MODEL)
-        .exclude(base_url="")
-        .order_by("id")
-        .values_list("id", flat=True),
+        list(
+            Contestant.objects.filter(is_active=True, kind=Contestant.Kind.MODEL)
+            .exclude(base_url="")
+            .order_by("id")
+            .values_list("id", flat=True)
+        ),
         dtype=np.int64,
     )
     if live.size < k:

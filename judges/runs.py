@@ -324,13 +324,17 @@ def _choose_prompts(run: EvaluationRun, contestants: list[Contestant]) -> list[i
     With ``max_prompts`` a seeded sample of them; always sorted by id.
     """
     ids = np.asarray(
-        Prompt.objects.filter(prompt_set=run.prompt_set).order_by("id").values_list("id", flat=True)
+        list(
+            Prompt.objects.filter(prompt_set=run.prompt_set)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
     )
     for contestant in contestants:
         if contestant.base_url:
             continue
         answered = Output.objects.filter(contestant=contestant, prompt_id__in=ids.tolist())
-        ids = np.intersect1d(ids, np.asarray(answered.values_list("prompt_id", flat=True)))
+        ids = np.intersect1d(ids, np.asarray(list(answered.values_list("prompt_id", flat=True))))
         if ids.size == 0:
             raise RunError(
                 "contestants",
@@ -493,10 +497,14 @@ class StoredVerdicts:
         self.n, self.p = len(run.contestant_ids), len(run.prompt_ids)
         contestants = np.asarray(run.contestant_ids)
         prompt_ids = np.asarray(run.prompt_ids)
+        # list() first: numpy would turn a database error raised while it iterates a
+        # queryset into a TypeError, and the task would not retry it.
         slots = np.asarray(
-            MatchSlot.objects.filter(match__run=run)
-            .values_list("match_id", "position", "contestant_id")
-            .order_by(),
+            list(
+                MatchSlot.objects.filter(match__run=run)
+                .values_list("match_id", "position", "contestant_id")
+                .order_by()
+            ),
             dtype=np.int64,
         ).reshape(-1, 3)
         rows = list(
