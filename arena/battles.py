@@ -1,27 +1,30 @@
 """Human battles: serve anonymous answers side by side, take one vote, reveal.
 
 ``start_battle`` draws contestants with a matchmaking policy and stores the Match (the
-only place identities live until the vote); ``check_vote`` resolves and validates a
-submitted vote for this voter; ``record_vote`` writes it, bumps the running counts and
-queues the debounced refit, all in one transaction.
+only place identities live until the vote); ``cast_vote`` checks a submitted vote
+against its battle and voter, then stores it, bumps the running count and queues the
+debounced refit, in one transaction.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
+import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from arena.boards import BoardScope, bump_pair_count
+from arena.boards import BoardScope, add_to_pair_count
 from arena.models import (
     BoardState,
     Contestant,
@@ -432,6 +435,11 @@ def battle_ttl() -> timedelta:
 
 
 # --- voting --------------------------------------------------------------------------------
+#
+# The hot path of a public arena, so no ORM query building per vote: one read (the match
+# with its owner and slots) and one write transaction (the judgment, the running count),
+# in SQL that SQLite and PostgreSQL both run. Both HTTP fronts call ``cast_vote``: the
+# django-ninja endpoint and the lean ASGI endpoint in ``arena.vote_endpoint``.
 
 
 @dataclass(frozen=True)
@@ -440,28 +448,49 @@ class Vote:
     winner: str | None
     ranking: tuple[int, ...] | None
     idempotency_key: str
+
+
+@dataclass(frozen=True)
+class VotedBattle:
+    """What a vote needs to know of its match (read in one query)."""
+
+    match_id: int
+    origin: str
+    k: int
+    created_at: datetime
+    category: str
+    prompt_set_id: int
+    prompt_set: str  # slug
+    owner_id: int | None
+    owner_label: str | None
     contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
+    complete: bool  # every slot has its answer
 
 
-def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vote]:
-    """Resolve the battle for this voter and validate the vote. Raises BattleError."""
-    if voter is None:
+def cast_vote(voter_label: str | None, public_id: uuid.UUID, payload: dict) -> list[dict]:
+    """Check and store one vote of the voter labelled ``voter_label``; return the reveal.
+
+    Raises BattleError (with its HTTP status) for anything the arena refuses; a refused
+    vote writes nothing.
+    """
+    if voter_label is None:
         raise Forbidden("no voter session: open a battle first")
-    match = Match.objects.filter(public_id=public_id).select_related("prompt_set").first()
-    if match is None:
+    battle = voted_battle(public_id)
+    if battle is None:
         raise NotFound("no such battle")
-    if match.origin != Match.Origin.ARENA or match.owner_id != voter.id:
+    if battle.origin != Match.Origin.ARENA or battle.owner_label != voter_label:
         raise Forbidden("this battle was served to someone else")
-    if timezone.now() - match.created_at > battle_ttl():
+    if timezone.now() - battle.created_at > battle_ttl():
         raise Gone("this battle has expired; start a new one")
-    slots = list(
-        match.slots.order_by("position").values_list(
-            "contestant_id", "contestant__name", "output_id"
-        )
-    )
-    if any(output_id is None for _, _, output_id in slots):
+    if not battle.complete:
         raise Conflict("the answers are still being written; vote when they are complete")
-    contestants = tuple((contestant_id, name) for contestant_id, name, _ in slots)
+    vote = parse_ballot(battle.k, payload)
+    store_vote(battle, vote)
+    return reveal(battle)
+
+
+def parse_ballot(k: int, payload: dict) -> Vote:
+    """Validate a vote on a k-way battle (pure); raises BattleError naming the field."""
     key = payload.get("idempotency_key")
     if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
         raise BattleError("expected 8-64 letters, digits, '-' or '_'", "idempotency_key")
@@ -473,7 +502,7 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
     ]
     if len(given) != 1:
         raise BattleError("give exactly one of winner, ranking or best", "vote")
-    if match.k == 2:
+    if k == 2:
         if best is not None:
             winner = (
                 {0: "a", 1: "b"}.get(best)
@@ -486,78 +515,165 @@ def check_vote(voter: Voter | None, public_id, payload: dict) -> tuple[Match, Vo
             raise BattleError("a 2-way battle takes a winner", "ranking")
         if winner not in ("a", "b", "tie", "bothbad"):
             raise BattleError("expected one of a, b, tie, bothbad", "winner")
-        return match, Vote("pairwise", winner, None, key, contestants)
+        return Vote("pairwise", winner, None, key)
     if winner is not None:
-        raise BattleError(f"a {match.k}-way battle takes a ranking or best", "winner")
+        raise BattleError(f"a {k}-way battle takes a ranking or best", "winner")
     if best is not None:
-        if not isinstance(best, int) or isinstance(best, bool) or not 0 <= best < match.k:
-            raise BattleError(f"expected a slot 0..{match.k - 1}", "best")
-        ranking = [1 if slot == best else 2 for slot in range(match.k)]
+        if not isinstance(best, int) or isinstance(best, bool) or not 0 <= best < k:
+            raise BattleError(f"expected a slot 0..{k - 1}", "best")
+        ranking = [1 if slot == best else 2 for slot in range(k)]
     if (
         not isinstance(ranking, list)
-        or len(ranking) != match.k
-        or not all(
-            isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= match.k for r in ranking
-        )
+        or len(ranking) != k
+        or not all(isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= k for r in ranking)
         or min(ranking) != 1
     ):
         raise BattleError(
-            f"expected {match.k} ranks from 1 (best) to {match.k}, ties sharing a rank", "ranking"
+            f"expected {k} ranks from 1 (best) to {k}, ties sharing a rank", "ranking"
         )
-    return match, Vote("ranking", None, tuple(ranking), key, contestants)
+    return Vote("ranking", None, tuple(ranking), key)
 
 
-def record_vote(voter: Voter, match: Match, vote: Vote) -> Judgment:
-    """Store the vote, bump the running counts, queue the refit. One transaction."""
+def voted_battle(public_id: uuid.UUID) -> VotedBattle | None:
+    """The match of ``public_id`` with its owner and slots, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _vote_sql().battle,
+            [Match._meta.get_field("public_id").get_db_prep_value(public_id, connection)],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    head = rows[0]
+    return VotedBattle(
+        match_id=head[0],
+        origin=head[1],
+        k=head[2],
+        created_at=_aware(head[3]),
+        category=head[4],
+        prompt_set_id=head[5],
+        prompt_set=head[6],
+        owner_id=head[7],
+        owner_label=head[8],
+        contestants=tuple((row[9], row[10]) for row in rows),
+        complete=all(row[11] is not None for row in rows),
+    )
+
+
+def store_vote(battle: VotedBattle, vote: Vote) -> None:
+    """Insert the judgment and bump the running count in one transaction; queue the refit.
+
+    A second vote on the battle, or a second use of the idempotency key, inserts nothing
+    (``ON CONFLICT DO NOTHING`` on the judgment's unique keys) and raises Conflict.
+    """
+    sql = _vote_sql()
     now = timezone.now()
-    presentation = ",".join(str(p) for p in range(match.k))
-    try:
-        with transaction.atomic(durable=True):
-            judgment = Judgment.objects.create(
-                match=match,
-                voter=voter,
-                kind=vote.kind,
+    judgment = {
+        "match_id": battle.match_id,
+        "voter_id": battle.owner_id,
+        "kind": vote.kind,
+        "winner": vote.winner,
+        "ranking": list(vote.ranking) if vote.ranking else None,
+        "presentation": ",".join(str(p) for p in range(battle.k)),
+        "idempotency_key": vote.idempotency_key,
+        "shown_at": battle.created_at,
+        "voted_at": now,
+        "created_at": now,
+    }
+    with transaction.atomic(durable=True), connection.cursor() as cursor:
+        cursor.execute(sql.insert_judgment, sql.judgment_params(judgment))
+        if cursor.rowcount != 1:
+            cursor.execute(sql.has_key, [battle.owner_id, vote.idempotency_key])
+            if cursor.fetchone():
+                raise Conflict("this vote was already recorded (duplicate submission)")
+            raise Conflict("you already voted on this battle")
+        if vote.kind == Judgment.Kind.PAIRWISE:
+            (a, _), (b, _) = battle.contestants
+            add_to_pair_count(
+                prompt_set_id=battle.prompt_set_id,
+                source="human",
+                category=battle.category,
+                contestant_a_id=a,
+                contestant_b_id=b,
                 winner=vote.winner,
-                ranking=list(vote.ranking) if vote.ranking else None,
-                presentation=presentation,
-                idempotency_key=vote.idempotency_key,
-                shown_at=match.created_at,
-                voted_at=now,
+                a_first=True,  # presentation "0,1"
+                count=1,
             )
-            if vote.kind == "pairwise":
-                (a, _), (b, _) = vote.contestants
-                bump_pair_count(judgment, match, a, b)
-            request_refit(scopes_touched_by(match))
-    except IntegrityError:
-        if Judgment.objects.filter(voter=voter, idempotency_key=vote.idempotency_key).exists():
-            raise Conflict("this vote was already recorded (duplicate submission)") from None
-        raise Conflict("you already voted on this battle") from None
-    return judgment
+        request_refit(scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category))
+
+
+class _VoteSQL:
+    """The vote path's statements, written once from the models' tables and columns."""
+
+    def __init__(self):
+        M, S, V, P, J = Match._meta, MatchSlot._meta, Voter._meta, PromptSet._meta, Judgment._meta
+        C = Contestant._meta
+        self.battle = (
+            f"SELECT m.id, m.origin, m.k, m.created_at, m.category, m.prompt_set_id, p.slug, "
+            f"o.id, o.label, s.contestant_id, c.name, s.output_id "
+            f"FROM {M.db_table} m JOIN {P.db_table} p ON p.id = m.prompt_set_id "
+            f"LEFT JOIN {V.db_table} o ON o.id = m.owner_id "
+            f"JOIN {S.db_table} s ON s.match_id = m.id "
+            f"JOIN {C.db_table} c ON c.id = s.contestant_id "
+            f"WHERE m.public_id = %s ORDER BY s.position"
+        )
+        self._fields = [f for f in J.concrete_fields if not f.primary_key]
+        columns = ", ".join(f.column for f in self._fields)
+        marks = ", ".join(["%s"] * len(self._fields))
+        self.insert_judgment = (
+            f"INSERT INTO {J.db_table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        )
+        self.has_key = f"SELECT 1 FROM {J.db_table} WHERE voter_id = %s AND idempotency_key = %s"
+
+    def judgment_params(self, values: dict) -> list:
+        """Every column of Judgment: the given values, the model's defaults for the rest."""
+        return [
+            f.get_db_prep_save(
+                values[f.attname] if f.attname in values else f.get_default(), connection
+            )
+            for f in self._fields
+        ]
+
+
+@functools.cache
+def _vote_sql() -> _VoteSQL:
+    return _VoteSQL()
+
+
+def _aware(value) -> datetime:
+    """A DateTimeField read by raw SQL: SQLite gives naive UTC text, PostgreSQL datetimes."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
 
 
 OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just opened
+_open_boards: dict[int, tuple[float, list[str]]] = {}  # prompt set id -> (read at, scope keys)
 
 
-def scopes_touched_by(match: Match) -> list[str]:
-    """The default human board of the set, plus every open board this vote belongs to."""
-    base = BoardScope(match.prompt_set.slug, "humans").key
-    prefix = f"set={match.prompt_set.slug}|"
-    cache_key = f"arena:open-boards:{match.prompt_set_id}"
-    open_keys = cache.get(cache_key)
-    if open_keys is None:
+def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str) -> list[str]:
+    """The default human board of the set, plus every open board a vote in it belongs to.
+
+    Open boards are read from the database at most every ``OPEN_BOARDS_TTL`` seconds per
+    process (a per-process memo: no round trip per vote).
+    """
+    read_at, open_keys = _open_boards.get(prompt_set_id, (-OPEN_BOARDS_TTL, []))
+    if time.monotonic() - read_at >= OPEN_BOARDS_TTL:
         open_keys = list(
-            BoardState.objects.filter(scope__startswith=prefix).values_list("scope", flat=True)
+            BoardState.objects.filter(scope__startswith=f"set={prompt_set}|").values_list(
+                "scope", flat=True
+            )
         )
-        cache.set(cache_key, open_keys, OPEN_BOARDS_TTL)
-    keys = {base}
+        _open_boards[prompt_set_id] = (time.monotonic(), open_keys)
+    keys = {BoardScope(prompt_set, "humans").key}
     for key in open_keys:
         scope = BoardScope.from_key_unchecked(key)
-        if scope.by in ("humans", "all") and scope.category in ("", match.category):
+        if scope.by in ("humans", "all") and scope.category in ("", category):
             keys.add(key)
     return sorted(keys)
 
 
-def reveal(vote: Vote) -> list[dict]:
+def reveal(battle: VotedBattle) -> list[dict]:
     return [
-        {"slot": position, "model": name} for position, (_, name) in enumerate(vote.contestants)
+        {"slot": position, "model": name} for position, (_, name) in enumerate(battle.contestants)
     ]

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import IntegrityError, transaction
-from django.db.models import F, FilteredRelation, Q, QuerySet, Sum
+from django.db import connection
+from django.db.models import FilteredRelation, Q, QuerySet, Sum
 
 from arena.models import Contestant, Judgment, Match, MatchSlot, PairOutcomeCount, PromptSet
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
@@ -406,22 +406,50 @@ def bump_pair_count(
     judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int
 ) -> None:
     """Add one stored pairwise judgment to the running counts (inside the caller's transaction)."""
-    key = {
-        "prompt_set_id": match.prompt_set_id,
-        "source": "human" if judgment.judge_id is None else f"judge:{judgment.judge_id}",
-        "category": match.category,
-        "contestant_a_id": contestant_a_id,
-        "contestant_b_id": contestant_b_id,
-        "winner": judgment.winner,
-        "a_first": judgment.presentation.startswith("0"),
-    }
-    if PairOutcomeCount.objects.filter(**key).update(count=F("count") + judgment.weight):
-        return
-    try:
-        with transaction.atomic():
-            PairOutcomeCount.objects.create(**key, count=judgment.weight)
-    except IntegrityError:  # created concurrently: add to it
-        PairOutcomeCount.objects.filter(**key).update(count=F("count") + judgment.weight)
+    add_to_pair_count(
+        prompt_set_id=match.prompt_set_id,
+        source="human" if judgment.judge_id is None else f"judge:{judgment.judge_id}",
+        category=match.category,
+        contestant_a_id=contestant_a_id,
+        contestant_b_id=contestant_b_id,
+        winner=judgment.winner,
+        a_first=judgment.presentation.startswith("0"),
+        count=judgment.weight,
+    )
+
+
+_PAIR_CELL = "prompt_set_id, source, category, contestant_a_id, contestant_b_id, winner, a_first"
+
+
+def add_to_pair_count(
+    *,
+    prompt_set_id: int,
+    source: str,
+    category: str,
+    contestant_a_id: int,
+    contestant_b_id: int,
+    winner: str,
+    a_first: bool,
+    count: int,
+) -> None:
+    """Add ``count`` to one running-count cell, creating it if new: one upsert statement
+    (SQLite and PostgreSQL), safe against concurrent writers of the same cell."""
+    table = PairOutcomeCount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({_PAIR_CELL}, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT ({_PAIR_CELL}) DO UPDATE SET count = {table}.count + excluded.count",
+            [
+                prompt_set_id,
+                source,
+                category,
+                contestant_a_id,
+                contestant_b_id,
+                winner,
+                a_first,
+                count,
+            ],
+        )
 
 
 def pair_matrix(scope: BoardScope) -> dict:

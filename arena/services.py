@@ -118,18 +118,25 @@ def request_refit(scope_keys: list[str]) -> None:
 
 
 def _mark_dirty(scope_keys: list[str]) -> None:
+    for key in scope_keys:
+        _queue_refit(key, stamp=True)
+
+
+def _queue_refit(scope_key: str, stamp: bool) -> None:
+    """Queue one refit of the scope unless one is pending: at once when the board is idle,
+    else one interval after the last fit began. ``stamp`` records the new request."""
     from arena.tasks import refit_leaderboard
 
     interval = settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
-    for key in scope_keys:
-        if not cache.add(_pending_flag(key), 1, timeout=interval + 60):
-            continue
+    if not cache.add(_pending_flag(scope_key), 1, timeout=interval + 60):
+        return
+    if stamp:
         now = timezone.now()
-        if not BoardState.objects.filter(scope=key).update(requested_at=now):
-            BoardState.objects.get_or_create(scope=key, defaults={"requested_at": now})
-        wait = cache.get(_last_fit(key), 0.0) + interval - time.time()
-        # No countdown at all when the board is idle: an ETA task waits on the worker's timer.
-        refit_leaderboard.apply_async(args=[key], countdown=wait if wait > 0.01 else None)
+        if not BoardState.objects.filter(scope=scope_key).update(requested_at=now):
+            BoardState.objects.get_or_create(scope=scope_key, defaults={"requested_at": now})
+    wait = cache.get(_last_fit(scope_key), 0.0) + interval - time.time()
+    # No countdown at all when the board is idle: an ETA task waits on the worker's timer.
+    refit_leaderboard.apply_async(args=[scope_key], countdown=wait if wait > 0.01 else None)
 
 
 def _pending_flag(scope_key: str) -> str:
@@ -142,16 +149,20 @@ def _last_fit(scope_key: str) -> str:
 
 def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
     """Claim a dirty scope (one-row conditional update), refit it, push the new board."""
-    cache.delete(_pending_flag(scope_key))
     now = timezone.now()
     claimed = BoardState.objects.filter(
         Q(fitted_up_to__isnull=True) | Q(fitted_up_to__lt=F("requested_at")),
         Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
         scope=scope_key,
     ).update(claimed_at=now)
+    if claimed == 1:
+        # Stamped before the flag is cleared: a vote that finds no flag finds this stamp,
+        # and queues the next refit one interval after it rather than at once.
+        cache.set(_last_fit(scope_key), time.time(), timeout=3600)
+    # Cleared before the counts are read: a vote that still saw the flag is in them.
+    cache.delete(_pending_flag(scope_key))
     if claimed != 1:
         return None
-    cache.set(_last_fit(scope_key), time.time(), timeout=3600)
     state = BoardState.objects.get(scope=scope_key)
     fitted_up_to = state.requested_at
     started = time.perf_counter()
@@ -168,11 +179,8 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
         snapshot.fit_seconds * 1000,
         (time.perf_counter() - started) * 1000,
     )
-    # Votes that arrived while fitting: the next queued refit (or this one again) picks them up.
+    # Votes that arrived while fitting queued their own refit, unless a refit that ran during
+    # this fit (and found the scope claimed) took their flag: queue one for them then.
     if BoardState.objects.filter(scope=scope_key, requested_at__gt=fitted_up_to).exists():
-        from arena.tasks import refit_leaderboard
-
-        refit_leaderboard.apply_async(
-            args=[scope_key], countdown=settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
-        )
+        _queue_refit(scope_key, stamp=False)
     return snapshot

@@ -225,7 +225,7 @@ CACHES = {
 # --- Arena ------------------------------------------------------------------------------
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000)
 # A board is refitted at most once per interval (the first vote after a quiet spell: at once).
-ARENA_REFIT_MIN_INTERVAL_SECONDS = env_float("ARENA_REFIT_MIN_INTERVAL_SECONDS", 1.0)
+ARENA_REFIT_MIN_INTERVAL_SECONDS = env_float("ARENA_REFIT_MIN_INTERVAL_SECONDS", 0.5)
 ARENA_BATTLE_TTL_SECONDS = env_int("ARENA_BATTLE_TTL_SECONDS", 3600)
 ARENA_MATCHMAKING_POLICY = env_str("ARENA_MATCHMAKING_POLICY", "uniform")
 ARENA_NEW_CONTESTANT_VOTES = env_int("ARENA_NEW_CONTESTANT_VOTES", 300)

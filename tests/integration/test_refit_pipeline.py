@@ -44,11 +44,16 @@ def test_it_refits_once_for_a_burst_of_votes(celery_worker):
         with transaction.atomic():
             request_refit([scope.key])
     assert _wait_for(lambda: LeaderboardSnapshot.objects.filter(scope=scope.key).exists())
-    time.sleep(0.5)
-    assert LeaderboardSnapshot.objects.filter(scope=scope.key).count() == 1
-    state = BoardState.objects.get(scope=scope.key)
-    assert state.fitted_up_to == state.requested_at and state.claimed_at is None
-    snapshot = LeaderboardSnapshot.objects.get(scope=scope.key)
+
+    def quiet():
+        state = BoardState.objects.get(scope=scope.key)
+        return state.fitted_up_to == state.requested_at and state.claimed_at is None
+
+    assert _wait_for(quiet)
+    time.sleep(0.3)
+    # One fit, or two when the worker started fitting before the burst was over; never five.
+    assert LeaderboardSnapshot.objects.filter(scope=scope.key).count() in (1, 2)
+    snapshot = LeaderboardSnapshot.objects.filter(scope=scope.key).latest("created_at")
     assert snapshot.n_votes == 30 and {r["model"] for r in snapshot.rows} == {"alpha", "beta"}
 
 
@@ -115,6 +120,6 @@ def test_a_category_board_someone_opened_follows_new_votes(celery_worker):
     code = BoardScope("live", "humans", "code")
     latest_snapshot(code)  # a page opened the category board
     match = Match.objects.get(external_id="c1")
-    assert code.key in scopes_touched_by(match)
+    assert code.key in scopes_touched_by(match.prompt_set_id, "live", match.category)
     other = BoardScope("live", "humans", "math").key
-    assert other not in scopes_touched_by(match)
+    assert other not in scopes_touched_by(match.prompt_set_id, "live", match.category)
