@@ -24,7 +24,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from arena.boards import BoardScope, add_to_pair_count
+from arena.boards import BoardScope, pair_count_upsert
 from arena.models import (
     BoardState,
     Contestant,
@@ -561,7 +561,7 @@ def voted_battle(public_id: uuid.UUID) -> VotedBattle | None:
 
 
 def store_vote(battle: VotedBattle, vote: Vote) -> None:
-    """Insert the judgment and bump the running count in one transaction; queue the refit.
+    """Insert the judgment and bump the running count atomically; queue the refit.
 
     A second vote on the battle, or a second use of the idempotency key, inserts nothing
     (``ON CONFLICT DO NOTHING`` on the judgment's unique keys) and raises Conflict.
@@ -580,26 +580,35 @@ def store_vote(battle: VotedBattle, vote: Vote) -> None:
         "voted_at": now,
         "created_at": now,
     }
-    with transaction.atomic(durable=True), connection.cursor() as cursor:
-        cursor.execute(sql.insert_judgment, sql.judgment_params(judgment))
-        if cursor.rowcount != 1:
+    params = sql.judgment_params(judgment)
+    cell = None
+    if vote.kind == Judgment.Kind.PAIRWISE:
+        (a, _), (b, _) = battle.contestants
+        # This vote's running-count cell (presentation "0,1": slot 0 was shown first).
+        cell = [battle.prompt_set_id, "human", battle.category, a, b, vote.winner, True, 1]
+    if connection.vendor == "postgresql":
+        # One statement in autocommit, so one round trip: the count is bumped only if the
+        # judgment row was inserted.
+        with connection.cursor() as cursor:
+            if cell:
+                cursor.execute(sql.insert_and_count, params + cell)
+                inserted = cursor.fetchone()[0]
+            else:
+                cursor.execute(sql.insert_judgment, params)
+                inserted = cursor.rowcount
+    else:
+        with transaction.atomic(durable=True), connection.cursor() as cursor:
+            cursor.execute(sql.insert_judgment, params)
+            inserted = cursor.rowcount
+            if inserted == 1 and cell:
+                cursor.execute(sql.count, cell)
+    if inserted != 1:
+        with connection.cursor() as cursor:
             cursor.execute(sql.has_key, [battle.owner_id, vote.idempotency_key])
             if cursor.fetchone():
                 raise Conflict("this vote was already recorded (duplicate submission)")
-            raise Conflict("you already voted on this battle")
-        if vote.kind == Judgment.Kind.PAIRWISE:
-            (a, _), (b, _) = battle.contestants
-            add_to_pair_count(
-                prompt_set_id=battle.prompt_set_id,
-                source="human",
-                category=battle.category,
-                contestant_a_id=a,
-                contestant_b_id=b,
-                winner=vote.winner,
-                a_first=True,  # presentation "0,1"
-                count=1,
-            )
-        request_refit(scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category))
+        raise Conflict("you already voted on this battle")
+    request_refit(scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category))
 
 
 class _VoteSQL:
@@ -624,6 +633,12 @@ class _VoteSQL:
             f"INSERT INTO {J.db_table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         )
         self.has_key = f"SELECT 1 FROM {J.db_table} WHERE voter_id = %s AND idempotency_key = %s"
+        self.count = pair_count_upsert("VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
+        self.insert_and_count = (
+            f"WITH judgment AS ({self.insert_judgment} RETURNING 1), "
+            f"bump AS ({pair_count_upsert('SELECT %s, %s, %s, %s, %s, %s, %s, %s FROM judgment')}) "
+            f"SELECT count(*) FROM judgment"
+        )
 
     def judgment_params(self, values: dict) -> list:
         """Every column of Judgment: the given values, the model's defaults for the rest."""

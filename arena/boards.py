@@ -421,6 +421,17 @@ def bump_pair_count(
 _PAIR_CELL = "prompt_set_id, source, category, contestant_a_id, contestant_b_id, winner, a_first"
 
 
+def pair_count_upsert(rows: str) -> str:
+    """SQL adding ``rows`` (VALUES or SELECT of the cell's columns, then the count) to the
+    running counts, creating new cells: one statement on SQLite and PostgreSQL, safe
+    against concurrent writers of the same cell."""
+    table = PairOutcomeCount._meta.db_table
+    return (
+        f"INSERT INTO {table} ({_PAIR_CELL}, count) {rows} "
+        f"ON CONFLICT ({_PAIR_CELL}) DO UPDATE SET count = {table}.count + excluded.count"
+    )
+
+
 def add_to_pair_count(
     *,
     prompt_set_id: int,
@@ -432,13 +443,10 @@ def add_to_pair_count(
     a_first: bool,
     count: int,
 ) -> None:
-    """Add ``count`` to one running-count cell, creating it if new: one upsert statement
-    (SQLite and PostgreSQL), safe against concurrent writers of the same cell."""
-    table = PairOutcomeCount._meta.db_table
+    """Add ``count`` to one running-count cell (inside the caller's transaction)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({_PAIR_CELL}, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-            f"ON CONFLICT ({_PAIR_CELL}) DO UPDATE SET count = {table}.count + excluded.count",
+            pair_count_upsert("VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"),
             [
                 prompt_set_id,
                 source,

@@ -229,7 +229,7 @@ def main():
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
         )
-        n = int(600 * args.seconds) + 200
+        n = int(1500 * args.seconds) + 200
         battles = var / "battles.txt"
         with battles.open("w") as out:
             subprocess.run(
