@@ -155,14 +155,23 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
         Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
         scope=scope_key,
     ).update(claimed_at=now)
-    if claimed == 1:
-        # Stamped before the flag is cleared: a vote that finds no flag finds this stamp,
-        # and queues the next refit one interval after it rather than at once.
-        cache.set(_last_fit(scope_key), time.time(), timeout=3600)
+    if claimed != 1:
+        if BoardState.objects.filter(scope=scope_key, claimed_at__isnull=False).exists():
+            # Another fit is running and may have read the counts before the votes that
+            # queued this refit: keep their flag and come back when it should be done.
+            from arena.tasks import refit_leaderboard
+
+            refit_leaderboard.apply_async(
+                args=[scope_key], countdown=settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
+            )
+        else:  # nothing to fit
+            cache.delete(_pending_flag(scope_key))
+        return None
+    # Stamped before the flag is cleared: a vote that finds no flag finds this stamp, and
+    # queues the next refit one interval after it rather than at once.
+    cache.set(_last_fit(scope_key), time.time(), timeout=3600)
     # Cleared before the counts are read: a vote that still saw the flag is in them.
     cache.delete(_pending_flag(scope_key))
-    if claimed != 1:
-        return None
     state = BoardState.objects.get(scope=scope_key)
     fitted_up_to = state.requested_at
     started = time.perf_counter()
@@ -179,8 +188,8 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
         snapshot.fit_seconds * 1000,
         (time.perf_counter() - started) * 1000,
     )
-    # Votes that arrived while fitting queued their own refit, unless a refit that ran during
-    # this fit (and found the scope claimed) took their flag: queue one for them then.
+    # Votes that arrived while fitting have queued their refit (or found one queued); this
+    # one more is for a flag lost otherwise (the cache evicted it, or it expired).
     if BoardState.objects.filter(scope=scope_key, requested_at__gt=fitted_up_to).exists():
         _queue_refit(scope_key, stamp=False)
     return snapshot

@@ -58,6 +58,26 @@ def test_it_refits_once_for_a_burst_of_votes(celery_worker):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_refit_that_finds_the_board_being_fitted_comes_back_later(celery_worker):
+    from django.utils import timezone
+
+    import_records(_votes(6), prompt_set="live", source="test")
+    scope = BoardScope("live", "humans")
+    started = timezone.now()
+    # A fit is running: it claimed the board and read the request stamp before the vote.
+    BoardState.objects.create(scope=scope.key, requested_at=started, claimed_at=started)
+    with transaction.atomic():
+        request_refit([scope.key])  # the vote: its refit finds the board claimed
+    time.sleep(0.4)
+    assert not LeaderboardSnapshot.objects.filter(scope=scope.key).exists()
+    # The running fit ends, fitted up to its own stamp only; the vote's refit must follow.
+    BoardState.objects.filter(scope=scope.key).update(claimed_at=None, fitted_up_to=started)
+    assert _wait_for(lambda: LeaderboardSnapshot.objects.filter(scope=scope.key).exists(), 10)
+    state = BoardState.objects.get(scope=scope.key)
+    assert state.fitted_up_to == state.requested_at > started
+
+
+@pytest.mark.django_db(transaction=True)
 def test_nothing_is_queued_when_the_transaction_rolls_back(celery_worker):
     import_records(_votes(4), prompt_set="live", source="test")
     scope = BoardScope("live", "humans")
