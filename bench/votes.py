@@ -10,7 +10,8 @@ connections as fast as the server answers, and a websocket client subscribed to 
 board records every push. Rate limits are switched off for the run (all load comes
 from one address). Push latency: the time from a vote's HTTP answer to the first
 pushed board whose vote count includes it — measured idle (one vote at a time) and
-under the full load.
+under the full load. Afterwards the database must hold exactly the votes answered 200,
+in the judgments and in the running pair counts.
 """
 
 from __future__ import annotations
@@ -188,6 +189,19 @@ def _push_latency(vote_times, pushes, base):
     return np.array(latencies)
 
 
+def _stored(database_url):
+    """Votes stored by the arena, and the sum of the running pair counts."""
+    import psycopg
+
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM arena_judgment j JOIN arena_match m ON m.id = j.match_id "
+            "WHERE m.origin = 'arena'"
+        ).fetchone()[0]
+        counted = conn.execute("SELECT sum(count) FROM arena_pairoutcomecount").fetchone()[0]
+    return stored, counted
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
@@ -317,11 +331,16 @@ def main():
         rate = len(ok) / span
         request_ms = np.array([e - s for s, e in ok]) * 1000
         loaded = _push_latency([e for _, e in ok], pushes, base)
+        stored, counted = _stored(env["DATABASE_URL"])
         print(
             f"web processes {args.web_processes}, {args.connections} connections, {args.seconds:g} s, PostgreSQL + Redis, 2 cores shared with the load and the refit worker"
         )
         print(
             f"votes: {len(ok)} stored in {span:.1f} s = {rate:.0f} votes/s (goal >= 300); failed: {len(bad)} {sorted(set(bad))}"
+        )
+        print(
+            f"in the database: {stored} arena votes (answered 200: {len(ok) + 20}), running counts "
+            f"{counted} (5,000 earlier + {counted - 5000}): {'consistent' if stored == len(ok) + 20 == counted - 5000 else 'INCONSISTENT'}"
         )
         print(
             f"vote request latency ms: p50 {np.percentile(request_ms, 50):.0f}, p95 {np.percentile(request_ms, 95):.0f}"
