@@ -72,9 +72,13 @@ def test_a_refit_that_finds_the_board_being_fitted_comes_back_later(celery_worke
     assert not LeaderboardSnapshot.objects.filter(scope=scope.key).exists()
     # The running fit ends, fitted up to its own stamp only; the vote's refit must follow.
     BoardState.objects.filter(scope=scope.key).update(claimed_at=None, fitted_up_to=started)
-    assert _wait_for(lambda: LeaderboardSnapshot.objects.filter(scope=scope.key).exists(), 10)
-    state = BoardState.objects.get(scope=scope.key)
-    assert state.fitted_up_to == state.requested_at > started
+
+    def fitted_the_vote():
+        state = BoardState.objects.get(scope=scope.key)
+        return state.fitted_up_to == state.requested_at > started and state.claimed_at is None
+
+    assert _wait_for(fitted_the_vote, 10)
+    assert LeaderboardSnapshot.objects.filter(scope=scope.key).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
