@@ -18,7 +18,7 @@ from arena.battles import (
 )
 from arena.boards import BoardScope, ScopeError, pair_matrix
 from arena.models import Judgment, LeaderboardSnapshot, PromptSet
-from arena.ratelimit import allow
+from arena.ratelimit import allow, vote_allowed
 from arena.services import latest_snapshot
 from arena.voters import current_voter, ip_hash, remember
 from judges.models import Judge
@@ -256,13 +256,6 @@ def vote(request, battle_id: uuid.UUID, payload: VoteIn):
     except BattleError as exc:
         return _refuse(exc)
     return Status(200, {"recorded": True, "battle": str(battle_id), "reveal": revealed})
-
-
-def vote_allowed(voter_label: str, address_hash: str) -> bool:
-    """The per-session and per-address vote rate limits (one hit each)."""
-    return allow(f"vote:s:{voter_label}", settings.ARENA_VOTE_RATE_SESSION) and allow(
-        f"vote:ip:{address_hash}", settings.ARENA_VOTE_RATE_IP
-    )
 
 
 def _arena_set(slug: str | None) -> PromptSet | None:

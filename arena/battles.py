@@ -24,7 +24,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from arena.boards import BoardScope, pair_count_upsert
+from arena.boards import BoardScope, add_to_pair_count, pair_cell, pair_count_upsert
 from arena.models import (
     BoardState,
     Contestant,
@@ -584,8 +584,16 @@ def store_vote(battle: VotedBattle, vote: Vote) -> None:
     cell = None
     if vote.kind == Judgment.Kind.PAIRWISE:
         (a, _), (b, _) = battle.contestants
-        # This vote's running-count cell (presentation "0,1": slot 0 was shown first).
-        cell = [battle.prompt_set_id, "human", battle.category, a, b, vote.winner, True, 1]
+        cell = pair_cell(
+            prompt_set_id=battle.prompt_set_id,
+            source="human",
+            category=battle.category,
+            contestant_a_id=a,
+            contestant_b_id=b,
+            winner=vote.winner,
+            a_first=True,  # presentation "0,1": slot 0 was shown first
+            count=1,
+        )
     if connection.vendor == "postgresql":
         # One statement in autocommit, so one round trip: the count is bumped only if the
         # judgment row was inserted.
@@ -601,7 +609,7 @@ def store_vote(battle: VotedBattle, vote: Vote) -> None:
             cursor.execute(sql.insert_judgment, params)
             inserted = cursor.rowcount
             if inserted == 1 and cell:
-                cursor.execute(sql.count, cell)
+                add_to_pair_count(cell)
     if inserted != 1:
         with connection.cursor() as cursor:
             cursor.execute(sql.has_key, [battle.owner_id, vote.idempotency_key])
@@ -633,7 +641,6 @@ class _VoteSQL:
             f"INSERT INTO {J.db_table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         )
         self.has_key = f"SELECT 1 FROM {J.db_table} WHERE voter_id = %s AND idempotency_key = %s"
-        self.count = pair_count_upsert("VALUES (%s, %s, %s, %s, %s, %s, %s, %s)")
         self.insert_and_count = (
             f"WITH judgment AS ({self.insert_judgment} RETURNING 1), "
             f"bump AS ({pair_count_upsert('SELECT %s, %s, %s, %s, %s, %s, %s, %s FROM judgment')}) "

@@ -407,32 +407,23 @@ def bump_pair_count(
 ) -> None:
     """Add one stored pairwise judgment to the running counts (inside the caller's transaction)."""
     add_to_pair_count(
-        prompt_set_id=match.prompt_set_id,
-        source="human" if judgment.judge_id is None else f"judge:{judgment.judge_id}",
-        category=match.category,
-        contestant_a_id=contestant_a_id,
-        contestant_b_id=contestant_b_id,
-        winner=judgment.winner,
-        a_first=judgment.presentation.startswith("0"),
-        count=judgment.weight,
+        pair_cell(
+            prompt_set_id=match.prompt_set_id,
+            source="human" if judgment.judge_id is None else f"judge:{judgment.judge_id}",
+            category=match.category,
+            contestant_a_id=contestant_a_id,
+            contestant_b_id=contestant_b_id,
+            winner=judgment.winner,
+            a_first=judgment.presentation.startswith("0"),
+            count=judgment.weight,
+        )
     )
 
 
 _PAIR_CELL = "prompt_set_id, source, category, contestant_a_id, contestant_b_id, winner, a_first"
 
 
-def pair_count_upsert(rows: str) -> str:
-    """SQL adding ``rows`` (VALUES or SELECT of the cell's columns, then the count) to the
-    running counts, creating new cells: one statement on SQLite and PostgreSQL, safe
-    against concurrent writers of the same cell."""
-    table = PairOutcomeCount._meta.db_table
-    return (
-        f"INSERT INTO {table} ({_PAIR_CELL}, count) {rows} "
-        f"ON CONFLICT ({_PAIR_CELL}) DO UPDATE SET count = {table}.count + excluded.count"
-    )
-
-
-def add_to_pair_count(
+def pair_cell(
     *,
     prompt_set_id: int,
     source: str,
@@ -442,22 +433,36 @@ def add_to_pair_count(
     winner: str,
     a_first: bool,
     count: int,
-) -> None:
-    """Add ``count`` to one running-count cell (inside the caller's transaction)."""
+) -> list:
+    """One running-count cell and the count to add to it, as the parameters of
+    :func:`pair_count_upsert` (its columns' order)."""
+    return [
+        prompt_set_id,
+        source,
+        category,
+        contestant_a_id,
+        contestant_b_id,
+        winner,
+        a_first,
+        count,
+    ]
+
+
+def pair_count_upsert(rows: str) -> str:
+    """SQL adding ``rows`` (VALUES or SELECT of a :func:`pair_cell`'s eight parameters) to
+    the running counts, creating new cells: one statement on SQLite and PostgreSQL, safe
+    against concurrent writers of the same cell."""
+    table = PairOutcomeCount._meta.db_table
+    return (
+        f"INSERT INTO {table} ({_PAIR_CELL}, count) {rows} "
+        f"ON CONFLICT ({_PAIR_CELL}) DO UPDATE SET count = {table}.count + excluded.count"
+    )
+
+
+def add_to_pair_count(cell: list) -> None:
+    """Add a :func:`pair_cell` to the running counts (inside the caller's transaction)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            pair_count_upsert("VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"),
-            [
-                prompt_set_id,
-                source,
-                category,
-                contestant_a_id,
-                contestant_b_id,
-                winner,
-                a_first,
-                count,
-            ],
-        )
+        cursor.execute(pair_count_upsert("VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"), cell)
 
 
 def pair_matrix(scope: BoardScope) -> dict:

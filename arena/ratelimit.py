@@ -2,6 +2,7 @@
 
 import time
 
+from django.conf import settings
 from django.core.cache import cache
 
 
@@ -27,3 +28,10 @@ def allow(key: str, rate: str) -> bool:
     except ValueError:  # expired between add and incr
         cache.add(bucket, 1, timeout=window + 1)
         return True
+
+
+def vote_allowed(voter_label: str, address_hash: str) -> bool:
+    """The per-session and per-address vote rate limits (one hit each)."""
+    return allow(f"vote:s:{voter_label}", settings.ARENA_VOTE_RATE_SESSION) and allow(
+        f"vote:ip:{address_hash}", settings.ARENA_VOTE_RATE_IP
+    )

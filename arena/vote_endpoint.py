@@ -36,7 +36,9 @@ from django.middleware.security import SecurityMiddleware
 from ninja.utils import check_csrf
 from pydantic import ValidationError
 
+from arena.api import VoteIn
 from arena.battles import BattleError, cast_vote
+from arena.ratelimit import vote_allowed
 from arena.voters import COOKIE, SALT, ip_hash
 
 log = logging.getLogger(__name__)
@@ -74,8 +76,6 @@ class VoteEndpoint:
 
     def answer(self, scope, body: bytes, battle_id: str) -> HttpResponse | None:
         """The vote's response, or None to let Django answer the request."""
-        from arena.api import VoteIn, vote_allowed
-
         request = ASGIRequest(scope, io.BytesIO(body))
         try:
             request.get_host()
