@@ -4,6 +4,7 @@ COPY pyproject.toml README.md ./
 COPY config config
 COPY arena arena
 COPY judges judges
+COPY llm llm
 RUN pip install --no-cache-dir .
 COPY . .
 EXPOSE 8000

@@ -1,49 +1,32 @@
-"""The JSON API (django-ninja; OpenAPI at /api/docs)."""
+"""The arena's JSON endpoints (a django-ninja Router; config/api.py mounts it at /api/).
 
+Leaderboards, prompt sets, battles and votes. Each endpoint resolves its input, calls one
+use case and returns its result; a :class:`arena.errors.Refusal` raised by the use case is
+answered by the API's one exception handler as ``{"detail", "field"}`` with its status.
+"""
+
+import csv
+import io
 import uuid
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpResponse
-from ninja import NinjaAPI, Schema, Status
-from ninja.errors import HttpError
+from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 from pydantic import StrictInt, StrictStr
 
-from arena.battles import (
-    BattleError,
-    battle_view,
-    cast_vote,
-    start_battle,
-    start_live_battle,
-)
-from arena.boards import BoardScope, ScopeError, pair_matrix
-from arena.models import Judgment, LeaderboardSnapshot, PromptSet
-from arena.ratelimit import allow, vote_allowed
+from arena.battles import battle_view, start_battle, start_live_battle
+from arena.boards import BoardScope, pair_matrix
+from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Refusal
+from arena.models import Judge, Judgment, LeaderboardSnapshot, PromptSet
+from arena.ratelimit import TOO_MANY_REQUESTS, allow
+from arena.schemas import Board, Problem
 from arena.services import latest_snapshot
-from arena.voters import current_voter, ip_hash, remember
-from judges.models import Judge
+from arena.voters import current_voter, ip_hash, remember, voter_label
+from arena.votes import cast_vote
 
-api = NinjaAPI(title="Arena API", version="1", urls_namespace="api")
-
-
-class BoardRow(Schema):
-    rank_ub: int
-    model: str
-    rating: float
-    ci_lower: float | None = None
-    ci_upper: float | None = None
-    votes: int
-    win_rate: float | None = None
-
-
-class Board(Schema):
-    scope: str
-    method: str
-    created_at: str
-    n_votes: int
-    n_models: int
-    rows: list[BoardRow]
-    graph: dict
+router = Router()
 
 
 class ScopeChoice(Schema):
@@ -58,13 +41,6 @@ class PromptSetOut(Schema):
     boards: list[ScopeChoice]
 
 
-def _scope(set_: str, by: str, category: str, style: str) -> BoardScope:
-    try:
-        return BoardScope.validated(set_, by, category, style)
-    except ScopeError as exc:
-        raise HttpError(404 if exc.field == "set" else 400, str(exc)) from None
-
-
 def _board(snapshot) -> dict:
     return {
         "scope": snapshot.scope,
@@ -77,17 +53,14 @@ def _board(snapshot) -> dict:
     }
 
 
-@api.get("/leaderboard", response=Board, summary="Latest leaderboard of a scope")
+@router.get("/leaderboard", response=Board, summary="Latest leaderboard of a scope")
 def leaderboard(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
-    return _board(latest_snapshot(_scope(set, by, category, style)))
+    return _board(latest_snapshot(BoardScope.validated(set, by, category, style)))
 
 
-@api.get("/leaderboard.csv", summary="Latest leaderboard of a scope as CSV")
+@router.get("/leaderboard.csv", summary="Latest leaderboard of a scope as CSV")
 def leaderboard_csv(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
-    import csv
-    import io
-
-    snapshot = latest_snapshot(_scope(set, by, category, style))
+    snapshot = latest_snapshot(BoardScope.validated(set, by, category, style))
     buffer = io.StringIO()
     fields = ["rank_ub", "model", "rating", "ci_lower", "ci_upper", "votes", "win_rate"]
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
@@ -100,7 +73,7 @@ def leaderboard_csv(request, set: str, by: str = "humans", category: str = "", s
     return response
 
 
-@api.get(
+@router.get(
     "/prompt-sets",
     response=list[PromptSetOut],
     summary="Prompt sets and the leaderboards they have",
@@ -178,23 +151,16 @@ class VoteOut(Schema):
     reveal: list[RevealOut]
 
 
-class Problem(Schema):
-    detail: str
-    field: str | None = None
-
-
-def _refuse(exc: BattleError):
-    return Status(exc.status, {"detail": exc.message, "field": exc.field})
-
-
 def _csrf(request):
+    """The API's posts come from the site's own pages (ninja leaves CSRF to the endpoint)."""
     if check_csrf(request) is not None:
-        raise HttpError(
-            403, "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header"
+        raise Refusal(
+            "CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header",
+            status=FORBIDDEN,
         )
 
 
-@api.post(
+@router.post(
     "/battles",
     response={201: BattleOut, 400: Problem, 404: Problem, 429: Problem, 503: Problem},
     summary="Serve a new anonymous battle",
@@ -202,34 +168,32 @@ def _csrf(request):
 def new_battle(request, payload: BattleIn, response: HttpResponse):
     _csrf(request)
     if payload.k not in (2, 3, 4):
-        return Status(400, {"detail": "expected 2, 3 or 4", "field": "k"})
+        raise Refusal("expected 2, 3 or 4", field="k", status=BAD_REQUEST)
     voter = current_voter(request, create=True)
     if not (
         allow(f"battle:s:{voter.pk}", settings.ARENA_BATTLE_RATE_SESSION)
         and allow(f"battle:ip:{ip_hash(request)}", settings.ARENA_BATTLE_RATE_IP)
     ):
-        return Status(429, {"detail": "too many battles; wait a minute"})
+        raise Refusal("too many battles; wait a minute", status=TOO_MANY_REQUESTS)
     prompt_set = _arena_set(payload.prompt_set)
     if prompt_set is None:
-        return Status(
-            404,
-            {"detail": f"no public arena prompt set {payload.prompt_set!r}", "field": "prompt_set"},
+        raise Refusal(
+            f"no public arena prompt set {payload.prompt_set!r}",
+            field="prompt_set",
+            status=NOT_FOUND,
         )
-    try:
-        policy = settings.ARENA_MATCHMAKING_POLICY
-        if payload.prompt_text is not None:
-            match = start_live_battle(
-                voter, prompt_set, payload.prompt_text, k=payload.k, policy=policy
-            )
-        else:
-            match = start_battle(voter, prompt_set, k=payload.k, policy=policy)
-    except BattleError as exc:
-        return _refuse(exc)
+    policy = settings.ARENA_MATCHMAKING_POLICY
+    if payload.prompt_text is not None:
+        match = start_live_battle(
+            voter, prompt_set, payload.prompt_text, k=payload.k, policy=policy
+        )
+    else:
+        match = start_battle(voter, prompt_set, k=payload.k, policy=policy)
     remember(response, voter)
     return Status(201, battle_view(match))
 
 
-@api.post(
+@router.post(
     "/battles/{battle_id}/vote",
     response={
         200: VoteOut,
@@ -242,20 +206,17 @@ def new_battle(request, payload: BattleIn, response: HttpResponse):
     },
     summary="Vote on a battle you were served; reveals the contestants",
 )
-def vote(request, battle_id: uuid.UUID, payload: VoteIn):
-    """Under ASGI, well-formed anonymous votes are answered by ``arena.vote_endpoint``
-    before they reach Django; this view answers the rest, with the same ``cast_vote``."""
+async def vote(request, battle_id: uuid.UUID, payload: VoteIn):
+    """One path for every voter, anonymous or logged in: the checks that need no database
+    here, then ``cast_vote`` on a thread of its own (not Django's one sync thread), so that
+    a process has many votes in flight; its database connection is handed back when the
+    vote is done (``database_sync_to_async`` closes it, i.e. returns it to the pool)."""
     _csrf(request)
-    voter = current_voter(request)
-    if voter is not None and not vote_allowed(voter.label, ip_hash(request)):
-        return Status(429, {"detail": "too many votes; wait a minute"})
-    try:
-        revealed = cast_vote(
-            voter.label if voter else None, battle_id, payload.dict(exclude_unset=True)
-        )
-    except BattleError as exc:
-        return _refuse(exc)
-    return Status(200, {"recorded": True, "battle": str(battle_id), "reveal": revealed})
+    label = await voter_label(request)
+    revealed = await database_sync_to_async(cast_vote, thread_sensitive=False)(
+        label, ip_hash(request), battle_id, payload.dict(exclude_unset=True)
+    )
+    return {"recorded": True, "battle": str(battle_id), "reveal": revealed}
 
 
 def _arena_set(slug: str | None) -> PromptSet | None:
@@ -269,13 +230,13 @@ class PairMatrix(Schema):
     win_fraction: list[list[float | None]]
 
 
-@api.get(
+@router.get(
     "/leaderboard/pairs",
     response=PairMatrix,
     summary="Battle counts and win fractions between every two models of a scope",
 )
 def leaderboard_pairs(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
-    return pair_matrix(_scope(set, by, category, style))
+    return pair_matrix(BoardScope.validated(set, by, category, style))
 
 
 class HistoryPoint(Schema):
@@ -284,7 +245,7 @@ class HistoryPoint(Schema):
     ratings: dict[str, float]
 
 
-@api.get(
+@router.get(
     "/leaderboard/history",
     response=list[HistoryPoint],
     summary="Ratings of a scope over time, from its snapshots",
@@ -292,9 +253,9 @@ class HistoryPoint(Schema):
 def leaderboard_history(
     request, set: str, by: str = "humans", category: str = "", style: str = "0", limit: int = 200
 ):
-    scope = _scope(set, by, category, style)
+    scope = BoardScope.validated(set, by, category, style)
     if not 1 <= limit <= 2000:
-        raise HttpError(400, "limit: expected 1..2000")
+        raise Refusal("expected 1..2000", field="limit", status=BAD_REQUEST)
     snapshots = (
         LeaderboardSnapshot.objects.filter(scope=scope.key)
         .order_by("-created_at")
@@ -308,6 +269,3 @@ def leaderboard_history(
         }
         for at, n, rows in reversed(snapshots)
     ]
-
-
-api.add_router("/runs", "judges.api.router")

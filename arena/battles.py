@@ -1,34 +1,30 @@
-"""Human battles: serve anonymous answers side by side, take one vote, reveal.
+"""Human battles: serve anonymous answers side by side (the vote is :mod:`arena.votes`).
 
 ``start_battle`` draws contestants with a matchmaking policy and stores the Match (the
-only place identities live until the vote); ``cast_vote`` checks a submitted vote
-against its battle and voter, then stores it, bumps the running count and queues the
-debounced refit, in one transaction.
+only place identities live until the vote); ``start_live_battle`` does the same for a
+prompt the voter typed, whose answers are then streamed (``live_slots``,
+``save_live_answer``); ``battle_view`` is what the browser may see before the vote.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
-import re
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from arena.boards import BoardScope, add_to_pair_count, pair_cell, pair_count_upsert
+from arena.boards import HUMAN_SOURCE, BoardScope
+from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, UNAVAILABLE, Refusal
+from arena.generation import contestant_config, generation_label
+from arena.matchmaking import pair_weights
 from arena.models import (
-    BoardState,
     Contestant,
-    Judgment,
     LeaderboardSnapshot,
     Match,
     MatchSlot,
@@ -38,40 +34,7 @@ from arena.models import (
     PromptSet,
     Voter,
 )
-from arena.services import request_refit
-
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-
-
-class BattleError(Exception):
-    """A request the arena refuses; ``status`` is the HTTP status to answer with."""
-
-    status = 400
-
-    def __init__(self, message: str, field: str | None = None):
-        self.message, self.field = message, field
-        super().__init__(f"{field}: {message}" if field else message)
-
-
-class NotFound(BattleError):
-    status = 404
-
-
-class Forbidden(BattleError):
-    status = 403
-
-
-class Conflict(BattleError):
-    status = 409
-
-
-class Gone(BattleError):
-    status = 410
-
-
-class Unavailable(BattleError):
-    status = 503
-
+from arena.ratings.scale import ELO_SCALE
 
 # --- serving a battle ----------------------------------------------------------------------
 
@@ -135,8 +98,10 @@ def start_battle(
     pool = battle_pool(prompt_set)
     prompts = pool.wide_prompts.get(k)
     if prompts is None or prompts.size == 0:
-        raise Unavailable(
-            f"no prompt in {prompt_set.slug!r} has answers from {k} active contestants yet", "k"
+        raise Refusal(
+            f"no prompt in {prompt_set.slug!r} has answers from {k} active contestants yet",
+            field="k",
+            status=UNAVAILABLE,
         )
     known = standing(prompt_set)
     if k == 2:
@@ -218,20 +183,26 @@ def draw_group(
     groups are drawn with probability proportional to the product of their members'
     weights. The Match keeps the probability so analyses can re-weight battles later.
     """
-    from arena.matchmaking import pair_weights
-
     if policy not in POLICIES:
-        raise BattleError(
-            f"unknown matchmaking policy {policy!r}; known: {', '.join(POLICIES)}", "policy"
+        raise Refusal(
+            f"unknown matchmaking policy {policy!r}; known: {', '.join(POLICIES)}",
+            field="policy",
+            status=BAD_REQUEST,
         )
     if pairs is not None:
         groups = pairs
     else:
         if len(ids) < k:
-            raise Unavailable(f"fewer than {k} contestants answered this prompt", "k")
+            raise Refusal(
+                f"fewer than {k} contestants answered this prompt", field="k", status=UNAVAILABLE
+            )
         groups = np.array(list(itertools.combinations(ids.tolist(), k)), dtype=np.int64)
     if len(groups) == 0:
-        raise Unavailable("no two active contestants answered a common prompt yet", "k")
+        raise Refusal(
+            "no two active contestants answered a common prompt yet",
+            field="k",
+            status=UNAVAILABLE,
+        )
     if k == 2:
         order = np.unique(groups)
         index = np.searchsorted(order, groups)
@@ -256,17 +227,11 @@ def draw_group(
 
 def standing(prompt_set: PromptSet) -> Standing:
     """Votes per contestant and the latest human board's strengths (cached briefly)."""
-    from arena.ratings.scale import ELO_SCALE
-
     key = f"arena:standing:{prompt_set.pk}"
     cached = cache.get(key)
     if cached is not None:
         return cached
-    snapshot = (
-        LeaderboardSnapshot.objects.filter(scope=BoardScope(prompt_set.slug, "humans").key)
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    snapshot = LeaderboardSnapshot.objects.latest_of(BoardScope(prompt_set.slug, "humans").key)
     strength, variance = {}, {}
     if snapshot is not None:
         ids = dict(
@@ -296,9 +261,11 @@ def start_live_battle(
     """Store the typed prompt and a Match whose answers are still to be generated (streamed)."""
     text = text.strip()
     if not text:
-        raise BattleError("type a question first", "prompt_text")
+        raise Refusal("type a question first", field="prompt_text", status=BAD_REQUEST)
     if len(text) > MAX_PROMPT_CHARS:
-        raise BattleError(f"at most {MAX_PROMPT_CHARS} characters", "prompt_text")
+        raise Refusal(
+            f"at most {MAX_PROMPT_CHARS} characters", field="prompt_text", status=BAD_REQUEST
+        )
     rng = rng or np.random.default_rng()
     live = np.array(
         list(
@@ -310,8 +277,10 @@ def start_live_battle(
         dtype=np.int64,
     )
     if live.size < k:
-        raise Unavailable(
-            f"fewer than {k} contestants can answer live (they need an endpoint)", "k"
+        raise Refusal(
+            f"fewer than {k} contestants can answer live (they need an endpoint)",
+            field="k",
+            status=UNAVAILABLE,
         )
     group, probability = draw_group(live, None, k, standing(prompt_set), policy, rng)
     order = rng.permutation(len(group))
@@ -350,13 +319,11 @@ class LiveSlots:
 
 def live_slots(voter: Voter | None, public_id) -> LiveSlots:
     """What is left to stream for this voter's live battle."""
-    from arena.generation import contestant_config
-
     match = Match.objects.filter(public_id=public_id).select_related("prompt").first()
     if match is None:
-        raise NotFound("no such battle")
+        raise Refusal("no such battle", status=NOT_FOUND)
     if voter is None or match.owner_id != voter.id:
-        raise Forbidden("this battle was served to someone else")
+        raise Refusal("this battle was served to someone else", status=FORBIDDEN)
     pending, done = {}, {}
     for slot in match.slots.select_related("contestant", "output").order_by("position"):
         if slot.output_id:
@@ -369,8 +336,6 @@ def live_slots(voter: Voter | None, public_id) -> LiveSlots:
 def save_live_answer(
     public_id, position: int, text: str, prompt_tokens: int, completion_tokens: int
 ) -> None:
-    from arena.generation import generation_label
-
     with transaction.atomic():
         slot = (
             MatchSlot.objects.select_related("match", "contestant")
@@ -407,7 +372,7 @@ def _votes_per_contestant(prompt_set: PromptSet) -> dict[int, int]:
     votes = cache.get(key)
     if votes is None:
         votes = {}
-        cells = PairOutcomeCount.objects.filter(prompt_set=prompt_set, source="human")
+        cells = PairOutcomeCount.objects.filter(prompt_set=prompt_set, source=HUMAN_SOURCE)
         for field in ("contestant_a_id", "contestant_b_id"):
             for cid, n in cells.values_list(field).annotate(n=Sum("count")).order_by():
                 votes[cid] = votes.get(cid, 0) + n
@@ -431,271 +396,5 @@ def battle_view(match: Match) -> dict:
 
 
 def battle_ttl() -> timedelta:
+    """How long a served battle takes its vote."""
     return timedelta(seconds=settings.ARENA_BATTLE_TTL_SECONDS)
-
-
-# --- voting --------------------------------------------------------------------------------
-#
-# The hot path of a public arena, so no ORM query building per vote: one read (the match
-# with its owner and slots) and one write transaction (the judgment, the running count),
-# in SQL that SQLite and PostgreSQL both run. Both HTTP fronts call ``cast_vote``: the
-# django-ninja endpoint and the lean ASGI endpoint in ``arena.vote_endpoint``.
-
-
-@dataclass(frozen=True)
-class Vote:
-    kind: str
-    winner: str | None
-    ranking: tuple[int, ...] | None
-    idempotency_key: str
-
-
-@dataclass(frozen=True)
-class VotedBattle:
-    """What a vote needs to know of its match (read in one query)."""
-
-    match_id: int
-    origin: str
-    k: int
-    created_at: datetime
-    category: str
-    prompt_set_id: int
-    prompt_set: str  # slug
-    owner_id: int | None
-    owner_label: str | None
-    contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
-    complete: bool  # every slot has its answer
-
-
-def cast_vote(voter_label: str | None, public_id: uuid.UUID, payload: dict) -> list[dict]:
-    """Check and store one vote of the voter labelled ``voter_label``; return the reveal.
-
-    Raises BattleError (with its HTTP status) for anything the arena refuses; a refused
-    vote writes nothing.
-    """
-    if voter_label is None:
-        raise Forbidden("no voter session: open a battle first")
-    battle = voted_battle(public_id)
-    if battle is None:
-        raise NotFound("no such battle")
-    if battle.origin != Match.Origin.ARENA or battle.owner_label != voter_label:
-        raise Forbidden("this battle was served to someone else")
-    if timezone.now() - battle.created_at > battle_ttl():
-        raise Gone("this battle has expired; start a new one")
-    if not battle.complete:
-        raise Conflict("the answers are still being written; vote when they are complete")
-    vote = parse_ballot(battle.k, payload)
-    store_vote(battle, vote)
-    return reveal(battle)
-
-
-def parse_ballot(k: int, payload: dict) -> Vote:
-    """Validate a vote on a k-way battle (pure); raises BattleError naming the field."""
-    key = payload.get("idempotency_key")
-    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
-        raise BattleError("expected 8-64 letters, digits, '-' or '_'", "idempotency_key")
-    winner, ranking, best = payload.get("winner"), payload.get("ranking"), payload.get("best")
-    given = [
-        name
-        for name, value in (("winner", winner), ("ranking", ranking), ("best", best))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise BattleError("give exactly one of winner, ranking or best", "vote")
-    if k == 2:
-        if best is not None:
-            winner = (
-                {0: "a", 1: "b"}.get(best)
-                if isinstance(best, int) and not isinstance(best, bool)
-                else None
-            )
-            if winner is None:
-                raise BattleError("expected 0 or 1", "best")
-        if ranking is not None:
-            raise BattleError("a 2-way battle takes a winner", "ranking")
-        if winner not in ("a", "b", "tie", "bothbad"):
-            raise BattleError("expected one of a, b, tie, bothbad", "winner")
-        return Vote("pairwise", winner, None, key)
-    if winner is not None:
-        raise BattleError(f"a {k}-way battle takes a ranking or best", "winner")
-    if best is not None:
-        if not isinstance(best, int) or isinstance(best, bool) or not 0 <= best < k:
-            raise BattleError(f"expected a slot 0..{k - 1}", "best")
-        ranking = [1 if slot == best else 2 for slot in range(k)]
-    if (
-        not isinstance(ranking, list)
-        or len(ranking) != k
-        or not all(isinstance(r, int) and not isinstance(r, bool) and 1 <= r <= k for r in ranking)
-        or min(ranking) != 1
-    ):
-        raise BattleError(
-            f"expected {k} ranks from 1 (best) to {k}, ties sharing a rank", "ranking"
-        )
-    return Vote("ranking", None, tuple(ranking), key)
-
-
-def voted_battle(public_id: uuid.UUID) -> VotedBattle | None:
-    """The match of ``public_id`` with its owner and slots, or None."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _vote_sql().battle,
-            [Match._meta.get_field("public_id").get_db_prep_value(public_id, connection)],
-        )
-        rows = cursor.fetchall()
-    if not rows:
-        return None
-    head = rows[0]
-    return VotedBattle(
-        match_id=head[0],
-        origin=head[1],
-        k=head[2],
-        created_at=_aware(head[3]),
-        category=head[4],
-        prompt_set_id=head[5],
-        prompt_set=head[6],
-        owner_id=head[7],
-        owner_label=head[8],
-        contestants=tuple((row[9], row[10]) for row in rows),
-        complete=all(row[11] is not None for row in rows),
-    )
-
-
-def store_vote(battle: VotedBattle, vote: Vote) -> None:
-    """Insert the judgment and bump the running count atomically; queue the refit.
-
-    A second vote on the battle, or a second use of the idempotency key, inserts nothing
-    (``ON CONFLICT DO NOTHING`` on the judgment's unique keys) and raises Conflict.
-    """
-    sql = _vote_sql()
-    now = timezone.now()
-    judgment = {
-        "match_id": battle.match_id,
-        "voter_id": battle.owner_id,
-        "kind": vote.kind,
-        "winner": vote.winner,
-        "ranking": list(vote.ranking) if vote.ranking else None,
-        "presentation": ",".join(str(p) for p in range(battle.k)),
-        "idempotency_key": vote.idempotency_key,
-        "shown_at": battle.created_at,
-        "voted_at": now,
-        "created_at": now,
-    }
-    params = sql.judgment_params(judgment)
-    cell = None
-    if vote.kind == Judgment.Kind.PAIRWISE:
-        (a, _), (b, _) = battle.contestants
-        cell = pair_cell(
-            prompt_set_id=battle.prompt_set_id,
-            source="human",
-            category=battle.category,
-            contestant_a_id=a,
-            contestant_b_id=b,
-            winner=vote.winner,
-            a_first=True,  # presentation "0,1": slot 0 was shown first
-            count=1,
-        )
-    if connection.vendor == "postgresql":
-        # One statement in autocommit, so one round trip: the count is bumped only if the
-        # judgment row was inserted.
-        with connection.cursor() as cursor:
-            if cell:
-                cursor.execute(sql.insert_and_count, params + cell)
-                inserted = cursor.fetchone()[0]
-            else:
-                cursor.execute(sql.insert_judgment, params)
-                inserted = cursor.rowcount
-    else:
-        with transaction.atomic(durable=True), connection.cursor() as cursor:
-            cursor.execute(sql.insert_judgment, params)
-            inserted = cursor.rowcount
-            if inserted == 1 and cell:
-                add_to_pair_count(cell)
-    if inserted != 1:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.has_key, [battle.owner_id, vote.idempotency_key])
-            if cursor.fetchone():
-                raise Conflict("this vote was already recorded (duplicate submission)")
-        raise Conflict("you already voted on this battle")
-    request_refit(scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category))
-
-
-class _VoteSQL:
-    """The vote path's statements, written once from the models' tables and columns."""
-
-    def __init__(self):
-        M, S, V, P, J = Match._meta, MatchSlot._meta, Voter._meta, PromptSet._meta, Judgment._meta
-        C = Contestant._meta
-        self.battle = (
-            f"SELECT m.id, m.origin, m.k, m.created_at, m.category, m.prompt_set_id, p.slug, "
-            f"o.id, o.label, s.contestant_id, c.name, s.output_id "
-            f"FROM {M.db_table} m JOIN {P.db_table} p ON p.id = m.prompt_set_id "
-            f"LEFT JOIN {V.db_table} o ON o.id = m.owner_id "
-            f"JOIN {S.db_table} s ON s.match_id = m.id "
-            f"JOIN {C.db_table} c ON c.id = s.contestant_id "
-            f"WHERE m.public_id = %s ORDER BY s.position"
-        )
-        self._fields = [f for f in J.concrete_fields if not f.primary_key]
-        columns = ", ".join(f.column for f in self._fields)
-        marks = ", ".join(["%s"] * len(self._fields))
-        self.insert_judgment = (
-            f"INSERT INTO {J.db_table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
-        )
-        self.has_key = f"SELECT 1 FROM {J.db_table} WHERE voter_id = %s AND idempotency_key = %s"
-        self.insert_and_count = (
-            f"WITH judgment AS ({self.insert_judgment} RETURNING 1), "
-            f"bump AS ({pair_count_upsert('SELECT %s, %s, %s, %s, %s, %s, %s, %s FROM judgment')}) "
-            f"SELECT count(*) FROM judgment"
-        )
-
-    def judgment_params(self, values: dict) -> list:
-        """Every column of Judgment: the given values, the model's defaults for the rest."""
-        return [
-            f.get_db_prep_save(
-                values[f.attname] if f.attname in values else f.get_default(), connection
-            )
-            for f in self._fields
-        ]
-
-
-@functools.cache
-def _vote_sql() -> _VoteSQL:
-    return _VoteSQL()
-
-
-def _aware(value) -> datetime:
-    """A DateTimeField read by raw SQL: SQLite gives naive UTC text, PostgreSQL datetimes."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
-
-
-OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just opened
-_open_boards: dict[int, tuple[float, list[str]]] = {}  # prompt set id -> (read at, scope keys)
-
-
-def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str) -> list[str]:
-    """The default human board of the set, plus every open board a vote in it belongs to.
-
-    Open boards are read from the database at most every ``OPEN_BOARDS_TTL`` seconds per
-    process (a per-process memo: no round trip per vote).
-    """
-    read_at, open_keys = _open_boards.get(prompt_set_id, (-OPEN_BOARDS_TTL, []))
-    if time.monotonic() - read_at >= OPEN_BOARDS_TTL:
-        open_keys = list(
-            BoardState.objects.filter(scope__startswith=f"set={prompt_set}|").values_list(
-                "scope", flat=True
-            )
-        )
-        _open_boards[prompt_set_id] = (time.monotonic(), open_keys)
-    keys = {BoardScope(prompt_set, "humans").key}
-    for key in open_keys:
-        scope = BoardScope.from_key_unchecked(key)
-        if scope.by in ("humans", "all") and scope.category in ("", category):
-            keys.add(key)
-    return sorted(keys)
-
-
-def reveal(battle: VotedBattle) -> list[dict]:
-    return [
-        {"slot": position, "model": name} for position, (_, name) in enumerate(battle.contestants)
-    ]

@@ -12,26 +12,31 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from django.db import connection
-from django.db.models import FilteredRelation, Q, QuerySet, Sum
+from django.db.models import Q, Sum
 
+from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
 from arena.models import Contestant, Judgment, Match, MatchSlot, PairOutcomeCount, PromptSet
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
 from arena.ratings.style import StyleVotes
+from arena.vocabulary import slot_zero_first, slot_zero_first_array, winner_codes
 
-WINNER_CODES = {"a": 0, "b": 1, "tie": 2, "bothbad": 3}
 # Slot-relative winner code -> outcome relative to the order shown.
 _WHEN_A_FIRST = np.array([FIRST, SECOND, TIE, BOTH_BAD])
 _WHEN_B_FIRST = np.array([SECOND, FIRST, TIE, BOTH_BAD])
+HUMAN_SOURCE = "human"  # PairOutcomeCount.source of human votes
+
+
+def judge_source(judge_id: int) -> str:
+    """PairOutcomeCount.source of one LLM judge's verdicts."""
+    return f"judge:{judge_id}"
+
+
 _BY = re.compile(r"^(humans|judges|all|judge:\d+|run:\d+)$")
 
 
-class ScopeError(ValueError):
-    """A leaderboard scope that does not exist or is malformed; names the field."""
-
-    def __init__(self, field: str, message: str):
-        self.field, self.message = field, message
-        super().__init__(f"{field}: {message}")
+def _bad_scope(field: str, message: str) -> Refusal:
+    """A leaderboard scope that does not exist (404) or is malformed (400)."""
+    return Refusal(message, field=field, status=NOT_FOUND if field == "set" else BAD_REQUEST)
 
 
 @dataclass(frozen=True)
@@ -55,10 +60,8 @@ class BoardScope:
                 parts.get("cat", ""),
                 parts.get("style", "0"),
             )
-        except (KeyError, ValueError) as exc:
-            if isinstance(exc, ScopeError):
-                raise
-            raise ScopeError("scope", f"malformed scope key {key!r}") from None
+        except (KeyError, ValueError):
+            raise _bad_scope("scope", f"malformed scope key {key!r}") from None
 
     @classmethod
     def from_key_unchecked(cls, key: str) -> BoardScope:
@@ -73,18 +76,18 @@ class BoardScope:
         cls, prompt_set: str, by: str = "humans", category: str = "", style_control="0"
     ) -> BoardScope:
         if not prompt_set:
-            raise ScopeError("set", "required")
+            raise _bad_scope("set", "required")
         if not PromptSet.objects.filter(slug=prompt_set).exists():
-            raise ScopeError("set", f"no prompt set {prompt_set!r}")
+            raise _bad_scope("set", f"no prompt set {prompt_set!r}")
         if not _BY.match(by or ""):
-            raise ScopeError(
+            raise _bad_scope(
                 "by", f"expected humans, judges, all, judge:<id> or run:<id>; got {by!r}"
             )
         if len(category) > 100:
-            raise ScopeError("category", "too long")
+            raise _bad_scope("category", "too long")
         style = str(style_control).lower()
         if style not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
-            raise ScopeError("style", f"expected 0 or 1; got {style_control!r}")
+            raise _bad_scope("style", f"expected 0 or 1; got {style_control!r}")
         return cls(prompt_set, by, category, style in ("1", "true", "yes", "on"))
 
     @property
@@ -101,68 +104,64 @@ class BoardScope:
         return self.by == "judges" or self.judge_id is not None or self.run_id is not None
 
 
-def scope_judgments(scope: BoardScope, kind: str = Judgment.Kind.PAIRWISE) -> QuerySet[Judgment]:
-    """Successfully parsed judgments of the scope (failures never enter a fit)."""
-    qs = Judgment.objects.filter(
-        match__prompt_set__slug=scope.prompt_set, kind=kind, status=Judgment.Status.OK
-    )
-    if kind == Judgment.Kind.PAIRWISE:
-        qs = qs.filter(match__k=2)
-    if scope.by == "humans":
-        qs = qs.filter(voter__isnull=False)
-    elif scope.by == "judges":
-        qs = qs.filter(judge__isnull=False)
-    elif scope.judge_id is not None:
-        qs = qs.filter(judge_id=scope.judge_id)
-    elif scope.run_id is not None:
-        qs = qs.filter(match__run_id=scope.run_id)
-    if scope.category:
-        qs = qs.filter(match__category=scope.category)
-    return qs
-
-
-def _with_slots(qs: QuerySet) -> QuerySet:
-    return qs.annotate(
-        s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
-        s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
-    ).filter(s0__contestant__kind=Contestant.Kind.MODEL, s1__contestant__kind=Contestant.Kind.MODEL)
-
-
 def _source_filter(scope: BoardScope) -> Q:
     if scope.by == "humans":
-        return Q(source="human")
+        return Q(source=HUMAN_SOURCE)
     if scope.by == "judges":
         return Q(source__startswith="judge:")
     if scope.judge_id is not None:
-        return Q(source=f"judge:{scope.judge_id}")
+        return Q(source=judge_source(scope.judge_id))
     return Q()
 
 
-def scope_counts(scope: BoardScope) -> PairwiseCounts:
-    """The scope's votes as rating-engine counts.
+def scope_counts(
+    scope: BoardScope, *, exclude_flagged: bool = False, model_ids: list[int] | None = None
+) -> PairwiseCounts:
+    """The scope's votes as rating-engine counts (see :func:`scope_counts_and_ids`)."""
+    return scope_counts_and_ids(scope, exclude_flagged=exclude_flagged, model_ids=model_ids)[0]
 
-    Human pairwise votes come from the running PairOutcomeCount cells (every vote its own
-    bootstrap unit); K-wise human rankings add their pairwise breakdown, each ranking one
-    unit. LLM-judge and run boards read their judgments per match so that both
-    presentation orders of one comparison (and its repeats) form one bootstrap unit.
+
+def scope_counts_and_ids(
+    scope: BoardScope, *, exclude_flagged: bool = False, model_ids: list[int] | None = None
+) -> tuple[PairwiseCounts, list[int]]:
+    """The scope's votes as rating-engine counts, and the contestant id of each model index.
+
+    The one aggregation behind every board and the audit's vote-integrity panel. Human
+    pairwise votes come from the running PairOutcomeCount cells (every vote its own
+    bootstrap unit), or, with ``exclude_flagged``, from one GROUP BY over the judgments of
+    unflagged voters (the cells do not know voters); K-wise human rankings add their
+    pairwise breakdown, each ranking one unit. LLM-judge and run boards read their
+    judgments per match so that both presentation orders of one comparison (and its
+    repeats) form one bootstrap unit.
+
+    ``model_ids`` fixes the model index (so that two boards share it; votes of other
+    contestants are left out); by default every model in the votes, sorted by name.
     """
     if scope.llm_only:
         rows = _pairwise_rows(scope)
+    elif exclude_flagged:
+        rows = _grouped_rows(Judgment.objects.in_scope(scope).filter(voter__flagged=False))
     else:
         rows = _table_rows(scope)
-    rows = _concat(rows, _ranking_rows(scope))
+    rows = _concat(rows, _ranking_rows(scope, exclude_flagged))
     if rows is None:
-        return PairwiseCounts.from_cells((), [], [], [], [])
+        rows = tuple(np.zeros(0, np.int64) for _ in range(6))
     unit, a_ids, b_ids, code, a_first, mult = rows
-    models, index = _model_index(np.concatenate([a_ids, b_ids]))
+    if model_ids is not None:
+        keep = np.isin(a_ids, model_ids) & np.isin(b_ids, model_ids)
+        unit, a_ids, b_ids, code, a_first, mult = (x[keep] for x in rows)
+        _, unit = np.unique(unit, return_inverse=True)
+    models, ids, index = _model_index(np.concatenate([a_ids, b_ids]), model_ids)
     a, b = index(a_ids), index(b_ids)
     first, second = np.where(a_first, a, b), np.where(a_first, b, a)
     outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
     ones = np.ones(len(unit))
-    return counts_from_arrays(models, unit, first, second, outcome, ones, ones, mult)
+    counts = counts_from_arrays(models, unit.ravel(), first, second, outcome, ones, ones, mult)
+    return counts, ids
 
 
-# Row arrays: (unit, slot-0 contestant id, slot-1 contestant id, slot winner code, slot 0 shown first, unit multiplicity)
+# Row arrays: (unit, slot-0 contestant id, slot-1 contestant id, slot winner code, slot 0
+# shown first, unit multiplicity)
 
 
 def _table_rows(scope: BoardScope):
@@ -179,16 +178,40 @@ def _table_rows(scope: BoardScope):
         .annotate(n=Sum("count"))
         .order_by()
     )
+    return _cell_rows(rows)
+
+
+def _grouped_rows(judgments):
+    """Pairwise judgments of models grouped into cells, as :func:`_table_rows` reads them."""
+    rows = (
+        judgments.with_slots(models_only=True)
+        .values_list("s0__contestant_id", "s1__contestant_id", "winner", "presentation")
+        .annotate(n=Sum("weight"))
+        .order_by()
+    )
+    return _cell_rows([(a, b, w, slot_zero_first(p), n) for a, b, w, p, n in rows])
+
+
+def _cell_rows(rows):
+    """(contestant a, contestant b, winner, a first, votes) cells: one unit per cell, its
+    multiplicity the votes (every vote its own bootstrap unit)."""
     if not rows:
         return None
     a_ids, b_ids, winners, a_first, counts = (np.asarray(col) for col in zip(*rows, strict=True))
-    code = np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows))
-    return np.arange(len(rows)), a_ids, b_ids, code, a_first.astype(bool), counts.astype(np.int64)
+    return (
+        np.arange(len(rows)),
+        a_ids.astype(np.int64),
+        b_ids.astype(np.int64),
+        winner_codes(winners),
+        a_first.astype(bool),
+        counts.astype(np.int64),
+    )
 
 
 def _pairwise_rows(scope: BoardScope):
     rows = list(
-        _with_slots(scope_judgments(scope))
+        Judgment.objects.in_scope(scope)
+        .with_slots(models_only=True)
         .values_list(
             "match_id",
             "judge_id",
@@ -207,8 +230,8 @@ def _pairwise_rows(scope: BoardScope):
     match_ids, judge_ids, voter_ids, repeats, a_ids, b_ids, winners, orders, weights = zip(
         *rows, strict=True
     )
-    code = np.fromiter((WINNER_CODES[w] for w in winners), dtype=np.int64, count=len(rows))
-    a_first = np.fromiter((o.startswith("0") for o in orders), dtype=bool, count=len(rows))
+    code = winner_codes(winners)
+    a_first = slot_zero_first_array(orders)
     who = np.array([j if j is not None else -v for j, v in zip(judge_ids, voter_ids, strict=True)])
     # One bootstrap unit per (match, judge, repeat): the two orders of one comparison.
     _, unit = np.unique(
@@ -224,13 +247,12 @@ def _pairwise_rows(scope: BoardScope):
     )
 
 
-def _ranking_rows(scope: BoardScope):
+def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False):
     """K-wise rankings broken into the pairs they order; one bootstrap unit per ranking."""
-    rankings = list(
-        scope_judgments(scope, Judgment.Kind.RANKING)
-        .values_list("id", "match_id", "ranking", "weight")
-        .order_by()
-    )
+    rankings = Judgment.objects.in_scope(scope, Judgment.Kind.RANKING)
+    if exclude_flagged:
+        rankings = rankings.exclude(voter__flagged=True)
+    rankings = list(rankings.values_list("id", "match_id", "ranking", "weight").order_by())
     if not rankings:
         return None
     slots: dict[int, list[int]] = {}
@@ -287,7 +309,8 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
     """
     fields = [f"s{slot}__output__{name}" for slot in (0, 1) for name in STYLE_FIELDS]
     rows = list(
-        _with_slots(scope_judgments(scope))
+        Judgment.objects.in_scope(scope)
+        .with_slots(models_only=True)
         .filter(s0__output__isnull=False, s1__output__isnull=False)
         .values_list(
             "match_id",
@@ -307,7 +330,7 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
     cols = list(zip(*rows, strict=True))
     match_ids, judge_ids, voter_ids, repeats = (np.asarray(c, dtype=object) for c in cols[:4])
     a_ids, b_ids = np.asarray(cols[4]), np.asarray(cols[5])
-    models, index = _model_index(np.concatenate([a_ids, b_ids]))
+    models, _, index = _model_index(np.concatenate([a_ids, b_ids]))
     style = np.asarray(cols[8:], dtype=np.float64).T  # (N, 8)
     who = np.array([j if j is not None else -v for j, v in zip(judge_ids, voter_ids, strict=True)])
     weights = np.asarray(cols[7], np.int64)
@@ -323,7 +346,7 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
         models=tuple(models),
         a=index(a_ids),
         b=index(b_ids),
-        outcome=np.fromiter((WINNER_CODES[w] for w in cols[6]), dtype=np.int8, count=len(rows)),
+        outcome=winner_codes(cols[6]).astype(np.int8),
         style_a=style[:, :4],
         style_b=style[:, 4:],
         weight=weights,
@@ -331,17 +354,24 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
     )
 
 
-def _model_index(contestant_ids: np.ndarray):
-    """Model names in alphabetical order, and a vectorised contestant id -> index map."""
-    ids = np.unique(contestant_ids)
-    names = dict(Contestant.objects.filter(id__in=ids.tolist()).values_list("id", "name"))
-    id_names = [names[i] for i in ids.tolist()]
-    rank = np.argsort(np.argsort(id_names))  # alphabetical position of ids[k]
+def _model_index(contestant_ids: np.ndarray, model_ids: list[int] | None = None):
+    """Model names, their contestant ids, and a vectorised contestant id -> index map.
+
+    The models are ``model_ids`` in that order, else every contestant in
+    ``contestant_ids`` in alphabetical order of name."""
+    if model_ids is None:
+        ids = np.unique(contestant_ids).astype(np.int64)
+        names = dict(Contestant.objects.filter(id__in=ids.tolist()).values_list("id", "name"))
+        ids = ids[np.argsort([names[i] for i in ids.tolist()], kind="stable")]
+    else:
+        ids = np.asarray(model_ids, np.int64)
+        names = dict(Contestant.objects.filter(id__in=ids.tolist()).values_list("id", "name"))
+    order = np.argsort(ids)
 
     def index(values: np.ndarray) -> np.ndarray:
-        return rank[np.searchsorted(ids, values)]
+        return order[np.searchsorted(ids[order], values)]
 
-    return sorted(id_names), index
+    return [names[i] for i in ids.tolist()], ids.tolist(), index
 
 
 # --- running counts ------------------------------------------------------------------------
@@ -357,10 +387,7 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
             kind=Judgment.Kind.PAIRWISE,
             status=Judgment.Status.OK,
         )
-        .annotate(
-            s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
-            s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
-        )
+        .with_slots()
         .values_list(
             "judge_id",
             "match__category",
@@ -373,96 +400,41 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
         .order_by()
     )
     cells: dict[tuple, int] = {}
-    for judge_id, category, a, b, winner, presentation, n in rows.iterator():
-        key = (
-            "human" if judge_id is None else f"judge:{judge_id}",
-            category,
-            a,
-            b,
-            winner,
-            presentation.startswith("0"),
-        )
+    for judge_id, category, a, b, winner, shown, n in rows.iterator():
+        source = HUMAN_SOURCE if judge_id is None else judge_source(judge_id)
+        key = (source, category, a, b, winner, slot_zero_first(shown))
         cells[key] = cells.get(key, 0) + n
     PairOutcomeCount.objects.bulk_create(
         (
             PairOutcomeCount(
                 prompt_set=prompt_set,
-                source=src,
-                category=cat,
+                source=source,
+                category=category,
                 contestant_a_id=a,
                 contestant_b_id=b,
-                winner=w,
-                a_first=f,
+                winner=winner,
+                a_first=a_first,
                 count=n,
             )
-            for (src, cat, a, b, w, f), n in cells.items()
+            for (source, category, a, b, winner, a_first), n in cells.items()
         ),
         batch_size=2000,
     )
     return len(cells)
 
 
-def bump_pair_count(
-    judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int
-) -> None:
-    """Add one stored pairwise judgment to the running counts (inside the caller's transaction)."""
-    add_to_pair_count(
-        pair_cell(
-            prompt_set_id=match.prompt_set_id,
-            source="human" if judgment.judge_id is None else f"judge:{judgment.judge_id}",
-            category=match.category,
-            contestant_a_id=contestant_a_id,
-            contestant_b_id=contestant_b_id,
-            winner=judgment.winner,
-            a_first=judgment.presentation.startswith("0"),
-            count=judgment.weight,
-        )
+def count_judgment(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int):
+    """Add one stored OK pairwise judgment to the running counts (inside its transaction)."""
+    PairOutcomeCount.objects.bump(
+        prompt_set_id=match.prompt_set_id,
+        source=HUMAN_SOURCE if judgment.judge_id is None else judge_source(judgment.judge_id),
+        category=match.category,
+        contestant_a_id=contestant_a_id,
+        contestant_b_id=contestant_b_id,
+        winner=judgment.winner,
+        a_first=slot_zero_first(judgment.presentation),
+        count=judgment.weight,
     )
-
-
-_PAIR_CELL = "prompt_set_id, source, category, contestant_a_id, contestant_b_id, winner, a_first"
-
-
-def pair_cell(
-    *,
-    prompt_set_id: int,
-    source: str,
-    category: str,
-    contestant_a_id: int,
-    contestant_b_id: int,
-    winner: str,
-    a_first: bool,
-    count: int,
-) -> list:
-    """One running-count cell and the count to add to it, as the parameters of
-    :func:`pair_count_upsert` (its columns' order)."""
-    return [
-        prompt_set_id,
-        source,
-        category,
-        contestant_a_id,
-        contestant_b_id,
-        winner,
-        a_first,
-        count,
-    ]
-
-
-def pair_count_upsert(rows: str) -> str:
-    """SQL adding ``rows`` (VALUES or SELECT of a :func:`pair_cell`'s eight parameters) to
-    the running counts, creating new cells: one statement on SQLite and PostgreSQL, safe
-    against concurrent writers of the same cell."""
-    table = PairOutcomeCount._meta.db_table
-    return (
-        f"INSERT INTO {table} ({_PAIR_CELL}, count) {rows} "
-        f"ON CONFLICT ({_PAIR_CELL}) DO UPDATE SET count = {table}.count + excluded.count"
-    )
-
-
-def add_to_pair_count(cell: list) -> None:
-    """Add a :func:`pair_cell` to the running counts (inside the caller's transaction)."""
-    with connection.cursor() as cursor:
-        cursor.execute(pair_count_upsert("VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"), cell)
 
 
 def pair_matrix(scope: BoardScope) -> dict:

@@ -1,5 +1,6 @@
 """Messages pushed to browsers over Channels groups, one TypedDict per type."""
 
+import hashlib
 from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -15,8 +16,6 @@ class BoardUpdated(TypedDict):
 
 def board_group(scope: str) -> str:
     # Group names allow only ASCII alphanumerics, hyphens, underscores and periods.
-    import hashlib
-
     return "board." + hashlib.sha1(scope.encode()).hexdigest()[:20]
 
 

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from arena.boards import BoardScope, scope_counts, scope_style_votes
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.style import style_leaderboard
 
 
+@dataclass(frozen=True)
+class FittedBoard:
+    """A scope's fitted leaderboard, JSON-ready: what a ``LeaderboardSnapshot`` stores.
+
+    ``graph`` is the comparison graph's summary with the fit's notes as ``warnings``;
+    ``anchor`` the (model, rating) the scale is pinned to, if any; ``coefficients`` and
+    ``coefficient_ci`` the style-control coefficients (empty without style control).
+    """
+
+    method: str
+    rows: list[dict]
+    graph: dict
+    notes: list[str]
+    n_votes: float = 0.0
+    anchor: tuple[str, float] | None = None
+    coefficients: dict = field(default_factory=dict)
+    coefficient_ci: dict = field(default_factory=dict)
+    prior: float = 0.0
+
+
 def fit_scope(
     scope: BoardScope, bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None
-) -> dict:
-    """Fit the scope's Bradley-Terry board (style-controlled if asked); JSON-ready dict.
-
-    Keys: method, rows, graph (with "warnings"), notes, n_votes, coefficients, ...
-    """
+) -> FittedBoard:
+    """Fit the scope's Bradley-Terry board (style-controlled if asked)."""
     if scope.style_control:
         try:
             votes = scope_style_votes(scope)
@@ -29,8 +48,18 @@ def fit_scope(
         board = leaderboard(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
-    board["graph"]["warnings"] = board["notes"]
-    return board
+    notes = list(board["notes"])
+    return FittedBoard(
+        method=board["method"],
+        rows=board["rows"],
+        graph={**(board["graph"] or {}), "warnings": notes},
+        notes=notes,
+        n_votes=board["n_votes"] or 0.0,
+        anchor=tuple(board["anchor"]) if board.get("anchor") else None,
+        coefficients=board.get("coefficients") or {},
+        coefficient_ci=board.get("coefficient_ci") or {},
+        prior=board.get("prior", 0.0),
+    )
 
 
 def _usable(anchor, models):
@@ -38,13 +67,5 @@ def _usable(anchor, models):
     return anchor if anchor and anchor[0] in models else None
 
 
-def _empty(method: str, notes: list[str]) -> dict:
-    return {
-        "method": method,
-        "rows": [],
-        "graph": {"warnings": notes},
-        "notes": notes,
-        "n_votes": 0,
-        "coefficients": {},
-        "coefficient_ci": {},
-    }
+def _empty(method: str, notes: list[str]) -> FittedBoard:
+    return FittedBoard(method=method, rows=[], graph={"warnings": notes}, notes=notes)

@@ -1,8 +1,8 @@
 """Contestants answering prompts through their OpenAI-compatible endpoints.
 
-One client for everything (``judges.clients.openai_compat``): the live battle page
-streams answers with :func:`stream_answers`; evaluation runs generate missing outputs
-with the same configuration (:func:`contestant_config`).
+One client for every model (:mod:`llm`, the transport the judges use too): the live
+battle page streams answers with :func:`stream_answers`; evaluation runs generate missing
+outputs with the same configuration (:func:`contestant_config`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-from judges.clients.config import JudgeConfig
-from judges.clients.errors import JudgeError
-from judges.clients.openai_compat import astream
+from llm.config import ModelConfig
+from llm.errors import LLMError
+from llm.openai_compat import astream
 
 log = logging.getLogger(__name__)
 
 GENERATION_DEFAULTS = {"temperature": 0.7, "max_tokens": 1024}
 
 
-def contestant_config(contestant) -> JudgeConfig:
+def contestant_config(contestant) -> ModelConfig:
     """The client configuration of a contestant's generation endpoint."""
     params = {**GENERATION_DEFAULTS, **(contestant.generation_params or {})}
     allowed = {
@@ -37,7 +37,7 @@ def contestant_config(contestant) -> JudgeConfig:
         "price_per_1k_prompt",
         "price_per_1k_completion",
     }
-    return JudgeConfig(
+    return ModelConfig(
         base_url=contestant.base_url,
         model=contestant.api_model or contestant.name,
         api_key_env=contestant.api_key_env,
@@ -55,7 +55,7 @@ def answer_messages(prompt_text: str) -> list[dict]:
     return [{"role": "user", "content": prompt_text}]
 
 
-async def stream_answers(configs: dict[int, JudgeConfig], prompt_text: str) -> AsyncIterator[dict]:
+async def stream_answers(configs: dict[int, ModelConfig], prompt_text: str) -> AsyncIterator[dict]:
     """Stream every slot's answer at once, interleaved as they arrive.
 
     Yields ``{"slot", "delta"}`` pieces, then per slot ``{"slot", "done", "text",
@@ -64,7 +64,7 @@ async def stream_answers(configs: dict[int, JudgeConfig], prompt_text: str) -> A
     """
     queue: asyncio.Queue = asyncio.Queue()
 
-    async def run(slot: int, config: JudgeConfig):
+    async def run(slot: int, config: ModelConfig):
         parts: list[str] = []
         usage = (0, 0)
         try:
@@ -83,7 +83,7 @@ async def stream_answers(configs: dict[int, JudgeConfig], prompt_text: str) -> A
                     "completion_tokens": usage[1],
                 }
             )
-        except JudgeError as exc:
+        except LLMError as exc:
             log.warning("live answer for slot %s failed: %s", slot, exc)
             await queue.put(
                 {"slot": slot, "error": "this answer could not be generated; start a new battle"}

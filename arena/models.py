@@ -4,12 +4,19 @@ Invariants live in the database (unique keys that make retries and re-imports id
 check constraints on verdicts) so that no code path, admin edit or race can break them.
 """
 
+from __future__ import annotations
+
+import hashlib
+import json
 import uuid
 
 from django.conf import settings
-from django.db import models
-from django.db.models import F, Q
+from django.core.exceptions import ValidationError
+from django.db import connection, models
+from django.db.models import F, FilteredRelation, Q
 
+from arena import vocabulary
+from arena.ratings.scale import parse_anchor
 from arena.textstats import text_stats
 
 MAX_SLOTS = 10
@@ -84,10 +91,6 @@ class PromptSet(models.Model):
         return self.name
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
-        from arena.ratings.scale import parse_anchor
-
         if self.rating_anchor:
             try:
                 parse_anchor(self.rating_anchor)
@@ -182,6 +185,207 @@ class Voter(models.Model):
         return self.label if self.kind != self.Kind.SESSION else f"session {self.label[:8]}…"
 
 
+# Fields that change what a judge says: a change to any of them is a new judge version.
+VERSIONED_FIELDS = (
+    "base_url",
+    "model",
+    "mode",
+    "system_prompt",
+    "template",
+    "temperature",
+    "max_tokens",
+    "seed",
+    "both_orders",
+    "logprobs",
+)
+
+
+class Judge(models.Model):
+    """An LLM judge configuration. ``version`` is a hash of everything that changes verdicts.
+
+    Judges from imported data (PandaLM's GPT-3.5 verdicts, LLMBar's evaluators) have no
+    endpoint; they exist so their verdicts can be audited and ranked like any other.
+    """
+
+    class Mode(models.TextChoices):
+        PAIRWISE = "pairwise", "Pairwise, Arena-Hard labels ([[A>>B]] .. [[B>>A]])"
+        PAIRWISE_MTBENCH = "pairwise_mtbench", "Pairwise, MT-Bench labels ([[A]] / [[B]] / [[C]])"
+        LISTWISE = "listwise", "K-wise listwise ranking"
+        SINGLE = "single", "Single-answer score 1-10"
+
+    name = models.CharField(max_length=200)
+    version = models.CharField(max_length=16, editable=False)
+    description = models.TextField(blank=True)
+    family = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Model family of the judge, for self-preference audits.",
+    )
+    base_url = models.URLField(
+        blank=True,
+        help_text="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8001/v1. Empty for imported judges.",
+    )
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Name of the environment variable holding the API key (never the key itself).",
+    )
+    model = models.CharField(max_length=200, blank=True)
+    mode = models.CharField(max_length=32, choices=Mode.choices, default=Mode.PAIRWISE)
+    system_prompt = models.TextField(blank=True)
+    template = models.TextField(
+        blank=True, help_text="Prompt template; empty means the built-in template for the mode."
+    )
+    temperature = models.FloatField(default=0.0)
+    max_tokens = models.PositiveIntegerField(default=1024)
+    seed = models.IntegerField(null=True, blank=True)
+    both_orders = models.BooleanField(
+        default=True, help_text="Judge every pair in both orders (position-bias control)."
+    )
+    logprobs = models.BooleanField(
+        default=False, help_text="Ask for logprobs to get verdict probabilities."
+    )
+    timeout_s = models.FloatField(default=60.0)
+    max_retries = models.PositiveSmallIntegerField(default=5)
+    requests_per_minute = models.PositiveIntegerField(default=600)
+    tokens_per_minute = models.PositiveIntegerField(default=1_000_000)
+    price_per_1k_prompt = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    price_per_1k_completion = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "judges_judge"  # created by the judges app before the model moved here
+        ordering = ["name", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="judge_unique_name_version")
+        ]
+
+    def __str__(self):
+        return f"{self.name} [{self.version[:7]}]"
+
+    def compute_version(self) -> str:
+        config = {field: getattr(self, field) for field in VERSIONED_FIELDS}
+        blob = json.dumps(config, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def save(self, *args, **kwargs):
+        self.version = self.compute_version()
+        super().save(*args, **kwargs)
+
+
+class EvaluationRun(models.Model):
+    """Contestants x prompt set x judge x design x budget."""
+
+    class Design(models.TextChoices):
+        ALL_PAIRS = "all_pairs", "All pairs (round robin)"
+        ANCHOR = "anchor", "Fixed anchor / baseline"
+        MEDIOCRE_ANCHOR = "mediocre_anchor", "Anchor by the mediocrity rule"
+        SINGLE_ELIMINATION = "single_elimination", "Seeded single elimination"
+        SWISS = "swiss", "Swiss rounds"
+        ADAPTIVE = "adaptive", "Adaptive (expected information)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    name = models.CharField(max_length=200)
+    prompt_set = models.ForeignKey(PromptSet, on_delete=models.PROTECT, related_name="runs")
+    judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="runs")
+    contestants = models.ManyToManyField(
+        Contestant, related_name="runs", db_table="judges_evaluationrun_contestants"
+    )
+    design = models.CharField(max_length=32, choices=Design.choices, default=Design.ALL_PAIRS)
+    design_params = models.JSONField(
+        default=dict, blank=True, help_text='e.g. {"anchor": "gpt-4-0314", "rounds": 5}.'
+    )
+    max_prompts = models.PositiveIntegerField(null=True, blank=True)
+    budget_calls = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Upper bound on judge calls."
+    )
+    repeats = models.PositiveSmallIntegerField(default=1)
+    tag = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Perturbation or experiment tag (swap, padding, name-cue ...).",
+    )
+    seed = models.IntegerField(default=0)
+
+    class Perturbation(models.TextChoices):  # what judges/perturbations.py changes
+        SWAP = "swap", "swap"
+        PADDING = "padding", "padding"
+        AUTHORITY = "authority", "authority"
+        MODEL_NAME = "model_name", "model name"
+        REFINEMENT = "refinement", "refinement"
+        REPEAT = "repeat", "repeat"
+
+    perturbation = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=Perturbation.choices,
+        help_text="Bias audit: judge the baseline run's comparisons again with this change "
+        "(judges/perturbations.py); the run waits until its baseline is done.",
+    )
+    baseline = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="perturbation_runs",
+        help_text="The unperturbed run whose comparisons a perturbation run repeats.",
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    planned_calls = models.PositiveIntegerField(default=0)
+    calls_made = models.PositiveIntegerField(default=0)
+    calls_failed = models.PositiveIntegerField(default=0)
+    calls_cached = models.PositiveIntegerField(
+        default=0, help_text="Judgments copied from an identical earlier call (not paid again)."
+    )
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Frozen when the run starts: design index i is contestant_ids[i] / prompt_ids[i], so
+    # replaying the design from stored verdicts sees the same models and prompts.
+    contestant_ids = models.JSONField(default=list, blank=True, editable=False)
+    prompt_ids = models.JSONField(default=list, blank=True, editable=False)
+    # The batch handed to the workers: "<round>:generate" or "<round>:judge", claimed by a
+    # compare-and-swap so that two orchestrator steps never dispatch the same batch twice.
+    step = models.CharField(max_length=32, blank=True, editable=False)
+    step_at = models.DateTimeField(null=True, blank=True, editable=False)
+    step_calls = models.PositiveIntegerField(default=0, editable=False)
+    cron = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text='Schedule template: a crontab "minute hour day-of-month month day-of-week" '
+        "(e.g. 0 3 * * *). Each time it fires, a copy of this run is started.",
+    )
+    template = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scheduled_runs",
+        help_text="The schedule template this run was cloned from.",
+    )
+
+    class Meta:
+        db_table = "judges_evaluationrun"  # created by the judges app before the model moved here
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(repeats__gte=1), name="run_repeats_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
 class Match(models.Model):
     """One comparison task over K >= 2 answers to the same prompt, in the slot order shown."""
 
@@ -202,7 +406,7 @@ class Match(models.Model):
     )
     external_id = models.CharField(max_length=200, blank=True)
     run = models.ForeignKey(
-        "judges.EvaluationRun",
+        EvaluationRun,
         null=True,
         blank=True,
         on_delete=models.CASCADE,
@@ -289,6 +493,44 @@ class MatchSlot(models.Model):
         return f"{self.match_id}[{self.position}] {self.contestant_id}"
 
 
+class JudgmentQuerySet(models.QuerySet):
+    def with_slots(self, models_only: bool = False) -> JudgmentQuerySet:
+        """Annotate the match's slots 0 and 1 as ``s0`` and ``s1`` (one join each), so that
+        ``s0__contestant_id`` or ``s1__output__token_length`` read in the same query.
+        ``models_only`` keeps judgments whose both answers come from models (boards)."""
+        qs = self.annotate(
+            s0=FilteredRelation("match__slots", condition=Q(match__slots__position=0)),
+            s1=FilteredRelation("match__slots", condition=Q(match__slots__position=1)),
+        )
+        if models_only:
+            qs = qs.filter(
+                s0__contestant__kind=Contestant.Kind.MODEL,
+                s1__contestant__kind=Contestant.Kind.MODEL,
+            )
+        return qs
+
+    def in_scope(self, scope, kind: str = "pairwise") -> JudgmentQuerySet:
+        """Successfully parsed judgments of a leaderboard scope (``arena.boards.BoardScope``):
+        its prompt set, whose verdicts (humans, judges, one judge, one run, all) and category.
+        Pairwise judgments count on 2-way matches only; failures never enter a fit."""
+        qs = self.filter(
+            match__prompt_set__slug=scope.prompt_set, kind=kind, status=Judgment.Status.OK
+        )
+        if kind == Judgment.Kind.PAIRWISE:
+            qs = qs.filter(match__k=2)
+        if scope.by == "humans":
+            qs = qs.filter(voter__isnull=False)
+        elif scope.by == "judges":
+            qs = qs.filter(judge__isnull=False)
+        elif scope.judge_id is not None:
+            qs = qs.filter(judge_id=scope.judge_id)
+        elif scope.run_id is not None:
+            qs = qs.filter(match__run_id=scope.run_id)
+        if scope.category:
+            qs = qs.filter(match__category=scope.category)
+        return qs
+
+
 class Judgment(models.Model):
     """One verdict on a match by one judge: a human voter or an LLM judge configuration.
 
@@ -307,15 +549,15 @@ class Judgment(models.Model):
         PARSE_FAILED = "parse_failed", "Verdict could not be parsed"
         FAILED = "failed", "Call failed"
 
-    class Winner(models.TextChoices):
-        A = "a", "A better"
-        B = "b", "B better"
-        TIE = "tie", "Tie"
-        BOTH_BAD = "bothbad", "Both bad"
+    class Winner(models.TextChoices):  # the names of arena.vocabulary
+        A = vocabulary.A, "A better"
+        B = vocabulary.B, "B better"
+        TIE = vocabulary.TIE, "Tie"
+        BOTH_BAD = vocabulary.BOTH_BAD, "Both bad"
 
     match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="judgments")
     judge = models.ForeignKey(
-        "judges.Judge", null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
+        Judge, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
     )
     voter = models.ForeignKey(
         Voter, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
@@ -336,7 +578,9 @@ class Judgment(models.Model):
         help_text="Soft preference in [1, 2] (AlpacaEval); 1 = slot 0 better.",
     )
     presentation = models.CharField(
-        max_length=40, default="0,1", help_text="Slot order shown to the judge, comma-separated."
+        max_length=40,
+        default=vocabulary.IN_ORDER,
+        help_text="Slot order shown to the judge, comma-separated.",
     )
     repeat = models.PositiveSmallIntegerField(default=0)
     weight = models.PositiveIntegerField(default=1)
@@ -363,6 +607,8 @@ class Judgment(models.Model):
     voted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects = JudgmentQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -386,7 +632,7 @@ class Judgment(models.Model):
                 name="judgment_unique_idempotency_key",
             ),
             models.CheckConstraint(
-                condition=Q(winner__isnull=True) | Q(winner__in=["a", "b", "tie", "bothbad"]),
+                condition=Q(winner__isnull=True) | Q(winner__in=vocabulary.WINNERS),
                 name="judgment_winner_valid",
             ),
             models.CheckConstraint(
@@ -436,6 +682,12 @@ class Judgment(models.Model):
         return f"{who} on match {self.match_id}: {self.winner or self.status}"
 
 
+class LeaderboardSnapshotQuerySet(models.QuerySet):
+    def latest_of(self, scope_key: str) -> LeaderboardSnapshot | None:
+        """The newest snapshot of a scope (by creation time, then id), or None."""
+        return self.filter(scope=scope_key).order_by("-created_at", "-id").first()
+
+
 class LeaderboardSnapshot(models.Model):
     """A fitted leaderboard for one scope, kept as history."""
 
@@ -455,6 +707,8 @@ class LeaderboardSnapshot(models.Model):
     params = models.JSONField(default=dict, blank=True)
     fit_seconds = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LeaderboardSnapshotQuerySet.as_manager()
 
     class Meta:
         indexes = [models.Index(fields=["scope", "-created_at"], name="snapshot_scope_latest_idx")]
@@ -481,6 +735,53 @@ class BoardState(models.Model):
         return self.scope
 
 
+class PairOutcomeCountQuerySet(models.QuerySet):
+    def bump(
+        self,
+        *,
+        prompt_set_id: int,
+        source: str,
+        category: str,
+        contestant_a_id: int,
+        contestant_b_id: int,
+        winner: str,
+        a_first: bool,
+        count: int = 1,
+    ) -> None:
+        """Add ``count`` votes to one cell, creating it if new (inside the caller's
+        transaction). One upsert statement on SQLite and PostgreSQL, safe against
+        concurrent writers of the same cell: the only raw SQL of the vote path."""
+        table = self.model._meta.db_table
+        cell = ", ".join(PAIR_CELL)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
+                [
+                    prompt_set_id,
+                    source,
+                    category,
+                    contestant_a_id,
+                    contestant_b_id,
+                    winner,
+                    a_first,
+                    count,
+                ],
+            )
+
+
+# The columns that name one running-count cell (its unique key).
+PAIR_CELL = (
+    "prompt_set_id",
+    "source",
+    "category",
+    "contestant_a_id",
+    "contestant_b_id",
+    "winner",
+    "a_first",
+)
+
+
 class PairOutcomeCount(models.Model):
     """Running vote counts per (prompt set, voter source, category, slot pair, winner, order).
 
@@ -497,6 +798,8 @@ class PairOutcomeCount(models.Model):
     winner = models.CharField(max_length=8)
     a_first = models.BooleanField()
     count = models.BigIntegerField(default=0)
+
+    objects = PairOutcomeCountQuerySet.as_manager()
 
     class Meta:
         constraints = [

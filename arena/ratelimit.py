@@ -5,6 +5,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+TOO_MANY_REQUESTS = 429  # the HTTP status of a request over its rate limit
+
 
 def parse_rate(rate: str) -> tuple[int, int]:
     """'30/60' -> (30 hits, 60 seconds)."""

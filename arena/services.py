@@ -18,18 +18,22 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from arena.boards import BoardScope
+from arena.enqueue import enqueue_on_commit
 from arena.events import broadcast_board
-from arena.fitting import fit_scope
-from arena.models import BoardState, LeaderboardSnapshot, PromptSet
+from arena.fitting import FittedBoard, fit_scope
+from arena.models import BoardState, Judgment, LeaderboardSnapshot, PromptSet
 from arena.ratings.scale import parse_anchor
+
+log = logging.getLogger(__name__)
+
+# A claim older than this is considered abandoned (a worker died mid-fit).
+CLAIM_TIMEOUT = timedelta(minutes=5)
 
 
 def latest_snapshot(
     scope: BoardScope, refresh_if_missing: bool = True
 ) -> LeaderboardSnapshot | None:
-    snapshot = (
-        LeaderboardSnapshot.objects.filter(scope=scope.key).order_by("-created_at", "-id").first()
-    )
+    snapshot = LeaderboardSnapshot.objects.latest_of(scope.key)
     if snapshot is None and refresh_if_missing:
         snapshot = refresh_leaderboard(scope)
         # Someone is looking at this board: from now on votes keep it fresh.
@@ -44,6 +48,11 @@ def refresh_leaderboard(
     scope: BoardScope, bootstrap: int | None = None, seed: int = 0
 ) -> LeaderboardSnapshot:
     """Fit the scope's leaderboard from aggregated counts and store it as a new snapshot."""
+    return _store(scope, *_fit(scope, bootstrap, seed))
+
+
+def _fit(scope: BoardScope, bootstrap: int | None, seed: int):
+    """The scope's fitted board, its prompt set, the fit's parameters and its duration (s)."""
     started = time.perf_counter()
     rounds = settings.ARENA_BOOTSTRAP_ROUNDS if bootstrap is None else bootstrap
     prompt_set = PromptSet.objects.filter(slug=scope.prompt_set).first()
@@ -51,34 +60,38 @@ def refresh_leaderboard(
         parse_anchor(prompt_set.rating_anchor) if prompt_set and prompt_set.rating_anchor else None
     )
     board = fit_scope(scope, bootstrap=rounds, seed=seed, anchor=anchor)
-    snapshot = LeaderboardSnapshot.objects.create(
+    params = {
+        "bootstrap": rounds,
+        "seed": seed,
+        "ties": "half",
+        "scale": f"400/ln10, {board.anchor[0]} = {board.anchor[1]:g}"
+        if board.anchor
+        else "400/ln10, mean 1000",
+        "coefficients": board.coefficients,
+        "coefficient_ci": board.coefficient_ci,
+        "prior": board.prior,
+    }
+    return board, prompt_set, params, time.perf_counter() - started
+
+
+def _store(
+    scope: BoardScope, board: FittedBoard, prompt_set, params: dict, fit_seconds: float
+) -> LeaderboardSnapshot:
+    return LeaderboardSnapshot.objects.create(
         scope=scope.key,
         prompt_set=prompt_set,
-        method=board["method"],
-        rows=board["rows"],
-        n_votes=round(board["n_votes"] or 0),
-        n_models=len(board["rows"]),
-        graph=board["graph"],
-        params={
-            "bootstrap": rounds,
-            "seed": seed,
-            "ties": "half",
-            "scale": f"400/ln10, {board['anchor'][0]} = {board['anchor'][1]:g}"
-            if board.get("anchor")
-            else "400/ln10, mean 1000",
-            "coefficients": board.get("coefficients", {}),
-            "coefficient_ci": board.get("coefficient_ci", {}),
-            "prior": board.get("prior", 0),
-        },
-        fit_seconds=time.perf_counter() - started,
+        method=board.method,
+        rows=board.rows,
+        n_votes=round(board.n_votes or 0),
+        n_models=len(board.rows),
+        graph=board.graph,
+        params=params,
+        fit_seconds=fit_seconds,
     )
-    return snapshot
 
 
 def default_scopes(prompt_set: PromptSet) -> list[BoardScope]:
     """The boards worth keeping fresh for a prompt set: humans, LLM judges, everything."""
-    from arena.models import Judgment
-
     has = Judgment.objects.filter(
         match__prompt_set=prompt_set, match__slots__contestant__kind="model"
     )
@@ -95,12 +108,6 @@ def refresh_prompt_set(
     prompt_set: PromptSet, bootstrap: int | None = None
 ) -> list[LeaderboardSnapshot]:
     return [refresh_leaderboard(scope, bootstrap=bootstrap) for scope in default_scopes(prompt_set)]
-
-
-log = logging.getLogger(__name__)
-
-# A claim older than this is considered abandoned (a worker died mid-fit).
-CLAIM_TIMEOUT = timedelta(minutes=5)
 
 
 def request_refit(scope_keys: list[str]) -> None:
@@ -125,8 +132,6 @@ def _mark_dirty(scope_keys: list[str]) -> None:
 def _queue_refit(scope_key: str, stamp: bool) -> None:
     """Queue one refit of the scope unless one is pending: at once when the board is idle,
     else one interval after the last fit began. ``stamp`` records the new request."""
-    from arena.tasks import refit_leaderboard
-
     interval = settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
     if not cache.add(_pending_flag(scope_key), 1, timeout=interval + 60):
         return
@@ -136,7 +141,11 @@ def _queue_refit(scope_key: str, stamp: bool) -> None:
             BoardState.objects.get_or_create(scope=scope_key, defaults={"requested_at": now})
     wait = cache.get(_last_fit(scope_key), 0.0) + interval - time.time()
     # No countdown at all when the board is idle: an ETA task waits on the worker's timer.
-    refit_leaderboard.apply_async(args=[scope_key], countdown=wait if wait > 0.01 else None)
+    enqueue_on_commit(REFIT_TASK, scope_key, countdown=wait if wait > 0.01 else None)
+
+
+# The throttle's task (arena/tasks.py), queued by name: this module never imports it.
+REFIT_TASK = "arena.tasks.refit_leaderboard"
 
 
 def _pending_flag(scope_key: str) -> str:
@@ -148,38 +157,67 @@ def _last_fit(scope_key: str) -> str:
 
 
 def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
-    """Claim a dirty scope (one-row conditional update), refit it, push the new board."""
-    now = timezone.now()
-    claimed = BoardState.objects.filter(
-        Q(fitted_up_to__isnull=True) | Q(fitted_up_to__lt=F("requested_at")),
-        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
-        scope=scope_key,
-    ).update(claimed_at=now)
-    if claimed != 1:
+    """The throttle's task: refit a dirty scope that nobody is fitting, push the new board."""
+    snapshot = refit(scope_key)
+    if snapshot is None:
         if BoardState.objects.filter(scope=scope_key, claimed_at__isnull=False).exists():
             # Another fit is running and may have read the counts before the votes that
             # queued this refit: keep their flag and come back when it should be done.
-            from arena.tasks import refit_leaderboard
-
-            refit_leaderboard.apply_async(
-                args=[scope_key], countdown=settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
+            enqueue_on_commit(
+                REFIT_TASK, scope_key, countdown=settings.ARENA_REFIT_MIN_INTERVAL_SECONDS
             )
         else:  # nothing to fit
             cache.delete(_pending_flag(scope_key))
+        return None
+    # Votes that arrived while fitting have queued their refit (or found one queued); this
+    # one more is for a flag lost otherwise (the cache evicted it, or it expired).
+    if BoardState.objects.filter(scope=scope_key, requested_at__gt=F("fitted_up_to")).exists():
+        _queue_refit(scope_key, stamp=False)
+    return snapshot
+
+
+def refit(scope_key: str, *, final: bool = False) -> LeaderboardSnapshot | None:
+    """THE refit of a board: claim it, fit it from the counts, store the snapshot, push it.
+
+    Every refit goes through here: the throttle's task (:func:`refit_if_dirty`, a dirty
+    board that nobody is fitting) and a run's final board (``final``: fitted even if
+    clean, and the claim taken over from a provisional fit still running, whose older
+    board is then dropped instead of being stored after the final one).
+
+    The claim is a one-row conditional update of the scope's ``BoardState``; a fit stores
+    its snapshot only if it still holds the claim. Returns None when it took no claim or
+    lost it.
+    """
+    now = timezone.now()
+    claimable = Q(scope=scope_key)
+    if final:
+        BoardState.objects.get_or_create(scope=scope_key, defaults={"requested_at": now})
+    else:
+        claimable &= Q(fitted_up_to__isnull=True) | Q(fitted_up_to__lt=F("requested_at"))
+        claimable &= Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT)
+    if BoardState.objects.filter(claimable).update(claimed_at=now) != 1:
         return None
     # Stamped before the flag is cleared: a vote that finds no flag finds this stamp, and
     # queues the next refit one interval after it rather than at once.
     cache.set(_last_fit(scope_key), time.time(), timeout=3600)
     # Cleared before the counts are read: a vote that still saw the flag is in them.
     cache.delete(_pending_flag(scope_key))
-    state = BoardState.objects.get(scope=scope_key)
-    fitted_up_to = state.requested_at
+    fitted_up_to = BoardState.objects.values_list("requested_at", flat=True).get(scope=scope_key)
+    scope = BoardScope.from_key(scope_key)
     started = time.perf_counter()
     try:
-        snapshot = refresh_leaderboard(BoardScope.from_key(scope_key))
-    finally:
-        BoardState.objects.filter(scope=scope_key).update(claimed_at=None)
-    BoardState.objects.filter(scope=scope_key).update(fitted_up_to=fitted_up_to)
+        fitted = _fit(scope, None, 0)
+    except BaseException:
+        BoardState.objects.filter(scope=scope_key, claimed_at=now).update(claimed_at=None)
+        raise
+    with transaction.atomic():
+        released = BoardState.objects.filter(scope=scope_key, claimed_at=now).update(
+            claimed_at=None, fitted_up_to=fitted_up_to
+        )
+        if not released:  # a final fit took the board over: its board is the one to keep
+            log.info("refit %s dropped: the board was taken over", scope_key)
+            return None
+        snapshot = _store(scope, *fitted)
     broadcast_board(scope_key, snapshot.id, snapshot.n_votes)
     log.info(
         "refit %s: %d votes, fit %.0f ms, pushed after %.0f ms",
@@ -188,8 +226,4 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
         snapshot.fit_seconds * 1000,
         (time.perf_counter() - started) * 1000,
     )
-    # Votes that arrived while fitting have queued their refit (or found one queued); this
-    # one more is for a flag lost otherwise (the cache evicted it, or it expired).
-    if BoardState.objects.filter(scope=scope_key, requested_at__gt=fitted_up_to).exists():
-        _queue_refit(scope_key, stamp=False)
     return snapshot

@@ -1,4 +1,7 @@
-"""Celery tasks of the arena. Thin: ids in, one service call."""
+"""Celery tasks of the arena. Thin: ids in, one service call.
+
+Queued by name (:mod:`arena.enqueue`): no module imports this one.
+"""
 
 from celery import shared_task
 

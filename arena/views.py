@@ -5,6 +5,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import plotly
+from asgiref.sync import sync_to_async
 from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
@@ -12,9 +13,13 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import etag
 
 from arena.api import board_choices
-from arena.boards import BoardScope, ScopeError
+from arena.battles import live_slots, save_live_answer
+from arena.boards import BoardScope
+from arena.errors import Refusal
+from arena.generation import stream_answers
 from arena.models import Contestant, PromptSet
 from arena.services import latest_snapshot
+from arena.voters import current_voter
 
 
 def leaderboard(request):
@@ -39,12 +44,12 @@ def leaderboard(request):
             request.GET.get("category", ""),
             request.GET.get("style", "0"),
         )
-    except ScopeError as exc:
+    except Refusal as exc:
         return render(
             request,
             "arena/leaderboard.html",
             {"nav": "leaderboard", "error": str(exc), "sets": sets},
-            status=400,
+            status=exc.status,
         )
     snapshot = latest_snapshot(scope)
     query = urlencode(
@@ -93,16 +98,10 @@ async def battle_stream(request, battle_id):
     already stored are sent whole at once. Only the voter the battle was served to may
     read it; nothing names a model.
     """
-    from asgiref.sync import sync_to_async
-
-    from arena.battles import BattleError, live_slots, save_live_answer
-    from arena.generation import stream_answers
-    from arena.voters import current_voter
-
     voter = await sync_to_async(current_voter)(request)
     try:
         slots = await sync_to_async(live_slots)(voter, battle_id)
-    except BattleError as exc:
+    except Refusal as exc:
         return JsonResponse({"detail": exc.message}, status=exc.status)
 
     async def events():

@@ -67,6 +67,7 @@ def run_bench(args) -> list[dict]:
     try:
         import django
 
+        # Django's modules import only once the environment above is set and Django set up.
         django.setup()
         from django.core.management import call_command
 
@@ -115,7 +116,7 @@ def run_bench(args) -> list[dict]:
                 judged, judge_rate = _rate(
                     Judgment.objects.filter(match__run=run).values_list("created_at", flat=True)
                 )
-                board = LeaderboardSnapshot.objects.filter(scope=run_scope(run).key).latest("id")
+                board = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
                 ranked = [r["model"] for r in sorted(board.rows, key=lambda r: -r["rating"])]
                 results.append(
                     {

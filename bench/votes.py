@@ -33,12 +33,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 SET = "bench-arena"
 SCOPE = f"set={SET}|by=humans|cat=|style=0"
+CONNECT_INTERVAL = 0.02  # seconds between two load connections opening
 
 
 # --- load generator (runs in its own process) --------------------------------------------------
 
 
-async def _voter(host, port, jobs, deadline, results):
+async def _voter(host, port, jobs, deadline, results, delay=0.0):
+    # Connections open one by one, as clients arrive: opened in the same millisecond, the
+    # first web process to wake up accepts every one of them and the others stay idle.
+    await asyncio.sleep(delay)
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.time() < deadline and jobs:
@@ -76,7 +80,10 @@ async def _load(url, battles_file, seconds, connections):
     results: list = []
     deadline = time.time() + seconds
     await asyncio.gather(
-        *(_voter(host, int(port), jobs, deadline, results) for _ in range(connections))
+        *(
+            _voter(host, int(port), jobs, deadline, results, delay=i * CONNECT_INTERVAL)
+            for i in range(connections)
+        )
     )
     return results
 

@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from arena.errors import Refusal
+from arena.models import EvaluationRun, Judge
 from judges import runs, schedules
-from judges.models import ApiToken, EvaluationRun, Judge
+from judges.models import ApiToken
 from judges.tokens import assign_new_secret
 
 
@@ -69,7 +71,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
         if "cron" in form.changed_data:
             try:
                 schedules.schedule_run(run, run.cron)
-            except runs.RunError as exc:
+            except Refusal as exc:
                 EvaluationRun.objects.filter(pk=run.pk).update(cron="")
                 self.message_user(request, f"Not scheduled: {exc.message}", messages.ERROR)
             else:
@@ -82,7 +84,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
             try:
                 use_case(run)
                 done += 1
-            except runs.RunError as exc:
+            except Refusal as exc:
                 self.message_user(request, f"{run}: {exc.message}", messages.ERROR)
         if done:
             self.message_user(request, f"{verb} {done} run(s).")

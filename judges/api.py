@@ -2,7 +2,9 @@
 
 Token-authenticated: ``Authorization: Bearer arena_...`` (``python manage.py arena_token
 create NAME`` or the admin). Each endpoint resolves its input, calls one use case of
-:mod:`judges.runs` and returns the run.
+:mod:`judges.runs` and returns the run. A use case's refusal
+(:class:`arena.errors.Refusal`) propagates to the API's one handler (config/api.py), which
+answers ``{"detail": ..., "field": ...}`` with its status.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from django.db import transaction
 from ninja import Router, Schema, Status
 from ninja.security import HttpBearer
 
-from arena.models import LeaderboardSnapshot
+from arena.errors import NOT_FOUND, Refusal
+from arena.models import EvaluationRun, LeaderboardSnapshot
+from arena.schemas import BoardRow, Problem
 from judges import runs
 from judges.judging import run_scope
-from judges.models import EvaluationRun
 from judges.tokens import check_token
 
 
@@ -47,21 +50,11 @@ class RunIn(Schema):
     tag: str = ""
 
 
-class BoardRowOut(Schema):
-    rank_ub: int
-    model: str
-    rating: float
-    ci_lower: float | None = None
-    ci_upper: float | None = None
-    votes: float
-    win_rate: float | None = None
-
-
 class LeaderboardOut(Schema):
     scope: str
     created_at: str
     n_votes: int
-    rows: list[BoardRowOut]
+    rows: list[BoardRow]
 
 
 class RunOut(Schema):
@@ -91,18 +84,9 @@ class RunOut(Schema):
     leaderboard: LeaderboardOut | None = None
 
 
-class Problem(Schema):
-    detail: str
-    field: str | None = None
-
-
 def run_out(run: EvaluationRun) -> dict:
     """The run as the API and the run page's JSON show it (with the provisional leaderboard)."""
-    snapshot = (
-        LeaderboardSnapshot.objects.filter(scope=run_scope(run).key)
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
     iso = lambda t: t.isoformat() if t else None  # noqa: E731
     return {
         "id": run.id,
@@ -141,16 +125,12 @@ def run_out(run: EvaluationRun) -> dict:
     }
 
 
-def _refuse(exc: runs.RunError):
-    return Status(exc.status, {"detail": exc.message, "field": exc.field})
-
-
-def _get(run_id: int) -> EvaluationRun | None:
-    return EvaluationRun.objects.select_related("judge", "prompt_set").filter(pk=run_id).first()
-
-
-def _missing(run_id: int):
-    return Status(404, {"detail": f"no evaluation run {run_id}", "field": "id"})
+def _get(run_id: int) -> EvaluationRun:
+    """The run with its judge and prompt set; refused with 404 if there is none."""
+    run = EvaluationRun.objects.select_related("judge", "prompt_set").filter(pk=run_id).first()
+    if run is None:
+        raise Refusal(f"no evaluation run {run_id}", field="id", status=NOT_FOUND)
+    return run
 
 
 @router.post(
@@ -159,12 +139,9 @@ def _missing(run_id: int):
     summary="Create an evaluation run and start it",
 )
 def create(request, payload: RunIn):
-    try:
-        with transaction.atomic():
-            run = runs.create_run(**payload.dict())
-            runs.start_run(run)
-    except runs.RunError as exc:
-        return _refuse(exc)
+    with transaction.atomic():
+        run = runs.create_run(**payload.dict())
+        runs.start_run(run)
     return Status(201, run_out(_get(run.id)))
 
 
@@ -181,8 +158,7 @@ def latest(request, limit: int = 20):
     summary="A run's status, progress, cost and provisional leaderboard",
 )
 def detail(request, run_id: int):
-    run = _get(run_id)
-    return run_out(run) if run else _missing(run_id)
+    return run_out(_get(run_id))
 
 
 @router.post(
@@ -191,7 +167,8 @@ def detail(request, run_id: int):
     summary="Cancel a pending or running run",
 )
 def cancel(request, run_id: int):
-    return _act(run_id, runs.cancel_run)
+    runs.cancel_run(_get(run_id))
+    return run_out(_get(run_id))
 
 
 @router.post(
@@ -200,16 +177,5 @@ def cancel(request, run_id: int):
     summary="Resume a cancelled, failed or stuck run where it stopped",
 )
 def resume(request, run_id: int):
-    return _act(run_id, runs.resume_run)
-
-
-def _act(run_id: int, use_case):
-    """Apply a use case of :mod:`judges.runs` to the run; 404 if unknown, its error if refused."""
-    run = _get(run_id)
-    if run is None:
-        return _missing(run_id)
-    try:
-        use_case(run)
-    except runs.RunError as exc:
-        return _refuse(exc)
+    runs.resume_run(_get(run_id))
     return run_out(_get(run_id))

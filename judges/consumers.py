@@ -1,8 +1,12 @@
+"""The run page's websocket: a run's progress and its provisional board."""
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from arena.events import board_group
+from arena.models import EvaluationRun
 from judges.events import run_group
+from judges.judging import run_scope
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
@@ -25,9 +29,6 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _board_scope(self) -> str | None:
-        from judges.judging import run_scope
-        from judges.models import EvaluationRun
-
         run = EvaluationRun.objects.select_related("prompt_set").filter(pk=self.run_id).first()
         return run_scope(run).key if run else None
 

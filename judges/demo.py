@@ -23,10 +23,9 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from arena.models import Contestant, Prompt, PromptSet
+from arena.models import Contestant, EvaluationRun, Judge, Prompt, PromptSet
 from judges.clients.scenarios import demo as demo_scenario
-from judges.models import EvaluationRun, Judge
-from judges.runs import create_run, launch_perturbation_audit, start_run
+from judges.runs.create import create_run, launch_perturbation_audit, start_run
 from judges.schedules import schedule_run
 
 PANDALM = (

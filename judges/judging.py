@@ -11,7 +11,8 @@ prompt, the presented answers and their order, and the repeat index:
 Every call ends as a stored judgment: ``ok``; ``parse_failed`` with the raw text and the
 parser's reason; or ``failed`` with the error (retries exhausted, a permanent error, a
 missing answer). The run's counters move with ``F()`` in the same transaction, and the
-run page hears about it (throttled).
+run page hears about it (throttled). An OK verdict asks for a refit of the run's board
+through the board throttle (:func:`arena.services.request_refit`): a judge task never fits.
 """
 
 from __future__ import annotations
@@ -28,18 +29,28 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from arena.boards import BoardScope, bump_pair_count
-from arena.events import broadcast_board
-from arena.models import Contestant, Judgment, Match, MatchSlot, Output, Prompt
+from arena import services, vocabulary
+from arena.boards import BoardScope, count_judgment
+from arena.generation import answer_messages, contestant_config, generation_label
+from arena.models import (
+    Contestant,
+    EvaluationRun,
+    Judge,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    Prompt,
+)
 from judges import perturbations
 from judges.clients.config import JudgeConfig
-from judges.clients.errors import JudgePermanentError, JudgeRetriesExhausted
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
-from judges.clients.openai_compat import complete_sync
-from judges.clients.retry import RetryPolicy
 from judges.events import broadcast_progress
-from judges.models import EvaluationRun, Judge
 from judges.verdicts import ParseFailure, SlotVerdict, to_slots
+from llm.config import ModelConfig
+from llm.errors import LLMPermanentError, LLMRetriesExhausted
+from llm.openai_compat import complete_sync
+from llm.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +62,8 @@ def judge_config(judge: Judge) -> JudgeConfig:
     return JudgeConfig.from_object(judge)
 
 
-def retry_policy(config: JudgeConfig) -> RetryPolicy:
-    """In-call retries: the judge's ``max_retries``, backoff from ARENA_JUDGE_RETRY_BASE_DELAY."""
+def retry_policy(config: ModelConfig) -> RetryPolicy:
+    """In-call retries: the judge's (or contestant's) ``max_retries``, backoff from ARENA_JUDGE_RETRY_BASE_DELAY."""
     return RetryPolicy(
         max_retries=config.max_retries, base_delay=settings.ARENA_JUDGE_RETRY_BASE_DELAY
     )
@@ -78,7 +89,7 @@ def judge_call(
 
     Raises
     ------
-    JudgeTransientError
+    LLMTransientError
         Only when ``final_attempt`` is False and the client's retries were exhausted: the
         task retries later. On the final attempt the call is stored as failed instead.
     """
@@ -112,7 +123,7 @@ def judge_call(
     prompt_text = match.prompt.text
     if run.perturbation:
         prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
-    order = tuple(int(s) for s in presentation.split(","))
+    order = vocabulary.parse_presentation(presentation)
     order, messages = build_messages(config, prompt_text, answers, order, reference)
     key = request_key(config, messages, repeat)
     if (
@@ -139,11 +150,11 @@ def judge_call(
         return _store(run, match, slots, presentation, repeat, _copy(found), cached=True)
     try:
         reply = complete_sync(config, messages, policy=retry_policy(config))
-    except JudgeRetriesExhausted as exc:
+    except LLMRetriesExhausted as exc:
         if not final_attempt:
             raise exc.last_error from None
         return _store(run, match, slots, presentation, repeat, _failure(f"{exc.message}"), key)
-    except JudgePermanentError as exc:
+    except LLMPermanentError as exc:
         return _store(run, match, slots, presentation, repeat, _failure(exc.message), key)
     return _store(run, match, slots, presentation, repeat, _from_reply(config, reply, order), key)
 
@@ -178,7 +189,7 @@ def _baseline_loser_slot(run, match: Match, slots) -> int:
             **same, judge__name=run.judge.name, status=Judgment.Status.OK
         ).values_list("winner", flat=True)
     )
-    first_points = sum({"a": 1.0, "b": 0.0}.get(w, 0.5) for w in winners)
+    first_points = sum({vocabulary.A: 1.0, vocabulary.B: 0.0}.get(w, 0.5) for w in winners)
     if not winners or len(baseline_slots) != 2 or 2 * first_points == len(winners):
         return 1
     loser = baseline_slots[1 if 2 * first_points > len(winners) else 0]
@@ -214,11 +225,10 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
             reason += " (the reply was cut off at max_tokens)"
         return {**fields, "status": Judgment.Status.PARSE_FAILED, "error": reason}
     slot: SlotVerdict = to_slots(verdict, order)
-    winner = "tie" if slot.winner is None else "ab"[slot.winner]
     return {
         **fields,
         "status": Judgment.Status.OK,
-        "winner": winner,
+        "winner": vocabulary.winner_of_slot(slot.winner),
         "strength": 2 if slot.strength == 2 else 1,
         "verdict_label": slot.label,
     }
@@ -228,7 +238,11 @@ def _probabilities(found, order: tuple[int, ...]) -> dict | None:
     """Logprob verdict probabilities; ``winner`` in slot terms (a = slot 0), labels as shown."""
     if found is None:
         return None
-    slot_of = {"A": "ab"[order[0]], "B": "ab"[order[1]], "tie": "tie"}
+    slot_of = {
+        "A": vocabulary.winner_of_slot(order[0]),
+        "B": vocabulary.winner_of_slot(order[1]),
+        "tie": vocabulary.TIE,
+    }
     return {
         "labels": found.by_label,
         "winner": {slot_of.get(k, k): v for k, v in found.winner.items()},
@@ -262,7 +276,7 @@ def _store(
         lambda: _write(run, match, slots, presentation, repeat, values, cached)
     )
     if outcome.judgment_id is not None and outcome.status != "exists":
-        _announce(run)
+        _announce(run, board_changed=values["status"] == Judgment.Status.OK)
     return outcome
 
 
@@ -297,7 +311,7 @@ def _write(run, match, slots, presentation, repeat, values: dict, cached: bool) 
                 **values,
             )
             if status == Judgment.Status.OK:
-                bump_pair_count(judgment, match, slots[0].contestant_id, slots[1].contestant_id)
+                count_judgment(judgment, match, slots[0].contestant_id, slots[1].contestant_id)
             EvaluationRun.objects.filter(pk=run.pk).update(
                 calls_made=F("calls_made") + 1,
                 calls_failed=F("calls_failed") + int(status != Judgment.Status.OK),
@@ -314,21 +328,21 @@ def _write(run, match, slots, presentation, repeat, values: dict, cached: bool) 
     return CallOutcome("cached" if cached else status, judgment.id)
 
 
-def _announce(run: EvaluationRun) -> None:
-    """Progress to the run page at most once a second; a provisional board every ARENA_RUN_REFIT_SECONDS."""
+def _announce(run: EvaluationRun, board_changed: bool) -> None:
+    """Progress to the run page at most once a second; after an OK verdict, a refit of the
+    run's provisional board through the board throttle, asked at most every
+    ARENA_RUN_REFIT_SECONDS (the throttle's own interval limits the fits further)."""
     if cache.add(f"judges:run-progress:{run.id}", 1, timeout=1):
         fresh = EvaluationRun.objects.filter(pk=run.pk).first()
         if fresh is not None:
             broadcast_progress(fresh)
-    if cache.add(f"judges:run-refit:{run.id}", 1, timeout=settings.ARENA_RUN_REFIT_SECONDS):
-        from arena.services import refresh_leaderboard
-
+    if board_changed and cache.add(
+        f"judges:run-refit:{run.id}", 1, timeout=settings.ARENA_RUN_REFIT_SECONDS
+    ):
         try:
-            snapshot = refresh_leaderboard(run_scope(run))
+            services.request_refit([run_scope(run).key])
         except Exception:  # a provisional board must never fail a judge call
-            log.exception("provisional leaderboard of run %s failed", run.id)
-            return
-        broadcast_board(snapshot.scope, snapshot.id, snapshot.n_votes)
+            log.exception("provisional leaderboard of run %s not requested", run.id)
 
 
 def record_internal_failure(
@@ -362,11 +376,9 @@ def generate_output(
 
     Raises
     ------
-    JudgeTransientError
+    LLMTransientError
         When ``final_attempt`` is False and the client's retries were exhausted.
     """
-    from arena.generation import answer_messages, contestant_config, generation_label
-
     prompt = Prompt.objects.filter(pk=prompt_id).first()
     contestant = Contestant.objects.filter(pk=contestant_id).first()
     if prompt is None or contestant is None:
@@ -381,11 +393,11 @@ def generate_output(
     try:
         config = contestant_config(contestant)
         reply = complete_sync(config, answer_messages(prompt.text), policy=retry_policy(config))
-    except JudgeRetriesExhausted as exc:
+    except LLMRetriesExhausted as exc:
         if not final_attempt:
             raise exc.last_error from None
         return _generation_failed(prompt, contestant, exc.message)
-    except (JudgePermanentError, ValueError) as exc:
+    except (LLMPermanentError, ValueError) as exc:
         return _generation_failed(prompt, contestant, str(exc))
     if not reply.text.strip():
         return _generation_failed(prompt, contestant, "the endpoint returned an empty answer")

@@ -410,12 +410,3 @@ def _check_count(tpl: JudgeTemplate, n: int) -> None:
     lo, hi = expected.get(tpl.mode, (2, MAX_LISTWISE))
     if not lo <= n <= hi:
         raise ValueError(f"template {tpl.name!r} ({tpl.mode}) takes {lo}..{hi} answers, got {n}")
-
-
-# Names used by judges/clients/config.py (written by another helper in parallel).
-KINDS = MODES
-
-
-def resolve_template(mode: str, system_prompt: str = "", template: str = "") -> JudgeTemplate:
-    """The template a Judge config uses: built-in for ``mode``, with edited parts applied."""
-    return custom_template(mode, system_prompt, template)

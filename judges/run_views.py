@@ -15,10 +15,11 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from arena.errors import Refusal
+from arena.models import EvaluationRun
 from judges import access, runs
 from judges.api import run_out
 from judges.judging import run_scope
-from judges.models import EvaluationRun
 
 ACTIONS = {"start": runs.start_run, "cancel": runs.cancel_run, "resume": runs.resume_run}
 
@@ -74,7 +75,7 @@ def run_action(request, run_id: int, action: str):
     run = get_object_or_404(EvaluationRun, pk=run_id)
     try:
         ACTIONS[action](run)
-    except runs.RunError as exc:
+    except Refusal as exc:
         messages.error(request, f"Could not {action} run {run.pk}: {exc.message}")
     else:
         messages.success(request, f"Run {run.pk}: {action} requested.")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 
+from celery.schedules import crontab
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from judges.models import EvaluationRun
-from judges.runs import RunError, start_run
+from arena.errors import Refusal
+from arena.models import EvaluationRun
+from judges.runs.create import start_run
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +28,6 @@ def schedule_run(template: EvaluationRun, cron: str) -> EvaluationRun:
     ``cron`` is "minute hour day-of-month month day-of-week" (e.g. ``0 3 * * *``); empty
     removes the schedule. The entry (django-celery-beat) is editable in the admin.
     """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
     cron = " ".join(cron.split())
     name = schedule_name(template)
     with transaction.atomic():
@@ -65,18 +66,17 @@ def schedule_name(template: EvaluationRun) -> str:
 
 
 def _cron_fields(cron: str) -> tuple[str, str, str, str, str]:
-    from celery.schedules import crontab
-
     parts = cron.split()
     if len(parts) != 5:
-        raise RunError(
-            "cron", f"expected 5 fields (minute hour day-of-month month day-of-week), got {cron!r}"
+        raise Refusal(
+            f"expected 5 fields (minute hour day-of-month month day-of-week), got {cron!r}",
+            field="cron",
         )
     minute, hour, day_of_month, month_of_year, day_of_week = parts
     try:
         crontab(minute, hour, day_of_week, day_of_month, month_of_year)
     except (ValueError, IndexError) as exc:
-        raise RunError("cron", f"{cron!r}: {exc}") from None
+        raise Refusal(f"{cron!r}: {exc}", field="cron") from None
     return minute, hour, day_of_month, month_of_year, day_of_week
 
 
@@ -109,7 +109,7 @@ def start_scheduled_run(template_id: int) -> int | None:
         run = clone_run(template)
         try:
             start_run(run)
-        except RunError as exc:
+        except Refusal as exc:
             EvaluationRun.objects.filter(pk=run.pk).update(
                 status=EvaluationRun.Status.FAILED, error=str(exc), finished_at=timezone.now()
             )

@@ -1,15 +1,18 @@
 """Celery tasks of evaluation runs. Thin: ids in, one use case each (:mod:`judges.runs`,
 :mod:`judges.judging`, :mod:`judges.schedules`).
 
+The use cases queue these by their registered names (``judges.tasks.run_step`` ...,
+:mod:`judges.runs.dispatch`): nothing imports this module but Celery's autodiscovery.
+
 Every task is ``acks_late`` (a killed worker's task is handed out again) and idempotent
 (the use cases write on unique keys), and exits quietly when its run was cancelled or its
-row is gone. Tasks are enqueued with ``transaction.on_commit`` by the use cases.
+row is gone. Tasks are enqueued on commit by the use cases.
 
 Retries come in two layers. Inside one task the client retries transient errors (429,
 5xx, timeouts, connection errors) ``judge.max_retries`` times with exponential backoff and
 full jitter, honouring ``Retry-After``: that rides out short blips without giving the
 worker slot away. When those are exhausted the endpoint is down for longer, so the task
-itself is retried (``JudgeTransientError`` only) ``ARENA_JUDGE_TASK_RETRIES`` times,
+itself is retried (``LLMTransientError`` only) ``ARENA_JUDGE_TASK_RETRIES`` times,
 ``ARENA_JUDGE_TASK_BACKOFF_SECONDS · 2^n`` later with jitter, freeing the worker meanwhile.
 On the last attempt the failure is stored with its reason. So one judgment costs at most
 ``(max_retries + 1) · (ARENA_JUDGE_TASK_RETRIES + 1)`` requests, and a permanent error
@@ -26,8 +29,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from judges import judging, runs, schedules
-from judges.clients.errors import JudgeTransientError
+from judges import judging, schedules
+from judges.runs import lifecycle, orchestrate
+from llm.errors import LLMTransientError
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +49,12 @@ def db_backoff(retries: int) -> float:
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=None)
-def run_step(self, run_id: int, round: int | None = None, **options) -> str:
+def run_step(self, run_id: int, round_index: int | None = None, **options) -> str:
     """Advance a run: replay its design, hand out the next batch, or fit it when done."""
+    if "round" in options:  # a message queued before the keyword was renamed
+        round_index = options.pop("round")
     try:
-        return runs.run_step(run_id, round, **options)
+        return orchestrate.run_step(run_id, round_index, **options)
     except DatabaseError as exc:
         if self.request.retries >= DB_RETRIES:
             raise
@@ -61,7 +67,7 @@ def judge_call(self, match_id: int, presentation: str, repeat: int, judge_retrie
     final = judge_retries >= settings.ARENA_JUDGE_TASK_RETRIES
     try:
         return judging.judge_call(match_id, presentation, repeat, final_attempt=final).status
-    except JudgeTransientError as exc:
+    except LLMTransientError as exc:
         raise self.retry(
             exc=exc,
             countdown=judge_backoff(judge_retries),
@@ -90,7 +96,7 @@ def generate_output(
     final = judge_retries >= settings.ARENA_JUDGE_TASK_RETRIES
     try:
         return judging.generate_output(prompt_id, contestant_id, run_id, final_attempt=final)
-    except JudgeTransientError as exc:
+    except LLMTransientError as exc:
         raise self.retry(
             exc=exc,
             countdown=judge_backoff(judge_retries),
@@ -111,7 +117,7 @@ def generate_output(
 @shared_task(acks_late=True, ignore_result=True)
 def watch_runs() -> list[int]:
     """Beat, every minute: step runs that never started stepping or whose batch stalled."""
-    return runs.watch_runs()
+    return lifecycle.watch_runs()
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -31,9 +31,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-# The verdict codes of judges.audit.verdicts (FIRST, SECOND, TIE, INVALID), repeated here
-# so parsing does not import the audit package (scipy); a test checks they agree.
-FIRST, SECOND, TIE, INVALID = 0, 1, 2, 4
+from judges.audit_metrics.verdicts import FIRST, INVALID, SECOND, TIE  # one set of codes
 
 # label -> (winner in presentation terms, strength). Arena-Hard's show_result also accepts
 # the mirrored spellings (A<B, B=A, B<<A ...), so they are well-formed here too.
@@ -92,7 +90,7 @@ class Verdict:
 
     @property
     def code(self) -> int:
-        """Slot-terms code of :mod:`judges.audit.verdicts` if shown in order (A = slot 0)."""
+        """Slot-terms code of :mod:`judges.audit_metrics.verdicts` if shown in order (A = slot 0)."""
         return {"A": FIRST, "B": SECOND, "tie": TIE}[self.winner]
 
 
@@ -106,7 +104,7 @@ class SlotVerdict:
 
     @property
     def code(self) -> int:
-        """FIRST/SECOND/TIE code of :mod:`judges.audit.verdicts` (slot 0 = FIRST)."""
+        """FIRST/SECOND/TIE code of :mod:`judges.audit_metrics.verdicts` (slot 0 = FIRST)."""
         if self.winner is None:
             return TIE
         return FIRST if self.winner == 0 else SECOND
@@ -351,7 +349,7 @@ def verdict_probabilities(
     text : str
         The reply text (the concatenation of the tokens).
     tokens : sequence
-        Per-token logprobs as in :class:`judges.clients.openai_compat.JudgeReply`: objects
+        Per-token logprobs as in :class:`llm.openai_compat.ChatReply`: objects
         (or dicts) with ``token``, ``logprob`` and ``top_logprobs`` (pairs of token and
         logprob, or objects/dicts with ``token`` and ``logprob``).
     labels : sequence of str

@@ -21,6 +21,21 @@ def datasets_dir() -> Path:
     return DATASETS
 
 
+@pytest.fixture(autouse=True)
+def _fresh_module_state():
+    """Per-process memos must not leak from one test into the next: the endpoint rate
+    limiters and the vote path's memo of open boards start empty in every test."""
+    # Imported here: pytest-django has set Django up by the time a fixture runs.
+    from arena.votes import forget_open_boards
+    from llm.ratelimit import reset_limiters
+
+    reset_limiters()
+    forget_open_boards()
+    yield
+    reset_limiters()
+    forget_open_boards()
+
+
 def pytest_collection_modifyitems(config, items):
     # Browser tests last: they are the slowest and need the app fully working.
     items.sort(key=lambda item: "tests/e2e/" in str(item.fspath))

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
 from arena.models import Judgment, MatchSlot, Output, Prompt, PromptSet
+from arena.vocabulary import parse_presentation
 
 CHUNK = 2000
 
@@ -76,7 +77,7 @@ def _judgment_records(
             ranking=tuple(j.ranking) if j.ranking is not None else None,
             score=j.score,
             preference=j.preference,
-            presentation=tuple(int(x) for x in j.presentation.split(",")),
+            presentation=parse_presentation(j.presentation),
             repeat=j.repeat,
             weight=j.weight,
             voter=j.voter.label if j.voter_id else None,

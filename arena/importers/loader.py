@@ -18,9 +18,20 @@ from pathlib import Path
 from django.db import transaction
 
 from arena.boards import rebuild_pair_counts
+from arena.importers.formats import parse
 from arena.importers.records import ImportRowError, JudgmentRecord, OutputRecord, PromptRecord
-from arena.models import Contestant, Judgment, Match, MatchSlot, Output, Prompt, PromptSet, Voter
-from judges.models import Judge
+from arena.models import (
+    Contestant,
+    Judge,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    Prompt,
+    PromptSet,
+    Voter,
+)
+from arena.vocabulary import presentation
 
 BATCH_SIZE = 2000
 
@@ -65,8 +76,6 @@ def import_file(
     fmt: str, path: str | Path, prompt_set: str | None = None, **options
 ) -> ImportReport:
     """Parse and store one file; on any error store nothing and report it."""
-    from arena.importers.formats import parse
-
     report = ImportReport(path=str(path))
     slug = prompt_set or DEFAULT_PROMPT_SETS.get(fmt, fmt)
     try:
@@ -258,7 +267,7 @@ class _Loader:
         keys = []
         for r in records:
             who = ("judge", judges[r.judge]) if r.judge else ("voter", voters[r.voter])
-            keys.append((matches[r.match_id], who, ",".join(map(str, r.presentation)), r.repeat))
+            keys.append((matches[r.match_id], who, presentation(r.presentation), r.repeat))
         existing = set()
         for who_field in ("judge", "voter"):
             rows = Judgment.objects.filter(

@@ -25,10 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from arena.vocabulary import WINNERS  # noqa: F401 (the formats read the winner names here)
+
 Winner = Literal["a", "b", "tie", "bothbad"]
 Kind = Literal["pairwise", "ranking", "score"]
-
-WINNERS: tuple[str, ...] = ("a", "b", "tie", "bothbad")
 
 
 class ImportRowError(ValueError):

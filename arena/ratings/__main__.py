@@ -17,6 +17,12 @@ import json
 import sys
 from collections.abc import Sequence
 
+from arena.importers.formats import parse
+from arena.ratings import elo, plackett_luce, style, winrate
+from arena.ratings.counts import counts_from_records
+from arena.ratings.leaderboard import leaderboard
+from arena.ratings.scale import parse_anchor
+
 FORMATS = ("fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl")
 METHODS = ("bt", "elo", "pl", "winrate", "arena-hard")
 DEFAULT_BOOTSTRAP = {"bt": 1000, "pl": 1000, "arena-hard": 1000, "elo": 0, "winrate": 0}
@@ -54,8 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_records(fmt: str, paths: Sequence[str], **options) -> list:
     """Judgment records from every file, through the importers' parsers (format options passed on)."""
-    from arena.importers.formats import parse
-
     records = []
     for path in paths:
         records.extend(r for r in parse(fmt, path, **options) if hasattr(r, "kind"))
@@ -63,11 +67,6 @@ def load_records(fmt: str, paths: Sequence[str], **options) -> list:
 
 
 def fit_board(records: list, args):
-    from . import elo, plackett_luce, style, winrate
-    from .counts import counts_from_records
-    from .leaderboard import leaderboard
-    from .scale import parse_anchor
-
     anchor = parse_anchor(args.anchor) if args.anchor else None
     n_boot = DEFAULT_BOOTSTRAP[args.method] if args.bootstrap is None else args.bootstrap
     if args.style_control and args.method != "bt":

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from arena.vocabulary import WINNER_CODE
+
 FIRST, SECOND, TIE, BOTH_BAD = 0, 1, 2, 3
 OUTCOMES: tuple[str, ...] = ("first", "second", "tie", "bothbad")
 
@@ -209,8 +211,6 @@ def _validate(counts: PairwiseCounts) -> None:
 
 # -- from importer records --------------------------------------------------------------
 
-_WINNER_CODE = {"a": 0, "b": 1, "tie": 2, "bothbad": 3}
-
 
 def counts_from_records(
     records: Iterable, *, strong_weight: float = 1.0, group_by_match: bool = True
@@ -286,7 +286,7 @@ def counts_from_records(
         f, s = idx[shown_first], idx[shown_second]
         amount = strong_weight if rec.strength == 2 else 1.0
         if rec.winner is not None:
-            code = _WINNER_CODE[rec.winner]
+            code = WINNER_CODE[rec.winner]
             if code < 2 and shown_first == 1:
                 code = 1 - code  # winner names a slot; the cell is relative to the order shown
             emit(unit, f, s, code, amount, 1.0, weight)

@@ -18,10 +18,13 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .bootstrap import percentile_interval, rank_upper_bound
-from .leaderboard import Leaderboard, LeaderboardRow
+from arena.vocabulary import BOTH_BAD, TIE, A, B
 
-_SCORE = {"a": 1.0, "b": 0.0, "tie": 0.5, "bothbad": 0.5}
+from .bootstrap import percentile_interval
+from .leaderboard import Leaderboard, ranked_rows
+
+# Slot 0's score per winner: a tie or both-bad is half a win each way.
+_SCORE = {A: 1.0, B: 0.0, TIE: 0.5, BOTH_BAD: 0.5}
 
 
 def online_elo(
@@ -100,26 +103,9 @@ def elo_leaderboard(records: Iterable, *, k: float = 4.0, bootstrap: int = 0, se
     lower = upper = None
     if bootstrap:
         lower, upper = percentile_interval(bootstrap_elo(a, b, score, n, bootstrap, seed, k=k), ci)
-        rank_ub = rank_upper_bound(lower, upper)
-    else:
-        rank_ub = 1 + (ratings[None, :] > ratings[:, None]).sum(axis=1)
-    rows = sorted(
-        (
-            LeaderboardRow(
-                model=m,
-                rating=float(ratings[i]),
-                ci_lower=None if lower is None else float(lower[i]),
-                ci_upper=None if upper is None else float(upper[i]),
-                rank_ub=int(rank_ub[i]),
-                votes=float(votes[i]),
-            )
-            for i, m in enumerate(models)
-        ),
-        key=lambda r: -r.rating,
-    )
     return Leaderboard(
         method="elo",
-        rows=tuple(rows),
+        rows=ranked_rows(models, ratings, votes, lower=lower, upper=upper),
         n_votes=float(a.size),
         n_replicas=bootstrap,
         seed=seed if bootstrap else None,

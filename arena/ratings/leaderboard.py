@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bootstrap import FALLBACK_PRIOR, BootstrapResult, bootstrap_bt
+from .bootstrap import FALLBACK_PRIOR, BootstrapResult, bootstrap_bt, rank_upper_bound
 from .bt import fit_bt
 from .counts import FIRST, SECOND, PairwiseCounts
 from .graph import GraphReport, check_graph
@@ -217,30 +217,70 @@ def leaderboard(
     )
 
 
-def _rows(counts, ratings, boot: BootstrapResult | None, graph: GraphReport):
-    votes = counts.votes_per_model()
-    points = observed_points(counts)
-    share = np.divide(points, votes, out=np.full(votes.shape, np.nan), where=votes > 0)
-    if boot is not None:
-        lower, upper, rank_ub = boot.lower, boot.upper, boot.rank_ub
+def ranked_rows(
+    models,
+    values,
+    votes,
+    *,
+    lower=None,
+    upper=None,
+    win_rate=None,
+    standard_error=None,
+    component=None,
+) -> tuple[LeaderboardRow, ...]:
+    """The rows of a leaderboard, best first: the one row builder of every method.
+
+    ``values`` are the ratings (or win rates, scores) per model; ``lower``/``upper`` their
+    interval, or None without one. Rank(UB) = 1 + the number of models whose lower bound
+    is above my upper bound (a NaN bound is open); without intervals, 1 + the number of
+    models with a higher value. Non-finite win rates read None.
+    """
+    values = np.asarray(values, np.float64)
+    if lower is None:
+        rank_ub = 1 + (values[None, :] > values[:, None]).sum(axis=1)
     else:
-        lower = upper = [None] * len(ratings)
-        rank_ub = 1 + (ratings[None, :] > ratings[:, None]).sum(axis=1)
+        lower, upper = np.asarray(lower, np.float64), np.asarray(upper, np.float64)
+        rank_ub = rank_upper_bound(
+            np.nan_to_num(lower, nan=-np.inf), np.nan_to_num(upper, nan=np.inf)
+        )
+
+    def at(array, i):
+        if array is None or not np.isfinite(array[i]):
+            return None
+        return float(array[i])
+
     rows = [
         LeaderboardRow(
             model=m,
-            rating=float(ratings[i]),
-            ci_lower=None if lower[i] is None else float(lower[i]),
-            ci_upper=None if upper[i] is None else float(upper[i]),
+            rating=float(values[i]),
+            ci_lower=None if lower is None else float(lower[i]),
+            ci_upper=None if upper is None else float(upper[i]),
             rank_ub=int(rank_ub[i]),
             votes=float(votes[i]),
-            win_rate=None if not np.isfinite(share[i]) else float(share[i]),
-            component=int(graph.component[i]),
+            win_rate=at(win_rate, i),
+            standard_error=at(standard_error, i),
+            component=0 if component is None else int(component[i]),
         )
-        for i, m in enumerate(counts.models)
+        for i, m in enumerate(models)
     ]
     rows.sort(key=lambda r: -r.rating)
     return tuple(rows)
+
+
+def _rows(counts, ratings, boot: BootstrapResult | None, graph: GraphReport):
+    """Bradley-Terry rows: votes and observed win share from the counts."""
+    votes = counts.votes_per_model()
+    points = observed_points(counts)
+    share = np.divide(points, votes, out=np.full(votes.shape, np.nan), where=votes > 0)
+    return ranked_rows(
+        counts.models,
+        ratings,
+        votes,
+        lower=None if boot is None else boot.lower,
+        upper=None if boot is None else boot.upper,
+        win_rate=share,
+        component=graph.component,
+    )
 
 
 def observed_points(counts: PairwiseCounts) -> np.ndarray:

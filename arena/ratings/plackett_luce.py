@@ -45,11 +45,10 @@ from .bootstrap import (
     chord_solve,
     multinomial_replicas,
     percentile_interval,
-    rank_upper_bound,
 )
 from .counts import FIRST, SECOND, TIE, PairwiseCounts
 from .graph import check_graph
-from .leaderboard import Leaderboard, LeaderboardRow
+from .leaderboard import Leaderboard, ranked_rows
 from .scale import Anchor, to_rating
 
 
@@ -404,30 +403,19 @@ def pl_leaderboard(
     if bootstrap:
         samples, bad = bootstrap_pl(rankings, fit, bootstrap, seed)
         lower, upper = percentile_interval(to_rating(samples, rankings.models, anchor), ci)
-        rank_ub = rank_upper_bound(lower, upper)
         if bad:
             notes.append(f"{bad} bootstrap replicas needed a prior")
-    else:
-        rank_ub = 1 + (ratings[None, :] > ratings[:, None]).sum(axis=1)
-    votes = pairs.votes_per_model()
-    rows = sorted(
-        (
-            LeaderboardRow(
-                model=m,
-                rating=float(ratings[i]),
-                ci_lower=None if lower is None else float(lower[i]),
-                ci_upper=None if upper is None else float(upper[i]),
-                rank_ub=int(rank_ub[i]),
-                votes=float(votes[i]),
-                component=int(graph.component[i]),
-            )
-            for i, m in enumerate(rankings.models)
-        ),
-        key=lambda r: -r.rating,
+    rows = ranked_rows(
+        rankings.models,
+        ratings,
+        pairs.votes_per_model(),
+        lower=lower,
+        upper=upper,
+        component=graph.component,
     )
     return Leaderboard(
         method="pl",
-        rows=tuple(rows),
+        rows=rows,
         graph=graph,
         n_votes=rankings.n_votes,
         n_replicas=bootstrap,

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from arena.vocabulary import WINNER_CODE
+
 from .bootstrap import bootstrap_bt, percentile_interval
 from .bt import _HALF_STATS, BTFit, PairDesign, fit_design
 from .counts import PairwiseCounts, _dedupe_units
@@ -38,7 +40,6 @@ from .scale import Anchor, to_rating
 
 STYLE_ELEMENTS = ("tokens", "headers", "lists", "bold")
 FEATURE_NAMES = ("length", "headers", "lists", "bold")
-_WINNER = {"a": 0, "b": 1, "tie": 2, "bothbad": 3}
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,7 +85,7 @@ def style_votes_from_records(records: Iterable) -> StyleVotes:
             continue
         a.append(names.setdefault(rec.contestants[0], len(names)))
         b.append(names.setdefault(rec.contestants[1], len(names)))
-        out.append(_WINNER[rec.winner])
+        out.append(WINNER_CODE[rec.winner])
         sa.append([float(rec.style[0].get(e, 0)) for e in STYLE_ELEMENTS])
         sb.append([float(rec.style[1].get(e, 0)) for e in STYLE_ELEMENTS])
         w.append(int(rec.weight))

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bootstrap import FALLBACK_PRIOR, bootstrap_bt, percentile_interval, rank_upper_bound
+from .bootstrap import FALLBACK_PRIOR, bootstrap_bt, percentile_interval
 from .bt import fit_bt
 from .counts import PairwiseCounts, counts_from_records
 from .graph import check_graph
-from .leaderboard import Leaderboard, LeaderboardRow, observed_points
+from .leaderboard import Leaderboard, observed_points, ranked_rows
 
 Z_95 = 1.959963984540054
 
@@ -121,19 +121,13 @@ def winrate_leaderboard(records: Iterable, baseline: str, *, ci: float = 0.95) -
     models = sorted(stats, key=lambda m: -stats[m].win_rate)
     wr = np.array([stats[m].win_rate for m in models])
     se = np.array([stats[m].standard_error for m in models])
-    lower, upper = wr - z * se, wr + z * se
-    rank_ub = rank_upper_bound(np.nan_to_num(lower, nan=-np.inf), np.nan_to_num(upper, nan=np.inf))
-    rows = tuple(
-        LeaderboardRow(
-            model=m,
-            rating=float(wr[i]),
-            ci_lower=float(lower[i]),
-            ci_upper=float(upper[i]),
-            rank_ub=int(rank_ub[i]),
-            votes=float(stats[m].n_total),
-            standard_error=float(se[i]),
-        )
-        for i, m in enumerate(models)
+    rows = ranked_rows(
+        models,
+        wr,
+        [stats[m].n_total for m in models],
+        lower=wr - z * se,
+        upper=wr + z * se,
+        standard_error=se,
     )
     return Leaderboard(
         method="winrate",
@@ -196,31 +190,21 @@ def arena_hard_leaderboard(
         boot = bootstrap_bt(counts, bootstrap, seed, fit=fit)
         s = boot.params[:, : counts.n_models]
         lower, upper = percentile_interval(100.0 * _sigmoid(s - s[:, [k]]), ci)
-        rank_ub = rank_upper_bound(lower, upper)
-    else:
-        rank_ub = 1 + (score[None, :] > score[:, None]).sum(axis=1)
     votes = counts.votes_per_model()
     points = observed_points(counts)
-    rows = sorted(
-        (
-            LeaderboardRow(
-                model=m,
-                rating=float(score[i]),
-                ci_lower=None if lower is None else float(lower[i]),
-                ci_upper=None if upper is None else float(upper[i]),
-                rank_ub=int(rank_ub[i]),
-                votes=float(votes[i]),
-                win_rate=float(points[i] / votes[i]) if votes[i] else None,
-                component=int(graph.component[i]),
-            )
-            for i, m in enumerate(counts.models)
-        ),
-        key=lambda r: -r.rating,
+    rows = ranked_rows(
+        counts.models,
+        score,
+        votes,
+        lower=lower,
+        upper=upper,
+        win_rate=np.divide(points, votes, out=np.full(votes.shape, np.nan), where=votes > 0),
+        component=graph.component,
     )
     notes.append(f"score = expected win rate (%) against {baseline}; strong verdicts weighted")
     return Leaderboard(
         method="arena-hard",
-        rows=tuple(rows),
+        rows=rows,
         value_name="score",
         graph=graph,
         n_votes=counts.total_votes,

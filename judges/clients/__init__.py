@@ -1,6 +1,7 @@
-"""Calling LLM judges (pure Python, no Django).
+"""Calling LLM judges (pure Python, no Django), on top of the :mod:`llm` transport.
 
-config (JudgeConfig, version hash), openai_compat (async/sync calls on the openai SDK),
-ratelimit, retry, errors, judge (render -> call -> parse -> slots), and the fake
-OpenAI-compatible server: simulation, scenarios, fake_server.
+config (JudgeConfig: a model config with mode and template, and its version hash), judge
+(render -> call -> parse -> slots), and the fake OpenAI-compatible server that simulates
+candidates and biased judges: simulation (the simulator and its data classes), scenarios
+(the built-in scenario table and ``load_scenario``), fake_server.
 """

@@ -37,7 +37,8 @@ from collections import defaultdict
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .simulation import Reply, Scenario, Simulator, count_prompt_tokens, load_scenario
+from .scenarios import load_scenario
+from .simulation import Reply, Scenario, Simulator, count_prompt_tokens
 
 STAT_FIELDS = (
     "requests",

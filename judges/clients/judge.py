@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from judges import prompts, verdicts
+from llm.openai_compat import ChatReply, complete, complete_with_retry, run_sync
 
 from .config import JudgeConfig
-from .openai_compat import JudgeReply, complete, complete_with_retry, run_sync
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class JudgeResult:
         Presentation order (slot shown at each position).
     messages : list of dict
         What was sent.
-    reply : JudgeReply
+    reply : ChatReply
         Raw text, tokens, cost, latency, attempts.
     verdict
         Parsed, in presentation terms: Verdict, Ranking, Score or ParseFailure.
@@ -41,7 +41,7 @@ class JudgeResult:
 
     order: tuple[int, ...]
     messages: list[dict]
-    reply: JudgeReply
+    reply: ChatReply
     verdict: object
     slots: object
     probabilities: verdicts.VerdictProbabilities | None
@@ -64,7 +64,7 @@ def parse_reply(mode: str, text: str, k: int = 2):
     raise ValueError(f"unknown judge mode {mode!r}")
 
 
-def reply_probabilities(mode: str, reply: JudgeReply) -> verdicts.VerdictProbabilities | None:
+def reply_probabilities(mode: str, reply: ChatReply) -> verdicts.VerdictProbabilities | None:
     """Verdict probabilities from the reply's logprobs (None for rankings or no logprobs)."""
     if not reply.logprobs:
         return None
@@ -131,7 +131,7 @@ async def judge(
 
     Raises
     ------
-    JudgePermanentError, JudgeTransientError (``retry=False``), JudgeRetriesExhausted
+    LLMPermanentError, LLMTransientError (``retry=False``), LLMRetriesExhausted
         When no reply came back at all.
     """
     order, messages = build_messages(config, prompt, answers, order, reference)

@@ -1,4 +1,4 @@
-"""Built-in scenarios for the fake server: ``demo`` and ``test``.
+"""Built-in scenarios for the fake server (``demo`` and ``test``) and :func:`load_scenario`.
 
 ``demo``: twelve candidates with a clear spread of strengths (logit -1.8 .. +1.8) and
 styles (terse to verbose, plain to markdown-heavy), in eight families, and three judges:
@@ -11,6 +11,8 @@ noise), judges each with one bias, and models that fail in one way each.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from .simulation import Faults, JudgeBehaviour, Scenario, SimModel, Style
 
@@ -110,3 +112,17 @@ def test() -> Scenario:
 
 
 SCENARIOS = {"demo": demo, "test": test}
+
+
+def load_scenario(name_or_path: str | Scenario) -> Scenario:
+    """A built-in scenario by name (``demo``, ``test``) or one read from a JSON file."""
+    if isinstance(name_or_path, Scenario):
+        return name_or_path
+    if name_or_path in SCENARIOS:
+        return SCENARIOS[name_or_path]()
+    path = Path(name_or_path)
+    if path.suffix == ".json" and path.exists():
+        return Scenario.from_json(path.read_text())
+    raise ValueError(
+        f"unknown scenario {name_or_path!r}: use one of {sorted(SCENARIOS)} or a .json file"
+    )

@@ -54,7 +54,6 @@ import threading
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -245,22 +244,6 @@ def _faults(data: dict) -> Faults:
     data = dict(data)
     data["script"] = tuple(data.get("script") or ())
     return Faults(**{f.name: data[f.name] for f in fields(Faults) if f.name in data})
-
-
-def load_scenario(name_or_path: str | Scenario) -> Scenario:
-    """A built-in scenario by name (``demo``, ``test``) or one read from a JSON file."""
-    from .scenarios import SCENARIOS
-
-    if isinstance(name_or_path, Scenario):
-        return name_or_path
-    if name_or_path in SCENARIOS:
-        return SCENARIOS[name_or_path]()
-    path = Path(name_or_path)
-    if path.suffix == ".json" and path.exists():
-        return Scenario.from_json(path.read_text())
-    raise ValueError(
-        f"unknown scenario {name_or_path!r}: use one of {sorted(SCENARIOS)} or a .json file"
-    )
 
 
 # --- seeded randomness -------------------------------------------------------------------

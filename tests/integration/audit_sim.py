@@ -14,7 +14,7 @@ from scipy.special import expit
 
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
-from judges.audit import FIRST, SECOND, TIE, A, B
+from judges.audit_metrics import FIRST, SECOND, TIE, A, B
 
 MODELS = ("alpha", "beta", "gamma", "delta", "eps", "zeta")
 QUALITY = np.array([1.2, 0.8, 0.4, 0.0, -0.4, -0.8])

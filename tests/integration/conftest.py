@@ -2,6 +2,8 @@ import uuid
 
 import pytest
 
+from tests.factories import staff_user
+
 
 @pytest.fixture
 def celery_worker(settings):
@@ -10,8 +12,8 @@ def celery_worker(settings):
     Embedded settings: kombu memory:// in this process. CI: Redis. Tests using it need
     ``transaction=True`` so the worker's own database connection sees committed rows.
     """
-    from arena.embedded import start_worker
     from config.celery import app
+    from config.embedded import start_worker
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
     old_queue = app.conf.task_default_queue
@@ -36,6 +38,13 @@ def _close_worker_connections():
         if conn.vendor == "postgresql":
             conn.close()
             conn.close_pool()
+
+
+@pytest.fixture
+def staff(client):
+    """The test client, logged in as a staff member (the audit and run pages)."""
+    client.force_login(staff_user())
+    return client
 
 
 @pytest.fixture(autouse=True)

@@ -60,8 +60,7 @@ def make_world(
     **judge_fields,
 ):
     """A prompt set, ``n_models`` contestants with endpoints on the fake server, and a judge."""
-    from arena.models import Contestant, Prompt, PromptSet
-    from judges.models import Judge
+    from arena.models import Contestant, Judge, Prompt, PromptSet
 
     prompt_set, _ = PromptSet.objects.get_or_create(slug=slug, defaults={"name": slug})
     Prompt.objects.bulk_create(
@@ -130,7 +129,7 @@ def wait_until_finished(run, timeout: float = 60.0):
     """Poll until the run is done, failed or cancelled; fail the test with its state otherwise."""
     from django.db import OperationalError
 
-    from judges.models import EvaluationRun
+    from arena.models import EvaluationRun
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -190,3 +189,54 @@ def close_pooled_connections() -> None:
         if conn.vendor == "postgresql":
             conn.close()
             conn.close_pool()
+
+
+class TaskTracker:
+    """Counts the Celery tasks published and finished in this process (the embedded worker's
+    threads run here), so that a test can wait until the queue has settled instead of
+    sleeping and hoping. Use as a context manager; ``names`` limits it to those tasks."""
+
+    def __init__(self, names: tuple[str, ...] | None = None):
+        import threading
+
+        self.names = names
+        self.published: list[str] = []
+        self.finished: list[tuple[str, object]] = []
+        self.changed = threading.Condition()
+
+    def __enter__(self):
+        from celery.signals import before_task_publish, task_postrun
+
+        before_task_publish.connect(self._on_publish, weak=False)
+        task_postrun.connect(self._on_finish, weak=False)
+        return self
+
+    def __exit__(self, *exc):
+        from celery.signals import before_task_publish, task_postrun
+
+        before_task_publish.disconnect(self._on_publish)
+        task_postrun.disconnect(self._on_finish)
+
+    def _wanted(self, name: str) -> bool:
+        return self.names is None or name in self.names
+
+    def _on_publish(self, sender=None, **kwargs):
+        if self._wanted(sender):
+            with self.changed:
+                self.published.append(sender)
+                self.changed.notify_all()
+
+    def _on_finish(self, sender=None, retval=None, **kwargs):
+        if self._wanted(sender.name):
+            with self.changed:
+                self.finished.append((sender.name, retval))
+                self.changed.notify_all()
+
+    def wait(self, predicate, timeout: float = 20.0) -> bool:
+        """Block until ``predicate(tracker)`` holds (checked on every publish and finish)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self), timeout)
+
+    def wait_settled(self, timeout: float = 20.0) -> bool:
+        """Block until every task published so far has finished (at least one was)."""
+        return self.wait(lambda t: 0 < len(t.published) <= len(t.finished), timeout)

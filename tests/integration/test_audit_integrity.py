@@ -11,7 +11,6 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db.models import F
 from django.utils import timezone
 from scipy.special import expit
@@ -22,18 +21,12 @@ from arena.importers.records import JudgmentRecord
 from arena.models import Judgment, PromptSet, Voter
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.scale import ELO_SCALE
-from judges.audit import flagged_vote_impact, upset_scores, voter_concentration
-from judges.audit.integrity import NO_WINNER
+from judges.audit_metrics import flagged_vote_impact, upset_scores, voter_concentration
+from judges.audit_metrics.integrity import NO_WINNER
 
 pytestmark = pytest.mark.django_db
 MODELS = ("alpha", "beta", "gamma", "delta", "zeta")
 QUALITY = np.array([1.0, 0.6, 0.3, 0.0, -0.3])
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(get_user_model().objects.create(username="staff", is_staff=True))
-    return client
 
 
 @pytest.fixture
@@ -213,3 +206,45 @@ def test_time_to_vote_is_read_in_the_database_for_every_backend(staff, votes):
     honest1 = next(r for r in charts["voters"]["rows"] if r["voter"] == "honest1")
     assert honest1["median_seconds"] == pytest.approx(2.5)
     assert honest1["fast_share"] == 1.0
+
+
+def test_the_panel_shows_the_public_human_board_rankings_included(staff, votes):
+    # K-wise human rankings count on the public human board (their pairwise breakdown):
+    # the panel's "all votes" board is that board, and the clean board leaves out the
+    # rankings of flagged voters as well as their pairwise votes.
+    rng = np.random.default_rng(11)
+    records = []
+    for k in range(40):
+        trio = tuple(MODELS[m] for m in rng.choice(len(MODELS), 3, replace=False))
+        voter = "shill" if k % 4 == 0 else f"honest{k % 5}"
+        ranking = tuple(int(r) for r in rng.permutation([1, 2, 3]))
+        records.append(
+            JudgmentRecord(
+                match_id=f"rank{k}",
+                contestants=trio,
+                kind="ranking",
+                ranking=ranking,
+                presentation=(0, 1, 2),
+                voter=voter,
+            )
+        )
+    assert import_records(records, prompt_set="votes", source="t").ok
+    report = staff.get("/audit/integrity/", {"set": "votes"}).context["report"]
+    boot = settings.ARENA_BOOTSTRAP_ROUNDS
+    scope = BoardScope("votes", "humans")
+
+    def board(series):
+        return {r["label"]: r for r in report["board"]["rows"] if r["series"] == series}
+
+    def same(page, expected):
+        assert set(page) == {r.model for r in expected.rows}
+        for r in expected.rows:
+            assert page[r.model]["value"] == pytest.approx(r.rating, rel=1e-9)
+            assert page[r.model]["n"] == r.votes
+
+    public = leaderboard(scope_counts(scope), bootstrap=boot)
+    same(board("all votes"), public)
+    assert sum(r.votes for r in public.rows) > 2 * (5 * 120 + 90 + 60)  # rankings counted
+    Judgment.objects.filter(voter__flagged=True).delete()
+    rebuild_pair_counts(PromptSet.objects.get(slug="votes"))
+    same(board("without flagged voters"), leaderboard(scope_counts(scope), bootstrap=boot))

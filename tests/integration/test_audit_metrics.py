@@ -7,29 +7,23 @@ Expected values are the pure functions on the arrays the test drew.
 import numpy as np
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from scipy.special import expit
 
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord, PromptRecord
-from arena.models import Contestant
-from judges.audit import (
+from arena.models import Contestant, EvaluationRun, Judge, Match, PromptSet
+from judges.audit_metrics import (
+    MISSING,
+    krippendorff_alpha,
     repeat_stability,
     score_pairwise_inconsistency,
     self_preference,
     transitivity_violations,
     verdict_score,
 )
-from judges.models import Judge
 
 pytestmark = pytest.mark.django_db
 LETTER = {0: "a", 1: "b"}
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(get_user_model().objects.create(username="staff", is_staff=True))
-    return client
 
 
 def _judge_page(staff, name, prompt_set):
@@ -70,9 +64,6 @@ def test_repeat_stability_is_the_mean_modal_share_over_re_runs(staff):
 
 
 def test_a_repeat_run_counts_for_stability_and_nothing_else(staff):
-    from arena.models import Match, PromptSet
-    from judges.models import EvaluationRun
-
     rng = np.random.default_rng(4)
     n, repeats = 50, 3
     base = rng.integers(0, 2, n)
@@ -251,8 +242,6 @@ def test_a_single_fixed_order_leaves_both_position_metrics_empty(staff):
 def test_alpha_over_many_arena_voters_equals_alpha_of_the_full_matrix(staff):
     # 40 voters, each voting on a few of 60 matches: alpha of the packed verdicts equals
     # alpha of the (matches x voters) matrix with gaps, since alpha ignores who voted.
-    from judges.audit import MISSING, krippendorff_alpha
-
     rng = np.random.default_rng(5)
     n, voters = 60, 40
     full = np.full((n, voters), MISSING)

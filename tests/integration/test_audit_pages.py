@@ -1,7 +1,7 @@
 """Judge audit pages on simulated judges: the page's numbers are the pure metrics' numbers.
 
 Every expected value is recomputed from the arrays the simulation drew (not from the
-database), with the pure functions of ``judges.audit`` and the same bootstrap settings.
+database), with the pure functions of ``judges.audit_metrics`` and the same bootstrap settings.
 """
 
 import csv
@@ -10,11 +10,13 @@ import io
 import numpy as np
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from judges.audit import (
+from arena.importers.loader import import_records
+from arena.importers.records import JudgmentRecord
+from arena.models import Judge, Judgment
+from judges.audit_metrics import (
     MISSING,
     TIE,
     B,
@@ -27,16 +29,9 @@ from judges.audit import (
     position_preference,
     raw_agreement,
 )
-from judges.models import Judge
 from tests.integration.audit_sim import simulate
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(get_user_model().objects.create(username="staff", is_staff=True))
-    return client
 
 
 def _close(page: dict | None, est, tol=1e-12):
@@ -86,8 +81,6 @@ def test_it_flags_a_judge_with_first_slot_preference_and_not_a_fair_one(staff, d
 def test_a_fixed_presentation_order_is_not_tested_for_position_bias(staff):
     # Answer A is always shown first and is usually the better one: the first slot wins
     # 80% of the time, but that says nothing about position (PandaLM's design).
-    from arena.importers.loader import import_records
-    from arena.importers.records import JudgmentRecord
 
     records = [
         JudgmentRecord(
@@ -175,7 +168,6 @@ def test_the_category_filter_restricts_every_metric(staff):
 
 
 def test_parse_failures_count_as_invalid_and_failed_calls_are_left_out(staff):
-    from arena.models import Judgment
 
     sim = simulate(n=60, seed=5, judges={"biased": 0.7})
     sim.store()
@@ -228,7 +220,6 @@ def test_every_page_stays_within_a_fixed_query_budget(staff, django_assert_max_n
 
 
 def test_reports_are_cached_until_a_judgment_arrives(staff):
-    from arena.models import Judgment
 
     sim = simulate(n=40, seed=6)
     sim.store()
@@ -259,8 +250,6 @@ def test_empty_states(staff):
 
 def test_ties_and_both_bad_agree_with_each_other(staff):
     # A judge answering "tie" where humans said "both bad" agrees with them.
-    from arena.importers.loader import import_records
-    from arena.importers.records import JudgmentRecord
 
     records = []
     for k in range(12):

@@ -6,8 +6,9 @@ are not staff get 403; staff get the page or the CSV.
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
-from judges.models import Judge
+from arena.models import Judge
 from tests.integration.audit_sim import simulate
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,8 @@ ENDPOINTS = [
 
 
 @pytest.fixture
-def audit_data():
+def audited_judge():
+    """The id of a judge with verdicts on the simulated set "sim"."""
     simulate(n=30).store()
     return Judge.objects.get(name="biased").id
 
@@ -61,15 +63,13 @@ ROLES = [("anonymous", 302), ("member", 403), ("staff", 200)]
 
 
 @pytest.mark.parametrize(("url", "content_type"), ENDPOINTS)
-def test_it_lets_only_staff_in(client, users, audit_data, url, content_type):
+def test_it_lets_only_staff_in(client, users, audited_judge, url, content_type):
     # One data set per endpoint, every role in turn (a fresh client per role).
-    from django.test import Client
-
     for role, expected in ROLES:
-        assert_fetch(Client(), users, role, url.format(judge=audit_data), expected, content_type)
+        assert_fetch(Client(), users, role, url.format(judge=audited_judge), expected, content_type)
 
 
-def test_an_inactive_staff_member_is_refused(client, users, audit_data):
+def test_an_inactive_staff_member_is_refused(client, users, audited_judge):
     users["staff"].is_active = False
     users["staff"].save()
     client.force_login(users["staff"])
@@ -77,7 +77,7 @@ def test_an_inactive_staff_member_is_refused(client, users, audit_data):
     assert client.get("/audit/").status_code == 302
 
 
-def test_the_nav_link_shows_for_staff_only(client, users, audit_data):
+def test_the_nav_link_shows_for_staff_only(client, users, audited_judge):
     client.force_login(users["member"])
     assert b"Judge audit" not in client.get("/").content
     client.force_login(users["staff"])
@@ -93,6 +93,6 @@ def test_the_nav_link_shows_for_staff_only(client, users, audit_data):
         "/audit/judge/999999/",
     ],
 )
-def test_it_answers_404_to_staff_for_what_does_not_exist(client, users, audit_data, url):
+def test_it_answers_404_to_staff_for_what_does_not_exist(client, users, audited_judge, url):
     client.force_login(users["staff"])
     assert client.get(url).status_code == 404

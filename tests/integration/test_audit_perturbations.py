@@ -7,23 +7,15 @@ rates are the pure ``flip_rate`` on the drawn arrays.
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
 
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord, PromptRecord
-from arena.models import Match, PromptSet
-from judges.audit import TIE, A, B, flip_rate
-from judges.models import EvaluationRun, Judge
+from arena.models import EvaluationRun, Judge, Match, PromptSet
+from judges.audit_metrics import TIE, A, B, flip_rate
 
 pytestmark = pytest.mark.django_db
 N = 120
 CODE = {"a": A, "b": B, "tie": TIE}
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(get_user_model().objects.create(username="staff", is_staff=True))
-    return client
 
 
 def _run(tag: str, prefix: str) -> EvaluationRun:

@@ -11,23 +11,16 @@ import re
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
 from sklearn.metrics import accuracy_score, cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
 from arena.importers.loader import import_file
-from judges.models import Judge
+from arena.models import Judge
 from tests.conftest import dataset
 
 pytestmark = pytest.mark.django_db
 PUBLISHED_EQUAL = {"GPT-4": 97, "PaLM2": 92, "ChatGPT": 89, "LLaMA2": 69, "Falcon": 43}
-
-
-@pytest.fixture
-def staff(client):
-    client.force_login(get_user_model().objects.create(username="staff", is_staff=True))
-    return client
 
 
 def _row(report, name):

@@ -6,10 +6,9 @@ import pytest
 from arena.boards import BoardScope, scope_counts, scope_style_votes
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
-from arena.models import Match
+from arena.models import EvaluationRun, Judge, Match
 from arena.ratings.style import style_leaderboard
 from arena.services import refresh_leaderboard
-from judges.models import EvaluationRun, Judge
 
 pytestmark = pytest.mark.django_db
 

@@ -4,9 +4,8 @@ LLM server wires the demo's candidates, judges, schedule, first run and audit; t
 import pytest
 from django.core.management import call_command
 
-from arena.models import Judgment, LeaderboardSnapshot, PromptSet
+from arena.models import EvaluationRun, Judge, Judgment, LeaderboardSnapshot, PromptSet
 from judges.clients.fake_server import FakeLLMServer
-from judges.models import EvaluationRun, Judge
 
 pytestmark = pytest.mark.slow
 

@@ -12,6 +12,7 @@ from django.db.models import Sum
 from arena.boards import BoardScope, scope_counts
 from arena.models import (
     Contestant,
+    Judge,
     Judgment,
     Match,
     MatchSlot,
@@ -22,7 +23,6 @@ from arena.models import (
     Voter,
 )
 from arena.ratings.leaderboard import leaderboard
-from judges.models import Judge
 from tests.conftest import dataset
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,7 @@ from django.db import IntegrityError, transaction
 
 from arena.importers.loader import import_records
 from arena.importers.records import ImportRowError, JudgmentRecord, OutputRecord, PromptRecord
-from arena.models import Contestant, Judgment, Match, MatchSlot, Output, Prompt, Voter
-from judges.models import Judge
+from arena.models import Contestant, Judge, Judgment, Match, MatchSlot, Output, Prompt, Voter
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,12 @@ from dataclasses import replace
 
 import pytest
 
-from arena.models import Judgment
-from judges.audit_service.perturbations import perturbation_report
+from arena.errors import Refusal
+from arena.models import EvaluationRun, Judgment
+from judges.audit_reports.perturbations import perturbation_report
 from judges.clients.fake_server import FakeLLMServer
 from judges.clients.simulation import JudgeBehaviour, SimModel
-from judges.models import EvaluationRun
-from judges.runs import RunError, launch_perturbation_audit
+from judges.runs import launch_perturbation_audit
 from tests.integration.runs_world import fast_settings, make_world, scenario, wait_until_finished
 
 CUED = "judge-cued"
@@ -86,19 +86,19 @@ def test_an_authority_biased_judge_flips_and_a_fair_one_does_not(settings, serve
 @pytest.mark.django_db
 def test_a_perturbation_audit_refuses_bad_input(server):
     prompt_set, contestants, judge = make_world(server.base_url, n_models=3, n_prompts=2)
-    with pytest.raises(RunError) as no_kind:
+    with pytest.raises(Refusal) as no_kind:
         launch_perturbation_audit(
             prompt_set=prompt_set, judge=judge, contestants=contestants, perturbations=[]
         )
     assert no_kind.value.field == "perturbations"
-    with pytest.raises(RunError) as unknown:
+    with pytest.raises(Refusal) as unknown:
         launch_perturbation_audit(
             prompt_set=prompt_set, judge=judge, contestants=contestants, perturbations=["shout"]
         )
     assert unknown.value.field == "perturbation"
     judge.both_orders = True
     judge.save()
-    with pytest.raises(RunError) as swap:
+    with pytest.raises(Refusal) as swap:
         launch_perturbation_audit(
             prompt_set=prompt_set, judge=judge, contestants=contestants, perturbations=["swap"]
         )

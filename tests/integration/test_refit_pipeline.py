@@ -4,15 +4,21 @@ import asyncio
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
+from django.utils import timezone
 
 from arena.boards import BoardScope
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord
 from arena.models import BoardState, LeaderboardSnapshot, Match
-from arena.services import request_refit
+from arena.services import latest_snapshot, request_refit
+from arena.votes import scopes_touched_by
 from config.asgi import application
+from tests.integration.runs_world import TaskTracker
+
+REFIT_TASK = "arena.tasks.refit_leaderboard"
 
 
 def _votes(n, winner="a", start=0):
@@ -40,17 +46,18 @@ def _wait_for(predicate, timeout=20.0):
 def test_it_refits_once_for_a_burst_of_votes(celery_worker):
     import_records(_votes(20) + _votes(10, "tie", 100), prompt_set="live", source="test")
     scope = BoardScope("live", "humans")
-    for _ in range(5):
-        with transaction.atomic():
-            request_refit([scope.key])
-    assert _wait_for(lambda: LeaderboardSnapshot.objects.filter(scope=scope.key).exists())
+    with TaskTracker((REFIT_TASK,)) as refits:
+        for _ in range(5):
+            with transaction.atomic():
+                request_refit([scope.key])
+        assert _wait_for(lambda: LeaderboardSnapshot.objects.filter(scope=scope.key).exists())
 
-    def quiet():
-        state = BoardState.objects.get(scope=scope.key)
-        return state.fitted_up_to == state.requested_at and state.claimed_at is None
+        def quiet():
+            state = BoardState.objects.get(scope=scope.key)
+            return state.fitted_up_to == state.requested_at and state.claimed_at is None
 
-    assert _wait_for(quiet)
-    time.sleep(0.3)
+        assert _wait_for(quiet)
+        assert refits.wait_settled()  # every refit queued has run: no fit is still to come
     # One fit, or two when the worker started fitting before the burst was over; never five.
     assert LeaderboardSnapshot.objects.filter(scope=scope.key).count() in (1, 2)
     snapshot = LeaderboardSnapshot.objects.filter(scope=scope.key).latest("created_at")
@@ -59,16 +66,17 @@ def test_it_refits_once_for_a_burst_of_votes(celery_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refit_that_finds_the_board_being_fitted_comes_back_later(celery_worker):
-    from django.utils import timezone
 
     import_records(_votes(6), prompt_set="live", source="test")
     scope = BoardScope("live", "humans")
     started = timezone.now()
     # A fit is running: it claimed the board and read the request stamp before the vote.
     BoardState.objects.create(scope=scope.key, requested_at=started, claimed_at=started)
-    with transaction.atomic():
-        request_refit([scope.key])  # the vote: its refit finds the board claimed
-    time.sleep(0.4)
+    with TaskTracker((REFIT_TASK,)) as refits:
+        with transaction.atomic():
+            request_refit([scope.key])  # the vote: its refit finds the board claimed
+        # The refit ran, found the board claimed, fitted nothing (and queued itself again).
+        assert refits.wait(lambda t: (REFIT_TASK, None) in t.finished)
     assert not LeaderboardSnapshot.objects.filter(scope=scope.key).exists()
     # The running fit ends, fitted up to its own stamp only; the vote's refit must follow.
     BoardState.objects.filter(scope=scope.key).update(claimed_at=None, fitted_up_to=started)
@@ -81,14 +89,15 @@ def test_a_refit_that_finds_the_board_being_fitted_comes_back_later(celery_worke
     assert LeaderboardSnapshot.objects.filter(scope=scope.key).count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_nothing_is_queued_when_the_transaction_rolls_back(celery_worker):
+@pytest.mark.django_db
+def test_nothing_is_queued_when_the_transaction_rolls_back(django_capture_on_commit_callbacks):
     import_records(_votes(4), prompt_set="live", source="test")
     scope = BoardScope("live", "humans")
-    with pytest.raises(RuntimeError), transaction.atomic():
-        request_refit([scope.key])
-        raise RuntimeError("vote failed")
-    time.sleep(0.5)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            request_refit([scope.key])
+            raise RuntimeError("vote failed")
+    assert callbacks == []  # the refit request went with the rolled-back vote
     assert not BoardState.objects.exists()
     assert not LeaderboardSnapshot.objects.exists()
 
@@ -106,7 +115,6 @@ def test_an_open_leaderboard_socket_hears_the_refit(celery_worker):
         assert connected
         await ws.send_json_to({"subscribe": scope.key})
         assert (await ws.receive_json_from(timeout=5))["type"] == "subscribed"
-        from asgiref.sync import sync_to_async
 
         def vote():
             with transaction.atomic():
@@ -129,8 +137,6 @@ def test_an_open_leaderboard_socket_hears_the_refit(celery_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_category_board_someone_opened_follows_new_votes(celery_worker):
-    from arena.battles import scopes_touched_by
-    from arena.services import latest_snapshot
 
     import_records(
         [

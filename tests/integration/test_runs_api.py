@@ -3,7 +3,8 @@
 import pytest
 from django.core.management import call_command
 
-from judges.models import ApiToken, EvaluationRun
+from arena.models import EvaluationRun
+from judges.models import ApiToken
 from judges.tokens import create_token, revoke_token
 from tests.integration.runs_world import make_world
 
@@ -124,7 +125,7 @@ def test_unknown_body_fields_are_refused(client, world, token):
 
 
 def test_a_judge_without_endpoint_cannot_run(client, world, token):
-    from judges.models import Judge
+    from arena.models import Judge
 
     Judge.objects.create(name="imported-judge")
     response = client.post(

@@ -6,9 +6,9 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 
+from arena.models import EvaluationRun
 from config.asgi import application
 from judges.events import broadcast_progress
-from judges.models import EvaluationRun
 from judges.runs import create_run
 from tests.integration.runs_world import (
     make_world,

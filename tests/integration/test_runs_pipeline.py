@@ -36,7 +36,7 @@ def test_it_runs_all_pairs(server, celery_worker):
     assert run.calls_made == run.planned_calls
     assert Judgment.objects.filter(match__run=run).count() == run.planned_calls
     assert server.stats()["models"][JUDGE]["requests"] == run.planned_calls
-    snapshot = LeaderboardSnapshot.objects.filter(scope=run_scope(run).key).latest("id")
+    snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
     ranked = [row["model"] for row in sorted(snapshot.rows, key=lambda r: -r["rating"])]
     assert kendall_tau(ranked, true_order(6)) > 0.5
 
@@ -83,7 +83,7 @@ def test_every_design_completes_with_16_contestants(server, celery_worker, desig
         .annotate(n=Count("id"))
         .filter(n__gt=1)
     )
-    snapshot = LeaderboardSnapshot.objects.filter(scope=run_scope(run).key).latest("id")
+    snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
     assert {row["model"] for row in snapshot.rows} == set(true_order(16))
     ranked = [row["model"] for row in sorted(snapshot.rows, key=lambda r: -r["rating"])]
     # Far better than chance even for the cheapest designs on 10 prompts (Swiss: 64 calls in

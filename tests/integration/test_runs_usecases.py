@@ -7,11 +7,26 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from arena.models import Contestant, Judgment, Match, Output
+from arena import services
+from arena.boards import BoardScope
+from arena.errors import Refusal
+from arena.importers.loader import import_records
+from arena.importers.records import JudgmentRecord
+from arena.models import (
+    BoardState,
+    Contestant,
+    EvaluationRun,
+    Judgment,
+    LeaderboardSnapshot,
+    Match,
+    Output,
+)
+from arena.services import refresh_leaderboard
 from judges import runs, schedules
 from judges.clients.fake_server import FakeLLMServer
-from judges.models import EvaluationRun
+from judges.judging import run_scope
 from tests.integration.runs_world import (
+    TaskTracker,
     fast_settings,
     judge_requests,
     make_world,
@@ -44,7 +59,7 @@ def test_start_freezes_contestants_prompts_and_the_plan(db, django_capture_on_co
     assert run.contestant_ids == sorted(c.id for c in contestants)
     assert run.planned_calls == 10 * 4
     assert PeriodicTask.objects.filter(name=runs.WATCHDOG, task="judges.tasks.watch_runs").exists()
-    with pytest.raises(runs.RunError, match="not pending"):
+    with pytest.raises(Refusal, match="not pending"):
         runs.start_run(run)
     # The same seed samples the same prompts.
     twin = runs.create_run(
@@ -72,7 +87,7 @@ def test_contestants_without_endpoint_use_stored_answers_and_restrict_the_prompt
 
     lonely = Contestant.objects.create(name="no-answers")
     bad = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=[contestants[0], lonely])
-    with pytest.raises(runs.RunError, match="'no-answers' has no endpoint and no stored answer"):
+    with pytest.raises(Refusal, match="'no-answers' has no endpoint and no stored answer"):
         runs.start_run(bad)
 
 
@@ -81,7 +96,7 @@ def test_only_pairwise_judges_run_designs(db):
     judge.mode = "single"
     judge.save()
     run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
-    with pytest.raises(runs.RunError) as caught:
+    with pytest.raises(Refusal) as caught:
         runs.start_run(run)
     assert caught.value.field == "judge" and "pairwise" in caught.value.message
 
@@ -183,16 +198,17 @@ def test_a_cancelled_run_stops_calling_the_judge(settings, server, celery_worker
     fast_settings(settings)
     prompt_set, contestants, judge = make_world(server.base_url, n_models=6, n_prompts=4)
     run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
-    runs.start_run(run)
-    runs.cancel_run(run)
-    run = wait_until_finished(run)
-    assert run.status == "cancelled"
-    import time
-
-    time.sleep(1.0)
-    calls = judge_requests(server)["requests"]
-    time.sleep(0.5)
-    assert judge_requests(server)["requests"] == calls < run.planned_calls
+    with TaskTracker() as tasks:
+        runs.start_run(run)
+        runs.cancel_run(run)
+        run = wait_until_finished(run)
+        assert run.status == "cancelled"
+        # Every task queued for the run has run (and found it cancelled): nothing is left
+        # that could still call the judge.
+        assert tasks.wait_settled()
+    assert judge_requests(server)["requests"] < run.planned_calls
+    judged = {result for name, result in tasks.finished if name == "judges.tasks.judge_call"}
+    assert judged <= {"cancelled"}  # any judge task queued before the cancel exited at once
 
 
 def test_evaluate_command_creates_and_starts(db, capsys, django_capture_on_commit_callbacks):
@@ -249,7 +265,7 @@ def test_a_schedule_is_a_crontab_entry_that_starts_copies(db, django_capture_on_
     assert entry.task == "judges.tasks.start_scheduled_run" and entry.args == f"[{template.pk}]"
     cron = entry.crontab
     assert (cron.minute, cron.hour, cron.day_of_week) == ("30", "2", "1-5")
-    with pytest.raises(runs.RunError, match="template"):
+    with pytest.raises(Refusal, match="template"):
         runs.start_run(template)
 
     with django_capture_on_commit_callbacks():
@@ -266,7 +282,7 @@ def test_a_schedule_is_a_crontab_entry_that_starts_copies(db, django_capture_on_
 def test_bad_crontabs_are_refused(db, cron):
     prompt_set, contestants, judge = make_world(NOWHERE, n_models=2, n_prompts=1)
     template = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
-    with pytest.raises(runs.RunError) as caught:
+    with pytest.raises(Refusal) as caught:
         schedules.schedule_run(template, cron)
     assert caught.value.field == "cron"
     assert not PeriodicTask.objects.filter(name=schedules.schedule_name(template)).exists()
@@ -304,15 +320,70 @@ def test_a_fit_that_fails_gives_its_claim_back_so_the_retry_finishes_the_run(
     assert run.status == "done", run.error
     # Every verdict is stored; the fit has not happened yet.
     EvaluationRun.objects.filter(pk=run.pk).update(status="running", step="0:judge")
-    fit = arena.services.refresh_leaderboard
+    fit = arena.services.fit_scope
 
-    def locked(scope):
+    def locked(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(arena.services, "refresh_leaderboard", locked)
+    monkeypatch.setattr(arena.services, "fit_scope", locked)
     with pytest.raises(OperationalError):
         runs.run_step(run.pk)
     run.refresh_from_db()
     assert run.status == "running" and run.step == ""  # not left "fitting"
-    monkeypatch.setattr(arena.services, "refresh_leaderboard", fit)
+    monkeypatch.setattr(arena.services, "fit_scope", fit)
     assert runs.run_step(run.pk) == "done"
+
+
+# --- the run's board: one refit path ------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verdicts_refit_the_run_board_through_the_throttle_and_the_final_board_is_kept(
+    settings, server, celery_worker
+):
+    """Judge tasks fit nothing themselves: their OK verdicts ask the board throttle for the
+    run's provisional board. The final fit takes the board over, so that no provisional fit
+    still running stores an older board after it."""
+    fast_settings(settings)
+    prompt_set, contestants, judge = make_world(server.base_url, n_models=4, n_prompts=4)
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    scope = run_scope(run)
+    with TaskTracker(("arena.tasks.refit_leaderboard",)) as refits:
+        runs.start_run(run)
+        run = wait_until_finished(run)
+        assert run.status == "done", run.error
+        assert refits.published  # a provisional board was asked of the throttle
+        assert refits.wait_settled()  # and every refit asked for has run
+    final = LeaderboardSnapshot.objects.latest_of(scope.key)
+    assert final is not None and final.created_at <= run.finished_at
+    fresh = refresh_leaderboard(scope, bootstrap=0)
+    assert final.n_votes == fresh.n_votes == run.calls_made - run.calls_failed
+    state = BoardState.objects.get(scope=scope.key)
+    assert state.claimed_at is None and state.fitted_up_to >= state.requested_at
+
+
+@pytest.mark.django_db
+def test_a_final_fit_takes_the_board_over_from_a_provisional_fit(monkeypatch):
+    """A provisional fit that was running when the run's final fit began stores nothing."""
+    import_records(
+        [JudgmentRecord(match_id="m1", contestants=("alpha", "beta"), winner="a", voter="v")],
+        prompt_set="live",
+        source="test",
+    )
+    key = BoardScope("live", "humans").key
+    fit = services._fit
+    final_boards = []
+
+    def provisional_fit_overtaken(*args):
+        board = fit(*args)
+        monkeypatch.setattr(services, "_fit", fit)
+        # While the provisional fit runs, the run's final fit happens.
+        final_boards.append(services.refit(key, final=True))
+        return board
+
+    BoardState.objects.create(scope=key, requested_at=timezone.now())  # a verdict asked
+    monkeypatch.setattr(services, "_fit", provisional_fit_overtaken)
+    assert services.refit(key) is None  # the provisional board was dropped
+    assert final_boards[0] is not None
+    assert LeaderboardSnapshot.objects.latest_of(key) == final_boards[0]
+    assert LeaderboardSnapshot.objects.filter(scope=key).count() == 1

@@ -9,7 +9,7 @@ from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 from statsmodels.stats.proportion import proportion_confint
 
-from judges.audit import (
+from judges.audit_metrics import (
     BOTH_BAD,
     INVALID,
     MISSING,

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-from judges.audit.estimate import (
+from judges.audit_metrics.estimate import (
     bootstrap,
     patterns,
     proportion,

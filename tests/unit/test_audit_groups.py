@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from judges.audit import (
+from judges.audit_metrics import (
     FIRST,
     SECOND,
     A,

@@ -6,7 +6,7 @@ import choix
 import numpy as np
 import pytest
 
-from judges.audit import (
+from judges.audit_metrics import (
     bt_strengths,
     flagged_vote_impact,
     top_k_change,
@@ -15,7 +15,7 @@ from judges.audit import (
     voter_concentration,
     votes_to_flip,
 )
-from judges.audit.integrity import NO_WINNER
+from judges.audit_metrics.integrity import NO_WINNER
 
 
 def test_voter_concentration_matches_counter():

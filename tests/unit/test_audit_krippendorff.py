@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from judges.audit import krippendorff_alpha
+from judges.audit_metrics import krippendorff_alpha
 
 nan = np.nan
 

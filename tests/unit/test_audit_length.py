@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from judges.audit import (
+from judges.audit_metrics import (
     INVALID,
     MISSING,
     TIE,
@@ -13,7 +13,7 @@ from judges.audit import (
     length_coefficient,
     longer_wins,
 )
-from judges.audit.length import fit_logistic
+from judges.audit_metrics.length import fit_logistic
 
 
 def simulate(n, rng, judge_length_weight):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from judges.audit import (
+from judges.audit_metrics import (
     FIRST,
     INVALID,
     SECOND,

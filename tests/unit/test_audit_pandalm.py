@@ -18,7 +18,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
-from judges.audit import (
+from judges.audit_metrics import (
     INVALID,
     MISSING,
     TIE,

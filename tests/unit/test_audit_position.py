@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from judges.audit import (
+from judges.audit_metrics import (
     BOTH_BAD,
     FIRST,
     INVALID,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from judges.audit import TIE, A, B, self_preference, verdict_score
-from judges.audit.preference import own_side
+from judges.audit_metrics import TIE, A, B, self_preference, verdict_score
+from judges.audit_metrics.preference import own_side
 
 
 def test_own_side():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from judges.audit import BOTH_BAD, INVALID, MISSING, TIE, A, B, score_pairwise_inconsistency
-from judges.audit.score_pairwise import expected_verdict
+from judges.audit_metrics import BOTH_BAD, INVALID, MISSING, TIE, A, B, score_pairwise_inconsistency
+from judges.audit_metrics.score_pairwise import expected_verdict
 
 
 def test_expected_verdict_with_tolerance():

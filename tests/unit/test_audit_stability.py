@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from scipy.stats import binom
 
-from judges.audit import BOTH_BAD, INVALID, MISSING, TIE, A, B, flip_rate, repeat_stability
-from judges.audit.stability import modal_share
+from judges.audit_metrics import BOTH_BAD, INVALID, MISSING, TIE, A, B, flip_rate, repeat_stability
+from judges.audit_metrics.stability import modal_share
 
 
 def test_modal_share_by_hand():
@@ -35,7 +36,6 @@ def test_stability_of_a_noisy_judge_is_near_its_theoretical_value():
     verdicts = np.where(flip, 1 - base[:, None], base[:, None])
     est = repeat_stability(verdicts, rng=1)
     # E[max(k, 5 - k) / 5] with k ~ Binomial(5, 0.9)
-    from scipy.stats import binom
 
     k = np.arange(6)
     theory = np.sum(binom.pmf(k, 5, 0.9) * np.maximum(k, 5 - k) / 5)

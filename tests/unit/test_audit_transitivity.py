@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from judges.audit import INVALID, TIE, A, B, transitivity_violations
-from judges.audit.transitivity import net_wins, triple_counts
+from judges.audit_metrics import INVALID, TIE, A, B, transitivity_violations
+from judges.audit_metrics.transitivity import net_wins, triple_counts
 
 
 def test_one_cycle_and_one_tie_contradiction():

@@ -14,11 +14,9 @@ import numpy as np
 import pytest
 
 from judges import perturbations, prompts, verdicts
-from judges.clients import openai_compat as oc
 from judges.clients import scenarios
 from judges.clients.config import JudgeConfig
 from judges.clients.fake_server import FakeLLMServer, main
-from judges.clients.ratelimit import reset_limiters
 from judges.clients.simulation import (
     JudgeBehaviour,
     Scenario,
@@ -31,6 +29,8 @@ from judges.clients.simulation import (
     sigmoid,
     tokenize,
 )
+from llm import openai_compat as oc
+from llm.ratelimit import reset_limiters
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -380,6 +380,17 @@ def test_scenarios_round_trip_through_json():
     for make in (scenarios.demo, scenarios.test):
         scenario = make()
         assert Scenario.from_json(scenario.to_json()) == scenario
+
+
+def test_scenarios_load_by_name_from_json_or_as_given(tmp_path):
+    assert scenarios.load_scenario("test") == scenarios.test()
+    demo = scenarios.demo()
+    assert scenarios.load_scenario(demo) is demo
+    path = tmp_path / "custom.json"
+    path.write_text(replace(demo, name="custom").to_json())
+    assert scenarios.load_scenario(str(path)).name == "custom"
+    with pytest.raises(ValueError, match="unknown scenario"):
+        scenarios.load_scenario("nope")
 
 
 def test_the_demo_scenario_has_a_spread_of_candidates_and_three_judges():

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible judge client against the fake server, over real HTTP."""
+"""The OpenAI-compatible client (:mod:`llm`) and one judgment end to end, against the fake
+server over real HTTP."""
 
 import asyncio
 import logging
@@ -14,18 +15,16 @@ from dataclasses import replace
 import pytest
 
 from judges import prompts, verdicts
-from judges.clients import openai_compat as oc
 from judges.clients import scenarios
 from judges.clients.config import JudgeConfig
-from judges.clients.errors import (
-    JudgePermanentError,
-    JudgeRetriesExhausted,
-    JudgeTransientError,
-)
 from judges.clients.fake_server import FakeLLMServer
-from judges.clients.ratelimit import reset_limiters
-from judges.clients.retry import RetryPolicy
+from judges.clients.judge import judge, judge_sync, request_key
 from judges.clients.simulation import generate_answer, sigmoid
+from llm import openai_compat as oc
+from llm.config import ModelConfig
+from llm.errors import LLMPermanentError, LLMRetriesExhausted, LLMTransientError
+from llm.ratelimit import reset_limiters
+from llm.retry import RetryPolicy
 
 QUESTION = "Explain how photosynthesis works in plants."
 SECRET = "sk-test-7f3a9c2e41b84d6fa0c5e9d2b7a1c3e8"
@@ -91,6 +90,16 @@ def test_it_returns_text_usage_and_cost(server):
     expected = reply.prompt_tokens / 1000 * 0.5 + reply.completion_tokens / 1000 * 1.5
     assert reply.cost == pytest.approx(expected)
     assert reply.latency_ms > 0 and reply.attempts == 1
+
+
+def test_a_plain_model_config_uses_the_same_client(server):
+    cfg = ModelConfig(base_url=server.base_url, model="alpha", temperature=0.7, max_tokens=4000)
+    messages = [{"role": "user", "content": QUESTION}]
+    reply = run(lambda: oc.complete(cfg, messages))
+    pieces = []
+    streamed = run(lambda: oc.stream_complete(cfg, messages, pieces.append))
+    assert reply.text and streamed.text == "".join(pieces) == reply.text
+    assert reply.model == "alpha" and reply.logprobs is None
 
 
 def test_it_truncates_at_max_tokens(server):
@@ -160,7 +169,7 @@ def test_it_raises_transient_errors_in_a_stream(server):
         async for _ in oc.astream(cfg, [{"role": "user", "content": QUESTION}]):
             pass
 
-    with pytest.raises(JudgeTransientError) as info:
+    with pytest.raises(LLMTransientError) as info:
         run(consume)
     assert info.value.status == 500
 
@@ -168,7 +177,7 @@ def test_it_raises_transient_errors_in_a_stream(server):
 # --- faults -------------------------------------------------------------------------------
 def test_it_maps_429_to_transient_with_retry_after(server):
     cfg = config(server, "fault-429")
-    with pytest.raises(JudgeTransientError) as info:
+    with pytest.raises(LLMTransientError) as info:
         run(lambda: oc.complete(cfg, [{"role": "user", "content": QUESTION}]))
     error = info.value
     assert (error.status, error.kind) == (429, "rate_limit")
@@ -176,14 +185,14 @@ def test_it_maps_429_to_transient_with_retry_after(server):
 
 
 def test_it_maps_500_to_transient(server):
-    with pytest.raises(JudgeTransientError) as info:
+    with pytest.raises(LLMTransientError) as info:
         run(lambda: oc.complete(config(server, "fault-500"), [{"role": "user", "content": "hi"}]))
     assert (info.value.status, info.value.kind) == (500, "server_error")
 
 
 def test_it_maps_a_timeout_to_transient(server):
     cfg = config(server, "fault-timeout", timeout_s=0.2)
-    with pytest.raises(JudgeTransientError) as info:
+    with pytest.raises(LLMTransientError) as info:
         run(lambda: oc.complete(cfg, [{"role": "user", "content": "hi"}]))
     assert info.value.kind == "timeout" and "0.2s" in str(info.value)
 
@@ -193,20 +202,20 @@ def test_it_maps_a_refused_connection_to_transient():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before the call: nothing listens
     cfg = JudgeConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout_s=2)
-    with pytest.raises(JudgeTransientError) as info:
+    with pytest.raises(LLMTransientError) as info:
         run(lambda: oc.complete(cfg, [{"role": "user", "content": "hi"}]))
     assert info.value.kind == "connection"
 
 
 def test_it_maps_unknown_model_and_bad_request_to_permanent(server):
-    with pytest.raises(JudgePermanentError) as info:
+    with pytest.raises(LLMPermanentError) as info:
         run(
             lambda: oc.complete(
                 config(server, "no-such-model"), [{"role": "user", "content": "hi"}]
             )
         )
     assert (info.value.status, info.value.kind) == (404, "not_found")
-    with pytest.raises(JudgePermanentError) as info:
+    with pytest.raises(LLMPermanentError) as info:
         run(lambda: oc.complete(config(server, "alpha"), []))
     assert (info.value.status, info.value.kind) == (400, "bad_request")
 
@@ -214,7 +223,7 @@ def test_it_maps_unknown_model_and_bad_request_to_permanent(server):
 def test_it_fails_permanently_when_the_key_variable_is_unset(server, monkeypatch):
     monkeypatch.delenv("ARENA_TEST_UNSET_KEY", raising=False)
     cfg = config(server, "alpha", api_key_env="ARENA_TEST_UNSET_KEY")
-    with pytest.raises(JudgePermanentError, match="ARENA_TEST_UNSET_KEY") as info:
+    with pytest.raises(LLMPermanentError, match="ARENA_TEST_UNSET_KEY") as info:
         run(lambda: oc.complete(cfg, [{"role": "user", "content": "hi"}]))
     assert info.value.kind == "config"
 
@@ -258,7 +267,7 @@ def test_it_retries_scripted_failures_then_succeeds(server):
 def test_it_gives_up_after_max_retries_with_the_reason(server):
     cfg = config(server, "fault-500")
     sleep = RecordedSleep()
-    with pytest.raises(JudgeRetriesExhausted) as info:
+    with pytest.raises(LLMRetriesExhausted) as info:
         run(
             lambda: oc.complete_with_retry(
                 cfg,
@@ -274,7 +283,7 @@ def test_it_gives_up_after_max_retries_with_the_reason(server):
 
 def test_it_does_not_retry_permanent_errors(server):
     sleep = RecordedSleep()
-    with pytest.raises(JudgePermanentError):
+    with pytest.raises(LLMPermanentError):
         run(
             lambda: oc.complete_with_retry(
                 config(server, "no-such-model"), [{"role": "user", "content": "hi"}], sleep=sleep
@@ -351,7 +360,7 @@ def test_a_rejected_key_never_appears_in_errors_or_logs(keyed_server, monkeypatc
     monkeypatch.setenv("ARENA_TEST_JUDGE_KEY", wrong)
     cfg = config(keyed_server, "alpha", api_key_env="ARENA_TEST_JUDGE_KEY")
     caplog.set_level(logging.DEBUG)
-    with pytest.raises(JudgePermanentError) as info:
+    with pytest.raises(LLMPermanentError) as info:
         run(lambda: oc.complete_with_retry(cfg, [{"role": "user", "content": "hi"}]))
     error = info.value
     assert (error.status, error.kind) == (401, "auth")
@@ -372,7 +381,7 @@ def test_a_rejected_key_never_appears_in_errors_or_logs(keyed_server, monkeypatc
 def test_the_key_is_read_at_call_time(keyed_server, monkeypatch):
     cfg = config(keyed_server, "alpha", api_key_env="ARENA_TEST_JUDGE_KEY")
     monkeypatch.setenv("ARENA_TEST_JUDGE_KEY", "sk-old-key-000000000")
-    with pytest.raises(JudgePermanentError):
+    with pytest.raises(LLMPermanentError):
         run(lambda: oc.complete(cfg, [{"role": "user", "content": "hi"}]))
     monkeypatch.setenv("ARENA_TEST_JUDGE_KEY", SECRET)  # rotated: the next call uses it
     assert run(lambda: oc.complete(cfg, [{"role": "user", "content": "hi"}])).text
@@ -398,8 +407,6 @@ def test_background_loop_survives_many_threads(server):
 
 # --- one judgment end to end --------------------------------------------------------------
 def test_judge_renders_calls_parses_and_maps_to_slots(server):
-    from judges.clients.judge import judge, judge_sync, request_key
-
     cfg = config(server, "judge-fair", logprobs=True)
     alpha, gamma = answers("alpha", "gamma")
     shown_swapped = run(lambda: judge(cfg, QUESTION, [gamma, alpha], order=(1, 0)))

@@ -6,7 +6,7 @@ from itertools import product
 import numpy as np
 import pytest
 
-from judges.audit import verdicts as codes
+from judges.audit_metrics import verdicts as codes
 from judges.verdicts import (
     ARENA_HARD_CHOICES,
     ARENA_HARD_LABELS,
@@ -179,7 +179,7 @@ def test_codes_are_the_audit_modules():
 
 
 def test_both_orders_match_the_audit_module():
-    """Independent implementation: judges.audit.verdicts.combine_orders on code arrays."""
+    """Independent implementation: judges.audit_metrics.verdicts.combine_orders on code arrays."""
     verdict = {
         "A": Verdict("A", 1, "A>B"),
         "B": Verdict("B", 1, "B>A"),

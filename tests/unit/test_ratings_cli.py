@@ -82,15 +82,6 @@ def test_bad_input_exits_with_a_message(capsys, tmp_path):
     assert "error:" in capsys.readouterr().err
 
 
-def _importers_ready():
-    try:
-        from arena.importers.formats import parse  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _importers_ready(), reason="arena.importers.formats not available yet")
 def test_end_to_end_on_chatbot_arena_counts(capsys):
     data = DATA
     rc = main(

@@ -15,8 +15,9 @@ from typing import TextIO
 
 from arena.importers.formats._common import load_json
 from arena.importers.records import ImportRowError, JudgmentRecord
+from arena.vocabulary import WINNERS
 
-OUTCOMES = ("a", "b", "tie", "bothbad")
+OUTCOMES = WINNERS  # the counts file's columns, in this order
 
 
 def parse(path, voter: str = "chatbot-arena:crowd", **options) -> Iterator[JudgmentRecord]:

@@ -1,0 +1,19 @@
+"""The one error type for requests the domain refuses."""
+
+from __future__ import annotations
+
+
+class Refusal(Exception):
+    """A request the arena refuses: the field at fault, a message for the user, an HTTP status.
+
+    Raised by the use cases (battles, votes, boards, runs) before anything is written; the
+    API answers it as ``{"detail": message, "field": field}`` with ``status``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400):
+        self.message, self.field, self.status = message, field, status
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+# The statuses the domain refuses with, by name (Refusal(..., status=NOT_FOUND)).
+BAD_REQUEST, FORBIDDEN, NOT_FOUND, CONFLICT, GONE, UNAVAILABLE = 400, 403, 404, 409, 410, 503

@@ -1,0 +1,34 @@
+"""JSON shapes shared by the API routers of both apps (django-ninja schemas)."""
+
+from ninja import Schema
+
+
+class Problem(Schema):
+    """A refused request (:class:`arena.errors.Refusal`): what is wrong, and with which field."""
+
+    detail: str
+    field: str | None = None
+
+
+class BoardRow(Schema):
+    """One model's line of a fitted leaderboard (``LeaderboardSnapshot.rows``)."""
+
+    rank_ub: int
+    model: str
+    rating: float
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    votes: float  # weighted votes: a soft preference counts a fraction
+    win_rate: float | None = None
+
+
+class Board(Schema):
+    """A fitted leaderboard snapshot."""
+
+    scope: str
+    method: str
+    created_at: str
+    n_votes: int
+    n_models: int
+    rows: list[BoardRow]
+    graph: dict

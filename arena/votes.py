@@ -1,0 +1,254 @@
+"""Votes: check a ballot against its battle and voter, store it once, reveal the contestants.
+
+``cast_vote`` is the one way a human vote enters the arena (the API's vote view calls it,
+anonymous and logged-in voters alike). It reads the battle in one query, refuses with
+:class:`arena.errors.Refusal` before anything is written, then stores the judgment and
+bumps the running count in one transaction, and asks for the debounced refit of the
+boards the vote belongs to once that transaction commits.
+
+Plain synchronous ORM code: the API view runs it on a thread of its own
+(``sync_to_async(thread_sensitive=False)``), so that one process has many votes in
+flight instead of queueing them on Django's single sync thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from arena.battles import battle_ttl
+from arena.boards import HUMAN_SOURCE, BoardScope
+from arena.errors import BAD_REQUEST, CONFLICT, FORBIDDEN, GONE, NOT_FOUND, Refusal
+from arena.models import BoardState, Judgment, Match, MatchSlot, PairOutcomeCount
+from arena.ratelimit import TOO_MANY_REQUESTS, vote_allowed
+from arena.services import request_refit
+from arena.vocabulary import WINNERS, A, B, in_order
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """A checked vote: a pairwise winner or a K-wise ranking, and its idempotency key."""
+
+    kind: str
+    winner: str | None
+    ranking: tuple[int, ...] | None
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class VotedBattle:
+    """What a vote needs to know of its match (read in one query)."""
+
+    match_id: int
+    origin: str
+    k: int
+    created_at: datetime
+    category: str
+    prompt_set_id: int
+    prompt_set: str  # slug
+    owner_id: int | None
+    owner_label: str | None
+    contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
+    complete: bool  # every slot has its answer
+
+
+def cast_vote(
+    voter_label: str | None, address_hash: str, public_id: uuid.UUID, payload: dict
+) -> list[dict]:
+    """Check and store one vote of the voter labelled ``voter_label``; return the reveal.
+
+    ``address_hash`` is the client's keyed address hash (rate limits). Raises Refusal
+    (with its HTTP status) for anything the arena refuses; a refused vote writes nothing.
+    """
+    if voter_label is None:
+        raise Refusal("no voter session: open a battle first", status=FORBIDDEN)
+    if not vote_allowed(voter_label, address_hash):
+        raise Refusal("too many votes; wait a minute", status=TOO_MANY_REQUESTS)
+    battle = voted_battle(public_id)
+    if battle is None:
+        raise Refusal("no such battle", status=NOT_FOUND)
+    if battle.origin != Match.Origin.ARENA or battle.owner_label != voter_label:
+        raise Refusal("this battle was served to someone else", status=FORBIDDEN)
+    if timezone.now() - battle.created_at > battle_ttl():
+        raise Refusal("this battle has expired; start a new one", status=GONE)
+    if not battle.complete:
+        raise Refusal(
+            "the answers are still being written; vote when they are complete", status=CONFLICT
+        )
+    store_vote(battle, parse_ballot(battle.k, payload))
+    return reveal(battle)
+
+
+def parse_ballot(k: int, payload: dict) -> Ballot:
+    """Validate a vote on a k-way battle (pure); raises Refusal naming the field."""
+    key = payload.get("idempotency_key")
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
+        raise _bad("expected 8-64 letters, digits, '-' or '_'", "idempotency_key")
+    winner, ranking, best = payload.get("winner"), payload.get("ranking"), payload.get("best")
+    given = [value for value in (winner, ranking, best) if value is not None]
+    if len(given) != 1:
+        raise _bad("give exactly one of winner, ranking or best", "vote")
+    if k == 2:
+        if best is not None:
+            if not _is_int(best) or best not in (0, 1):
+                raise _bad("expected 0 or 1", "best")
+            winner = (A, B)[best]
+        if ranking is not None:
+            raise _bad("a 2-way battle takes a winner", "ranking")
+        if winner not in WINNERS:
+            raise _bad(f"expected one of {', '.join(WINNERS)}", "winner")
+        return Ballot(Judgment.Kind.PAIRWISE, winner, None, key)
+    if winner is not None:
+        raise _bad(f"a {k}-way battle takes a ranking or best", "winner")
+    if best is not None:
+        if not _is_int(best) or not 0 <= best < k:
+            raise _bad(f"expected a slot 0..{k - 1}", "best")
+        ranking = [1 if slot == best else 2 for slot in range(k)]
+    if (
+        not isinstance(ranking, list)
+        or len(ranking) != k
+        or not all(_is_int(rank) and 1 <= rank <= k for rank in ranking)
+        or min(ranking) != 1
+    ):
+        raise _bad(f"expected {k} ranks from 1 (best) to {k}, ties sharing a rank", "ranking")
+    return Ballot(Judgment.Kind.RANKING, None, tuple(ranking), key)
+
+
+def voted_battle(public_id: uuid.UUID) -> VotedBattle | None:
+    """The match of ``public_id`` with its owner and slots (one query), or None."""
+    rows = list(
+        MatchSlot.objects.filter(match__public_id=public_id)
+        .order_by("position")
+        .values_list(
+            "match_id",
+            "match__origin",
+            "match__k",
+            "match__created_at",
+            "match__category",
+            "match__prompt_set_id",
+            "match__prompt_set__slug",
+            "match__owner_id",
+            "match__owner__label",
+            "contestant_id",
+            "contestant__name",
+            "output_id",
+        )
+    )
+    if not rows:
+        return None
+    match_id, origin, k, created_at, category, prompt_set_id, slug, owner_id, owner_label = rows[0][
+        :9
+    ]
+    return VotedBattle(
+        match_id=match_id,
+        origin=origin,
+        k=k,
+        created_at=created_at,
+        category=category,
+        prompt_set_id=prompt_set_id,
+        prompt_set=slug,
+        owner_id=owner_id,
+        owner_label=owner_label,
+        contestants=tuple((row[9], row[10]) for row in rows),
+        complete=all(row[11] is not None for row in rows),
+    )
+
+
+def store_vote(battle: VotedBattle, ballot: Ballot) -> None:
+    """Insert the judgment and bump the running count in one transaction; queue the refit.
+
+    The judgment's unique keys refuse a second vote on the battle and a second use of the
+    idempotency key: the transaction rolls back (nothing is counted) and Refusal(409) says
+    which of the two it was.
+    """
+    scopes = scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            Judgment.objects.create(
+                match_id=battle.match_id,
+                voter_id=battle.owner_id,
+                kind=ballot.kind,
+                winner=ballot.winner,
+                ranking=list(ballot.ranking) if ballot.ranking else None,
+                presentation=in_order(battle.k),  # the slots were shown in slot order
+                idempotency_key=ballot.idempotency_key,
+                shown_at=battle.created_at,
+                voted_at=now,
+            )
+            if ballot.kind == Judgment.Kind.PAIRWISE:
+                (slot_zero, _), (slot_one, _) = battle.contestants
+                PairOutcomeCount.objects.bump(
+                    prompt_set_id=battle.prompt_set_id,
+                    source=HUMAN_SOURCE,
+                    category=battle.category,
+                    contestant_a_id=slot_zero,
+                    contestant_b_id=slot_one,
+                    winner=ballot.winner,
+                    a_first=True,  # in slot order: slot 0 was shown first
+                )
+            request_refit(scopes)  # once the vote is committed
+    except IntegrityError:
+        mine = Judgment.objects.filter(voter_id=battle.owner_id)
+        if mine.filter(idempotency_key=ballot.idempotency_key).exists():
+            raise Refusal(
+                "this vote was already recorded (duplicate submission)", status=CONFLICT
+            ) from None
+        if mine.filter(match_id=battle.match_id).exists():
+            raise Refusal("you already voted on this battle", status=CONFLICT) from None
+        raise
+
+
+def reveal(battle: VotedBattle) -> list[dict]:
+    """Who wrote each slot: shown only once the vote is stored."""
+    return [
+        {"slot": position, "model": name} for position, (_, name) in enumerate(battle.contestants)
+    ]
+
+
+OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just opened
+_open_boards: dict[int, tuple[float, list[str]]] = {}  # prompt set id -> (read at, scope keys)
+
+
+def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str) -> list[str]:
+    """The default human board of the set, plus every open board a vote in it belongs to.
+
+    Open boards are read from the database at most every ``OPEN_BOARDS_TTL`` seconds per
+    process (a per-process memo: no round trip per vote).
+    """
+    read_at, open_keys = _open_boards.get(prompt_set_id, (-OPEN_BOARDS_TTL, []))
+    if time.monotonic() - read_at >= OPEN_BOARDS_TTL:
+        open_keys = list(
+            BoardState.objects.filter(scope__startswith=f"set={prompt_set}|").values_list(
+                "scope", flat=True
+            )
+        )
+        _open_boards[prompt_set_id] = (time.monotonic(), open_keys)
+    keys = {BoardScope(prompt_set, "humans").key}
+    for key in open_keys:
+        scope = BoardScope.from_key_unchecked(key)
+        if scope.by in ("humans", "all") and scope.category in ("", category):
+            keys.add(key)
+    return sorted(keys)
+
+
+def forget_open_boards() -> None:
+    """Drop the per-process memo of open boards (tests: module state between tests)."""
+    _open_boards.clear()
+
+
+def _bad(message: str, field: str) -> Refusal:
+    return Refusal(message, field=field, status=BAD_REQUEST)
+
+
+def _is_int(value) -> bool:
+    """A JSON integer (True and False are not ranks or slots)."""
+    return isinstance(value, int) and not isinstance(value, bool)

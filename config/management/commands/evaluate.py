@@ -1,0 +1,123 @@
+"""Start an evaluation run from the command line; with --wait (embedded mode), run a Celery
+worker in this process until it is done (process wiring: it lives in config)."""
+
+import json
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from arena.errors import Refusal
+from arena.models import EvaluationRun, LeaderboardSnapshot
+from config.celery import app
+from config.embedded import start_worker
+from judges import runs
+from judges.judging import run_scope
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """``key=value``; the value is read as JSON when it parses (numbers, true, lists), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise CommandError(f"--param {text!r}: expected key=value")
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+class Command(BaseCommand):
+    help = (
+        "Create and start an evaluation run: contestants x prompt set x judge x design. "
+        "Example: evaluate --prompt-set demo --judge judge-sharp --contestants a,b,c "
+        "--design anchor --param anchor=a --max-prompts 20 --wait"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--prompt-set", required=True)
+        parser.add_argument("--judge", required=True, help="Judge name (newest version) or id.")
+        parser.add_argument("--contestants", required=True, help="Comma-separated names.")
+        parser.add_argument(
+            "--design",
+            default=EvaluationRun.Design.ALL_PAIRS,
+            choices=list(EvaluationRun.Design.values),
+        )
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            help="Design parameter key=value (repeatable), e.g. anchor=gpt-4 or fraction=0.2.",
+        )
+        parser.add_argument("--max-prompts", type=int)
+        parser.add_argument("--budget", type=int, dest="budget_calls", help="Most judge calls.")
+        parser.add_argument("--repeats", type=int, default=1)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--tag", default="")
+        parser.add_argument("--name", default="")
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="Wait until the run finishes, printing progress (embedded mode: runs a worker here).",
+        )
+        parser.add_argument("--timeout", type=float, default=24 * 3600, help="Seconds to --wait.")
+
+    def handle(self, *args, **o):
+        params = dict(parse_param(p) for p in o["param"])
+        contestants = [c.strip() for c in o["contestants"].split(",") if c.strip()]
+        worker = None
+        if o["wait"] and settings.ARENA_EMBEDDED_WORKER:
+            worker = start_worker(app, hostname="evaluate@arena")
+        try:
+            with transaction.atomic():
+                run = runs.create_run(
+                    prompt_set=o["prompt_set"],
+                    judge=o["judge"],
+                    contestants=contestants,
+                    design=o["design"],
+                    design_params=params,
+                    name=o["name"],
+                    max_prompts=o["max_prompts"],
+                    budget_calls=o["budget_calls"],
+                    repeats=o["repeats"],
+                    seed=o["seed"],
+                    tag=o["tag"],
+                )
+                run = runs.start_run(run)
+        except Refusal as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"run {run.pk} started: {run.planned_calls} judge calls planned ({run.get_design_display()}, "
+            f"{len(run.contestant_ids)} contestants x {len(run.prompt_ids)} prompts); page /runs/{run.pk}/"
+        )
+        try:
+            if o["wait"]:
+                self._follow(run, o["timeout"])
+            elif settings.ARENA_EMBEDDED_WORKER:
+                self.stdout.write(
+                    "embedded mode: the run is carried out by a running `arena_serve` (its watchdog "
+                    "picks it up within a minute), or pass --wait to run it here."
+                )
+        finally:
+            if worker is not None:
+                worker.stop(in_sighandler=False)
+
+    def _follow(self, run, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            run.refresh_from_db()
+            line = f"{run.status}: {run.calls_made}/{run.planned_calls} calls, {run.calls_failed} failed, cost {run.cost:.4f}"
+            if line != last:
+                self.stdout.write(line)
+                last = line
+            if run.status not in (EvaluationRun.Status.PENDING, EvaluationRun.Status.RUNNING):
+                break
+            if time.monotonic() > deadline:
+                raise CommandError(f"run {run.pk} still {run.status} after {timeout:g} s")
+            time.sleep(1.0)
+        if run.status != EvaluationRun.Status.DONE:
+            raise CommandError(f"run {run.pk} {run.status}: {run.error}")
+        snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
+        for row in sorted(snapshot.rows, key=lambda r: -r["rating"]):
+            self.stdout.write(f"{row['rank_ub']:>3}  {row['model']:<30} {row['rating']:8.1f}")

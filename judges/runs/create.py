@@ -1,0 +1,382 @@
+"""Creating and starting evaluation runs: resolve names, check fields, freeze and plan.
+
+:func:`create_run` stores a pending run; :func:`start_run` validates it, freezes its
+contestants and prompts, checks its design's plan against the budget and queues its first
+step (:mod:`judges.runs.orchestrate`). :func:`launch_perturbation_audit` creates and starts
+a baseline run and its perturbation runs at once.
+
+Every refusal is an :class:`arena.errors.Refusal` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from arena.errors import CONFLICT, Refusal
+from arena.matchmaking import DESIGNS
+from arena.models import Contestant, EvaluationRun, Judge, Output, Prompt, PromptSet
+from judges import prompts as judge_prompts
+from judges.events import broadcast_progress
+from judges.judging import judge_config
+from judges.perturbations import PERTURBATIONS
+from judges.runs.dispatch import enqueue_step, ensure_watchdog
+
+RUNNING = EvaluationRun.Status.RUNNING
+PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH)
+
+# EvaluationRun.design -> arena.matchmaking.DESIGNS key.
+DESIGN_NAMES = {
+    EvaluationRun.Design.ALL_PAIRS: "round-robin",
+    EvaluationRun.Design.ANCHOR: "anchor",
+    EvaluationRun.Design.MEDIOCRE_ANCHOR: "mediocre-anchor",
+    EvaluationRun.Design.SINGLE_ELIMINATION: "single-elimination",
+    EvaluationRun.Design.SWISS: "swiss",
+    EvaluationRun.Design.ADAPTIVE: "adaptive",
+}
+
+
+# --- configuration -------------------------------------------------------------------------
+
+
+def build_design(run: EvaluationRun, contestant_ids: list[int] | None = None):
+    """The run's design object, its parameters checked and contestant names turned into indices.
+
+    Raises
+    ------
+    Refusal
+        Unknown design or parameter, or a parameter the design rejects.
+    """
+    try:
+        cls = DESIGNS[DESIGN_NAMES[run.design]]
+    except KeyError:
+        raise Refusal(f"unknown design {run.design!r}", field="design") from None
+    params = dict(run.design_params or {})
+    allowed = sorted(f.name for f in fields(cls) if f.name != "name")
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise Refusal(
+            f"unknown parameter {unknown[0]!r} for design {run.design}; expected {', '.join(allowed)}",
+            field="design_params",
+        )
+    ids = list(run.contestant_ids if contestant_ids is None else contestant_ids)
+    if run.design == EvaluationRun.Design.ANCHOR:
+        if "anchor" not in params:
+            raise Refusal(
+                'the anchor design needs {"anchor": "<contestant name>"}', field="design_params"
+            )
+        params["anchor"] = _anchor_index(params["anchor"], ids)
+    if run.design == EvaluationRun.Design.ADAPTIVE and run.budget_calls and "budget" not in params:
+        params["budget"] = run.budget_calls // max(run.repeats, 1)
+    if "ratings" in params and params["ratings"] is not None:
+        params["ratings"] = tuple(float(x) for x in params["ratings"])
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise Refusal(str(exc), field="design_params") from None
+
+
+def _anchor_index(anchor, contestant_ids: list[int]) -> int:
+    by_name = dict(Contestant.objects.filter(id__in=contestant_ids).values_list("name", "id"))
+    contestant_id = by_name.get(str(anchor))
+    if contestant_id is None and str(anchor).isdigit() and int(anchor) in contestant_ids:
+        contestant_id = int(anchor)
+    if contestant_id is None:
+        raise Refusal(
+            f"anchor {anchor!r} is not one of the run's contestants ({', '.join(sorted(by_name))})",
+            field="design_params",
+        )
+    return contestant_ids.index(contestant_id)
+
+
+# --- creating and starting -----------------------------------------------------------------
+
+
+def create_run(
+    *,
+    prompt_set: str | PromptSet,
+    judge: str | int | Judge,
+    contestants: list[str] | list[Contestant],
+    design: str = EvaluationRun.Design.ALL_PAIRS,
+    design_params: dict | None = None,
+    name: str = "",
+    max_prompts: int | None = None,
+    budget_calls: int | None = None,
+    repeats: int = 1,
+    seed: int = 0,
+    tag: str = "",
+    perturbation: str = "",
+    baseline: EvaluationRun | None = None,
+) -> EvaluationRun:
+    """Resolve names to rows, check the plain fields and store a pending run (not started).
+
+    A perturbation run (``perturbation`` one of :data:`judges.perturbations.PERTURBATIONS`)
+    needs its ``baseline``: it judges the same comparisons, changed (see :func:`perturb`).
+    """
+    prompt_set = _resolve_prompt_set(prompt_set)
+    judge = _resolve_judge(judge)
+    members = _resolve_contestants(contestants)
+    if design not in DESIGN_NAMES:
+        raise Refusal(f"expected one of {', '.join(DESIGN_NAMES)}; got {design!r}", field="design")
+    if not isinstance(design_params or {}, dict):
+        raise Refusal("expected an object of parameters", field="design_params")
+    for field, value, low in (("max_prompts", max_prompts, 1), ("budget_calls", budget_calls, 1)):
+        if value is not None and value < low:
+            raise Refusal(f"expected at least {low} (or null for no limit)", field=field)
+    if not 1 <= repeats <= 20:
+        raise Refusal("expected 1..20", field="repeats")
+    if perturbation:
+        _check_perturbation(perturbation, baseline, design, judge)
+    elif baseline is not None:
+        raise Refusal("only a perturbation run has a baseline", field="baseline")
+    run = EvaluationRun.objects.create(
+        name=name or f"{judge.name} on {prompt_set.slug} ({design})",
+        prompt_set=prompt_set,
+        judge=judge,
+        design=design,
+        design_params=design_params or {},
+        max_prompts=max_prompts,
+        budget_calls=budget_calls,
+        repeats=repeats,
+        seed=seed,
+        tag=tag,
+        perturbation=perturbation,
+        baseline=baseline,
+    )
+    run.contestants.set(members)
+    return run
+
+
+def _resolve_prompt_set(value) -> PromptSet:
+    if isinstance(value, PromptSet):
+        return value
+    found = PromptSet.objects.filter(slug=value).first()
+    if found is None:
+        raise Refusal(f"no prompt set {value!r}", field="prompt_set")
+    return found
+
+
+def _resolve_judge(value) -> Judge:
+    if isinstance(value, Judge):
+        return value
+    judges = Judge.objects.filter(is_active=True)
+    if isinstance(value, int) or str(value).isdigit():
+        found = judges.filter(pk=int(value)).first()
+    else:
+        # A name may have several versions: the newest one.
+        found = judges.filter(name=value).order_by("-created_at", "-id").first()
+    if found is None:
+        raise Refusal(f"no active judge {value!r}", field="judge")
+    return found
+
+
+def _resolve_contestants(values) -> list[Contestant]:
+    if values and all(isinstance(v, Contestant) for v in values):
+        members = list(values)
+    else:
+        names = [str(v).strip() for v in values or [] if str(v).strip()]
+        found = {c.name: c for c in Contestant.objects.filter(name__in=names)}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise Refusal(f"no contestant {missing[0]!r}", field="contestants")
+        members = [found[n] for n in dict.fromkeys(names)]
+    if len(members) < 2:
+        raise Refusal(
+            f"a run needs at least 2 contestants, got {len(members)}", field="contestants"
+        )
+    return members
+
+
+def start_run(run: EvaluationRun) -> EvaluationRun:
+    """Validate a pending run, freeze its contestants and prompts, plan it, queue its first step.
+
+    Raises
+    ------
+    Refusal
+        Fewer than 2 contestants, no usable prompt, a judge without an endpoint or with a
+        non-pairwise mode, bad design parameters, a plan over ``budget_calls``.
+    """
+    with transaction.atomic():
+        run = (
+            EvaluationRun.objects.select_for_update()
+            .select_related("judge", "prompt_set")
+            .get(pk=run.pk)
+        )
+        if run.status != EvaluationRun.Status.PENDING:
+            raise Refusal(
+                f"run {run.pk} is {run.status}, not pending", field="status", status=CONFLICT
+            )
+        if run.cron:
+            raise Refusal(
+                "this run is a schedule template; it starts copies of itself",
+                field="cron",
+                status=CONFLICT,
+            )
+        contestants = list(run.contestants.order_by("id"))
+        if len(contestants) < 2:
+            raise Refusal(
+                f"a run needs at least 2 contestants, got {len(contestants)}", field="contestants"
+            )
+        _check_judge(run.judge)
+        if run.baseline_id is None:
+            prompt_ids = _choose_prompts(run, contestants)
+            contestant_ids = [c.id for c in contestants]
+        else:  # the baseline's very comparisons
+            baseline = run.baseline
+            if not baseline.contestant_ids:
+                raise Refusal(
+                    f"start the baseline run {baseline.pk} first", field="baseline", status=CONFLICT
+                )
+            prompt_ids, contestant_ids = baseline.prompt_ids, baseline.contestant_ids
+        design = build_design(run, contestant_ids)
+        both = run.judge.both_orders
+        planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both) * run.repeats
+        try:  # the design's own checks (anchor index, screening size ...)
+            design.start(
+                len(contestant_ids), len(prompt_ids), np.random.default_rng(run.seed), both
+            )
+        except ValueError as exc:
+            raise Refusal(str(exc), field="design_params") from None
+        if run.budget_calls is not None and planned > run.budget_calls:
+            raise Refusal(
+                f"the {run.design} design plans {planned} judge calls, more than the budget of "
+                f"{run.budget_calls}; lower max_prompts or raise the budget",
+                field="budget_calls",
+            )
+        run.contestant_ids, run.prompt_ids = contestant_ids, prompt_ids
+        run.planned_calls = planned
+        run.status, run.started_at, run.finished_at = RUNNING, timezone.now(), None
+        run.error, run.step, run.step_at, run.step_calls = "", "", None, 0
+        run.save()
+        ensure_watchdog()
+        enqueue_step(run.id)
+        transaction.on_commit(lambda: broadcast_progress(run))
+    return run
+
+
+def _check_judge(judge: Judge) -> None:
+    if not judge.base_url or not judge.model:
+        raise Refusal(
+            f"judge {judge.name!r} has no endpoint (base_url and model are required)", field="judge"
+        )
+    if judge.mode not in PAIRWISE_MODES:
+        raise Refusal(
+            f"judge {judge.name!r} is a {judge.mode} judge; evaluation designs need a pairwise one",
+            field="judge",
+        )
+    try:
+        judge_config(judge)
+    except ValueError as exc:
+        raise Refusal(str(exc), field="judge") from None
+
+
+def _choose_prompts(run: EvaluationRun, contestants: list[Contestant]) -> list[int]:
+    """Prompts every contestant can answer: those without an endpoint need a stored answer.
+
+    With ``max_prompts`` a seeded sample of them; always sorted by id.
+    """
+    ids = np.asarray(
+        list(
+            Prompt.objects.filter(prompt_set=run.prompt_set)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+    )
+    for contestant in contestants:
+        if contestant.base_url:
+            continue
+        answered = Output.objects.filter(contestant=contestant, prompt_id__in=ids.tolist())
+        ids = np.intersect1d(ids, np.asarray(list(answered.values_list("prompt_id", flat=True))))
+        if ids.size == 0:
+            raise Refusal(
+                f"{contestant.name!r} has no endpoint and no stored answer to the prompts of "
+                f"{run.prompt_set.slug!r} (that every other contestant can answer)",
+                field="contestants",
+            )
+    if ids.size == 0:
+        raise Refusal(f"prompt set {run.prompt_set.slug!r} has no prompts", field="prompt_set")
+    if run.max_prompts is not None and run.max_prompts < ids.size:
+        ids = np.sort(np.random.default_rng(run.seed).choice(ids, run.max_prompts, replace=False))
+    return [int(i) for i in ids]
+
+
+# --- perturbation runs (judge bias audits) ---------------------------------------------------
+
+# Designs whose comparisons do not depend on verdicts: a perturbation run can repeat them.
+FIXED_DESIGNS = (EvaluationRun.Design.ALL_PAIRS, EvaluationRun.Design.ANCHOR)
+
+
+def _check_perturbation(kind: str, baseline, design: str, judge: Judge) -> None:
+    if kind not in PERTURBATIONS:
+        raise Refusal(
+            f"expected one of {', '.join(PERTURBATIONS)}; got {kind!r}", field="perturbation"
+        )
+    if baseline is None:
+        raise Refusal("a perturbation run needs the run it perturbs", field="baseline")
+    if baseline.perturbation:
+        raise Refusal(f"run {baseline.pk} is itself a perturbation run", field="baseline")
+    if design not in FIXED_DESIGNS or baseline.design != design:
+        raise Refusal(
+            "a perturbation run repeats its baseline's comparisons: both must use the same "
+            f"fixed design ({', '.join(FIXED_DESIGNS)})",
+            field="design",
+        )
+    if baseline.judge.name != judge.name:
+        raise Refusal(f"the baseline was judged by {baseline.judge.name!r}", field="judge")
+    if kind == "swap" and judge.both_orders:
+        raise Refusal(
+            f"judge {judge.name!r} already judges both orders: its position consistency is on "
+            "its audit page, a swap run would add nothing",
+            field="perturbation",
+        )
+
+
+def launch_perturbation_audit(
+    *,
+    prompt_set,
+    judge,
+    contestants,
+    perturbations,
+    repeats: int = 3,
+    max_prompts: int | None = 20,
+    seed: int = 0,
+) -> list[EvaluationRun]:
+    """A baseline run (all pairs, untagged) and one tagged run per perturbation, all started.
+
+    Each perturbation run waits for the baseline, then judges its comparisons again with one
+    change; the audit dashboard shows the flip rates. ``repeat`` judges them ``repeats``
+    times unchanged (repeat stability).
+    """
+    kinds = list(dict.fromkeys(perturbations))
+    if not kinds:
+        raise Refusal("choose at least one perturbation", field="perturbations")
+    with transaction.atomic():
+        baseline = create_run(
+            prompt_set=prompt_set,
+            judge=judge,
+            contestants=contestants,
+            max_prompts=max_prompts,
+            seed=seed,
+        )
+        baseline.name = f"Audit baseline: {baseline.judge.name} on {baseline.prompt_set.slug}"
+        baseline.save(update_fields=["name"])
+        made = [
+            create_run(
+                prompt_set=baseline.prompt_set,
+                judge=baseline.judge,
+                contestants=list(baseline.contestants.all()),
+                max_prompts=max_prompts,
+                seed=seed,
+                repeats=repeats if kind == "repeat" else 1,
+                tag=kind,
+                perturbation=kind,
+                baseline=baseline,
+                name=f"Audit {kind}: {baseline.judge.name} on {baseline.prompt_set.slug}",
+            )
+            for kind in kinds
+        ]
+        started = [start_run(baseline)] + [start_run(run) for run in made]
+    return started

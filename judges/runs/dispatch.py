@@ -1,0 +1,55 @@
+"""What a run queues: its next step, a batch's chord of judge calls or answers, the watchdog.
+
+Tasks are queued by their registered names (:mod:`arena.enqueue`) once the surrounding
+transaction commits, so that no use case imports :mod:`judges.tasks` (which imports them).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from arena.enqueue import chord_on_commit, enqueue_on_commit
+
+log = logging.getLogger(__name__)
+
+RUN_STEP = "judges.tasks.run_step"
+JUDGE_CALL = "judges.tasks.judge_call"
+GENERATE_OUTPUT = "judges.tasks.generate_output"
+WATCH_RUNS = "judges.tasks.watch_runs"
+WATCHDOG = "judges: watch evaluation runs"
+
+
+def enqueue_step(run_id: int, countdown: float | None = None, **options) -> None:
+    """Queue ``run_step(run_id, **options)`` once the surrounding transaction commits."""
+    enqueue_on_commit(RUN_STEP, run_id, countdown=countdown, **options)
+
+
+def dispatch_generation(run_id: int, round_index: int, missing) -> None:
+    """A chord generating the batch's missing answers, then the run's next step."""
+    header = [
+        (GENERATE_OUTPUT, (prompt_id, contestant_id, run_id))
+        for prompt_id, contestant_id in missing
+    ]
+    chord_on_commit(
+        header,
+        (RUN_STEP, (run_id,), {"round_index": round_index, "after_generation": True}),
+    )
+
+
+def dispatch_judging(run_id: int, round_index: int, pending) -> None:
+    """A chord of the batch's judge calls, ``(match id, presentation, repeat)`` each, then the next step."""
+    header = [(JUDGE_CALL, tuple(item)) for item in pending]
+    log.info("run %s round %s: %d judge calls handed out", run_id, round_index, len(header))
+    chord_on_commit(header, (RUN_STEP, (run_id,), {"round_index": round_index}))
+
+
+def ensure_watchdog() -> None:
+    """The beat entry that runs ``watch_runs`` every minute (created once, editable in the admin)."""
+    if PeriodicTask.objects.filter(name=WATCHDOG).exists():
+        return
+    every, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.get_or_create(
+        name=WATCHDOG, defaults={"task": WATCH_RUNS, "interval": every}
+    )

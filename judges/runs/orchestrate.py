@@ -1,0 +1,318 @@
+"""Orchestrating a run: each step replays the design, hands out the next batch, or fits.
+
+A run's design (:mod:`arena.matchmaking`) is a planner: it hands out batches of judge
+calls and learns from their verdicts. The database is its only memory: every
+:func:`run_step` rebuilds the plan by replaying the run (:mod:`judges.runs.replay`).
+
+For the current batch, ``run_step`` makes sure every answer exists (a chord of
+``generate_output`` tasks through the contestants' endpoints when some are missing), then
+creates its matches (one per round, prompt and unordered pair, slots in the order of the
+batch's first call; both orders are two presentations of one match) and fans out one
+``judge_call`` task per call and repeat as a Celery chord whose callback is the next
+``run_step`` (:mod:`judges.runs.dispatch`). The batch handed out is recorded in
+``EvaluationRun.step`` with a compare-and-swap, so two steps never dispatch it twice. When
+the plan is done the run's leaderboard is fitted (``by=run:<id>``) and the run is done.
+
+Judge calls (:mod:`judges.judging`) are idempotent on ``Judgment``'s unique key (match,
+judge, presentation, repeat) and never pay twice (``content_key``); every call ends as a
+stored judgment, and the run's counters move with ``F()``.
+
+Liveness: a chord callback can arrive before its batch is complete (a task redelivered
+after a worker was killed reports twice); that step re-checks the round later. A batch
+whose tasks were lost (an embedded broker that restarted) shows no new verdict for
+``ARENA_RUN_STALL_SECONDS`` and is handed out again by ``watch_runs`` (beat) or at once by
+``resume_run`` (:mod:`judges.runs.lifecycle`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from arena import services, vocabulary
+from arena.boards import BoardScope
+from arena.errors import Refusal
+from arena.generation import generation_label
+from arena.matchmaking import Call
+from arena.models import (
+    BoardState,
+    Contestant,
+    EvaluationRun,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    Prompt,
+)
+from judges.events import broadcast_progress
+from judges.judging import run_scope
+from judges.runs.create import DESIGN_NAMES
+from judges.runs.dispatch import dispatch_generation, dispatch_judging, enqueue_step
+from judges.runs.lifecycle import fail_run, stalled, step_perturbations, wait_for_baseline
+from judges.runs.replay import ReplayError, replay
+
+log = logging.getLogger(__name__)
+
+RUNNING = EvaluationRun.Status.RUNNING
+# A chord callback that arrives before its batch is complete looks again this much later.
+POLL_SECONDS = 2.0
+
+
+def run_step(
+    run_id: int,
+    round_index: int | None = None,
+    *,
+    after_generation: bool = False,
+    redispatch: bool = False,
+) -> str:
+    """Advance a run by one step; returns what it did. Idempotent; safe to call at any time.
+
+    Parameters
+    ----------
+    run_id : int
+    round_index : int, optional
+        Set by chord callbacks: the round their batch belonged to. A callback for a round
+        that is already over does nothing; one that arrives before its batch is complete
+        checks again later.
+    after_generation : bool
+        The callback of the round's generation chord: answers still missing failed for
+        good, judge without them (those calls are stored as failed).
+    redispatch : bool
+        Hand out the pending part of the current batch again even if it was handed out
+        (resume, or a stalled batch whose tasks were lost).
+    """
+    run = EvaluationRun.objects.select_related("judge", "prompt_set").filter(pk=run_id).first()
+    if run is None or run.status != RUNNING:
+        return "skipped"
+    if run.baseline_id is not None:
+        waiting = wait_for_baseline(run)
+        if waiting:
+            return waiting
+    try:
+        state = replay(run)
+        if state.done:
+            return finish_run(run)
+        current = state.round_index
+        if round_index is not None and current > round_index + 1:
+            return "stale callback"
+        hand_out_again = redispatch or stalled(run)
+        outputs, missing = _outputs_for(run, state.calls)
+        if missing and not after_generation:
+            if run.step == f"{current}:generate" and not hand_out_again:
+                return "generating"
+            if _claim(run, f"{current}:generate", len(missing)):
+                dispatch_generation(run.id, current, missing)
+                return "generating"
+            return "claimed elsewhere"
+        pending = ensure_matches(run, current, state.calls, outputs)
+        if not pending:  # every call has a judgment: the replay moves on next time
+            enqueue_step(run.id)
+            return "round complete"
+        if run.step == f"{current}:judge" and not hand_out_again:
+            if round_index == current:  # a chord callback came early: look again later
+                enqueue_step(run.id, countdown=POLL_SECONDS, round_index=current)
+            return "judging"
+        if _claim(run, f"{current}:judge", len(pending)):
+            dispatch_judging(run.id, current, pending)
+            return "judging"
+        return "claimed elsewhere"
+    except (ReplayError, Refusal) as exc:
+        log.error("run %s failed: %s", run_id, exc)
+        fail_run(run, str(exc))
+        return "failed"
+
+
+def _claim(run: EvaluationRun, step: str, calls: int) -> bool:
+    """Compare-and-swap the run's step from what this step read to ``step`` (one winner)."""
+    claimed = EvaluationRun.objects.filter(
+        pk=run.pk, status=RUNNING, step=run.step, step_at=run.step_at
+    ).update(step=step, step_at=timezone.now(), step_calls=calls)
+    return claimed == 1
+
+
+def _outputs_for(run: EvaluationRun, calls: list[Call]):
+    """Answer ids per (prompt id, contestant id) of the batch, and the pairs still missing.
+
+    Contestants with an endpoint use answers generated with their current decoding
+    settings (``arena.generation.generation_label``); the others any stored answer (the
+    one without a generation label first).
+    """
+    batch = np.asarray(calls, np.int64).reshape(-1, 3)
+    prompt_ids = np.asarray(run.prompt_ids)[np.unique(batch[:, 0])]
+    used = np.unique(batch[:, 1:])
+    contestants = list(Contestant.objects.filter(id__in=[run.contestant_ids[i] for i in used]))
+    labels = {c.id: generation_label(c) if c.base_url else None for c in contestants}
+    rows = (
+        Output.objects.filter(prompt_id__in=prompt_ids.tolist(), contestant_id__in=list(labels))
+        .values_list("prompt_id", "contestant_id", "generation_config", "id")
+        .order_by("id")
+    )
+    outputs: dict[tuple[int, int], int] = {}
+    unlabelled: set[tuple[int, int]] = set()
+    for prompt_id, contestant_id, config, output_id in rows:
+        label = labels[contestant_id]
+        key = (prompt_id, contestant_id)
+        if label is not None:
+            if config == label:
+                outputs[key] = output_id
+        elif config == "" and key not in unlabelled:
+            outputs[key] = output_id
+            unlabelled.add(key)
+        elif key not in outputs:
+            outputs[key] = output_id
+    needed = {
+        (run.prompt_ids[p], run.contestant_ids[m]) for p, a, b in batch.tolist() for m in (a, b)
+    }
+    missing = sorted(k for k in needed if k not in outputs and labels[k[1]] is not None)
+    return outputs, missing
+
+
+def ensure_matches(run: EvaluationRun, round_index: int, calls: list[Call], outputs) -> list[tuple]:
+    """Create the batch's matches and slots (idempotent); return the calls without a judgment.
+
+    One match per (round, prompt, unordered pair): slot 0 is the model shown first in the
+    batch's first call on it; the other order is its second presentation. The external id
+    ``r<round>:p<prompt>:<low>-<high>`` (contestant ids) makes creation idempotent.
+
+    Returns
+    -------
+    list of (match_id, presentation, repeat)
+        In batch order.
+    """
+    prompts = {p.id: p for p in Prompt.objects.filter(id__in=run.prompt_ids)}
+    source = f"run:{run.id}"
+    plan_matches: dict[str, tuple[int, int, int]] = {}  # external id -> (prompt, slot0, slot1)
+    call_match: list[tuple[str, str]] = []
+    for p, a, b in calls:
+        prompt_id, first, second = run.prompt_ids[p], run.contestant_ids[a], run.contestant_ids[b]
+        external = f"r{round_index}:p{prompt_id}:{min(first, second)}-{max(first, second)}"
+        _, slot_zero, _ = plan_matches.setdefault(external, (prompt_id, first, second))
+        shown = vocabulary.IN_ORDER if slot_zero == first else vocabulary.SWAPPED
+        call_match.append((external, shown))
+    with transaction.atomic():
+        existing = dict(
+            Match.objects.filter(run=run, round=round_index).values_list("external_id", "id")
+        )
+        stray = set(existing) - set(plan_matches)
+        if stray:
+            raise ReplayError(
+                f"round {round_index}: stored match {sorted(stray)[0]} is not in the replayed batch"
+            )
+        new = [e for e in plan_matches if e not in existing]
+        Match.objects.bulk_create(
+            [
+                Match(
+                    prompt_set_id=run.prompt_set_id,
+                    prompt_id=plan_matches[e][0],
+                    origin=Match.Origin.RUN,
+                    source=source,
+                    external_id=e,
+                    run=run,
+                    round=round_index,
+                    k=2,
+                    category=prompts[plan_matches[e][0]].category,
+                    language=prompts[plan_matches[e][0]].language,
+                    policy=DESIGN_NAMES[run.design],
+                )
+                for e in new
+            ],
+            batch_size=1000,
+            ignore_conflicts=True,
+        )
+        if new:
+            existing = dict(
+                Match.objects.filter(run=run, round=round_index).values_list("external_id", "id")
+            )
+        with_slots = set(
+            MatchSlot.objects.filter(match__run=run, match__round=round_index).values_list(
+                "match_id", flat=True
+            )
+        )
+        MatchSlot.objects.bulk_create(
+            [
+                MatchSlot(
+                    match_id=existing[e],
+                    position=position,
+                    contestant_id=contestant_id,
+                    output_id=outputs.get((prompt_id, contestant_id)),
+                )
+                for e, (prompt_id, *slot_contestants) in plan_matches.items()
+                if existing[e] not in with_slots
+                for position, contestant_id in enumerate(slot_contestants)
+            ],
+            batch_size=2000,
+            ignore_conflicts=True,
+        )
+        _fill_missing_outputs(run, round_index, outputs)
+    judged = set(
+        Judgment.objects.filter(match__run=run, match__round=round_index, judge_id=run.judge_id)
+        .values_list("match_id", "presentation", "repeat")
+        .order_by()
+    )
+    pending = []
+    for external, presentation in call_match:
+        for repeat in range(run.repeats):
+            item = (existing[external], presentation, repeat)
+            if item not in judged:
+                pending.append(item)
+    return pending
+
+
+def _fill_missing_outputs(run: EvaluationRun, round_index: int, outputs) -> None:
+    """Slots created while an answer was missing get it once it exists (after a resume)."""
+    empty = MatchSlot.objects.filter(match__run=run, match__round=round_index, output__isnull=True)
+    for slot_id, prompt_id, contestant_id in empty.values_list(
+        "id", "match__prompt_id", "contestant_id"
+    ):
+        output_id = outputs.get((prompt_id, contestant_id))
+        if output_id is not None:
+            MatchSlot.objects.filter(id=slot_id).update(output_id=output_id)
+
+
+def finish_run(run: EvaluationRun) -> str:
+    """Fit the run's final leaderboard once (claimed), mark the run done, tell the watchers.
+
+    The fit is the board throttle's own (:func:`arena.services.refit`), told that this
+    board is final: it takes the board over from a provisional fit still running.
+    """
+    if run.step == "fit" and not stalled(run):
+        return "fitting"
+    if not _claim(run, "fit", 0):
+        return "claimed elsewhere"
+    try:
+        snapshot = services.refit(run_scope(run).key, final=True)
+    except Exception:
+        # Give the claim back, so that the task's retry fits the run at once instead of
+        # finding it "fitting" until the claim stalls (ARENA_RUN_STALL_SECONDS).
+        _give_back_fit_claim(run)
+        raise
+    if snapshot is None:  # another final fit of this board took it over: look again later
+        _give_back_fit_claim(run)
+        enqueue_step(run.id, countdown=POLL_SECONDS)
+        return "fit taken over"
+    with transaction.atomic():  # done, and the runs waiting for it told, or neither
+        EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
+            status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"
+        )
+        step_perturbations(run)
+    run.refresh_from_db()
+    broadcast_progress(run)
+    _refresh_judge_boards(run)
+    log.info("run %s done: %d calls, %d failed", run.id, run.calls_made, run.calls_failed)
+    return "done"
+
+
+def _give_back_fit_claim(run: EvaluationRun) -> None:
+    EvaluationRun.objects.filter(pk=run.pk, step="fit").update(step="")
+
+
+def _refresh_judge_boards(run: EvaluationRun) -> None:
+    """Boards of this prompt set that include the run's verdicts, if someone follows them."""
+    slug = run.prompt_set.slug
+    keys = [BoardScope(slug, by).key for by in ("judges", f"judge:{run.judge_id}", "all")]
+    followed = list(BoardState.objects.filter(scope__in=keys).values_list("scope", flat=True))
+    if followed:
+        services.request_refit(followed)

@@ -1,0 +1,508 @@
+"""One adapter for every OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp).
+
+Built on the official ``openai`` SDK with its own retries off (``max_retries=0``): retries
+belong to :func:`complete_with_retry` (backoff with full jitter, Retry-After) or to the
+Celery task, which must see every failure to record it.
+
+Per endpoint (:attr:`ModelConfig.endpoint` key) and process there is one
+:class:`~llm.ratelimit.RateLimiter` (requests and tokens per minute, shared by
+threads and event loops) and, per event loop, one ``asyncio.Semaphore`` of
+``max_concurrency`` and one SDK client (an ``httpx`` pool is bound to its loop).
+
+The API key is read from ``os.environ[config.api_key_env]`` at call time and only ever
+handed to the SDK client; errors and log lines are redacted (:func:`errors.redact`).
+:func:`complete_sync` and :func:`stream_complete_sync` run the coroutines on a background
+event loop thread, so Celery tasks (plain threads or processes) share the limiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import openai
+
+from .config import ModelConfig, api_key
+from .errors import LLMPermanentError, LLMTransientError, redact
+from .ratelimit import limiter_for
+from .retry import RetryPolicy, call_with_retry
+
+try:  # the SDK's transport; its timeouts can surface raw while a stream is read
+    import httpx2 as _httpx
+except ImportError:  # pragma: no cover - older SDKs use httpx
+    import httpx as _httpx
+
+log = logging.getLogger("llm")
+
+Messages = Sequence[dict]
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its logprob and the top alternatives ``(token, logprob)``."""
+
+    token: str
+    logprob: float
+    top_logprobs: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """What one successful call returned.
+
+    Attributes
+    ----------
+    text : str
+        The assistant message.
+    model : str
+        The model the server says answered.
+    finish_reason : str or None
+        ``stop``, ``length`` (truncated: the verdict may be missing) ...
+    prompt_tokens, completion_tokens : int
+        From ``usage`` (0 when the server sends none).
+    latency_ms : float
+        Wall time of the HTTP call (rate-limit waits excluded).
+    cost : float
+        From the configured prices (:meth:`ModelConfig.cost`).
+    logprobs : tuple of TokenLogprob or None
+        Per-token logprobs when asked for and given.
+    attempts : int
+        Calls made, retries included.
+    """
+
+    text: str
+    model: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: float
+    cost: float
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    attempts: int = 1
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class StreamDelta:
+    """One piece of a streamed reply: new text, and on the last pieces the finish/usage."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    model: str | None = None
+
+
+# --- per-loop resources ------------------------------------------------------------------
+_per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_per_loop_lock = threading.Lock()
+
+
+def _loop_state() -> dict:
+    loop = asyncio.get_running_loop()
+    with _per_loop_lock:
+        state = _per_loop.get(loop)
+        if state is None:
+            state = _per_loop[loop] = {"clients": {}, "semaphores": {}}
+        return state
+
+
+_ssl_context = None
+
+
+def _shared_ssl_context():
+    """One TLS context for every client: building one loads the CA bundle (~100 ms)."""
+    global _ssl_context
+    with _per_loop_lock:
+        if _ssl_context is None:
+            _ssl_context = _httpx.create_ssl_context()
+        return _ssl_context
+
+
+def _client(config: ModelConfig, key: str) -> openai.AsyncOpenAI:
+    # The key's hash (never the key) tells clients apart when the variable changes.
+    fingerprint = hashlib.sha256(key.encode()).hexdigest()[:16]
+    cache_key = (config.base_url.rstrip("/"), config.api_key_env, fingerprint)
+    clients = _loop_state()["clients"]
+    client = clients.get(cache_key)
+    if client is None:
+        client = clients[cache_key] = openai.AsyncOpenAI(
+            base_url=config.base_url,
+            api_key=key,
+            max_retries=0,
+            timeout=config.timeout_s,
+            http_client=openai.DefaultAsyncHttpxClient(verify=_shared_ssl_context()),
+        )
+    return client
+
+
+def _semaphore(config: ModelConfig) -> asyncio.Semaphore:
+    semaphores = _loop_state()["semaphores"]
+    key = config.endpoint.key
+    semaphore = semaphores.get(key)
+    if semaphore is None:
+        semaphore = semaphores[key] = asyncio.Semaphore(config.max_concurrency)
+    return semaphore
+
+
+async def aclose_clients() -> None:
+    """Close the SDK clients of the running loop (end of a test or of a worker)."""
+    state = _loop_state()
+    clients, state["clients"] = state["clients"], {}
+    for client in clients.values():
+        await client.close()
+
+
+# --- errors ------------------------------------------------------------------------------
+def parse_retry_after(headers) -> float | None:
+    """Seconds from ``retry-after-ms``, ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def _status_kind(status: int) -> str:
+    return {
+        400: "bad_request",
+        401: "auth",
+        403: "auth",
+        404: "not_found",
+        408: "timeout",
+        409: "conflict",
+        422: "bad_request",
+        429: "rate_limit",
+    }.get(status, "server_error" if status >= 500 else "client_error")
+
+
+def classify(error: BaseException, config: ModelConfig, key: str | None):
+    """The :class:`LLMTransientError` / :class:`LLMPermanentError` for an SDK error."""
+    where = f"{config.model} at {config.base_url}"
+    if isinstance(error, openai.APITimeoutError | _httpx.TimeoutException):
+        return LLMTransientError(
+            f"timeout after {config.timeout_s:g}s calling {where}", kind="timeout"
+        )
+    if isinstance(error, openai.APIConnectionError | _httpx.TransportError):
+        detail = redact(str(error), key)
+        return LLMTransientError(f"connection error calling {where}: {detail}", kind="connection")
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        kind = _status_kind(status)
+        detail = redact(error.message, key)
+        message = f"HTTP {status} ({kind}) from {where}: {detail}"
+        if status in (408, 409, 429) or status >= 500:
+            retry_after = parse_retry_after(error.response.headers)
+            return LLMTransientError(message, status=status, kind=kind, retry_after=retry_after)
+        return LLMPermanentError(message, status=status, kind=kind)
+    detail = redact(str(error), key)
+    return LLMPermanentError(
+        f"{type(error).__name__} calling {where}: {detail}", kind="bad_response"
+    )
+
+
+# --- calls -------------------------------------------------------------------------------
+def estimate_tokens(messages: Messages, max_tokens: int) -> int:
+    """Upper-bound token estimate for the rate limiter: chars/4 + 4 per message + max_tokens."""
+    chars = sum(len(str(m.get("content") or "")) for m in messages)
+    return chars // 4 + 4 * len(messages) + int(max_tokens)
+
+
+def _request_args(config: ModelConfig, messages: Messages) -> dict:
+    args = {
+        "model": config.model,
+        "messages": list(messages),
+        "temperature": config.temperature,
+        "max_tokens": config.max_tokens,
+        "timeout": config.timeout_s,
+    }
+    if config.seed is not None:
+        args["seed"] = config.seed
+    top = config.effective_top_logprobs()
+    if top is not None:
+        args["logprobs"] = True
+        args["top_logprobs"] = top
+    return args
+
+
+def _read_logprobs(choice) -> tuple[TokenLogprob, ...] | None:
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not content:
+        return None
+    return tuple(
+        TokenLogprob(
+            token=item.token,
+            logprob=float(item.logprob),
+            top_logprobs=tuple((alt.token, float(alt.logprob)) for alt in item.top_logprobs or ()),
+        )
+        for item in content
+    )
+
+
+def _api_key(config: ModelConfig) -> str:
+    try:
+        return api_key(config)
+    except ValueError as error:
+        raise LLMPermanentError(str(error), kind="config") from None
+
+
+async def _limited(config: ModelConfig, messages: Messages):
+    """Wait for the endpoint's rate limiter; returns (limiter, reserved tokens)."""
+    limiter = limiter_for(config.endpoint.key, config.requests_per_minute, config.tokens_per_minute)
+    reserved = estimate_tokens(messages, config.max_tokens)
+    await limiter.acquire(reserved)
+    return limiter, reserved
+
+
+async def complete(config: ModelConfig, messages: Messages) -> ChatReply:
+    """One chat completion (no retry).
+
+    Parameters
+    ----------
+    config : ModelConfig
+    messages : sequence of dict
+        Chat messages.
+
+    Returns
+    -------
+    ChatReply
+
+    Raises
+    ------
+    LLMTransientError
+        429 (with ``retry_after``), 408/409/5xx, timeouts, connection errors.
+    LLMPermanentError
+        Other 4xx, an unset API-key variable, a response without choices.
+    """
+    key = _api_key(config)
+    limiter, reserved = await _limited(config, messages)
+    async with _semaphore(config):
+        started = time.perf_counter()
+        try:
+            response = await _client(config, key).chat.completions.create(
+                **_request_args(config, messages)
+            )
+        except (openai.OpenAIError, _httpx.HTTPError) as error:
+            failure = classify(error, config, key)
+            log.warning("model call failed: %s", failure.message)
+            raise failure from None
+        latency_ms = (time.perf_counter() - started) * 1000.0
+    if not getattr(response, "choices", None):
+        raise LLMPermanentError(
+            f"{config.model} at {config.base_url} returned no choices", kind="bad_response"
+        )
+    choice = response.choices[0]
+    usage = getattr(response, "usage", None)
+    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+    limiter.settle(reserved, prompt_tokens + completion_tokens)
+    reply = ChatReply(
+        text=choice.message.content or "",
+        model=getattr(response, "model", None) or config.model,
+        finish_reason=choice.finish_reason,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=latency_ms,
+        cost=config.cost(prompt_tokens, completion_tokens),
+        logprobs=_read_logprobs(choice),
+    )
+    log.debug(
+        "model call %s at %s: %.0f ms, %d+%d tokens, finish=%s",
+        config.model,
+        config.base_url,
+        latency_ms,
+        prompt_tokens,
+        completion_tokens,
+        reply.finish_reason,
+    )
+    return reply
+
+
+def retry_policy(config: ModelConfig, **overrides) -> RetryPolicy:
+    """The retry policy of a model config (``max_retries`` from the config)."""
+    return RetryPolicy(**{"max_retries": config.max_retries, **overrides})
+
+
+async def complete_with_retry(
+    config: ModelConfig,
+    messages: Messages,
+    *,
+    policy: RetryPolicy | None = None,
+    rng: random.Random | None = None,
+    sleep: Callable = asyncio.sleep,
+    on_retry: Callable | None = None,
+) -> ChatReply:
+    """:func:`complete` with retries of transient errors (see :mod:`llm.retry`).
+
+    Raises
+    ------
+    LLMPermanentError
+        At once, without retrying.
+    LLMRetriesExhausted
+        After ``policy.max_retries`` retries (default: ``config.max_retries``).
+    """
+    policy = policy or retry_policy(config)
+    attempts = 0
+
+    async def attempt() -> ChatReply:
+        nonlocal attempts
+        attempts += 1
+        return await complete(config, messages)
+
+    reply = await call_with_retry(attempt, policy, rng=rng, sleep=sleep, on_retry=on_retry)
+    return dataclasses.replace(reply, attempts=attempts)
+
+
+async def astream(config: ModelConfig, messages: Messages) -> AsyncIterator[StreamDelta]:
+    """Stream a chat completion as :class:`StreamDelta` pieces (no retry).
+
+    Asks for ``stream_options={"include_usage": True}`` so the last piece carries the
+    token counts. Errors are mapped as in :func:`complete`, also mid-stream.
+    """
+    key = _api_key(config)
+    limiter, reserved = await _limited(config, messages)
+    used = 0
+    async with _semaphore(config):
+        try:
+            stream = await _client(config, key).chat.completions.create(
+                **_request_args(config, messages),
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for chunk in stream:
+                usage = getattr(chunk, "usage", None)
+                choice = chunk.choices[0] if chunk.choices else None
+                delta = StreamDelta(
+                    text=(choice.delta.content or "") if choice and choice.delta else "",
+                    finish_reason=choice.finish_reason if choice else None,
+                    prompt_tokens=getattr(usage, "prompt_tokens", None),
+                    completion_tokens=getattr(usage, "completion_tokens", None),
+                    model=getattr(chunk, "model", None),
+                )
+                if usage is not None:
+                    used = (delta.prompt_tokens or 0) + (delta.completion_tokens or 0)
+                yield delta
+        except (openai.OpenAIError, _httpx.HTTPError) as error:
+            failure = classify(error, config, key)
+            log.warning("streamed call failed: %s", failure.message)
+            raise failure from None
+        finally:
+            limiter.settle(reserved, used or reserved)
+
+
+async def stream_complete(
+    config: ModelConfig,
+    messages: Messages,
+    on_delta: Callable[[str], object] | None = None,
+) -> ChatReply:
+    """Stream a completion, calling ``on_delta(text)`` per piece; return the whole reply."""
+    started = time.perf_counter()
+    parts, finish, model = [], None, config.model
+    prompt_tokens = completion_tokens = 0
+    async for delta in astream(config, messages):
+        if delta.text:
+            parts.append(delta.text)
+            if on_delta is not None:
+                on_delta(delta.text)
+        finish = delta.finish_reason or finish
+        model = delta.model or model
+        if delta.prompt_tokens is not None:
+            prompt_tokens = delta.prompt_tokens
+            completion_tokens = delta.completion_tokens or 0
+    return ChatReply(
+        text="".join(parts),
+        model=model,
+        finish_reason=finish,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=(time.perf_counter() - started) * 1000.0,
+        cost=config.cost(prompt_tokens, completion_tokens),
+    )
+
+
+# --- sync wrapper (Celery) ---------------------------------------------------------------
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name="llm-client-loop", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+
+_background: _LoopThread | None = None
+_background_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _background
+    with _background_lock:
+        # A forked child (Celery prefork) inherits a dead loop thread: start its own.
+        if _background is None or _background.pid != os.getpid():
+            _background = _LoopThread()
+        return _background.loop
+
+
+def run_sync(make_coroutine: Callable[[], object], timeout: float | None = None):
+    """Run ``make_coroutine()`` on the background loop and wait for its result.
+
+    Raises
+    ------
+    RuntimeError
+        If called from a thread that is running an event loop (``await`` instead).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("called from a running event loop: await the async function instead")
+    future = asyncio.run_coroutine_threadsafe(make_coroutine(), _background_loop())
+    return future.result(timeout)
+
+
+def complete_sync(
+    config: ModelConfig, messages: Messages, *, retry: bool = True, **retry_options
+) -> ChatReply:
+    """Blocking :func:`complete_with_retry` (or :func:`complete` with ``retry=False``)."""
+    if retry:
+        return run_sync(lambda: complete_with_retry(config, messages, **retry_options))
+    return run_sync(lambda: complete(config, messages))
+
+
+def stream_complete_sync(
+    config: ModelConfig, messages: Messages, on_delta: Callable[[str], object] | None = None
+) -> ChatReply:
+    """Blocking :func:`stream_complete`; ``on_delta`` runs on the background loop thread."""
+    return run_sync(lambda: stream_complete(config, messages, on_delta))
