@@ -230,21 +230,24 @@ def _pairwise_rows(scope: BoardScope):
     match_ids, judge_ids, voter_ids, repeats, a_ids, b_ids, winners, orders, weights = zip(
         *rows, strict=True
     )
-    code = winner_codes(winners)
-    a_first = slot_zero_first_array(orders)
-    who = np.array([j if j is not None else -v for j, v in zip(judge_ids, voter_ids, strict=True)])
-    # One bootstrap unit per (match, judge, repeat): the two orders of one comparison.
-    _, unit = np.unique(
-        np.stack([np.asarray(match_ids), who, np.asarray(repeats)]), axis=1, return_inverse=True
-    )
     return (
-        unit.ravel(),
+        _comparison_units(match_ids, judge_ids, voter_ids, repeats),
         np.asarray(a_ids),
         np.asarray(b_ids),
-        code,
-        a_first,
+        winner_codes(winners),
+        slot_zero_first_array(orders),
         np.asarray(weights, np.int64),
     )
+
+
+def _comparison_units(match_ids, judge_ids, voter_ids, repeats) -> np.ndarray:
+    """One bootstrap unit per (match, judge or voter, repeat): the two presentation orders
+    of one comparison are resampled together."""
+    who = [j if j is not None else -v for j, v in zip(judge_ids, voter_ids, strict=True)]
+    key = np.stack(
+        [np.asarray(match_ids, np.int64), np.asarray(who, np.int64), np.asarray(repeats, np.int64)]
+    )
+    return np.unique(key, axis=1, return_inverse=True)[1].ravel()
 
 
 def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False):
@@ -328,20 +331,11 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
     if not rows:
         raise ValueError("style control needs votes whose answers are stored; this board has none")
     cols = list(zip(*rows, strict=True))
-    match_ids, judge_ids, voter_ids, repeats = (np.asarray(c, dtype=object) for c in cols[:4])
     a_ids, b_ids = np.asarray(cols[4]), np.asarray(cols[5])
     models, _, index = _model_index(np.concatenate([a_ids, b_ids]))
     style = np.asarray(cols[8:], dtype=np.float64).T  # (N, 8)
-    who = np.array([j if j is not None else -v for j, v in zip(judge_ids, voter_ids, strict=True)])
     weights = np.asarray(cols[7], np.int64)
-    if scope.llm_only:
-        _, unit = np.unique(
-            np.stack([np.asarray(match_ids, np.int64), who, np.asarray(repeats, np.int64)]),
-            axis=1,
-            return_inverse=True,
-        )
-    else:
-        unit = np.arange(len(rows))
+    unit = _comparison_units(*cols[:4]) if scope.llm_only else np.arange(len(rows))
     return StyleVotes(
         models=tuple(models),
         a=index(a_ids),
@@ -350,7 +344,7 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
         style_a=style[:, :4],
         style_b=style[:, 4:],
         weight=weights,
-        unit=unit.ravel().astype(np.int64),
+        unit=unit.astype(np.int64),
     )
 
 

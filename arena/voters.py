@@ -39,13 +39,12 @@ def current_voter(request, create: bool = False) -> Voter | None:
     return _create(secrets.token_urlsafe(24), Voter.Kind.SESSION, request)
 
 
-async def voter_label(request) -> str | None:
+def voter_label(request) -> str | None:
     """The label of the request's voter, without a query for an anonymous voter: the
-    logged-in user's, else the signed cookie's (None: no voter yet). Async, for the vote
-    view: only a logged-in user's session is read from the database."""
-    user = await request.auser()
-    if user.is_authenticated:
-        return user_label(user)
+    logged-in user's, else the signed cookie's (None: no voter yet). Only a logged-in
+    user's session is read from the database."""
+    if request.user.is_authenticated:
+        return user_label(request.user)
     return request.get_signed_cookie(COOKIE, default=None, salt=SALT)
 
 

@@ -6,9 +6,9 @@ anonymous and logged-in voters alike). It reads the battle in one query, refuses
 bumps the running count in one transaction, and asks for the debounced refit of the
 boards the vote belongs to once that transaction commits.
 
-Plain synchronous ORM code: the API view runs it on a thread of its own
-(``sync_to_async(thread_sensitive=False)``), so that one process has many votes in
-flight instead of queueing them on Django's single sync thread.
+Plain synchronous ORM code, called by a sync view: under ASGI, Django runs each
+request's sync code on a thread of that request's own, so one process has many votes in
+flight.
 """
 
 from __future__ import annotations

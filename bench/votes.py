@@ -359,6 +359,13 @@ def main():
             print(
                 f"push latency under load (n={loaded.size}): p50 {np.percentile(loaded, 50) * 1000:.0f} ms, p95 {np.percentile(loaded, 95) * 1000:.0f} ms; {len(pushes)} boards pushed"
             )
+        consistent = stored == len(ok) + 20 == counted - 5000
+        push_p95 = max(np.percentile(idle, 95), np.percentile(loaded, 95) if loaded.size else 0)
+        met = rate >= 300 and push_p95 <= 1.0 and consistent and not bad
+        print(
+            f"goal votes: {rate:.0f} votes/s (>= 300), push p95 {push_p95 * 1000:.0f} ms (<= 1000), "
+            f"database {'consistent' if consistent else 'INCONSISTENT'} {'MET' if met else 'NOT MET'}"
+        )
     finally:
         _stack.stop(procs)
         _stack.drop_database(args.database_url, db)

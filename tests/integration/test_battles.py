@@ -9,6 +9,7 @@ from django.test import Client
 from arena.battles import Standing, draw_group
 from arena.models import Match
 from tests.e2e.seed import CONTESTANTS, seed
+from tests.factories import post_json
 
 pytestmark = pytest.mark.django_db
 
@@ -18,12 +19,8 @@ def arena():
     seed()
 
 
-def _post(client, url, body):
-    return client.post(url, json.dumps(body), content_type="application/json")
-
-
 def _battle(client, **body):
-    response = _post(client, "/api/battles", body)
+    response = post_json(client, "/api/battles", body)
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -40,7 +37,11 @@ def test_it_serves_a_battle_without_identities(client, arena):
 
 def test_battles_are_rate_limited_per_ip(client, arena, settings):
     settings.ARENA_BATTLE_RATE_IP = "2/60"
-    assert [_post(Client(), "/api/battles", {}).status_code for _ in range(3)] == [201, 201, 429]
+    assert [post_json(Client(), "/api/battles", {}).status_code for _ in range(3)] == [
+        201,
+        201,
+        429,
+    ]
 
 
 def test_posts_need_the_csrf_token():
@@ -48,7 +49,7 @@ def test_posts_need_the_csrf_token():
     strict = Client(enforce_csrf_checks=True)
     page = strict.get("/battle/")
     token = page.cookies["csrftoken"].value
-    assert _post(strict, "/api/battles", {}).status_code == 403
+    assert post_json(strict, "/api/battles", {}).status_code == 403
     response = strict.post(
         "/api/battles", "{}", content_type="application/json", HTTP_X_CSRFTOKEN=token
     )
@@ -63,8 +64,8 @@ def test_a_k_wise_battle_serves_k_answers(client, arena):
 
 
 def test_bad_battle_requests(client, arena):
-    assert _post(client, "/api/battles", {"k": 7}).status_code == 400
-    assert _post(client, "/api/battles", {"prompt_set": "nope"}).status_code == 404
+    assert post_json(client, "/api/battles", {"k": 7}).status_code == 400
+    assert post_json(client, "/api/battles", {"prompt_set": "nope"}).status_code == 404
 
 
 def test_draw_probabilities_are_exact():
@@ -102,5 +103,5 @@ def test_info_gain_prefers_close_uncertain_pairs():
 
 def test_an_unknown_policy_is_refused(client, arena, settings):
     settings.ARENA_MATCHMAKING_POLICY = "telepathy"
-    response = _post(client, "/api/battles", {})
+    response = post_json(client, "/api/battles", {})
     assert response.status_code == 400 and response.json()["field"] == "policy"

@@ -5,34 +5,17 @@ import pytest
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord
 from arena.models import LeaderboardSnapshot
+from tests.factories import pair_results
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def board_data():
-    records = []
-    # alpha beats beta 30:10, beta beats gamma 20:10, alpha beats gamma 15:5, some ties
-    for a, b, wins_a, wins_b in [
-        ("alpha", "beta", 30, 10),
-        ("beta", "gamma", 20, 10),
-        ("alpha", "gamma", 15, 5),
-    ]:
-        records.append(
-            JudgmentRecord(
-                match_id=f"{a}-{b}-a", contestants=(a, b), winner="a", weight=wins_a, voter="crowd"
-            )
-        )
-        records.append(
-            JudgmentRecord(
-                match_id=f"{a}-{b}-b", contestants=(a, b), winner="b", weight=wins_b, voter="crowd"
-            )
-        )
-        records.append(
-            JudgmentRecord(
-                match_id=f"{a}-{b}-t", contestants=(a, b), winner="tie", weight=4, voter="crowd"
-            )
-        )
+    # alpha beats beta 30:10, beta beats gamma 20:10, alpha beats gamma 15:5, 4 ties each
+    records = pair_results(
+        [("alpha", "beta", 30, 10, 4), ("beta", "gamma", 20, 10, 4), ("alpha", "gamma", 15, 5, 4)]
+    )
     records.append(
         JudgmentRecord(
             match_id="j1",

@@ -9,6 +9,7 @@ from django.test import AsyncClient, Client
 from arena.models import Contestant, Judgment, Match, Output, PromptSet
 from judges.clients.fake_server import FakeLLMServer
 from tests.e2e.seed import seed
+from tests.factories import post_json
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIVE = ("alpha", "beta", "gamma")
@@ -33,10 +34,6 @@ def live_arena(fake_llm):
     return PromptSet.objects.get(slug="e2e-arena")
 
 
-def _post(client, url, body):
-    return client.post(url, json.dumps(body), content_type="application/json")
-
-
 def _stream(client: Client, battle_id: str) -> list[dict]:
     async def read():
         ac = AsyncClient()
@@ -54,14 +51,14 @@ def _stream(client: Client, battle_id: str) -> list[dict]:
 
 def test_a_typed_prompt_is_answered_live_and_then_voted_on(live_arena):
     client = Client()
-    response = _post(
+    response = post_json(
         client, "/api/battles", {"prompt_text": "Explain photosynthesis briefly.", "k": 2}
     )
     assert response.status_code == 201
     battle = response.json()
     assert battle["streaming"] and [a["text"] for a in battle["answers"]] == ["", ""]
     # Voting before the answers exist is refused.
-    early = _post(
+    early = post_json(
         client,
         f"/api/battles/{battle['id']}/vote",
         {"winner": "a", "idempotency_key": "early-0001"},
@@ -79,7 +76,7 @@ def test_a_typed_prompt_is_answered_live_and_then_voted_on(live_arena):
     match = Match.objects.get(public_id=battle["id"])
     assert [s.output.text for s in match.slots.order_by("position")] == [texts[0], texts[1]]
     assert Output.objects.filter(meta__live=True).count() == 2
-    vote = _post(
+    vote = post_json(
         client,
         f"/api/battles/{battle['id']}/vote",
         {"winner": "b", "idempotency_key": "late-00001"},
@@ -92,11 +89,11 @@ def test_a_typed_prompt_is_answered_live_and_then_voted_on(live_arena):
 
 def test_k_wise_live_battle(live_arena):
     client = Client()
-    battle = _post(client, "/api/battles", {"prompt_text": "Name a color.", "k": 3}).json()
+    battle = post_json(client, "/api/battles", {"prompt_text": "Name a color.", "k": 3}).json()
     events = _stream(client, battle["id"])
     assert sum(1 for e in events if e.get("done")) == 3
     assert (
-        _post(
+        post_json(
             client,
             f"/api/battles/{battle['id']}/vote",
             {"best": 1, "idempotency_key": "kwise-0001"},
@@ -116,12 +113,12 @@ def test_a_failing_endpoint_reports_an_error_without_naming_the_model(live_arena
     )
     Contestant.objects.create(name="beta-2", base_url=fake_llm.base_url, api_model="beta")
     client = Client()
-    battle = _post(client, "/api/battles", {"prompt_text": "Hello?", "k": 2}).json()
+    battle = post_json(client, "/api/battles", {"prompt_text": "Hello?", "k": 2}).json()
     events = _stream(client, battle["id"])
     errors = [e for e in events if "error" in e]
     assert len(errors) == 1 and "fault" not in json.dumps(events)
     assert (
-        _post(
+        post_json(
             client,
             f"/api/battles/{battle['id']}/vote",
             {"winner": "a", "idempotency_key": "fail-00001"},
@@ -132,17 +129,17 @@ def test_a_failing_endpoint_reports_an_error_without_naming_the_model(live_arena
 
 def test_bad_typed_prompts(live_arena):
     client = Client()
-    assert _post(client, "/api/battles", {"prompt_text": "   "}).status_code == 400
-    assert _post(client, "/api/battles", {"prompt_text": "x" * 4001}).status_code == 400
+    assert post_json(client, "/api/battles", {"prompt_text": "   "}).status_code == 400
+    assert post_json(client, "/api/battles", {"prompt_text": "x" * 4001}).status_code == 400
     assert (
-        _post(client, "/api/battles", {"prompt_text": "hi", "k": 4}).status_code == 503
+        post_json(client, "/api/battles", {"prompt_text": "hi", "k": 4}).status_code == 503
     )  # only 3 can answer live
 
 
 def test_only_the_owner_can_read_the_stream(live_arena):
     owner = Client()
-    battle = _post(owner, "/api/battles", {"prompt_text": "Secret question", "k": 2}).json()
+    battle = post_json(owner, "/api/battles", {"prompt_text": "Secret question", "k": 2}).json()
     other = Client()
-    _post(other, "/api/battles", {})
+    post_json(other, "/api/battles", {})
     response = other.get(f"/battle/{battle['id']}/stream")
     assert response.status_code == 403

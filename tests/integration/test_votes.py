@@ -44,6 +44,11 @@ class Browser:
         self.cookies["sessionid"] = client.cookies["sessionid"].value
 
     def post(self, path, body, csrf=True, origin="http://testserver", cookies=None):
+        raw, headers = self.request(body, csrf, origin, cookies)
+        return self.answer(*async_to_sync(self._call)(path, headers, raw))
+
+    def request(self, body, csrf=True, origin="http://testserver", cookies=None):
+        """The body and headers of a JSON post with this browser's cookies."""
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         sent_cookies = {**self.cookies, **(cookies or {})}
         headers = [
@@ -56,7 +61,10 @@ class Browser:
             headers.append((b"x-csrftoken", self.cookies["csrftoken"].encode()))
         if origin:
             headers.append((b"origin", origin.encode()))
-        status, response_headers, content = async_to_sync(self._call)(path, headers, raw)
+        return raw, headers
+
+    def answer(self, status, response_headers, content):
+        """The response, keeping the cookies it sets."""
         for name, value in response_headers:
             if name.lower() == b"set-cookie":
                 for morsel in SimpleCookie(value.decode()).values():
@@ -348,3 +356,42 @@ def test_votes_are_rate_limited_per_address(settings):
     ]
     assert statuses == [200, 200, 429]
     assert Judgment.objects.filter(match__origin="arena").count() == 2
+
+
+def test_one_process_has_many_votes_in_flight(monkeypatch):
+    """Two votes posted at once to one application, on one event loop as a server runs it,
+    are stored at the same time, each on a thread of its own (Django's per-request
+    ``ThreadSensitiveContext``): a barrier that both must reach inside ``store_vote``
+    would time out if the votes queued on one thread per process."""
+    import threading
+
+    from arena import votes
+
+    first, second = _voter("anonymous"), _voter("user")
+    battles = [(first, _battle(first)), (second, _battle(second))]
+    both_inside = threading.Barrier(2, timeout=10)
+    one_writer = threading.Lock()  # the test database (SQLite shared cache) takes one at a time
+    store = votes.store_vote
+
+    def store_when_both_are_in(battle, ballot):
+        both_inside.wait()
+        with one_writer:
+            store(battle, ballot)
+
+    monkeypatch.setattr(votes, "store_vote", store_when_both_are_in)
+
+    async def post_both():
+        calls = []
+        for browser, battle in battles:
+            raw, headers = browser.request({"winner": "a", "idempotency_key": secrets.token_hex(8)})
+            calls.append(browser._call(_vote_url(battle), headers, raw))
+        return await asyncio.gather(*calls)
+
+    answers = []
+    # A plain thread running its own event loop: no outer sync thread that Django's sync
+    # code could borrow (as under uvicorn).
+    server = threading.Thread(target=lambda: answers.extend(asyncio.run(post_both())))
+    server.start()
+    server.join(30)
+    assert [status for status, _, _ in answers] == [200, 200]
+    assert Judgment.objects.filter(voter__isnull=False, match__origin="arena").count() == 2
