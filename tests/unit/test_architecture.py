@@ -1,6 +1,7 @@
 """The import rules of docs/architecture.md, checked on the source (ast, nothing imported).
 
-- The ``arena`` app never imports the ``judges`` app (judges builds on arena).
+- The ``arena`` app never imports the ``judges`` app (judges builds on arena), and
+  neither imports ``config`` (the wiring).
 - The pure packages import neither Django nor the apps' Django modules.
 - No import cycles between modules (function-local imports included).
 - A function-local import says why, in a comment on its line or the line above.
@@ -91,6 +92,18 @@ def test_arena_never_imports_judges():
         if m.split(".")[0] == "arena"
         for name, line, _ in _imports(MODULES[m])
         if name.split(".")[0] == "judges"
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_apps_never_import_config():
+    """config wires the apps together; the apps do not reach back into the wiring."""
+    offenders = [
+        f"{MODULES[m].relative_to(ROOT)}:{line} imports {name}"
+        for m in MODULES
+        if m.split(".")[0] in ("arena", "judges", "llm")
+        for name, line, _ in _imports(MODULES[m])
+        if name.split(".")[0] == "config"
     ]
     assert not offenders, "\n".join(offenders)
 

@@ -35,6 +35,7 @@ from typing import TextIO
 
 from arena.importers.formats._common import Row, read_items
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
+from arena.vocabulary import BOTH_BAD, TIE, winner_of_slot
 
 # label -> (does the answer shown first (A) win? None = tie, strength)
 SCORES: dict[str, tuple[bool | None, int]] = {
@@ -164,9 +165,8 @@ def _winner(label: str | None, presentation: tuple[int, int]) -> tuple[str | Non
         return None, 1
     first_wins, strength = SCORES[label]
     if first_wins is None:
-        return "tie", strength
-    winning_slot = presentation[0] if first_wins else presentation[1]
-    return "ab"[winning_slot], strength
+        return TIE, strength
+    return winner_of_slot(presentation[0] if first_wins else presentation[1]), strength
 
 
 def _prompt_texts(games: list) -> tuple[str, tuple[str, str] | None] | None:
@@ -276,7 +276,7 @@ def _user_prompt_for(question: str | None, answers: tuple, game: int) -> str | N
 def _label(r: JudgmentRecord, baseline: str) -> str | None:
     if r.winner is None:
         return None
-    if r.winner in ("tie", "bothbad"):
+    if r.winner in (TIE, BOTH_BAD):
         return "A=B"
     first_wins = r.presentation[0] == "ab".index(r.winner)
     marks = ">>" if r.strength == 2 else ">"

@@ -28,8 +28,10 @@ from typing import TextIO
 
 from arena.importers.formats._common import Occurrences, Row, content_id, read_items
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
+from arena.vocabulary import BOTH_BAD, TIE, A, B
 
-WINNERS = {"model_a": "a", "model_b": "b", "tie": "tie", "tie (bothbad)": "bothbad"}
+# FastChat's winner labels -> ours (arena.vocabulary).
+WINNERS = {"model_a": A, "model_b": B, "tie": TIE, "tie (bothbad)": BOTH_BAD}
 WINNER_NAMES = {v: k for k, v in WINNERS.items()}
 # our style feature -> FastChat's conv_metadata key (numbers, or dicts summed as in
 # FastChat's style control: header_count_a = {"h1": .., "h2": ..} -> their total)
