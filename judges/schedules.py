@@ -19,6 +19,9 @@ from arena.errors import Refusal
 from arena.models import EvaluationRun
 from judges.runs.create import start_run
 
+# The beat entry's task, named (judges/tasks.py; nothing imports that module).
+START_SCHEDULED_RUN = "judges.tasks.start_scheduled_run"
+
 log = logging.getLogger(__name__)
 
 
@@ -48,7 +51,7 @@ def schedule_run(template: EvaluationRun, cron: str) -> EvaluationRun:
         PeriodicTask.objects.update_or_create(
             name=name,
             defaults={
-                "task": "judges.tasks.start_scheduled_run",
+                "task": START_SCHEDULED_RUN,
                 "crontab": schedule,
                 "interval": None,
                 "args": f"[{template.pk}]",

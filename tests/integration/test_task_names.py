@@ -1,0 +1,19 @@
+"""Tasks are queued by name (arena.enqueue): every name the use cases queue is registered."""
+
+from arena import services
+from config.celery import app
+from judges import schedules
+from judges.runs import dispatch
+
+
+def test_every_queued_task_name_is_a_registered_task():
+    app.loader.import_default_modules()  # Celery's autodiscovery of arena/ and judges/ tasks
+    queued = [
+        services.REFIT_TASK,
+        dispatch.RUN_STEP,
+        dispatch.JUDGE_CALL,
+        dispatch.GENERATE_OUTPUT,
+        dispatch.WATCH_RUNS,
+        schedules.START_SCHEDULED_RUN,
+    ]
+    assert [name for name in queued if name not in app.tasks] == []
