@@ -208,11 +208,9 @@ def new_battle(request, payload: BattleIn, response: HttpResponse):
 def vote(request, battle_id: uuid.UUID, payload: VoteIn):
     """One path for every voter, anonymous or logged in: ``cast_vote`` does the rest.
 
-    A plain sync view on purpose. Under ASGI, Django runs each request's sync code on a
-    thread of that request's own (``ThreadSensitiveContext`` in ``ASGIHandler``), not on
-    one thread per process, so a process has as many votes in flight as requests; the
-    middleware, the view and the vote's queries run there in one pass. An async view
-    would add two thread hops per vote for nothing (measured: fewer votes/s).
+    A plain sync view on purpose: ``config.http`` runs the middleware, this view and the
+    vote's queries in one pass on a pooled thread, so a process has many votes in flight.
+    An async view would add two thread hops per vote for nothing.
     """
     _csrf(request)
     revealed = cast_vote(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.conf import settings
@@ -146,6 +146,7 @@ def start_battle(
             )
             for pos, i in enumerate(order)
         )
+    battle_facts(match.public_id)  # cached now: the vote then reads no table
     return match
 
 
@@ -393,6 +394,76 @@ def battle_view(match: Match) -> dict:
         "expires_at": (match.created_at + battle_ttl()).isoformat(),
         "streaming": any(not s.output_id for s in slots),
     }
+
+
+@dataclass(frozen=True)
+class BattleFacts:
+    """What a vote needs to know of its battle: the match, its owner and its slots."""
+
+    match_id: int
+    origin: str
+    k: int
+    created_at: datetime
+    category: str
+    prompt_set_id: int
+    prompt_set: str  # slug
+    owner_id: int | None
+    owner_label: str | None
+    contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
+    complete: bool  # every slot has its answer
+
+
+def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
+    """The facts of the battle ``public_id`` (None: no such battle).
+
+    Read in one query, then kept in the cache for the battle's lifetime once every slot
+    has its answer: from then on none of these facts changes. A stored battle's facts are
+    cached when it is served, so a vote reads no table. (A renamed contestant keeps its
+    old name in the reveal of battles served before the rename.)
+    """
+    key = f"arena:battle:{public_id}"
+    facts = cache.get(key)
+    if facts is not None:
+        return facts
+    rows = list(
+        MatchSlot.objects.filter(match__public_id=public_id)
+        .order_by("position")
+        .values_list(
+            "match_id",
+            "match__origin",
+            "match__k",
+            "match__created_at",
+            "match__category",
+            "match__prompt_set_id",
+            "match__prompt_set__slug",
+            "match__owner_id",
+            "match__owner__label",
+            "contestant_id",
+            "contestant__name",
+            "output_id",
+        )
+    )
+    if not rows:
+        return None
+    match_id, origin, k, created_at, category, prompt_set_id, slug, owner_id, owner_label = rows[0][
+        :9
+    ]
+    facts = BattleFacts(
+        match_id=match_id,
+        origin=origin,
+        k=k,
+        created_at=created_at,
+        category=category,
+        prompt_set_id=prompt_set_id,
+        prompt_set=slug,
+        owner_id=owner_id,
+        owner_label=owner_label,
+        contestants=tuple((row[9], row[10]) for row in rows),
+        complete=all(row[11] is not None for row in rows),
+    )
+    if facts.complete:
+        cache.set(key, facts, settings.ARENA_BATTLE_TTL_SECONDS)
+    return facts
 
 
 def battle_ttl() -> timedelta:

@@ -17,15 +17,14 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arena.battles import battle_ttl
+from arena.battles import BattleFacts, battle_facts, battle_ttl
 from arena.boards import HUMAN_SOURCE, BoardScope
 from arena.errors import BAD_REQUEST, CONFLICT, FORBIDDEN, GONE, NOT_FOUND, Refusal
-from arena.models import BoardState, Judgment, Match, MatchSlot, PairOutcomeCount
+from arena.models import BoardState, Judgment, Match, PairOutcomeCount
 from arena.ratelimit import TOO_MANY_REQUESTS, vote_allowed
 from arena.services import request_refit
 from arena.vocabulary import WINNERS, A, B, in_order
@@ -43,23 +42,6 @@ class Ballot:
     idempotency_key: str
 
 
-@dataclass(frozen=True)
-class VotedBattle:
-    """What a vote needs to know of its match (read in one query)."""
-
-    match_id: int
-    origin: str
-    k: int
-    created_at: datetime
-    category: str
-    prompt_set_id: int
-    prompt_set: str  # slug
-    owner_id: int | None
-    owner_label: str | None
-    contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
-    complete: bool  # every slot has its answer
-
-
 def cast_vote(
     voter_label: str | None, address_hash: str, public_id: uuid.UUID, payload: dict
 ) -> list[dict]:
@@ -72,7 +54,7 @@ def cast_vote(
         raise Refusal("no voter session: open a battle first", status=FORBIDDEN)
     if not vote_allowed(voter_label, address_hash):
         raise Refusal("too many votes; wait a minute", status=TOO_MANY_REQUESTS)
-    battle = voted_battle(public_id)
+    battle = battle_facts(public_id)
     if battle is None:
         raise Refusal("no such battle", status=NOT_FOUND)
     if battle.origin != Match.Origin.ARENA or battle.owner_label != voter_label:
@@ -122,47 +104,7 @@ def parse_ballot(k: int, payload: dict) -> Ballot:
     return Ballot(Judgment.Kind.RANKING, None, tuple(ranking), key)
 
 
-def voted_battle(public_id: uuid.UUID) -> VotedBattle | None:
-    """The match of ``public_id`` with its owner and slots (one query), or None."""
-    rows = list(
-        MatchSlot.objects.filter(match__public_id=public_id)
-        .order_by("position")
-        .values_list(
-            "match_id",
-            "match__origin",
-            "match__k",
-            "match__created_at",
-            "match__category",
-            "match__prompt_set_id",
-            "match__prompt_set__slug",
-            "match__owner_id",
-            "match__owner__label",
-            "contestant_id",
-            "contestant__name",
-            "output_id",
-        )
-    )
-    if not rows:
-        return None
-    match_id, origin, k, created_at, category, prompt_set_id, slug, owner_id, owner_label = rows[0][
-        :9
-    ]
-    return VotedBattle(
-        match_id=match_id,
-        origin=origin,
-        k=k,
-        created_at=created_at,
-        category=category,
-        prompt_set_id=prompt_set_id,
-        prompt_set=slug,
-        owner_id=owner_id,
-        owner_label=owner_label,
-        contestants=tuple((row[9], row[10]) for row in rows),
-        complete=all(row[11] is not None for row in rows),
-    )
-
-
-def store_vote(battle: VotedBattle, ballot: Ballot) -> None:
+def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
     """Insert the judgment and bump the running count in one transaction; queue the refit.
 
     The judgment's unique keys refuse a second vote on the battle and a second use of the
@@ -204,10 +146,12 @@ def store_vote(battle: VotedBattle, ballot: Ballot) -> None:
             ) from None
         if mine.filter(match_id=battle.match_id).exists():
             raise Refusal("you already voted on this battle", status=CONFLICT) from None
+        if not Match.objects.filter(pk=battle.match_id).exists():  # deleted since it was cached
+            raise Refusal("no such battle", status=NOT_FOUND) from None
         raise
 
 
-def reveal(battle: VotedBattle) -> list[dict]:
+def reveal(battle: BattleFacts) -> list[dict]:
     """Who wrote each slot: shown only once the vote is stored."""
     return [
         {"slot": position, "model": name} for position, (_, name) in enumerate(battle.contestants)

@@ -102,6 +102,7 @@ from django.core import signing
 from django.utils.crypto import get_random_string
 from arena.importers.loader import import_records
 from arena.importers.records import OutputRecord, PromptRecord
+from arena.battles import battle_facts
 from arena.models import Match, MatchSlot, Output, PromptSet, Voter
 n_votes = int(sys.argv[1])
 models = [f"model-{i}" for i in range(8)]
@@ -138,6 +139,8 @@ for start in range(0, n_votes, 2000):
                   MatchSlot(match=m, position=1, contestant_id=int(b), output_id=outputs[(m.prompt_id, int(b))])]
         lines.append(f"{m.public_id} {cookies[m.owner_id]} {get_random_string(32)}")
     MatchSlot.objects.bulk_create(slots)
+    for m in batch:
+        battle_facts(m.public_id)  # served: what start_battle does for each battle it serves
 print("\n".join(lines))
 """.replace("SET", SET)
 
@@ -250,7 +253,7 @@ def main():
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
         )
-        n = int(1500 * args.seconds) + 200
+        n = int(1000 * args.seconds) + 200
         battles = var / "battles.txt"
         with battles.open("w") as out:
             subprocess.run(

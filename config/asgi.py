@@ -2,10 +2,14 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()  # sets Django up before the routes are imported
+django.setup(set_prefix=False)  # before the routes are imported (as get_asgi_application)
+
+from config.http import OnePassASGIHandler  # noqa: E402
+
+django_asgi_app = OnePassASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

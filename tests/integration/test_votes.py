@@ -15,6 +15,7 @@ from http.cookies import SimpleCookie
 import pytest
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 
 from arena.models import BoardState, Judgment, Match, MatchSlot, PairOutcomeCount
@@ -311,6 +312,7 @@ def test_unknown_and_expired_battles(voter):
     Match.objects.filter(public_id=battle["id"]).update(
         created_at=Match.objects.get(public_id=battle["id"]).created_at - timedelta(hours=2)
     )
+    cache.clear()  # its facts were cached when it was served; the test ages it behind them
     _refused(voter.post(_vote_url(battle), vote), 410, "expired")
     assert _state() == before
 
@@ -318,6 +320,7 @@ def test_unknown_and_expired_battles(voter):
 def test_a_battle_whose_answers_are_still_streaming_takes_no_vote(voter):
     battle = _battle(voter)
     MatchSlot.objects.filter(match__public_id=battle["id"], position=1).update(output=None)
+    cache.clear()  # as above: an answer taken back behind the cached facts
     before = _state()
     vote = {"winner": "a", "idempotency_key": "vote-0012"}
     _refused(voter.post(_vote_url(battle), vote), 409, "still being written")
@@ -360,8 +363,8 @@ def test_votes_are_rate_limited_per_address(settings):
 
 def test_one_process_has_many_votes_in_flight(monkeypatch):
     """Two votes posted at once to one application, on one event loop as a server runs it,
-    are stored at the same time, each on a thread of its own (Django's per-request
-    ``ThreadSensitiveContext``): a barrier that both must reach inside ``store_vote``
+    are stored at the same time, each on a thread of its own (config.http runs each
+    request's sync part on a thread of the event loop's pool): a barrier that both must reach inside ``store_vote``
     would time out if the votes queued on one thread per process."""
     import threading
 
@@ -395,3 +398,14 @@ def test_one_process_has_many_votes_in_flight(monkeypatch):
     server.join(30)
     assert [status for status, _, _ in answers] == [200, 200]
     assert Judgment.objects.filter(voter__isnull=False, match__origin="arena").count() == 2
+
+
+def test_every_middleware_of_the_site_applies_to_a_vote(voter):
+    """No vote path around the middleware: the security and clickjacking middleware's
+    headers are on a vote's answer as on any page."""
+    battle = _battle(voter)
+    response = voter.post(_vote_url(battle), {"winner": "a", "idempotency_key": "vote-0099"})
+    assert response.status_code == 200
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "same-origin" in response.headers["referrer-policy"]
