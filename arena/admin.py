@@ -1,5 +1,6 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from arena.battles import promote_prompts
 from arena.models import (
     Contestant,
     Judgment,
@@ -30,14 +31,32 @@ class PromptSetAdmin(admin.ModelAdmin):
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "prompt_set", "category", "language", "short_text"]
-    list_filter = ["prompt_set", "category", "language"]
+    list_display = [
+        "external_id",
+        "prompt_set",
+        "category",
+        "visibility",
+        "language",
+        "short_text",
+    ]
+    list_filter = ["visibility", "prompt_set", "category", "language"]
     search_fields = ["external_id", "text"]
     list_select_related = ["prompt_set"]
+    raw_id_fields = ["author"]
+    actions = ["promote"]
 
     @admin.display(description="text")
     def short_text(self, obj):
         return obj.text[:80]
+
+    @admin.action(
+        description="Promote the selected reviewed typed prompts to public (battles may serve them)"
+    )
+    def promote(self, request, queryset):
+        """A typed prompt is private to its author until staff have read it (no personal
+        data, nothing injected) and promote it: from then on battles may serve it to anyone."""
+        count = promote_prompts(queryset)
+        self.message_user(request, f"{count} prompt(s) promoted to public.", messages.SUCCESS)
 
 
 @admin.register(Output)
@@ -62,7 +81,7 @@ class OutputAdmin(admin.ModelAdmin):
 class VoterAdmin(admin.ModelAdmin):
     list_display = ["__str__", "kind", "user", "flagged", "created_at"]
     list_filter = ["kind", "flagged"]
-    search_fields = ["label", "user__username", "ip_hash"]
+    search_fields = ["label", "user__username", "ip_hash", "network_hash"]
     raw_id_fields = ["user"]
 
 

@@ -7,6 +7,7 @@ answered by the API's one exception handler as ``{"detail", "field"}`` with its 
 
 import csv
 import io
+import re
 import uuid
 
 from django.conf import settings
@@ -15,14 +16,14 @@ from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 from pydantic import StrictInt, StrictStr
 
-from arena.battles import battle_view, start_battle, start_live_battle
+from arena.battles import battle_view, serve_battle
 from arena.boards import BoardScope, pair_matrix
-from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, Refusal
+from arena.errors import BAD_REQUEST, FORBIDDEN, Refusal
+from arena.gate import issue_challenge
 from arena.models import Judge, Judgment, LeaderboardSnapshot, PromptSet
-from arena.ratelimit import TOO_MANY_REQUESTS, allow
 from arena.schemas import Board, Problem
 from arena.services import latest_snapshot
-from arena.voters import current_voter, ip_hash, remember, voter_label
+from arena.voters import caller, ip_hash, network_hash, remember, voter_label
 from arena.votes import cast_vote
 
 router = Router()
@@ -40,7 +41,24 @@ class PromptSetOut(Schema):
     boards: list[ScopeChoice]
 
 
-def _board(snapshot) -> dict:
+# Responses of the leaderboard endpoints besides 200: a malformed scope (400), one naming
+# nothing that exists (404), a missing or mistyped query value (422).
+SCOPE_ERRORS = {400: Problem, 404: Problem, 422: Problem}
+
+
+def _board(scope: BoardScope, snapshot) -> dict:
+    """The board as JSON; a board not fitted yet is empty and ``pending``."""
+    if snapshot is None:
+        return {
+            "scope": scope.key,
+            "method": "",
+            "created_at": None,
+            "n_votes": 0,
+            "n_models": 0,
+            "rows": [],
+            "graph": {},
+            "pending": True,
+        }
     return {
         "scope": snapshot.scope,
         "method": snapshot.method,
@@ -49,32 +67,59 @@ def _board(snapshot) -> dict:
         "n_models": snapshot.n_models,
         "rows": snapshot.rows,
         "graph": snapshot.graph,
+        "pending": False,
     }
 
 
-@router.get("/leaderboard", response=Board, summary="Latest leaderboard of a scope")
+@router.get(
+    "/leaderboard",
+    response={200: Board, **SCOPE_ERRORS},
+    summary="Latest leaderboard of a scope",
+    description="A board never fitted yet answers empty with `pending: true` and is fitted "
+    "in the background (the leaderboard page's websocket says when).",
+)
 def leaderboard(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
-    return _board(latest_snapshot(BoardScope.validated(set, by, category, style)))
+    scope = BoardScope.validated(set, by, category, style)
+    return _board(scope, latest_snapshot(scope))
 
 
-@router.get("/leaderboard.csv", summary="Latest leaderboard of a scope as CSV")
+CSV_FIELDS = ["rank_ub", "model", "rating", "ci_lower", "ci_upper", "votes", "win_rate"]
+
+
+@router.get(
+    "/leaderboard.csv",
+    response={200: None, **SCOPE_ERRORS},
+    summary="Latest leaderboard of a scope as CSV",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The board's rows (only the header while it is first fitted)",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
 def leaderboard_csv(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
-    snapshot = latest_snapshot(BoardScope.validated(set, by, category, style))
+    scope = BoardScope.validated(set, by, category, style)
+    snapshot = latest_snapshot(scope)
     buffer = io.StringIO()
-    fields = ["rank_ub", "model", "rating", "ci_lower", "ci_upper", "votes", "win_rate"]
-    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(snapshot.rows)
+    writer.writerows(snapshot.rows if snapshot else [])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv")
-    response["Content-Disposition"] = (
-        f'attachment; filename="leaderboard-{set}-{by.replace(":", "-")}.csv"'
-    )
+    response["Content-Disposition"] = f'attachment; filename="{_csv_name(scope)}"'
     return response
+
+
+def _csv_name(scope: BoardScope) -> str:
+    """leaderboard-<set>-<by>.csv, in characters that are safe in a header."""
+    name = f"leaderboard-{scope.prompt_set}-{scope.by}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name) + ".csv"
 
 
 @router.get(
     "/prompt-sets",
-    response=list[PromptSetOut],
+    response={200: list[PromptSetOut]},
     summary="Prompt sets and the leaderboards they have",
 )
 def prompt_sets(request):
@@ -114,6 +159,8 @@ class BattleIn(Schema):
     prompt_set: str | None = None
     k: int = 2
     prompt_text: str | None = None  # the user's own question, answered live (streamed)
+    pow_challenge: str | None = None  # ARENA_VOTER_GATE=pow: GET /api/battles/challenge
+    pow_nonce: str | None = None  # ... and its solution
 
 
 class AnswerOut(Schema):
@@ -147,7 +194,8 @@ class RevealOut(Schema):
 class VoteOut(Schema):
     recorded: bool
     battle: str
-    reveal: list[RevealOut]
+    reveal: list[RevealOut]  # empty when the identities are withheld (ARENA_REVEAL)
+    withheld: str | None = None  # why they are withheld
 
 
 def _csrf(request):
@@ -159,35 +207,41 @@ def _csrf(request):
         )
 
 
+class ChallengeOut(Schema):
+    challenge: str
+    bits: int
+    expires_in: int
+
+
+@router.get(
+    "/battles/challenge",
+    response=ChallengeOut,
+    summary="A proof-of-work challenge a new anonymous voter solves (ARENA_VOTER_GATE=pow)",
+)
+def battle_challenge(request):
+    return issue_challenge()
+
+
 @router.post(
     "/battles",
-    response={201: BattleOut, 400: Problem, 404: Problem, 429: Problem, 503: Problem},
+    response={
+        201: BattleOut,
+        **{status: Problem for status in (400, 403, 404, 422, 429, 503)},
+    },
     summary="Serve a new anonymous battle",
 )
 def new_battle(request, payload: BattleIn, response: HttpResponse):
+    """Every check first (``serve_battle``): a refused request writes no Voter and no Match."""
     _csrf(request)
-    if payload.k not in (2, 3, 4):
-        raise Refusal("expected 2, 3 or 4", field="k", status=BAD_REQUEST)
-    voter = current_voter(request, create=True)
-    if not (
-        allow(f"battle:s:{voter.pk}", settings.ARENA_BATTLE_RATE_SESSION)
-        and allow(f"battle:ip:{ip_hash(request)}", settings.ARENA_BATTLE_RATE_IP)
-    ):
-        raise Refusal("too many battles; wait a minute", status=TOO_MANY_REQUESTS)
-    prompt_set = _arena_set(payload.prompt_set)
-    if prompt_set is None:
-        raise Refusal(
-            f"no public arena prompt set {payload.prompt_set!r}",
-            field="prompt_set",
-            status=NOT_FOUND,
-        )
-    policy = settings.ARENA_MATCHMAKING_POLICY
-    if payload.prompt_text is not None:
-        match = start_live_battle(
-            voter, prompt_set, payload.prompt_text, k=payload.k, policy=policy
-        )
-    else:
-        match = start_battle(voter, prompt_set, k=payload.k, policy=policy)
+    match, voter = serve_battle(
+        caller(request),
+        payload.prompt_set,
+        k=payload.k,
+        prompt_text=payload.prompt_text,
+        policy=settings.ARENA_MATCHMAKING_POLICY,
+        pow_challenge=payload.pow_challenge,
+        pow_nonce=payload.pow_nonce,
+    )
     remember(response, voter)
     return Status(201, battle_view(match))
 
@@ -201,6 +255,7 @@ def new_battle(request, payload: BattleIn, response: HttpResponse):
         404: Problem,
         409: Problem,
         410: Problem,
+        422: Problem,
         429: Problem,
     },
     summary="Vote on a battle you were served; reveals the contestants",
@@ -213,15 +268,14 @@ def vote(request, battle_id: uuid.UUID, payload: VoteIn):
     An async view would add two thread hops per vote for nothing.
     """
     _csrf(request)
-    revealed = cast_vote(
-        voter_label(request), ip_hash(request), battle_id, payload.dict(exclude_unset=True)
+    revealed = cast_vote(  # {"reveal": [...], "withheld": None | why}
+        voter_label(request),
+        ip_hash(request),
+        battle_id,
+        payload.dict(exclude_unset=True),
+        network_hash=network_hash(request),
     )
-    return {"recorded": True, "battle": str(battle_id), "reveal": revealed}
-
-
-def _arena_set(slug: str | None) -> PromptSet | None:
-    sets = PromptSet.objects.filter(is_public_arena=True)
-    return sets.filter(slug=slug).first() if slug else sets.order_by("slug").first()
+    return {"recorded": True, "battle": str(battle_id), **revealed}
 
 
 class PairMatrix(Schema):
@@ -232,7 +286,7 @@ class PairMatrix(Schema):
 
 @router.get(
     "/leaderboard/pairs",
-    response=PairMatrix,
+    response={200: PairMatrix, **SCOPE_ERRORS},
     summary="Battle counts and win fractions between every two models of a scope",
 )
 def leaderboard_pairs(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
@@ -247,7 +301,7 @@ class HistoryPoint(Schema):
 
 @router.get(
     "/leaderboard/history",
-    response=list[HistoryPoint],
+    response={200: list[HistoryPoint], **SCOPE_ERRORS},
     summary="Ratings of a scope over time, from its snapshots",
 )
 def leaderboard_history(

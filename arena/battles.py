@@ -8,12 +8,18 @@ prompt the voter typed, whose answers are then streamed (``live_slots``,
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import logging
+import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -21,7 +27,8 @@ from django.db.models import Sum
 
 from arena.boards import HUMAN_SOURCE, BoardScope
 from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, UNAVAILABLE, Refusal
-from arena.generation import contestant_config, generation_label
+from arena.gate import admit
+from arena.generation import contestant_config, generation_label, stream_answers
 from arena.matchmaking import pair_weights
 from arena.models import (
     Contestant,
@@ -34,7 +41,11 @@ from arena.models import (
     PromptSet,
     Voter,
 )
+from arena.ratelimit import enforce_battle_limits, enforce_stream_limits
 from arena.ratings.scale import ELO_SCALE
+from arena.voters import Caller, voter_for
+
+log = logging.getLogger(__name__)
 
 # --- serving a battle ----------------------------------------------------------------------
 
@@ -62,6 +73,8 @@ def battle_pool(prompt_set: PromptSet) -> Pool:
             list(
                 Output.objects.filter(
                     prompt__prompt_set=prompt_set,
+                    # Typed prompts are their author's own: never served to anyone else.
+                    prompt__visibility=Prompt.Visibility.PUBLIC,
                     contestant__is_active=True,
                     contestant__kind=Contestant.Kind.MODEL,
                 )
@@ -88,6 +101,53 @@ def battle_pool(prompt_set: PromptSet) -> Pool:
         )
         cache.set(key, pool, POOL_TTL)
     return pool
+
+
+def serve_battle(
+    who: Caller,
+    prompt_set_slug: str | None,
+    k: int = 2,
+    prompt_text: str | None = None,
+    policy: str = "uniform",
+    pow_challenge: str | None = None,
+    pow_nonce: str | None = None,
+) -> tuple[Match, Voter]:
+    """Serve a battle to ``who``: a stored one, or with ``prompt_text`` a live one.
+
+    Every check comes before any write: k, the voter gate (login, or a new anonymous
+    voter's proof of work), the prompt set, the typed text, the rate limits (per address and
+    network, per session if the request names one, and on new voter identities); then the
+    proof of work is spent (one voter per challenge). The Voter row of a new voter is made
+    only then, in the transaction that stores the battle, so a refused request (including
+    one ``start_battle`` refuses) writes nothing.
+    """
+    if k not in (2, 3, 4):
+        raise Refusal("expected 2, 3 or 4", field="k", status=BAD_REQUEST)
+    anonymous = who.user is None
+    admit(anonymous, who.is_new, pow_challenge, pow_nonce)
+    prompt_set = arena_set(prompt_set_slug)
+    if prompt_set is None:
+        raise Refusal(
+            f"no public arena prompt set {prompt_set_slug!r}", field="prompt_set", status=NOT_FOUND
+        )
+    text = clean_prompt_text(prompt_text) if prompt_text is not None else None
+    enforce_battle_limits(
+        who.label, who.address_hash, who.network_hash, new_voter=who.is_new and anonymous
+    )
+    admit(anonymous, who.is_new, pow_challenge, pow_nonce, spend=True)
+    with transaction.atomic():
+        voter = voter_for(who)
+        if text is not None:
+            match = start_live_battle(voter, prompt_set, text, k=k, policy=policy)
+        else:
+            match = start_battle(voter, prompt_set, k=k, policy=policy)
+    return match, voter
+
+
+def arena_set(slug: str | None) -> PromptSet | None:
+    """The public arena prompt set ``slug`` (None: the first one by slug)."""
+    sets = PromptSet.objects.filter(is_public_arena=True)
+    return sets.filter(slug=slug).first() if slug else sets.order_by("slug").first()
 
 
 def start_battle(
@@ -256,10 +316,8 @@ def standing(prompt_set: PromptSet) -> Standing:
 MAX_PROMPT_CHARS = 4000
 
 
-def start_live_battle(
-    voter: Voter, prompt_set: PromptSet, text: str, k: int = 2, policy: str = "uniform", rng=None
-) -> Match:
-    """Store the typed prompt and a Match whose answers are still to be generated (streamed)."""
+def clean_prompt_text(text: str) -> str:
+    """A typed question, stripped; refused (400) if empty, too long or not storable text."""
     text = text.strip()
     if not text:
         raise Refusal("type a question first", field="prompt_text", status=BAD_REQUEST)
@@ -267,6 +325,25 @@ def start_live_battle(
         raise Refusal(
             f"at most {MAX_PROMPT_CHARS} characters", field="prompt_text", status=BAD_REQUEST
         )
+    if "\x00" in text:
+        raise Refusal("NUL characters are not allowed", field="prompt_text", status=BAD_REQUEST)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Refusal(
+            "not valid text (a lone surrogate character)", field="prompt_text", status=BAD_REQUEST
+        ) from None
+    return text
+
+
+def start_live_battle(
+    voter: Voter, prompt_set: PromptSet, text: str, k: int = 2, policy: str = "uniform", rng=None
+) -> Match:
+    """Store the typed prompt and a Match whose answers are still to be generated (streamed).
+
+    The prompt is private to its author: :func:`battle_pool` never serves it to anyone
+    (staff may promote it to a public set after review, in the admin)."""
+    text = clean_prompt_text(text)
     rng = rng or np.random.default_rng()
     live = np.array(
         list(
@@ -291,6 +368,8 @@ def start_live_battle(
             external_id=f"typed-{uuid.uuid4().hex}",
             text=text,
             category="typed",
+            visibility=Prompt.Visibility.PRIVATE,
+            author=voter,
             meta={"typed_by": voter.pk},
         )
         match = Match.objects.create(
@@ -311,11 +390,29 @@ def start_live_battle(
     return match
 
 
+def promote_prompts(prompts) -> int:
+    """Make reviewed typed prompts public (staff, in the admin): battles may serve them to
+    anyone from then on. Returns how many were private."""
+    prompts = prompts.filter(visibility=Prompt.Visibility.PRIVATE)
+    set_ids = set(prompts.values_list("prompt_set_id", flat=True))
+    count = prompts.update(visibility=Prompt.Visibility.PUBLIC)
+    cache.delete_many([f"arena:pool:{pk}" for pk in set_ids])
+    return count
+
+
 @dataclass(frozen=True)
 class LiveSlots:
     prompt: str
     pending: dict[int, object]  # slot -> JudgeConfig of its contestant
     done: dict[int, str]  # slot -> answer text already stored
+
+
+def open_live_stream(
+    voter: Voter | None, voter_label: str | None, address_hash: str, public_id
+) -> LiveSlots:
+    """Check a request to read a live battle's answers (rate limits, then ownership)."""
+    enforce_stream_limits(voter_label, address_hash)
+    return live_slots(voter, public_id)
 
 
 def live_slots(voter: Voter | None, public_id) -> LiveSlots:
@@ -336,15 +433,16 @@ def live_slots(voter: Voter | None, public_id) -> LiveSlots:
 
 def save_live_answer(
     public_id, position: int, text: str, prompt_tokens: int, completion_tokens: int
-) -> None:
+) -> str:
+    """Store a slot's generated answer (once); return the slot's stored answer text."""
     with transaction.atomic():
         slot = (
-            MatchSlot.objects.select_related("match", "contestant")
-            .select_for_update()
+            MatchSlot.objects.select_related("match", "contestant", "output")
+            .select_for_update(of=("self",))  # PostgreSQL: not the nullable side of the join
             .get(match__public_id=public_id, position=position)
         )
         if slot.output_id:
-            return
+            return slot.output.text
         output, _ = Output.objects.get_or_create(
             prompt_id=slot.match.prompt_id,
             contestant=slot.contestant,
@@ -360,6 +458,146 @@ def save_live_answer(
         )
         slot.output = output
         slot.save(update_fields=["output"])
+        return output.text
+
+
+def stored_answer(public_id, position: int) -> str | None:
+    """A live slot's stored answer (None: not generated yet)."""
+    return (
+        MatchSlot.objects.filter(match__public_id=public_id, position=position)
+        .values_list("output__text", flat=True)
+        .first()
+    )
+
+
+# One reader generates each answer; the others follow it through the shared cache.
+LIVE_ANSWER_FAILED = "this answer could not be generated; start a new battle"
+GENERATION_LEASE_SECONDS = 30  # a generating reader's claim, renewed with every piece
+FOLLOW_POLL_SECONDS = 0.2  # how often a following reader looks for new text
+PUBLISH_EVERY_SECONDS = 0.1  # how often the generating reader publishes its text
+
+
+def _live_keys(public_id, slot: int) -> dict[str, str]:
+    base = f"arena:live:{public_id}:{slot}"
+    return {part: f"{base}:{part}" for part in ("claim", "text", "done", "error")}
+
+
+async def live_answer_events(public_id, slots: LiveSlots) -> AsyncIterator[dict]:
+    """The events of a live battle's answers for one reader, slot by slot interleaved.
+
+    ``{"slot", "delta"}`` pieces, then ``{"slot", "done"}`` or ``{"slot", "error"}``, then
+    ``{"end"}``; ``{"slot", "reset"}`` (rare) tells the reader to drop the slot's text so
+    far. Stored answers are sent whole. Each pending answer is generated once, however many
+    readers: the first reader claims the slot in the shared cache (``cache.add``) and
+    generates it, publishing the text so far; the other readers follow that text and
+    finish with the stored answer, the one voted on. A reader that goes away releases its
+    claim, and a follower takes the generation over (from the start).
+    """
+    for slot, text in slots.done.items():
+        yield {"slot": slot, "delta": text}
+        yield {"slot": slot, "done": True}
+    if slots.pending:
+        queue: asyncio.Queue = asyncio.Queue()
+        tasks = [
+            asyncio.create_task(_slot_events(public_id, slot, config, slots.prompt, queue))
+            for slot, config in slots.pending.items()
+        ]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                event = await queue.get()
+                if event is None:
+                    remaining -= 1
+                else:
+                    yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+    yield {"end": True}
+
+
+async def _slot_events(public_id, slot: int, config, prompt: str, queue: asyncio.Queue) -> None:
+    """One slot of one reader: generate it if no one else is, else follow who does.
+
+    The shared cache is used through its plain (blocking, sub-millisecond) calls: a
+    cancelled reader (a closed connection) must not leave a claim written after it left,
+    as a cache call still running on a worker thread would."""
+    keys = _live_keys(public_id, slot)
+    token = uuid.uuid4().hex  # this reader's claim
+    settled = False  # the slot ended (answer stored or failed): nothing to hand over
+    sent = ""  # the text this reader was sent for the slot
+
+    async def send(text: str) -> None:
+        nonlocal sent
+        if not text.startswith(sent):
+            await queue.put({"slot": slot, "reset": True})
+            sent = ""
+        if len(text) > len(sent):
+            await queue.put({"slot": slot, "delta": text[len(sent) :]})
+        sent = text
+
+    try:
+        while True:
+            state = cache.get_many(list(keys.values()))
+            if keys["error"] in state:
+                await queue.put({"slot": slot, "error": state[keys["error"]]})
+                settled = True
+                return
+            if keys["done"] in state or keys["claim"] not in state:
+                stored = await sync_to_async(stored_answer)(public_id, slot)
+                if stored is not None:
+                    await send(stored)
+                    await queue.put({"slot": slot, "done": True})
+                    settled = True
+                    return
+            if keys["claim"] not in state and cache.add(
+                keys["claim"], token, GENERATION_LEASE_SECONDS
+            ):
+                await _generate(public_id, slot, config, prompt, keys, token, send, queue)
+                settled = True
+                return
+            if keys["text"] in state:
+                await send(state[keys["text"]])
+            await asyncio.sleep(FOLLOW_POLL_SECONDS)
+    except Exception:  # one slot's failure must not end the stream without a word
+        log.exception("live answer for slot %s of battle %s failed", slot, public_id)
+        await queue.put({"slot": slot, "error": LIVE_ANSWER_FAILED})
+    finally:
+        # A reader that leaves (or fails) mid-answer hands the generation over at once.
+        if not settled and cache.get(keys["claim"]) == token:
+            cache.delete_many([keys["claim"], keys["text"]])
+        await queue.put(None)
+
+
+async def _generate(public_id, slot, config, prompt, keys, token, send, queue) -> None:
+    """Generate a slot's answer (this reader holds the claim), publish it, store it."""
+    published = 0.0
+    text = ""
+    async with aclosing(stream_answers({slot: config}, prompt)) as events:
+        async for event in events:
+            if "delta" in event:
+                text += event["delta"]
+                await send(text)
+                now = time.monotonic()
+                if now - published >= PUBLISH_EVERY_SECONDS:  # and renew the claim
+                    cache.set_many(
+                        {keys["text"]: text, keys["claim"]: token}, GENERATION_LEASE_SECONDS
+                    )
+                    published = now
+            elif "error" in event:
+                cache.set(keys["error"], event["error"], GENERATION_LEASE_SECONDS)
+                await queue.put(event)
+            elif event.get("done"):
+                stored = await sync_to_async(save_live_answer)(
+                    public_id,
+                    slot,
+                    event["text"],
+                    event["prompt_tokens"],
+                    event["completion_tokens"],
+                )
+                cache.set(keys["done"], True, GENERATION_LEASE_SECONDS)
+                await send(stored)
+                await queue.put({"slot": slot, "done": True})
 
 
 def _answered(pool: Pool, contestant_id: int, prompt_id: int) -> bool:
@@ -411,6 +649,11 @@ class BattleFacts:
     owner_label: str | None
     contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
     complete: bool  # every slot has its answer
+    # arena.votes.reveal: answers written for this battle (a typed prompt's live answers)
+    # may be revealed; stored ones are withheld unless the owner has a track record.
+    fresh: bool = False
+    owner_kind: str = ""
+    owner_trust: float = 0.0
 
 
 def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
@@ -441,6 +684,9 @@ def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
             "contestant_id",
             "contestant__name",
             "output_id",
+            "match__source",
+            "match__owner__kind",
+            "match__owner__trust",
         )
     )
     if not rows:
@@ -460,6 +706,9 @@ def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
         owner_label=owner_label,
         contestants=tuple((row[9], row[10]) for row in rows),
         complete=all(row[11] is not None for row in rows),
+        fresh=rows[0][12] == "arena-live",
+        owner_kind=rows[0][13] or "",
+        owner_trust=rows[0][14] or 0.0,
     )
     if facts.complete:
         cache.set(key, facts, settings.ARENA_BATTLE_TTL_SECONDS)

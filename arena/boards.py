@@ -12,10 +12,21 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
-from arena.models import Contestant, Judgment, Match, MatchSlot, PairOutcomeCount, PromptSet
+from arena.models import (
+    Contestant,
+    EvaluationRun,
+    Judge,
+    Judgment,
+    Match,
+    MatchSlot,
+    PairOutcomeCount,
+    Prompt,
+    PromptSet,
+    Voter,
+)
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
 from arena.ratings.style import StyleVotes
 from arena.vocabulary import slot_zero_first, slot_zero_first_array, winner_codes
@@ -23,7 +34,15 @@ from arena.vocabulary import slot_zero_first, slot_zero_first_array, winner_code
 # Slot-relative winner code -> outcome relative to the order shown.
 _WHEN_A_FIRST = np.array([FIRST, SECOND, TIE, BOTH_BAD])
 _WHEN_B_FIRST = np.array([SECOND, FIRST, TIE, BOTH_BAD])
-HUMAN_SOURCE = "human"  # PairOutcomeCount.source of human votes
+HUMAN_SOURCE = "human"  # PairOutcomeCount.source of human votes (the public, robust board)
+# PairOutcomeCount.source of the votes of flagged voters (arena.trust): off the public
+# board, on the raw one. A voter's votes move between the two with move_voter_counts.
+FLAGGED_SOURCE = "human:flagged"
+
+
+def human_source(counted_flagged: bool) -> str:
+    """The running-count source of a human vote: where its voter's votes are counted."""
+    return FLAGGED_SOURCE if counted_flagged else HUMAN_SOURCE
 
 
 def judge_source(judge_id: int) -> str:
@@ -31,12 +50,50 @@ def judge_source(judge_id: int) -> str:
     return f"judge:{judge_id}"
 
 
-_BY = re.compile(r"^(humans|judges|all|judge:\d+|run:\d+)$")
+_BY = re.compile(r"(humans|judges|all|(judge|run):([0-9]+))")
+_STYLE = {"": False, "0": False, "false": False, "no": False, "off": False}
+_STYLE |= {"1": True, "true": True, "yes": True, "on": True}
+_MAX_ID_DIGITS = 18  # a longer id is past every database's integer range: no such row
+# Control characters (C0, DEL, C1) and lone surrogates: never part of a scope.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+# A scope key is "set=<slug>|by=<by>|cat=<category>|style=<0|1>". Each value's "%", "|"
+# and "=" are percent-escaped, so no value can add or replace a field
+# ("a|by=judges" is "a%7Cby%3Djudges"); a plain value is written as it is, so the keys
+# of stored snapshots and board states keep their meaning.
+_ESCAPED = str.maketrans({"%": "%25", "|": "%7C", "=": "%3D"})
+_ESCAPE = re.compile("%(25|7C|3D)", re.IGNORECASE)
 
 
-def _bad_scope(field: str, message: str) -> Refusal:
-    """A leaderboard scope that does not exist (404) or is malformed (400)."""
-    return Refusal(message, field=field, status=NOT_FOUND if field == "set" else BAD_REQUEST)
+def _escape(value: str) -> str:
+    return value.translate(_ESCAPED)
+
+
+def _unescape(value: str) -> str:
+    return _ESCAPE.sub(lambda found: chr(int(found.group(1), 16)), value)
+
+
+def _parse_key(key: str, strict: bool = True) -> dict[str, str]:
+    """A scope key's fields, unescaped; ValueError if it is not one we write.
+
+    Not ``strict``: the first of a repeated field counts and unknown fields are skipped
+    (keys stored before values were escaped, e.g. a category "a|by=judges")."""
+    parts: dict[str, str] = {}
+    for part in key.split("|"):
+        name, sep, value = part.partition("=")
+        known = sep and name in ("set", "by", "cat", "style")
+        if strict and (not known or name in parts):
+            raise ValueError(key)
+        if known and name not in parts:
+            parts[name] = _unescape(value)
+    if "set" not in parts:
+        raise ValueError(key)
+    return parts
+
+
+def _bad_scope(field: str, message: str, status: int = BAD_REQUEST) -> Refusal:
+    """A malformed leaderboard scope (400), or one naming nothing that exists (404)."""
+    return Refusal(message, field=field, status=status)
 
 
 @dataclass(frozen=True)
@@ -48,25 +105,26 @@ class BoardScope:
 
     @property
     def key(self) -> str:
-        return f"set={self.prompt_set}|by={self.by}|cat={self.category}|style={int(self.style_control)}"
+        return (
+            f"set={_escape(self.prompt_set)}|by={_escape(self.by)}"
+            f"|cat={_escape(self.category)}|style={int(self.style_control)}"
+        )
 
     @classmethod
     def from_key(cls, key: str) -> BoardScope:
+        """Parse a key and check its scope like :meth:`validated` (400 if malformed)."""
         try:
-            parts = dict(part.split("=", 1) for part in key.split("|"))
-            return cls.validated(
-                parts["set"],
-                parts.get("by", "humans"),
-                parts.get("cat", ""),
-                parts.get("style", "0"),
-            )
-        except (KeyError, ValueError):
+            parts = _parse_key(key)
+        except ValueError:
             raise _bad_scope("scope", f"malformed scope key {key!r}") from None
+        return cls.validated(
+            parts["set"], parts.get("by", "humans"), parts.get("cat", ""), parts.get("style", "0")
+        )
 
     @classmethod
     def from_key_unchecked(cls, key: str) -> BoardScope:
-        """Parse a key we wrote ourselves, without checking that the prompt set exists."""
-        parts = dict(part.split("=", 1) for part in key.split("|"))
+        """Parse a key we wrote ourselves, without checking that its scope exists."""
+        parts = _parse_key(key, strict=False)
         return cls(
             parts["set"], parts.get("by", "humans"), parts.get("cat", ""), parts.get("style") == "1"
         )
@@ -75,20 +133,38 @@ class BoardScope:
     def validated(
         cls, prompt_set: str, by: str = "humans", category: str = "", style_control="0"
     ) -> BoardScope:
+        """The scope of a request's values, checked against what exists; reads only.
+
+        Malformed values are refused with 400 (control characters, an unknown ``by``
+        form, a ``style`` other than 0/1); values naming nothing that exists with 404:
+        the prompt set, the judge of ``judge:<id>``, the run of ``run:<id>`` (a run of
+        this prompt set), the category (one of the set's matches or prompts have). An id
+        is written canonically (``judge:007`` is ``judge:7``): one key per board.
+        """
+        style = str(style_control)
+        values = {"set": prompt_set, "by": by, "category": category, "style": style}
+        for field, value in values.items():
+            if _CONTROL.search(value or ""):
+                raise _bad_scope(field, "control characters are not allowed")
         if not prompt_set:
             raise _bad_scope("set", "required")
-        if not PromptSet.objects.filter(slug=prompt_set).exists():
-            raise _bad_scope("set", f"no prompt set {prompt_set!r}")
-        if not _BY.match(by or ""):
+        set_id = PromptSet.objects.filter(slug=prompt_set).values_list("id", flat=True).first()
+        if set_id is None:
+            raise _bad_scope("set", f"no prompt set {prompt_set!r}", NOT_FOUND)
+        found = _BY.fullmatch(by or "")
+        if found is None:
             raise _bad_scope(
                 "by", f"expected humans, judges, all, judge:<id> or run:<id>; got {by!r}"
             )
-        if len(category) > 100:
-            raise _bad_scope("category", "too long")
-        style = str(style_control).lower()
-        if style not in ("0", "1", "true", "false", "yes", "no", "on", "off", ""):
+        if found.group(2):
+            by = _checked_source(set_id, prompt_set, found.group(2), found.group(3))
+        if category and not _has_category(set_id, category):
+            raise _bad_scope(
+                "category", f"prompt set {prompt_set!r} has no category {category!r}", NOT_FOUND
+            )
+        if style.lower() not in _STYLE:
             raise _bad_scope("style", f"expected 0 or 1; got {style_control!r}")
-        return cls(prompt_set, by, category, style in ("1", "true", "yes", "on"))
+        return cls(prompt_set, by, category, _STYLE[style.lower()])
 
     @property
     def judge_id(self) -> int | None:
@@ -104,25 +180,60 @@ class BoardScope:
         return self.by == "judges" or self.judge_id is not None or self.run_id is not None
 
 
-def _source_filter(scope: BoardScope) -> Q:
+def _checked_source(set_id: int, slug: str, kind: str, digits: str) -> str:
+    """``judge:<id>`` of an existing judge or ``run:<id>`` of a run of the set, canonical."""
+    pk = int(digits) if len(digits) <= _MAX_ID_DIGITS else None
+    if kind == "judge":
+        if pk is None or not Judge.objects.filter(pk=pk).exists():
+            raise _bad_scope("by", f"no judge {digits}", NOT_FOUND)
+    elif pk is None or not EvaluationRun.objects.filter(pk=pk, prompt_set_id=set_id).exists():
+        raise _bad_scope("by", f"no evaluation run {digits} of prompt set {slug!r}", NOT_FOUND)
+    return f"{kind}:{pk}"
+
+
+def _has_category(set_id: int, category: str) -> bool:
+    """Whether a prompt, a running count or a match of the set has this category (cheapest
+    first: prompts are indexed by category, counts are few; a set's matches many)."""
+    if len(category) > Match._meta.get_field("category").max_length:
+        return False
+    return (
+        Prompt.objects.filter(prompt_set_id=set_id, category=category).exists()
+        or PairOutcomeCount.objects.filter(prompt_set_id=set_id, category=category).exists()
+        or Match.objects.filter(prompt_set_id=set_id, category=category).exists()
+    )
+
+
+def _source_filter(scope: BoardScope, raw: bool = False) -> Q:
+    """The running-count sources of a scope: flagged voters' votes only on ``raw`` boards."""
+    humans = Q(source__in=(HUMAN_SOURCE, FLAGGED_SOURCE)) if raw else Q(source=HUMAN_SOURCE)
     if scope.by == "humans":
-        return Q(source=HUMAN_SOURCE)
+        return humans
     if scope.by == "judges":
         return Q(source__startswith="judge:")
     if scope.judge_id is not None:
         return Q(source=judge_source(scope.judge_id))
-    return Q()
+    return Q() if raw else ~Q(source=FLAGGED_SOURCE)
 
 
 def scope_counts(
-    scope: BoardScope, *, exclude_flagged: bool = False, model_ids: list[int] | None = None
+    scope: BoardScope,
+    *,
+    exclude_flagged: bool = False,
+    raw: bool = False,
+    model_ids: list[int] | None = None,
 ) -> PairwiseCounts:
     """The scope's votes as rating-engine counts (see :func:`scope_counts_and_ids`)."""
-    return scope_counts_and_ids(scope, exclude_flagged=exclude_flagged, model_ids=model_ids)[0]
+    return scope_counts_and_ids(
+        scope, exclude_flagged=exclude_flagged, raw=raw, model_ids=model_ids
+    )[0]
 
 
 def scope_counts_and_ids(
-    scope: BoardScope, *, exclude_flagged: bool = False, model_ids: list[int] | None = None
+    scope: BoardScope,
+    *,
+    exclude_flagged: bool = False,
+    raw: bool = False,
+    model_ids: list[int] | None = None,
 ) -> tuple[PairwiseCounts, list[int]]:
     """The scope's votes as rating-engine counts, and the contestant id of each model index.
 
@@ -134,6 +245,11 @@ def scope_counts_and_ids(
     judgments per match so that both presentation orders of one comparison (and its
     repeats) form one bootstrap unit.
 
+    The public (robust) board leaves out the votes counted as flagged (the
+    ``"human:flagged"`` cells, the rankings of voters counted as flagged); ``raw`` keeps
+    them. ``exclude_flagged`` reads the voters' flags themselves (the panel's view, equal
+    to the public board once the trust pass has moved the counts).
+
     ``model_ids`` fixes the model index (so that two boards share it; votes of other
     contestants are left out); by default every model in the votes, sorted by name.
     """
@@ -142,8 +258,13 @@ def scope_counts_and_ids(
     elif exclude_flagged:
         rows = _grouped_rows(Judgment.objects.in_scope(scope).filter(voter__flagged=False))
     else:
-        rows = _table_rows(scope)
-    rows = _concat(rows, _ranking_rows(scope, exclude_flagged))
+        rows = _table_rows(scope, raw)
+    rows = _concat(rows, _ranking_rows(scope, exclude_flagged, raw))
+    return counts_from_rows(rows, model_ids)
+
+
+def counts_from_rows(rows, model_ids: list[int] | None = None) -> tuple[PairwiseCounts, list[int]]:
+    """Row arrays (below) as rating-engine counts, and the contestant id of each model."""
     if rows is None:
         rows = tuple(np.zeros(0, np.int64) for _ in range(6))
     unit, a_ids, b_ids, code, a_first, mult = rows
@@ -164,9 +285,9 @@ def scope_counts_and_ids(
 # shown first, unit multiplicity)
 
 
-def _table_rows(scope: BoardScope):
+def _table_rows(scope: BoardScope, raw: bool = False):
     cells = PairOutcomeCount.objects.filter(
-        _source_filter(scope), prompt_set__slug=scope.prompt_set, count__gt=0
+        _source_filter(scope, raw), prompt_set__slug=scope.prompt_set, count__gt=0
     )
     if scope.category:
         cells = cells.filter(category=scope.category)
@@ -250,11 +371,13 @@ def _comparison_units(match_ids, judge_ids, voter_ids, repeats) -> np.ndarray:
     return np.unique(key, axis=1, return_inverse=True)[1].ravel()
 
 
-def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False):
+def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = False):
     """K-wise rankings broken into the pairs they order; one bootstrap unit per ranking."""
     rankings = Judgment.objects.in_scope(scope, Judgment.Kind.RANKING)
     if exclude_flagged:
         rankings = rankings.exclude(voter__flagged=True)
+    elif not raw:
+        rankings = rankings.exclude(voter__counted_flagged=True)
     rankings = list(rankings.values_list("id", "match_id", "ranking", "weight").order_by())
     if not rankings:
         return None
@@ -384,6 +507,7 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
         .with_slots()
         .values_list(
             "judge_id",
+            "voter__counted_flagged",
             "match__category",
             "s0__contestant_id",
             "s1__contestant_id",
@@ -394,8 +518,8 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
         .order_by()
     )
     cells: dict[tuple, int] = {}
-    for judge_id, category, a, b, winner, shown, n in rows.iterator():
-        source = HUMAN_SOURCE if judge_id is None else judge_source(judge_id)
+    for judge_id, flagged, category, a, b, winner, shown, n in rows.iterator():
+        source = human_source(bool(flagged)) if judge_id is None else judge_source(judge_id)
         key = (source, category, a, b, winner, slot_zero_first(shown))
         cells[key] = cells.get(key, 0) + n
     PairOutcomeCount.objects.bulk_create(
@@ -415,6 +539,107 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
         batch_size=2000,
     )
     return len(cells)
+
+
+def move_voter_counts(voter_ids, *, flagged: bool) -> tuple[int, set[tuple[int, str]]]:
+    """Count the votes of ``voter_ids`` in the flagged cells (``flagged``) or back in the
+    public ones; returns the votes moved and the (prompt set id, category) pairs touched.
+
+    Inside the caller's transaction. The voters' rows are locked first (a vote of one of
+    them waits, then reads where its voter is counted now), their OK pairwise votes are
+    aggregated into cells with one GROUP BY, and each cell is moved with one UPDATE and
+    one upsert: O(cells) statements, never one per vote. Voters already counted where
+    asked are left alone, so a move is idempotent.
+    """
+    ids = list(
+        Voter.objects.select_for_update(no_key=True)
+        .filter(pk__in=list(voter_ids), counted_flagged=not flagged)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0, set()
+    rows = (
+        Judgment.objects.filter(
+            voter_id__in=ids,
+            match__k=2,
+            kind=Judgment.Kind.PAIRWISE,
+            status=Judgment.Status.OK,
+        )
+        .with_slots()
+        .values_list(
+            "match__prompt_set_id",
+            "match__category",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "winner",
+            "presentation",
+        )
+        .annotate(n=Sum("weight"))
+        .order_by()
+    )
+    cells: dict[tuple, int] = {}
+    for prompt_set_id, category, a, b, winner, shown, n in rows:
+        key = (prompt_set_id, category, a, b, winner, slot_zero_first(shown))
+        cells[key] = cells.get(key, 0) + n
+    source, target = human_source(not flagged), human_source(flagged)
+    for (prompt_set_id, category, a, b, winner, a_first), n in cells.items():
+        cell = dict(
+            prompt_set_id=prompt_set_id,
+            category=category,
+            contestant_a_id=a,
+            contestant_b_id=b,
+            winner=winner,
+            a_first=a_first,
+        )
+        PairOutcomeCount.objects.filter(source=source, **cell).update(count=F("count") - n)
+        PairOutcomeCount.objects.bump(source=target, count=n, **cell)
+    Voter.objects.filter(pk__in=ids).update(counted_flagged=flagged)
+    return sum(cells.values()), {(key[0], key[1]) for key in cells}
+
+
+def cluster_rows(scope: BoardScope, voter_ids) -> dict[str, tuple]:
+    """The pairwise votes of ``voter_ids`` in a human scope, per address cluster (the
+    voters' ``ip_hash``; a voter without one, e.g. imported, is a cluster "voter:<id>"), as
+    row arrays for :func:`counts_from_rows`: one GROUP BY."""
+    rows = (
+        Judgment.objects.in_scope(scope)
+        .filter(voter_id__in=list(voter_ids))
+        .with_slots(models_only=True)
+        .values_list(
+            "voter__ip_hash",
+            "voter_id",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "winner",
+            "presentation",
+        )
+        .annotate(n=Sum("weight"))
+        .order_by()
+    )
+    by_cluster: dict[str, list] = {}
+    for address, voter_id, a, b, winner, shown, n in rows:
+        cluster = address or f"voter:{voter_id}"
+        by_cluster.setdefault(cluster, []).append((a, b, winner, slot_zero_first(shown), n))
+    return {cluster: _cell_rows(cells) for cluster, cells in by_cluster.items()}
+
+
+def concat_rows(first, second):
+    """Two row-array tuples as one (their units kept apart)."""
+    return _concat(first, second)
+
+
+def judgment_counts(judgments, model_ids: list[int] | None = None) -> PairwiseCounts:
+    """Rating-engine counts of any queryset of pairwise human judgments (one GROUP BY):
+    e.g. a counterfactual board without some voters (bench/rigging.py)."""
+    return counts_from_rows(_grouped_rows(judgments), model_ids)[0]
+
+
+def public_rows(scope: BoardScope, *, exclude_flagged: bool = False):
+    """The row arrays behind :func:`scope_counts` (pairwise cells only, no rankings)."""
+    if exclude_flagged:
+        return _grouped_rows(Judgment.objects.in_scope(scope).filter(voter__flagged=False))
+    return _table_rows(scope)
 
 
 def count_judgment(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int):

@@ -1,9 +1,39 @@
+"""Websocket consumers of the arena: the live leaderboard, and the base of every JSON one."""
+
+import re
+
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from arena.events import board_group
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON's "\ud800": no UTF-8, no group name
 
-class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
+
+class JsonFramesConsumer(AsyncJsonWebsocketConsumer):
+    """A JSON consumer that answers a frame it cannot read instead of crashing.
+
+    Channels' JSON consumer decodes every text frame with ``json.loads``: a frame that is
+    not JSON (or a binary frame) raised in the consumer, which closed the socket with 1011
+    and logged a traceback. Here it gets ``{"type": "error", "message": ...}`` and the
+    connection stays open.
+    """
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        if text_data is None:
+            await self.send_error("send JSON text frames, not binary ones")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except (ValueError, RecursionError) as exc:  # json.JSONDecodeError
+            await self.send_error(f"not JSON: {exc}")
+            return
+        await self.receive_json(content, **kwargs)
+
+    async def send_error(self, message: str) -> None:
+        await self.send_json({"type": "error", "message": message})
+
+
+class LeaderboardConsumer(JsonFramesConsumer):
     """Pushes 'board.updated' to every open leaderboard page of a scope.
 
     The client sends {"subscribe": "<scope>"}; it may follow several scopes.
@@ -15,8 +45,8 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs):
         scope = content.get("subscribe") if isinstance(content, dict) else None
-        if not isinstance(scope, str) or not scope or len(scope) > 300:
-            await self.send_json({"type": "error", "message": 'send {"subscribe": "<scope>"}'})
+        if not isinstance(scope, str) or not 0 < len(scope) <= 300 or _SURROGATE.search(scope):
+            await self.send_error('send {"subscribe": "<scope>"}')
             return
         group = board_group(scope)
         if group not in self.groups_joined:

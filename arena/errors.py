@@ -7,11 +7,20 @@ class Refusal(Exception):
     """A request the arena refuses: the field at fault, a message for the user, an HTTP status.
 
     Raised by the use cases (battles, votes, boards, runs) before anything is written; the
-    API answers it as ``{"detail": message, "field": field}`` with ``status``.
+    API answers it as ``{"detail": message, "field": field}`` with ``status``, and with a
+    ``Retry-After: <retry_after>`` header when set (seconds; a 429 says when to come back).
     """
 
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        status: int = 400,
+        retry_after: int | None = None,
+    ):
         self.message, self.field, self.status = message, field, status
+        self.retry_after = retry_after
         super().__init__(f"{field}: {message}" if field else message)
 
 

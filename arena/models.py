@@ -111,6 +111,22 @@ class Prompt(models.Model):
     meta = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public: may be served to anyone"
+        PRIVATE = "private", "Private: typed by its author, served to nobody else"
+
+    visibility = models.CharField(
+        max_length=8, choices=Visibility.choices, default=Visibility.PUBLIC, db_index=True
+    )
+    author = models.ForeignKey(
+        "Voter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="typed_prompts",
+        help_text="The voter who typed this prompt (live battles).",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -177,8 +193,16 @@ class Voter(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     ip_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    network_hash = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="Keyed hash of the /24 or /64."
+    )
     flagged = models.BooleanField(default=False)
     flag_reason = models.CharField(max_length=300, blank=True)
+    # Where this voter's votes are counted now (arena.trust): "human:flagged" cells when
+    # True, else "human". Follows ``flagged`` within one trust pass (admin edits included).
+    counted_flagged = models.BooleanField(default=False)
+    trust = models.FloatField(default=0.0, help_text="0..1: login, age, agreement (arena.trust).")
+    anomaly = models.FloatField(default=0.0, help_text="Last anomaly score; >= 1 flags.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

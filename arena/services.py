@@ -33,14 +33,17 @@ CLAIM_TIMEOUT = timedelta(minutes=5)
 def latest_snapshot(
     scope: BoardScope, refresh_if_missing: bool = True
 ) -> LeaderboardSnapshot | None:
+    """The newest snapshot of a board, for a read: a read never fits nor stores a board.
+
+    ``scope`` must come from :meth:`BoardScope.validated` (a board that can exist). With
+    no snapshot yet, returns None and (``refresh_if_missing``) asks for the board through
+    the throttled refit (:func:`request_refit`): the only write is the board's
+    ``BoardState`` (from then on votes keep the board fresh), at most once per refit
+    interval however many readers ask; the worker fits it and pushes it to open pages.
+    """
     snapshot = LeaderboardSnapshot.objects.latest_of(scope.key)
     if snapshot is None and refresh_if_missing:
-        snapshot = refresh_leaderboard(scope)
-        # Someone is looking at this board: from now on votes keep it fresh.
-        BoardState.objects.get_or_create(
-            scope=scope.key,
-            defaults={"requested_at": snapshot.created_at, "fitted_up_to": snapshot.created_at},
-        )
+        request_refit([scope.key])
     return snapshot
 
 

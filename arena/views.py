@@ -13,13 +13,12 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import etag
 
 from arena.api import board_choices
-from arena.battles import live_slots, save_live_answer
+from arena.battles import live_answer_events, open_live_stream
 from arena.boards import BoardScope
 from arena.errors import Refusal
-from arena.generation import stream_answers
 from arena.models import Contestant, PromptSet
 from arena.services import latest_snapshot
-from arena.voters import current_voter
+from arena.voters import current_voter, ip_hash, voter_label
 
 
 def leaderboard(request):
@@ -51,7 +50,7 @@ def leaderboard(request):
             {"nav": "leaderboard", "error": str(exc), "sets": sets},
             status=exc.status,
         )
-    snapshot = latest_snapshot(scope)
+    snapshot = latest_snapshot(scope)  # None while a board never fitted is first fitted
     query = urlencode(
         {
             "set": scope.prompt_set,
@@ -96,31 +95,25 @@ async def battle_stream(request, battle_id):
 
     Events: {"slot", "delta"} pieces, then {"slot", "done"} or {"slot", "error"}; answers
     already stored are sent whole at once. Only the voter the battle was served to may
-    read it; nothing names a model.
+    read it; nothing names a model. Each answer is generated once, however many readers
+    (``arena.battles.live_answer_events``); streams are rate limited.
     """
-    voter = await sync_to_async(current_voter)(request)
     try:
-        slots = await sync_to_async(live_slots)(voter, battle_id)
+        slots = await sync_to_async(open_live_stream)(
+            await sync_to_async(current_voter)(request),
+            voter_label(request),
+            ip_hash(request),
+            battle_id,
+        )
     except Refusal as exc:
-        return JsonResponse({"detail": exc.message}, status=exc.status)
+        refused = JsonResponse({"detail": exc.message}, status=exc.status)
+        if getattr(exc, "retry_after", None):
+            refused["Retry-After"] = str(exc.retry_after)
+        return refused
 
     async def events():
-        for slot, text in slots.done.items():
-            yield _sse({"slot": slot, "delta": text})
-            yield _sse({"slot": slot, "done": True})
-        if slots.pending:
-            async for event in stream_answers(slots.pending, slots.prompt):
-                if event.get("done"):
-                    await sync_to_async(save_live_answer)(
-                        battle_id,
-                        event["slot"],
-                        event["text"],
-                        event["prompt_tokens"],
-                        event["completion_tokens"],
-                    )
-                    event = {"slot": event["slot"], "done": True}
-                yield _sse(event)
-        yield _sse({"end": True})
+        async for event in live_answer_events(battle_id, slots):
+            yield _sse(event)
 
     response = StreamingHttpResponse(events(), content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

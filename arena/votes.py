@@ -18,15 +18,17 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arena.battles import BattleFacts, battle_facts, battle_ttl
-from arena.boards import HUMAN_SOURCE, BoardScope
+from arena.boards import BoardScope, human_source
 from arena.errors import BAD_REQUEST, CONFLICT, FORBIDDEN, GONE, NOT_FOUND, Refusal
-from arena.models import BoardState, Judgment, Match, PairOutcomeCount
-from arena.ratelimit import TOO_MANY_REQUESTS, vote_allowed
+from arena.models import BoardState, Judgment, Match, PairOutcomeCount, Voter
+from arena.ratelimit import enforce_vote_limits
 from arena.services import request_refit
+from arena.trust.burst import counted_flagged_now
 from arena.vocabulary import WINNERS, A, B, in_order
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -43,17 +45,23 @@ class Ballot:
 
 
 def cast_vote(
-    voter_label: str | None, address_hash: str, public_id: uuid.UUID, payload: dict
-) -> list[dict]:
-    """Check and store one vote of the voter labelled ``voter_label``; return the reveal.
+    voter_label: str | None,
+    address_hash: str,
+    public_id: uuid.UUID,
+    payload: dict,
+    *,
+    network_hash: str | None = None,
+) -> dict:
+    """Check and store one vote of the voter labelled ``voter_label``; return the reveal
+    (:func:`reveal`: ``{"reveal": [...], "withheld": None | why}``).
 
-    ``address_hash`` is the client's keyed address hash (rate limits). Raises Refusal
+    ``address_hash`` and ``network_hash`` are the client's keyed address and network
+    hashes (rate limits). Raises Refusal
     (with its HTTP status) for anything the arena refuses; a refused vote writes nothing.
     """
     if voter_label is None:
         raise Refusal("no voter session: open a battle first", status=FORBIDDEN)
-    if not vote_allowed(voter_label, address_hash):
-        raise Refusal("too many votes; wait a minute", status=TOO_MANY_REQUESTS)
+    enforce_vote_limits(voter_label, address_hash, network_hash)
     battle = battle_facts(public_id)
     if battle is None:
         raise Refusal("no such battle", status=NOT_FOUND)
@@ -110,11 +118,17 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
     The judgment's unique keys refuse a second vote on the battle and a second use of the
     idempotency key: the transaction rolls back (nothing is counted) and Refusal(409) says
     which of the two it was.
+
+    The count goes to the public cells, or to the flagged ones when the voter is counted
+    as flagged (:mod:`arena.trust`); a voter whose address minted more than
+    ``ARENA_TRUST_BURST_SESSIONS`` session voters in the last hour is flagged here, in the
+    same transaction (:func:`arena.trust.burst.counted_flagged_now`).
     """
     scopes = scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category)
     now = timezone.now()
     try:
         with transaction.atomic():
+            flagged = counted_flagged_now(battle.owner_id, battle.owner_kind == Voter.Kind.USER)
             Judgment.objects.create(
                 match_id=battle.match_id,
                 voter_id=battle.owner_id,
@@ -130,7 +144,7 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
                 (slot_zero, _), (slot_one, _) = battle.contestants
                 PairOutcomeCount.objects.bump(
                     prompt_set_id=battle.prompt_set_id,
-                    source=HUMAN_SOURCE,
+                    source=human_source(flagged),
                     category=battle.category,
                     contestant_a_id=slot_zero,
                     contestant_b_id=slot_one,
@@ -151,11 +165,48 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
         raise
 
 
-def reveal(battle: BattleFacts) -> list[dict]:
-    """Who wrote each slot: shown only once the vote is stored."""
-    return [
-        {"slot": position, "model": name} for position, (_, name) in enumerate(battle.contestants)
-    ]
+REVEAL_POLICIES = ("fresh", "trusted", "always", "never")
+WITHHELD = {
+    "fresh": "stored answers are not revealed: the same texts come back in other battles, "
+    "so their authors would let anyone recognise a model before voting",
+    "trusted": "stored answers are revealed only to logged-in voters and voters with a "
+    "track record: the same texts come back in other battles, so their authors would let "
+    "anyone recognise a model before voting",
+    "never": "this arena does not reveal the contestants",
+}
+
+
+def reveal(battle: BattleFacts) -> dict:
+    """Who wrote each slot, once the vote is stored, as ``ARENA_REVEAL`` allows.
+
+    A stored answer is served in many battles: revealing its author makes the reveal an
+    oracle (a client maps texts to models with throwaway votes, then recognises a model
+    before voting). So by default ("fresh") only answers written for this battle (a typed
+    prompt's live answers) are revealed; "trusted" also reveals stored answers to
+    logged-in voters and voters whose trust (:mod:`arena.trust`) reaches
+    ``ARENA_REVEAL_TRUST``; "always" reveals every vote; "never" none.
+    """
+    policy = settings.ARENA_REVEAL
+    shown = (
+        policy == "always"
+        or (policy in ("fresh", "trusted") and battle.fresh)
+        or (
+            policy == "trusted"
+            and (
+                battle.owner_kind == Voter.Kind.USER
+                or battle.owner_trust >= settings.ARENA_REVEAL_TRUST
+            )
+        )
+    )
+    if not shown:
+        return {"reveal": [], "withheld": WITHHELD[policy]}
+    return {
+        "reveal": [
+            {"slot": position, "model": name}
+            for position, (_, name) in enumerate(battle.contestants)
+        ],
+        "withheld": None,
+    }
 
 
 OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just opened

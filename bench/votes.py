@@ -245,6 +245,7 @@ def main():
         args.redis_url,
         ARENA_VOTE_RATE_SESSION="0/1",
         ARENA_VOTE_RATE_IP="0/1",
+        ARENA_VOTE_RATE_NET="0/1",
     )
     procs = []
     var = Path(f"/tmp/{db}")

@@ -8,7 +8,9 @@ REDIS_URL        -> Celery broker + result backend + Channels layer on Redis, wi
 Every variable is listed in README.md.
 """
 
+import ipaddress
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -236,14 +238,75 @@ ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000)
 # A board is refitted at most once per interval (the first vote after a quiet spell: at once).
 ARENA_REFIT_MIN_INTERVAL_SECONDS = env_float("ARENA_REFIT_MIN_INTERVAL_SECONDS", 0.5)
 ARENA_BATTLE_TTL_SECONDS = env_int("ARENA_BATTLE_TTL_SECONDS", 3600)
+# arena_import refuses a record (a JSONL line, a JSON-list item) longer than this.
+ARENA_IMPORT_MAX_RECORD_BYTES = env_int("ARENA_IMPORT_MAX_RECORD_BYTES", 1 << 20)
 ARENA_MATCHMAKING_POLICY = env_str("ARENA_MATCHMAKING_POLICY", "uniform")
 ARENA_NEW_CONTESTANT_VOTES = env_int("ARENA_NEW_CONTESTANT_VOTES", 300)
 ARENA_NEW_CONTESTANT_BOOST = env_float("ARENA_NEW_CONTESTANT_BOOST", 3.0)
-# Rate limits as HITS/SECONDS; 0/1 switches one off.
-ARENA_VOTE_RATE_SESSION = env_str("ARENA_VOTE_RATE_SESSION", "30/60")
-ARENA_VOTE_RATE_IP = env_str("ARENA_VOTE_RATE_IP", "300/60")
-ARENA_BATTLE_RATE_SESSION = env_str("ARENA_BATTLE_RATE_SESSION", "60/60")
-ARENA_BATTLE_RATE_IP = env_str("ARENA_BATTLE_RATE_IP", "600/60")
+# Rate limits as HITS/SECONDS, several windows separated by commas (all enforced);
+# 0/1 switches one off. IP: per client address; NET: per /24 (IPv4) or /64 (IPv6).
+ARENA_VOTE_RATE_SESSION = env_str("ARENA_VOTE_RATE_SESSION", "30/60,1000/86400")
+ARENA_VOTE_RATE_IP = env_str("ARENA_VOTE_RATE_IP", "300/60,5000/86400")
+ARENA_VOTE_RATE_NET = env_str("ARENA_VOTE_RATE_NET", "600/60,20000/86400")
+ARENA_BATTLE_RATE_SESSION = env_str("ARENA_BATTLE_RATE_SESSION", "60/60,2000/86400")
+ARENA_BATTLE_RATE_IP = env_str("ARENA_BATTLE_RATE_IP", "600/60,10000/86400")
+ARENA_BATTLE_RATE_NET = env_str("ARENA_BATTLE_RATE_NET", "1200/60,40000/86400")
+# New voter identities (anonymous sessions minted) per address and per network.
+ARENA_NEW_VOTER_RATE_IP = env_str("ARENA_NEW_VOTER_RATE_IP", "20/3600,60/86400")
+ARENA_NEW_VOTER_RATE_NET = env_str("ARENA_NEW_VOTER_RATE_NET", "100/3600,300/86400")
+# Live-answer streams opened per session and per address.
+ARENA_STREAM_RATE_SESSION = env_str("ARENA_STREAM_RATE_SESSION", "20/60")
+ARENA_STREAM_RATE_IP = env_str("ARENA_STREAM_RATE_IP", "60/60")
+for _name in [n for n in list(globals()) if n.startswith("ARENA_") and "_RATE_" in n]:
+    if not re.fullmatch(r"\s*\d+/[1-9]\d*\s*(,\s*\d+/[1-9]\d*\s*)*", globals()[_name]):
+        raise ImproperlyConfigured(
+            f"{_name}={globals()[_name]!r}: expected HITS/SECONDS windows, e.g. 30/60,1000/86400"
+        )
+# X-Forwarded-For is read only from these proxies (comma-separated IPs or CIDR networks).
+ARENA_TRUSTED_PROXIES = env_str("ARENA_TRUSTED_PROXIES", "")
+for _proxy in filter(None, (p.strip() for p in ARENA_TRUSTED_PROXIES.split(","))):
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ARENA_TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR network"
+        ) from None
+# Who may take battles: none (anyone), login (logged-in users only) or pow (anonymous
+# voters solve a proof-of-work challenge of ARENA_POW_BITS leading zero bits once per
+# session, within ARENA_POW_TTL_SECONDS of asking for it).
+ARENA_VOTER_GATE = env_str("ARENA_VOTER_GATE", "none")
+if ARENA_VOTER_GATE not in ("none", "login", "pow"):
+    raise ImproperlyConfigured(
+        f"ARENA_VOTER_GATE={ARENA_VOTER_GATE!r}: expected none, login or pow"
+    )
+ARENA_POW_BITS = env_int("ARENA_POW_BITS", 17)
+ARENA_POW_TTL_SECONDS = env_int("ARENA_POW_TTL_SECONDS", 600)
+# Vote integrity (arena.votes.reveal, arena.trust; README "Vote integrity").
+# Which votes reveal the contestants: fresh (only answers written for this battle),
+# trusted (also stored answers, to logged-in voters or trust >= ARENA_REVEAL_TRUST),
+# always (every vote: an identity oracle for stored answers), never.
+ARENA_REVEAL = env_str("ARENA_REVEAL", "fresh")
+if ARENA_REVEAL not in ("fresh", "trusted", "always", "never"):
+    raise ImproperlyConfigured(
+        f"ARENA_REVEAL={ARENA_REVEAL!r}: expected fresh, trusted, always or never"
+    )
+ARENA_REVEAL_TRUST = env_float("ARENA_REVEAL_TRUST", 0.5)
+# A vote from an address that minted more than this many session voters in the last hour
+# is counted as flagged at once (off the public board).
+ARENA_TRUST_BURST_SESSIONS = env_int("ARENA_TRUST_BURST_SESSIONS", 10)
+# The trust pass (every ARENA_TRUST_INTERVAL_SECONDS, voters who voted in the last
+# ARENA_TRUST_WINDOW_HOURS) flags a voter or address cluster whose votes are this many
+# standard deviations unlikely under the board, or one-sided, over >= ARENA_TRUST_MIN_VOTES.
+ARENA_TRUST_Z = env_float("ARENA_TRUST_Z", 4.0)
+ARENA_TRUST_MIN_VOTES = env_int("ARENA_TRUST_MIN_VOTES", 10)
+ARENA_TRUST_INTERVAL_SECONDS = env_float("ARENA_TRUST_INTERVAL_SECONDS", 30.0)
+ARENA_TRUST_WINDOW_HOURS = env_float("ARENA_TRUST_WINDOW_HOURS", 24.0)
+CELERY_BEAT_SCHEDULE = {
+    "arena-voter-trust": {
+        "task": "arena.tasks.score_voters",
+        "schedule": ARENA_TRUST_INTERVAL_SECONDS,
+    }
+}
 # Evaluation runs (judges/runs/). A judge call is retried inside the task by the client
 # (the judge's max_retries, backoff from ARENA_JUDGE_RETRY_BASE_DELAY seconds, full jitter);
 # when those are exhausted the task itself is retried ARENA_JUDGE_TASK_RETRIES times,

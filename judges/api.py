@@ -32,6 +32,7 @@ class ApiTokenAuth(HttpBearer):
 
 
 router = Router(auth=ApiTokenAuth(), tags=["runs"])
+MAX_ID = 2**63 - 1  # the largest primary key a database holds
 
 
 class RunIn(Schema):
@@ -127,15 +128,21 @@ def run_out(run: EvaluationRun) -> dict:
 
 def _get(run_id: int) -> EvaluationRun:
     """The run with its judge and prompt set; refused with 404 if there is none."""
-    run = EvaluationRun.objects.select_related("judge", "prompt_set").filter(pk=run_id).first()
+    run = None
+    if 0 < run_id <= MAX_ID:  # an id past the database's integer range names no run
+        run = EvaluationRun.objects.select_related("judge", "prompt_set").filter(pk=run_id).first()
     if run is None:
         raise Refusal(f"no evaluation run {run_id}", field="id", status=NOT_FOUND)
     return run
 
 
+# Every endpoint: 401 without a valid token, 422 for a value of the wrong type.
+AUTH_ERRORS = {401: Problem, 422: Problem}
+
+
 @router.post(
     "",
-    response={201: RunOut, 400: Problem, 409: Problem},
+    response={201: RunOut, 400: Problem, 409: Problem, **AUTH_ERRORS},
     summary="Create an evaluation run and start it",
 )
 def create(request, payload: RunIn):
@@ -145,7 +152,11 @@ def create(request, payload: RunIn):
     return Status(201, run_out(_get(run.id)))
 
 
-@router.get("", response=list[RunOut], summary="The latest evaluation runs (newest first)")
+@router.get(
+    "",
+    response={200: list[RunOut], **AUTH_ERRORS},
+    summary="The latest evaluation runs (newest first)",
+)
 def latest(request, limit: int = 20):
     limit = max(1, min(limit, 100))
     qs = EvaluationRun.objects.select_related("judge", "prompt_set").order_by("-created_at")
@@ -154,7 +165,7 @@ def latest(request, limit: int = 20):
 
 @router.get(
     "/{run_id}",
-    response={200: RunOut, 404: Problem},
+    response={200: RunOut, 404: Problem, **AUTH_ERRORS},
     summary="A run's status, progress, cost and provisional leaderboard",
 )
 def detail(request, run_id: int):
@@ -163,7 +174,7 @@ def detail(request, run_id: int):
 
 @router.post(
     "/{run_id}/cancel",
-    response={200: RunOut, 404: Problem, 409: Problem},
+    response={200: RunOut, 404: Problem, 409: Problem, **AUTH_ERRORS},
     summary="Cancel a pending or running run",
 )
 def cancel(request, run_id: int):
@@ -173,7 +184,7 @@ def cancel(request, run_id: int):
 
 @router.post(
     "/{run_id}/resume",
-    response={200: RunOut, 400: Problem, 404: Problem, 409: Problem},
+    response={200: RunOut, 400: Problem, 404: Problem, 409: Problem, **AUTH_ERRORS},
     summary="Resume a cancelled, failed or stuck run where it stopped",
 )
 def resume(request, run_id: int):

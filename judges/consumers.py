@@ -1,23 +1,28 @@
 """The run page's websocket: a run's progress and its provisional board."""
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from arena.consumers import JsonFramesConsumer
 from arena.events import board_group
 from arena.models import EvaluationRun
 from judges.events import run_group
 from judges.judging import run_scope
 
+# A longer id is past every database's integer range: no such run.
+MAX_ID_DIGITS = 18
 
-class RunConsumer(AsyncJsonWebsocketConsumer):
+
+class RunConsumer(JsonFramesConsumer):
     """Pushes a run's progress ('run.progress') and its provisional board ('board.updated').
 
-    Connect to ``/ws/runs/<id>/``; an unknown run is refused.
+    Connect to ``/ws/runs/<id>/``; an unknown run is refused (closed with 4404). A frame
+    that is not JSON gets an error message (:class:`arena.consumers.JsonFramesConsumer`).
     """
 
     async def connect(self):
-        self.run_id = int(self.scope["url_route"]["kwargs"]["run_id"])
-        scope_key = await self._board_scope()
+        run_id = str(self.scope["url_route"]["kwargs"]["run_id"])
+        self.run_id = int(run_id) if len(run_id) <= MAX_ID_DIGITS else None
+        scope_key = await self._board_scope() if self.run_id is not None else None
         if scope_key is None:
             await self.close(code=4404)
             return

@@ -5,21 +5,34 @@ batches inside ONE transaction: a bad line anywhere rolls the whole file back, s
 file is either stored completely or not at all. Every row has a natural key (prompt:
 set + external id; match: set + source + external id; judgment: match + judge/voter +
 presentation + repeat), and rows whose key already exists are skipped, so importing
-the same file twice stores nothing twice.
+the same file twice stores nothing twice. A judgment whose key exists with another
+verdict (winner, strength, ranking, score, preference, weight) is a conflict, an error
+naming both lines. Every error reads ``file:line: field: message``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 
 from arena.boards import rebuild_pair_counts
 from arena.importers.formats import parse
-from arena.importers.records import ImportRowError, JudgmentRecord, OutputRecord, PromptRecord
+from arena.importers.formats._common import unstorable
+from arena.importers.records import (
+    ImportRowError,
+    JudgmentRecord,
+    OutputRecord,
+    PromptRecord,
+    printable,
+)
 from arena.models import (
     Contestant,
     Judge,
@@ -61,13 +74,24 @@ class ImportReport:
     def ok(self) -> bool:
         return not self.errors
 
+    def error_lines(self) -> list[str]:
+        """One ``file:line: field: message`` per error."""
+        return [f"{e['path']}:{e['line']}: {e['field']}: {e['message']}" for e in self.errors]
+
     def summary(self) -> str:
+        """The outcome; for a refused file, its errors and then one line saying so."""
+        path = printable(self.path)
         if self.errors:
-            return f"{self.path}: NOT imported: " + "; ".join(
-                f"line {e['line']}: {e['field']}: {e['message']}" for e in self.errors
+            n = len(self.errors)
+            return "\n".join(
+                [
+                    *self.error_lines(),
+                    f"{path}: NOT imported, nothing from it was stored "
+                    f"({n} error{'s' if n > 1 else ''})",
+                ]
             )
         return (
-            f"{self.path}: {self.prompts} prompts, {self.outputs} outputs, {self.matches} matches, "
+            f"{path}: {self.prompts} prompts, {self.outputs} outputs, {self.matches} matches, "
             f"{self.judgments} judgments ({self.votes} votes) stored; {self.skipped} already present"
         )
 
@@ -75,9 +99,14 @@ class ImportReport:
 def import_file(
     fmt: str, path: str | Path, prompt_set: str | None = None, **options
 ) -> ImportReport:
-    """Parse and store one file; on any error store nothing and report it."""
+    """Parse and store one file; on any error store nothing and report it.
+
+    ``options`` go to the format (:func:`arena.importers.formats.parse`); a record may be
+    ``settings.ARENA_IMPORT_MAX_RECORD_BYTES`` long unless ``max_record_bytes`` says otherwise.
+    """
     report = ImportReport(path=str(path))
     slug = prompt_set or DEFAULT_PROMPT_SETS.get(fmt, fmt)
+    options.setdefault("max_record_bytes", settings.ARENA_IMPORT_MAX_RECORD_BYTES)
     try:
         with transaction.atomic():
             loader = _Loader(_prompt_set(slug, fmt, path), source=fmt, report=report)
@@ -85,6 +114,8 @@ def import_file(
                 loader.store(batch)
             loader.finish()
     except ImportRowError as exc:
+        if isinstance(exc, _Conflict):
+            exc = exc.located(lambda: parse(fmt, path, **options))
         report.errors.append(exc.as_dict())
         report.prompts = report.outputs = report.matches = report.judgments = report.votes = (
             report.skipped
@@ -95,13 +126,20 @@ def import_file(
 def import_records(
     records: Iterable, prompt_set: str, source: str, path: str = "<records>"
 ) -> ImportReport:
-    """Store records that are already parsed (used by tests and by the export/import round trip)."""
+    """Store records that are already parsed (used by tests and by the export/import round trip).
+
+    Raises ImportRowError (nothing stored) where :func:`import_file` reports one.
+    """
     report = ImportReport(path=path)
-    with transaction.atomic():
-        loader = _Loader(_prompt_set(prompt_set, source, path), source=source, report=report)
-        for batch in _batched(iter(records), BATCH_SIZE):
-            loader.store(batch)
-        loader.finish()
+    try:
+        with transaction.atomic():
+            loader = _Loader(_prompt_set(prompt_set, source, path), source=source, report=report)
+            for batch in _batched(iter(records), BATCH_SIZE):
+                loader.store(batch)
+            loader.finish()
+    except _Conflict as exc:
+        rescan = (lambda: iter(records)) if isinstance(records, list | tuple) else None
+        raise exc.located(rescan) from None
     return report
 
 
@@ -110,12 +148,23 @@ def _batched(it: Iterator, n: int) -> Iterator[list]:
         yield batch
 
 
+_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+
+
 def _prompt_set(slug: str, fmt: str, path) -> PromptSet:
+    limit = PromptSet._meta.get_field("slug").max_length
+    if not _SLUG.fullmatch(slug) or len(slug) > limit:
+        raise ImportRowError(
+            path,
+            0,
+            "prompt-set",
+            f"{slug!r} is not a slug (letters, digits, - and _; at most {limit})",
+        )
     prompt_set, _ = PromptSet.objects.get_or_create(
         slug=slug,
         defaults={
             "name": slug.replace("-", " ").title(),
-            "source": f"{fmt}: {Path(str(path)).name}",
+            "source": printable(f"{fmt}: {Path(str(path)).name}")[:300],
         },
     )
     return prompt_set
@@ -132,8 +181,15 @@ class _Loader:
         self.prompts: dict[str, int] = dict(
             Prompt.objects.filter(prompt_set=prompt_set).values_list("external_id", "id")
         )
+        # judgments with a larger id were stored by this import (for naming a conflict's line)
+        self.stored_before = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
+
+    def error(self, r, field: str, message: str) -> ImportRowError:
+        return ImportRowError(getattr(r, "path", "") or self.report.path, r.line, field, message)
 
     def store(self, batch: list) -> None:
+        for r in batch:
+            self._check_limits(r)
         prompts = [r for r in batch if isinstance(r, PromptRecord)]
         outputs = [r for r in batch if isinstance(r, OutputRecord)]
         judgments = [r for r in batch if isinstance(r, JudgmentRecord)]
@@ -148,6 +204,31 @@ class _Loader:
         """Bring the running pair counts in line with the raw judgments (same transaction)."""
         if self.report.judgments:
             rebuild_pair_counts(self.prompt_set)
+
+    def _check_limits(self, r) -> None:
+        """What the columns cannot hold is an error of its line, not a database failure."""
+        for name, values, limit in _limits(r):
+            for value in values:
+                if value is None:
+                    continue
+                if len(value) > limit:
+                    raise self.error(
+                        r, name, f"longer than {limit} characters ({len(value)} given)"
+                    )
+                # names may come from file names (a judge's file, an LLMBar subset)
+                problem = unstorable(value)
+                if problem:
+                    raise self.error(r, name, problem)
+        if isinstance(r, JudgmentRecord):
+            for name, value, limit in (
+                ("repeat", r.repeat, REPEAT_MAX),
+                ("weight", r.weight, WEIGHT_MAX),
+            ):
+                if not 0 <= value <= limit:
+                    raise self.error(r, name, f"must be from 0 to {limit}, got {value}")
+            for name, value in (("score", r.score), ("preference", r.preference)):
+                if value is not None and not _finite(value):
+                    raise self.error(r, name, f"expected a finite number, got {value!r}")
 
     # --- names ---------------------------------------------------------------------------
     def _contestant_ids(self, names: set[str]) -> dict[str, int]:
@@ -221,9 +302,8 @@ class _Loader:
         ids = self._contestant_ids({r.contestant for r in records})
         for r in records:
             if r.prompt_id not in self.prompts:
-                raise ImportRowError(
-                    self.report.path,
-                    r.line,
+                raise self.error(
+                    r,
                     "prompt_id",
                     f"unknown prompt {r.prompt_id!r} (prompts must come before their outputs)",
                 )
@@ -259,33 +339,44 @@ class _Loader:
         judges = self._judge_ids({r.judge for r in records if r.judge})
         for r in records:
             if r.prompt_id and r.prompt_id not in self.prompts:
-                raise ImportRowError(
-                    self.report.path, r.line, "prompt_id", f"unknown prompt {r.prompt_id!r}"
-                )
+                raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
         matches = self._match_ids(records, contestants)
 
         keys = []
         for r in records:
             who = ("judge", judges[r.judge]) if r.judge else ("voter", voters[r.voter])
             keys.append((matches[r.match_id], who, presentation(r.presentation), r.repeat))
-        existing = set()
+        existing: dict[tuple, tuple[int, tuple]] = {}  # key -> (id, verdict) of stored rows
         for who_field in ("judge", "voter"):
             rows = Judgment.objects.filter(
                 match_id__in={k[0] for k in keys if k[1][0] == who_field},
                 **{f"{who_field}__isnull": False},
             )
-            existing.update(
-                (m, (who_field, w), p, rep)
-                for m, w, p, rep in rows.values_list(
-                    "match_id", f"{who_field}_id", "presentation", "repeat"
-                )
-            )
-        new = {}
+            for m, w, p, rep, pk, *verdict in rows.values_list(
+                "match_id", f"{who_field}_id", "presentation", "repeat", "id", *VERDICT
+            ):
+                existing[(m, (who_field, w), p, rep)] = (pk, _verdict_values(verdict))
+        new: dict[tuple, Judgment] = {}
+        first: dict[tuple, JudgmentRecord] = {}
         for key, r in zip(keys, records, strict=True):
-            if key in existing or key in new:
+            if key in new or key in existing:
+                earlier = first.get(key)
+                stored_id, verdict = (None, _verdict(first[key])) if key in new else existing[key]
+                mine = _verdict(r)
+                differs = _differs(verdict, mine)
+                if differs is not None:
+                    raise _Conflict(
+                        self.error(r, differs, ""),
+                        r,
+                        verdict[VERDICT.index(differs)],
+                        mine[VERDICT.index(differs)],
+                        earlier,
+                        stored_id is not None and stored_id > self.stored_before,
+                    )
                 self.report.skipped += 1
                 continue
             new[key] = _judgment(r, key)
+            first[key] = r
         Judgment.objects.bulk_create(new.values())
         self.report.judgments += len(new)
         self.report.votes += sum(j.weight for j in new.values())
@@ -297,11 +388,10 @@ class _Loader:
         for r in records:
             seen = first.setdefault(r.match_id, r)
             if seen.contestants != r.contestants:
-                raise ImportRowError(
-                    self.report.path,
-                    r.line,
+                raise self.error(
+                    r,
                     "contestants",
-                    f"match {r.match_id!r} was given other contestants on line {seen.line}",
+                    f"match {r.match_id!r} was given other contestants on {_where(seen, r)}",
                 )
         ids = dict(
             Match.objects.filter(
@@ -356,9 +446,8 @@ class _Loader:
         for external_id, match_id in ids.items():
             r = first[external_id]
             if stored.get(match_id) != [contestants[n] for n in r.contestants]:
-                raise ImportRowError(
-                    self.report.path,
-                    r.line,
+                raise self.error(
+                    r,
                     "contestants",
                     f"match {external_id!r} is already stored with other contestants",
                 )
@@ -377,14 +466,140 @@ class _Loader:
         }
 
 
+VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")
+REPEAT_MAX = 32767  # Judgment.repeat is a small integer
+WEIGHT_MAX = 2**31 - 1
+
+
+def _verdict(r: JudgmentRecord) -> tuple:
+    """The VERDICT columns :func:`_judgment` stores for a record."""
+    winner = r.winner if _parsed(r) else None
+    ranking = tuple(r.ranking) if r.ranking is not None else None
+    return (r.kind, winner, r.strength, ranking, r.score, r.preference, r.weight)
+
+
+def _verdict_values(values) -> tuple:
+    return tuple(tuple(v) if isinstance(v, list) else v for v in values)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except (TypeError, OverflowError):
+        return False
+
+
+def _differs(a: tuple, b: tuple) -> str | None:
+    """The first verdict field where two judgments of one key disagree (None: the same)."""
+    return next((f for f, x, y in zip(VERDICT, a, b, strict=True) if x != y), None)
+
+
+def _where(first: JudgmentRecord, then: JudgmentRecord) -> str:
+    """``line 3``, or ``other-file.json:3`` when the earlier line is in another file."""
+    return f"line {first.line}" if first.path == then.path else f"{first.path}:{first.line}"
+
+
+class _Conflict(ImportRowError):
+    """A judgment whose key is taken by one with another verdict; ``located`` names that line."""
+
+    def __init__(self, base, record, there, here, earlier, from_this_file: bool):
+        self.record, self.there, self.here = record, there, here
+        self.earlier, self.from_this_file = earlier, from_this_file
+        self.field = base.field
+        super().__init__(base.path, base.line, base.field, self._message("an earlier line"))
+
+    def _message(self, where: str) -> str:
+        r = self.record
+        who = f"voter {r.voter!r}" if r.voter else f"judge {r.judge!r}"
+        return (
+            f"conflicts with {where} (same match {r.match_id!r}, {who}, order and repeat: "
+            f"{self.field} {self.there!r} there, {self.here!r} here)"
+        )
+
+    def located(self, rescan: Callable[[], Iterable] | None) -> ImportRowError:
+        """The error naming the earlier line, found again in the records if need be."""
+        earlier = self.earlier
+        if earlier is None and self.from_this_file and rescan is not None:
+            earlier = next((x for x in rescan() if self._same(x)), None)
+        if earlier is not None:
+            where = _where(earlier, self.record)
+        elif self.from_this_file:
+            where = "an earlier line"
+        else:
+            where = "the judgment already stored (by an earlier import)"
+        return ImportRowError(self.path, self.line, self.field, self._message(where))
+
+    def _same(self, x) -> bool:
+        r = self.record
+        return (
+            isinstance(x, JudgmentRecord)
+            and (x.match_id, x.voter, x.judge, x.presentation, x.repeat)
+            == (r.match_id, r.voter, r.judge, r.presentation, r.repeat)
+            and (x.path, x.line) != (r.path, r.line)
+        )
+
+
+def _limits(r) -> list[tuple[str, list, int]]:
+    """(field, values, max characters) of a record's text that goes to a CharField."""
+    size = _max_lengths()
+    if isinstance(r, PromptRecord):
+        return [
+            ("external_id", [r.external_id], size["prompt_id"]),
+            ("category", [r.category], size["prompt_category"]),
+            ("language", [r.language], size["prompt_language"]),
+        ]
+    if isinstance(r, OutputRecord):
+        return [
+            ("contestant", [r.contestant], size["contestant"]),
+            ("generation_config", [r.generation_config], size["config"]),
+        ]
+    if isinstance(r, JudgmentRecord):
+        return [
+            ("match_id", [r.match_id], size["match_id"]),
+            ("contestants", list(r.contestants), size["contestant"]),
+            ("voter", [r.voter], size["voter"]),
+            ("judge", [r.judge], size["judge"]),
+            ("category", [r.category], size["match_category"]),
+            ("language", [r.language], size["match_language"]),
+            ("presentation", [presentation(r.presentation)], size["presentation"]),
+        ]
+    return []
+
+
+_SIZES: dict[str, int] = {}
+
+
+def _max_lengths() -> dict[str, int]:
+    if not _SIZES:
+        for name, model, field in (
+            ("prompt_id", Prompt, "external_id"),
+            ("prompt_category", Prompt, "category"),
+            ("prompt_language", Prompt, "language"),
+            ("contestant", Contestant, "name"),
+            ("config", Output, "generation_config"),
+            ("match_id", Match, "external_id"),
+            ("match_category", Match, "category"),
+            ("match_language", Match, "language"),
+            ("voter", Voter, "label"),
+            ("judge", Judge, "name"),
+            ("presentation", Judgment, "presentation"),
+        ):
+            _SIZES[name] = model._meta.get_field(field).max_length
+    return _SIZES
+
+
+def _parsed(r: JudgmentRecord) -> bool:
+    """Whether a record holds a verdict (else it is stored as a parse failure)."""
+    if r.kind == "pairwise":
+        return r.winner is not None
+    if r.kind == "ranking":
+        return r.ranking is not None
+    return r.score is not None
+
+
 def _judgment(r: JudgmentRecord, key) -> Judgment:
     match_id, (who_field, who_id), presentation, repeat = key
-    if r.kind == "pairwise":
-        ok = r.winner is not None
-    elif r.kind == "ranking":
-        ok = r.ranking is not None
-    else:
-        ok = r.score is not None
+    ok = _parsed(r)
     return Judgment(
         match_id=match_id,
         **{f"{who_field}_id": who_id},

@@ -31,15 +31,31 @@ Winner = Literal["a", "b", "tie", "bothbad"]
 Kind = Literal["pairwise", "ranking", "score"]
 
 
+MESSAGE_CHARS = 300  # an error message quoting a long value is cut to this length
+
+
 class ImportRowError(ValueError):
-    """A record that cannot be read. Names the file, the 1-based line and the field."""
+    """A record that cannot be read: ``file:line: field: message``.
+
+    The line is 1-based; line 0 means the file as a whole. Text that cannot be printed
+    (a lone surrogate, from a file or a file name) is shown as its ``\\udXXX`` escape.
+    """
 
     def __init__(self, path: str, line: int, field: str, message: str):
-        self.path, self.line, self.field, self.message = str(path), line, field, message
-        super().__init__(f"{self.path}:{line}: {field}: {message}")
+        message = printable(message)
+        if len(message) > MESSAGE_CHARS:
+            message = message[: MESSAGE_CHARS - 1] + "…"
+        self.path, self.line = printable(str(path)), line
+        self.field, self.message = printable(field), message
+        super().__init__(f"{self.path}:{line}: {self.field}: {message}")
 
     def as_dict(self) -> dict:
         return {"path": self.path, "line": self.line, "field": self.field, "message": self.message}
+
+
+def printable(text: str) -> str:
+    """``text`` with lone surrogates (unencodable anywhere) replaced by their escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -87,3 +103,4 @@ class JudgmentRecord:
     style: tuple[dict, ...] | None = None  # per slot: {"tokens", "headers", "lists", "bold"}
     meta: dict = field(default_factory=dict, hash=False, compare=False)
     line: int = 0
+    path: str = field(default="", compare=False)  # the file of ``line`` when not the one imported

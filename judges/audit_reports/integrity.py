@@ -1,10 +1,21 @@
-"""Vote-integrity panel: per-voter statistics and the board without flagged voters."""
+"""Vote-integrity panel: per-voter statistics, the raw board beside the robust (public)
+board without flagged voters, and each flagged address cluster's effect on the ratings."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
-from arena.boards import BoardScope, scope_counts_and_ids
+from arena.boards import (
+    BoardScope,
+    cluster_rows,
+    concat_rows,
+    counts_from_rows,
+    public_rows,
+    scope_counts_and_ids,
+)
+from arena.models import Voter
 from arena.ratings.counts import FIRST, SECOND, PairwiseCounts
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.scale import ELO_SCALE
@@ -31,6 +42,7 @@ from judges.audit_reports.common import (
 )
 
 MAX_VOTER_ROWS = 50  # voters listed on the page (the CSV has all of them)
+MAX_CLUSTERS = 10  # flagged clusters whose effect is refitted (the ones with most votes)
 TOP_K = 3  # the leaderboard ranks whose stability is reported
 
 
@@ -66,6 +78,19 @@ def _integrity(prompt_set: str, category: str) -> dict:
     voters = _voter_rows(conc, upsets, timing, gold, info, contestants)
     shown = sorted(voters, key=_suspicion, reverse=True)[:MAX_VOTER_ROWS]
     charts = _charts(voters, board)
+    if board.get("clusters"):
+        charts.append(
+            Chart(
+                "cluster_effects",
+                "Effect of each flagged cluster on each model's rating",
+                "table",
+                [
+                    {"cluster": c["cluster"], **effect}
+                    for c in board["clusters"]
+                    for effect in c["effects"]
+                ],
+            )
+        )
     return {
         "empty": False,
         "voters": shown,
@@ -220,18 +245,21 @@ def _voter_rows(conc, upsets, timing, gold, info, contestants) -> list[dict]:
 
 
 def _boards(prompt_set: str, category: str) -> tuple[dict, dict[int, float]]:
-    """Human leaderboards with all votes and without flagged voters, and top-k margins.
+    """Human leaderboards with all votes and without flagged voters, top-k margins, and
+    the flagged clusters' effects.
 
-    The all-votes board is the public human board of the scope (the same aggregation,
-    K-wise rankings included); the clean one leaves out every vote of a flagged voter.
+    The all-votes board is the raw human board of the scope (the same aggregation, K-wise
+    rankings included, flagged votes too); the clean one leaves out every vote of a
+    flagged voter: it is the robust public board (the same once the trust pass has moved
+    the counts, within ``ARENA_TRUST_INTERVAL_SECONDS``).
 
     Returns the page data and each contestant's rating on the all-votes board (what
     upsets are measured against).
     """
     scope = BoardScope(prompt_set, "humans", category)
-    counts_all, models = scope_counts_and_ids(scope)
+    counts_all, models = scope_counts_and_ids(scope, raw=True)
     if counts_all.n_models < 2:
-        return {"rows": [], "margins": [], "impact": None}, {}
+        return {"rows": [], "margins": [], "impact": None, "clusters": []}, {}
     counts_clean, _ = scope_counts_and_ids(scope, exclude_flagged=True, model_ids=models)
     boot = n_boot()
     all_board = leaderboard(counts_all, bootstrap=boot)
@@ -258,7 +286,88 @@ def _boards(prompt_set: str, category: str) -> tuple[dict, dict[int, float]]:
     ratings = {
         cid: rating.get(name, np.nan) for cid, name in zip(models, counts_all.models, strict=True)
     }
-    return {"rows": rows, "margins": margins, "impact": impact}, ratings
+    clusters = _cluster_effects(scope, models, list(counts_all.models))
+    return {"rows": rows, "margins": margins, "impact": impact, "clusters": clusters}, ratings
+
+
+def _cluster_effects(scope: BoardScope, models: list[int], names: list[str]) -> list[dict]:
+    """Per flagged address cluster (the :data:`MAX_CLUSTERS` with most votes): its voters,
+    votes, why it was flagged, and each model's rating with its votes added to the board
+    without flagged voters minus the rating without them (point estimates, pairwise votes)."""
+    flagged = Voter.objects.filter(flagged=True).values_list("pk", flat=True)
+    per_cluster = cluster_rows(scope, flagged)
+    if not per_cluster:
+        return []
+    votes = {key: int(rows[5].sum()) for key, rows in per_cluster.items()}
+    shown = sorted(votes, key=lambda key: -votes[key])[:MAX_CLUSTERS]
+    base = public_rows(scope, exclude_flagged=True)
+    without = _ratings(counts_from_rows(base, models)[0])
+    info = _cluster_info(shown)
+    out = []
+    for key in shown:
+        with_cluster = _ratings(counts_from_rows(concat_rows(base, per_cluster[key]), models)[0])
+        delta = with_cluster - without
+        effects = [
+            {
+                "model": name,
+                "rating_without": num(without[i]),
+                "rating_with": num(with_cluster[i]),
+                "delta": num(delta[i]),
+            }
+            for i, name in enumerate(names)
+        ]
+        top = int(np.nanargmax(np.abs(delta))) if np.isfinite(delta).any() else 0
+        out.append(
+            {
+                "cluster": info[key]["label"],
+                "voters": info[key]["voters"],
+                "flagged": info[key]["flagged"],
+                "votes": votes[key],
+                "reason": info[key]["reason"],
+                "top_model": names[top] if names else "",
+                "top_delta": num(delta[top]) if names else None,
+                "effects": effects,
+            }
+        )
+    return out
+
+
+def _ratings(counts: PairwiseCounts) -> np.ndarray:
+    """Point BT ratings per model index (NaN for a model the votes do not rate)."""
+    out = np.full(counts.n_models, np.nan)
+    if counts.n_cells:
+        rating = {r.model: r.rating for r in leaderboard(counts, bootstrap=0).rows}
+        out = np.array([rating.get(m, np.nan) for m in counts.models], dtype=np.float64)
+    return out
+
+
+def _cluster_info(keys: list[str]) -> dict[str, dict]:
+    """Label, size, flagged voters and the commonest flag reason of each cluster (one query)."""
+    addresses = [k for k in keys if not k.startswith("voter:")]
+    lone = [int(k.split(":", 1)[1]) for k in keys if k.startswith("voter:")]
+    rows = Voter.objects.filter(ip_hash__in=addresses) | Voter.objects.filter(pk__in=lone)
+    info = {
+        k: {"label": _cluster_label(k), "voters": 0, "flagged": 0, "reasons": Counter()}
+        for k in keys
+    }
+    for pk, address, is_flagged, reason in rows.values_list(
+        "pk", "ip_hash", "flagged", "flag_reason"
+    ):
+        entry = info.get(address) or info.get(f"voter:{pk}")
+        if entry is None:
+            continue
+        entry["voters"] += 1
+        if is_flagged:
+            entry["flagged"] += 1
+            entry["reasons"][reason] += 1
+    for entry in info.values():
+        reasons = entry.pop("reasons")
+        entry["reason"] = reasons.most_common(1)[0][0] if reasons else ""
+    return info
+
+
+def _cluster_label(key: str) -> str:
+    return key.replace(":", " ") if key.startswith("voter:") else f"address {key[:8]}"
 
 
 def _margins(counts_all, counts_clean) -> tuple[list[dict], dict]:

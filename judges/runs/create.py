@@ -10,7 +10,10 @@ Every refusal is an :class:`arena.errors.Refusal` naming the field at fault.
 
 from __future__ import annotations
 
+import math
+import typing
 from dataclasses import fields
+from types import UnionType
 
 import numpy as np
 from django.db import transaction
@@ -26,6 +29,7 @@ from judges.perturbations import PERTURBATIONS
 from judges.runs.dispatch import enqueue_step, ensure_watchdog
 
 RUNNING = EvaluationRun.Status.RUNNING
+MAX_INT = 2**31 - 1  # the largest value of the run's integer columns (and of a parameter)
 PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH)
 
 # EvaluationRun.design -> arena.matchmaking.DESIGNS key.
@@ -71,12 +75,54 @@ def build_design(run: EvaluationRun, contestant_ids: list[int] | None = None):
         params["anchor"] = _anchor_index(params["anchor"], ids)
     if run.design == EvaluationRun.Design.ADAPTIVE and run.budget_calls and "budget" not in params:
         params["budget"] = run.budget_calls // max(run.repeats, 1)
-    if "ratings" in params and params["ratings"] is not None:
-        params["ratings"] = tuple(float(x) for x in params["ratings"])
+    hints = typing.get_type_hints(cls)
+    for name, value in params.items():
+        params[name] = _design_param(name, hints[name], value)
     try:
         return cls(**params)
     except (TypeError, ValueError) as exc:
         raise Refusal(str(exc), field="design_params") from None
+
+
+def _design_param(name: str, hint, value):
+    """A design parameter checked against its type (``int | None``, ``float``, ``str``,
+    ``tuple[float, ...]``): the value to pass, or a refusal naming the parameter."""
+    kinds = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, UnionType) else ()
+    kinds = kinds or (hint,)
+    if value is None and type(None) in kinds:
+        return None
+    if int in kinds and _is_int(value) and abs(value) <= MAX_INT:
+        return value
+    if float in kinds and _is_number(value):
+        return float(value)
+    if str in kinds and isinstance(value, str) and len(value) <= 100:
+        return value
+    if any(typing.get_origin(kind) is tuple for kind in kinds):
+        if isinstance(value, list) and len(value) <= 1000 and all(map(_is_number, value)):
+            return tuple(float(x) for x in value)
+    expected = " or ".join(_TYPE_NAMES.get(typing.get_origin(k) or k, str(k)) for k in kinds)
+    raise Refusal(f"{name}: expected {expected}; got {value!r:.80}", field="design_params")
+
+
+_TYPE_NAMES = {
+    int: "an integer (at most 2147483647 in size)",
+    float: "a finite number",
+    str: "a string (at most 100 characters)",
+    tuple: "a list of numbers",
+    type(None): "null",
+}
+
+
+def _is_int(value) -> bool:
+    """A JSON integer (True and False are not counts)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite JSON number."""
+    return (_is_int(value) and abs(value) <= MAX_INT) or (
+        isinstance(value, float) and math.isfinite(value)
+    )
 
 
 def _anchor_index(anchor, contestant_ids: list[int]) -> int:
@@ -123,11 +169,17 @@ def create_run(
         raise Refusal(f"expected one of {', '.join(DESIGN_NAMES)}; got {design!r}", field="design")
     if not isinstance(design_params or {}, dict):
         raise Refusal("expected an object of parameters", field="design_params")
-    for field, value, low in (("max_prompts", max_prompts, 1), ("budget_calls", budget_calls, 1)):
-        if value is not None and value < low:
-            raise Refusal(f"expected at least {low} (or null for no limit)", field=field)
-    if not 1 <= repeats <= 20:
+    for field, value in (("max_prompts", max_prompts), ("budget_calls", budget_calls)):
+        if value is not None and not (_is_int(value) and 1 <= value <= MAX_INT):
+            raise Refusal(f"expected 1..{MAX_INT} (or null for no limit)", field=field)
+    if not (_is_int(repeats) and 1 <= repeats <= 20):
         raise Refusal("expected 1..20", field="repeats")
+    if not (_is_int(seed) and 0 <= seed <= MAX_INT):
+        raise Refusal(f"expected 0..{MAX_INT}", field="seed")
+    for field, value in (("name", name), ("tag", tag)):
+        limit = EvaluationRun._meta.get_field(field).max_length
+        if len(value or "") > limit:
+            raise Refusal(f"at most {limit} characters, got {len(value)}", field=field)
     if perturbation:
         _check_perturbation(perturbation, baseline, design, judge)
     elif baseline is not None:
@@ -233,12 +285,13 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
             prompt_ids, contestant_ids = baseline.prompt_ids, baseline.contestant_ids
         design = build_design(run, contestant_ids)
         both = run.judge.both_orders
-        planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both) * run.repeats
         try:  # the design's own checks (anchor index, screening size ...)
+            planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both)
+            planned *= run.repeats
             design.start(
                 len(contestant_ids), len(prompt_ids), np.random.default_rng(run.seed), both
             )
-        except ValueError as exc:
+        except (ValueError, TypeError, OverflowError) as exc:
             raise Refusal(str(exc), field="design_params") from None
         if run.budget_calls is not None and planned > run.budget_calls:
             raise Refusal(

@@ -53,7 +53,17 @@
     const k = parseInt($("k").value, 10);
     const body = { prompt_set: $("prompt-set").value, k };
     if (typeof promptText === "string") body.prompt_text = promptText;
-    const { ok, data } = await post("/api/battles", body);
+    let { ok, status, data } = await post("/api/battles", body);
+    if (status === 403 && data && data.field === "pow_nonce" && window.arenaPow) {
+      // ARENA_VOTER_GATE=pow: a new session first proves a little work, once.
+      $("battle").hidden = false;
+      showError("Checking your browser (a few seconds, once per session)…");
+      const challenge = await fetch("/api/battles/challenge", { credentials: "same-origin" }).then((r) => r.json());
+      body.pow_challenge = challenge.challenge;
+      body.pow_nonce = await window.arenaPow.solve(challenge.challenge, challenge.bits);
+      showError("");
+      ({ ok, status, data } = await post("/api/battles", body));
+    }
     if (!ok) { $("battle").hidden = false; showError(detail(data)); return; }
     battle = data;
     voteKey = randomKey();
@@ -73,6 +83,7 @@
       const card = document.querySelector('.answer[data-slot="' + event.slot + '"]');
       if (!card) return;
       const text = card.querySelector(".text");
+      if (event.reset) text.textContent = "";  // the answer is regenerated from the start
       if (event.delta) text.textContent += event.delta;
       if (event.done || event.error) {
         card.classList.remove("writing");
@@ -138,20 +149,25 @@
     voting = false;
     for (const b of document.querySelectorAll("#battle button")) b.disabled = false;
     if (!ok) { showError(detail(data) + " (" + status + ")"); return; }
-    reveal(data.reveal, choice);
+    reveal(data.reveal, choice, data.withheld);
   }
 
-  function reveal(slots, choice) {
+  function reveal(slots, choice, withheld) {
     for (const s of slots) {
       const card = document.querySelector('.answer[data-slot="' + s.slot + '"] .who');
       if (card) card.textContent = s.model;
     }
-    const names = Object.fromEntries(slots.map((s) => [s.slot, s.model]));
+    // Identities withheld (ARENA_REVEAL): name the answers by their letter instead.
+    const names = Object.fromEntries(
+      Array.from({ length: battle.k }, (_, i) => [i, "answer " + String.fromCharCode(65 + i)])
+    );
+    for (const s of slots) names[s.slot] = s.model;
     let said = "Vote recorded.";
     if (choice.winner === "a" || choice.winner === "b") said = "You preferred " + names[choice.winner === "a" ? 0 : 1] + ".";
     else if (choice.winner === "tie") said = "You called it a tie.";
     else if (choice.winner === "bothbad") said = "You found both answers bad.";
     else if (choice.best !== undefined) said = "You picked " + names[choice.best] + " as the best.";
+    if (withheld) said += " The models stay anonymous: " + withheld + ".";
     $("vote-result").textContent = said;
     $("vote-pair").hidden = true;
     $("vote-rank").hidden = true;

@@ -39,9 +39,11 @@
     lastRatings = Object.fromEntries(board.rows.map((r) => [r.model, r.rating]));
     document.getElementById("n-votes").textContent = board.n_votes;
     document.getElementById("n-models").textContent = board.n_models;
-    document.getElementById("fitted-at").textContent = board.created_at.replace("T", " ").slice(0, 19);
+    document.getElementById("fitted-at").textContent = board.created_at ? board.created_at.replace("T", " ").slice(0, 19) : "";
+    table.dataset.pending = board.pending ? "1" : "0";
     const notes = document.getElementById("board-notes");
-    if (notes) notes.replaceChildren(...(board.graph.warnings || []).map((w) => Object.assign(document.createElement("div"), { className: "notice", textContent: w })));
+    const pending = board.pending ? [document.getElementById("board-pending")].filter(Boolean) : [];
+    if (notes) notes.replaceChildren(...pending, ...(board.graph.warnings || []).map((w) => Object.assign(document.createElement("div"), { className: "notice", textContent: w })));
   }
 
   const layout = (title, extra) => Object.assign({ title: { text: title, font: { size: 14 } }, margin: { l: 60, r: 20, t: 40, b: 120 }, height: 460 }, extra || {});
@@ -91,7 +93,11 @@
     ws.onopen = () => ws.send(JSON.stringify({ subscribe: scope }));
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);
-      if (message.type === "subscribed") { dot.classList.add("on"); label.textContent = "live"; table.dataset.live = "on"; }
+      if (message.type === "subscribed") {
+        dot.classList.add("on"); label.textContent = "live"; table.dataset.live = "on";
+        // A board still being fitted may have been pushed before this subscription.
+        if (table.dataset.pending === "1") refresh().catch(console.error);
+      }
       if (message.type === "board.updated" && message.scope === scope) refresh().catch(console.error);
     };
     ws.onclose = () => {

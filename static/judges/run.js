@@ -60,7 +60,8 @@
 
   async function refreshBoard() {
     const response = await fetch("/api/leaderboard?" + query, { credentials: "same-origin" });
-    if (response.ok) renderBoard(await response.json());
+    const board = response.ok ? await response.json() : null;
+    if (board && !board.pending) renderBoard(board);  // pending: not fitted yet, no rows
   }
 
   function connect(delay) {

@@ -5,6 +5,7 @@ import os
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
 from arena.models import Contestant, PromptSet
+from arena.services import refresh_prompt_set
 
 CONTESTANTS = ["owl-7b", "lark-13b", "wren-70b", "kite-8x7b"]
 LIVE_CONTESTANTS = ["alpha", "beta", "gamma"]  # models of the fake server's "test" scenario
@@ -43,6 +44,8 @@ def seed():
         )
     import_records(records, prompt_set="e2e-arena", source="seed")
     PromptSet.objects.filter(slug="e2e-arena").update(name="E2E arena", is_public_arena=True)
+    # Fitted like arena_demo's sets: a read never fits a board (it asks the worker to).
+    refresh_prompt_set(PromptSet.objects.get(slug="e2e-arena"), bootstrap=50)
     # Contestants that answer typed prompts live, through a fake OpenAI-compatible server.
     if url := os.environ.get("ARENA_E2E_LLM_URL"):
         for name in LIVE_CONTESTANTS:

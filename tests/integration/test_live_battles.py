@@ -1,15 +1,20 @@
 """Typed prompts answered live by contestants' endpoints (the fake OpenAI-compatible server)."""
 
+import asyncio
 import json
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
+from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.test import AsyncClient, Client
 
-from arena.models import Contestant, Judgment, Match, Output, PromptSet
+from arena.battles import GENERATION_LEASE_SECONDS
+from arena.models import Contestant, Judgment, Match, Output, Prompt, PromptSet
 from judges.clients.fake_server import FakeLLMServer
 from tests.e2e.seed import seed
-from tests.factories import post_json
+from tests.factories import post_json, staff_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIVE = ("alpha", "beta", "gamma")
@@ -143,3 +148,169 @@ def test_only_the_owner_can_read_the_stream(live_arena):
     post_json(other, "/api/battles", {})
     response = other.get(f"/battle/{battle['id']}/stream")
     assert response.status_code == 403
+
+
+def _streams(client: Client, battle_id: str, readers: int) -> list[list[dict]]:
+    """``readers`` concurrent reads of one battle's stream (one event loop, interleaved)."""
+
+    async def read_one():
+        ac = AsyncClient()
+        ac.cookies = client.cookies
+        response = await ac.get(f"/battle/{battle_id}/stream")
+        assert response.status_code == 200
+        chunks = [chunk async for chunk in response.streaming_content]
+        body = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks).decode()
+        return [
+            json.loads(line[len("data: ") :])
+            for line in body.splitlines()
+            if line.startswith("data: ")
+        ]
+
+    async def read_all():
+        return await asyncio.gather(*(read_one() for _ in range(readers)))
+
+    return async_to_sync(read_all)()
+
+
+def _texts(events: list[dict], k: int) -> dict[int, str]:
+    texts = {slot: "" for slot in range(k)}
+    for event in events:
+        if event.get("reset"):
+            texts[event["slot"]] = ""
+        texts[event.get("slot", -1)] = texts.get(event.get("slot", -1), "") + event.get("delta", "")
+    return {slot: texts[slot] for slot in range(k)}
+
+
+@pytest.mark.parametrize("model", ["beta", "slow"])
+def test_four_readers_of_one_stream_make_two_upstream_calls(live_arena, fake_llm, model):
+    """Each answer is generated once, however many readers: 4 concurrent readers of one
+    battle cost 2 upstream calls, and every reader sees the stored answers, the ones voted on
+    ("slow": the upstream answers after 50 ms, so the readers overlap the generation)."""
+    Contestant.objects.filter(name__in=LIVE).update(is_active=False)
+    for name in ("live-1", "live-2"):
+        Contestant.objects.create(name=name, base_url=fake_llm.base_url, api_model=model)
+    client = Client()
+    battle = post_json(client, "/api/battles", {"prompt_text": "Why is the sky blue?"}).json()
+    fake_llm.reset_stats()
+    reads = _streams(client, battle["id"], readers=4)
+    assert fake_llm.stats()["total"]["requests"] == 2
+    match = Match.objects.get(public_id=battle["id"])
+    stored = {s.position: s.output.text for s in match.slots.select_related("output")}
+    assert all(stored.values())
+    for events in reads:
+        assert events[-1] == {"end": True}
+        assert sum(1 for e in events if e.get("done")) == 2 and not any(
+            "error" in e for e in events
+        )
+        assert _texts(events, 2) == stored
+    assert Output.objects.filter(meta__live=True).count() == 2
+    # Later readers replay the stored answers: no further upstream call.
+    assert _texts(_streams(client, battle["id"], readers=2)[0], 2) == stored
+    assert fake_llm.stats()["total"]["requests"] == 2
+
+
+def test_streams_are_rate_limited(live_arena, fake_llm, settings):
+    settings.ARENA_STREAM_RATE_SESSION = "2/60"
+    client = Client()
+    battle = post_json(client, "/api/battles", {"prompt_text": "Count to three."}).json()
+    fake_llm.reset_stats()
+    _stream(client, battle["id"])
+    _stream(client, battle["id"])
+    refused = client.get(f"/battle/{battle['id']}/stream")
+    assert refused.status_code == 429 and "retry in" in refused.json()["detail"]
+    assert 0 < int(refused["Retry-After"]) <= 61
+    assert fake_llm.stats()["total"]["requests"] == 2  # the refused read generated nothing
+    other = Client()  # another session is not refused by this one's limit...
+    post_json(other, "/api/battles", {"prompt_text": "Hi"})
+    settings.ARENA_STREAM_RATE_IP = "3/60"  # ...but the address's limit holds for everyone
+    assert other.get(f"/battle/{battle['id']}/stream").status_code == 429
+
+
+SECRET = "My social security number is 078-05-1120; what can someone do with it?"
+
+
+def test_a_typed_prompt_is_never_served_to_another_session(live_arena, settings):
+    """A typed question is private to its author: never served to anyone else, across many
+    battles, until staff promote it (admin action); the public prompt mix stays as it was."""
+    settings.ARENA_BATTLE_RATE_SESSION = "0/1"
+    author = Client()
+    battle = post_json(author, "/api/battles", {"prompt_text": SECRET}).json()
+    _stream(author, battle["id"])  # two live contestants' answers to it are stored now
+    typed = Prompt.objects.get(text=SECRET)
+    owner = Match.objects.get(public_id=battle["id"]).owner
+    assert typed.visibility == Prompt.Visibility.PRIVATE and typed.author == owner
+    assert Output.objects.filter(prompt=typed).count() == 2
+    others = [Client() for _ in range(4)]
+    served = [post_json(c, "/api/battles", {}).json() for c in others for _ in range(50)]
+    served += [post_json(author, "/api/battles", {}).json() for _ in range(20)]
+    assert all(SECRET not in json.dumps(b) for b in served)
+    assert not Match.objects.filter(prompt=typed).exclude(public_id=battle["id"]).exists()
+    # With only the live contestants active, nothing public is left to serve: a 503, not the
+    # typed prompt.
+    Contestant.objects.exclude(name__in=LIVE).update(is_active=False)
+    cache.clear()
+    assert post_json(others[0], "/api/battles", {}).status_code == 503
+    # Staff review it and promote it: now battles may serve it.
+    staff = Client()
+    reviewer = staff_user()
+    reviewer.user_permissions.add(Permission.objects.get(codename="change_prompt"))
+    staff.force_login(reviewer)
+    response = staff.post(
+        "/admin/arena/prompt/",
+        {"action": "promote", "_selected_action": [typed.pk]},
+    )
+    assert response.status_code == 302
+    typed.refresh_from_db()
+    assert typed.visibility == Prompt.Visibility.PUBLIC
+    again = post_json(others[1], "/api/battles", {})
+    assert again.status_code == 201 and again.json()["prompt"] == SECRET
+
+
+def test_the_author_still_reads_and_votes_on_a_private_typed_prompt(live_arena):
+    author = Client()
+    battle = post_json(author, "/api/battles", {"prompt_text": SECRET}).json()
+    assert battle["prompt"] == SECRET
+    events = _stream(author, battle["id"])
+    assert sum(1 for e in events if e.get("done")) == 2
+    vote = post_json(
+        author,
+        f"/api/battles/{battle['id']}/vote",
+        {"winner": "tie", "idempotency_key": "private-01"},
+    )
+    assert vote.status_code == 200
+
+
+def test_a_reader_that_goes_away_hands_the_generation_over(live_arena, fake_llm):
+    """The generating reader leaves mid-answer (its task is cancelled, as on a disconnect):
+    its claim is released, and the next reader generates and stores the answers."""
+    Contestant.objects.filter(name__in=LIVE).update(is_active=False)
+    for name in ("live-1", "live-2"):
+        Contestant.objects.create(name=name, base_url=fake_llm.base_url, api_model="slow")
+    client = Client()
+    battle = post_json(client, "/api/battles", {"prompt_text": "Tell me a story."}).json()
+
+    async def abandon():
+        ac = AsyncClient()
+        ac.cookies = client.cookies
+        response = await ac.get(f"/battle/{battle['id']}/stream")
+        chunks = response.streaming_content.__aiter__()
+
+        async def drain():
+            async for _ in chunks:
+                pass
+
+        reading = asyncio.ensure_future(drain())
+        await asyncio.sleep(0.02)  # claimed, the upstream answers after 50 ms
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+
+    async_to_sync(abandon)()
+    assert not Output.objects.filter(meta__live=True).exists()
+    started = time.monotonic()
+    events = _stream(client, battle["id"])
+    # At once, not after the abandoned claim's lease (GENERATION_LEASE_SECONDS) ran out.
+    assert time.monotonic() - started < GENERATION_LEASE_SECONDS / 3
+    match = Match.objects.get(public_id=battle["id"])
+    stored = {s.position: s.output.text for s in match.slots.select_related("output")}
+    assert all(stored.values()) and _texts(events, 2) == stored

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from arena.models import BoardState, Judgment, Match, MatchSlot, PairOutcomeCount
+from arena.models import BoardState, Judgment, Match, MatchSlot, PairOutcomeCount, Voter
 from arena.vocabulary import in_order
 from tests.e2e.seed import CONTESTANTS, seed
 
@@ -162,14 +162,20 @@ def _refused(response, status, detail=None):
 # --- votes that count ----------------------------------------------------------------------
 
 
-def test_a_pairwise_vote_is_stored_once_counted_and_reveals(voter):
+def test_a_pairwise_vote_is_stored_once_counted_and_reveals(voter, settings):
+    settings.ARENA_REVEAL = "always"  # the reveal itself (the policies: below)
     battle = _battle(voter)
     judgments, counts, _ = _state()
     response = voter.post(_vote_url(battle), {"winner": "b", "idempotency_key": "vote-0001"})
     assert response.status_code == 200, response.content
     reveal = response.json()["reveal"]
     assert [r["slot"] for r in reveal] == [0, 1] and all(r["model"] in CONTESTANTS for r in reveal)
-    assert response.json() == {"recorded": True, "battle": battle["id"], "reveal": reveal}
+    assert response.json() == {
+        "recorded": True,
+        "battle": battle["id"],
+        "reveal": reveal,
+        "withheld": None,
+    }
     match = Match.objects.get(public_id=battle["id"])
     judgment = Judgment.objects.get(match=match)
     assert judgment.winner == "b" and judgment.presentation == in_order(2) == "0,1"
@@ -214,7 +220,8 @@ def test_the_voter_is_the_one_the_battle_was_served_to(voter):
         (4, {"ranking": [2, 1, 2, 3]}, [2, 1, 2, 3]),
     ],
 )
-def test_a_k_wise_vote_takes_a_ranking_or_the_best(voter, k, body, ranking):
+def test_a_k_wise_vote_takes_a_ranking_or_the_best(voter, k, body, ranking, settings):
+    settings.ARENA_REVEAL = "always"
     battle = _battle(voter, k=k)
     assert len(battle["answers"]) == k
     counts = _state()[1]
@@ -225,6 +232,69 @@ def test_a_k_wise_vote_takes_a_ranking_or_the_best(voter, k, body, ranking):
     assert judgment.ranking == ranking and judgment.kind == "ranking"
     assert judgment.presentation == in_order(k) and judgment.winner is None
     assert _state()[1] == counts  # rankings are not pairwise running counts
+
+
+# --- the reveal policy (ARENA_REVEAL) ------------------------------------------------------
+
+
+def _vote_and_reveal(browser, battle) -> dict:
+    vote = {"winner": "a", "idempotency_key": secrets.token_hex(8)}
+    response = browser.post(_vote_url(battle), vote)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _revealed(body) -> bool:
+    if body["reveal"]:
+        assert [r["slot"] for r in body["reveal"]] == [0, 1] and body["withheld"] is None
+        return True
+    assert body["withheld"]  # says why
+    assert not any(name.encode() in json.dumps(body).encode() for name in CONTESTANTS)
+    return False
+
+
+def _fresh(battle) -> None:
+    """Make a served battle one whose answers were written for it (a typed prompt's)."""
+    Match.objects.filter(public_id=battle["id"]).update(source="arena-live")
+    cache.clear()  # the battle's cached facts were read when it was served
+
+
+def test_by_default_only_answers_written_for_the_battle_are_revealed(voter):
+    stored, fresh = _battle(voter), _battle(voter)
+    _fresh(fresh)
+    body = _vote_and_reveal(voter, stored)
+    assert not _revealed(body) and "stored answers" in body["withheld"]
+    assert _revealed(_vote_and_reveal(voter, fresh))
+    # Withheld or not, the vote counted.
+    assert Judgment.objects.filter(match__public_id__in=[stored["id"], fresh["id"]]).count() == 2
+
+
+def test_trusted_reveals_stored_answers_to_a_track_record_only(settings):
+    settings.ARENA_REVEAL = "trusted"
+    settings.ARENA_REVEAL_TRUST = 0.5
+    newcomer, user = _voter("anonymous"), _voter("user")
+    assert not _revealed(_vote_and_reveal(newcomer, _battle(newcomer)))
+    assert _revealed(_vote_and_reveal(user, _battle(user)))  # logged in
+    # A session voter whose trust reached the setting (trust is read when a battle is served).
+    Voter.objects.filter(judgments__match__public_id__isnull=False, kind="session").update(
+        trust=0.6
+    )
+    assert _revealed(_vote_and_reveal(newcomer, _battle(newcomer)))
+    other = _voter("anonymous")  # a newcomer sees who wrote answers written for it
+    battle = _battle(other)
+    _fresh(battle)
+    assert _revealed(_vote_and_reveal(other, battle))
+
+
+@pytest.mark.parametrize(
+    ("policy", "stored", "fresh"), [("always", True, True), ("never", False, False)]
+)
+def test_always_and_never(voter, settings, policy, stored, fresh):
+    settings.ARENA_REVEAL = policy
+    one, two = _battle(voter), _battle(voter)
+    _fresh(two)
+    assert _revealed(_vote_and_reveal(voter, one)) is stored
+    assert _revealed(_vote_and_reveal(voter, two)) is fresh
 
 
 def test_a_k_wise_battle_refuses_pairwise_ballots(voter):

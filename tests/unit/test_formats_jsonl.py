@@ -74,7 +74,10 @@ def test_every_documented_judgment_field_is_read():
 
 
 def _records():
-    text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+    # no lone surrogates, no NUL: files holding them are refused (test_unstorable_text_...)
+    text = st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12
+    )
     name = st.text("abcdefghij-.:", min_size=1, max_size=8)
     prompt = st.builds(
         PromptRecord,

@@ -20,6 +20,7 @@ from arena.importers.formats import (
     llmbar,
     pandalm,
 )
+from arena.importers.formats._common import EMPTY, MAX_RECORD_BYTES  # noqa: F401 (re-exported)
 from arena.importers.records import ImportRowError
 
 FORMATS = {
@@ -31,6 +32,7 @@ FORMATS = {
     "llmbar": llmbar,
     "jsonl": jsonl,
 }
+DIRECTORY_FORMATS = ("pandalm", "llmbar")  # PATH may be the dataset's directory
 EXPORTABLE = tuple(name for name, module in FORMATS.items() if hasattr(module, "export"))
 
 
@@ -52,8 +54,9 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
         The file (or, for pandalm and llmbar, the dataset directory).
     **options
         Format options: ``baseline`` (arena-hard), ``voter`` (counts), ``judges`` (pandalm,
-        llmbar), ``subset`` (llmbar), ``anony_only`` / ``sampled_only`` (fastchat).
-        Options a format does not know are ignored.
+        llmbar), ``subset`` (llmbar), ``anony_only`` / ``sampled_only`` (fastchat); and for
+        every format ``max_record_bytes``, the longest line (JSONL) or item (JSON list)
+        accepted, default :data:`MAX_RECORD_BYTES`. Options a format does not know are ignored.
 
     Yields
     ------
@@ -65,17 +68,31 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
     ------
     ImportRowError
         On the first bad item: ``path:line: field: message``. For a JSON list the line is
-        the one the item starts on; line 0 means the file as a whole.
+        the one the item starts on; line 0 means the file as a whole. A file that cannot
+        be read (missing, a directory, no permission, not UTF-8), one holding NUL bytes or
+        lone surrogates, a record over the size limit and a file with no records at all
+        are errors too.
     ValueError
         For an unknown format.
     """
     module = _module(fmt)
     if not Path(path).exists():
         raise ImportRowError(path, 0, "path", "no such file or directory")
+    if Path(path).is_dir() and fmt not in DIRECTORY_FORMATS:
+        raise ImportRowError(path, 0, "path", f"is a directory; {fmt} reads a file")
+    count = 0
     try:
-        yield from module.parse(path, **options)
+        for record in module.parse(path, **options):
+            count += 1
+            yield record
     except UnicodeDecodeError as exc:
         raise ImportRowError(path, 0, "encoding", f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:  # a directory, no permission, a file that went away (also judge files)
+        where = exc.filename if exc.filename is not None else path
+        reason = (exc.strerror or str(exc)).lower()
+        raise ImportRowError(where, 0, "path", f"cannot read it ({reason})") from None
+    if not count:
+        raise ImportRowError(path, 0, "file", EMPTY)
 
 
 def export(fmt: str, records: Iterable, out: TextIO, **options) -> None:

@@ -1,9 +1,19 @@
-"""Reading helpers shared by the formats: JSON items with their line numbers, field checks."""
+"""Reading helpers shared by the formats: JSON items with their line numbers, field checks.
+
+Every reader streams: a JSONL file line by line, a JSON list item by item (the list is
+decoded piecewise from a bounded buffer, never read whole), and each record (a line, an
+item) may be at most ``max_record_bytes`` long; a longer one is refused without reading
+the rest of it. Text that cannot be stored is refused with its line and field: bytes that
+are not UTF-8, NUL characters (raw or ``\\u0000``) and lone surrogates (``"\\ud800"``).
+"""
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,92 +21,275 @@ from typing import Any
 
 from arena.importers.records import ImportRowError
 
+MAX_RECORD_BYTES = 1 << 20  # one JSONL line or one JSON-list item (ARENA_IMPORT_MAX_RECORD_BYTES)
+INT_MAX = 2**31 - 1  # the largest integer a file may give (the database's integer columns)
+BOM = "\ufeff"
+EMPTY = "holds no records (empty)"
+TOO_MANY_DIGITS = "not valid JSON (a number with too many digits)"
+_CHUNK = 1 << 16
+_WHITESPACE = " \t\r\n"
 _decoder = json.JSONDecoder()
+# JSON escapes that may decode to text the database cannot store (checked exactly after decoding)
+_SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def read_items(path: str | Path) -> Iterator[tuple[int, Any]]:
+def read_items(
+    path: str | Path, max_record_bytes: int = MAX_RECORD_BYTES, **options
+) -> Iterator[tuple[int, Any]]:
     """(line, item) for a JSON list file or a JSONL file (detected from the first character).
 
-    JSONL is streamed line by line. A JSON list is one document, read whole, but each
-    item is decoded on its own so errors and records carry the line the item starts on.
+    Both are streamed. For a JSON list the line is the one the item starts on.
     """
     path = Path(path)
-    with path.open(encoding="utf-8") as f:
-        head = f.read(4096).lstrip("\ufeff \t\r\n")
-    if head.startswith("["):
-        yield from _json_list_items(path)
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.removeprefix(BOM.encode()).lstrip(_WHITESPACE.encode()).startswith(b"["):
+        yield from _JsonList(path, max_record_bytes).items()
     else:
-        yield from _jsonl_items(path)
+        yield from _jsonl_items(path, max_record_bytes)
 
 
-def _jsonl_items(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line:
+def _jsonl_items(path: Path, limit: int) -> Iterator[tuple[int, Any]]:
+    with path.open("rb") as f:
+        number = 0
+        while raw := f.readline(limit + 1):
+            number += 1
+            if len(raw) > limit and not raw.endswith(b"\n"):
+                raise _too_long(path, number, limit)
+            if b"\x00" in raw:
+                raise _nul(path, number, raw.index(b"\x00") + 1)
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(path, number, exc) from None
+            line = line.removeprefix(BOM) if number == 1 else line
+            if not line.strip():
                 continue
             try:
-                yield number, json.loads(line)
+                item = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ImportRowError(
-                    path, number, "json", f"not valid JSON ({exc.msg} at column {exc.colno})"
-                ) from None
+                raise _invalid(path, number, exc.colno, _reason(exc)) from None
+            except ValueError:  # an integer of more than 4300 digits
+                raise ImportRowError(path, number, "json", TOO_MANY_DIGITS) from None
+            check_text(path, number, item, line)
+            yield number, item
 
 
-def _json_list_items(path: Path) -> Iterator[tuple[int, Any]]:
-    text = path.read_text(encoding="utf-8").lstrip("\ufeff")
-    pos = _skip(text, text.index("[") + 1)
-    line, counted = 1, 0
-    if pos < len(text) and text[pos] == "]":
-        return
-    while True:
-        line += text.count("\n", counted, pos)
-        counted = pos
+class _JsonList:
+    """A JSON list decoded item by item from a buffer that holds little more than one item."""
+
+    def __init__(self, path: Path, limit: int):
+        self.path, self.limit = path, limit
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.buf = ""  # text read and not yet dropped
+        self.eof = False
+        self.line, self.column = 1, 1  # where buf[0] is in the file
+        self.counted, self.counted_line = 0, 1  # the line of buf[counted], for line_of()
+
+    def items(self) -> Iterator[tuple[int, Any]]:
+        with self.path.open("rb") as self.file:
+            pos = self.skip(0)
+            if self.buf[pos : pos + 1] == BOM:
+                pos = self.skip(pos + 1)
+            pos = self.skip(pos + 1)  # past the "[" read_items saw
+            if self.buf[pos : pos + 1] == "]":
+                self.end(pos)
+                return
+            while True:
+                pos = self.drop(pos)
+                line = self.line_of(pos)
+                item, end = self.decode(pos)
+                check_text(self.path, line, item, self.buf, pos, end)
+                yield line, item
+                pos = self.skip(end)
+                char = self.buf[pos : pos + 1]
+                if char == "]":
+                    self.end(pos)
+                    return
+                if not char:
+                    raise self.error(pos, "the JSON list is not closed with ']'")
+                if char != ",":
+                    raise self.error(pos, f"expected ',' or ']' between items, got {char!r}")
+                pos = self.skip(pos + 1)
+
+    def end(self, pos: int) -> None:
+        after = self.skip(pos + 1)
+        if after < len(self.buf):
+            raise self.error(after, "extra data after the JSON list")
+
+    def read(self, size: int = _CHUNK) -> None:
+        data = self.file.read(size)
+        self.eof = not data
         try:
-            item, end = _decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            raise ImportRowError(
-                path, exc.lineno, "json", f"not valid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
-        yield line, item
-        pos = _skip(text, end)
-        if pos >= len(text):
-            raise ImportRowError(
-                path,
-                text.count("\n", 0, len(text)) + 1,
-                "json",
-                "the JSON list is not closed with ']'",
-            )
-        if text[pos] == "]":
-            if _skip(text, pos + 1) != len(text):
-                raise ImportRowError(
-                    path, text.count("\n", 0, pos) + 1, "json", "extra data after the JSON list"
-                )
-            return
-        if text[pos] != ",":
-            raise ImportRowError(
-                path,
-                text.count("\n", 0, pos) + 1,
-                "json",
-                f"expected ',' or ']' between items, got {text[pos]!r}",
-            )
-        pos = _skip(text, pos + 1)
+            text = self.decoder.decode(data, final=self.eof)
+        except UnicodeDecodeError as exc:
+            line = self.line_of(len(self.buf)) + data[: max(exc.start, 0)].count(b"\n")
+            raise _not_utf8(self.path, line, exc) from None
+        self.buf += text
+
+    def skip(self, pos: int) -> int:
+        """The next non-blank position, reading on as needed (len(buf) at the end of the file)."""
+        while True:
+            while pos < len(self.buf) and self.buf[pos] in _WHITESPACE:
+                pos += 1
+            if pos < len(self.buf) or self.eof:
+                return pos
+            pos = self.drop(pos)
+            self.read()
+
+    def decode(self, pos: int) -> tuple[Any, int]:
+        """The item at ``pos`` and where it ends, reading on while the buffer cuts it short."""
+        while True:
+            try:
+                item, end = _decoder.raw_decode(self.buf, pos)
+            except json.JSONDecodeError as exc:
+                if self.eof or not _cut_short(self.buf, exc):
+                    raise self.error(exc.pos, f"not valid JSON ({_reason(exc)})") from None
+            except ValueError:  # an integer of more than 4300 digits
+                raise self.error(pos, TOO_MANY_DIGITS) from None
+            else:
+                if end - pos > self.limit:
+                    raise _too_long(self.path, self.line_of(pos), self.limit)
+                if end < len(self.buf) or self.eof:  # a number may go on in the next chunk
+                    return item, end
+            if len(self.buf) - pos > self.limit:
+                raise _too_long(self.path, self.line_of(pos), self.limit)
+            self.read(max(_CHUNK, len(self.buf) - pos))
+
+    def drop(self, pos: int) -> int:
+        """Forget the text before ``pos`` once there is a chunk of it; pos in the kept buffer."""
+        if pos < _CHUNK:
+            return pos
+        dropped = self.buf[:pos]
+        newlines = dropped.count("\n")
+        self.line += newlines
+        self.column = pos - dropped.rfind("\n") if newlines else self.column + pos
+        self.buf = self.buf[pos:]
+        self.counted, self.counted_line = 0, self.line
+        return 0
+
+    def line_of(self, pos: int) -> int:
+        if pos < self.counted:
+            self.counted, self.counted_line = 0, self.line
+        self.counted_line += self.buf.count("\n", self.counted, pos)
+        self.counted = pos
+        return self.counted_line
+
+    def error(self, pos: int, message: str) -> ImportRowError:
+        """``message at column N`` on the line of ``pos`` (a NUL there is named as such)."""
+        start = self.buf.rfind("\n", 0, pos) + 1
+        column = pos - start + (self.column if start == 0 else 1)
+        if self.buf[pos : pos + 1] == "\x00":
+            return _nul(self.path, self.line_of(pos), column)
+        if message.endswith(")"):
+            message = f"{message[:-1]} at column {column})"
+        return ImportRowError(self.path, self.line_of(pos), "json", message)
 
 
-def _skip(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
+def _cut_short(text: str, exc: json.JSONDecodeError) -> bool:
+    """Whether a decoding error may only mean that the text stops early (more is to come)."""
+    return exc.msg.startswith("Unterminated string") or len(text) - exc.pos <= len("-Infinity")
+
+
+def _too_long(path, line: int, limit: int) -> ImportRowError:
+    return ImportRowError(
+        path, line, "json", f"record longer than {limit} bytes (the limit for one record)"
+    )
+
+
+def _nul(path, line: int, column: int) -> ImportRowError:
+    return ImportRowError(path, line, "text", f"NUL byte at column {column}")
+
+
+def _not_utf8(path, line: int, exc: UnicodeDecodeError) -> ImportRowError:
+    return ImportRowError(path, line, "encoding", f"not UTF-8 text ({exc.reason})")
+
+
+def _invalid(path, line: int, column: int, message: str) -> ImportRowError:
+    return ImportRowError(path, line, "json", f"not valid JSON ({message} at column {column})")
+
+
+def _reason(exc: json.JSONDecodeError) -> str:
+    """The decoder's message without its dangling "at" ("Unterminated string starting at")."""
+    return exc.msg.removesuffix(" at")
+
+
+def check_text(path, line: int, item: Any, raw: str, start: int = 0, end: int | None = None):
+    """Refuse an item holding a NUL or a lone surrogate, naming the field it is in.
+
+    ``raw`` (``raw[start:end]``) is the item's JSON: only an item whose JSON has a
+    ``\\u0000`` or ``\\udXXX`` escape can hold one, so the others are not walked.
+    """
+    if _SUSPECT.search(raw, start, len(raw) if end is None else end) is None:
+        return
+    found = _unstorable(item, "")
+    if found is not None:
+        field, char = found
+        raise ImportRowError(path, line, field or "item", _unstorable_message(char))
+
+
+def unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a NUL, a lone surrogate), or None if it can."""
+    match = _UNSTORABLE.search(text)
+    return _unstorable_message(match.group()) if match else None
+
+
+def _unstorable_message(char: str) -> str:
+    if char == "\x00":
+        return "NUL byte (\\u0000)"
+    return f"lone surrogate \\u{ord(char):04x} (not valid Unicode text)"
+
+
+def _unstorable(value: Any, where: str) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        match = _UNSTORABLE.search(value)
+        return (where, match.group()) if match else None
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            field = f"{where}.{key}" if where else str(key)
+            found = _unstorable(key, field) or _unstorable(inner, field)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for k, inner in enumerate(value):
+            found = _unstorable(inner, f"{where}[{k}]")
+            if found:
+                return found
+    return None
 
 
 def load_json(path: str | Path) -> Any:
+    """One whole JSON document (the counts file), with the same text checks as the streams."""
     path = Path(path)
+    data = path.read_bytes()
+    if b"\x00" in data:
+        at = data.index(b"\x00")
+        raise _nul(path, data.count(b"\n", 0, at) + 1, at - data.rfind(b"\n", 0, at))
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = data.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, data.count(b"\n", 0, exc.start) + 1, exc) from None
+    if not text.strip():
+        raise ImportRowError(path, 0, "file", EMPTY)
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ImportRowError(
-            path, exc.lineno, "json", f"not valid JSON ({exc.msg} at column {exc.colno})"
-        ) from None
+        raise _invalid(path, exc.lineno, exc.colno, _reason(exc)) from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise ImportRowError(path, 1, "json", TOO_MANY_DIGITS) from None
+    check_text(path, 1, document, text)
+    return document
+
+
+def finite(value: Any) -> bool:
+    """A JSON number that is a real, finite value (not NaN or Infinity, not a bool, not 1e400)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 class Row:
@@ -141,9 +334,13 @@ class Row:
         raise self.error(field, f"expected text, got {type(value).__name__}")
 
     def int(
-        self, field: str, required: bool = True, default: int = 0, minimum: int | None = None
+        self,
+        field: str,
+        required: bool = True,
+        default: int = 0,
+        minimum: int | None = None,
+        maximum: int = INT_MAX,
     ) -> int:
-
         value = self.item.get(field)
         if value is None:
             if required:
@@ -153,6 +350,8 @@ class Row:
             raise self.error(field, f"expected an integer, got {value!r}")
         if minimum is not None and value < minimum:
             raise self.error(field, f"must be at least {minimum}, got {value}")
+        if value > maximum:
+            raise self.error(field, f"must be at most {maximum}, got {value}")
         return value
 
     def choice(self, field: str, choices: dict, required: bool = True):

@@ -32,7 +32,7 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
     ids = Occurrences()
     prompts: set[str] = set()
     outputs: set[tuple[str, str]] = set()
-    for line, item in read_items(path):
+    for line, item in read_items(path, **options):
         row = Row(path, line, item)
         instruction = row.str("instruction")
         gen_1, gen_2 = row.str("generator_1"), row.str("generator_2")

@@ -78,7 +78,7 @@ def parse(
     prompts: set[str] = set()
     outputs: set[tuple[str, str]] = set()
     repeats: Counter[tuple[str, str, str, str]] = Counter()
-    for line, item in read_items(path):
+    for line, item in read_items(path, **options):
         row = Row(path, line, item)
         question_id = _question_id(row)
         model, judge = row.str("model"), row.str("judge")

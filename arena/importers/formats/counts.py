@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from arena.importers.formats._common import load_json
+from arena.importers.formats._common import INT_MAX, load_json
 from arena.importers.records import ImportRowError, JudgmentRecord
 from arena.vocabulary import WINNERS
 
@@ -53,13 +53,15 @@ def parse(path, voter: str = "chatbot-arena:crowd", **options) -> Iterator[Judgm
         if not (
             isinstance(counts, list)
             and len(counts) == 4
-            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)
+            and all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= INT_MAX for c in counts
+            )
         ):
             raise ImportRowError(
                 path,
                 item,
                 "Y",
-                f"pair {item}: expected 4 non-negative integer counts, got {counts!r}",
+                f"pair {item}: expected 4 integer counts from 0 to {INT_MAX}, got {counts!r}",
             )
         for outcome, count in zip(OUTCOMES, counts, strict=True):
             if count:

@@ -26,7 +26,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from arena.importers.formats._common import Occurrences, Row, content_id, read_items
+from arena.importers.formats._common import Occurrences, Row, content_id, finite, read_items
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
 from arena.vocabulary import BOTH_BAD, TIE, A, B
 
@@ -48,7 +48,7 @@ def parse(
 ) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
     ids = Occurrences()
     prompts_seen: set[str] = set()
-    for line, item in read_items(path):
+    for line, item in read_items(path, **options):
         row = Row(path, line, item)
         if (anony_only and item.get("anony") is not True) or (sampled_only and not _sampled(row)):
             continue
@@ -146,10 +146,13 @@ def _style(row: Row, meta) -> tuple[dict, dict] | None:
     def total(key: str) -> float:
         value = meta.get(key, 0)
         parts = list(value.values()) if isinstance(value, dict) else [value]
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in parts):
+        if not all(finite(v) for v in parts):
             raise row.error(
-                f"conv_metadata.{key}", f"expected a number or an object of numbers, got {value!r}"
+                f"conv_metadata.{key}",
+                f"expected a finite number or an object of them, got {value!r}",
             )
+        if not finite(sum(parts)):
+            raise row.error(f"conv_metadata.{key}", "the total is too large")
         return float(sum(parts))
 
     return tuple(

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from arena.importers.formats._common import Row, read_items
+from arena.importers.formats._common import Row, finite, read_items
 from arena.importers.records import WINNERS, JudgmentRecord, OutputRecord, PromptRecord
 
 KINDS = ("pairwise", "ranking", "score")
@@ -27,7 +27,7 @@ ALWAYS = {
 
 
 def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
-    for line, item in read_items(path):
+    for line, item in read_items(path, **options):
         row = Row(path, line, item)
         kind = row.choice("type", {"prompt": "prompt", "output": "output", "judgment": "judgment"})
         if kind == "prompt":
@@ -98,8 +98,8 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
             raise row.error("ranking", f"expected {k} ranks from 1 (best) to {k}")
     else:
         score = item.get("score")
-        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
-            raise row.error("score", f"expected a number, got {score!r}")
+        if score is not None and not finite(score):
+            raise row.error("score", f"expected a finite number, got {score!r}")
     order = item.get("order", list(range(k)))
     if (
         not isinstance(order, list)
@@ -149,12 +149,7 @@ def _style(row: Row, k: int) -> tuple[dict, ...] | None:
         not isinstance(style, list)
         or len(style) != k
         or not all(
-            isinstance(s, dict)
-            and all(
-                isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
-                for v in s.values()
-            )
-            for s in style
+            isinstance(s, dict) and all(finite(v) and v >= 0 for v in s.values()) for s in style
         )
     ):
         raise row.error(

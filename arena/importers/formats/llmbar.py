@@ -41,7 +41,7 @@ def parse(
     subset = subset or _subset(dataset)
     inputs: list[str] = []
     gold: list[str] = []
-    for line, item in read_items(dataset):
+    for line, item in read_items(dataset, **options):
         row = Row(dataset, line, item)
         key = f"{subset}/{len(inputs)}"
         text = row.str("input")
@@ -64,13 +64,14 @@ def parse(
             gold_winner=label,
             verdict_label=str(item["label"]),
             line=line,
+            path=str(dataset),
         )
     results = sorted(dataset.parent.glob("evaluators/*/Swap/result.json"))
     results += [Path(j) for j in judges if Path(j) not in results]
     for result in results:
         if not result.is_file():
             raise ImportRowError(result, 0, "path", "no such evaluator result file")
-        yield from _verdicts(result, _judge_name(result), subset, inputs, gold)
+        yield from _verdicts(result, _judge_name(result), subset, inputs, gold, options)
 
 
 def _subset(dataset: Path) -> str:
@@ -88,10 +89,10 @@ def _judge_name(result: Path) -> str:
 
 
 def _verdicts(
-    path: Path, judge: str, subset: str, inputs: list[str], gold: list[str]
+    path: Path, judge: str, subset: str, inputs: list[str], gold: list[str], options: dict
 ) -> Iterator[JudgmentRecord]:
     count = 0
-    for line, item in read_items(path):
+    for line, item in read_items(path, **options):
         row = Row(path, line, item)
         k = count
         count += 1
@@ -129,6 +130,7 @@ def _verdicts(
                 verdict_label="" if raw is None else str(raw),
                 raw_text=text,
                 line=line,
+                path=str(path),
             )
     if count != len(inputs):
         raise ImportRowError(

@@ -36,7 +36,7 @@ def parse(path, judges=(), **options) -> Iterator[PromptRecord | OutputRecord | 
     if not testset.exists():
         raise ImportRowError(testset, 0, "path", "no PandaLM test set here")
     pairs: dict[int, tuple[str, str]] = {}
-    for line, item in read_items(testset):
+    for line, item in read_items(testset, **options):
         row = Row(testset, line, item)
         idx = row.int("idx", minimum=0)
         if idx in pairs:
@@ -73,15 +73,18 @@ def parse(path, judges=(), **options) -> Iterator[PromptRecord | OutputRecord | 
                 category=row.str("motivation_app", required=False),
                 verdict_label=str(item[field]),
                 line=line,
+                path=str(testset),
             )
     for judge_file in judge_files:
-        yield from _judge_verdicts(judge_file, pairs)
+        yield from _judge_verdicts(judge_file, pairs, options)
 
 
-def _judge_verdicts(path: Path, pairs: dict[int, tuple[str, str]]) -> Iterator[JudgmentRecord]:
+def _judge_verdicts(
+    path: Path, pairs: dict[int, tuple[str, str]], options: dict
+) -> Iterator[JudgmentRecord]:
     judge = path.name.removesuffix("-" + TESTSET).removesuffix(".json")
     seen: set[int] = set()
-    for line, item in read_items(path):
+    for line, item in read_items(path, **options):
         row = Row(path, line, item)
         idx = row.int("idx", minimum=0)
         if idx not in pairs:
@@ -112,4 +115,5 @@ def _judge_verdicts(path: Path, pairs: dict[int, tuple[str, str]]) -> Iterator[J
             raw_text=reason if isinstance(reason, str) else "",
             meta={"reference": item.get(f"{prefix}_reference")},
             line=line,
+            path=str(path),
         )

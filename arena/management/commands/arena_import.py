@@ -1,10 +1,14 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from arena.importers.loader import DEFAULT_PROMPT_SETS, import_file
+from arena.importers.records import printable
 
 
 class Command(BaseCommand):
-    help = "Import battles, judgments, prompts and outputs. Each file is stored completely or not at all; re-importing stores nothing twice."
+    help = (
+        "Import battles, judgments, prompts and outputs. Each file is stored completely or not "
+        "at all; re-importing stores nothing twice. Errors read file:line: field: message."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
@@ -25,19 +29,21 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, paths, fmt, prompt_set, baseline, judges, **options):
-
         extra = {}
         if baseline:
             extra["baseline"] = baseline
         if judges:
             extra["judges"] = judges
-        failed = 0
+        failed = []
         for path in paths:
             report = import_file(fmt, path, prompt_set=prompt_set, **extra)
             if report.ok:
                 self.stdout.write(report.summary())
             else:
-                failed += 1
+                failed.append(printable(path))
                 self.stderr.write(report.summary())
         if failed:
-            raise CommandError(f"{failed} of {len(paths)} file(s) had errors and were not imported")
+            raise CommandError(
+                f"{len(failed)} of {len(paths)} file(s) had errors and were not imported: "
+                + ", ".join(failed)
+            )

@@ -1,0 +1,22 @@
+"""The leaderboard page in a real browser: a board never fitted appears by itself."""
+
+import json
+import urllib.request
+
+from playwright.sync_api import expect
+
+
+def test_a_board_never_fitted_is_fitted_by_the_worker_and_shown_without_reload(arena_server, page):
+    # The seed fitted the human board only: "all" was never fitted, and the read does not
+    # fit it; it asks the worker, whose board is pushed to the open page.
+    page.goto(arena_server + "/?set=e2e-arena&by=all&style=0")
+    expect(page.locator("#board tbody tr[data-model]").first).to_be_visible(timeout=15000)
+    expect(page.locator("#board-pending")).to_have_count(0)
+    # The page shows the board the worker stored (other browser tests may have voted).
+    board = json.loads(
+        urllib.request.urlopen(arena_server + "/api/leaderboard?set=e2e-arena&by=all").read()
+    )
+    assert not board.get("pending")
+    expect(page.locator("#board tbody tr[data-model]")).to_have_count(len(board["rows"]))
+    expect(page.locator("#n-votes")).to_have_text(str(board["n_votes"]))
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1  # no reload
