@@ -1,34 +1,28 @@
 """Human battles: serve anonymous answers side by side (the vote is :mod:`arena.votes`).
 
-``start_battle`` draws contestants with a matchmaking policy and stores the Match (the
-only place identities live until the vote); ``start_live_battle`` does the same for a
-prompt the voter typed, whose answers are then streamed (``live_slots``,
-``save_live_answer``); ``battle_view`` is what the browser may see before the vote.
+``serve_battle`` checks a request for a battle and stores it; ``start_battle`` draws
+contestants with a matchmaking policy and stores the Match (the only place identities
+live until the vote); ``start_live_battle`` does the same for a prompt the voter typed,
+whose answers are then streamed (:mod:`arena.live_answers`); ``battle_view`` is what the
+browser may see before the vote; ``battle_facts`` is what a vote needs to know.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import logging
-import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Sum
 
 from arena.boards import HUMAN_SOURCE, BoardScope
-from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, UNAVAILABLE, Refusal
+from arena.errors import BAD_REQUEST, NOT_FOUND, UNAVAILABLE, Refusal
 from arena.gate import admit
-from arena.generation import contestant_config, generation_label, stream_answers
 from arena.matchmaking import pair_weights
 from arena.models import (
     Contestant,
@@ -41,11 +35,9 @@ from arena.models import (
     PromptSet,
     Voter,
 )
-from arena.ratelimit import enforce_battle_limits, enforce_stream_limits
+from arena.ratelimit import enforce_battle_limits
 from arena.ratings.scale import ELO_SCALE
 from arena.voters import Caller, voter_for
-
-log = logging.getLogger(__name__)
 
 # --- serving a battle ----------------------------------------------------------------------
 
@@ -400,206 +392,6 @@ def promote_prompts(prompts) -> int:
     return count
 
 
-@dataclass(frozen=True)
-class LiveSlots:
-    prompt: str
-    pending: dict[int, object]  # slot -> JudgeConfig of its contestant
-    done: dict[int, str]  # slot -> answer text already stored
-
-
-def open_live_stream(
-    voter: Voter | None, voter_label: str | None, address_hash: str, public_id
-) -> LiveSlots:
-    """Check a request to read a live battle's answers (rate limits, then ownership)."""
-    enforce_stream_limits(voter_label, address_hash)
-    return live_slots(voter, public_id)
-
-
-def live_slots(voter: Voter | None, public_id) -> LiveSlots:
-    """What is left to stream for this voter's live battle."""
-    match = Match.objects.filter(public_id=public_id).select_related("prompt").first()
-    if match is None:
-        raise Refusal("no such battle", status=NOT_FOUND)
-    if voter is None or match.owner_id != voter.id:
-        raise Refusal("this battle was served to someone else", status=FORBIDDEN)
-    pending, done = {}, {}
-    for slot in match.slots.select_related("contestant", "output").order_by("position"):
-        if slot.output_id:
-            done[slot.position] = slot.output.text
-        else:
-            pending[slot.position] = contestant_config(slot.contestant)
-    return LiveSlots(match.prompt.text if match.prompt_id else "", pending, done)
-
-
-def save_live_answer(
-    public_id, position: int, text: str, prompt_tokens: int, completion_tokens: int
-) -> str:
-    """Store a slot's generated answer (once); return the slot's stored answer text."""
-    with transaction.atomic():
-        slot = (
-            MatchSlot.objects.select_related("match", "contestant", "output")
-            .select_for_update(of=("self",))  # PostgreSQL: not the nullable side of the join
-            .get(match__public_id=public_id, position=position)
-        )
-        if slot.output_id:
-            return slot.output.text
-        output, _ = Output.objects.get_or_create(
-            prompt_id=slot.match.prompt_id,
-            contestant=slot.contestant,
-            generation_config=generation_label(slot.contestant),
-            defaults={
-                "text": text,
-                "meta": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "live": True,
-                },
-            },
-        )
-        slot.output = output
-        slot.save(update_fields=["output"])
-        return output.text
-
-
-def stored_answer(public_id, position: int) -> str | None:
-    """A live slot's stored answer (None: not generated yet)."""
-    return (
-        MatchSlot.objects.filter(match__public_id=public_id, position=position)
-        .values_list("output__text", flat=True)
-        .first()
-    )
-
-
-# One reader generates each answer; the others follow it through the shared cache.
-LIVE_ANSWER_FAILED = "this answer could not be generated; start a new battle"
-GENERATION_LEASE_SECONDS = 30  # a generating reader's claim, renewed with every piece
-FOLLOW_POLL_SECONDS = 0.2  # how often a following reader looks for new text
-PUBLISH_EVERY_SECONDS = 0.1  # how often the generating reader publishes its text
-
-
-def _live_keys(public_id, slot: int) -> dict[str, str]:
-    base = f"arena:live:{public_id}:{slot}"
-    return {part: f"{base}:{part}" for part in ("claim", "text", "done", "error")}
-
-
-async def live_answer_events(public_id, slots: LiveSlots) -> AsyncIterator[dict]:
-    """The events of a live battle's answers for one reader, slot by slot interleaved.
-
-    ``{"slot", "delta"}`` pieces, then ``{"slot", "done"}`` or ``{"slot", "error"}``, then
-    ``{"end"}``; ``{"slot", "reset"}`` (rare) tells the reader to drop the slot's text so
-    far. Stored answers are sent whole. Each pending answer is generated once, however many
-    readers: the first reader claims the slot in the shared cache (``cache.add``) and
-    generates it, publishing the text so far; the other readers follow that text and
-    finish with the stored answer, the one voted on. A reader that goes away releases its
-    claim, and a follower takes the generation over (from the start).
-    """
-    for slot, text in slots.done.items():
-        yield {"slot": slot, "delta": text}
-        yield {"slot": slot, "done": True}
-    if slots.pending:
-        queue: asyncio.Queue = asyncio.Queue()
-        tasks = [
-            asyncio.create_task(_slot_events(public_id, slot, config, slots.prompt, queue))
-            for slot, config in slots.pending.items()
-        ]
-        remaining = len(tasks)
-        try:
-            while remaining:
-                event = await queue.get()
-                if event is None:
-                    remaining -= 1
-                else:
-                    yield event
-        finally:
-            for task in tasks:
-                task.cancel()
-    yield {"end": True}
-
-
-async def _slot_events(public_id, slot: int, config, prompt: str, queue: asyncio.Queue) -> None:
-    """One slot of one reader: generate it if no one else is, else follow who does.
-
-    The shared cache is used through its plain (blocking, sub-millisecond) calls: a
-    cancelled reader (a closed connection) must not leave a claim written after it left,
-    as a cache call still running on a worker thread would."""
-    keys = _live_keys(public_id, slot)
-    token = uuid.uuid4().hex  # this reader's claim
-    settled = False  # the slot ended (answer stored or failed): nothing to hand over
-    sent = ""  # the text this reader was sent for the slot
-
-    async def send(text: str) -> None:
-        nonlocal sent
-        if not text.startswith(sent):
-            await queue.put({"slot": slot, "reset": True})
-            sent = ""
-        if len(text) > len(sent):
-            await queue.put({"slot": slot, "delta": text[len(sent) :]})
-        sent = text
-
-    try:
-        while True:
-            state = cache.get_many(list(keys.values()))
-            if keys["error"] in state:
-                await queue.put({"slot": slot, "error": state[keys["error"]]})
-                settled = True
-                return
-            if keys["done"] in state or keys["claim"] not in state:
-                stored = await sync_to_async(stored_answer)(public_id, slot)
-                if stored is not None:
-                    await send(stored)
-                    await queue.put({"slot": slot, "done": True})
-                    settled = True
-                    return
-            if keys["claim"] not in state and cache.add(
-                keys["claim"], token, GENERATION_LEASE_SECONDS
-            ):
-                await _generate(public_id, slot, config, prompt, keys, token, send, queue)
-                settled = True
-                return
-            if keys["text"] in state:
-                await send(state[keys["text"]])
-            await asyncio.sleep(FOLLOW_POLL_SECONDS)
-    except Exception:  # one slot's failure must not end the stream without a word
-        log.exception("live answer for slot %s of battle %s failed", slot, public_id)
-        await queue.put({"slot": slot, "error": LIVE_ANSWER_FAILED})
-    finally:
-        # A reader that leaves (or fails) mid-answer hands the generation over at once.
-        if not settled and cache.get(keys["claim"]) == token:
-            cache.delete_many([keys["claim"], keys["text"]])
-        await queue.put(None)
-
-
-async def _generate(public_id, slot, config, prompt, keys, token, send, queue) -> None:
-    """Generate a slot's answer (this reader holds the claim), publish it, store it."""
-    published = 0.0
-    text = ""
-    async with aclosing(stream_answers({slot: config}, prompt)) as events:
-        async for event in events:
-            if "delta" in event:
-                text += event["delta"]
-                await send(text)
-                now = time.monotonic()
-                if now - published >= PUBLISH_EVERY_SECONDS:  # and renew the claim
-                    cache.set_many(
-                        {keys["text"]: text, keys["claim"]: token}, GENERATION_LEASE_SECONDS
-                    )
-                    published = now
-            elif "error" in event:
-                cache.set(keys["error"], event["error"], GENERATION_LEASE_SECONDS)
-                await queue.put(event)
-            elif event.get("done"):
-                stored = await sync_to_async(save_live_answer)(
-                    public_id,
-                    slot,
-                    event["text"],
-                    event["prompt_tokens"],
-                    event["completion_tokens"],
-                )
-                cache.set(keys["done"], True, GENERATION_LEASE_SECONDS)
-                await send(stored)
-                await queue.put({"slot": slot, "done": True})
-
-
 def _answered(pool: Pool, contestant_id: int, prompt_id: int) -> bool:
     prompts = pool.prompts_of[contestant_id]
     i = np.searchsorted(prompts, prompt_id)
@@ -650,10 +442,10 @@ class BattleFacts:
     contestants: tuple[tuple[int, str], ...]  # (contestant id, name) per slot, in slot order
     complete: bool  # every slot has its answer
     # arena.votes.reveal: answers written for this battle (a typed prompt's live answers)
-    # may be revealed; stored ones are withheld unless the owner has a track record.
+    # may be revealed; stored ones are withheld unless the owner has a track record (read
+    # at vote time: a voter's trust changes, these facts are cached).
     fresh: bool = False
     owner_kind: str = ""
-    owner_trust: float = 0.0
 
 
 def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
@@ -686,7 +478,6 @@ def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
             "output_id",
             "match__source",
             "match__owner__kind",
-            "match__owner__trust",
         )
     )
     if not rows:
@@ -708,7 +499,6 @@ def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
         complete=all(row[11] is not None for row in rows),
         fresh=rows[0][12] == "arena-live",
         owner_kind=rows[0][13] or "",
-        owner_trust=rows[0][14] or 0.0,
     )
     if facts.complete:
         cache.set(key, facts, settings.ARENA_BATTLE_TTL_SECONDS)

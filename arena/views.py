@@ -13,9 +13,9 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import etag
 
 from arena.api import board_choices
-from arena.battles import live_answer_events, open_live_stream
 from arena.boards import BoardScope
 from arena.errors import Refusal
+from arena.live_answers import live_answer_events, open_live_stream
 from arena.models import Contestant, PromptSet
 from arena.services import latest_snapshot
 from arena.voters import current_voter, ip_hash, voter_label
@@ -96,7 +96,7 @@ async def battle_stream(request, battle_id):
     Events: {"slot", "delta"} pieces, then {"slot", "done"} or {"slot", "error"}; answers
     already stored are sent whole at once. Only the voter the battle was served to may
     read it; nothing names a model. Each answer is generated once, however many readers
-    (``arena.battles.live_answer_events``); streams are rate limited.
+    (``arena.live_answers.live_answer_events``); streams are rate limited.
     """
     try:
         slots = await sync_to_async(open_live_stream)(

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from arena.models import Voter
+from arena.trust.burst import burst_reason
 
 COOKIE = "arena_voter"
 SALT = "arena.voter"
@@ -153,10 +154,12 @@ def voter_for(who: Caller) -> Voter:
     inside the transaction that stores what the voter asked for."""
     if who.voter is not None:
         return who.voter
+    reason = None
     if who.user is not None:
         label, kind = user_label(who.user), Voter.Kind.USER
     else:
         label, kind = secrets.token_urlsafe(24), Voter.Kind.SESSION
+        reason = burst_reason(who.address_hash)  # one session too many from its address
     try:
         with transaction.atomic():  # a savepoint: the caller's transaction survives a race
             return Voter.objects.create(
@@ -165,6 +168,9 @@ def voter_for(who: Caller) -> Voter:
                 user=who.user,
                 ip_hash=who.address_hash,
                 network_hash=who.network_hash,
+                flagged=reason is not None,
+                counted_flagged=reason is not None,  # it has no votes to move yet
+                flag_reason=reason or "",
             )
     except IntegrityError:  # two first requests of one user at once
         return Voter.objects.get(label=label)

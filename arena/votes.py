@@ -119,16 +119,15 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
     idempotency key: the transaction rolls back (nothing is counted) and Refusal(409) says
     which of the two it was.
 
-    The count goes to the public cells, or to the flagged ones when the voter is counted
-    as flagged (:mod:`arena.trust`); a voter whose address minted more than
-    ``ARENA_TRUST_BURST_SESSIONS`` session voters in the last hour is flagged here, in the
-    same transaction (:func:`arena.trust.burst.counted_flagged_now`).
+    The count goes to the public cells, or to the flagged ones when the voter's votes are
+    counted as flagged (:func:`arena.trust.burst.counted_flagged_now`, in the same
+    transaction; a burst of fresh sessions is born flagged).
     """
     scopes = scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category)
     now = timezone.now()
     try:
         with transaction.atomic():
-            flagged = counted_flagged_now(battle.owner_id, battle.owner_kind == Voter.Kind.USER)
+            flagged = counted_flagged_now(battle.owner_id)
             Judgment.objects.create(
                 match_id=battle.match_id,
                 voter_id=battle.owner_id,
@@ -192,10 +191,7 @@ def reveal(battle: BattleFacts) -> dict:
         or (policy in ("fresh", "trusted") and battle.fresh)
         or (
             policy == "trusted"
-            and (
-                battle.owner_kind == Voter.Kind.USER
-                or battle.owner_trust >= settings.ARENA_REVEAL_TRUST
-            )
+            and (battle.owner_kind == Voter.Kind.USER or _has_track_record(battle.owner_id))
         )
     )
     if not shown:
@@ -207,6 +203,14 @@ def reveal(battle: BattleFacts) -> dict:
         ],
         "withheld": None,
     }
+
+
+def _has_track_record(voter_id: int | None) -> bool:
+    """The voter's trust reaches ``ARENA_REVEAL_TRUST`` and its votes are not flagged (read
+    now: trust moves with every trust pass)."""
+    return Voter.objects.filter(
+        pk=voter_id, counted_flagged=False, trust__gte=settings.ARENA_REVEAL_TRUST
+    ).exists()
 
 
 OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just opened

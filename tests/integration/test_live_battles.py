@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import AsyncClient, Client
 
-from arena.battles import GENERATION_LEASE_SECONDS
+from arena.live_answers import GENERATION_LEASE_SECONDS
 from arena.models import Contestant, Judgment, Match, Output, Prompt, PromptSet
 from judges.clients.fake_server import FakeLLMServer
 from tests.e2e.seed import seed
