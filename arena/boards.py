@@ -494,20 +494,14 @@ def _model_index(contestant_ids: np.ndarray, model_ids: list[int] | None = None)
 # --- running counts ------------------------------------------------------------------------
 
 
-def rebuild_pair_counts(prompt_set: PromptSet) -> int:
-    """Recompute a prompt set's running counts from its raw judgments (one GROUP BY)."""
-    PairOutcomeCount.objects.filter(prompt_set=prompt_set).delete()
+def pairwise_cells(judgments, *leading: str) -> dict[tuple, int]:
+    """OK pairwise ``judgments`` summed into running-count cells, one GROUP BY:
+    ``(*leading fields, category, contestant_a, contestant_b, winner, a_first) -> votes``."""
     rows = (
-        Judgment.objects.filter(
-            match__prompt_set=prompt_set,
-            match__k=2,
-            kind=Judgment.Kind.PAIRWISE,
-            status=Judgment.Status.OK,
-        )
+        judgments.filter(match__k=2, kind=Judgment.Kind.PAIRWISE, status=Judgment.Status.OK)
         .with_slots()
         .values_list(
-            "judge_id",
-            "voter__counted_flagged",
+            *leading,
             "match__category",
             "s0__contestant_id",
             "s1__contestant_id",
@@ -518,9 +512,22 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
         .order_by()
     )
     cells: dict[tuple, int] = {}
-    for judge_id, flagged, category, a, b, winner, shown, n in rows.iterator():
+    for *cell, shown, n in rows.iterator():
+        key = (*cell, slot_zero_first(shown))
+        cells[key] = cells.get(key, 0) + n
+    return cells
+
+
+def rebuild_pair_counts(prompt_set: PromptSet) -> int:
+    """Recompute a prompt set's running counts from its raw judgments (one GROUP BY)."""
+    PairOutcomeCount.objects.filter(prompt_set=prompt_set).delete()
+    cells: dict[tuple, int] = {}
+    by_judge = pairwise_cells(
+        Judgment.objects.filter(match__prompt_set=prompt_set), "judge_id", "voter__counted_flagged"
+    )
+    for (judge_id, flagged, *cell), n in by_judge.items():
         source = human_source(bool(flagged)) if judge_id is None else judge_source(judge_id)
-        key = (source, category, a, b, winner, slot_zero_first(shown))
+        key = (source, *cell)
         cells[key] = cells.get(key, 0) + n
     PairOutcomeCount.objects.bulk_create(
         (
@@ -559,29 +566,7 @@ def move_voter_counts(voter_ids, *, flagged: bool) -> tuple[int, set[tuple[int, 
     )
     if not ids:
         return 0, set()
-    rows = (
-        Judgment.objects.filter(
-            voter_id__in=ids,
-            match__k=2,
-            kind=Judgment.Kind.PAIRWISE,
-            status=Judgment.Status.OK,
-        )
-        .with_slots()
-        .values_list(
-            "match__prompt_set_id",
-            "match__category",
-            "s0__contestant_id",
-            "s1__contestant_id",
-            "winner",
-            "presentation",
-        )
-        .annotate(n=Sum("weight"))
-        .order_by()
-    )
-    cells: dict[tuple, int] = {}
-    for prompt_set_id, category, a, b, winner, shown, n in rows:
-        key = (prompt_set_id, category, a, b, winner, slot_zero_first(shown))
-        cells[key] = cells.get(key, 0) + n
+    cells = pairwise_cells(Judgment.objects.filter(voter_id__in=ids), "match__prompt_set_id")
     source, target = human_source(not flagged), human_source(flagged)
     for (prompt_set_id, category, a, b, winner, a_first), n in cells.items():
         cell = dict(
