@@ -14,9 +14,13 @@ CHUNK = 2000
 def iter_records(
     prompt_set: PromptSet, include_failed: bool = True
 ) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
-    """Prompts, then outputs, then judgments of one prompt set, in id order."""
+    """Prompts, then outputs, then judgments of one prompt set, in id order.
+
+    A typed prompt private to its author (``Prompt.visibility``) is left out, with its
+    answers and the judgments of its battles: an export is meant to be shared."""
     prompt_ids: dict[int, str] = {}
-    for p in Prompt.objects.filter(prompt_set=prompt_set).order_by("id").iterator(chunk_size=CHUNK):
+    public = Prompt.objects.filter(prompt_set=prompt_set, visibility=Prompt.Visibility.PUBLIC)
+    for p in public.order_by("id").iterator(chunk_size=CHUNK):
         prompt_ids[p.id] = p.external_id
         yield PromptRecord(
             external_id=p.external_id,
@@ -26,11 +30,7 @@ def iter_records(
             reference_answer=p.reference_answer,
             turns=tuple(p.turns or ()),
         )
-    outputs = (
-        Output.objects.filter(prompt__prompt_set=prompt_set)
-        .select_related("contestant")
-        .order_by("id")
-    )
+    outputs = Output.objects.filter(prompt__in=public).select_related("contestant").order_by("id")
     for o in outputs.iterator(chunk_size=CHUNK):
         yield OutputRecord(
             prompt_id=prompt_ids[o.prompt_id],
@@ -41,6 +41,7 @@ def iter_records(
 
     judgments = (
         Judgment.objects.filter(match__prompt_set=prompt_set)
+        .exclude(match__prompt__visibility=Prompt.Visibility.PRIVATE)
         .select_related("match", "judge", "voter")
         .order_by("match_id", "id")
     )

@@ -327,13 +327,15 @@ def _check_judge(judge: Judge) -> None:
 
 
 def _choose_prompts(run: EvaluationRun, contestants: list[Contestant]) -> list[int]:
-    """Prompts every contestant can answer: those without an endpoint need a stored answer.
+    """Public prompts every contestant can answer: those without an endpoint need a stored
+    answer.
 
     With ``max_prompts`` a seeded sample of them; always sorted by id.
     """
     ids = np.asarray(
         list(
-            Prompt.objects.filter(prompt_set=run.prompt_set)
+            # A typed prompt is its author's own: never sent to the run's endpoints.
+            Prompt.objects.filter(prompt_set=run.prompt_set, visibility=Prompt.Visibility.PUBLIC)
             .order_by("id")
             .values_list("id", flat=True)
         )

@@ -10,9 +10,11 @@ from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.test import AsyncClient, Client
 
+from arena.importers.exporter import iter_records
 from arena.live_answers import GENERATION_LEASE_SECONDS
-from arena.models import Contestant, Judgment, Match, Output, Prompt, PromptSet
+from arena.models import Contestant, EvaluationRun, Judgment, Match, Output, Prompt, PromptSet
 from judges.clients.fake_server import FakeLLMServer
+from judges.runs.create import _choose_prompts
 from tests.e2e.seed import seed
 from tests.factories import post_json, staff_user
 
@@ -264,6 +266,25 @@ def test_a_typed_prompt_is_never_served_to_another_session(live_arena, settings)
     assert typed.visibility == Prompt.Visibility.PUBLIC
     again = post_json(others[1], "/api/battles", {})
     assert again.status_code == 201 and again.json()["prompt"] == SECRET
+
+
+def test_a_private_typed_prompt_is_neither_exported_nor_sent_to_a_run(live_arena, tmp_path):
+    author = Client()
+    battle = post_json(author, "/api/battles", {"prompt_text": SECRET}).json()
+    _stream(author, battle["id"])
+    vote = {"winner": "a", "idempotency_key": "typed-vote-1"}
+    assert post_json(author, f"/api/battles/{battle['id']}/vote", vote).status_code == 200
+    prompt_set = Match.objects.get(public_id=battle["id"]).prompt_set
+    typed = Prompt.objects.get(text=SECRET)
+    records = list(iter_records(prompt_set))
+    assert records and SECRET not in repr(records)
+    # Neither its answers nor the vote on its battle (both name the prompt).
+    assert not any(getattr(r, "prompt_id", None) == typed.external_id for r in records)
+    assert any(getattr(r, "prompt_id", None) for r in records)  # the public ones are there
+    # The prompts a run would send to its endpoints (the run's first planning step).
+    assert typed.pk not in _choose_prompts(
+        EvaluationRun(prompt_set=prompt_set), list(Contestant.objects.filter(name__in=LIVE))
+    )
 
 
 def test_the_author_still_reads_and_votes_on_a_private_typed_prompt(live_arena):
