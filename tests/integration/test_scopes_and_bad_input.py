@@ -421,7 +421,16 @@ async def _talk(path, frames):
     return connected, code, answers
 
 
-BAD_FRAMES = ["not json", "{", b"\x00\x01", "[" * 100000, '{"subscribe": "\\ud800"}', "[]", "7"]
+BAD_FRAMES = [
+    "not json",
+    "{",
+    b"\x00\x01",
+    "[" * 100000,  # too large
+    "[" * 1000 + "]" * 1000,  # too deep for the decoder's recursion: refused before it
+    '{"subscribe": "\\ud800"}',
+    "[]",
+    "7",
+]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -432,6 +441,7 @@ def test_the_leaderboard_socket_answers_bad_frames_and_stays_open():
     assert connected
     assert [a["type"] for a in answers] == ["error"] * len(BAD_FRAMES) + ["subscribed"]
     assert "not JSON" in answers[0]["message"] and "binary" in answers[2]["message"]
+    assert "too large" in answers[3]["message"] and "nested deeper" in answers[4]["message"]
 
 
 @pytest.mark.django_db(transaction=True)
