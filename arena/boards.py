@@ -259,7 +259,7 @@ def scope_counts_and_ids(
         rows = _grouped_rows(Judgment.objects.in_scope(scope).filter(voter__flagged=False))
     else:
         rows = _table_rows(scope, raw)
-    rows = _concat(rows, _ranking_rows(scope, exclude_flagged, raw))
+    rows = concat_rows(rows, _ranking_rows(scope, exclude_flagged, raw))
     return counts_from_rows(rows, model_ids)
 
 
@@ -415,7 +415,8 @@ def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = 
     )
 
 
-def _concat(first, second):
+def concat_rows(first, second):
+    """Two row-array tuples as one (their units kept apart)."""
     if first is None or second is None:
         return first if second is None else second
     offset = first[0].max() + 1
@@ -607,11 +608,6 @@ def cluster_rows(scope: BoardScope, voter_ids) -> dict[str, tuple]:
         cluster = address or f"voter:{voter_id}"
         by_cluster.setdefault(cluster, []).append((a, b, winner, slot_zero_first(shown), n))
     return {cluster: _cell_rows(cells) for cluster, cells in by_cluster.items()}
-
-
-def concat_rows(first, second):
-    """Two row-array tuples as one (their units kept apart)."""
-    return _concat(first, second)
 
 
 def judgment_counts(judgments, model_ids: list[int] | None = None) -> PairwiseCounts:

@@ -1,13 +1,13 @@
 """Contestants answering prompts through their OpenAI-compatible endpoints.
 
 One client for every model (:mod:`llm`, the transport the judges use too): the live
-battle page streams answers with :func:`stream_answers`; evaluation runs generate missing
+battle page streams answers with :func:`stream_answer` (one per slot,
+:mod:`arena.live_answers` runs them); evaluation runs generate missing
 outputs with the same configuration (:func:`contestant_config`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -55,53 +55,36 @@ def answer_messages(prompt_text: str) -> list[dict]:
     return [{"role": "user", "content": prompt_text}]
 
 
-async def stream_answers(configs: dict[int, ModelConfig], prompt_text: str) -> AsyncIterator[dict]:
-    """Stream every slot's answer at once, interleaved as they arrive.
+LIVE_ANSWER_FAILED = "this answer could not be generated; start a new battle"
 
-    Yields ``{"slot", "delta"}`` pieces, then per slot ``{"slot", "done", "text",
-    "prompt_tokens", "completion_tokens"}`` or ``{"slot", "error"}``. Errors carry no
-    model name: the browser must not learn who answered before the vote.
+
+async def stream_answer(config: ModelConfig, prompt_text: str) -> AsyncIterator[dict]:
+    """Stream one contestant's answer to a typed prompt.
+
+    Yields ``{"delta"}`` pieces, then ``{"done", "text", "prompt_tokens",
+    "completion_tokens"}`` or ``{"error"}``. Errors carry no model name: the browser must
+    not learn who answered before the vote.
     """
-    queue: asyncio.Queue = asyncio.Queue()
-
-    async def run(slot: int, config: ModelConfig):
-        parts: list[str] = []
-        usage = (0, 0)
-        try:
-            async for piece in astream(config, answer_messages(prompt_text)):
-                if piece.text:
-                    parts.append(piece.text)
-                    await queue.put({"slot": slot, "delta": piece.text})
-                if piece.prompt_tokens is not None:
-                    usage = (piece.prompt_tokens, piece.completion_tokens or 0)
-            await queue.put(
-                {
-                    "slot": slot,
-                    "done": True,
-                    "text": "".join(parts),
-                    "prompt_tokens": usage[0],
-                    "completion_tokens": usage[1],
-                }
-            )
-        except LLMError as exc:
-            log.warning("live answer for slot %s failed: %s", slot, exc)
-            await queue.put(
-                {"slot": slot, "error": "this answer could not be generated; start a new battle"}
-            )
-        except Exception:  # a slot's failure must not hang the others
-            log.exception("live answer for slot %s failed", slot)
-            await queue.put(
-                {"slot": slot, "error": "this answer could not be generated; start a new battle"}
-            )
-
-    tasks = [asyncio.create_task(run(slot, config)) for slot, config in configs.items()]
-    remaining = len(tasks)
+    parts: list[str] = []
+    usage = (0, 0)
     try:
-        while remaining:
-            event = await queue.get()
-            if "done" in event or "error" in event:
-                remaining -= 1
-            yield event
-    finally:
-        for task in tasks:
-            task.cancel()
+        async for piece in astream(config, answer_messages(prompt_text)):
+            if piece.text:
+                parts.append(piece.text)
+                yield {"delta": piece.text}
+            if piece.prompt_tokens is not None:
+                usage = (piece.prompt_tokens, piece.completion_tokens or 0)
+    except LLMError as exc:
+        log.warning("live answer failed: %s", exc)
+        yield {"error": LIVE_ANSWER_FAILED}
+        return
+    except Exception:  # reported to the reader like an endpoint's failure
+        log.exception("live answer failed")
+        yield {"error": LIVE_ANSWER_FAILED}
+        return
+    yield {
+        "done": True,
+        "text": "".join(parts),
+        "prompt_tokens": usage[0],
+        "completion_tokens": usage[1],
+    }

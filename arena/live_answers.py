@@ -22,7 +22,12 @@ from django.core.cache import cache
 from django.db import transaction
 
 from arena.errors import FORBIDDEN, NOT_FOUND, Refusal
-from arena.generation import contestant_config, generation_label, stream_answers
+from arena.generation import (
+    LIVE_ANSWER_FAILED,
+    contestant_config,
+    generation_label,
+    stream_answer,
+)
 from arena.models import Match, MatchSlot, Output, Voter
 from arena.ratelimit import enforce_stream_limits
 
@@ -100,7 +105,6 @@ def stored_answer(public_id, position: int) -> str | None:
 
 
 # One reader generates each answer; the others follow it through the shared cache.
-LIVE_ANSWER_FAILED = "this answer could not be generated; start a new battle"
 GENERATION_LEASE_SECONDS = 30  # a generating reader's claim, renewed with every piece
 FOLLOW_POLL_SECONDS = 0.2  # how often a following reader looks for new text
 PUBLISH_EVERY_SECONDS = 0.1  # how often the generating reader publishes its text
@@ -202,7 +206,7 @@ async def _generate(public_id, slot, config, prompt, keys, token, send, queue) -
     """Generate a slot's answer (this reader holds the claim), publish it, store it."""
     published = 0.0
     text = ""
-    async with aclosing(stream_answers({slot: config}, prompt)) as events:
+    async with aclosing(stream_answer(config, prompt)) as events:
         async for event in events:
             if "delta" in event:
                 text += event["delta"]
@@ -215,7 +219,7 @@ async def _generate(public_id, slot, config, prompt, keys, token, send, queue) -
                     published = now
             elif "error" in event:
                 cache.set(keys["error"], event["error"], GENERATION_LEASE_SECONDS)
-                await queue.put(event)
+                await queue.put({"slot": slot, "error": event["error"]})
             elif event.get("done"):
                 stored = await sync_to_async(save_live_answer)(
                     public_id,

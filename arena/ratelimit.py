@@ -2,7 +2,7 @@
 
 A rate is ``HITS/SECONDS`` or several of them separated by commas, all enforced
 (``"30/60,1000/86400"``: 30 a minute and 1000 a day); ``0/1`` switches a limit off.
-:func:`allow` is the one limiter; :func:`enforce` applies several keyed limits and refuses
+:func:`hit` is the one limiter; :func:`enforce` applies several keyed limits and refuses
 with a 429 that says when to retry (the end of the exhausted window).
 
 Who is limited: sessions (the voter's label), client addresses and their networks (the
@@ -58,11 +58,6 @@ def hit(key: str, rate: str) -> int:
         if count > limit:
             wait = max(wait, int(window - now % window) + 1)
     return wait
-
-
-def allow(key: str, rate: str) -> bool:
-    """Count one hit for ``key``; False once a window's budget is spent."""
-    return hit(key, rate) == 0
 
 
 def enforce(limits: list[tuple[str, str]], message: str) -> None:

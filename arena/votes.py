@@ -1,14 +1,14 @@
 """Votes: check a ballot against its battle and voter, store it once, reveal the contestants.
 
 ``cast_vote`` is the one way a human vote enters the arena (the API's vote view calls it,
-anonymous and logged-in voters alike). It reads the battle in one query, refuses with
-:class:`arena.errors.Refusal` before anything is written, then stores the judgment and
-bumps the running count in one transaction, and asks for the debounced refit of the
-boards the vote belongs to once that transaction commits.
+anonymous and logged-in voters alike). It takes the battle's facts (cached when it was
+served, :func:`arena.battles.battle_facts`), refuses with :class:`arena.errors.Refusal`
+before anything is written, then stores the judgment and bumps the running count in one
+transaction, and asks for the debounced refit of the boards the vote belongs to once that
+transaction commits.
 
-Plain synchronous ORM code, called by a sync view: under ASGI, Django runs each
-request's sync code on a thread of that request's own, so one process has many votes in
-flight.
+Plain synchronous ORM code, called by a sync view: ``config.http`` runs each request's
+sync part on a pooled thread, so one process has many votes in flight.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def cast_vote(
     (:func:`reveal`: ``{"reveal": [...], "withheld": None | why}``).
 
     ``address_hash`` and ``network_hash`` are the client's keyed address and network
-    hashes (rate limits). Raises Refusal
-    (with its HTTP status) for anything the arena refuses; a refused vote writes nothing.
+    hashes (rate limits). Raises Refusal (with its HTTP status) for anything the arena
+    refuses; a refused vote writes nothing.
     """
     if voter_label is None:
         raise Refusal("no voter session: open a battle first", status=FORBIDDEN)

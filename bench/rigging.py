@@ -214,19 +214,26 @@ def attacker(url, address, target, table, seconds, budget, map_votes, max_cookie
 
     # Mapping: a fresh cookie per throwaway vote (the server may refuse new identities:
     # then an earlier cookie).
-    mapped = 0
-    while map_votes and mapped < map_votes and tally.votes < budget and time.time() < deadline:
-        client = client_for(fresh=True)
+    def take_battle(fresh: bool):
+        """A battle for a fresh cookie (or, refused, an earlier one); None if refused."""
+        client = client_for(fresh=fresh)
         status, battle = client.battle()
-        if status == 429 or status == 403:
+        if status in (403, 429) and fresh:
             client = client_for(fresh=False)
             status, battle = client.battle()
         tally.add(status)
         if status != 201:
             time.sleep(0.5)
-            continue
+            return None, None
         if client.label:
             cookies[client.label] = client.cookie
+        return client, battle
+
+    mapped = 0
+    while map_votes and mapped < map_votes and tally.votes < budget and time.time() < deadline:
+        client, battle = take_battle(fresh=True)
+        if client is None:
+            continue
         status, answer = client.vote(battle, random.choice("ab"))
         tally.add(status, client, voted=True)
         mapped += 1
@@ -238,18 +245,9 @@ def attacker(url, address, target, table, seconds, budget, map_votes, max_cookie
     # Rigging: vote for the target whenever it is recognised.
     seen = recognised = 0
     while tally.votes < budget and time.time() < deadline:
-        fresh = len(cookies) < max_cookies
-        client = client_for(fresh=fresh)
-        status, battle = client.battle()
-        if status in (403, 429) and fresh:
-            client = client_for(fresh=False)
-            status, battle = client.battle()
-        tally.add(status)
-        if status != 201:
-            time.sleep(0.5)
+        client, battle = take_battle(fresh=len(cookies) < max_cookies)
+        if client is None:
             continue
-        if client.label:
-            cookies[client.label] = client.cookie
         seen += 1
         models = _models(battle, known)
         if target in models:
