@@ -1,6 +1,23 @@
 """Benchmark: Bradley-Terry + 1000-replica bootstrap on 1.67M Chatbot Arena battles.
 
-Prints, in one run:
+Two sections (``--sections solver,cli-log``, both by default).
+
+``cli-log``: the whole CLI on a raw battle log. The counts file is expanded (seeded) into
+a 1.67M-line FastChat JSONL in a temporary directory (``question_id``, ``tstamp``,
+``model_a``, ``model_b``, ``winner``, ``anony``), then, each in its own process, timed
+end to end (wall, and peak RSS from ``os.wait4``):
+
+1. ``python -m arena.ratings fit LOG --format fastchat --method bt --bootstrap 1000
+   --anchor mixtral-8x7b-instruct-v0.1=1114 --json``;
+2. FastChat's own path on the same file: ``pandas.read_json(LOG, lines=True)`` and
+   ``rating_systems.compute_bt`` (the fit alone, no bootstrap), reimplemented below;
+3. the record path the CLI took before the battle reader (every line parsed into a
+   record, the records listed, then counted), whose board must equal the CLI's to 1e-6.
+
+It ends with ``goal cli-log: ... MET`` (or ``NOT MET``): the CLI in <= 10 s wall and
+<= 1 GB peak, and faster than FastChat's read + fit.
+
+``solver``, on the counts alone, prints:
 
 1. ours — exact BT-MLE by Newton on aggregated counts, then 1000 exact multinomial
    bootstrap replicas solved together (:func:`arena.ratings.bootstrap_bt`); cold
@@ -16,7 +33,8 @@ Prints, in one run:
    cores.
 
 Nothing is asserted about time (the machine is shared); the ratios are printed.
-Run: ``.venv/bin/python bench/ratings.py [--sizes 20000,40000,80000] [--rounds 2]``.
+Run: ``.venv/bin/python bench/ratings.py [--sections solver,cli-log] [--sizes
+20000,40000,80000] [--rounds 2] [--skip-old]``.
 """
 
 from __future__ import annotations
@@ -26,7 +44,9 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -165,14 +185,8 @@ def fastchat_fit_bt_seconds(raw, replicas=5):
     return (time.perf_counter() - t) / replicas
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="20000,40000,80000")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+def solver_section(args):
     sizes = [int(s) for s in args.sizes.split(",")]
-    warnings.simplefilter("ignore", category=FutureWarning)
-
     raw, counts = load()
     n_battles = int(counts.total_votes)
     print(
@@ -228,6 +242,237 @@ def main():
         f"goal: ours < 1 s -> {'met' if t_ours < 1 else 'NOT met'} ({t_ours:.3f} s); "
         f">= 1000x -> {'met' if extrapolated / t_ours >= 1000 else 'NOT met'}"
     )
+
+
+# -- the CLI on a raw battle log --------------------------------------------------------
+
+CLI_WALL_GOAL, CLI_RSS_GOAL = 10.0, 1e9  # seconds, bytes
+WINNER_LABELS = ('"model_a"', '"model_b"', '"tie"', '"tie (bothbad)"')
+
+
+def write_battle_log(raw, path: Path, seed: int = 0) -> int:
+    """The counts expanded to one FastChat JSONL line per battle, shuffled (seeded), with a
+    random conversation id and increasing time stamps, as FastChat's clean battles."""
+    models = [json.dumps(m) for m in raw["models"]]
+    pairs = np.array(raw["X"])
+    reps = np.array(raw["Y"], np.int64).ravel()
+    a = np.repeat(np.repeat(pairs[:, 0], 4), reps)
+    b = np.repeat(np.repeat(pairs[:, 1], 4), reps)
+    w = np.repeat(np.tile(np.arange(4), len(pairs)), reps)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(a.size)
+    a, b, w = a[order].tolist(), b[order].tolist(), w[order].tolist()
+    ids = rng.bytes(16 * len(a)).hex()
+    stamps = np.round(np.cumsum(rng.exponential(30.0, len(a))) + 1_682_899_200.0, 4).tolist()
+    with path.open("w") as f:
+        for start in range(0, len(a), 100_000):
+            f.write(
+                "".join(
+                    f'{{"question_id": "{ids[32 * i : 32 * i + 32]}", "tstamp": {stamps[i]!r}, '
+                    f'"model_a": {models[a[i]]}, "model_b": {models[b[i]]}, '
+                    f'"winner": {WINNER_LABELS[w[i]]}, "anony": true}}\n'
+                    for i in range(start, min(start + 100_000, len(a)))
+                )
+            )
+    return len(a)
+
+
+# Started by a small process of its own, a child's peak RSS is its own: a child forked
+# from this process (large after the solver section) would start with this one's.
+_LAUNCHER = """
+import json, os, sys, time
+t = time.perf_counter()
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - t
+rc = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall": wall, "rss": usage.ru_maxrss * 1024, "rc": rc}, f)
+"""
+
+
+def run_measured(argv, out_path: Path) -> tuple[float, int, int, str]:
+    """(wall seconds, peak RSS bytes, exit code, stderr) of one child process."""
+    measured = out_path.with_suffix(".measured")
+    with out_path.open("w") as out, tempfile.TemporaryFile("w+") as err:
+        launcher = [sys.executable, "-c", _LAUNCHER, str(measured), *argv]
+        subprocess.run(launcher, stdout=out, stderr=err, cwd=ROOT, check=False)
+        err.seek(0)
+        stderr = err.read()
+    if not measured.exists():
+        sys.exit(f"could not run {argv[:3]}: {stderr}")
+    m = json.loads(measured.read_text())
+    return m["wall"], m["rss"], m["rc"], stderr
+
+
+def preprocess_for_bt(df):
+    """FastChat ``rating_systems.preprocess_for_bt``: unique (matchup, outcome) with counts."""
+    import pandas as pd
+
+    n_rows = len(df)
+    schedule = np.full((n_rows, 3), fill_value=1, dtype=np.int32)  # outcome 1: a tie
+    model_indices, models = pd.factorize(pd.concat([df["model_a"], df["model_b"]]))
+    schedule[:, [0, 1]] = np.column_stack([model_indices[:n_rows], model_indices[n_rows:]])
+    schedule[df["winner"] == "model_a", 2] = 2
+    schedule[df["winner"] == "model_b", 2] = 0
+    matchups_outcomes, weights = np.unique(schedule, return_counts=True, axis=0)
+    matchups = matchups_outcomes[:, [0, 1]]
+    outcomes = matchups_outcomes[:, 2].astype(np.float64) / 2.0
+    return matchups, outcomes, models.to_list(), weights.astype(np.float64)
+
+
+def bt_loss_and_grad(ratings, matchups, outcomes, weights, alpha=1.0):
+    """FastChat ``rating_systems.bt_loss_and_grad`` (a tie is half a win and half a loss)."""
+    from scipy.special import expit
+
+    matchup_ratings = ratings[matchups]
+    logits = alpha * (matchup_ratings[:, 0] - matchup_ratings[:, 1])
+    probs = expit(logits)
+    loss = -((np.log(probs) * outcomes + np.log(1.0 - probs) * (1.0 - outcomes)) * weights).sum()
+    matchups_grads = -alpha * (outcomes - probs) * weights
+    model_grad = np.zeros_like(ratings)
+    np.add.at(
+        model_grad,
+        matchups[:, [0, 1]],
+        matchups_grads[:, None] * np.array([1.0, -1.0], dtype=np.float64),
+    )
+    return loss, model_grad
+
+
+def compute_bt(df, base=10.0, scale=400.0, init_rating=1000, tol=1e-6):
+    """FastChat ``rating_systems.compute_bt``: L-BFGS on the unique outcomes, anchored at
+    mixtral-8x7b-instruct-v0.1 = 1114 (``scale_and_offset``)."""
+    import pandas as pd
+    from scipy.optimize import minimize
+
+    matchups, outcomes, models, weights = preprocess_for_bt(df)
+    result = minimize(
+        fun=bt_loss_and_grad,
+        x0=np.zeros(len(models), dtype=np.float64),
+        args=(matchups, outcomes, weights, math.log(base)),
+        jac=True,
+        method="L-BFGS-B",
+        options={"disp": False, "maxiter": 100, "gtol": tol},
+    )
+    scaled = result["x"] * scale + init_rating
+    if ANCHOR[0] in models:
+        scaled += ANCHOR[1] - scaled[models.index(ANCHOR[0])]
+    return pd.Series(scaled, index=models).sort_values(ascending=False)
+
+
+def fastchat_worker(log: str) -> None:
+    """Child process: FastChat's read + fit, printing its ratings and inner timings as JSON."""
+    import pandas as pd
+
+    t0 = time.perf_counter()
+    df = pd.read_json(log, lines=True)
+    t1 = time.perf_counter()
+    ratings = compute_bt(df)
+    t2 = time.perf_counter()
+    print(json.dumps({"read": t1 - t0, "fit": t2 - t1, "ratings": ratings.to_dict()}))
+
+
+def old_path_worker(log: str) -> None:
+    """Child process: the record path (parse every line into a record, list them, count)."""
+    from arena.ratings.__main__ import build_parser, fit_board, load_records
+
+    args = build_parser().parse_args(
+        ["fit", log, "--format", "fastchat", "--bootstrap", "1000", "--anchor", "=".join(
+            [ANCHOR[0], str(int(ANCHOR[1]))]
+        )]
+    )  # fmt: skip
+    print(json.dumps(fit_board(load_records("fastchat", [log]), args).to_rows()))
+
+
+def cli_log_section(args):
+    raw, counts = load()
+    with tempfile.TemporaryDirectory(prefix="arena-bench-") as tmp:
+        log = Path(tmp) / "battles.jsonl"
+        t = time.perf_counter()
+        n = write_battle_log(raw, log, seed=args.seed)
+        size = log.stat().st_size
+        print(
+            f"\n[cli-log] FastChat JSONL from the counts file: {n:,} lines, {size / 1e6:.0f} MB "
+            f"(seed {args.seed}, written in {time.perf_counter() - t:.1f} s)"
+        )
+        anchor = f"{ANCHOR[0]}={int(ANCHOR[1])}"
+        cli = [sys.executable, "-m", "arena.ratings", "fit", str(log), "--format", "fastchat",
+               "--method", "bt", "--bootstrap", "1000", "--anchor", anchor, "--json"]  # fmt: skip
+        wall, rss, rc, err = run_measured(cli, Path(tmp) / "cli.json")
+        if rc != 0:
+            sys.exit(f"the CLI failed ({rc}): {err}")
+        rows = json.loads((Path(tmp) / "cli.json").read_text())
+        print("  ours: python -m arena.ratings fit (read + BT + 1000 replicas)")
+        print(f"    {wall:6.2f} s wall, {rss / 1e9:5.2f} GB peak RSS")
+
+        worker = [sys.executable, __file__, "--fastchat-worker", str(log)]
+        fc_wall, fc_rss, rc, err = run_measured(worker, Path(tmp) / "fastchat.json")
+        if rc != 0:
+            sys.exit(f"FastChat's path failed ({rc}): {err}")
+        fc = json.loads((Path(tmp) / "fastchat.json").read_text())
+        print("  FastChat: pandas.read_json(lines=True) + compute_bt (fit only, no bootstrap)")
+        print(
+            f"    {fc_wall:6.2f} s wall ({fc['read']:.2f} s read_json, {fc['fit']:.2f} s fit), "
+            f"{fc_rss / 1e9:5.2f} GB peak RSS"
+        )
+        ours = {r["model"]: r["rating"] for r in rows}
+        fc_diff = max(abs(ours[m] - v) for m, v in fc["ratings"].items())
+        print(f"    max |our rating - FastChat's| = {fc_diff:.4f} (L-BFGS gtol 1e-6 vs Newton)")
+
+        if args.skip_old:
+            print("  the record path: skipped (--skip-old)")
+        else:
+            worker = [sys.executable, __file__, "--old-path-worker", str(log)]
+            old_wall, old_rss, rc, err = run_measured(worker, Path(tmp) / "old.json")
+            if rc != 0:
+                sys.exit(f"the record path failed ({rc}): {err}")
+            old = {r["model"]: r for r in json.loads((Path(tmp) / "old.json").read_text())}
+            diff = max(
+                abs(r[key] - old[r["model"]][key])
+                for r in rows
+                for key in ("rating", "ci_lower", "ci_upper", "votes")
+            )
+            same_models = set(old) == set(ours)
+            print("  the record path (before the battle reader): parse to records, list, count")
+            print(f"    {old_wall:6.2f} s wall, {old_rss / 1e9:5.2f} GB peak RSS")
+            print(
+                f"    max |CLI - record path| over rating, CI bounds, votes = {diff:.2e} "
+                f"({'same' if same_models else 'DIFFERENT'} models)"
+            )
+            if diff > 1e-6 or not same_models:
+                print("    RATINGS CHANGED (more than 1e-6)")
+
+    met = wall <= CLI_WALL_GOAL and rss <= CLI_RSS_GOAL and wall < fc_wall
+    print(
+        f"goal cli-log: CLI {wall:.2f} s wall (<= {CLI_WALL_GOAL:g}), {rss / 1e9:.2f} GB peak "
+        f"(<= {CLI_RSS_GOAL / 1e9:g}); FastChat read + fit {fc_wall:.2f} s "
+        f"({fc_wall / wall:.1f}x ours) {'MET' if met else 'NOT MET'}"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sections", default="solver,cli-log")
+    parser.add_argument("--sizes", default="20000,40000,80000")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0, help="of the generated battle log")
+    parser.add_argument("--skip-old", action="store_true", help="skip the record path check")
+    parser.add_argument("--fastchat-worker", metavar="LOG", help=argparse.SUPPRESS)
+    parser.add_argument("--old-path-worker", metavar="LOG", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fastchat_worker:
+        return fastchat_worker(args.fastchat_worker)
+    if args.old_path_worker:
+        return old_path_worker(args.old_path_worker)
+    warnings.simplefilter("ignore", category=FutureWarning)
+    sections = args.sections.split(",")
+    unknown = set(sections) - {"solver", "cli-log"}
+    if unknown:
+        parser.error(f"--sections: unknown {', '.join(sorted(unknown))} (solver, cli-log)")
+    if "solver" in sections:
+        solver_section(args)
+    if "cli-log" in sections:
+        cli_log_section(args)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
     python -m arena.ratings fit PATH... --format {fastchat,counts,arena-hard,alpaca-eval,jsonl}
         --method {bt,elo,pl,winrate,arena-hard} [--bootstrap N] [--seed S]
-        [--anchor MODEL=RATING] [--baseline MODEL] [--style-control] [--json]
+        [--anchor MODEL=RATING] [--baseline MODEL] [--style-control] [--json] [--quiet]
 
-Files are read by the importers (``arena.importers.formats.parse``), so the CLI and
-the web app understand exactly the same formats. ``--json`` prints a list of rows
-``{model, rating | win_rate | score, ci_lower, ci_upper, rank_ub, votes,
-standard_error?}``; otherwise a table.
+Files are read by the importers' parsers through the battle reader
+(``arena.importers.formats.reader``), so the CLI and the web app understand exactly the
+same formats with the same errors. Bradley-Terry counts are aggregated as the lines are
+read (no rows kept); the online Elo reads the votes in file order, style control the
+records, both streamed. ``--json`` prints a list of rows ``{model, rating | win_rate |
+score, ci_lower, ci_upper, rank_ub, votes, standard_error?}``; otherwise a table. While
+reading takes more than a couple of seconds, a progress bar shows on a terminal, or a
+line goes to stderr every few seconds without one; ``--quiet`` turns both off.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
+from typing import TextIO
+
+from tqdm import tqdm
 
 from arena.importers.formats import parse
+from arena.importers.formats.reader import file_bytes, iter_records, iter_votes, read_counts
 from arena.ratings import elo, plackett_luce, style, winrate
 from arena.ratings.counts import counts_from_records
 from arena.ratings.leaderboard import leaderboard
@@ -26,6 +35,8 @@ from arena.ratings.scale import parse_anchor
 FORMATS = ("fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl")
 METHODS = ("bt", "elo", "pl", "winrate", "arena-hard")
 DEFAULT_BOOTSTRAP = {"bt": 1000, "pl": 1000, "arena-hard": 1000, "elo": 0, "winrate": 0}
+PROGRESS_DELAY = 2.0  # seconds of reading before a progress bar shows on a terminal
+PROGRESS_INTERVAL = 5.0  # seconds between progress lines without a terminal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="control for answer length and markdown (bt only)",
     )
     fit.add_argument("--json", action="store_true", help="print JSON rows")
+    fit.add_argument(
+        "--quiet", action="store_true", help="no progress bar or progress lines on stderr"
+    )
     return parser
 
 
@@ -66,11 +80,10 @@ def load_records(fmt: str, paths: Sequence[str], **options) -> list:
     return records
 
 
-def fit_board(records: list, args):
-    anchor = parse_anchor(args.anchor) if args.anchor else None
-    n_boot = DEFAULT_BOOTSTRAP[args.method] if args.bootstrap is None else args.bootstrap
-    if args.style_control and args.method != "bt":
-        raise ValueError("--style-control: only with --method bt")
+def fit_board(records: Iterable, args):
+    """The leaderboard of ``args.method`` from judgment records (a list, or a stream for
+    bt, elo and style control, which read them once)."""
+    anchor, n_boot = _fit_options(args)
     if args.method == "bt":
         if args.style_control:
             votes = style.style_votes_from_records(records)
@@ -79,6 +92,7 @@ def fit_board(records: list, args):
         return leaderboard(counts, "bt", n_boot, args.seed, anchor)
     if args.method == "elo":
         return elo.elo_leaderboard(records, bootstrap=n_boot, seed=args.seed)
+    records = list(records)  # the methods below read them more than once
     if args.method == "pl":
         rankings = plackett_luce.rankings_from_records(records)
         return plackett_luce.pl_leaderboard(rankings, n_boot, args.seed, anchor)
@@ -87,6 +101,94 @@ def fit_board(records: list, args):
         baseline = args.baseline or winrate.infer_baseline(counts)
         return winrate.winrate_leaderboard(records, baseline)
     return winrate.arena_hard_from_records(records, args.baseline, n_boot, args.seed)
+
+
+def _fit_options(args):
+    anchor = parse_anchor(args.anchor) if args.anchor else None
+    n_boot = DEFAULT_BOOTSTRAP[args.method] if args.bootstrap is None else args.bootstrap
+    if args.style_control and args.method != "bt":
+        raise ValueError("--style-control: only with --method bt")
+    return anchor, n_boot
+
+
+def fit_files(args, progress=None):
+    """The leaderboard of the files in ``args.paths``, read by the battle reader.
+
+    Bradley-Terry without style control aggregates counts as it reads
+    (:func:`arena.importers.formats.reader.read_counts`), the online Elo gets the votes in
+    file order (``iter_votes``), the other methods the judgment records, streamed.
+    """
+    anchor, n_boot = _fit_options(args)  # refuse bad options before reading anything
+    options = {"baseline": args.baseline} if args.format == "arena-hard" and args.baseline else {}
+    if progress is not None:
+        options["progress"] = progress
+    if args.method == "bt" and not args.style_control:
+        counts = read_counts(
+            args.format, args.paths, group_by_match=args.format != "counts", **options
+        )
+        return leaderboard(counts, "bt", n_boot, args.seed, anchor)
+    if args.method == "elo":
+        records = iter_votes(args.format, args.paths, **options)
+    else:
+        records = iter_records(args.format, args.paths, **options)
+    return fit_board((r for r in records if hasattr(r, "kind")), args)
+
+
+class Progress:
+    """Told the bytes read (``progress(n)``): a bar on a terminal once reading has taken
+    ``delay`` seconds, otherwise a line on ``stream`` every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        total: int,
+        stream: TextIO | None = None,
+        *,
+        delay: float = 2.0,
+        interval: float = 5.0,
+    ):
+        self.stream = stream if stream is not None else sys.stderr
+        self.total, self.done, self.interval = total, 0, interval
+        self.start = self.last = time.monotonic()
+        self.bar = None
+        if _is_terminal(self.stream):
+            self.bar = tqdm(
+                total=total or None,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc="reading",
+                delay=delay,
+                file=self.stream,
+                leave=False,
+                dynamic_ncols=True,
+            )
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
+            print(
+                f"reading: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB{share}, "
+                f"{now - self.start:.0f} s",
+                file=self.stream,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def render_table(board) -> str:
@@ -115,15 +217,18 @@ def render_table(board) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    progress = None
+    if not args.quiet:
+        total = file_bytes(args.paths)
+        progress = Progress(total, delay=PROGRESS_DELAY, interval=PROGRESS_INTERVAL)
     try:
-        options = (
-            {"baseline": args.baseline} if args.format == "arena-hard" and args.baseline else {}
-        )
-        records = load_records(args.format, args.paths, **options)
-        board = fit_board(records, args)
+        board = fit_files(args, progress)
     except (ValueError, OSError) as exc:  # ImportRowError is a ValueError naming file:line
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if progress is not None:
+            progress.close()
     if args.json:
         print(json.dumps(board.to_rows(), indent=1))
     else:

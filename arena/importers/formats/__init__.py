@@ -75,14 +75,20 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
     ValueError
         For an unknown format.
     """
-    module = _module(fmt)
+    yield from guarded(fmt, path, _module(fmt).parse, **options)
+
+
+def guarded(fmt: str, path: str | Path, read, **options) -> Iterator:
+    """``read(path, **options)`` (a format's ``parse``, or a faster reader of the same lines)
+    with the checks and errors of :func:`parse`: a missing path, a directory, a file that
+    cannot be read or is not UTF-8, a file with nothing in it."""
     if not Path(path).exists():
         raise ImportRowError(path, 0, "path", "no such file or directory")
     if Path(path).is_dir() and fmt not in DIRECTORY_FORMATS:
         raise ImportRowError(path, 0, "path", f"is a directory; {fmt} reads a file")
     count = 0
     try:
-        for record in module.parse(path, **options):
+        for record in read(path, **options):
             count += 1
             yield record
     except UnicodeDecodeError as exc:

@@ -5,6 +5,15 @@ decoded piecewise from a bounded buffer, never read whole), and each record (a l
 item) may be at most ``max_record_bytes`` long; a longer one is refused without reading
 the rest of it. Text that cannot be stored is refused with its line and field: bytes that
 are not UTF-8, NUL characters (raw or ``\\u0000``) and lone surrogates (``"\\ud800"``).
+
+JSONL is read in blocks of up to :data:`_BLOCK` bytes, split into lines and decoded by orjson;
+a line orjson refuses, and a line holding anything orjson may read otherwise than the
+standard library (a NUL, a ``\\u0000`` or surrogate escape, an integer of 19 digits or
+more: looked for in the whole block first, then line by line), is decoded by the standard
+library exactly as before, so the items and the errors are the standard library's.
+Measured on a 1.67M-line FastChat log (305 MB), decoding and counting: per-line
+``json.loads`` 7.1 s, ujson 3.3 s, msgspec ``decode_lines`` 2.3 s, orjson 2.2 s (splitting
+alone 0.5 s).
 """
 
 from __future__ import annotations
@@ -15,9 +24,11 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from arena.importers.records import ImportRowError
 
@@ -27,60 +38,171 @@ BOM = "\ufeff"
 EMPTY = "holds no records (empty)"
 TOO_MANY_DIGITS = "not valid JSON (a number with too many digits)"
 _CHUNK = 1 << 16
+_BLOCK = 1 << 21  # JSONL is read this many bytes at a time (at most twice the record limit)
 _WHITESPACE = " \t\r\n"
 _decoder = json.JSONDecoder()
 # JSON escapes that may decode to text the database cannot store (checked exactly after decoding)
 _SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Lines orjson would read differently from json.loads: escapes that may need the text
+# check (orjson refuses lone surrogates, json keeps them for check_text to name), and
+# integers of 19 digits or more (orjson turns those beyond 64 bits into floats).
+_SUSPECT_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")  # every digit becomes "0"
+_LONG = b"0" * 19
+Progress = Callable[[int], None]  # told the number of bytes read since it was last told
 
 
 def read_items(
-    path: str | Path, max_record_bytes: int = MAX_RECORD_BYTES, **options
+    path: str | Path,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    progress: Progress | None = None,
+    byte_range: tuple[int, int] | None = None,
+    **options,
 ) -> Iterator[tuple[int, Any]]:
     """(line, item) for a JSON list file or a JSONL file (detected from the first character).
 
     Both are streamed. For a JSON list the line is the one the item starts on.
+    ``progress``, if given, is called with the number of bytes read as reading goes on.
+    ``byte_range`` ``(start, end)`` reads only those bytes of a JSONL file, ``start`` being
+    where a line starts (see :func:`jsonl_split`); lines are then numbered from 1 there.
     """
     path = Path(path)
-    with path.open("rb") as f:
-        head = f.read(4096)
-    if head.removeprefix(BOM.encode()).lstrip(_WHITESPACE.encode()).startswith(b"["):
-        yield from _JsonList(path, max_record_bytes).items()
+    if byte_range is not None:
+        yield from _jsonl_items(path, max_record_bytes, progress, *byte_range)
+        return
+    if is_json_list(path):
+        yield from _JsonList(path, max_record_bytes, progress).items()
     else:
-        yield from _jsonl_items(path, max_record_bytes)
+        yield from _jsonl_items(path, max_record_bytes, progress)
 
 
-def _jsonl_items(path: Path, limit: int) -> Iterator[tuple[int, Any]]:
+def is_json_list(path: Path) -> bool:
+    """Whether the file is a JSON list (its first non-blank character is ``[``), not JSONL."""
+    with Path(path).open("rb") as f:
+        head = f.read(4096)
+    return head.removeprefix(BOM.encode()).lstrip(_WHITESPACE.encode()).startswith(b"[")
+
+
+def jsonl_split(path: Path, parts: int) -> list[int]:
+    """Offsets ``[0, ..., size]`` cutting a JSONL file into about equal parts at line starts."""
+    size = Path(path).stat().st_size
+    cuts = [0]
+    with Path(path).open("rb") as f:
+        for k in range(1, parts):
+            f.seek(max(cuts[-1], size * k // parts))
+            while (data := f.read(1 << 16)) and (at := data.find(b"\n")) < 0:
+                pass
+            if not data:
+                break
+            cuts.append(f.tell() - len(data) + at + 1)
+    return sorted({*cuts, size})
+
+
+def count_lines(path: Path, end: int) -> int:
+    """Newlines in the first ``end`` bytes (the lines before a part of :func:`jsonl_split`)."""
+    count = 0
+    with Path(path).open("rb") as f:
+        while end > 0 and (data := f.read(min(_BLOCK, end))):
+            count += data.count(b"\n")
+            end -= len(data)
+    return count
+
+
+def _jsonl_items(
+    path: Path, limit: int, progress: Progress | None = None, start: int = 0, end: int = -1
+) -> Iterator[tuple[int, Any]]:
+    """The lines of a JSONL file, read in blocks: orjson where it reads a line as json does."""
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
+    block = min(_BLOCK, 2 * (limit + 1))  # a line over the limit is refused after one block
+    left = end - start if end >= 0 else -1  # bytes still to read (-1: to the end)
     with path.open("rb") as f:
-        number = 0
-        while raw := f.readline(limit + 1):
-            number += 1
-            if len(raw) > limit and not raw.endswith(b"\n"):
-                raise _too_long(path, number, limit)
-            if b"\x00" in raw:
-                raise _nul(path, number, raw.index(b"\x00") + 1)
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise _not_utf8(path, number, exc) from None
-            line = line.removeprefix(BOM) if number == 1 else line
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _invalid(path, number, exc.colno, _reason(exc)) from None
-            except ValueError:  # an integer of more than 4300 digits
-                raise ImportRowError(path, number, "json", TOO_MANY_DIGITS) from None
-            check_text(path, number, item, line)
-            yield number, item
+        f.seek(start)
+        number = 0  # the line before the block's first
+        rest = b""  # the start of a line the last block cut
+        while True:
+            data = f.read(block if left < 0 else min(block, left))
+            left -= len(data) if left > 0 else 0
+            if progress is not None and data:
+                progress(len(data))
+            chunk = rest + data if rest else data
+            lines = chunk.split(b"\n") if chunk else []
+            rest = lines.pop() if data else b""
+            # a block without a NUL or a suspect token is all orjson's; else line by line
+            checked = _for_json(chunk)
+            for raw in lines:
+                number += 1
+                if len(raw) > limit:
+                    raise _too_long(path, number, limit)
+                if not checked or not _for_json(raw):
+                    try:
+                        item = loads(raw)
+                    except decode_error:  # not JSON to orjson: the standard library says why
+                        pass
+                    else:
+                        yield number, item
+                        continue
+                item = _jsonl_line(path, number, raw, bom=start == 0)
+                if item is not _BLANK:
+                    yield number, item
+            if not data:
+                return
+            if len(rest) > limit:
+                raise _too_long(path, number + 1, limit)
+
+
+_BLANK = object()
+
+
+def _for_json(data: bytes) -> bool:
+    """Whether ``data`` may hold a line that orjson reads otherwise than json.loads: a NUL,
+    a ``\\u0000`` or surrogate escape, or an integer of 19 digits or more (a run of digits
+    after ``[``, ``:``, ``,``, a line start, blanks or ``-``; inside a string, a false alarm
+    that only costs time)."""
+    if b"\x00" in data or (b"\\u" in data and _SUSPECT_BYTES.search(data)):
+        return True
+    digits = data.translate(_DIGITS)  # then a run of 19 digits is found by bytes.find
+    start = digits.find(_LONG)
+    while start >= 0:
+        at = start - 1
+        while at >= 0 and data[at] in b" \t\r-":
+            at -= 1
+        if at < 0 or data[at] in b"[:,\n":
+            return True
+        end = start + len(_LONG)
+        while end < len(digits) and digits[end] == 48:  # past the rest of this run of "0"
+            end += 1
+        start = digits.find(_LONG, end)
+    return False
+
+
+def _jsonl_line(path: Path, number: int, raw: bytes, bom: bool = True) -> Any:
+    """One JSONL line (without its newline) read by the standard library; _BLANK if blank.
+    Line 1 may start with a byte order mark (when ``bom``: it is the file's first line)."""
+    if b"\x00" in raw:
+        raise _nul(path, number, raw.index(b"\x00") + 1)
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, number, exc) from None
+    line = line.removeprefix(BOM) if number == 1 and bom else line
+    if not line.strip():
+        return _BLANK
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _invalid(path, number, exc.colno, _reason(exc)) from None
+    except ValueError:  # an integer of more than 4300 digits
+        raise ImportRowError(path, number, "json", TOO_MANY_DIGITS) from None
+    check_text(path, number, item, line)
+    return item
 
 
 class _JsonList:
     """A JSON list decoded item by item from a buffer that holds little more than one item."""
 
-    def __init__(self, path: Path, limit: int):
-        self.path, self.limit = path, limit
+    def __init__(self, path: Path, limit: int, progress: Progress | None = None):
+        self.path, self.limit, self.progress = path, limit, progress
         self.decoder = codecs.getincrementaldecoder("utf-8")()
         self.buf = ""  # text read and not yet dropped
         self.eof = False
@@ -121,6 +243,8 @@ class _JsonList:
     def read(self, size: int = _CHUNK) -> None:
         data = self.file.read(size)
         self.eof = not data
+        if self.progress is not None and data:
+            self.progress(len(data))
         try:
             text = self.decoder.decode(data, final=self.eof)
         except UnicodeDecodeError as exc:

@@ -24,9 +24,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
-from arena.importers.formats._common import Occurrences, Row, content_id, finite, read_items
+from arena.importers.formats._common import (
+    INT_MAX,
+    Occurrences,
+    Row,
+    content_id,
+    finite,
+    read_items,
+)
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
 from arena.vocabulary import BOTH_BAD, TIE, A, B
 
@@ -49,14 +56,11 @@ def parse(
     ids = Occurrences()
     prompts_seen: set[str] = set()
     for line, item in read_items(path, **options):
-        row = Row(path, line, item)
-        if (anony_only and item.get("anony") is not True) or (sampled_only and not _sampled(row)):
+        battle = _battle(Row(path, line, item), anony_only, sampled_only)
+        if battle is None:
             continue
-        model_a, model_b = row.str("model_a"), row.str("model_b")
-        if model_a == model_b:
-            raise row.error("model_b", f"a model cannot battle itself ({model_a!r})")
-        winner = row.choice("winner", WINNERS)
-        question_id = row.str("question_id", required=False)
+        model_a, model_b = battle.model_a, battle.model_b
+        question_id = battle.question_id
         tstamp = item.get("tstamp")
         base = (
             f"{question_id}:{tstamp}"
@@ -64,15 +68,9 @@ def parse(
             else question_id or content_id(item)
         )
         match_id = ids(base)
-        turn = row.int("turn", required=False, default=1, minimum=0) or 1
-        voter = row.str("judge", required=False) or "anonymous"
-        category = row.str("category", required=False)
-        language = row.str("language", required=False)
         prompt_id = None
-        conv_a, conv_b = item.get("conversation_a"), item.get("conversation_b")
-        if conv_a is not None or conv_b is not None:
-            users, answer_a = _conversation(row, "conversation_a", conv_a)
-            _, answer_b = _conversation(row, "conversation_b", conv_b)
+        if battle.conversation is not None:
+            users, answer_a, answer_b = battle.conversation
             prompt_id = match_id
             if prompt_id not in prompts_seen:
                 prompts_seen.add(prompt_id)
@@ -80,8 +78,8 @@ def parse(
                     external_id=prompt_id,
                     text=users[0],
                     turns=tuple(users[1:]),
-                    category=category,
-                    language=language,
+                    category=battle.category,
+                    language=battle.language,
                     line=line,
                 )
                 yield OutputRecord(
@@ -93,19 +91,112 @@ def parse(
         yield JudgmentRecord(
             match_id=match_id,
             contestants=(model_a, model_b),
-            winner=winner,
-            voter=f"fastchat:{voter}",
+            winner=battle.winner,
+            voter=f"fastchat:{battle.voter}",
             prompt_id=prompt_id,
-            category=category,
-            language=language,
-            turn=turn,
+            category=battle.category,
+            language=battle.language,
+            turn=battle.turn,
             verdict_label=item["winner"],
-            style=_style(row, item.get("conv_metadata")),
+            style=battle.style,
             meta={
                 k: item[k] for k in ("tstamp", "anony", "dedup_tag", "category_tag") if k in item
             },
             line=line,
         )
+
+
+class Battle(NamedTuple):
+    """One battle's fields, checked (what :func:`parse` builds its records from)."""
+
+    row: Row
+    model_a: str
+    model_b: str
+    winner: str
+    question_id: str
+    turn: int
+    voter: str
+    category: str
+    language: str
+    conversation: tuple[list[str], str, str] | None  # (user messages, answer a, answer b)
+    style: tuple[dict, dict] | None
+
+
+def _battle(row: Row, anony_only: bool, sampled_only: bool) -> Battle | None:
+    """Every check of one line, in file-field order; None for a line the filters skip."""
+    item = row.item
+    if (anony_only and item.get("anony") is not True) or (sampled_only and not _sampled(row)):
+        return None
+    model_a, model_b = row.str("model_a"), row.str("model_b")
+    if model_a == model_b:
+        raise row.error("model_b", f"a model cannot battle itself ({model_a!r})")
+    winner = row.choice("winner", WINNERS)
+    question_id = row.str("question_id", required=False)
+    turn = row.int("turn", required=False, default=1, minimum=0) or 1
+    voter = row.str("judge", required=False) or "anonymous"
+    category = row.str("category", required=False)
+    language = row.str("language", required=False)
+    conversation = None
+    conv_a, conv_b = item.get("conversation_a"), item.get("conversation_b")
+    if conv_a is not None or conv_b is not None:
+        users, answer_a = _conversation(row, "conversation_a", conv_a)
+        _, answer_b = _conversation(row, "conversation_b", conv_b)
+        conversation = (users, answer_a, answer_b)
+    style = _style(row, item.get("conv_metadata"))
+    return Battle(
+        row, model_a, model_b, winner, question_id, turn, voter, category, language,
+        conversation, style,
+    )  # fmt: skip
+
+
+# The fields parse checks beyond model_a, model_b, winner and the optional text and turn:
+# a line without them (or their value null) needs no other check once its
+# (model_a, model_b, winner) has passed.
+_CHECKED_FIELDS = ("conversation_a", "conversation_b", "conv_metadata")
+
+
+def battles(
+    path, anony_only: bool = False, sampled_only: bool = False, **options
+) -> Iterator[tuple[str, str, str]]:
+    """``(model_a, model_b, winner)`` of every battle, in file order, checked as :func:`parse`
+    checks it (same errors), without building records: the ratings' fast path.
+
+    ``winner`` is ours (:data:`arena.vocabulary.WINNERS`). A line without conversations
+    or style counts, whose optional text fields are text and ``turn`` a small integer, and
+    whose (model_a, model_b, winner) has been seen on a line that passed every check, needs
+    no other check; any other line goes through the checks of :func:`parse`.
+    """
+    known: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # as written -> ours
+    conv_a, conv_b, meta = _CHECKED_FIELDS
+    get, fast = dict.get, not sampled_only  # (sampled_only checks dedup_tag: every line)
+    for line, item in read_items(path, **options):
+        if fast and type(item) is dict and conv_a not in item and conv_b not in item:
+            model_a, model_b, winner = (
+                get(item, "model_a"),
+                get(item, "model_b"),
+                get(item, "winner"),
+            )
+            if (
+                type(model_a) is str
+                and type(model_b) is str
+                and type(winner) is str
+                and (battle := known.get((model_a, model_b, winner))) is not None
+                and meta not in item
+                and ((v := get(item, "question_id")) is None or type(v) is str)
+                and ((v := get(item, "judge")) is None or type(v) is str)
+                and ((v := get(item, "category")) is None or type(v) is str)
+                and ((v := get(item, "language")) is None or type(v) is str)
+                and ((v := get(item, "turn")) is None or (type(v) is int and 0 <= v <= INT_MAX))
+            ):
+                if not anony_only or get(item, "anony") is True:
+                    yield battle
+                continue
+        checked = _battle(Row(path, line, item), anony_only, sampled_only)
+        if checked is None:
+            continue
+        battle = (checked.model_a, checked.model_b, checked.winner)
+        known[(checked.model_a, checked.model_b, item["winner"])] = battle
+        yield battle
 
 
 def _sampled(row: Row) -> bool:
