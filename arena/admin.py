@@ -16,9 +16,20 @@ from arena.models import (
 
 @admin.register(Contestant)
 class ContestantAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "family", "provider", "is_active", "created_at"]
-    list_filter = ["kind", "is_active", "family", "provider"]
-    search_fields = ["name", "family", "provider", "api_model"]
+    list_display = ["name", "kind", "organization", "family", "provider", "is_active", "created_at"]
+    list_filter = ["kind", "is_active", "family", "provider", "organization", "license"]
+    search_fields = ["name", "family", "provider", "api_model", "organization"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "is_active", "family", "provider"]}),
+        (
+            "Public page (/models/<name>/)",
+            {"fields": ["description", "organization", "license", "link"]},
+        ),
+        (
+            "Live answers (OpenAI-compatible endpoint)",
+            {"fields": ["base_url", "api_model", "api_key_env", "generation_params"]},
+        ),
+    ]
 
 
 @admin.register(PromptSet)

@@ -12,14 +12,16 @@ import uuid
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import reverse
 from ninja import Router, Schema, Status
 from ninja.utils import check_csrf
 from pydantic import StrictInt, StrictStr
 
-from arena.battles import battle_view, serve_battle
+from arena.battles import NamedPick, battle_view, common_prompt_choices, serve_battle
 from arena.boards import BoardScope, pair_matrix
 from arena.errors import BAD_REQUEST, FORBIDDEN, Refusal
 from arena.gate import issue_challenge
+from arena.model_pages import csv_rows, model_profile, public_model
 from arena.models import Judge, Judgment, LeaderboardSnapshot, PromptSet
 from arena.schemas import Board, Problem
 from arena.services import latest_snapshot
@@ -159,6 +161,10 @@ class BattleIn(Schema):
     prompt_set: str | None = None
     k: int = 2
     prompt_text: str | None = None  # the user's own question, answered live (streamed)
+    # Side by side: the two models picked (left, right), shown by name; their votes are
+    # counted apart and enter no board. A stored prompt's id, or none (drawn at random).
+    models: list[StrictStr] | None = None
+    prompt_id: StrictInt | None = None
     pow_challenge: str | None = None  # ARENA_VOTER_GATE=pow: GET /api/battles/challenge
     pow_nonce: str | None = None  # ... and its solution
 
@@ -166,13 +172,17 @@ class BattleIn(Schema):
 class AnswerOut(Schema):
     slot: int
     text: str
+    html: str  # the text as sanitised HTML (arena.rendering); "" while it is streamed
+    model: str | None = None  # side by side only: who wrote it (anonymous battles: null)
 
 
 class BattleOut(Schema):
     id: str
     k: int
     prompt: str
+    prompt_html: str  # the prompt as sanitised HTML (arena.rendering)
     answers: list[AnswerOut]
+    named: bool = False  # side by side: the answers carry their models' names
     expires_at: str
     streaming: bool = False  # answers of a typed prompt: read them from /battle/<id>/stream
 
@@ -196,6 +206,7 @@ class VoteOut(Schema):
     battle: str
     reveal: list[RevealOut]  # empty when the identities are withheld (ARENA_REVEAL)
     withheld: str | None = None  # why they are withheld
+    permalink: str  # the battle's page, to share it (it exists from this vote on)
 
 
 def _csrf(request):
@@ -233,6 +244,11 @@ def battle_challenge(request):
 def new_battle(request, payload: BattleIn, response: HttpResponse):
     """Every check first (``serve_battle``): a refused request writes no Voter and no Match."""
     _csrf(request)
+    if payload.prompt_id is not None and payload.models is None:
+        raise Refusal("a stored prompt is picked for side by side only", field="prompt_id")
+    named = (
+        NamedPick(tuple(payload.models), payload.prompt_id) if payload.models is not None else None
+    )
     match, voter = serve_battle(
         caller(request),
         payload.prompt_set,
@@ -241,6 +257,7 @@ def new_battle(request, payload: BattleIn, response: HttpResponse):
         policy=settings.ARENA_MATCHMAKING_POLICY,
         pow_challenge=payload.pow_challenge,
         pow_nonce=payload.pow_nonce,
+        named=named,
     )
     remember(response, voter)
     return Status(201, battle_view(match))
@@ -275,7 +292,8 @@ def vote(request, battle_id: uuid.UUID, payload: VoteIn):
         payload.dict(exclude_unset=True),
         network_hash=network_hash(request),
     )
-    return {"recorded": True, "battle": str(battle_id), **revealed}
+    permalink = reverse("battle_permalink", args=[battle_id])
+    return {"recorded": True, "battle": str(battle_id), "permalink": permalink, **revealed}
 
 
 class PairMatrix(Schema):
@@ -323,3 +341,130 @@ def leaderboard_history(
         }
         for at, n, rows in reversed(snapshots)
     ]
+
+
+# --- model pages ---------------------------------------------------------------------------
+
+
+class ModelInfo(Schema):
+    name: str
+    description: str
+    organization: str
+    license: str
+    link: str
+    family: str
+    provider: str
+
+
+class RatingPoint(Schema):
+    at: str
+    rating: float
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+
+
+class ModelBoard(Schema):
+    """The model's line on one board (the human board of a prompt set, or a judge's)."""
+
+    prompt_set: str
+    prompt_set_name: str
+    by: str
+    label: str
+    n_models: int
+    fitted_at: str
+    rank_ub: int | None = None
+    rating: float | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    votes: float | None = None
+    win_rate: float | None = None
+    history: list[RatingPoint]  # the board's snapshots, oldest first
+
+
+class ModelCategory(Schema):
+    """The model's line on a category board of a human board (``pending``: not fitted)."""
+
+    prompt_set: str
+    category: str
+    pending: bool
+    rank_ub: int | None = None
+    rating: float | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    votes: float | None = None
+    win_rate: float | None = None
+
+
+class HeadToHead(Schema):
+    """Public human votes between the model and one rival on one prompt set."""
+
+    prompt_set: str
+    prompt_set_name: str
+    opponent: str
+    linked: bool  # the rival has a page of its own (an active model)
+    votes: int
+    wins: int
+    losses: int
+    ties: int
+    both_bad: int
+    win_rate: float  # ties and "both bad" count half
+
+
+class ModelProfile(Schema):
+    model: ModelInfo
+    boards: list[ModelBoard]
+    categories: list[ModelCategory]
+    head_to_head: list[HeadToHead]
+
+
+@router.get(
+    "/model",
+    response={200: ModelProfile, 404: Problem, 422: Problem},
+    summary="One model's page: ratings per board and category, history, head-to-head",
+    description="The same data as the page `/models/<name>/`. Only active models that were "
+    "compared have one; head-to-head counts are the public human votes (never those "
+    "counted as flagged, never side-by-side votes).",
+)
+def model(request, name: str):
+    return model_profile(public_model(name))
+
+
+@router.get(
+    "/model.csv",
+    response={200: None, 400: Problem, 404: Problem, 422: Problem},
+    summary="One table of a model's page as CSV",
+    description="`table`: head_to_head (default), boards, categories or history.",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The table's rows",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            }
+        }
+    },
+)
+def model_csv(request, name: str, table: str = "head_to_head"):
+    found = public_model(name)
+    columns, rows = csv_rows(model_profile(found), table)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv")
+    filename = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"model-{found.name}-{table}") + ".csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class PromptChoice(Schema):
+    id: int
+    text: str
+
+
+@router.get(
+    "/side-by-side/prompts",
+    response={200: list[PromptChoice], 404: Problem, 422: Problem},
+    summary="Public prompts of an arena prompt set that two models both answered",
+)
+def side_by_side_prompts(request, set: str, model_a: str, model_b: str):
+    return common_prompt_choices(set, [model_a, model_b])

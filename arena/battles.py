@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from arena.boards import HUMAN_SOURCE, BoardScope
-from arena.errors import BAD_REQUEST, NOT_FOUND, UNAVAILABLE, Refusal
+from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, UNAVAILABLE, Refusal
 from arena.gate import admit
 from arena.matchmaking import pair_weights
 from arena.models import (
@@ -37,6 +37,8 @@ from arena.models import (
 )
 from arena.ratelimit import enforce_battle_limits
 from arena.ratings.scale import ELO_SCALE
+from arena.rendering import render_markdown
+from arena.vocabulary import A, B
 from arena.voters import Caller, voter_for
 
 # --- serving a battle ----------------------------------------------------------------------
@@ -50,6 +52,10 @@ class Pool:
     prompts_of: dict[int, np.ndarray]  # contestant id -> sorted prompt ids it answered
     wide_prompts: dict[int, np.ndarray]  # k -> prompt ids with >= k answers
     pairs: np.ndarray  # (P, 2) contestant ids that answered at least one common prompt
+    # Known right answers: (lower output id, higher output id) -> the winning output id,
+    # from the set's gold-labelled comparisons (imported expert labels, unanimous human
+    # panels). A battle that serves such a pair is a gold battle (arena.trust).
+    gold: dict[tuple[int, int], int]
 
 
 POOL_TTL = 30
@@ -90,9 +96,49 @@ def battle_pool(prompt_set: PromptSet) -> Pool:
             prompts_of=prompts_of,
             wide_prompts={k: prompt_ids[answers >= k] for k in (2, 3, 4)},
             pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2),
+            gold=gold_answers(prompt_set),
         )
         cache.set(key, pool, POOL_TTL)
     return pool
+
+
+def gold_answers(prompt_set: PromptSet) -> dict[tuple[int, int], int]:
+    """The set's known right answers between two stored outputs (see ``Pool.gold``).
+
+    Read from the pairwise comparisons that carry a decisive ``gold_winner`` and did not
+    come from the arena itself; a pair whose labels disagree has no known answer."""
+    rows = list(
+        MatchSlot.objects.filter(
+            match__prompt_set=prompt_set,
+            match__k=2,
+            match__gold_winner__in=(A, B),
+            output__isnull=False,
+        )
+        .exclude(match__origin=Match.Origin.ARENA)
+        .order_by("match_id", "position")
+        .values_list("match_id", "output_id", "match__gold_winner")
+    )
+    gold: dict[tuple[int, int], int] = {}
+    disputed: set[tuple[int, int]] = set()
+    for (match_id, first, label), (same, second, _) in zip(rows[::2], rows[1::2], strict=True):
+        if match_id != same or first == second:
+            continue
+        pair = (min(first, second), max(first, second))
+        winner = first if label == A else second
+        if gold.setdefault(pair, winner) != winner:
+            disputed.add(pair)
+    for pair in disputed:
+        del gold[pair]
+    return gold
+
+
+@dataclass(frozen=True)
+class NamedPick:
+    """A side-by-side battle's choice: two models (left, right) by name, and optionally a
+    stored prompt (its id; None: one both answered, drawn at random)."""
+
+    models: tuple[str, ...]
+    prompt_id: int | None = None
 
 
 def serve_battle(
@@ -103,8 +149,11 @@ def serve_battle(
     policy: str = "uniform",
     pow_challenge: str | None = None,
     pow_nonce: str | None = None,
+    named: NamedPick | None = None,
 ) -> tuple[Match, Voter]:
-    """Serve a battle to ``who``: a stored one, or with ``prompt_text`` a live one.
+    """Serve a battle to ``who``: a stored one, or with ``prompt_text`` a live one; with
+    ``named``, a side-by-side battle of the two models picked, names shown
+    (:func:`check_named_pick`, :func:`start_named_battle`).
 
     Every check comes before any write: k, the voter gate (login, or a new anonymous
     voter's proof of work), the prompt set, the typed text, the rate limits (per address and
@@ -123,13 +172,16 @@ def serve_battle(
             f"no public arena prompt set {prompt_set_slug!r}", field="prompt_set", status=NOT_FOUND
         )
     text = clean_prompt_text(prompt_text) if prompt_text is not None else None
+    pick = check_named_pick(who, prompt_set, named, k, live=text is not None) if named else None
     enforce_battle_limits(
         who.label, who.address_hash, who.network_hash, new_voter=who.is_new and anonymous
     )
     admit(anonymous, who.is_new, pow_challenge, pow_nonce, spend=True)
     with transaction.atomic():
         voter = voter_for(who)
-        if text is not None:
+        if pick is not None:
+            match = start_named_battle(voter, prompt_set, *pick, text=text)
+        elif text is not None:
             match = start_live_battle(voter, prompt_set, text, k=k, policy=policy)
         else:
             match = start_battle(voter, prompt_set, k=k, policy=policy)
@@ -177,6 +229,8 @@ def start_battle(
         .values_list("contestant_id", "id")
     ):
         outputs[contestant_id] = output_id  # the oldest answer of each contestant wins
+    shown = [outputs.get(group[i]) for i in order]  # output per slot
+    gold_output = pool.gold.get((min(shown), max(shown))) if k == 2 and all(shown) else None
     with transaction.atomic():
         match = Match.objects.create(
             prompt_set=prompt_set,
@@ -191,11 +245,11 @@ def start_battle(
             policy=policy,
             pair_probability=probability,
             owner=voter,
+            # Never in what the browser sees (battle_view): a gold battle looks like any other.
+            gold_winner="" if gold_output is None else (A if shown[0] == gold_output else B),
         )
         MatchSlot.objects.bulk_create(
-            MatchSlot(
-                match=match, position=pos, contestant_id=group[i], output_id=outputs.get(group[i])
-            )
+            MatchSlot(match=match, position=pos, contestant_id=group[i], output_id=shown[pos])
             for pos, i in enumerate(order)
         )
     battle_facts(match.public_id)  # cached now: the vote then reads no table
@@ -382,6 +436,214 @@ def start_live_battle(
     return match
 
 
+# --- side by side: two models the voter picked, names shown -------------------------------
+
+WITHHELD_NEVER = "this arena does not reveal the contestants"
+
+
+def stored_answers_revealed(voter_kind: str, voter_id: int | None) -> bool:
+    """Whether ``ARENA_REVEAL`` lets this voter see who wrote a stored answer: "always", or
+    "trusted" for a logged-in voter or one with a track record. (A stored answer comes
+    back in other battles: knowing its author lets one recognise a model before voting.)"""
+    policy = settings.ARENA_REVEAL
+    return policy == "always" or (
+        policy == "trusted" and (voter_kind == Voter.Kind.USER or has_track_record(voter_id))
+    )
+
+
+def has_track_record(voter_id: int | None) -> bool:
+    """The voter's trust reaches ``ARENA_REVEAL_TRUST`` and its votes are not flagged (read
+    now: trust moves with every trust pass)."""
+    return (
+        voter_id is not None
+        and Voter.objects.filter(
+            pk=voter_id, counted_flagged=False, trust__gte=settings.ARENA_REVEAL_TRUST
+        ).exists()
+    )
+
+
+def check_named_pick(
+    who: Caller, prompt_set: PromptSet, pick: NamedPick, k: int, live: bool
+) -> tuple[list[int], int | None]:
+    """Check a side-by-side request (reads only): two different active models that may be
+    named for this voter, and a prompt they can answer. Returns the models' ids (left,
+    right) and the stored prompt's id (None for a typed one).
+
+    Stored answers are shown with names only where ``ARENA_REVEAL`` would reveal them
+    after an anonymous vote (:func:`stored_answers_revealed`): side by side must not be
+    the identity oracle the reveal policy closes. A typed prompt gets answers written for
+    this battle, named unless ARENA_REVEAL is "never".
+    """
+    if k != 2 or len(pick.models) != 2:
+        raise Refusal("side by side compares exactly two models", field="models")
+    if pick.models[0] == pick.models[1]:
+        raise Refusal("pick two different models", field="models")
+    found = dict(
+        Contestant.objects.filter(
+            name__in=pick.models, kind=Contestant.Kind.MODEL, is_active=True
+        ).values_list("name", "id")
+    )
+    for name in pick.models:
+        if name not in found:
+            raise Refusal(f"no active model {name!r}", field="models", status=NOT_FOUND)
+    ids = [found[name] for name in pick.models]
+    if live:
+        if settings.ARENA_REVEAL == "never":
+            raise Refusal(WITHHELD_NEVER, field="models", status=FORBIDDEN)
+        if pick.prompt_id is not None:
+            raise Refusal("give a stored prompt or type one, not both", field="prompt_id")
+        able = set(
+            Contestant.objects.filter(pk__in=ids).exclude(base_url="").values_list("id", flat=True)
+        )
+        for name, pk in zip(pick.models, ids, strict=True):
+            if pk not in able:
+                raise Refusal(
+                    f"{name!r} cannot answer typed questions (it has no endpoint); "
+                    "pick a stored prompt",
+                    field="models",
+                )
+        return ids, None
+    voter_kind = Voter.Kind.USER if who.user is not None else Voter.Kind.SESSION
+    if not stored_answers_revealed(voter_kind, who.voter.pk if who.voter else None):
+        raise Refusal(
+            "stored answers are not shown with their models' names here (ARENA_REVEAL): "
+            "the same texts come back in anonymous battles; type your own question instead",
+            field="prompt_id",
+            status=FORBIDDEN,
+        )
+    common = common_prompts(prompt_set, ids)
+    if pick.prompt_id is not None:
+        if pick.prompt_id not in common:
+            raise Refusal(
+                f"no public prompt {pick.prompt_id} of {prompt_set.slug!r} answered by both",
+                field="prompt_id",
+                status=NOT_FOUND,
+            )
+        return ids, pick.prompt_id
+    if not common:
+        raise Refusal(
+            f"these two models answered no common public prompt of {prompt_set.slug!r}",
+            field="models",
+            status=NOT_FOUND,
+        )
+    return ids, int(np.random.default_rng().choice(sorted(common)))
+
+
+def common_prompts(prompt_set: PromptSet, contestant_ids: list[int]) -> set[int]:
+    """Ids of the set's public prompts that each of ``contestant_ids`` answered (the
+    battle pool: active models, public prompts)."""
+    pool = battle_pool(prompt_set)
+    prompts = [pool.prompts_of.get(pk) for pk in contestant_ids]
+    if any(p is None for p in prompts):
+        return set()
+    common = prompts[0]
+    for other in prompts[1:]:
+        common = np.intersect1d(common, other, assume_unique=True)
+    return set(common.tolist())
+
+
+PROMPT_CHOICES = 500  # prompts listed for a side-by-side pick (the rest: drawn at random)
+
+
+def common_prompt_choices(prompt_set_slug: str, names: list[str]) -> list[dict]:
+    """The public prompts of a public arena set that the models ``names`` all answered
+    (the first ``PROMPT_CHOICES`` by id, texts cut at 200 characters), for a pick."""
+    prompt_set = arena_set(prompt_set_slug)
+    if prompt_set is None:
+        raise Refusal(
+            f"no public arena prompt set {prompt_set_slug!r}", field="set", status=NOT_FOUND
+        )
+    found = dict(
+        Contestant.objects.filter(
+            name__in=names, kind=Contestant.Kind.MODEL, is_active=True
+        ).values_list("name", "id")
+    )
+    for name in names:
+        if name not in found:
+            raise Refusal(f"no active model {name!r}", field="models", status=NOT_FOUND)
+    ids = sorted(common_prompts(prompt_set, [found[name] for name in names]))[:PROMPT_CHOICES]
+    texts = dict(Prompt.objects.filter(pk__in=ids).values_list("pk", "text"))
+    return [{"id": pk, "text": texts[pk][:200]} for pk in ids if pk in texts]
+
+
+def side_by_side_choices(who: Caller) -> dict:
+    """What the side-by-side page offers ``who``: the public arena sets, the models with
+    stored answers in them (if stored answers may be named for this voter) and the models
+    that answer typed questions live (unless ARENA_REVEAL is "never")."""
+    sets = list(PromptSet.objects.filter(is_public_arena=True).order_by("slug"))
+    voter_kind = Voter.Kind.USER if who.user is not None else Voter.Kind.SESSION
+    stored = stored_answers_revealed(voter_kind, who.voter.pk if who.voter else None)
+    in_pools = set()
+    if stored:
+        for prompt_set in sets:
+            in_pools.update(battle_pool(prompt_set).contestant_ids.tolist())
+    models = list(
+        Contestant.objects.filter(is_active=True, kind=Contestant.Kind.MODEL)
+        .order_by("name")
+        .values_list("id", "name", "base_url")
+    )
+    live = settings.ARENA_REVEAL != "never"
+    stored_models = [name for pk, name, _ in models if pk in in_pools]
+    live_models = [name for _, name, url in models if url and live]
+    return {
+        "sets": sets,
+        "stored_allowed": stored,
+        "live_models": live_models,
+        "models": sorted({*stored_models, *live_models}),
+    }
+
+
+def start_named_battle(
+    voter: Voter,
+    prompt_set: PromptSet,
+    contestant_ids: list[int],
+    prompt_id: int | None,
+    text: str | None = None,
+) -> Match:
+    """Store a side-by-side battle (``Match.Origin.SIDE_BY_SIDE``), its slots in the
+    order picked: on a stored prompt with the oldest answer of each model, or on a typed
+    prompt (private to its author) whose answers are then streamed."""
+    with transaction.atomic():
+        outputs: dict[int, int] = {}
+        if text is not None:
+            prompt = Prompt.objects.create(
+                prompt_set=prompt_set,
+                external_id=f"typed-{uuid.uuid4().hex}",
+                text=text,
+                category="typed",
+                visibility=Prompt.Visibility.PRIVATE,
+                author=voter,
+                meta={"typed_by": voter.pk},
+            )
+            prompt_id, category = prompt.pk, "typed"
+        else:
+            category = (
+                Prompt.objects.filter(pk=prompt_id).values_list("category", flat=True).first() or ""
+            )
+            for contestant_id, output_id in (
+                Output.objects.filter(prompt_id=prompt_id, contestant_id__in=contestant_ids)
+                .order_by("-id")
+                .values_list("contestant_id", "id")
+            ):
+                outputs[contestant_id] = output_id  # the oldest answer of each model wins
+        match = Match.objects.create(
+            prompt_set=prompt_set,
+            prompt_id=prompt_id,
+            origin=Match.Origin.SIDE_BY_SIDE,
+            source="side-by-side-live" if text is not None else "side-by-side",
+            k=2,
+            category=category,
+            policy="picked",
+            owner=voter,
+        )
+        MatchSlot.objects.bulk_create(
+            MatchSlot(match=match, position=pos, contestant_id=pk, output_id=outputs.get(pk))
+            for pos, pk in enumerate(contestant_ids)
+        )
+    battle_facts(match.public_id)  # cached now if complete: the vote then reads no table
+    return match
+
+
 def promote_prompts(prompts) -> int:
     """Make reviewed typed prompts public (staff, in the admin): battles may serve them to
     anyone from then on. Returns how many were private."""
@@ -412,14 +674,28 @@ def _votes_per_contestant(prompt_set: PromptSet) -> dict[int, int]:
 
 
 def battle_view(match: Match) -> dict:
-    """What the browser may see before the vote: texts in slot order, never who wrote them."""
-    slots = list(match.slots.select_related("output").order_by("position"))
+    """What the browser may see before the vote: texts in slot order, never who wrote them.
+
+    Each text comes raw and as sanitised HTML (``arena.rendering.render_markdown``, the one
+    Markdown path); an answer still to be streamed has neither yet."""
+    slots = list(match.slots.select_related("output", "contestant").order_by("position"))
+    prompt = match.prompt.text if match.prompt_id else ""
+    # Side by side: the voter picked the models, so their names are shown (else never).
+    named = match.origin == Match.Origin.SIDE_BY_SIDE
     return {
         "id": str(match.public_id),
         "k": match.k,
-        "prompt": match.prompt.text if match.prompt_id else "",
+        "prompt": prompt,
+        "prompt_html": render_markdown(prompt),
+        "named": named,
         "answers": [
-            {"slot": s.position, "text": s.output.text if s.output_id else ""} for s in slots
+            {
+                "slot": s.position,
+                "text": s.output.text if s.output_id else "",
+                "html": render_markdown(s.output.text) if s.output_id else "",
+                "model": s.contestant.name if named else None,
+            }
+            for s in slots
         ],
         "expires_at": (match.created_at + battle_ttl()).isoformat(),
         "streaming": any(not s.output_id for s in slots),

@@ -38,6 +38,9 @@ HUMAN_SOURCE = "human"  # PairOutcomeCount.source of human votes (the public, ro
 # PairOutcomeCount.source of the votes of flagged voters (arena.trust): off the public
 # board, on the raw one. A voter's votes move between the two with move_voter_counts.
 FLAGGED_SOURCE = "human:flagged"
+# PairOutcomeCount.source of side-by-side votes (names shown, Match.Origin.SIDE_BY_SIDE):
+# no board reads it; the model pages never read it either.
+NAMED_SOURCE = "human:named"
 
 
 def human_source(counted_flagged: bool) -> str:
@@ -524,10 +527,18 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
     PairOutcomeCount.objects.filter(prompt_set=prompt_set).delete()
     cells: dict[tuple, int] = {}
     by_judge = pairwise_cells(
-        Judgment.objects.filter(match__prompt_set=prompt_set), "judge_id", "voter__counted_flagged"
+        Judgment.objects.filter(match__prompt_set=prompt_set),
+        "judge_id",
+        "voter__counted_flagged",
+        "match__origin",
     )
-    for (judge_id, flagged, *cell), n in by_judge.items():
-        source = human_source(bool(flagged)) if judge_id is None else judge_source(judge_id)
+    for (judge_id, flagged, origin, *cell), n in by_judge.items():
+        if origin == Match.Origin.SIDE_BY_SIDE:
+            source = NAMED_SOURCE
+        elif judge_id is None:
+            source = human_source(bool(flagged))
+        else:
+            source = judge_source(judge_id)
         key = (source, *cell)
         cells[key] = cells.get(key, 0) + n
     PairOutcomeCount.objects.bulk_create(
@@ -567,7 +578,11 @@ def move_voter_counts(voter_ids, *, flagged: bool) -> tuple[int, set[tuple[int, 
     )
     if not ids:
         return 0, set()
-    cells = pairwise_cells(Judgment.objects.filter(voter_id__in=ids), "match__prompt_set_id")
+    cells = pairwise_cells(
+        # Side-by-side votes stay in their own cells ("human:named") whatever the flag.
+        Judgment.objects.filter(voter_id__in=ids).exclude(match__origin=Match.Origin.SIDE_BY_SIDE),
+        "match__prompt_set_id",
+    )
     source, target = human_source(not flagged), human_source(flagged)
     for (prompt_set_id, category, a, b, winner, a_first), n in cells.items():
         cell = dict(

@@ -30,6 +30,7 @@ from arena.generation import (
 )
 from arena.models import Match, MatchSlot, Output, Voter
 from arena.ratelimit import enforce_stream_limits
+from arena.rendering import render_markdown
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,12 @@ FOLLOW_POLL_SECONDS = 0.2  # how often a following reader looks for new text
 PUBLISH_EVERY_SECONDS = 0.1  # how often the generating reader publishes its text
 
 
+async def _done_event(slot: int, text: str) -> dict:
+    """A slot's last event: its stored answer rendered (off the event loop: CPU work)."""
+    html = await sync_to_async(render_markdown, thread_sensitive=False)(text)
+    return {"slot": slot, "done": True, "html": html}
+
+
 def _live_keys(public_id, slot: int) -> dict[str, str]:
     base = f"arena:live:{public_id}:{slot}"
     return {part: f"{base}:{part}" for part in ("claim", "text", "done", "error")}
@@ -118,8 +125,9 @@ def _live_keys(public_id, slot: int) -> dict[str, str]:
 async def live_answer_events(public_id, slots: LiveSlots) -> AsyncIterator[dict]:
     """The events of a live battle's answers for one reader, slot by slot interleaved.
 
-    ``{"slot", "delta"}`` pieces, then ``{"slot", "done"}`` or ``{"slot", "error"}``, then
-    ``{"end"}``; ``{"slot", "reset"}`` (rare) tells the reader to drop the slot's text so
+    ``{"slot", "delta"}`` pieces, then ``{"slot", "done", "html"}`` (the stored answer as
+    sanitised HTML, ``arena.rendering``: the page shows the raw text while it arrives) or
+    ``{"slot", "error"}``, then ``{"end"}``; ``{"slot", "reset"}`` (rare) tells the reader to drop the slot's text so
     far. Stored answers are sent whole. Each pending answer is generated once, however many
     readers: the first reader claims the slot in the shared cache (``cache.add``) and
     generates it, publishing the text so far; the other readers follow that text and
@@ -128,7 +136,7 @@ async def live_answer_events(public_id, slots: LiveSlots) -> AsyncIterator[dict]
     """
     for slot, text in slots.done.items():
         yield {"slot": slot, "delta": text}
-        yield {"slot": slot, "done": True}
+        yield await _done_event(slot, text)
     if slots.pending:
         queue: asyncio.Queue = asyncio.Queue()
         tasks = [
@@ -180,7 +188,7 @@ async def _slot_events(public_id, slot: int, config, prompt: str, queue: asyncio
                 stored = await sync_to_async(stored_answer)(public_id, slot)
                 if stored is not None:
                     await send(stored)
-                    await queue.put({"slot": slot, "done": True})
+                    await queue.put(await _done_event(slot, stored))
                     settled = True
                     return
             if keys["claim"] not in state and cache.add(
@@ -230,4 +238,4 @@ async def _generate(public_id, slot, config, prompt, keys, token, send, queue) -
                 )
                 cache.set(keys["done"], True, GENERATION_LEASE_SECONDS)
                 await send(stored)
-                await queue.put({"slot": slot, "done": True})
+                await queue.put(await _done_event(slot, stored))

@@ -53,6 +53,13 @@ class Contestant(models.Model):
     is_active = models.BooleanField(
         default=True, help_text="Inactive contestants are not drawn for new battles."
     )
+    # Shown on the model's public page (/models/<name>/).
+    description = models.TextField(blank=True, help_text="What the model is (plain text).")
+    organization = models.CharField(
+        max_length=200, blank=True, help_text="Who made the model (e.g. Mistral AI)."
+    )
+    license = models.CharField(max_length=100, blank=True, help_text="e.g. Apache-2.0.")
+    link = models.URLField(blank=True, help_text="The model's home page or card (http or https).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -308,6 +315,7 @@ class EvaluationRun(models.Model):
         SINGLE_ELIMINATION = "single_elimination", "Seeded single elimination"
         SWISS = "swiss", "Swiss rounds"
         ADAPTIVE = "adaptive", "Adaptive (expected information)"
+        PLACEMENT = "placement", "Place a newcomer on an existing board"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -415,6 +423,9 @@ class Match(models.Model):
 
     class Origin(models.TextChoices):
         ARENA = "arena", "Human arena battle"
+        # A battle whose contestants the voter picked and saw named: its votes are counted
+        # apart ("human:named") and never enter a board of anonymous votes.
+        SIDE_BY_SIDE = "side_by_side", "Side by side, names shown"
         RUN = "run", "Evaluation run"
         IMPORT = "import", "Imported"
 
@@ -539,7 +550,7 @@ class JudgmentQuerySet(models.QuerySet):
         Pairwise judgments count on 2-way matches only; failures never enter a fit."""
         qs = self.filter(
             match__prompt_set__slug=scope.prompt_set, kind=kind, status=Judgment.Status.OK
-        )
+        ).exclude(match__origin=Match.Origin.SIDE_BY_SIDE)  # named votes: on no board
         if kind == Judgment.Kind.PAIRWISE:
             qs = qs.filter(match__k=2)
         if scope.by == "humans":

@@ -1,24 +1,24 @@
 """Server-rendered pages. Each view resolves its input, calls one service, renders."""
 
 import json
-from pathlib import Path
 from urllib.parse import urlencode
 
-import plotly
 from asgiref.sync import sync_to_async
-from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import etag
 
 from arena.api import board_choices
+from arena.battles import side_by_side_choices
 from arena.boards import BoardScope
 from arena.errors import Refusal
 from arena.live_answers import live_answer_events, open_live_stream
+from arena.model_pages import model_profile, public_model
 from arena.models import Contestant, PromptSet
+from arena.permalinks import voted_battle
 from arena.services import latest_snapshot
-from arena.voters import current_voter, ip_hash, voter_label
+from arena.voters import caller, current_voter, ip_hash, voter_label
 
 
 def leaderboard(request):
@@ -80,16 +80,6 @@ def battle(request):
     return render(request, "arena/battle.html", {"nav": "battle", "sets": sets})
 
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-
-
-@cache_control(public=True, max_age=7 * 24 * 3600)
-@etag(lambda request: f"plotly-{plotly.__version__}")
-def plotly_js(request):
-    """plotly.min.js from the installed plotly wheel: served locally, never from a CDN."""
-    return FileResponse(PLOTLY_JS.open("rb"), content_type="text/javascript")
-
-
 async def battle_stream(request, battle_id):
     """Server-sent events: the live answers of a typed-prompt battle, slot by slot.
 
@@ -123,3 +113,39 @@ async def battle_stream(request, battle_id):
 
 def _sse(payload: dict) -> str:
     return f"data: {json.dumps(payload)}\n\n"
+
+
+def model_page(request, name):
+    """One model's page (``arena.model_pages``): a 404 for any name that has none."""
+    try:
+        model = public_model(name)
+    except Refusal as exc:
+        raise Http404(exc.message) from None
+    profile = model_profile(model)
+    return render(
+        request,
+        "arena/model.html",
+        {"nav": "leaderboard", "profile": profile, "info": profile["model"]},
+    )
+
+
+@ensure_csrf_cookie
+def side_by_side(request):
+    """Two models picked by name, one prompt, both answers named (votes counted apart)."""
+    return render(
+        request,
+        "arena/side_by_side.html",
+        {"nav": "side_by_side", **side_by_side_choices(caller(request))},
+    )
+
+
+@cache_control(private=True, no_cache=True)
+def battle_permalink(request, battle_id):
+    """A voted battle's page to share (``arena.permalinks``); a 404 until it is voted on.
+    Private: what it shows depends on who looks (a typed prompt only to its author)."""
+    viewer = current_voter(request)
+    try:
+        page = voted_battle(battle_id, viewer.pk if viewer else None)
+    except Refusal as exc:
+        raise Http404(exc.message) from None
+    return render(request, "arena/battle_permalink.html", {"nav": "battle", "battle": page})

@@ -22,16 +22,18 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from arena.battles import BattleFacts, battle_facts, battle_ttl
-from arena.boards import BoardScope, human_source
+from arena.battles import BattleFacts, battle_facts, battle_ttl, stored_answers_revealed
+from arena.boards import NAMED_SOURCE, BoardScope, human_source
 from arena.errors import BAD_REQUEST, CONFLICT, FORBIDDEN, GONE, NOT_FOUND, Refusal
-from arena.models import BoardState, Judgment, Match, PairOutcomeCount, Voter
+from arena.models import BoardState, Judgment, Match, PairOutcomeCount
 from arena.ratelimit import enforce_vote_limits
 from arena.services import request_refit
 from arena.trust.burst import counted_flagged_now
 from arena.vocabulary import WINNERS, A, B, in_order
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Battles people vote on: anonymous ones, and side by side (names shown, counted apart).
+VOTED_ORIGINS = (Match.Origin.ARENA, Match.Origin.SIDE_BY_SIDE)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ def cast_vote(
     battle = battle_facts(public_id)
     if battle is None:
         raise Refusal("no such battle", status=NOT_FOUND)
-    if battle.origin != Match.Origin.ARENA or battle.owner_label != voter_label:
+    if battle.origin not in VOTED_ORIGINS or battle.owner_label != voter_label:
         raise Refusal("this battle was served to someone else", status=FORBIDDEN)
     if timezone.now() - battle.created_at > battle_ttl():
         raise Refusal("this battle has expired; start a new one", status=GONE)
@@ -121,9 +123,15 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
 
     The count goes to the public cells, or to the flagged ones when the voter's votes are
     counted as flagged (:func:`arena.trust.burst.counted_flagged_now`, in the same
-    transaction; a burst of fresh sessions is born flagged).
+    transaction; a burst of fresh sessions is born flagged). A side-by-side vote (names
+    shown) goes to its own cells (``"human:named"``), which no board reads, and asks for
+    no refit.
     """
-    scopes = scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category)
+    named = battle.origin == Match.Origin.SIDE_BY_SIDE
+    # A side-by-side vote is on no board: it asks for no refit.
+    scopes = (
+        [] if named else scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category)
+    )
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -143,14 +151,15 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
                 (slot_zero, _), (slot_one, _) = battle.contestants
                 PairOutcomeCount.objects.bump(
                     prompt_set_id=battle.prompt_set_id,
-                    source=human_source(flagged),
+                    source=NAMED_SOURCE if named else human_source(flagged),
                     category=battle.category,
                     contestant_a_id=slot_zero,
                     contestant_b_id=slot_one,
                     winner=ballot.winner,
                     a_first=True,  # in slot order: slot 0 was shown first
                 )
-            request_refit(scopes)  # once the vote is committed
+            if scopes:
+                request_refit(scopes)  # once the vote is committed
     except IntegrityError:
         mine = Judgment.objects.filter(voter_id=battle.owner_id)
         if mine.filter(idempotency_key=ballot.idempotency_key).exists():
@@ -187,12 +196,9 @@ def reveal(battle: BattleFacts) -> dict:
     """
     policy = settings.ARENA_REVEAL
     shown = (
-        policy == "always"
+        battle.origin == Match.Origin.SIDE_BY_SIDE  # the voter picked them by name
         or (policy in ("fresh", "trusted") and battle.fresh)
-        or (
-            policy == "trusted"
-            and (battle.owner_kind == Voter.Kind.USER or _has_track_record(battle.owner_id))
-        )
+        or stored_answers_revealed(battle.owner_kind, battle.owner_id)
     )
     if not shown:
         return {"reveal": [], "withheld": WITHHELD[policy]}
@@ -203,14 +209,6 @@ def reveal(battle: BattleFacts) -> dict:
         ],
         "withheld": None,
     }
-
-
-def _has_track_record(voter_id: int | None) -> bool:
-    """The voter's trust reaches ``ARENA_REVEAL_TRUST`` and its votes are not flagged (read
-    now: trust moves with every trust pass)."""
-    return Voter.objects.filter(
-        pk=voter_id, counted_flagged=False, trust__gte=settings.ARENA_REVEAL_TRUST
-    ).exists()
 
 
 OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just opened

@@ -176,12 +176,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-# Serve straight from the app and plotly's wheel without a collectstatic step.
-WHITENOISE_USE_FINDERS = True
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "config.staticfiles.PlotlyWheelFinder",  # the audit pages' whole plotly.min.js
+]
+# Static files are collected into STATIC_ROOT (arena_serve runs collectstatic as it
+# starts) under content-hashed names, with gzipped copies: WhiteNoise serves them
+# compressed and cacheable for ever, and a changed file gets a new URL. A template that
+# names a file never collected fails loudly instead of serving a stale one.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 # --- Redis / Celery / Channels ----------------------------------------------------------
@@ -318,6 +325,13 @@ ARENA_JUDGE_TASK_BACKOFF_SECONDS = env_float("ARENA_JUDGE_TASK_BACKOFF_SECONDS",
 ARENA_RUN_STALL_SECONDS = env_int("ARENA_RUN_STALL_SECONDS", 900)
 # Provisional run leaderboards are refitted at most this often while a run is going.
 ARENA_RUN_REFIT_SECONDS = env_int("ARENA_RUN_REFIT_SECONDS", 10)
+# Power planning: the rating difference (points) a run should be able to detect between two
+# of its models (80% power, 5% level); runs whose plan cannot are flagged under-powered.
+ARENA_RUN_DETECT_RATING = env_float("ARENA_RUN_DETECT_RATING", 50.0)
+if not ARENA_RUN_DETECT_RATING > 0:
+    raise ImproperlyConfigured(
+        f"ARENA_RUN_DETECT_RATING={ARENA_RUN_DETECT_RATING!r}: expected a positive number"
+    )
 
 LOGGING = {
     "version": 1,

@@ -21,6 +21,23 @@ def datasets_dir() -> Path:
     return DATASETS
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_from_the_source_tree():
+    """In-process tests render pages without a collectstatic step: {% static %} names the
+    source files (plain storage) instead of looking them up in the manifest that
+    collectstatic writes. The browser tests' server collects them and uses the manifest."""
+    # Imported here: pytest-django has set Django up by the time a fixture runs.
+    from django.conf import settings
+    from django.test import override_settings
+
+    storages = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    with override_settings(STORAGES=storages):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_module_state():
     """Per-process memos must not leak from one test into the next: the endpoint rate

@@ -122,7 +122,7 @@ def pairwise_judgments(prompt_set: str, category: str = "") -> QuerySet[Judgment
         match__k=2,
         kind=Judgment.Kind.PAIRWISE,
         status__in=[Judgment.Status.OK, Judgment.Status.PARSE_FAILED],
-    )
+    ).exclude(match__origin="side_by_side")  # named votes are on no board
     return qs.filter(match__category=category) if category else qs
 
 

@@ -1,8 +1,12 @@
 // Battle page: fetch an anonymous battle, vote, reveal, next. No model name reaches the
 // page before the vote: the battle JSON carries only texts and slot numbers.
+// Texts are shown as the server renders them (arena/rendering.py), through texts.js: a
+// streamed answer shows its raw text while it arrives and the server's HTML once stored
+// ("done"); every text has a "Raw text" toggle.
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
+  const { textBox, rawToggle, setBody } = window.arenaTexts;
   const LETTERS = "ABCD";
   let battle = null;
   let voting = false;
@@ -82,14 +86,18 @@
       if (event.end) { stream.close(); stream = null; return; }
       const card = document.querySelector('.answer[data-slot="' + event.slot + '"]');
       if (!card) return;
-      const text = card.querySelector(".text");
+      const body = card.querySelector(".body");
+      const text = body.querySelector(".text");
       if (event.reset) text.textContent = "";  // the answer is regenerated from the start
       if (event.delta) text.textContent += event.delta;
       if (event.done || event.error) {
         card.classList.remove("writing");
         pending.delete(event.slot);
-        if (event.error) { text.textContent = event.error; showError("An answer failed; start a new battle."); }
-        else if (pending.size === 0) setVoting(true);
+        if (event.error) { setBody(body, event.error, ""); showError("An answer failed; start a new battle."); }
+        else {
+          setBody(body, text.textContent, event.html);  // the stored answer, rendered
+          if (pending.size === 0) setVoting(true);
+        }
       }
     };
     stream.onerror = () => { if (stream) { stream.close(); stream = null; } if (pending.size) showError("The live answers were interrupted; start a new battle."); };
@@ -102,7 +110,7 @@
 
   function render() {
     $("battle").hidden = false;
-    $("prompt-text").textContent = battle.prompt;
+    setBody($("prompt-box"), battle.prompt, battle.prompt_html);
     const answers = $("answers");
     answers.replaceChildren();
     answers.className = "answers k" + battle.k;
@@ -128,15 +136,20 @@
         best.addEventListener("click", () => vote({ best: answer.slot }));
         head.append(rank, best);
       }
-      const text = document.createElement("div");
-      text.className = "text";
-      text.textContent = answer.text;
-      card.append(head, text);
+      const body = document.createElement("div");
+      body.className = "body";
+      body.id = "answer-body-" + answer.slot;
+      const toggle = rawToggle("answer " + LETTERS[answer.slot]);
+      head.append(toggle);
+      card.append(head, body);
+      textBox(body, toggle);
       answers.append(card);
+      setBody(body, answer.text, answer.html);
     }
     $("vote-pair").hidden = battle.k !== 2;
     $("vote-rank").hidden = battle.k === 2;
     $("after-vote").hidden = true;
+    $("permalink").hidden = true;
     $("vote-result").textContent = "";
     for (const b of document.querySelectorAll("#battle .vote-bar button")) b.disabled = false;
   }
@@ -150,6 +163,8 @@
     for (const b of document.querySelectorAll("#battle button")) b.disabled = false;
     if (!ok) { showError(detail(data) + " (" + status + ")"); return; }
     reveal(data.reveal, choice, data.withheld);
+    // The battle's page, to share it: it exists from the vote on (/battles/<id>/).
+    if (data.permalink) { $("permalink").href = data.permalink; $("permalink").hidden = false; }
   }
 
   function reveal(slots, choice, withheld) {
@@ -188,6 +203,7 @@
     const typing = tag === "textarea" || tag === "select" || (tag === "input" && !["checkbox", "radio", "button"].includes(target.type));
     if (typing) return;
     const key = event.key.toLowerCase();
+    if (key === "enter" && (tag === "button" || tag === "a")) return;  // Enter presses what has focus
     if (key === "n") { event.preventDefault(); newBattle(); return; }
     if (!battle || !$("after-vote").hidden) return;
     if (battle.k === 2) {
@@ -204,6 +220,7 @@
 
   function init() {
     if (!$("new-battle")) return;
+    textBox($("prompt-box"), $("prompt-raw-toggle"));
     const saved = localStorage.getItem("arena.shortcuts");
     if (saved !== null) $("shortcuts").checked = saved === "on";
     $("shortcuts").addEventListener("change", () => localStorage.setItem("arena.shortcuts", $("shortcuts").checked ? "on" : "off"));

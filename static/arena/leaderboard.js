@@ -7,7 +7,30 @@
   const scope = table.dataset.scope;
   const query = table.dataset.query;
   const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  // A vote count, by the rule of the first render (arena.rendering.format_count, the
+  // template filter "count"): whole counts without decimals, fractional ones (a soft
+  // preference counts a fraction) with one; toFixed rounds half away from zero on the
+  // float's exact value, as the server does.
+  function formatCount(x) {
+    if (x === null || x === undefined || typeof x === "boolean" || !Number.isFinite(Number(x))) return "–";
+    const text = Number(x).toFixed(1);
+    const whole = text.endsWith(".0") ? text.slice(0, -2) : text;
+    return whole === "-0" ? "0" : whole;
+  }
+  window.arenaFormat = Object.freeze({ count: formatCount });
+  // Plotly reads some HTML in its labels (<b>, <br>, <a href> ...) and decodes entities:
+  // a model name is text, so its &, < and > go to a chart as entities.
+  const plotlyText = (s) => (s === null || s === undefined ? "" : String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"));
   let lastRatings = null;
+
+  // The model's page, /models/<name>/: each "/"-separated part of the name percent-escaped
+  // (the server unescapes the path; the page URL of the first render is Django's reverse()).
+  function modelLink(name) {
+    const a = document.createElement("a");
+    a.href = "/models/" + String(name).split("/").map(encodeURIComponent).join("/") + "/";
+    a.textContent = name;
+    return a;
+  }
 
   async function getJSON(path) {
     const response = await fetch(path + "?" + query, { credentials: "same-origin" });
@@ -23,11 +46,12 @@
       const cells = [
         String(row.rank_ub), row.model, fmt(row.rating, 1),
         row.ci_lower === null || row.ci_lower === undefined ? "–" : fmt(row.ci_lower, 1) + " – " + fmt(row.ci_upper, 1),
-        String(Math.round(row.votes)), row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
+        formatCount(row.votes), row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
       ];
       cells.forEach((text, i) => {
         const td = document.createElement("td");
-        td.textContent = text;
+        if (i === 1) td.append(modelLink(row.model));
+        else td.textContent = text;
         if (i === 1) td.className = "model";
         if (i === 5) td.className = "opt";
         tr.append(td);
@@ -37,7 +61,7 @@
     });
     tbody.replaceChildren(...rows);
     lastRatings = Object.fromEntries(board.rows.map((r) => [r.model, r.rating]));
-    document.getElementById("n-votes").textContent = board.n_votes;
+    document.getElementById("n-votes").textContent = formatCount(board.n_votes);
     document.getElementById("n-models").textContent = board.n_models;
     document.getElementById("fitted-at").textContent = board.created_at ? board.created_at.replace("T", " ").slice(0, 19) : "";
     table.dataset.pending = board.pending ? "1" : "0";
@@ -49,11 +73,21 @@
   const layout = (title, extra) => Object.assign({ title: { text: title, font: { size: 14 } }, margin: { l: 60, r: 20, t: 40, b: 120 }, height: 460 }, extra || {});
   const config = { displaylogo: false, responsive: true };
 
+  // One fit (or fits seconds apart) would give a millisecond axis: show at least a day.
+  function historyAxis(history) {
+    const times = history.map((p) => Date.parse(p.at)).filter((t) => !Number.isNaN(t));
+    if (!times.length) return { type: "date" };
+    const low = Math.min(...times), high = Math.max(...times), day = 864e5;
+    if (high - low >= day) return { type: "date" };
+    const middle = (low + high) / 2;
+    return { type: "date", range: [new Date(middle - day / 2).toISOString(), new Date(middle + day / 2).toISOString()] };
+  }
+
   function drawCharts(board, pairs, history) {
     if (!window.Plotly) return;
     const rows = board.rows.filter((r) => r.rating !== null);
     Plotly.react("chart-ci", [{
-      type: "scatter", mode: "markers", x: rows.map((r) => r.model), y: rows.map((r) => r.rating),
+      type: "scatter", mode: "markers", x: rows.map((r) => plotlyText(r.model)), y: rows.map((r) => r.rating),
       error_y: { type: "data", symmetric: false, array: rows.map((r) => (r.ci_upper ?? r.rating) - r.rating), arrayminus: rows.map((r) => r.rating - (r.ci_lower ?? r.rating)) },
       hovertemplate: "%{x}: %{y:.1f}<extra></extra>",
     }], layout("Rating with 95% CI", { xaxis: { tickangle: -45 }, yaxis: { title: { text: "rating" } } }), config);
@@ -61,21 +95,22 @@
     const order = rows.map((r) => r.model);
     const index = Object.fromEntries(pairs.models.map((m, i) => [m, i]));
     const reorder = (matrix) => order.map((a) => order.map((b) => matrix[index[a]][index[b]]));
+    const labels = order.map(plotlyText);
     const axis = { tickangle: -45, automargin: true };
     Plotly.react("chart-winrate", [{
-      type: "heatmap", z: reorder(pairs.win_fraction), x: order, y: order, colorscale: "RdBu", zmin: 0, zmax: 1,
+      type: "heatmap", z: reorder(pairs.win_fraction), x: labels, y: labels, colorscale: "RdBu", zmin: 0, zmax: 1,
       hovertemplate: "%{y} beats %{x}: %{z:.2f}<extra></extra>",
     }], layout("Win fraction (row beats column, ties half)", { xaxis: axis, yaxis: { autorange: "reversed", automargin: true } }), config);
     Plotly.react("chart-battles", [{
-      type: "heatmap", z: reorder(pairs.battles), x: order, y: order, colorscale: "Blues", reversescale: true,
+      type: "heatmap", z: reorder(pairs.battles), x: labels, y: labels, colorscale: "Blues", reversescale: true,
       hovertemplate: "%{y} vs %{x}: %{z} votes<extra></extra>",
     }], layout("Votes between each pair", { xaxis: axis, yaxis: { autorange: "reversed", automargin: true } }), config);
 
     const top = order.slice(0, 15);
     Plotly.react("chart-history", top.map((model) => ({
-      type: "scatter", mode: "lines+markers", name: model,
+      type: "scatter", mode: "lines+markers", name: plotlyText(model),
       x: history.map((p) => p.at), y: history.map((p) => (p.ratings[model] === undefined ? null : p.ratings[model])),
-    })), layout("Rating over time (top 15)", { margin: { l: 60, r: 20, t: 40, b: 60 }, xaxis: { type: "date" } }), config);
+    })), layout("Rating over time (top 15)", { margin: { l: 60, r: 20, t: 40, b: 60 }, xaxis: historyAxis(history) }), config);
   }
 
   async function refresh() {

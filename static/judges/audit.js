@@ -9,6 +9,10 @@
   const ACCENT = "#3659e3", BAD = "#b42318", MUTED = "#98a2b3";
   const PALETTE = [ACCENT, "#f79009", "#0f7b4a", "#7a5af8", "#667085", "#dd2590"];
   const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d === undefined ? 3 : d));
+  // Plotly reads some HTML in its labels (<b>, <br>, <a href> ...) and decodes entities: a
+  // label (a model's, a judge's or a voter's name) is text, so its &, < and > go to a chart
+  // as entities.
+  const plotlyText = (s) => (s === null || s === undefined ? "" : String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"));
 
   function empty(el, text) {
     el.classList.add("muted");
@@ -38,8 +42,8 @@
     const traces = series.map((s, k) => {
       const rs = rows.filter((r) => r.series === s);
       return {
-        type: "scatter", mode: "markers", orientation: "h", name: s || "estimate", showlegend: series.length > 1 || Boolean(s),
-        y: rs.map((r) => r.label), x: rs.map((r) => r.value),
+        type: "scatter", mode: "markers", orientation: "h", name: plotlyText(s || "estimate"), showlegend: series.length > 1 || Boolean(s),
+        y: rs.map((r) => plotlyText(r.label)), x: rs.map((r) => r.value),
         marker: { size: 10, color: rs.map((r) => (r.flagged ? BAD : PALETTE[k % PALETTE.length])) },
         error_x: {
           type: "data", symmetric: false, thickness: 2, width: 5, color: PALETTE[k % PALETTE.length],
@@ -47,7 +51,7 @@
           arrayminus: rs.map((r) => (r.low === null ? 0 : r.value - r.low)),
         },
         customdata: rs.map((r) => [fmt(r.low), fmt(r.high), r.n, r.p_value === undefined ? "" : "<br>p = " + Number(r.p_value).toPrecision(3)]),
-        hovertemplate: "%{y}<br>%{x:.3f} [%{customdata[0]}, %{customdata[1]}]<br>n = %{customdata[2]}%{customdata[3]}<extra>" + (s || "") + "</extra>",
+        hovertemplate: "%{y}<br>%{x:.3f} [%{customdata[0]}, %{customdata[1]}]<br>n = %{customdata[2]}%{customdata[3]}<extra>" + plotlyText(s || "") + "</extra>",
       };
     });
     const height = Math.max(150, (series.length > 1 ? 90 : 60) + labels.length * (series.length > 1 ? 14 + 12 * series.length : 32));
@@ -61,7 +65,7 @@
       margin: { l: 10, r: 20, t: series.length > 1 ? 30 : 10, b: 40 },
       scattermode: "group",
       xaxis: { range: range, zeroline: false, title: { text: opts.xtitle || "" } },
-      yaxis: { autorange: "reversed", automargin: true, categoryorder: "array", categoryarray: labels },
+      yaxis: { autorange: "reversed", automargin: true, categoryorder: "array", categoryarray: labels.map(plotlyText) },
       legend: { orientation: "h", y: 1.02, yanchor: "bottom", x: 0 },
       shapes: referenceLine(opts.reference, "x"),
     }, config);
@@ -82,7 +86,7 @@
       hover[i][j] = r.row === r.column ? "n = " + r.n : "[" + fmt(r.low, 2) + ", " + fmt(r.high, 2) + "], n = " + r.n;
     });
     Plotly.newPlot(el, [{
-      type: "heatmap", x: labels, y: labels, z: z, text: text, customdata: hover, texttemplate: "%{text}",
+      type: "heatmap", x: labels.map(plotlyText), y: labels.map(plotlyText), z: z, text: text, customdata: hover, texttemplate: "%{text}",
       zmin: opts.zmin, zmax: opts.zmax, colorscale: "RdBu", reversescale: true, hoverongaps: false,
       hovertemplate: "%{y} × %{x}<br>κ = %{z:.3f} %{customdata}<extra></extra>",
     }], {
@@ -103,7 +107,7 @@
       const rs = rows.filter((r) => Boolean(r[o.color]) === flag);
       return {
         type: type, mode: "markers", name: name, x: rs.map((r) => r[o.x]), y: rs.map((r) => r[o.y]),
-        text: rs.map((r) => r[o.text]), marker: { color: color, size: 8, opacity: 0.75 },
+        text: rs.map((r) => plotlyText(r[o.text])), marker: { color: color, size: 8, opacity: 0.75 },
         hovertemplate: "%{text}<br>" + o.xtitle + ": %{x}<br>" + o.ytitle + ": %{y:.3f}<extra></extra>",
       };
     }).filter((t) => t.x.length);

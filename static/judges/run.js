@@ -9,6 +9,9 @@
   const query = card.dataset.query;
   const table = document.getElementById("run-board");
   const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  // A count as the first render writes it (arena.rendering.format_count, the "count"
+  // filter; formatCount in static/arena/leaderboard.js): whole without decimals, else one.
+  const count = (x) => { const t = fmt(x, 1); return t.endsWith(".0") ? t.slice(0, -2) : t; };
   const text = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = value; };
 
   function showButtons(status) {
@@ -42,7 +45,7 @@
       const cells = [
         String(row.rank_ub), row.model, fmt(row.rating, 1),
         row.ci_lower === null || row.ci_lower === undefined ? "–" : fmt(row.ci_lower, 1) + " – " + fmt(row.ci_upper, 1),
-        String(Math.round(row.votes)), row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
+        count(row.votes), row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
       ];
       cells.forEach((value, i) => {
         const td = document.createElement("td");

@@ -80,6 +80,12 @@ def arena_server(tmp_path_factory, browser_executable, fake_llm):
         "ARENA_VAR_DIR": str(var),
         "ARENA_BOOTSTRAP_ROUNDS": "100",
         "ARENA_REFIT_MIN_INTERVAL_SECONDS": "0.2",
+        # Every browser context is a new voter from 127.0.0.1: the per-address limits on
+        # new voters, and counting a burst of them as flagged, would take the later tests'
+        # votes off the public board (tests/integration/test_voter_trust.py covers them).
+        "ARENA_TRUST_BURST_SESSIONS": "100000",
+        "ARENA_NEW_VOTER_RATE_IP": "100000/3600",
+        "ARENA_NEW_VOTER_RATE_NET": "100000/3600",
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "PYTHONPATH": str(ROOT),
     }

@@ -150,7 +150,7 @@ def test_judge_page_charts_and_their_csv_carry_the_same_numbers(staff):
     for key, chart in charts.items():
         assert f'id="chart-{key}"' in html
         assert chart["csv"].replace("&", "&amp;") in html
-    assert 'id="audit-charts"' in html and "/vendor/plotly.min.js" in html
+    assert 'id="audit-charts"' in html and "/static/vendor/plotly/plotly.min.js" in html
 
 
 def test_the_category_filter_restricts_every_metric(staff):

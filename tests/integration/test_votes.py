@@ -175,6 +175,7 @@ def test_a_pairwise_vote_is_stored_once_counted_and_reveals(voter, settings):
         "battle": battle["id"],
         "reveal": reveal,
         "withheld": None,
+        "permalink": f"/battles/{battle['id']}/",  # the battle's page, from the vote on
     }
     match = Match.objects.get(public_id=battle["id"])
     judgment = Judgment.objects.get(match=match)

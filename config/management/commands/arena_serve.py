@@ -4,9 +4,9 @@ Celery worker and beat in threads of this process (process wiring, not domain co
 import uvicorn
 from daphne.server import Server
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from config.asgi import application
 from config.celery import app
 from config.embedded import start_beat, start_worker
 from judges.clients.fake_server import FakeLLMServer
@@ -43,10 +43,29 @@ class Command(BaseCommand):
             help="Also serve the fake OpenAI-compatible server (demo scenario) on 127.0.0.1:PORT "
             "(the demo's candidates and judges).",
         )
+        parser.add_argument(
+            "--no-collectstatic",
+            action="store_true",
+            help="Do not collect the static files into STATIC_ROOT first (they were collected "
+            "when the image was built).",
+        )
 
     def handle(
-        self, *args, host, port, workers, worker_concurrency, no_worker, fake_llm_port, **options
+        self,
+        *args,
+        host,
+        port,
+        workers,
+        worker_concurrency,
+        no_worker,
+        fake_llm_port,
+        no_collectstatic,
+        **options,
     ):
+        if not no_collectstatic:
+            # The pages name static files by their content-hashed, compressed copies
+            # (STORAGES in settings): collect them before the first page is served.
+            call_command("collectstatic", interactive=False, verbosity=0)
         fake_llm = self._start_fake_llm(fake_llm_port) if fake_llm_port is not None else None
         try:
             if workers > 1:
@@ -76,6 +95,10 @@ class Command(BaseCommand):
             if resumed:
                 self.stdout.write(f"resumed evaluation runs {resumed}")
         self.stdout.write(f"Arena at http://{host}:{port}/  (admin: http://{host}:{port}/admin/)")
+        # Imported here, after collectstatic: loading the middleware makes WhiteNoise list
+        # the collected files once, and a file collected later would not be served.
+        from config.asgi import application
+
         try:
             Server(
                 application=application,
