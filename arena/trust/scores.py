@@ -17,10 +17,15 @@ Signals (thresholds are settings, see README "Vote integrity"):
   won by the contestant when it appeared, against the wins the board expects (sum of its
   win probabilities), as a binomial z. A group that picks one model whenever it appears
   (or never does) has a large |z| for that model.
+- **gold** (:func:`gold`): votes on gold battles (the answer pair has a known right
+  answer, ``Match.gold_winner``) against a coin: ``z = (right - n/2) / sqrt(n/4)``, a tie
+  vote earning half. Strongly negative z: the group is wrong on known answers more often
+  than chance, so it is not voting on the answers; positive z is a track record.
 
 :func:`anomaly` combines them: ``max(burst / (max_sessions + 1), -z_surprise / z,
-|z_one_sided| / z)``, the vote-based terms only for groups with at least ``min_votes``
-decisive votes. A score >= 1 flags.
+|z_one_sided| / z, -z_gold / z)``, the vote-based terms only for groups with at least
+``min_votes`` decisive (for gold: gold) votes. A score >= 1 flags. :func:`trust` turns a
+voter's record (login, age, agreement with the board, gold) into a weight in 0..1.
 """
 
 from __future__ import annotations
@@ -136,6 +141,33 @@ def one_sided(
 
 
 @dataclass(frozen=True)
+class Gold:
+    """Per group: votes on gold battles, the credit they earned, its z against a coin."""
+
+    n: np.ndarray  # (G,) int
+    right: np.ndarray  # (G,) 1 per right vote, 0.5 per tie vote
+    z: np.ndarray  # (G,) 0 without gold votes
+
+
+def gold(group: np.ndarray, credit: np.ndarray, n_groups: int) -> Gold:
+    """How each group did on known answers, against voting at random.
+
+    Parameters
+    ----------
+    group : (N,) int
+        Group index of each vote on a gold battle.
+    credit : (N,) float
+        1 when the vote names the gold winner, 0.5 for a tie (or both bad), 0 for the
+        other answer.
+    """
+    n = np.bincount(group, minlength=n_groups)
+    right = np.bincount(group, weights=np.asarray(credit, np.float64), minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.where(n > 0, (right - n / 2) / np.sqrt(np.maximum(n, 1) / 4), 0.0)
+    return Gold(n=n, right=right, z=z)
+
+
+@dataclass(frozen=True)
 class Anomaly:
     """Per group: the combined score (>= 1 flags) and each signal's share of it."""
 
@@ -143,6 +175,7 @@ class Anomaly:
     burst: np.ndarray  # (G,) burst / (max_sessions + 1)
     unlikely: np.ndarray  # (G,) -z_surprise / z_threshold (0 below min_votes)
     one_sided: np.ndarray  # (G,) |z_one_sided| / z_threshold (0 below min_votes)
+    wrong_gold: np.ndarray  # (G,) -z_gold / z_threshold (0 below min_votes gold votes)
 
     @property
     def flagged(self) -> np.ndarray:
@@ -154,6 +187,8 @@ def anomaly(
     surprise_z: np.ndarray,
     one_sided_z: np.ndarray,
     n_decisive: np.ndarray,
+    gold_z: np.ndarray | None = None,
+    n_gold: np.ndarray | None = None,
     *,
     max_sessions: int,
     z_threshold: float,
@@ -164,7 +199,15 @@ def anomaly(
     b = np.asarray(burst, np.float64) / (max_sessions + 1)
     u = np.where(enough, np.maximum(-np.asarray(surprise_z, np.float64), 0) / z_threshold, 0.0)
     o = np.where(enough, np.abs(np.asarray(one_sided_z, np.float64)) / z_threshold, 0.0)
-    return Anomaly(score=np.maximum(b, np.maximum(u, o)), burst=b, unlikely=u, one_sided=o)
+    g = np.zeros_like(b)
+    if gold_z is not None:
+        g = np.where(
+            np.asarray(n_gold) >= min_votes,
+            np.maximum(-np.asarray(gold_z, np.float64), 0) / z_threshold,
+            0.0,
+        )
+    score = np.maximum(np.maximum(b, u), np.maximum(o, g))
+    return Anomaly(score=score, burst=b, unlikely=u, one_sided=o, wrong_gold=g)
 
 
 def trust(
@@ -173,20 +216,28 @@ def trust(
     n_decisive: np.ndarray,
     surprise_z: np.ndarray,
     flagged: np.ndarray,
+    gold_z: np.ndarray | None = None,
+    z_threshold: float = 4.0,
 ) -> np.ndarray:
     """Trust in 0..1 per voter: what a track record has earned.
 
     0.5 for a login, up to 0.2 for age (linear over 30 days), up to 0.3 for agreement
     with the consensus (linear in decisive votes up to 50, given only while the votes are
-    not unlikely under the board: surprise z > -2). A flagged voter has none.
+    not unlikely under the board: surprise z > -2), and up to 0.3 for gold battles
+    answered better than a coin (linear in the gold z up to ``z_threshold``: 16 right
+    of 16, or 35 of 44). Capped at 1; a flagged voter has none.
     """
     agreement = np.clip(np.asarray(n_decisive, np.float64) / 50, 0, 1) * (
         np.asarray(surprise_z) > -2
     )
+    known = 0.0
+    if gold_z is not None:
+        known = np.clip(np.asarray(gold_z, np.float64) / z_threshold, 0, 1)
     value = (
         0.5 * np.asarray(logged_in, bool)
         + 0.2 * np.clip(np.asarray(age_days, np.float64) / 30, 0, 1)
         + 0.3 * agreement
+        + 0.3 * known
     )
     return np.where(np.asarray(flagged, bool), 0.0, np.clip(value, 0, 1))
 
@@ -198,13 +249,19 @@ def reasons(
     n_decisive: np.ndarray,
     side: OneSided,
     names: list[str],
+    known: Gold | None = None,
 ) -> list[str]:
     """Why each group is flagged ("" when it is not): its largest signal, with figures
     (a string is built for flagged groups only)."""
     out = [""] * len(a.score)
     for i in np.flatnonzero(a.score >= 1).tolist():
-        if a.burst[i] >= max(a.unlikely[i], a.one_sided[i]):
+        if a.burst[i] >= max(a.unlikely[i], a.one_sided[i], a.wrong_gold[i]):
             out[i] = f"{BURST_REASON}{int(burst[i])} new sessions from one address in 1 h"
+        elif known is not None and a.wrong_gold[i] >= max(a.unlikely[i], a.one_sided[i]):
+            out[i] = (
+                f"{VOTES_REASON}right on {known.right[i]:g} of {known.n[i]} gold battles, "
+                f"a coin expects {known.n[i] / 2:g} (z={known.z[i]:.1f})"
+            )
         elif a.one_sided[i] >= a.unlikely[i]:
             c = int(side.contestant[i])
             out[i] = (

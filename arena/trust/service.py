@@ -32,6 +32,7 @@ from arena.ratings.scale import ELO_SCALE
 from arena.services import request_refit
 from arena.trust import scores
 from arena.trust.burst import BURST_WINDOW
+from arena.vocabulary import A, B
 from arena.votes import scopes_touched_by
 
 SCORED_KINDS = (Voter.Kind.SESSION, Voter.Kind.USER)
@@ -97,15 +98,17 @@ def _score(voters: list, since, now, result: TrustPass) -> None:
     votes = _decisive_votes(ids, since)
     result.voters, result.votes = n_voters, len(votes.voter)
     who = np.searchsorted(ids_arr, votes.voter)
+    gold_voter, gold_credit = _gold_votes(ids)
+    gold_who = np.searchsorted(ids_arr, gold_voter)
     opts = dict(
         max_sessions=settings.ARENA_TRUST_BURST_SESSIONS,
         z_threshold=settings.ARENA_TRUST_Z,
         min_votes=settings.ARENA_TRUST_MIN_VOTES,
     )
     per = {}
-    for name, group, n_groups, group_burst in (
-        ("voter", who, n_voters, np.zeros(n_voters)),
-        ("cluster", cluster[who], n_clusters, burst),
+    for name, group, gold_group, n_groups, group_burst in (
+        ("voter", who, gold_who, n_voters, np.zeros(n_voters)),
+        ("cluster", cluster[who], cluster[gold_who], n_clusters, burst),
     ):
         surprise = scores.surprise(group, votes.s_winner, votes.s_loser, n_groups)
         side = scores.one_sided(
@@ -117,10 +120,13 @@ def _score(voters: list, since, now, result: TrustPass) -> None:
             len(votes.names),
             min_votes=settings.ARENA_TRUST_MIN_VOTES,
         )
-        found = scores.anomaly(group_burst, surprise.z, side.z, surprise.n, **opts)
-        why = scores.reasons(found, group_burst, surprise.z, surprise.n, side, votes.names)
-        per[name] = (found, why, surprise)
-    (mine, my_why, my_surprise), (theirs, their_why, _) = per["voter"], per["cluster"]
+        known = scores.gold(gold_group, gold_credit, n_groups)
+        found = scores.anomaly(
+            group_burst, surprise.z, side.z, surprise.n, known.z, known.n, **opts
+        )
+        why = scores.reasons(found, group_burst, surprise.z, surprise.n, side, votes.names, known)
+        per[name] = (found, why, surprise, known)
+    (mine, my_why, my_surprise, my_gold), (theirs, their_why, _, _) = per["voter"], per["cluster"]
     cluster_size = np.bincount(cluster, minlength=n_clusters)
     score = np.maximum(mine.score, np.where(logged_in, 0.0, theirs.score[cluster]))
     flag = score >= 1
@@ -141,7 +147,15 @@ def _score(voters: list, since, now, result: TrustPass) -> None:
         changed.append(Voter(pk=ids[i], flagged=False, flag_reason=""))
         result.unflagged.append(ids[i])
     age_days = np.asarray([(now - c).total_seconds() / 86400 for c in created])
-    trust = scores.trust(logged_in, age_days, my_surprise.n, my_surprise.z, flag)
+    trust = scores.trust(
+        logged_in,
+        age_days,
+        my_surprise.n,
+        my_surprise.z,
+        flag,
+        gold_z=my_gold.z,
+        z_threshold=settings.ARENA_TRUST_Z,
+    )
     Voter.objects.bulk_update(changed, ["flagged", "flag_reason"], batch_size=500)
     Voter.objects.bulk_update(
         [
@@ -175,6 +189,7 @@ def _decisive_votes(voter_ids: list[int], since) -> DecisiveVotes:
             match__k=2,
             winner__in=("a", "b"),
         )
+        .exclude(match__origin="side_by_side")  # named votes say nothing of anonymous ones
         .with_slots(models_only=True)
         .values_list(
             "voter_id", "match__prompt_set_id", "s0__contestant_id", "s1__contestant_id", "winner"
@@ -204,6 +219,29 @@ def _decisive_votes(voter_ids: list[int], since) -> DecisiveVotes:
         s_loser=strength[index[n:]],
         names=names,
     )
+
+
+def _gold_votes(voter_ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Every vote of these voters on a gold battle (a known right answer, decisive), ever:
+    gold is a track record. Returns (voter id, credit) arrays: credit 1 for the gold
+    winner, 0 for the other answer, 0.5 for a tie or "both bad" (it did not pick the
+    wrong one)."""
+    rows = list(
+        Judgment.objects.filter(
+            voter_id__in=voter_ids,
+            kind=Judgment.Kind.PAIRWISE,
+            status=Judgment.Status.OK,
+            match__k=2,
+            match__gold_winner__in=(A, B),
+        )
+        .values_list("voter_id", "winner", "match__gold_winner")
+        .order_by()
+    )
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0)
+    voter, winner, gold = (np.asarray(col) for col in zip(*rows, strict=True))
+    credit = np.where(winner == gold, 1.0, np.where(np.isin(winner, (A, B)), 0.0, 0.5))
+    return voter.astype(np.int64), credit
 
 
 def _strengths(keys: np.ndarray) -> np.ndarray:

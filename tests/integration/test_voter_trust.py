@@ -324,3 +324,108 @@ def test_a_flagged_voters_next_vote_goes_straight_to_the_flagged_cells():
     [(cell, added)] = changed.items()
     assert cell[0] == FLAGGED_SOURCE and added == 1
     assert _cells() == _rebuilt()
+
+
+# --- gold battles: known right answers earn trust, or flag ---------------------------------
+
+
+def _gold_labels(rng) -> dict[tuple[str, frozenset], str]:
+    """Import a known right answer for every pair of seeded answers (random, so that it
+    says nothing about the board), plus one disputed pair; returns prompt, pair -> winner."""
+    records, gold = [], {}
+    for pid in ("p1", "p2", "p3", "p4", "p5", "p6"):
+        for i in range(4):
+            for j in range(i + 1, 4):
+                a, b = CONTESTANTS[i], CONTESTANTS[j]
+                label = "a" if rng.random() < 0.5 else "b"
+                gold[pid, frozenset((a, b))] = a if label == "a" else b
+                records.append(
+                    JudgmentRecord(
+                        match_id=f"gold-{pid}-{i}{j}", contestants=(a, b), winner=label,
+                        voter="expert", prompt_id=pid, gold_winner=label,
+                    )
+                )  # fmt: skip
+    # A second expert disagrees on one pair: it has no known answer any more.
+    a, b = CONTESTANTS[0], CONTESTANTS[1]
+    loser = "b" if gold["p1", frozenset((a, b))] == a else "a"
+    records.append(
+        JudgmentRecord(
+            match_id="gold-dispute", contestants=(a, b), winner=loser, voter="expert-2",
+            prompt_id="p1", gold_winner=loser,
+        )
+    )  # fmt: skip
+    del gold["p1", frozenset((a, b))]
+    assert import_records(records, prompt_set=SET, source="gold-labels").ok
+    return gold
+
+
+@pytest.mark.django_db
+def test_a_battle_serving_a_gold_pair_knows_its_right_answer_and_never_shows_it():
+    from arena.battles import battle_view
+
+    seed()
+    gold = _gold_labels(np.random.default_rng(1))
+    prompt_set = PromptSet.objects.get(slug=SET)
+    voter = Voter.objects.create(label="v", kind="session", ip_hash="addr")
+    rng = np.random.default_rng(2)
+    seen = {"a": 0, "b": 0, "": 0}
+    for _ in range(80):
+        match = start_battle(voter, prompt_set, rng=rng)
+        names = [s.contestant.name for s in match.slots.order_by("position")]
+        known = gold.get((match.prompt.external_id, frozenset(names)))
+        expected = "" if known is None else "ab"[names.index(known)]
+        assert match.gold_winner == expected
+        seen[match.gold_winner] += 1
+        assert "gold" not in str(battle_view(match))
+    # Both slot orders occur, and the disputed pair is served without a known answer.
+    assert seen["a"] and seen["b"] and seen[""]
+
+
+@pytest.mark.django_db
+def test_voters_earn_trust_on_gold_battles_and_a_cluster_wrong_on_them_is_flagged(settings):
+    seed()
+    settings.ARENA_VOTE_RATE_SESSION = "0/1"
+    settings.ARENA_VOTE_RATE_IP = "0/1"
+    gold = _gold_labels(np.random.default_rng(4))
+    prompt_set = PromptSet.objects.get(slug=SET)
+    rng = np.random.default_rng(6)
+
+    def vote(voter: Voter, how: str) -> None:
+        while True:  # gold battles only
+            match = start_battle(voter, prompt_set, rng=rng)
+            if match.gold_winner:
+                break
+        if how == "tie":
+            winner = "tie"
+        else:
+            right = match.gold_winner
+            winner = right if how == "right" else ("b" if right == "a" else "a")
+        cast_vote(voter.label, voter.ip_hash, match.public_id, {
+            "winner": winner, "idempotency_key": uuid.uuid4().hex
+        })  # fmt: skip
+
+    assert gold
+    careful = Voter.objects.create(label="careful", kind="session", ip_hash="addr-1")
+    undecided = Voter.objects.create(label="undecided", kind="session", ip_hash="addr-2")
+    # Wrong on every known answer, spread over 3 cookies of one address (7 votes each:
+    # fewer than ARENA_TRUST_MIN_VOTES per cookie, 21 for the address).
+    careless = [
+        Voter.objects.create(label=f"c{n}", kind="session", ip_hash="addr-3") for n in range(3)
+    ]
+    for _ in range(20):
+        vote(careful, "right")
+        vote(undecided, "tie")
+    for _ in range(7):
+        for voter in careless:
+            vote(voter, "wrong")
+    trust.score_voters()
+    voters = {v.label: v for v in Voter.objects.all()}
+    assert not voters["careful"].flagged and not voters["undecided"].flagged
+    # 20 right of 20: z = 4.5 >= ARENA_TRUST_Z, the whole gold share (0.3) of trust.
+    assert voters["careful"].trust >= 0.3
+    assert voters["undecided"].trust < 0.05  # ties are no record: no gold credit
+    for n in range(3):
+        assert voters[f"c{n}"].flagged
+        assert "gold battles" in voters[f"c{n}"].flag_reason
+        assert "cluster of 3" in voters[f"c{n}"].flag_reason
+        assert voters[f"c{n}"].trust == 0

@@ -182,3 +182,56 @@ def test_reasons_name_the_largest_signal():
     assert why[0].startswith(scores.VOTES_REASON) and "target" in why[0]
     assert why[1].startswith(scores.BURST_REASON) and "40 new sessions" in why[1]
     assert why[2] == ""
+
+
+def test_gold_matches_a_loop_and_a_coin_scores_zero():
+    rng = np.random.default_rng(3)
+    group = rng.integers(0, 6, 400)
+    credit = rng.choice([0.0, 0.5, 1.0], 400)
+    found = scores.gold(group, credit, 7)
+    for g in range(7):
+        mine = credit[group == g]
+        assert found.n[g] == len(mine) and found.right[g] == pytest.approx(mine.sum())
+        if len(mine):
+            assert found.z[g] == pytest.approx(
+                (mine.sum() - len(mine) / 2) / math.sqrt(len(mine) / 4)
+            )
+    assert found.n[6] == 0 and found.z[6] == 0
+    # Ties all the way: exactly a coin.
+    assert scores.gold(np.zeros(30, int), np.full(30, 0.5), 1).z.tolist() == [0.0]
+
+
+@given(st.integers(0, 40), st.integers(0, 40))
+@settings(max_examples=60, deadline=None)
+def test_wrong_on_gold_flags_only_with_enough_gold_votes_far_below_a_coin(right, wrong):
+    n = right + wrong
+    found_gold = scores.gold(np.zeros(n, int), np.r_[np.ones(right), np.zeros(wrong)], 1)
+    found = scores.anomaly(
+        [0], [0.0], [0.0], [0], found_gold.z, found_gold.n,
+        max_sessions=10, z_threshold=4.0, min_votes=10,
+    )  # fmt: skip
+    z = (right - n / 2) / math.sqrt(n / 4) if n else 0.0
+    assert bool(found.flagged[0]) == (n >= 10 and z <= -4.0)
+    if found.flagged[0]:
+        why = scores.reasons(found, [0], [0.0], [0], _no_side(), ["x"], found_gold)
+        assert why[0].startswith(scores.VOTES_REASON) and f"{right:g} of {n} gold" in why[0]
+
+
+def _no_side():
+    zero = np.zeros(1)
+    return scores.OneSided(np.array([-1]), np.array([0]), zero, zero, zero)
+
+
+def test_gold_record_earns_trust_up_to_its_share():
+    t = scores.trust(
+        logged_in=np.zeros(4, bool),
+        age_days=np.zeros(4),
+        n_decisive=np.zeros(4),
+        surprise_z=np.zeros(4),
+        flagged=np.array([False, False, False, True]),
+        gold_z=np.array([-5.0, 2.0, 9.0, 9.0]),
+        z_threshold=4.0,
+    )
+    assert t.tolist() == pytest.approx([0.0, 0.15, 0.3, 0.0])
+    # Login, age, agreement and gold together are capped at 1.
+    assert scores.trust([True], [100], [100], [0], [False], gold_z=[9.0]).tolist() == [1.0]

@@ -2,7 +2,9 @@
 
 Test set items: ``idx``, ``cmp_key`` "modelA_modelB" (response1 is modelA's),
 ``instruction``, ``input``, ``motivation_app``, ``response1``, ``response2`` and three
-human labels ``annotator1..3``: 0 tie, 1 response1 better, 2 response2 better. Judge
+human labels ``annotator1..3``: 0 tie, 1 response1 better, 2 response2 better. Where
+the three agree, their label is the match's gold answer (known-answer battles feed voter
+trust and the audits' gold accuracy). Judge
 files (``<judge>-testset-v1.json``): ``idx`` and ``<x>_result`` ("1", "2", "0"/"Tie",
 or "garbage" for an unusable reply, stored as a parse failure), ``<x>_reason``.
 
@@ -61,9 +63,10 @@ def parse(path, judges=(), **options) -> Iterator[PromptRecord | OutputRecord | 
         )
         yield OutputRecord(prompt_id=key, contestant=model_a, text=row.text("response1"), line=line)
         yield OutputRecord(prompt_id=key, contestant=model_b, text=row.text("response2"), line=line)
-        for n in (1, 2, 3):
+        labels = {n: row.choice(f"annotator{n}", HUMAN) for n in (1, 2, 3)}
+        unanimous = labels[1] if len(set(labels.values())) == 1 else None
+        for n, winner in labels.items():
             field = f"annotator{n}"
-            winner = row.choice(field, HUMAN)
             yield JudgmentRecord(
                 match_id=key,
                 contestants=(model_a, model_b),
@@ -72,6 +75,7 @@ def parse(path, judges=(), **options) -> Iterator[PromptRecord | OutputRecord | 
                 prompt_id=key,
                 category=row.str("motivation_app", required=False),
                 verdict_label=str(item[field]),
+                gold_winner=unanimous,
                 line=line,
                 path=str(testset),
             )
