@@ -17,6 +17,14 @@ Nothing is asserted about time. Run::
 
     .venv/bin/python bench/judging.py [--seeds 10] [--models 16] [--prompts 100]
 
+Placement (issue 17, pure numpy): a board of ``--placement-models`` (20) simulated models
+judged all pairs on ``--placement-prompts`` (500) prompts, then one newcomer placed on it
+with :class:`arena.matchmaking.Placement` (budget: 15 % of the calls all pairs would take
+to add it, i.e. newcomer x every model x every prompt), its verdicts merged into the
+board's in one BT fit; against the same world judged all pairs with the newcomer. Goal:
+every seeded newcomer lands within ±1 rank of its all-pairs position, with <= 15 % of the
+calls; the line ``goal placement: ... MET`` / ``NOT MET`` says whether this run met it.
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -44,11 +52,18 @@ from arena.matchmaking import (  # noqa: E402
     Adaptive,
     FixedAnchor,
     MediocreAnchor,
+    Placement,
     RoundRobin,
     SingleElimination,
     Swiss,
 )
-from arena.matchmaking.simulate import SimulatedJudge, make_world, run_design  # noqa: E402
+from arena.matchmaking._fit import fit_scores  # noqa: E402
+from arena.matchmaking.simulate import (  # noqa: E402
+    SimulatedJudge,
+    World,
+    make_world,
+    run_design,
+)
 
 GOAL_TAU_RATIO = 0.95
 GOAL_CALL_SHARE = 0.20
@@ -63,6 +78,11 @@ class Scenario:
     position_bias: float = 0.2  # logit bonus of the answer shown first
     tie_nu: float = 0.3  # Davidson ν: P(tie) = 13 % between equals
     judge_noise: float = 0.0  # per-call logit noise
+
+    def judge(self) -> SimulatedJudge:
+        return SimulatedJudge(
+            position_bias=self.position_bias, noise=self.judge_noise, tie_nu=self.tie_nu
+        )
 
 
 def simulation_designs(n_prompts: int) -> dict[str, object]:
@@ -92,9 +112,7 @@ def simulate_designs(designs, seeds, n_models, n_prompts, scenario, both_orders=
     -------
     dict label -> ndarray, shape (seeds, 4): calls, τ (latent), τ (prompt set), seconds
     """
-    judge = SimulatedJudge(
-        position_bias=scenario.position_bias, noise=scenario.judge_noise, tie_nu=scenario.tie_nu
-    )
+    judge = scenario.judge()
     rows = {label: [] for label in designs}
     for seed in range(seeds):
         world = make_world(
@@ -171,6 +189,77 @@ def simulation_section(args) -> None:
     print(f"   ({time.perf_counter() - t0:.0f} s)")
 
 
+# -- placement: one newcomer on an existing board --------------------------------------
+
+PLACEMENT_SHARE = 0.15
+
+
+def _play(plan, world, judge, rng):
+    while not plan.done:
+        plan.observe(judge(world, plan.next_batch(), rng))
+    return plan
+
+
+def _rank(scores, k: int) -> int:
+    return int(np.argsort(np.argsort(-np.asarray(scores), kind="stable"))[k])
+
+
+def place_once(seed: int, n_models: int, n_prompts: int, scenario: Scenario):
+    """(calls share of all pairs, |placed rank - all-pairs rank|, newcomer's true rank)."""
+    rng = np.random.default_rng(seed)
+    judge = scenario.judge()
+    n = n_models + 1
+    world = make_world(n, n_prompts, rng, strength_sd=scenario.strength_sd,
+                       prompt_sd=scenario.prompt_sd)  # fmt: skip
+    full = _play(RoundRobin().start(n, n_prompts, rng), world, judge, rng)
+    board_world = World(world.strengths[:n_models], world.quality[:, :n_models])
+    board = _play(RoundRobin().start(n_models, n_prompts, rng), board_world, judge, rng)
+    all_pairs = n_models * n_prompts
+    design = Placement(
+        newcomer=n_models,
+        strengths=(*board.scores(), 0.0),
+        budget=int(PLACEMENT_SHARE * all_pairs),
+    )
+    plan = _play(design.start(n, n_prompts, rng), world, judge, rng)
+    wins = plan.wins.copy()
+    wins[:n_models, :n_models] += board.wins  # one fit over everything
+    placed = _rank(fit_scores(n, wins), n_models)
+    return (
+        plan.calls_issued / all_pairs,
+        abs(placed - _rank(full.scores(), n_models)),
+        _rank(world.strengths, n_models),
+    )
+
+
+def placement_section(args) -> None:
+    scenario = Scenario(
+        strength_sd=args.strength_sd,
+        prompt_sd=args.prompt_sd,
+        position_bias=args.position_bias,
+        tie_nu=args.tie_nu,
+    )
+    m, p = args.placement_models, args.placement_prompts
+    print(
+        f"\n== placement: a newcomer on a board of {m} models, {p} prompts, "
+        f"{args.placement_seeds} seeds ==\n   {scenario}"
+    )
+    t0 = time.perf_counter()
+    results = np.array([place_once(seed, m, p, scenario) for seed in range(args.placement_seeds)])
+    share, off, true_rank = results.T
+    print(f"   {'seed':>4} {'true rank':>9} {'calls %':>8} {'rank off':>8}")
+    for seed, (s, o, t) in enumerate(results.tolist()):
+        print(f"   {seed:>4} {int(t) + 1:>9} {100 * s:>7.1f}% {int(o):>8}")
+    within = int(np.sum(off <= 1))
+    met = within == len(results) and share.max() <= PLACEMENT_SHARE + 1e-12
+    print(f"   ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"goal placement: {within}/{len(results)} newcomers within ±1 rank of their "
+        f"all-pairs position (off by {int(off.max())} at most), calls {100 * share.mean():.1f}% "
+        f"of all pairs on average, {100 * share.max():.1f}% at most (<= "
+        f"{100 * PLACEMENT_SHARE:.0f}%) {'MET' if met else 'NOT MET'}"
+    )
+
+
 # -- main -------------------------------------------------------------------------------
 
 
@@ -184,6 +273,9 @@ def parse_args(argv=None):
     parser.add_argument("--position-bias", type=float, default=Scenario.position_bias)
     parser.add_argument("--tie-nu", type=float, default=Scenario.tie_nu)
     parser.add_argument("--both-orders", action="store_true")
+    parser.add_argument("--placement-models", type=int, default=20)
+    parser.add_argument("--placement-prompts", type=int, default=500)
+    parser.add_argument("--placement-seeds", type=int, default=20)
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
     )
@@ -209,6 +301,7 @@ def pipeline_section(args) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     simulation_section(args)
+    placement_section(args)
     if not args.no_pipeline:
         pipeline_section(args)
 

@@ -49,6 +49,26 @@ class RunIn(Schema):
     repeats: int = 1
     seed: int = 0
     tag: str = ""
+    # Power planning: the rating difference the run should detect (default
+    # ARENA_RUN_DETECT_RATING), and whether an under-powered plan is refused (400).
+    detect: float | None = None
+    require_power: bool = False
+
+
+class PowerOut(Schema):
+    design: str
+    n_models: int
+    n_prompts: int
+    planned_calls: int
+    detectable: float | None  # rating points (None: nothing is detectable)
+    target: float
+    prompts_needed: int | None
+    calls_needed: int | None
+    budget_calls: int | None
+    budget_detectable: float | None
+    approximate: bool
+    under_powered: bool
+    summary: str
 
 
 class LeaderboardOut(Schema):
@@ -82,6 +102,7 @@ class RunOut(Schema):
     started_at: str | None
     finished_at: str | None
     page: str
+    power: PowerOut | None = None
     leaderboard: LeaderboardOut | None = None
 
 
@@ -113,6 +134,7 @@ def run_out(run: EvaluationRun) -> dict:
         "started_at": iso(run.started_at),
         "finished_at": iso(run.finished_at),
         "page": f"/runs/{run.id}/",
+        "power": power_out(run),
         "leaderboard": (
             {
                 "scope": snapshot.scope,
@@ -124,6 +146,18 @@ def run_out(run: EvaluationRun) -> dict:
             else None
         ),
     }
+
+
+def power_out(run: EvaluationRun, target: float | None = None) -> dict | None:
+    """The run's power figures (``judges.runs.plan_power``); None for a schedule template
+    or a run that could not start (its refusal says why)."""
+    if run.cron:
+        return None
+    try:
+        power = runs.plan_power(run, target)
+    except Refusal:
+        return None
+    return {**power.as_dict(), "summary": power.summary()}
 
 
 def _get(run_id: int) -> EvaluationRun:
@@ -146,10 +180,32 @@ AUTH_ERRORS = {401: Problem, 422: Problem}
     summary="Create an evaluation run and start it",
 )
 def create(request, payload: RunIn):
+    fields = payload.dict()
+    target, require = fields.pop("detect"), fields.pop("require_power")
     with transaction.atomic():
-        run = runs.create_run(**payload.dict())
+        run = runs.create_run(**fields)
+        power = runs.plan_power(run, target)
+        if require and power.under_powered:
+            raise Refusal(power.summary(), field="detect")
         runs.start_run(run)
     return Status(201, run_out(_get(run.id)))
+
+
+@router.post(
+    "/plan",
+    response={200: PowerOut, 400: Problem, 409: Problem, **AUTH_ERRORS},
+    summary="A run's power before paying for it: what its plan detects, what a target needs",
+)
+def plan(request, payload: RunIn):
+    """Checks the run as ``POST /api/runs`` would, and stores nothing."""
+    fields = payload.dict()
+    target = fields.pop("detect")
+    fields.pop("require_power")
+    with transaction.atomic():
+        run = runs.create_run(**fields)
+        power = runs.plan_power(run, target)
+        transaction.set_rollback(True)
+    return {**power.as_dict(), "summary": power.summary()}
 
 
 @router.get(

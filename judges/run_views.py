@@ -18,9 +18,10 @@ from django.views.decorators.http import require_POST
 from arena.errors import Refusal
 from arena.models import EvaluationRun
 from judges import access, runs
-from judges.api import run_out
+from judges.api import power_out, run_out
 from judges.judging import run_scope
 
+PENDING = EvaluationRun.Status.PENDING
 ACTIONS = {"start": runs.start_run, "cancel": runs.cancel_run, "resume": runs.resume_run}
 
 
@@ -39,7 +40,11 @@ def run_list(request):
         "judges/run_list.html",
         {
             "nav": "runs",
-            "runs": [(run, runs.progress(run)) for run in latest],
+            # A pending run shows its power before anyone starts it (read only, per pending run).
+            "runs": [
+                (run, runs.progress(run), power_out(run) if run.status == PENDING else None)
+                for run in latest
+            ],
             "templates": templates,
             "can_act": request.user.is_staff,
         },

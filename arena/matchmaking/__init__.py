@@ -6,7 +6,8 @@
   both_orders)`` and ``start(models, prompts, rng) -> Plan`` (see :mod:`.plan`):
   :class:`RoundRobin`, :class:`FixedAnchor`, :class:`MediocreAnchor` (:mod:`.designs`),
   :class:`SingleElimination`, :class:`Swiss` (:mod:`.tournament`), :class:`Adaptive`
-  (:mod:`.adaptive`).
+  (:mod:`.adaptive`), :class:`Placement` (one newcomer on an existing board,
+  :mod:`.placement`).
 - :mod:`.power` — prompts needed to detect a win-rate difference against an anchor.
 - :mod:`.simulate` — known-strength worlds and a simulated judge, to compare designs.
 - :mod:`._fit` — the one BT fit every design ends with (switch solvers here).
@@ -16,12 +17,22 @@ from ._fit import PRIOR, fit_scores, laplace_covariance
 from .adaptive import Adaptive
 from .designs import FixedAnchor, MediocreAnchor, RoundRobin
 from .pairing import POLICIES, draw_pair, expected_information, pair_weights
+from .placement import Placement
 from .plan import Call, Design, Plan, Verdict
 from .power import detectable_difference, prompts_needed, score_variance
 from .tournament import SingleElimination, Swiss, bracket_order, swiss_pairing
 
 DESIGNS = {
-    d.name: d for d in (RoundRobin, FixedAnchor, MediocreAnchor, SingleElimination, Swiss, Adaptive)
+    d.name: d
+    for d in (
+        RoundRobin,
+        FixedAnchor,
+        MediocreAnchor,
+        SingleElimination,
+        Swiss,
+        Adaptive,
+        Placement,
+    )
 }
 """Design classes by name (the ``design`` field of an EvaluationRun): construct with
 keyword parameters, e.g. ``DESIGNS["adaptive"](fraction=0.2)``."""
@@ -31,6 +42,7 @@ __all__ = [
     "POLICIES",
     "PRIOR",
     "Adaptive",
+    "Placement",
     "Call",
     "Design",
     "FixedAnchor",

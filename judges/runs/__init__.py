@@ -25,6 +25,8 @@ from judges.runs.create import (
     build_design,
     create_run,
     launch_perturbation_audit,
+    placement_setup,
+    plan_power,
     start_run,
 )
 from judges.runs.dispatch import WATCHDOG, ensure_watchdog
@@ -56,6 +58,8 @@ __all__ = [
     "fail_run",
     "finish_run",
     "launch_perturbation_audit",
+    "placement_setup",
+    "plan_power",
     "progress",
     "replay",
     "resume_interrupted_runs",

@@ -16,12 +16,24 @@ from dataclasses import fields
 from types import UnionType
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from arena.boards import BoardScope
 from arena.errors import CONFLICT, Refusal
 from arena.matchmaking import DESIGNS
-from arena.models import Contestant, EvaluationRun, Judge, Output, Prompt, PromptSet
+from arena.matchmaking.power import RunPower, run_power
+from arena.models import (
+    Contestant,
+    EvaluationRun,
+    Judge,
+    LeaderboardSnapshot,
+    Output,
+    Prompt,
+    PromptSet,
+)
+from arena.ratings.scale import ELO_SCALE
 from judges import prompts as judge_prompts
 from judges.events import broadcast_progress
 from judges.judging import judge_config
@@ -40,6 +52,7 @@ DESIGN_NAMES = {
     EvaluationRun.Design.SINGLE_ELIMINATION: "single-elimination",
     EvaluationRun.Design.SWISS: "swiss",
     EvaluationRun.Design.ADAPTIVE: "adaptive",
+    EvaluationRun.Design.PLACEMENT: "placement",
 }
 
 
@@ -59,6 +72,9 @@ def build_design(run: EvaluationRun, contestant_ids: list[int] | None = None):
     except KeyError:
         raise Refusal(f"unknown design {run.design!r}", field="design") from None
     params = dict(run.design_params or {})
+    ids = list(run.contestant_ids if contestant_ids is None else contestant_ids)
+    if run.design == EvaluationRun.Design.PLACEMENT:
+        params = _placement_params(params, ids)
     allowed = sorted(f.name for f in fields(cls) if f.name != "name")
     unknown = sorted(set(params) - set(allowed))
     if unknown:
@@ -66,14 +82,14 @@ def build_design(run: EvaluationRun, contestant_ids: list[int] | None = None):
             f"unknown parameter {unknown[0]!r} for design {run.design}; expected {', '.join(allowed)}",
             field="design_params",
         )
-    ids = list(run.contestant_ids if contestant_ids is None else contestant_ids)
     if run.design == EvaluationRun.Design.ANCHOR:
         if "anchor" not in params:
             raise Refusal(
                 'the anchor design needs {"anchor": "<contestant name>"}', field="design_params"
             )
         params["anchor"] = _anchor_index(params["anchor"], ids)
-    if run.design == EvaluationRun.Design.ADAPTIVE and run.budget_calls and "budget" not in params:
+    budgeted = (EvaluationRun.Design.ADAPTIVE, EvaluationRun.Design.PLACEMENT)
+    if run.design in budgeted and run.budget_calls and "budget" not in params:
         params["budget"] = run.budget_calls // max(run.repeats, 1)
     hints = typing.get_type_hints(cls)
     for name, value in params.items():
@@ -125,14 +141,102 @@ def _is_number(value) -> bool:
     )
 
 
-def _anchor_index(anchor, contestant_ids: list[int]) -> int:
+def _placement_params(params: dict, contestant_ids: list[int]) -> dict:
+    """A placement's stored parameters turned into the design's: the newcomer's index
+    and the board's strengths (logits) in the run's contestant order.
+
+    ``ratings`` (name -> rating, frozen from the board when the run was created) must
+    rate every contestant but the newcomer."""
+    params = dict(params)
+    if "newcomer" not in params:
+        raise Refusal(
+            'the placement design needs {"newcomer": "<contestant name>"}', field="design_params"
+        )
+    ratings = params.pop("ratings", None)
+    params.pop("board", None)  # where the ratings came from (shown, not used)
+    if not isinstance(ratings, dict):
+        raise Refusal(
+            'the placement design needs the board\'s {"ratings": {name: rating}} (create_run '
+            "freezes them from its board)",
+            field="design_params",
+        )
+    newcomer = _anchor_index(params["newcomer"], contestant_ids, role="newcomer")
+    names = dict(Contestant.objects.filter(id__in=contestant_ids).values_list("id", "name"))
+    strengths = []
+    for index, contestant_id in enumerate(contestant_ids):
+        rating = ratings.get(names[contestant_id])
+        if index != newcomer and not _is_number(rating):
+            raise Refusal(
+                f"{names[contestant_id]!r} has no rating on the board: a placement's anchors "
+                "are the board's rated models",
+                field="contestants",
+            )
+        strengths.append(0.0 if index == newcomer else float(rating) / ELO_SCALE)
+    params["newcomer"] = newcomer
+    params["strengths"] = strengths
+    return params
+
+
+def placement_setup(prompt_set, judge, newcomer: str, board: str | None = None):
+    """The contestants and design parameters of a run placing ``newcomer`` on a board of
+    ``prompt_set``: ``board`` is whose board (``by``: humans, judges, all, judge:<id>,
+    run:<id>; default this judge's own), its latest ratings frozen into the parameters.
+
+    Returns ``(contestant names, design_params)``: the board's rated contestants that
+    can be judged (an endpoint or a stored answer) and the newcomer."""
+    prompt_set, judge = _resolve_prompt_set(prompt_set), _resolve_judge(judge)
+    if not newcomer:
+        raise Refusal(
+            'the placement design needs {"newcomer": "<contestant name>"}', field="design_params"
+        )
+    if board is not None and not isinstance(board, str):
+        raise Refusal("board: expected humans, judges, all, judge:<id> or run:<id>", field="board")
+    by = board or f"judge:{judge.pk}"
+    scope = BoardScope.validated(prompt_set.slug, by)
+    if scope.by not in (f"judge:{judge.pk}", "judges", "all"):
+        raise Refusal(
+            f"the run's verdicts must join the board it places on: judge:{judge.pk} (this "
+            f"judge's), judges or all; not {scope.by!r}",
+            field="board",
+        )
+    snapshot = LeaderboardSnapshot.objects.latest_of(scope.key)
+    if snapshot is None:
+        raise Refusal(
+            f"the board {scope.key!r} has not been fitted yet: nothing to place against",
+            field="board",
+        )
+    ratings = {
+        r["model"]: float(r["rating"])
+        for r in snapshot.rows
+        if r.get("rating") is not None and r["model"] != newcomer
+    }
+    anchors = list(
+        Contestant.objects.filter(
+            name__in=list(ratings), is_active=True, kind=Contestant.Kind.MODEL
+        )
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    if len(anchors) < 2:
+        raise Refusal(
+            f"the board {scope.key!r} rates fewer than 2 active models to place against",
+            field="board",
+        )
+    return [*anchors, newcomer], {
+        "newcomer": newcomer,
+        "board": scope.by,
+        "ratings": {name: ratings[name] for name in anchors},
+    }
+
+
+def _anchor_index(anchor, contestant_ids: list[int], role: str = "anchor") -> int:
     by_name = dict(Contestant.objects.filter(id__in=contestant_ids).values_list("name", "id"))
     contestant_id = by_name.get(str(anchor))
     if contestant_id is None and str(anchor).isdigit() and int(anchor) in contestant_ids:
         contestant_id = int(anchor)
     if contestant_id is None:
         raise Refusal(
-            f"anchor {anchor!r} is not one of the run's contestants ({', '.join(sorted(by_name))})",
+            f"{role} {anchor!r} is not one of the run's contestants ({', '.join(sorted(by_name))})",
             field="design_params",
         )
     return contestant_ids.index(contestant_id)
@@ -180,6 +284,13 @@ def create_run(
         limit = EvaluationRun._meta.get_field(field).max_length
         if len(value or "") > limit:
             raise Refusal(f"at most {limit} characters, got {len(value)}", field=field)
+    design_params = dict(design_params or {})
+    if design == EvaluationRun.Design.PLACEMENT and "ratings" not in design_params:
+        # Freeze the board now: a placement replays against the strengths it started with.
+        _, frozen = placement_setup(
+            prompt_set, judge, str(design_params.get("newcomer", "")), design_params.get("board")
+        )
+        design_params.update(frozen)
     if perturbation:
         _check_perturbation(perturbation, baseline, design, judge)
     elif baseline is not None:
@@ -273,6 +384,15 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 f"a run needs at least 2 contestants, got {len(contestants)}", field="contestants"
             )
         _check_judge(run.judge)
+        if run.design == EvaluationRun.Design.PLACEMENT and "ratings" not in run.design_params:
+            # A run made in the admin: the board is frozen now, before anything is judged.
+            _, frozen = placement_setup(
+                run.prompt_set,
+                run.judge,
+                str(run.design_params.get("newcomer", "")),
+                run.design_params.get("board"),
+            )
+            run.design_params = {**run.design_params, **frozen}
         if run.baseline_id is None:
             prompt_ids = _choose_prompts(run, contestants)
             contestant_ids = [c.id for c in contestants]
@@ -356,6 +476,55 @@ def _choose_prompts(run: EvaluationRun, contestants: list[Contestant]) -> list[i
     if run.max_prompts is not None and run.max_prompts < ids.size:
         ids = np.sort(np.random.default_rng(run.seed).choice(ids, run.max_prompts, replace=False))
     return [int(i) for i in ids]
+
+
+# --- power: what a run can tell apart, before paying for it ----------------------------------
+
+
+def plan_power(run: EvaluationRun, target: float | None = None) -> RunPower:
+    """The run's two planning figures (:func:`arena.matchmaking.power.run_power`): the
+    rating difference its plan detects, and the prompts a ``target`` difference (default
+    ``ARENA_RUN_DETECT_RATING``) needs; with a budget, what the budget detects.
+
+    Reads only. A started run uses its frozen contestants and prompts; a pending one the
+    prompts :func:`start_run` would choose.
+
+    Raises
+    ------
+    Refusal
+        What :func:`start_run` would refuse (too few contestants, no prompts, bad design
+        parameters), or a target that is not a positive number.
+    """
+    target = settings.ARENA_RUN_DETECT_RATING if target is None else target
+    if not (isinstance(target, int | float) and math.isfinite(target) and target > 0):
+        raise Refusal("expected a positive rating difference", field="detect")
+    if run.contestant_ids:
+        contestant_ids, prompt_ids = run.contestant_ids, run.prompt_ids
+    elif run.baseline_id is not None:
+        if not run.baseline.contestant_ids:
+            raise Refusal(f"start the baseline run {run.baseline_id} first", field="baseline")
+        contestant_ids, prompt_ids = run.baseline.contestant_ids, run.baseline.prompt_ids
+    else:
+        contestants = list(run.contestants.order_by("id"))
+        if len(contestants) < 2:
+            raise Refusal(
+                f"a run needs at least 2 contestants, got {len(contestants)}", field="contestants"
+            )
+        prompt_ids = _choose_prompts(run, contestants)
+        contestant_ids = [c.id for c in contestants]
+    design = build_design(run, contestant_ids)
+    try:
+        return run_power(
+            design,
+            len(contestant_ids),
+            len(prompt_ids),
+            target=float(target),
+            both_orders=run.judge.both_orders,
+            repeats=run.repeats,
+            budget_calls=run.budget_calls,
+        )
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise Refusal(str(exc), field="design_params") from None
 
 
 # --- perturbation runs (judge bias audits) ---------------------------------------------------

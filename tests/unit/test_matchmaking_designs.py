@@ -233,6 +233,7 @@ def test_designs_are_registered_by_name_and_refuse_bad_parameters():
         "single-elimination",
         "swiss",
         "adaptive",
+        "placement",
     }
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="anchor"):

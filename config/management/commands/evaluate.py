@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from arena import services
+from arena.boards import BoardScope
 from arena.errors import Refusal
 from arena.models import EvaluationRun, LeaderboardSnapshot
 from config.celery import app
@@ -37,7 +39,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--prompt-set", required=True)
         parser.add_argument("--judge", required=True, help="Judge name (newest version) or id.")
-        parser.add_argument("--contestants", required=True, help="Comma-separated names.")
+        parser.add_argument(
+            "--contestants", help="Comma-separated names (with --place: the board's models)."
+        )
+        parser.add_argument(
+            "--place",
+            metavar="MODEL",
+            help="Place MODEL on an existing board of the prompt set (the placement design): "
+            "judged against a few of the board's models, chosen for information, until its "
+            "interval is narrow; its verdicts then join the board.",
+        )
+        parser.add_argument(
+            "--board",
+            help="With --place: whose board (humans, judges, all, judge:<id>, run:<id>; "
+            "default the judge's own board of the prompt set).",
+        )
         parser.add_argument(
             "--design",
             default=EvaluationRun.Design.ALL_PAIRS,
@@ -61,12 +77,44 @@ class Command(BaseCommand):
             help="Wait until the run finishes, printing progress (embedded mode: runs a worker here).",
         )
         parser.add_argument("--timeout", type=float, default=24 * 3600, help="Seconds to --wait.")
+        parser.add_argument(
+            "--detect",
+            type=float,
+            help="Rating difference (points) the run should detect between two models "
+            "(default ARENA_RUN_DETECT_RATING); the plan's power is printed before it starts.",
+        )
+        parser.add_argument(
+            "--require-power",
+            action="store_true",
+            help="Refuse to start a run whose plan cannot detect --detect.",
+        )
+        parser.add_argument(
+            "--plan-only",
+            action="store_true",
+            help="Print the plan and its power; store and start nothing.",
+        )
 
     def handle(self, *args, **o):
         params = dict(parse_param(p) for p in o["param"])
-        contestants = [c.strip() for c in o["contestants"].split(",") if c.strip()]
+        contestants = [c.strip() for c in (o["contestants"] or "").split(",") if c.strip()]
+        if o["place"]:
+            o["design"] = EvaluationRun.Design.PLACEMENT
+            try:
+                board, frozen = runs.placement_setup(
+                    o["prompt_set"], o["judge"], o["place"], o["board"]
+                )
+            except Refusal as exc:
+                raise CommandError(f"--place: {exc}") from None
+            contestants = contestants or board
+            if o["place"] not in contestants:
+                contestants.append(o["place"])
+            params = {**frozen, **params}
+        elif not contestants:
+            raise CommandError("give --contestants, or --place MODEL to place one model")
+        elif o["board"]:
+            raise CommandError("--board goes with --place")
         worker = None
-        if o["wait"] and settings.ARENA_EMBEDDED_WORKER:
+        if o["wait"] and settings.ARENA_EMBEDDED_WORKER and not o["plan_only"]:
             worker = start_worker(app, hostname="evaluate@arena")
         try:
             with transaction.atomic():
@@ -83,9 +131,31 @@ class Command(BaseCommand):
                     seed=o["seed"],
                     tag=o["tag"],
                 )
-                run = runs.start_run(run)
+                power = runs.plan_power(run, o["detect"])
+                self.stdout.write(power.summary())
+                if o["plan_only"]:
+                    transaction.set_rollback(True)
+                elif power.under_powered:
+                    if o["require_power"]:
+                        raise CommandError(
+                            "not started (--require-power): the plan is under-powered"
+                        )
+                    self.stderr.write(
+                        "warning: the run is under-powered (see above); starting it anyway "
+                        "(--require-power refuses, --plan-only only plans)"
+                    )
+                if not o["plan_only"]:
+                    run = runs.start_run(run)
         except Refusal as exc:
+            if worker is not None:
+                worker.stop(in_sighandler=False)
             raise CommandError(str(exc)) from None
+        except BaseException:
+            if worker is not None:
+                worker.stop(in_sighandler=False)
+            raise
+        if o["plan_only"]:
+            return
         self.stdout.write(
             f"run {run.pk} started: {run.planned_calls} judge calls planned ({run.get_design_display()}, "
             f"{len(run.contestant_ids)} contestants x {len(run.prompt_ids)} prompts); page /runs/{run.pk}/"
@@ -118,6 +188,25 @@ class Command(BaseCommand):
             time.sleep(1.0)
         if run.status != EvaluationRun.Status.DONE:
             raise CommandError(f"run {run.pk} {run.status}: {run.error}")
+        if run.design == EvaluationRun.Design.PLACEMENT:
+            self._placed(run)
+            return
         snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
         for row in sorted(snapshot.rows, key=lambda r: -r["rating"]):
             self.stdout.write(f"{row['rank_ub']:>3}  {row['model']:<30} {row['rating']:8.1f}")
+
+    def _placed(self, run) -> None:
+        """The board the newcomer was placed on, refitted now with the run's verdicts (one
+        fit over everything: the board's verdicts and the placement's)."""
+        scope = BoardScope(run.prompt_set.slug, run.design_params["board"]).key
+        newcomer = run.design_params["newcomer"]
+        snapshot = services.refit(scope, final=True)
+        if snapshot is None:
+            raise CommandError(f"the board {scope!r} could not be refitted after run {run.pk}")
+        rows = sorted(snapshot.rows, key=lambda r: -(r["rating"] or 0))
+        for position, row in enumerate(rows, 1):
+            mark = "  <- placed" if row["model"] == newcomer else ""
+            self.stdout.write(
+                f"{position:>3}  {row['model']:<30} {row['rating']:8.1f}  "
+                f"[{row.get('ci_lower') or 0:.0f}, {row.get('ci_upper') or 0:.0f}]{mark}"
+            )
