@@ -363,7 +363,18 @@ class RatingPoint(Schema):
     ci_upper: float | None = None
 
 
-class ModelBoard(Schema):
+class ModelStanding(Schema):
+    """The model's figures on a board (None where the board does not rate it)."""
+
+    rank_ub: int | None = None
+    rating: float | None = None
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+    votes: float | None = None
+    win_rate: float | None = None
+
+
+class ModelBoard(ModelStanding):
     """The model's line on one board (the human board of a prompt set, or a judge's)."""
 
     prompt_set: str
@@ -372,27 +383,15 @@ class ModelBoard(Schema):
     label: str
     n_models: int
     fitted_at: str
-    rank_ub: int | None = None
-    rating: float | None = None
-    ci_lower: float | None = None
-    ci_upper: float | None = None
-    votes: float | None = None
-    win_rate: float | None = None
     history: list[RatingPoint]  # the board's snapshots, oldest first
 
 
-class ModelCategory(Schema):
+class ModelCategory(ModelStanding):
     """The model's line on a category board of a human board (``pending``: not fitted)."""
 
     prompt_set: str
     category: str
     pending: bool
-    rank_ub: int | None = None
-    rating: float | None = None
-    ci_lower: float | None = None
-    ci_upper: float | None = None
-    votes: float | None = None
-    win_rate: float | None = None
 
 
 class HeadToHead(Schema):

@@ -409,15 +409,7 @@ def start_live_battle(
     group, probability = draw_group(live, None, k, standing(prompt_set), policy, rng)
     order = rng.permutation(len(group))
     with transaction.atomic():
-        prompt = Prompt.objects.create(
-            prompt_set=prompt_set,
-            external_id=f"typed-{uuid.uuid4().hex}",
-            text=text,
-            category="typed",
-            visibility=Prompt.Visibility.PRIVATE,
-            author=voter,
-            meta={"typed_by": voter.pk},
-        )
+        prompt = typed_prompt(voter, prompt_set, text)
         match = Match.objects.create(
             prompt_set=prompt_set,
             prompt=prompt,
@@ -606,15 +598,7 @@ def start_named_battle(
     with transaction.atomic():
         outputs: dict[int, int] = {}
         if text is not None:
-            prompt = Prompt.objects.create(
-                prompt_set=prompt_set,
-                external_id=f"typed-{uuid.uuid4().hex}",
-                text=text,
-                category="typed",
-                visibility=Prompt.Visibility.PRIVATE,
-                author=voter,
-                meta={"typed_by": voter.pk},
-            )
+            prompt = typed_prompt(voter, prompt_set, text)
             prompt_id, category = prompt.pk, "typed"
         else:
             category = (
@@ -642,6 +626,20 @@ def start_named_battle(
         )
     battle_facts(match.public_id)  # cached now if complete: the vote then reads no table
     return match
+
+
+def typed_prompt(voter: Voter, prompt_set: PromptSet, text: str) -> Prompt:
+    """Store a question the voter typed: private to its author (never served to anyone
+    else, nor sent to a run's endpoints, nor exported) until staff promote it."""
+    return Prompt.objects.create(
+        prompt_set=prompt_set,
+        external_id=f"typed-{uuid.uuid4().hex}",
+        text=text,
+        category="typed",
+        visibility=Prompt.Visibility.PRIVATE,
+        author=voter,
+        meta={"typed_by": voter.pk},
+    )
 
 
 def promote_prompts(prompts) -> int:

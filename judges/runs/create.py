@@ -179,11 +179,12 @@ def _placement_params(params: dict, contestant_ids: list[int]) -> dict:
 
 def placement_setup(prompt_set, judge, newcomer: str, board: str | None = None):
     """The contestants and design parameters of a run placing ``newcomer`` on a board of
-    ``prompt_set``: ``board`` is whose board (``by``: humans, judges, all, judge:<id>,
-    run:<id>; default this judge's own), its latest ratings frozen into the parameters.
+    ``prompt_set``: ``board`` is whose board (``by``), one the run's verdicts join
+    (``judge:<this judge's id>``, the default, ``judges`` or ``all``); its latest ratings
+    are frozen into the parameters.
 
-    Returns ``(contestant names, design_params)``: the board's rated contestants that
-    can be judged (an endpoint or a stored answer) and the newcomer."""
+    Returns ``(contestant names, design_params)``: the board's rated active models and the
+    newcomer (``start_run`` then checks that each can be judged on the set's prompts)."""
     prompt_set, judge = _resolve_prompt_set(prompt_set), _resolve_judge(judge)
     if not newcomer:
         raise Refusal(

@@ -7,45 +7,16 @@
   "use strict";
   const $ = (id) => document.getElementById(id);
   const { textBox, rawToggle, setBody } = window.arenaTexts;
+  const { randomKey, post, detail, serve } = window.arenaBattle;
   const LETTERS = "ABCD";
   let battle = null;
   let voting = false;
   let voteKey = null;
 
-  function csrfToken() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
-  function randomKey() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
-  async function post(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      credentials: "same-origin",
-      body: JSON.stringify(body),
-    });
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = { detail: response.statusText }; }
-    return { ok: response.ok, status: response.status, data };
-  }
-
   function showError(message) {
     const box = $("battle-error");
     box.textContent = message;
     box.hidden = !message;
-  }
-
-  function detail(data) {
-    if (!data) return "";
-    if (typeof data.detail === "string") return data.detail;
-    if (Array.isArray(data.detail)) return data.detail.map((d) => (d.loc || []).slice(-1)[0] + ": " + d.msg).join("; ");
-    return JSON.stringify(data);
   }
 
   let stream = null;
@@ -57,17 +28,7 @@
     const k = parseInt($("k").value, 10);
     const body = { prompt_set: $("prompt-set").value, k };
     if (typeof promptText === "string") body.prompt_text = promptText;
-    let { ok, status, data } = await post("/api/battles", body);
-    if (status === 403 && data && data.field === "pow_nonce" && window.arenaPow) {
-      // ARENA_VOTER_GATE=pow: a new session first proves a little work, once.
-      $("battle").hidden = false;
-      showError("Checking your browser (a few seconds, once per session)…");
-      const challenge = await fetch("/api/battles/challenge", { credentials: "same-origin" }).then((r) => r.json());
-      body.pow_challenge = challenge.challenge;
-      body.pow_nonce = await window.arenaPow.solve(challenge.challenge, challenge.bits);
-      showError("");
-      ({ ok, status, data } = await post("/api/battles", body));
-    }
+    const { ok, data } = await serve(body, (message) => { $("battle").hidden = false; showError(message); });
     if (!ok) { $("battle").hidden = false; showError(detail(data)); return; }
     battle = data;
     voteKey = randomKey();
@@ -77,30 +38,11 @@
 
   // Typed prompts: the answers arrive as server-sent events, slot by slot, no names.
   function streamAnswers() {
-    const pending = new Set(battle.answers.map((a) => a.slot));
     setVoting(false);
-    for (const card of document.querySelectorAll(".answer")) card.classList.add("writing");
-    stream = new EventSource("/battle/" + battle.id + "/stream");
-    stream.onmessage = (message) => {
-      const event = JSON.parse(message.data);
-      if (event.end) { stream.close(); stream = null; return; }
-      const card = document.querySelector('.answer[data-slot="' + event.slot + '"]');
-      if (!card) return;
-      const body = card.querySelector(".body");
-      const text = body.querySelector(".text");
-      if (event.reset) text.textContent = "";  // the answer is regenerated from the start
-      if (event.delta) text.textContent += event.delta;
-      if (event.done || event.error) {
-        card.classList.remove("writing");
-        pending.delete(event.slot);
-        if (event.error) { setBody(body, event.error, ""); showError("An answer failed; start a new battle."); }
-        else {
-          setBody(body, text.textContent, event.html);  // the stored answer, rendered
-          if (pending.size === 0) setVoting(true);
-        }
-      }
-    };
-    stream.onerror = () => { if (stream) { stream.close(); stream = null; } if (pending.size) showError("The live answers were interrupted; start a new battle."); };
+    stream = arenaBattle.stream(battle, ".answer", {
+      done: () => setVoting(true),
+      failed: (why) => showError(why === "error" ? "An answer failed; start a new battle." : "The live answers were interrupted; start a new battle."),
+    });
   }
 
   function setVoting(enabled) {

@@ -11,35 +11,7 @@
   let battle = null;
   let voteKey = null;
   let stream = null;
-
-  function csrfToken() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : "";
-  }
-
-  function randomKey() {
-    const bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  }
-
-  async function post(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      credentials: "same-origin",
-      body: JSON.stringify(body),
-    });
-    let data = null;
-    try { data = await response.json(); } catch (e) { data = { detail: response.statusText }; }
-    return { ok: response.ok, status: response.status, data };
-  }
-
-  function detail(data) {
-    if (!data) return "";
-    if (typeof data.detail === "string") return data.detail;
-    return JSON.stringify(data);
-  }
+  const { randomKey, post, detail, serve } = window.arenaBattle;
 
   function showError(message) {
     $("sbs-error").textContent = message;
@@ -69,15 +41,7 @@
     const typed = $("sbs-text") ? $("sbs-text").value.trim() : "";
     if (typed) body.prompt_text = typed;
     else if ($("sbs-prompt") && $("sbs-prompt").value) body.prompt_id = parseInt($("sbs-prompt").value, 10);
-    let { ok, status, data } = await post("/api/battles", body);
-    if (status === 403 && data && data.field === "pow_nonce" && window.arenaPow) {
-      showError("Checking your browser (a few seconds, once per session)…");
-      const challenge = await fetch("/api/battles/challenge", { credentials: "same-origin" }).then((r) => r.json());
-      body.pow_challenge = challenge.challenge;
-      body.pow_nonce = await window.arenaPow.solve(challenge.challenge, challenge.bits);
-      showError("");
-      ({ ok, status, data } = await post("/api/battles", body));
-    }
+    const { ok, status, data } = await serve(body, showError);
     $("sbs-battle").hidden = false;
     if (!ok) { showError(detail(data) + " (" + status + ")"); $("sbs-answers").replaceChildren(); $("sbs-vote").hidden = true; return; }
     battle = data;
@@ -120,29 +84,10 @@
   }
 
   function streamAnswers() {
-    const pending = new Set(battle.answers.map((a) => a.slot));
-    for (const card of document.querySelectorAll("#sbs-answers .answer")) card.classList.add("writing");
-    stream = new EventSource("/battle/" + battle.id + "/stream");
-    stream.onmessage = (message) => {
-      const event = JSON.parse(message.data);
-      if (event.end) { stream.close(); stream = null; return; }
-      const card = document.querySelector('#sbs-answers .answer[data-slot="' + event.slot + '"]');
-      if (!card) return;
-      const body = card.querySelector(".body");
-      const text = body.querySelector(".text");
-      if (event.reset) text.textContent = "";
-      if (event.delta) text.textContent += event.delta;
-      if (event.done || event.error) {
-        card.classList.remove("writing");
-        pending.delete(event.slot);
-        if (event.error) { arenaTexts.setBody(body, event.error, ""); showError("An answer failed; compare again."); }
-        else {
-          arenaTexts.setBody(body, text.textContent, event.html);  // the stored answer, rendered
-          if (pending.size === 0) setVoting(true);
-        }
-      }
-    };
-    stream.onerror = () => { if (stream) { stream.close(); stream = null; } if (pending.size) showError("The live answers were interrupted; compare again."); };
+    stream = arenaBattle.stream(battle, "#sbs-answers .answer", {
+      done: () => setVoting(true),
+      failed: (why) => showError(why === "error" ? "An answer failed; compare again." : "The live answers were interrupted; compare again."),
+    });
   }
 
   async function vote(winner) {

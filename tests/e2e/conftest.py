@@ -1,6 +1,7 @@
 """Browser tests: the real server (arena_serve: HTTP, websockets, embedded worker) in a
 subprocess on its own database, driven by Playwright in Debian's Chromium."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -115,6 +116,40 @@ def arena_server(tmp_path_factory, browser_executable, fake_llm):
         check=True,
         timeout=120,
     )
+    try:
+        with serving(env, var) as url:
+            yield url
+    finally:
+        if database:
+            import psycopg
+
+            with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        shutil.rmtree(var, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser(browser_executable):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@contextlib.contextmanager
+def serving(env: dict, var):
+    """Run ``arena_serve`` with ``env`` (its data in ``var``) until the block ends; yields
+    its base URL once it answers."""
     port = _free_port()
     log = open(var / "server.log", "w")
     server = subprocess.Popen(
@@ -145,27 +180,3 @@ def arena_server(tmp_path_factory, browser_executable, fake_llm):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-        if database:
-            import psycopg
-
-            with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        shutil.rmtree(var, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def browser(browser_executable):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=browser_executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    yield page
-    context.close()

@@ -8,8 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
 from types import SimpleNamespace
 
 import pytest
@@ -17,7 +15,7 @@ from playwright.sync_api import expect
 
 from arena.rendering import format_count
 from tests.e2e.browsing import axe_violations, describe, log_in_as_staff
-from tests.e2e.conftest import ROOT, _free_port, _run
+from tests.e2e.conftest import ROOT, _run, serving
 from tests.e2e.hostile_seed import HOSTILE_JUDGE, HOSTILE_NAMES, SOFT_VOTES, TRACKER
 
 # What a payload would leave in the page if it got through (plotly draws its own svgs).
@@ -51,36 +49,8 @@ def hostile_server(tmp_path_factory, browser_executable):
         subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
 
     in_server_db("seed")
-    port = _free_port()
-    log = open(var / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "arena_serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/battle/", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "arena_serve did not start:\n" + (var / "server.log").read_text()
-                    ) from None
-                time.sleep(0.3)
+    with serving(env, var) as url:
         yield SimpleNamespace(url=url, in_server_db=in_server_db)
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def _guard(page):

@@ -55,3 +55,14 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def one_rate_window(monkeypatch):
+    """Pin the rate limiter's clock inside one window: a test that counts requests against
+    a fixed-window limit must not straddle a window's end (a new window forgets the hits)."""
+    from types import SimpleNamespace
+
+    from arena import ratelimit
+
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: 1_000_000_020.0))

@@ -35,7 +35,7 @@ def test_it_serves_a_battle_without_identities(client, arena):
     assert match.owner is not None and match.origin == "arena" and 0 < match.pair_probability <= 1
 
 
-def test_battles_are_rate_limited_per_ip(client, arena, settings):
+def test_battles_are_rate_limited_per_ip(client, arena, settings, one_rate_window):
     settings.ARENA_BATTLE_RATE_IP = "2/60"
     assert [post_json(Client(), "/api/battles", {}).status_code for _ in range(3)] == [
         201,

@@ -381,7 +381,7 @@ def test_a_run_id_past_the_integer_range_is_a_404(client, runs_world):
 # --- 429 answers say when to come back ---------------------------------------------------------
 
 
-def test_a_rate_limited_battle_says_when_to_retry(client, arena, settings):
+def test_a_rate_limited_battle_says_when_to_retry(client, arena, settings, one_rate_window):
     settings.ARENA_BATTLE_RATE_IP = "1/60"
     cache.clear()
     assert post_json(client, "/api/battles", {}).status_code == 201

@@ -136,7 +136,7 @@ def test_only_its_voter_may_vote_once(client, arena, named):
     assert Judgment.objects.count() == before + 1
 
 
-def test_named_battles_and_votes_are_rate_limited(client, arena, named, settings):
+def test_named_battles_and_votes_are_rate_limited(client, arena, named, settings, one_rate_window):
     settings.ARENA_BATTLE_RATE_IP = "2/60"
     assert [_serve(Client()).status_code for _ in range(3)] == [201, 201, 429]
     settings.ARENA_BATTLE_RATE_IP = "100/60"

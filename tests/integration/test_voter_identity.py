@@ -54,7 +54,7 @@ def test_a_set_without_answers_refuses_with_503_and_writes_nothing(arena):
     _refused(Client(), {}, 503)
 
 
-def test_a_rate_limited_request_writes_nothing(arena, settings):
+def test_a_rate_limited_request_writes_nothing(arena, settings, one_rate_window):
     settings.ARENA_BATTLE_RATE_IP = "1/60"
     assert post_json(Client(), "/api/battles", {}).status_code == 201
     response = _refused(Client(), {}, 429)
