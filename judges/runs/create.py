@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from arena import services
 from arena.boards import BoardScope
 from arena.errors import CONFLICT, Refusal
 from arena.matchmaking import DESIGNS
@@ -200,10 +201,14 @@ def placement_setup(prompt_set, judge, newcomer: str, board: str | None = None):
             f"judge's), judges or all; not {scope.by!r}",
             field="board",
         )
-    snapshot = LeaderboardSnapshot.objects.latest_of(scope.key)
-    if snapshot is None:
+    # A board nobody has looked at yet is fitted now (the one refit path): placing on it
+    # is a deliberate request, not a page view.
+    snapshot = LeaderboardSnapshot.objects.latest_of(scope.key) or services.refit(
+        scope.key, final=True
+    )
+    if snapshot is None or not snapshot.rows:
         raise Refusal(
-            f"the board {scope.key!r} has not been fitted yet: nothing to place against",
+            f"the board {scope.key!r} has no verdicts yet: nothing to place against",
             field="board",
         )
     ratings = {

@@ -73,16 +73,6 @@
   const layout = (title, extra) => Object.assign({ title: { text: title, font: { size: 14 } }, margin: { l: 60, r: 20, t: 40, b: 120 }, height: 460 }, extra || {});
   const config = { displaylogo: false, responsive: true };
 
-  // One fit (or fits seconds apart) would give a millisecond axis: show at least a day.
-  function historyAxis(history) {
-    const times = history.map((p) => Date.parse(p.at)).filter((t) => !Number.isNaN(t));
-    if (!times.length) return { type: "date" };
-    const low = Math.min(...times), high = Math.max(...times), day = 864e5;
-    if (high - low >= day) return { type: "date" };
-    const middle = (low + high) / 2;
-    return { type: "date", range: [new Date(middle - day / 2).toISOString(), new Date(middle + day / 2).toISOString()] };
-  }
-
   function drawCharts(board, pairs, history) {
     if (!window.Plotly) return;
     const rows = board.rows.filter((r) => r.rating !== null);
@@ -110,7 +100,7 @@
     Plotly.react("chart-history", top.map((model) => ({
       type: "scatter", mode: "lines+markers", name: plotlyText(model),
       x: history.map((p) => p.at), y: history.map((p) => (p.ratings[model] === undefined ? null : p.ratings[model])),
-    })), layout("Rating over time (top 15)", { margin: { l: 60, r: 20, t: 40, b: 60 }, xaxis: historyAxis(history) }), config);
+    })), layout("Rating over time (top 15)", { margin: { l: 60, r: 20, t: 40, b: 60 }, xaxis: window.arenaCharts.timeAxis(history.map((p) => p.at)) }), config);
   }
 
   async function refresh() {

@@ -23,7 +23,8 @@
     }
     traces.push({ type: "scatter", mode: "lines+markers", name: esc(name), legendgroup: name, x, y: points.map((p) => p.rating), hovertemplate: "%{y:.1f}<extra></extra>" });
   }
-  Plotly.react("chart-history", traces, layout("Rating over time (95% interval shaded)", { xaxis: { type: "date" }, yaxis: { title: { text: "rating" } }, showlegend: true, legend: { orientation: "h" } }), config);
+  const times = profile.boards.flatMap((board) => board.history.map((p) => p.at));
+  Plotly.react("chart-history", traces, layout("Rating over time (95% interval shaded)", { xaxis: window.arenaCharts.timeAxis(times), yaxis: { title: { text: "rating" } }, showlegend: true, legend: { orientation: "h" } }), config);
 
   const rivals = profile.head_to_head.slice().sort((a, b) => b.win_rate - a.win_rate);
   Plotly.react("chart-rivals", [{

@@ -45,6 +45,18 @@
     };
   });
 
+  // A time axis for points at these times (ISO strings): at least a day wide, since one
+  // fit, or fits seconds apart, would otherwise get millisecond ticks.
+  function timeAxis(times) {
+    const t = times.map((x) => Date.parse(x)).filter((x) => !Number.isNaN(x));
+    if (!t.length) return { type: "date" };
+    const low = Math.min(...t), high = Math.max(...t), day = 864e5;
+    if (high - low >= day) return { type: "date" };
+    const middle = (low + high) / 2;
+    return { type: "date", range: [new Date(middle - day / 2).toISOString(), new Date(middle + day / 2).toISOString()] };
+  }
+  window.arenaCharts = { timeAxis };
+
   const scheme = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
   if (scheme && scheme.addEventListener) {
     scheme.addEventListener("change", () => {

@@ -271,3 +271,30 @@ def test_charts_follow_a_switch_of_the_system_scheme_without_reload(arena_server
     page.wait_for_function(f"{paper} === {SURFACE['dark']!r}")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == BACKGROUND["dark"]
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+
+# Each table's first data row can be seen: a sticky header must not sit on top of it
+# (inside a scroll box, "top: 3rem" would push the header over the first rows).
+FIRST_ROWS_HIDDEN = """
+() => [...document.querySelectorAll("table.board")].flatMap((table) => {
+  const row = table.tBodies[0] && table.tBodies[0].rows[0];
+  if (!row || !row.offsetParent) return [];
+  row.scrollIntoView({ block: "center" });
+  const box = row.getBoundingClientRect();
+  const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+  return row.contains(hit) ? [] : [(table.id || table.className) + ": " + (hit ? hit.outerHTML.slice(0, 80) : "nothing")];
+})
+"""
+
+
+def test_no_table_header_covers_its_first_row(arena_server, context_for):
+    page = context_for("light").new_page()
+    pages = _public_pages(page, arena_server)
+    log_in_as_staff(page, arena_server)
+    pages["audit"] = arena_server + "/audit/?set=e2e-audit"
+    covered = {}
+    for name, url in pages.items():
+        _ready(page, url)
+        if hidden := page.evaluate(FIRST_ROWS_HIDDEN):
+            covered[name] = hidden
+    assert covered == {}

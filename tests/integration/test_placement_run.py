@@ -65,7 +65,7 @@ def test_a_newcomer_is_placed_near_its_place_with_a_fraction_of_all_pairs(server
 def test_evaluate_place_refuses_what_cannot_be_placed(db):
     make_world("http://127.0.0.1:9/v1", n_models=4, n_prompts=3)
     base = ["evaluate", "--prompt-set", "evals", "--judge", "judge-good"]
-    with pytest.raises(CommandError, match="has not been fitted yet"):
+    with pytest.raises(CommandError, match="has no verdicts yet"):
         call_command(*base, "--place", "cand-03")
     with pytest.raises(CommandError, match="must join the board"):
         call_command(*base, "--place", "cand-03", "--board", "humans")

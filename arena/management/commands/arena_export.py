@@ -111,7 +111,7 @@ class Command(BaseCommand):
                         for row in rows:
                             out.write(json.dumps(row, ensure_ascii=False) + "\n")
         except Refusal as exc:
-            raise CommandError(f"--{exc.field or 'by'}: {exc}") from None
+            raise CommandError(f"--{exc.field or 'by'}: {exc.message}") from None
         card = target.with_name(f"{target.stem}.README.md")
         card.write_text(dataset_card(ps, fmt, filters, summary), encoding="utf-8")
         self.stderr.write(f"wrote {summary.rows} rows to {target} and its dataset card {card}")
