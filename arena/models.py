@@ -334,6 +334,12 @@ class EvaluationRun(models.Model):
     design_params = models.JSONField(
         default=dict, blank=True, help_text='e.g. {"anchor": "gpt-4-0314", "rounds": 5}.'
     )
+    design_report = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="What the design decided and why (e.g. the mediocre anchor's candidates).",
+    )
     max_prompts = models.PositiveIntegerField(null=True, blank=True)
     budget_calls = models.PositiveIntegerField(
         null=True, blank=True, help_text="Upper bound on judge calls."

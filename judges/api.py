@@ -84,6 +84,7 @@ class RunOut(Schema):
     status: str
     design: str
     design_params: dict
+    design_report: dict  # what the design decided and why (mediocre anchor, placement)
     prompt_set: str
     judge: str
     judge_version: str
@@ -116,6 +117,7 @@ def run_out(run: EvaluationRun) -> dict:
         "status": run.status,
         "design": run.design,
         "design_params": run.design_params,
+        "design_report": run.design_report,
         "prompt_set": run.prompt_set.slug,
         "judge": run.judge.name,
         "judge_version": run.judge.version,

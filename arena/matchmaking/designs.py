@@ -130,6 +130,7 @@ class _MediocrePlan(Plan):
         self.anchor_prompts = np.sort(shuffled[screen:])
         self.quantile = quantile
         self.anchor: int | None = None
+        self.screening: np.ndarray | None = None
         self._stage = 0
 
     def _plan_matches(self):
@@ -139,5 +140,29 @@ class _MediocrePlan(Plan):
         if self._stage == 2:
             ranked = self.ranking()
             self.anchor = int(ranked[math.floor(self.quantile * (self.n_models - 1) + 0.5)])
+            self.screening = self.scores()
             return versus(self.anchor, np.arange(self.n_models), self.anchor_prompts)
         return None
+
+    def report(self) -> dict:
+        """The anchor it chose and the candidates it considered (model indices; scores
+        in logits from the screening fit), once screening is done; {} before."""
+        if self.anchor is None:
+            return {}
+        ranked = np.argsort(-self.screening, kind="stable")
+        return {
+            "anchor": self.anchor,
+            "quantile": self.quantile,
+            "screening_prompts": int(self.screen_prompts.size),
+            "candidates": [
+                {"model": int(i), "rank": r + 1, "score": float(self.screening[i])}
+                for r, i in enumerate(ranked.tolist())
+            ],
+            "why": (
+                f"the model at quantile {self.quantile:g} of the screening ranking "
+                f"(rank {int(np.flatnonzero(ranked == self.anchor)[0]) + 1} of "
+                f"{self.n_models}): win rates against a mid-ranked anchor stay near 50%, "
+                "where a comparison carries the most information p(1 - p), so every "
+                "model's difference from it needs the fewest prompts"
+            ),
+        }

@@ -199,6 +199,18 @@ class _PlacementPlan(Plan):
         if len(matches):
             self._fit_newcomer()
 
+    def report(self) -> dict:
+        """Where the newcomer stands now (logits) and whom it has met (model indices)."""
+        games = self.wins[self.newcomer] + self.wins[:, self.newcomer]
+        met = np.flatnonzero(games > 0)
+        return {
+            "newcomer": self.newcomer,
+            "score": float(self.theta),
+            "half_width": float(self.interval_half_width),
+            "settled": bool(self.settled),
+            "met": [{"model": int(m), "games": float(games[m])} for m in met.tolist()],
+        }
+
     def scores(self, prior: float = 0.0) -> np.ndarray:
         """The board's strengths, the newcomer at its estimate."""
         out = self.strengths.copy()

@@ -47,6 +47,7 @@ from arena.models import (
     Output,
     Prompt,
 )
+from arena.ratings.scale import ELO_SCALE
 from judges.events import broadcast_progress
 from judges.judging import run_scope
 from judges.runs.create import DESIGN_NAMES
@@ -93,6 +94,7 @@ def run_step(
             return waiting
     try:
         state = replay(run)
+        _keep_report(run, state.plan)
         if state.done:
             return finish_run(run)
         current = state.round_index
@@ -270,6 +272,36 @@ def _fill_missing_outputs(run: EvaluationRun, round_index: int, outputs) -> None
         output_id = outputs.get((prompt_id, contestant_id))
         if output_id is not None:
             MatchSlot.objects.filter(id=slot_id).update(output_id=output_id)
+
+
+def _keep_report(run: EvaluationRun, plan) -> None:
+    """Store what the design decided and why (``plan.report()``, model indices turned into
+    names and logits into rating points) when it changed: the run page shows it."""
+    report = plan.report() if hasattr(plan, "report") else {}
+    if not report:
+        return
+    names = dict(Contestant.objects.filter(pk__in=run.contestant_ids).values_list("pk", "name"))
+    name = lambda i: names.get(run.contestant_ids[i], str(i))  # noqa: E731
+    shown = dict(report)
+    for key in ("anchor", "newcomer"):
+        if key in shown:
+            shown[key] = name(shown[key])
+    for key in ("score", "half_width"):
+        if key in shown:
+            shown[key] = round(shown[key] * ELO_SCALE, 1)
+    for key in ("candidates", "met"):
+        if key in shown:
+            shown[key] = [
+                {
+                    **row,
+                    "model": name(row["model"]),
+                    **({"score": round(row["score"] * ELO_SCALE, 1)} if "score" in row else {}),
+                }
+                for row in shown[key]
+            ]
+    if shown != run.design_report:
+        EvaluationRun.objects.filter(pk=run.pk).update(design_report=shown)
+        run.design_report = shown
 
 
 def finish_run(run: EvaluationRun) -> str:

@@ -54,6 +54,10 @@ def test_a_newcomer_is_placed_near_its_place_with_a_fraction_of_all_pairs(server
     # Only the newcomer was judged, against the board's models.
     for judgment in Judgment.objects.filter(match__run=run).prefetch_related("match__slots"):
         assert NEWCOMER in {s.contestant.name for s in judgment.match.slots.all()}
+    report = run.design_report  # where the newcomer stood, and whom it met
+    assert report["newcomer"] == NEWCOMER and report["met"]
+    assert {m["model"] for m in report["met"]} <= set(names) - {NEWCOMER}
+    assert sum(m["games"] for m in report["met"]) == run.calls_made
     # One fit over everything: the board's verdicts and the placement's.
     snapshot = refit(scope.key, final=True)
     assert snapshot.n_votes == board_votes + run.calls_made

@@ -103,3 +103,24 @@ def test_a_pending_run_shows_its_power_next_to_start(client, world, admin_user):
     assert f'id="power-{run.pk}"' in page and "Under-powered: 12 calls on 2 prompts" in page
     detail = client.get(f"/runs/{run.pk}/").content.decode()
     assert 'id="run-power" class="under-powered"' in detail
+
+
+def test_the_run_page_says_what_the_design_decided(client, world):
+    prompt_set, contestants, judge = world
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    run.design_report = {
+        "anchor": "cand-02", "quantile": 0.5, "screening_prompts": 5, "why": "the median",
+        "candidates": [{"model": c.name, "rank": r + 1, "score": 10.0 * r}
+                       for r, c in enumerate(contestants)],
+    }  # fmt: skip
+    run.save()
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="design-report"' in page and "cand-02: the median" in page
+    assert "1. cand-00 (0), 2. cand-01 (10)" in page
+    assert (
+        client.get(f"/api/runs/{run.pk}", **_auth()).json()["design_report"]["anchor"] == "cand-02"
+    )
+
+
+def _auth():
+    return {"HTTP_AUTHORIZATION": f"Bearer {create_token('page')[1]}"}

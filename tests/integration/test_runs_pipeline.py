@@ -83,6 +83,11 @@ def test_every_design_completes_with_16_contestants(server, celery_worker, desig
         .annotate(n=Count("id"))
         .filter(n__gt=1)
     )
+    if design == "mediocre_anchor":  # the anchor it chose, among the candidates it ranked
+        report = run.design_report
+        assert [c["model"] for c in report["candidates"]].index(report["anchor"]) == 8
+        assert {c["model"] for c in report["candidates"]} == set(true_order(16))
+        assert "quantile 0.5" in report["why"]
     snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
     assert {row["model"] for row in snapshot.rows} == set(true_order(16))
     ranked = [row["model"] for row in sorted(snapshot.rows, key=lambda r: -r["rating"])]
