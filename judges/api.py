@@ -159,7 +159,7 @@ def power_out(run: EvaluationRun, target: float | None = None) -> dict | None:
         power = runs.plan_power(run, target)
     except Refusal:
         return None
-    return {**power.as_dict(), "summary": power.summary()}
+    return power.as_dict()
 
 
 def _get(run_id: int) -> EvaluationRun:
@@ -186,9 +186,10 @@ def create(request, payload: RunIn):
     target, require = fields.pop("detect"), fields.pop("require_power")
     with transaction.atomic():
         run = runs.create_run(**fields)
-        power = runs.plan_power(run, target)
-        if require and power.under_powered:
-            raise Refusal(power.summary(), field="detect")
+        if require or target is not None:  # the plan's power is read again by run_out
+            power = runs.plan_power(run, target)  # (checks ``detect``)
+            if require and power.under_powered:
+                raise Refusal(power.summary(), field="detect")
         runs.start_run(run)
     return Status(201, run_out(_get(run.id)))
 
@@ -207,7 +208,7 @@ def plan(request, payload: RunIn):
         run = runs.create_run(**fields)
         power = runs.plan_power(run, target)
         transaction.set_rollback(True)
-    return {**power.as_dict(), "summary": power.summary()}
+    return power.as_dict()
 
 
 @router.get(

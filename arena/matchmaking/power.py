@@ -202,6 +202,7 @@ class RunPower:
     def as_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items()}
         out["under_powered"] = self.under_powered
+        out["summary"] = self.summary()
         for key in ("detectable", "budget_detectable"):
             if out[key] is not None and not math.isfinite(out[key]):
                 out[key] = None  # JSON has no infinity: None = nothing detectable

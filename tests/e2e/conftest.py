@@ -105,17 +105,7 @@ def arena_server(tmp_path_factory, browser_executable, fake_llm):
         env["ARENA_EMBEDDED_WORKER"] = "yes"  # the server's own worker consumes from Redis
         env["CELERY_TASK_DEFAULT_QUEUE"] = f"e2e-{uuid.uuid4().hex[:8]}"
     _run(["migrate", "--noinput", "-v0"], env)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from tests.e2e.seed import seed; seed()",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
+    in_server_db(env, "from tests.e2e.seed import seed; seed()")
     try:
         with serving(env, var) as url:
             yield url
@@ -144,6 +134,31 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+def private_server_env(var, **settings: str) -> dict:
+    """The environment of a server of one test module, migrated: its own SQLite database
+    and embedded services in ``var`` (never the suite's PostgreSQL or Redis), and the
+    ``ARENA_*`` ``settings`` it is about."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "REDIS_URL", "PYTEST_CURRENT_TEST")
+    }
+    env.update(
+        ARENA_VAR_DIR=str(var),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        PYTHONPATH=str(ROOT),
+        **settings,
+    )
+    _run(["migrate", "--noinput", "-v0"], env)
+    return env
+
+
+def in_server_db(env: dict, statement: str) -> None:
+    """Run a Python ``statement`` with Django set up on the server's database."""
+    code = f"import django; django.setup(); {statement}"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
 
 
 @contextlib.contextmanager

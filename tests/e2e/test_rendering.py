@@ -4,10 +4,7 @@ Its own server (SQLite, in-memory layer, embedded worker) on a database seeded b
 tests/e2e/hostile_seed.py: model names, the prompt and the answers carry script payloads;
 the answers are Markdown with a table, highlighted code and math."""
 
-import os
 import re
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +12,7 @@ from playwright.sync_api import expect
 
 from arena.rendering import format_count
 from tests.e2e.browsing import axe_violations, describe, log_in_as_staff
-from tests.e2e.conftest import ROOT, _run, serving
+from tests.e2e.conftest import in_server_db, private_server_env, serving
 from tests.e2e.hostile_seed import HOSTILE_JUDGE, HOSTILE_NAMES, SOFT_VOTES, TRACKER
 
 # What a payload would leave in the page if it got through (plotly draws its own svgs).
@@ -28,29 +25,20 @@ INJECTED = (
 @pytest.fixture(scope="module")
 def hostile_server(tmp_path_factory, browser_executable):
     var = tmp_path_factory.mktemp("arena-hostile")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "PYTEST_CURRENT_TEST")
-    }
-    env.update(
-        ARENA_VAR_DIR=str(var),
+    env = private_server_env(
+        var,
         ARENA_BOOTSTRAP_ROUNDS="50",
         ARENA_REFIT_MIN_INTERVAL_SECONDS="0.2",
         ARENA_REVEAL="always",  # the reveal shows the hostile names too
-        DJANGO_SETTINGS_MODULE="config.settings",
-        PYTHONPATH=str(ROOT),
     )
-    _run(["migrate", "--noinput", "-v0"], env)
 
-    def in_server_db(function: str) -> None:
+    def hostile(function: str) -> None:
         """Run ``tests.e2e.hostile_seed.<function>()`` on the server's database."""
-        code = f"import django; django.setup(); from tests.e2e import hostile_seed; hostile_seed.{function}()"
-        subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
+        in_server_db(env, f"from tests.e2e import hostile_seed; hostile_seed.{function}()")
 
-    in_server_db("seed")
+    hostile("seed")
     with serving(env, var) as url:
-        yield SimpleNamespace(url=url, in_server_db=in_server_db)
+        yield SimpleNamespace(url=url, in_server_db=hostile)
 
 
 def _guard(page):

@@ -1,35 +1,22 @@
 """ARENA_VOTER_GATE=pow in the browser: a new session's first battle costs a proof of work
 that the page solves by itself (static/arena/pow.js through battle_client.js), once."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ROOT, _run, serving
+from tests.e2e.conftest import in_server_db, private_server_env, serving
 
 
 @pytest.fixture(scope="module")
 def gated_server(tmp_path_factory, browser_executable):
     var = tmp_path_factory.mktemp("arena-pow")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "PYTEST_CURRENT_TEST")
-    }
-    env.update(
-        ARENA_VAR_DIR=str(var),
+    env = private_server_env(
+        var,
         ARENA_BOOTSTRAP_ROUNDS="20",
         ARENA_VOTER_GATE="pow",
         ARENA_POW_BITS="10",  # a few milliseconds in the browser
-        DJANGO_SETTINGS_MODULE="config.settings",
-        PYTHONPATH=str(ROOT),
     )
-    _run(["migrate", "--noinput", "-v0"], env)
-    code = "import django; django.setup(); from tests.e2e.seed import seed; seed()"
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
+    in_server_db(env, "from tests.e2e.seed import seed; seed()")
     with serving(env, var) as url:
         yield url
 
