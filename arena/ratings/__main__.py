@@ -19,13 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Iterable, Sequence
-from typing import TextIO
-
-from tqdm import tqdm
 
 from arena.importers.formats import parse
+from arena.importers.formats.progress import Progress
 from arena.importers.formats.reader import file_bytes, iter_records, iter_votes, read_counts
 from arena.ratings import elo, plackett_luce, style, winrate
 from arena.ratings.counts import counts_from_records
@@ -35,8 +32,6 @@ from arena.ratings.scale import parse_anchor
 FORMATS = ("fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl")
 METHODS = ("bt", "elo", "pl", "winrate", "arena-hard")
 DEFAULT_BOOTSTRAP = {"bt": 1000, "pl": 1000, "arena-hard": 1000, "elo": 0, "winrate": 0}
-PROGRESS_DELAY = 2.0  # seconds of reading before a progress bar shows on a terminal
-PROGRESS_INTERVAL = 5.0  # seconds between progress lines without a terminal
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,63 +129,6 @@ def fit_files(args, progress=None):
     return fit_board((r for r in records if hasattr(r, "kind")), args)
 
 
-class Progress:
-    """Told the bytes read (``progress(n)``): a bar on a terminal once reading has taken
-    ``delay`` seconds, otherwise a line on ``stream`` every ``interval`` seconds."""
-
-    def __init__(
-        self,
-        total: int,
-        stream: TextIO | None = None,
-        *,
-        delay: float = 2.0,
-        interval: float = 5.0,
-    ):
-        self.stream = stream if stream is not None else sys.stderr
-        self.total, self.done, self.interval = total, 0, interval
-        self.start = self.last = time.monotonic()
-        self.bar = None
-        if _is_terminal(self.stream):
-            self.bar = tqdm(
-                total=total or None,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc="reading",
-                delay=delay,
-                file=self.stream,
-                leave=False,
-                dynamic_ncols=True,
-            )
-
-    def __call__(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-            return
-        now = time.monotonic()
-        if now - self.last >= self.interval:
-            self.last = now
-            share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-            print(
-                f"reading: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB{share}, "
-                f"{now - self.start:.0f} s",
-                file=self.stream,
-                flush=True,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # no isatty, or a closed stream
-        return False
-
-
 def render_table(board) -> str:
     value = board.value_name
     lines = [f"method={board.method} votes={board.n_votes:g} bootstrap={board.n_replicas}"]
@@ -220,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = None
     if not args.quiet:
         total = file_bytes(args.paths)
-        progress = Progress(total, delay=PROGRESS_DELAY, interval=PROGRESS_INTERVAL)
+        progress = Progress(total)
     try:
         board = fit_files(args, progress)
     except (ValueError, OSError) as exc:  # ImportRowError is a ValueError naming file:line

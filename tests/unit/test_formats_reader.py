@@ -22,12 +22,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arena.importers.formats import _common, fastchat, parse, reader
+from arena.importers.formats import progress as progress_module
 from arena.importers.formats._common import jsonl_split, read_items
+from arena.importers.formats.progress import Progress
 from arena.importers.formats.reader import iter_records, iter_votes, read_counts
 from arena.importers.records import ImportRowError
-from arena.ratings import __main__ as cli
 from arena.ratings import counts_from_records, leaderboard
-from arena.ratings.__main__ import Progress, load_records, main
+from arena.ratings.__main__ import load_records, main
 from arena.ratings.elo import elo_leaderboard
 from arena.ratings.tally import Tally
 from tests.unit.test_ratings_elo import fastchat_compute_elo
@@ -456,7 +457,7 @@ def test_progress_lines_without_a_terminal_and_a_bar_on_one():
 def test_quiet_prints_nothing_on_stderr(tmp_path, capsys, monkeypatch):
     path = tmp_path / "log.jsonl"
     battle_log(path, 3000)
-    monkeypatch.setattr(cli, "PROGRESS_INTERVAL", 0.0)
+    monkeypatch.setattr(progress_module, "INTERVAL", 0.0)
     monkeypatch.setattr(_common, "_BLOCK", 4096)
     assert main(["fit", str(path), "--format", "fastchat", "--bootstrap", "0"]) == 0
     assert "reading:" in capsys.readouterr().err
