@@ -92,7 +92,8 @@ def test_identical_annotations_stay_two_judgments(tmp_path):
         ({"preference": "1.5"}, "preference"),
         ({"preference": True}, "preference"),
         ({"generator_2": None}, "generator_2"),
-        ({"generator_2": "gpt4_1106_preview"}, "generator_2"),
+        # the same generator with another output (its own file has the same output twice)
+        ({"generator_2": "gpt4_1106_preview"}, "output_2"),
         ({"instruction": ""}, "instruction"),
         ({"output_1": {"text": "x"}}, "output_1"),
     ],
