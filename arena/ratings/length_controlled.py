@@ -52,6 +52,8 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
+from .bootstrap import _single_threaded_blas
+
 CS = np.logspace(-4, 4, 10)  # LogisticRegressionCV's default grid (Cs=10)
 N_SPLITS = 5
 REGULARIZE_TO_BASELINE = 0.2  # AlpacaEval's regularize_to_baseline_lambda
@@ -154,18 +156,20 @@ def fit_logistic_cv(
     """AlpacaEval's ``fit_LogisticRegressionCV`` (soft labels, L1, no intercept): the
     coefficients refitted on all rows at the ``C`` of the best mean held-out log loss."""
     n = X.shape[0]
-    if n < 2 * n_splits:
-        return fit_logistic_l1(X, y, weight, FALLBACK_C), FALLBACK_C
-    folds = fold_of_rows(n, n_splits) if folds is None else folds
-    scores = np.zeros(len(Cs))
-    for k in range(n_splits):
-        test = folds == k
-        train = ~test
-        for j, C in enumerate(Cs):
-            coef = fit_logistic_l1(X[train], y[train], weight[train], C)
-            scores[j] += _held_out_log_loss(X[test] @ coef, y[test], weight[test])
-    best = float(Cs[int(np.argmin(scores))])  # first of equals, as argmax of -loss
-    return fit_logistic_l1(X, y, weight, best), best
+    with _single_threaded_blas():  # small products: BLAS threads only wait on each other
+        if n < 2 * n_splits:
+            return fit_logistic_l1(X, y, weight, FALLBACK_C), FALLBACK_C
+        folds = fold_of_rows(n, n_splits) if folds is None else folds
+        scores = np.zeros(len(Cs))
+        for k in range(n_splits):
+            test = folds == k
+            train = ~test
+            coef = None  # along the path of growing C, each fit starts from the last
+            for j in np.argsort(Cs):
+                coef = fit_logistic_l1(X[train], y[train], weight[train], Cs[j], start=coef)
+                scores[j] += _held_out_log_loss(X[test] @ coef, y[test], weight[test])
+        j = int(np.argmin(scores))  # the first of equal scores, as sklearn's argmax
+        return fit_logistic_l1(X, y, weight, float(Cs[j])), float(Cs[j])
 
 
 def _held_out_log_loss(z, y, weight) -> float:
@@ -173,13 +177,14 @@ def _held_out_log_loss(z, y, weight) -> float:
     return float(-np.mean(weight * (y * np.log(q) + (1 - y) * np.log(1 - q))))
 
 
-def fit_logistic_l1(X, y, weight, C: float) -> np.ndarray:
+def fit_logistic_l1(X, y, weight, C: float, start=None) -> np.ndarray:
     """``argmin ‖θ‖₁ + C · Σ wᵢ · (−yᵢ log σ(xᵢθ) − (1−yᵢ) log σ(−xᵢθ))`` for soft ``y``.
 
     liblinear's objective (with the sample weights ``w·y`` on a copy labelled 1 and
     ``w·(1−y)`` on a copy labelled 0, as AlpacaEval feeds it), solved as a smooth bound-
     constrained problem in ``θ = u − v``. The objective is divided by ``C · Σw`` so that
-    the solver's tolerances mean the same at every ``C``.
+    the solver's tolerances mean the same at every ``C``. ``start``: a first guess (the
+    optimum does not depend on it).
     """
     X = X.tocsr() if sparse.issparse(X) else np.asarray(X, float)
     y = np.asarray(y, float)
@@ -197,9 +202,10 @@ def fit_logistic_l1(X, y, weight, C: float) -> np.ndarray:
         grad = scale * (1.0 + C * np.concatenate([g, -g]))
         return f, grad
 
+    x0 = np.zeros(2 * d) if start is None else np.concatenate([start.clip(0), (-start).clip(0)])
     res = minimize(
         objective,
-        np.zeros(2 * d),
+        x0,
         jac=True,
         method="L-BFGS-B",
         bounds=[(0.0, None)] * (2 * d),
