@@ -124,15 +124,18 @@ def length_controlled_winrate(
     if not keep[-len(y) :].any():
         raise ValueError("length control: the model has no scored annotation")
     coef, C = fit_logistic_cv(X_train[keep], y_train[keep], w_train[keep])
-    predicted = expit(X[:, 1:] @ coef[1:])  # the length term at 0
+    weights = dict(zip(FEATURES, map(float, coef), strict=True))
+    win_rate, sem = predicted_win_rate(weights, d)
+    return LengthControlled(win_rate, sem, weights, float(C), regularized=gamed is not None)
+
+
+def predicted_win_rate(weights: dict, difficulty) -> tuple[float, float]:
+    """The LC win rate and its standard error from a model's GLM weights: the prediction
+    with the length term at 0 on each annotation, ``100 · mean`` and ``100 · sem``."""
+    d = np.asarray(difficulty, float)
+    predicted = expit(weights["model"] + weights["difficulty"] * d)
     sem = predicted.std(ddof=1) / np.sqrt(predicted.size) if predicted.size > 1 else np.nan
-    return LengthControlled(
-        win_rate=float(predicted.mean() * 100.0),
-        standard_error=float(sem * 100.0),
-        weights=dict(zip(FEATURES, map(float, coef), strict=True)),
-        C=float(C),
-        regularized=gamed is not None,
-    )
+    return float(predicted.mean() * 100.0), float(sem * 100.0)
 
 
 def baseline_against_itself() -> LengthControlled:

@@ -2,6 +2,7 @@
 (scikit-learn's LogisticRegressionCV as ``fit_LogisticRegressionCV`` calls it), the
 published leaderboard's figures, and properties."""
 
+import csv
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from arena.ratings.length_controlled import (
     fold_of_rows,
     instruction_difficulty,
     length_controlled_winrate,
+    predicted_win_rate,
     standardized_length_difference,
 )
 from arena.ratings.winrate import winrate_leaderboard
@@ -263,3 +265,63 @@ def test_no_lengths_no_length_control():
     board = winrate_leaderboard(records, BASELINE)
     assert all(r.length_controlled is None for r in board.rows)
     assert "length_controlled_win_rate" not in board.to_rows()[0]
+
+
+# -- the published AlpacaEval 2.0 leaderboard ----------------------------------------------
+
+PUBLISHED = DATA / "alpaca_eval_2"
+
+
+def _published():
+    """Per model: AlpacaEval's saved GLM weights (length_controlled_v1, baseline
+    gpt4_1106_preview) and the leaderboard's LC win rate and LC standard error."""
+    with open(PUBLISHED / "baseline_gpt4_1106_preview.csv") as f:
+        weights = {
+            r[""]: {
+                "difficulty": float(r["instruction_difficulty"]),
+                "model": float(r["not_gamed_baseline.astype(float)"]),
+            }
+            for r in csv.DictReader(f)
+        }
+    with open(PUBLISHED / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv") as f:
+        board = {r[""]: r for r in csv.DictReader(f)}
+    models = [m for m in weights if board.get(m, {}).get("length_controlled_winrate")]
+    return models, weights, board
+
+
+def test_published_lc_win_rates_and_errors_follow_from_the_weights():
+    """AlpacaEval's instruction difficulties are on a hub we cannot reach, but every
+    published LC win rate is ``mean_i σ(θ_model + θ_diff · d_i)`` over the same 805
+    difficulties. Recover their distribution from half of the 184 models' LC win rates
+    (non-negative weights on a grid), then predict the other half's LC win rates and the
+    published LC standard errors (never used in the fit) with :func:`predicted_win_rate`."""
+    from scipy.optimize import nnls
+
+    models, weights, board = _published()
+    assert len(models) >= 180
+    lc = np.array([float(board[m]["length_controlled_winrate"]) for m in models])
+    grid = np.linspace(-6, 6, 241)
+    train = np.arange(len(models))[::2]
+    A = np.array(
+        [
+            expit(weights[models[k]]["model"] + weights[models[k]]["difficulty"] * grid)
+            for k in train
+        ]
+    )
+    pi, _ = nnls(np.vstack([A, np.full(len(grid), 1e3)]), np.r_[lc[train] / 100, 1e3])
+    # 805 difficulties with that distribution (its quantiles)
+    cdf = np.cumsum(pi) / pi.sum()
+    difficulty = grid[np.searchsorted(cdf, (np.arange(805) + 0.5) / 805).clip(max=len(grid) - 1)]
+    predicted = {m: predicted_win_rate(weights[m], difficulty) for m in models}
+    held_out = [m for k, m in enumerate(models) if k % 2]
+    err = np.array(
+        [predicted[m][0] - float(board[m]["length_controlled_winrate"]) for m in held_out]
+    )
+    assert np.median(np.abs(err)) < 0.05 and np.abs(err).max() < 1.0  # points of win rate
+    with_se = [m for m in models if board[m]["lc_standard_error"]]
+    assert len(with_se) >= 20
+    se_err = np.array([predicted[m][1] - float(board[m]["lc_standard_error"]) for m in with_se])
+    assert np.median(np.abs(se_err)) < 0.01 and np.abs(se_err).max() < 0.15
+    # the baseline: all weights 0, LC 50 with standard error 0, as published
+    assert predicted["gpt4_1106_preview"] == (50.0, 0.0)
+    assert float(board["gpt4_1106_preview"]["length_controlled_winrate"]) == 50.0
