@@ -325,3 +325,21 @@ def test_published_lc_win_rates_and_errors_follow_from_the_weights():
     # the baseline: all weights 0, LC 50 with standard error 0, as published
     assert predicted["gpt4_1106_preview"] == (50.0, 0.0)
     assert float(board["gpt4_1106_preview"]["length_controlled_winrate"]) == 50.0
+
+
+def test_gamed_baselines_in_the_data_regularise_every_model():
+    """AlpacaEval's results folder has the baseline made verbose and concise; their
+    annotations become the regulariser (the notebook's rule: baseline name + verbose or
+    concise), and the note says so."""
+    models = {
+        "m": (0.0, 0.5),
+        f"{BASELINE}_verbose": (0.0, 0.9),
+        f"{BASELINE}_concise": (0.0, -0.9),
+    }
+    board = winrate_leaderboard(
+        _records(simulated_items(models, n_instructions=60, seed=9)), BASELINE
+    )
+    (note,) = [n for n in board.notes if n.startswith("length_controlled_win_rate")]
+    assert f"regularised toward the baseline by {BASELINE}_verbose, {BASELINE}_concise" in note
+    assert all(r.length_controlled is not None for r in board.rows)
+    assert board.coefficients["m.lc_length"] < 0  # the baseline longer -> the judge prefers it
