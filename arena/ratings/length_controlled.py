@@ -189,32 +189,42 @@ def fit_logistic_l1(X, y, weight, C: float, start=None) -> np.ndarray:
     the solver's tolerances mean the same at every ``C``. ``start``: a first guess (the
     optimum does not depend on it).
     """
-    X = X.tocsr() if sparse.issparse(X) else np.asarray(X, float)
     y = np.asarray(y, float)
     w = np.asarray(weight, float)
+    # columns rescaled to a comparable weighted norm (the penalty rescaled with them, so the
+    # optimum is the same): a model's column spans all its rows, an instruction's a few
+    if sparse.issparse(X):
+        X = X.tocsr()
+        norm = np.sqrt(np.asarray(X.multiply(X).T @ w).ravel() / w.sum())
+    else:
+        X = np.asarray(X, float)
+        norm = np.sqrt((X * X).T @ w / w.sum())
+    norm = np.where(norm > 0, norm, 1.0)
+    Xs = X @ sparse.diags(1.0 / norm) if sparse.issparse(X) else X / norm
     d = X.shape[1]
+    penalty = np.concatenate([1.0 / norm, 1.0 / norm])
     scale = 1.0 / (C * w.sum())
     wy, w1y = w * y, w * (1.0 - y)
 
     def objective(uv):
         theta = uv[:d] - uv[d:]
-        z = X @ theta
+        z = Xs @ theta
         loss = -(wy @ log_expit(z) + w1y @ log_expit(-z))
-        g = X.T @ (w * expit(z) - wy)  # d/dz of the loss: w(σ(z) − y)
-        f = scale * (uv.sum() + C * loss)
-        grad = scale * (1.0 + C * np.concatenate([g, -g]))
+        g = Xs.T @ (w * expit(z) - wy)  # d/dz of the loss: w(σ(z) − y)
+        f = scale * (penalty @ uv + C * loss)
+        grad = scale * (penalty + C * np.concatenate([g, -g]))
         return f, grad
 
-    x0 = np.zeros(2 * d) if start is None else np.concatenate([start.clip(0), (-start).clip(0)])
+    start = np.zeros(d) if start is None else np.asarray(start, float) * norm
     res = minimize(
         objective,
-        x0,
+        np.concatenate([start.clip(0), (-start).clip(0)]),
         jac=True,
         method="L-BFGS-B",
         bounds=[(0.0, None)] * (2 * d),
         options={"maxiter": 20000, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 30},
     )
-    return res.x[:d] - res.x[d:]
+    return (res.x[:d] - res.x[d:]) / norm
 
 
 # -- instruction difficulty ---------------------------------------------------------------
