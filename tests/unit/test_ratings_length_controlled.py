@@ -343,3 +343,24 @@ def test_gamed_baselines_in_the_data_regularise_every_model():
     assert f"regularised toward the baseline by {BASELINE}_verbose, {BASELINE}_concise" in note
     assert all(r.length_controlled is not None for r in board.rows)
     assert board.coefficients["m.lc_length"] < 0  # the baseline longer -> the judge prefers it
+
+
+def test_the_slot_order_of_the_records_does_not_matter():
+    items = simulated_items({"a": (0.3, 0.4), "b": (-0.4, -0.2)}, n_instructions=50, seed=11)
+    records = _records(items)
+    swapped = [
+        JudgmentRecord(
+            r.match_id,
+            r.contestants[::-1],
+            preference=3 - r.preference,
+            prompt_id=r.prompt_id,
+            meta={"output_chars": r.meta["output_chars"][::-1]},
+        )
+        for r in records
+    ]
+    one, two = winrate_leaderboard(records, BASELINE), winrate_leaderboard(swapped, BASELINE)
+    for row in one.rows:
+        assert two.row(row.model).rating == pytest.approx(row.rating, abs=1e-12)
+        assert two.row(row.model).length_controlled == pytest.approx(
+            row.length_controlled, abs=1e-9
+        )
