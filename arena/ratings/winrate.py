@@ -106,22 +106,31 @@ def model_preferences(records: Iterable, baseline: str) -> dict[str, list[float]
     """
     out: dict[str, list[float]] = {}
     for rec in records:
-        if getattr(rec, "kind", None) != "pairwise" or baseline not in rec.contestants:
-            continue
-        slot = 1 - rec.contestants.index(baseline)  # the model's slot
-        model = rec.contestants[slot]
-        if model == baseline:
-            continue
-        if rec.preference is not None:
-            pref = 1.5 if rec.preference == 0 else float(rec.preference)  # 0: old draw
-            pref = pref if slot == 1 else 3.0 - pref
-        elif rec.winner is not None:
-            won = {"a": 0, "b": 1}.get(rec.winner)
-            pref = 1.5 if won is None else (2.0 if won == slot else 1.0)
-        else:
-            continue
-        out.setdefault(model, []).extend([float(pref)] * int(rec.weight))
+        found = against_baseline(rec, baseline)
+        if found is not None and not np.isnan(found[2]):
+            out.setdefault(found[0], []).extend([found[2]] * int(rec.weight))
     return out
+
+
+def against_baseline(rec, baseline: str) -> tuple[str, int, float] | None:
+    """``(model, the model's slot, preference about the model)`` of a pairwise record
+    against ``baseline`` (NaN: a failed annotation), else None (not against it, or the
+    baseline against itself)."""
+    if getattr(rec, "kind", None) != "pairwise" or baseline not in rec.contestants:
+        return None
+    slot = 1 - rec.contestants.index(baseline)
+    model = rec.contestants[slot]
+    if model == baseline:
+        return None
+    if rec.preference is not None:
+        pref = 1.5 if rec.preference == 0 else float(rec.preference)  # 0: old draw
+        pref = pref if slot == 1 else 3.0 - pref
+    elif rec.winner is not None:
+        won = {"a": 0, "b": 1}.get(rec.winner)
+        pref = 1.5 if won is None else (2.0 if won == slot else 1.0)
+    else:
+        pref = np.nan
+    return model, slot, float(pref)
 
 
 def winrate_leaderboard(
@@ -196,23 +205,13 @@ def baseline_annotations(records: Iterable, baseline: str) -> BaselineAnnotation
     prompts: dict[str, int] = {}
     cols: list[tuple] = []
     for rec in records:
-        if getattr(rec, "kind", None) != "pairwise" or baseline not in rec.contestants:
+        found = against_baseline(rec, baseline)
+        if found is None:
             continue
-        slot = 1 - rec.contestants.index(baseline)
-        model = rec.contestants[slot]
-        if model == baseline:
-            continue
+        model, slot, pref = found  # a failed annotation (NaN) is predicted, not fitted
         chars = rec.meta.get("output_chars")
         if chars is None or rec.prompt_id is None:
             return None
-        if rec.preference is not None:
-            pref = 1.5 if rec.preference == 0 else float(rec.preference)
-            pref = pref if slot == 1 else 3.0 - pref
-        elif rec.winner is not None:
-            won = {"a": 0, "b": 1}.get(rec.winner)
-            pref = 1.5 if won is None else (2.0 if won == slot else 1.0)
-        else:
-            pref = np.nan  # failed: not fitted, but predicted (AlpacaEval's test rows)
         m = models.setdefault(model, len(models))
         q = prompts.setdefault(rec.prompt_id, len(prompts))
         cols.extend([(m, q, pref, chars[1 - slot], chars[slot])] * int(rec.weight))
