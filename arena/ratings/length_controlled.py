@@ -262,6 +262,8 @@ def instruction_difficulty(
         x_len[rows] = np.tanh(standardized_length_difference(len_b[rows], len_m[rows]))
     not_gamed = ~np.asarray(gamed_model, bool)[m]
     keep = np.isfinite(p) & (p >= 1) & (p <= 2)
+    if not keep.any():
+        return np.zeros(n_ins)  # nothing scored: no instruction is harder than another
     n = len(m)
     rows = np.arange(n)
     slope = sparse.csr_matrix((x_len, (rows, m)), shape=(n, n_models))

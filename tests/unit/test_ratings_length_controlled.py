@@ -364,3 +364,21 @@ def test_the_slot_order_of_the_records_does_not_matter():
         assert two.row(row.model).length_controlled == pytest.approx(
             row.length_controlled, abs=1e-9
         )
+
+
+def test_failed_annotations_are_predicted_not_fitted():
+    """AlpacaEval fits on the scored annotations and averages its predictions over all of
+    them (a failed one too); a model with only failed annotations has no LC."""
+    p, len_b, len_m, d = _one_model(12, n=80)
+    failed = p.copy()
+    failed[:5] = np.nan
+    with_failed = length_controlled_winrate(failed, len_b, len_m, d)
+    weights = length_controlled_winrate(failed[5:], len_b[5:], len_m[5:], d[5:]).weights
+    # the same fit (the length spread is over all 80 rows, so the weights differ a little)
+    assert with_failed.win_rate == pytest.approx(predicted_win_rate(with_failed.weights, d)[0])
+    assert with_failed.weights["model"] == pytest.approx(weights["model"], abs=0.1)
+    with pytest.raises(ValueError, match="no scored annotation"):
+        length_controlled_winrate(np.full(10, np.nan), len_b[:10], len_m[:10], d[:10])
+    assert not instruction_difficulty(
+        [0, 0], [0, 1], [np.nan, np.nan], [5, 6], [7, 8], [False]
+    ).any()
