@@ -286,12 +286,13 @@ def _normal_quantile(q: float) -> float:
 
 
 def infer_baseline(counts: PairwiseCounts) -> str:
-    """The one model that took part in every vote (Arena-Hard's layout)."""
+    """The one model that took part in every vote (Arena-Hard's layout); of two such (one
+    model against the baseline), the one always shown first (AlpacaEval's generator_1)."""
     n = counts.n_models
-    every = np.flatnonzero(
-        (np.bincount(counts.first, minlength=n) + np.bincount(counts.second, minlength=n))
-        == counts.n_cells
-    )
+    first = np.bincount(counts.first, minlength=n)
+    every = np.flatnonzero(first + np.bincount(counts.second, minlength=n) == counts.n_cells)
+    if every.size > 1:
+        every = every[first[every] == counts.n_cells]
     if every.size != 1:
         raise ValueError("baseline: cannot tell the baseline model; pass --baseline")
     return counts.models[every[0]]

@@ -195,3 +195,24 @@ def test_the_cli_prints_raw_and_length_controlled_win_rates_of_a_folder(tmp_path
     table = capsys.readouterr().out
     assert "lc_win" in table and "lc_se" in table
     assert "not regularised (no gamed baseline" in table
+
+
+def test_one_models_file_names_its_baseline_generator_1(capsys):
+    """One model against the baseline: both are in every vote; AlpacaEval's baseline is
+    generator_1, the one always shown first. With both orders it stays ambiguous."""
+    from arena.ratings.__main__ import main
+    from arena.ratings.counts import counts_from_records
+    from arena.ratings.winrate import infer_baseline
+
+    argv = ["fit", str(ANNOTATIONS), "--format", "alpaca-eval", "--method", "winrate"]
+    assert main([*argv, "--quiet", "--json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["gpt4_1106_preview"]["win_rate"] == 50.0
+    # 1.8, 1.0, 1.5, (failed), 0 -> 1.5: x = .8, 0, .5, .5 -> 45
+    assert rows["my-model"]["win_rate"] == pytest.approx(45.0, abs=1e-12)
+    both_orders = [
+        JudgmentRecord("1", ("x", "y"), winner="a"),
+        JudgmentRecord("2", ("y", "x"), winner="a"),
+    ]
+    with pytest.raises(ValueError, match="cannot tell the baseline"):
+        infer_baseline(counts_from_records(both_orders))
