@@ -2,14 +2,18 @@
 
     python -m arena.ratings fit PATH... --format {fastchat,counts,arena-hard,alpaca-eval,jsonl}
         --method {bt,elo,pl,winrate,arena-hard} [--bootstrap N] [--seed S]
-        [--anchor MODEL=RATING] [--baseline MODEL] [--style-control] [--json] [--quiet]
+        [--anchor MODEL=RATING] [--baseline MODEL] [--annotator NAME] [--style-control]
+        [--json] [--quiet]
 
 Files are read by the importers' parsers through the battle reader
 (``arena.importers.formats.reader``), so the CLI and the web app understand exactly the
 same formats with the same errors. Bradley-Terry counts are aggregated as the lines are
 read (no rows kept); the online Elo reads the votes in file order, style control the
 records, both streamed. ``--json`` prints a list of rows ``{model, rating | win_rate |
-score, ci_lower, ci_upper, rank_ub, votes, standard_error?}``; otherwise a table. While
+score, ci_lower, ci_upper, rank_ub, votes, standard_error?, length_controlled_win_rate?,
+lc_standard_error?}``; otherwise a table (``--method winrate``: AlpacaEval 2.0's
+length-controlled win rate and its standard error beside the raw one, when the files
+carry the outputs, as AlpacaEval annotations and results folders do). While
 reading takes more than a couple of seconds, a progress bar shows on a terminal, or a
 line goes to stderr every few seconds without one; ``--quiet`` turns both off.
 """
@@ -54,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--anchor", default=None, metavar="MODEL=RATING")
     fit.add_argument(
         "--baseline", default=None, metavar="MODEL", help="baseline for winrate / arena-hard"
+    )
+    fit.add_argument(
+        "--annotator",
+        default=None,
+        metavar="NAME",
+        help="alpaca-eval results folder: the annotator's folder to read",
     )
     fit.add_argument(
         "--style-control",
@@ -115,6 +125,8 @@ def fit_files(args, progress=None):
     """
     anchor, n_boot = _fit_options(args)  # refuse bad options before reading anything
     options = {"baseline": args.baseline} if args.format == "arena-hard" and args.baseline else {}
+    if getattr(args, "annotator", None):
+        options["annotator"] = args.annotator
     if progress is not None:
         options["progress"] = progress
     if args.method == "bt" and not args.style_control:
@@ -133,9 +145,11 @@ def render_table(board) -> str:
     value = board.value_name
     lines = [f"method={board.method} votes={board.n_votes:g} bootstrap={board.n_replicas}"]
     has_se = any(r.standard_error is not None for r in board.rows)
+    has_lc = any(r.length_controlled is not None for r in board.rows)
     width = max([len(r.model) for r in board.rows] + [5])
     head = f"{'rank':>4}  {'model':<{width}}  {value:>9}  {'-ci':>7}  {'+ci':>7}  {'votes':>9}"
-    lines.append(head + ("  {:>7}".format("se") if has_se else ""))
+    head += "  {:>7}".format("se") if has_se else ""
+    lines.append(head + ("  {:>9}  {:>7}".format("lc_win", "lc_se") if has_lc else ""))
     for r in board.rows:
         lo = "" if r.ci_lower is None else f"{r.rating - r.ci_lower:7.2f}"
         hi = "" if r.ci_upper is None else f"{r.ci_upper - r.rating:7.2f}"
@@ -143,7 +157,10 @@ def render_table(board) -> str:
             f"{r.rank_ub:>4}  {r.model:<{width}}  {r.rating:9.2f}  {lo:>7}  {hi:>7}  {r.votes:>9g}"
         )
         if has_se:
-            line += f"  {r.standard_error:7.2f}" if r.standard_error is not None else ""
+            line += f"  {r.standard_error:7.2f}" if r.standard_error is not None else " " * 9
+        if has_lc and r.length_controlled is not None:
+            lc_se = "" if r.lc_standard_error is None else f"{r.lc_standard_error:7.2f}"
+            line += f"  {r.length_controlled:9.2f}  {lc_se:>7}"
         lines.append(line)
     for name, val in board.coefficients.items():
         ci = board.coefficient_ci.get(name)

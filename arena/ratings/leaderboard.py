@@ -44,6 +44,8 @@ class LeaderboardRow:
     win_rate: float | None = None
     standard_error: float | None = None
     component: int = 0
+    length_controlled: float | None = None  # AlpacaEval 2.0's LC win rate (%)
+    lc_standard_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class Leaderboard:
             }
             if r.standard_error is not None:
                 d["standard_error"] = _num(r.standard_error)
+            if r.length_controlled is not None:
+                d["length_controlled_win_rate"] = _num(r.length_controlled)
+                d["lc_standard_error"] = _num(r.lc_standard_error)
             if r.win_rate is not None and self.value_name == "rating":
                 d["win_rate"] = _num(r.win_rate)
             if self.graph is not None and not self.graph.connected:
@@ -227,6 +232,8 @@ def ranked_rows(
     win_rate=None,
     standard_error=None,
     component=None,
+    length_controlled=None,
+    lc_standard_error=None,
 ) -> tuple[LeaderboardRow, ...]:
     """The rows of a leaderboard, best first: the one row builder of every method.
 
@@ -260,6 +267,8 @@ def ranked_rows(
             win_rate=at(win_rate, i),
             standard_error=at(standard_error, i),
             component=0 if component is None else int(component[i]),
+            length_controlled=at(length_controlled, i),
+            lc_standard_error=at(lc_standard_error, i),
         )
         for i, m in enumerate(models)
     ]

@@ -11,6 +11,11 @@ anything outside [1, 2] or NaN is dropped). With ``x = p - 1``::
     n_wins = #(x > 0.5), n_wins_base = #(x < 0.5), n_draws = #(p == 1.5), n_total = n
     discrete_win_rate: the same mean after rounding each p to 1, 2 (1.5 stays a draw)
 
+The baseline's own row (its annotations against itself) is all draws: 50 ± 0, listed on
+every board. Beside the raw win rate, where the records carry the outputs' lengths
+(``meta["output_chars"]``, AlpacaEval's annotations do), the length-controlled win rate of
+AlpacaEval 2.0 and its standard error (:mod:`arena.ratings.length_controlled`).
+
 Arena-Hard (``show_result.py`` of arena-hard-auto v0.1)
 -------------------------------------------------------
 Every question is judged twice, once in each order; "A>>B" counts as 3 votes
@@ -34,6 +39,14 @@ from .bt import fit_bt
 from .counts import PairwiseCounts, counts_from_records
 from .graph import check_graph
 from .leaderboard import Leaderboard, observed_points, ranked_rows
+from .length_controlled import (
+    GamedRows,
+    LengthControlled,
+    baseline_against_itself,
+    instruction_difficulty,
+    length_controlled_winrate,
+    standardized_length_difference,
+)
 
 Z_95 = 1.959963984540054
 
@@ -93,34 +106,62 @@ def model_preferences(records: Iterable, baseline: str) -> dict[str, list[float]
     """
     out: dict[str, list[float]] = {}
     for rec in records:
-        if getattr(rec, "kind", None) != "pairwise" or baseline not in rec.contestants:
-            continue
-        slot = 1 - rec.contestants.index(baseline)  # the model's slot
-        model = rec.contestants[slot]
-        if model == baseline:
-            continue
-        if rec.preference is not None:
-            pref = 1.5 if rec.preference == 0 else float(rec.preference)  # 0: old draw
-            pref = pref if slot == 1 else 3.0 - pref
-        elif rec.winner is not None:
-            won = {"a": 0, "b": 1}.get(rec.winner)
-            pref = 1.5 if won is None else (2.0 if won == slot else 1.0)
-        else:
-            continue
-        out.setdefault(model, []).extend([float(pref)] * int(rec.weight))
+        found = against_baseline(rec, baseline)
+        if found is not None and not np.isnan(found[2]):
+            out.setdefault(found[0], []).extend([found[2]] * int(rec.weight))
     return out
 
 
-def winrate_leaderboard(records: Iterable, baseline: str, *, ci: float = 0.95) -> Leaderboard:
-    """AlpacaEval win rates vs ``baseline``; interval = win rate ± z · standard error."""
+def against_baseline(rec, baseline: str) -> tuple[str, int, float] | None:
+    """``(model, the model's slot, preference about the model)`` of a pairwise record
+    against ``baseline`` (NaN: a failed annotation), else None (not against it, or the
+    baseline against itself)."""
+    if getattr(rec, "kind", None) != "pairwise" or baseline not in rec.contestants:
+        return None
+    slot = 1 - rec.contestants.index(baseline)
+    model = rec.contestants[slot]
+    if model == baseline:
+        return None
+    if rec.preference is not None:
+        pref = 1.5 if rec.preference == 0 else float(rec.preference)  # 0: old draw
+        pref = pref if slot == 1 else 3.0 - pref
+    elif rec.winner is not None:
+        won = {"a": 0, "b": 1}.get(rec.winner)
+        pref = 1.5 if won is None else (2.0 if won == slot else 1.0)
+    else:
+        pref = np.nan
+    return model, slot, float(pref)
+
+
+def winrate_leaderboard(
+    records: Iterable, baseline: str, *, ci: float = 0.95, length_controlled: bool = True
+) -> Leaderboard:
+    """AlpacaEval win rates vs ``baseline``; interval = win rate ± z · standard error.
+
+    The baseline is listed at 50 ± 0 (its annotations against itself are all draws). With
+    ``length_controlled`` and the outputs' lengths in the records, each row also carries
+    AlpacaEval 2.0's length-controlled win rate and its standard error.
+    """
     z = Z_95 if ci == 0.95 else float(_normal_quantile(0.5 + ci / 2))
+    records = list(records)
     prefs = model_preferences(records, baseline)
     if not prefs:
         raise ValueError(f"baseline: no judgments against {baseline!r}")
     stats = {m: alpaca_eval_winrate(p) for m, p in prefs.items()}
+    annotations = baseline_annotations(records, baseline) if length_controlled else None
+    notes = [f"win rate (%) against {baseline}, AlpacaEval definition; interval ± {z:.2f} SE"]
+    lc: dict[str, LengthControlled] = {}
+    if annotations is not None:
+        lc, lc_notes = length_controlled_rates(annotations, baseline)
+        notes.extend(lc_notes)
+    n = max(s.n_total for s in stats.values())  # the instructions (AlpacaEval: 805)
+    stats[baseline] = WinRate(50.0, 0.0, 0, 0, n, n, 50.0)  # all draws against itself
+    if lc:
+        lc[baseline] = baseline_against_itself()
     models = sorted(stats, key=lambda m: -stats[m].win_rate)
     wr = np.array([stats[m].win_rate for m in models])
     se = np.array([stats[m].standard_error for m in models])
+    nan = LengthControlled(np.nan, np.nan, {}, np.nan, False)
     rows = ranked_rows(
         models,
         wr,
@@ -128,15 +169,111 @@ def winrate_leaderboard(records: Iterable, baseline: str, *, ci: float = 0.95) -
         lower=wr - z * se,
         upper=wr + z * se,
         standard_error=se,
+        length_controlled=[lc.get(m, nan).win_rate for m in models] if lc else None,
+        lc_standard_error=[lc.get(m, nan).standard_error for m in models] if lc else None,
     )
+    coefficients = {f"{m}.discrete_win_rate": stats[m].discrete_win_rate for m in models}
+    for m, fit in lc.items():
+        if m != baseline:
+            coefficients.update({f"{m}.lc_{k}": v for k, v in fit.weights.items()})
     return Leaderboard(
         method="winrate",
         rows=rows,
         value_name="win_rate",
-        n_votes=float(sum(s.n_total for s in stats.values())),
-        coefficients={f"{m}.discrete_win_rate": stats[m].discrete_win_rate for m in models},
-        notes=(f"win rate (%) against {baseline}, AlpacaEval definition; interval ± {z:.2f} SE",),
+        n_votes=float(sum(s.n_total for m, s in stats.items() if m != baseline)),
+        coefficients=coefficients,
+        notes=tuple(notes),
     )
+
+
+@dataclass(frozen=True)
+class BaselineAnnotations:
+    """Every annotation against the baseline, one row each (a record of weight w: w rows)."""
+
+    models: tuple[str, ...]
+    model: np.ndarray  # index into models
+    prompt: np.ndarray  # index of the instruction, in order of first appearance
+    preference: np.ndarray  # in [1, 2] about the model; NaN = failed annotation
+    len_baseline: np.ndarray  # characters
+    len_model: np.ndarray
+
+
+def baseline_annotations(records: Iterable, baseline: str) -> BaselineAnnotations | None:
+    """The annotations against ``baseline`` with both outputs' lengths, or None when some
+    judgment against it has no lengths (length control needs them all)."""
+    models: dict[str, int] = {}
+    prompts: dict[str, int] = {}
+    cols: list[tuple] = []
+    for rec in records:
+        found = against_baseline(rec, baseline)
+        if found is None:
+            continue
+        model, slot, pref = found  # a failed annotation (NaN) is predicted, not fitted
+        chars = rec.meta.get("output_chars")
+        if chars is None or rec.prompt_id is None:
+            return None
+        m = models.setdefault(model, len(models))
+        q = prompts.setdefault(rec.prompt_id, len(prompts))
+        cols.extend([(m, q, pref, chars[1 - slot], chars[slot])] * int(rec.weight))
+    if not cols:
+        return None
+    m, q, pref, len_b, len_m = (np.array(c) for c in zip(*cols, strict=True))
+    return BaselineAnnotations(
+        tuple(models), m.astype(np.intp), q.astype(np.intp), pref.astype(float), len_b, len_m
+    )
+
+
+def is_gamed_baseline(model: str, baseline: str) -> bool:
+    """AlpacaEval's gamed baselines: the baseline made verbose or concise (its notebook's
+    rule, e.g. ``gpt4_1106_preview_verbose``)."""
+    return model != baseline and baseline in model and ("verbose" in model or "concise" in model)
+
+
+def length_controlled_rates(
+    ann: BaselineAnnotations, baseline: str
+) -> tuple[dict[str, LengthControlled], list[str]]:
+    """Each model's LC win rate: instruction difficulties fitted jointly on all models'
+    annotations, then one GLM per model, regularised by the gamed baselines if present."""
+    gamed_model = np.array([is_gamed_baseline(m, baseline) for m in ann.models])
+    difficulty = instruction_difficulty(
+        ann.model, ann.prompt, ann.preference, ann.len_baseline, ann.len_model, gamed_model
+    )[ann.prompt]
+    gamed = None
+    if gamed_model.any():
+        parts = [np.flatnonzero(ann.model == k) for k in np.flatnonzero(gamed_model)]
+        gamed = GamedRows(
+            preference=np.concatenate([ann.preference[r] for r in parts]),
+            std_delta_len=np.concatenate(
+                [
+                    standardized_length_difference(ann.len_baseline[r], ann.len_model[r])
+                    for r in parts
+                ]
+            ),
+            difficulty=np.concatenate([difficulty[r] for r in parts]),
+        )
+    out = {}
+    for k, model in enumerate(ann.models):
+        rows = ann.model == k
+        if not np.isfinite(ann.preference[rows]).any():
+            continue
+        out[model] = length_controlled_winrate(
+            ann.preference[rows],
+            ann.len_baseline[rows],
+            ann.len_model[rows],
+            difficulty[rows],
+            gamed=gamed,
+        )
+    how = (
+        "regularised toward the baseline by "
+        + ", ".join(m for m, g in zip(ann.models, gamed_model, strict=True) if g)
+        if gamed is not None
+        else "not regularised (no gamed baseline, <baseline>_verbose/_concise, in the data)"
+    )
+    notes = [
+        "length_controlled_win_rate: AlpacaEval 2.0's GLM (length_controlled_v1), "
+        f"instruction difficulty estimated jointly from these {len(ann.models)} models, {how}"
+    ]
+    return out, notes
 
 
 def _normal_quantile(q: float) -> float:
@@ -149,12 +286,13 @@ def _normal_quantile(q: float) -> float:
 
 
 def infer_baseline(counts: PairwiseCounts) -> str:
-    """The one model that took part in every vote (Arena-Hard's layout)."""
+    """The one model that took part in every vote (Arena-Hard's layout); of two such (one
+    model against the baseline), the one always shown first (AlpacaEval's generator_1)."""
     n = counts.n_models
-    every = np.flatnonzero(
-        (np.bincount(counts.first, minlength=n) + np.bincount(counts.second, minlength=n))
-        == counts.n_cells
-    )
+    first = np.bincount(counts.first, minlength=n)
+    every = np.flatnonzero(first + np.bincount(counts.second, minlength=n) == counts.n_cells)
+    if every.size > 1:
+        every = every[first[every] == counts.n_cells]
     if every.size != 1:
         raise ValueError("baseline: cannot tell the baseline model; pass --baseline")
     return counts.models[every[0]]

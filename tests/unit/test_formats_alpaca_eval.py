@@ -92,7 +92,8 @@ def test_identical_annotations_stay_two_judgments(tmp_path):
         ({"preference": "1.5"}, "preference"),
         ({"preference": True}, "preference"),
         ({"generator_2": None}, "generator_2"),
-        ({"generator_2": "gpt4_1106_preview"}, "generator_2"),
+        # the same generator with another output (its own file has the same output twice)
+        ({"generator_2": "gpt4_1106_preview"}, "output_2"),
         ({"instruction": ""}, "instruction"),
         ({"output_1": {"text": "x"}}, "output_1"),
     ],
@@ -117,3 +118,101 @@ def test_export_then_parse_keeps_the_exact_preferences(tmp_path):
         (r.contestants, r.preference, r.winner, r.judge, r.raw_text) for r in _judgments(records)
     ]
     assert [(r.contestants, r.preference, r.winner, r.judge, r.raw_text) for r in again] == key
+
+
+# -- a results folder, as AlpacaEval publishes it ------------------------------------------
+
+
+def _folder(tmp_path, n=12):
+    from tests.alpaca_eval_sim import simulated_items, write_results_folder
+
+    items = simulated_items({"m-short": (0.2, -0.3), "m-long": (0.0, 0.8)}, n_instructions=n)
+    return write_results_folder(tmp_path, items), items
+
+
+def test_a_results_folder_is_read_whole_with_the_baselines_own_file(tmp_path):
+    folder, items = _folder(tmp_path)
+    records = list(parse("alpaca-eval", folder))
+    prompts = [r for r in records if isinstance(r, PromptRecord)]
+    outputs = [r for r in records if isinstance(r, OutputRecord)]
+    js = _judgments(records)
+    assert len(prompts) == 12  # the same instructions in every file: once
+    assert len(outputs) == 12 * 3  # the baseline's, then each model's
+    # the baseline against itself is no judgment; every other row is one
+    assert len(js) == 24 and all(len(set(r.contestants)) == 2 for r in js)
+    assert {r.contestants[1] for r in js} == {"m-short", "m-long"}
+    assert all(r.path.endswith("annotations.json") for r in js)
+    first = items["m-long"][0]
+    (j,) = [r for r in js if r.contestants[1] == "m-long" and r.line == 2]
+    assert j.meta["output_chars"] == (len(first["output_1"]), len(first["output_2"]))
+    assert j.preference == first["preference"]
+
+
+def test_a_broken_row_in_a_folder_names_its_file_line_and_field(tmp_path):
+    folder, items = _folder(tmp_path)
+    rows = items["m-short"]
+    rows[2]["preference"] = 7
+    bad = folder / "m-short" / "weighted_alpaca_eval_gpt4_turbo" / "annotations.json"
+    bad.write_text(json.dumps(rows, indent=2))
+    with pytest.raises(ImportRowError) as exc:
+        list(parse("alpaca-eval", folder))
+    starts = [n for n, line in enumerate(bad.read_text().splitlines(), 1) if line == "  {"]
+    assert (exc.value.path, exc.value.line, exc.value.field) == (str(bad), starts[2], "preference")
+
+
+def test_a_folder_of_several_annotators_needs_one_chosen(tmp_path):
+    folder, items = _folder(tmp_path, n=6)
+    other = folder / "m-long" / "alpaca_eval_gpt4" / "annotations.json"
+    other.parent.mkdir()
+    other.write_text(json.dumps(items["m-long"]))
+    with pytest.raises(ImportRowError, match="2 annotators .*alpaca_eval_gpt4, weighted"):
+        list(parse("alpaca-eval", folder))
+    chosen = _judgments(parse("alpaca-eval", folder, annotator="alpaca_eval_gpt4"))
+    assert len(chosen) == 6
+    with pytest.raises(ImportRowError, match="no annotations.json of annotator 'nobody'"):
+        list(parse("alpaca-eval", folder, annotator="nobody"))
+
+
+def test_the_cli_prints_raw_and_length_controlled_win_rates_of_a_folder(tmp_path, capsys):
+    from arena.ratings.__main__ import main
+
+    folder, items = _folder(tmp_path, n=30)
+    argv = ["fit", str(folder), "--format", "alpaca-eval", "--method", "winrate", "--quiet"]
+    assert main([*argv, "--json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"gpt4_1106_preview", "m-short", "m-long"}
+    base = rows["gpt4_1106_preview"]
+    assert (base["win_rate"], base["standard_error"]) == (50.0, 0.0)
+    assert (base["length_controlled_win_rate"], base["lc_standard_error"]) == (50.0, 0.0)
+    for model in ("m-short", "m-long"):  # the raw win rate stays AlpacaEval's exactly
+        p = np.array([r["preference"] for r in items[model]])
+        assert rows[model]["win_rate"] == pytest.approx(100 * (p - 1).mean(), abs=1e-12)
+        assert rows[model]["standard_error"] == pytest.approx(
+            100 * (p - 1).std(ddof=1) / np.sqrt(len(p)), abs=1e-12
+        )
+        assert 0 < rows[model]["length_controlled_win_rate"] < 100
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "lc_win" in table and "lc_se" in table
+    assert "not regularised (no gamed baseline" in table
+
+
+def test_one_models_file_names_its_baseline_generator_1(capsys):
+    """One model against the baseline: both are in every vote; AlpacaEval's baseline is
+    generator_1, the one always shown first. With both orders it stays ambiguous."""
+    from arena.ratings.__main__ import main
+    from arena.ratings.counts import counts_from_records
+    from arena.ratings.winrate import infer_baseline
+
+    argv = ["fit", str(ANNOTATIONS), "--format", "alpaca-eval", "--method", "winrate"]
+    assert main([*argv, "--quiet", "--json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["gpt4_1106_preview"]["win_rate"] == 50.0
+    # 1.8, 1.0, 1.5, (failed), 0 -> 1.5: x = .8, 0, .5, .5 -> 45
+    assert rows["my-model"]["win_rate"] == pytest.approx(45.0, abs=1e-12)
+    both_orders = [
+        JudgmentRecord("1", ("x", "y"), winner="a"),
+        JudgmentRecord("2", ("y", "x"), winner="a"),
+    ]
+    with pytest.raises(ValueError, match="cannot tell the baseline"):
+        infer_baseline(counts_from_records(both_orders))

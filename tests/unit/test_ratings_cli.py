@@ -67,7 +67,7 @@ def test_every_method(argv, value):
     assert len(rows) >= 2 and all(value in r for r in rows)
     if "winrate" in argv:
         assert all("standard_error" in r for r in rows)
-        assert {r["model"] for r in rows} == {"alpha", "gamma"}
+        assert {r["model"] for r in rows} == {"alpha", "beta", "gamma"}  # beta: 50 ± 0
     render_table(board)
 
 

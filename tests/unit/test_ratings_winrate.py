@@ -201,8 +201,8 @@ def test_alpaca_eval_annotation_file_by_hand():
         for a in ANNOTATIONS
     ]
     board = winrate_leaderboard(records, "gpt4_1106_preview")
-    (row,) = board.rows
-    assert row.model == "tiny-7b"
+    assert [r.model for r in board.rows] == ["tiny-7b", "gpt4_1106_preview"]
+    row = board.row("tiny-7b")
     assert row.rating == pytest.approx(50.0, abs=1e-12)
     assert row.standard_error == pytest.approx(100 * np.sqrt(0.035), abs=1e-12)
     assert row.standard_error == pytest.approx(18.7083, abs=1e-4)

@@ -32,7 +32,7 @@ FORMATS = {
     "llmbar": llmbar,
     "jsonl": jsonl,
 }
-DIRECTORY_FORMATS = ("pandalm", "llmbar")  # PATH may be the dataset's directory
+DIRECTORY_FORMATS = ("pandalm", "llmbar", "alpaca-eval")  # PATH may be a directory
 EXPORTABLE = tuple(name for name, module in FORMATS.items() if hasattr(module, "export"))
 
 
@@ -51,10 +51,11 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
     fmt : str
         One of :data:`FORMATS`.
     path : str or Path
-        The file (or, for pandalm and llmbar, the dataset directory).
+        The file (or, for pandalm and llmbar, the dataset directory; for alpaca-eval, a
+        results folder).
     **options
         Format options: ``baseline`` (arena-hard), ``voter`` (counts), ``judges`` (pandalm,
-        llmbar), ``subset`` (llmbar), ``anony_only`` / ``sampled_only`` (fastchat); and for
+        llmbar), ``subset`` (llmbar), ``annotator`` (alpaca-eval results folder), ``anony_only`` / ``sampled_only`` (fastchat); and for
         every format ``max_record_bytes``, the longest line (JSONL) or item (JSON list)
         accepted, default :data:`MAX_RECORD_BYTES`. Options a format does not know are ignored.
 

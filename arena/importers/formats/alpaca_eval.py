@@ -14,7 +14,19 @@ AlpacaEval drops from its win rate. We keep it as a judgment with no winner (a p
 failure the loader stores), so it is counted as a failure rather than lost.
 
 Slots: (generator_1, generator_2). The annotator saw the outputs in an order AlpacaEval
-randomises and then undoes, which the file does not record: presentation is (0, 1).
+randomises and then undoes, which the file does not record: presentation is (0, 1). Each
+judgment carries both outputs' lengths in characters (``meta["output_chars"]``, pandas'
+``str.len()``), which the length-controlled win rate needs.
+
+The baseline's own file (generator_1 = generator_2, the same output on both sides) is not
+a comparison: AlpacaEval scores it as all draws, by construction. Its instructions and the
+baseline's outputs are read; its rows make no judgment (the win-rate board lists the
+baseline at 50 ± 0 without them). The same generator with two different outputs is refused.
+
+A directory is AlpacaEval's results folder as published, ``<model>/<annotator>/
+annotations.json`` for many models: every ``annotations.json`` under it is read, in path
+order, one annotator's (``annotator=`` the folder name; needed when there are several).
+Prompts and outputs shared by files are given once; an error names the file it is in.
 """
 
 from __future__ import annotations
@@ -22,23 +34,73 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TextIO
 
 from arena.importers.formats._common import Occurrences, Row, content_id, read_items
-from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
+from arena.importers.records import (
+    ImportRowError,
+    JudgmentRecord,
+    OutputRecord,
+    PromptRecord,
+)
+
+ANNOTATIONS = "annotations.json"
 
 
-def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
-    ids = Occurrences()
-    prompts: set[str] = set()
-    outputs: set[tuple[str, str]] = set()
+def parse(
+    path, annotator: str | None = None, **options
+) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
+    seen = _Seen()
+    if not Path(path).is_dir():
+        yield from _parse_file(path, seen, **options)
+        return
+    for file in results_files(path, annotator):
+        yield from _parse_file(file, seen, in_folder=True, **options)
+
+
+def results_files(folder, annotator: str | None = None) -> list[Path]:
+    """The ``annotations.json`` files of a results folder, of one annotator (the folder
+    that holds each file)."""
+    files = sorted(Path(folder).rglob(ANNOTATIONS))
+    if annotator:
+        files = [f for f in files if f.parent.name == annotator]
+    names = sorted({f.parent.name for f in files})
+    if not files:
+        which = f" of annotator {annotator!r}" if annotator else ""
+        raise ImportRowError(folder, 0, "path", f"no {ANNOTATIONS}{which} under it")
+    if len(names) > 1:
+        raise ImportRowError(
+            folder,
+            0,
+            "annotator",
+            f"annotations of {len(names)} annotators ({', '.join(names)}); choose one",
+        )
+    return files
+
+
+class _Seen:
+    """What a folder's files have given already (prompts and outputs once, match ids)."""
+
+    def __init__(self):
+        self.ids = Occurrences()
+        self.prompts: set[str] = set()
+        self.outputs: dict[tuple[str, str], str] = {}
+
+
+def _parse_file(path, seen: _Seen, in_folder: bool = False, **options):
+    ids, prompts, outputs = seen.ids, seen.prompts, seen.outputs
+    where = str(path) if in_folder else ""
     for line, item in read_items(path, **options):
         row = Row(path, line, item)
         instruction = row.str("instruction")
         gen_1, gen_2 = row.str("generator_1"), row.str("generator_2")
         out_1, out_2 = row.text("output_1"), row.text("output_2")
-        if gen_1 == gen_2:
-            raise row.error("generator_2", f"same generator on both sides ({gen_1!r})")
+        itself = gen_1 == gen_2
+        if itself and out_1 != out_2:
+            raise row.error(
+                "output_2", f"same generator on both sides ({gen_1!r}) with different outputs"
+            )
         preference = item.get("preference")
         if isinstance(preference, float) and math.isnan(preference):
             preference = None  # pandas writes a failed annotation as NaN
@@ -65,8 +127,10 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
             )
         for gen, text in ((gen_1, out_1), (gen_2, out_2)):
             if (prompt_id, gen) not in outputs:
-                outputs.add((prompt_id, gen))
+                outputs[(prompt_id, gen)] = text
                 yield OutputRecord(prompt_id=prompt_id, contestant=gen, text=text, line=line)
+        if itself:
+            continue  # the baseline against itself: a draw by construction, not a judgment
         winner = (
             None
             if preference is None
@@ -85,7 +149,9 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
             prompt_id=prompt_id,
             verdict_label="" if preference is None else f"{preference:g}",
             raw_text=_raw_text(item.get("raw_completion")),
+            meta={"output_chars": (len(out_1), len(out_2))},
             line=line,
+            path=where,
         )
 
 

@@ -27,9 +27,16 @@ class Command(BaseCommand):
             dest="judges",
             help="pandalm/llmbar: a judge verdict file; repeat for several.",
         )
+        parser.add_argument(
+            "--annotator",
+            help="alpaca-eval results folder: the annotator's folder name to read "
+            "(needed when it holds several, e.g. weighted_alpaca_eval_gpt4_turbo).",
+        )
 
-    def handle(self, *args, paths, fmt, prompt_set, baseline, judges, **options):
+    def handle(self, *args, paths, fmt, prompt_set, baseline, judges, annotator, **options):
         extra = {}
+        if annotator:
+            extra["annotator"] = annotator
         if baseline:
             extra["baseline"] = baseline
         if judges:
