@@ -323,6 +323,8 @@ ARENA_JUDGE_TASK_RETRIES = env_int("ARENA_JUDGE_TASK_RETRIES", 2)
 ARENA_JUDGE_TASK_BACKOFF_SECONDS = env_float("ARENA_JUDGE_TASK_BACKOFF_SECONDS", 30.0)
 # A batch with no new verdict for this long is handed out again (its tasks were lost).
 ARENA_RUN_STALL_SECONDS = env_int("ARENA_RUN_STALL_SECONDS", 900)
+# How often beat looks for such stalled runs (judges.tasks.watch_runs).
+ARENA_RUN_WATCH_SECONDS = env_int("ARENA_RUN_WATCH_SECONDS", 60)
 # Provisional run leaderboards are refitted at most this often while a run is going.
 ARENA_RUN_REFIT_SECONDS = env_int("ARENA_RUN_REFIT_SECONDS", 10)
 # Power planning: the rating difference (points) a run should be able to detect between two
