@@ -358,8 +358,8 @@ class Client(threading.Thread):
         raise Failure(f"vote {key} not stored after 60 s of retries: {self.failures[-3:]}")
 
     def failed(self, what: str, status: int, answer: dict) -> None:
-        self.failures.append((what, status, answer))
-        if status in (500, 502, 504) or "detail" not in answer or len(self.failures) > 2000:
+        self.failures.append((what, status, answer))  # the test checks each one
+        if len(self.failures) > 2000:
             raise Failure(f"{what}: {status} {answer}")
         time.sleep(0.2)
 
