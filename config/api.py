@@ -95,10 +95,10 @@ def unavailable(request, exc: Exception):
     """PostgreSQL or Redis unreachable (a dropped connection, a restart): a 503 that says
     which and when to try again, instead of a 500. A vote refused so wrote nothing, or
     was committed just before: sent again with its idempotency key it is stored once."""
-    service = "database" if isinstance(exc, OperationalError | InterfaceError) else "Redis"
+    service = "the database" if isinstance(exc, OperationalError | InterfaceError) else "Redis"
     response = api.create_response(
         request,
-        {"detail": f"the {service} is unavailable for a moment; retry", "field": None},
+        {"detail": f"{service} is unavailable for a moment; retry", "field": None},
         status=503,
     )
     response["Retry-After"] = str(RETRY_AFTER_OUTAGE)
