@@ -266,7 +266,8 @@ class Stack:
 
     def tail(self) -> str:
         return "\n".join(
-            f"--- {path.name}\n{path.read_text()[-2500:]}" for path in sorted(self.logs.glob("*.log"))
+            f"--- {path.name}\n{path.read_text()[-2500:]}"
+            for path in sorted(self.logs.glob("*.log"))
         )
 
 
@@ -428,9 +429,13 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
                 **{
                     name: "100000/60"  # one client address: the limits stay on, never reached
                     for name in (
-                        "ARENA_VOTE_RATE_SESSION", "ARENA_VOTE_RATE_IP", "ARENA_VOTE_RATE_NET",
-                        "ARENA_BATTLE_RATE_SESSION", "ARENA_BATTLE_RATE_IP",
-                        "ARENA_BATTLE_RATE_NET", "ARENA_NEW_VOTER_RATE_IP",
+                        "ARENA_VOTE_RATE_SESSION",
+                        "ARENA_VOTE_RATE_IP",
+                        "ARENA_VOTE_RATE_NET",
+                        "ARENA_BATTLE_RATE_SESSION",
+                        "ARENA_BATTLE_RATE_IP",
+                        "ARENA_BATTLE_RATE_NET",
+                        "ARENA_NEW_VOTER_RATE_IP",
                         "ARENA_NEW_VOTER_RATE_NET",
                     )
                 },  # fmt: skip
@@ -438,9 +443,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
             )
-            world = _django(
-                env, SEED, server.base_url, str(N_MODELS), str(N_PROMPTS), VOTE_SET
-            )
+            world = _django(env, SEED, server.base_url, str(N_MODELS), str(N_PROMPTS), VOTE_SET)
             stack = Stack(env, tmp_path)
             ports = [_free_port(), _free_port()]
             urls = [f"http://127.0.0.1:{port}" for port in ports]
