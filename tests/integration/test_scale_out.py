@@ -63,12 +63,15 @@ pytestmark = [
 ]
 
 
-def _stack():
+def _load_stack():
     """bench/_stack.py: the scratch database and the full stack's process environment."""
     spec = importlib.util.spec_from_file_location("_stack", ROOT / "bench" / "_stack.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+STACK = _load_stack()
 
 
 def _free_port() -> int:
@@ -400,19 +403,31 @@ def _terminate_connections(database_url: str, database: str) -> int:
         )
 
 
+@pytest.fixture
+def scratch_database():
+    """A new empty database on DATABASE_URL's server (bench/_stack.py), dropped at the end."""
+    database = STACK.create_scratch_database(os.environ["DATABASE_URL"], "arena_scale_out")
+    yield database
+    STACK.drop_database(os.environ["DATABASE_URL"], database)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = Redis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
 def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_connections(
-    tmp_path,
+    tmp_path, scratch_database, redis
 ):
-    stack_module = _stack()
-    database_url = os.environ["DATABASE_URL"]
-    redis = Redis(tmp_path)
-    redis.start()
-    database = stack_module.create_scratch_database(database_url, "arena_scale_out")
+    database_url, database = os.environ["DATABASE_URL"], scratch_database
     stack = None
     client = None
     try:
         with FakeLLMServer(scenario(N_MODELS, latency_ms=150)) as server:
-            env = stack_module.stack_env(
+            env = STACK.stack_env(
                 database_url,
                 database,
                 redis.url,
@@ -525,10 +540,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
             stack.stop()
         redis.stop()
 
-    try:
-        check = _django(env, CHECK, str(run["id"]), VOTE_SET)
-    finally:
-        stack_module.drop_database(database_url, database)
+    check = _django(env, CHECK, str(run["id"]), VOTE_SET)
     print(
         f"events {events}; votes recorded {len(client.recorded)}, failures "
         f"{_summary(client.failures)}; judge requests {requested} for {check['planned']} calls"
