@@ -47,6 +47,20 @@ from tests.integration.runs_world import judge_requests, scenario
 ROOT = Path(__file__).resolve().parents[2]
 N_MODELS, N_PROMPTS = 7, 8  # 21 pairs x 8 prompts = 168 judge calls, 56 answers generated
 VOTE_SET = "scale-votes"
+# Every request comes from one address: the limits stay on (counted in Redis), never reached.
+RATE_LIMITS = dict.fromkeys(
+    [
+        "ARENA_VOTE_RATE_SESSION",
+        "ARENA_VOTE_RATE_IP",
+        "ARENA_VOTE_RATE_NET",
+        "ARENA_BATTLE_RATE_SESSION",
+        "ARENA_BATTLE_RATE_IP",
+        "ARENA_BATTLE_RATE_NET",
+        "ARENA_NEW_VOTER_RATE_IP",
+        "ARENA_NEW_VOTER_RATE_NET",
+    ],
+    "100000/60",
+)
 REQUEST_TIMEOUT = 15  # seconds: a request that takes longer is a hang, and fails the test
 # Redis keeps an append-only file (as the README recommends): the queued and unacked tasks
 # survive its restart. SCALE_OUT_APPENDONLY=no tries a Redis that loses them all: the run
@@ -441,19 +455,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
                 ARENA_BOOTSTRAP_ROUNDS="50",
                 ARENA_REFIT_MIN_INTERVAL_SECONDS="0.5",
                 ARENA_TRUST_INTERVAL_SECONDS="5",
-                **{
-                    name: "100000/60"  # one client address: the limits stay on, never reached
-                    for name in (
-                        "ARENA_VOTE_RATE_SESSION",
-                        "ARENA_VOTE_RATE_IP",
-                        "ARENA_VOTE_RATE_NET",
-                        "ARENA_BATTLE_RATE_SESSION",
-                        "ARENA_BATTLE_RATE_IP",
-                        "ARENA_BATTLE_RATE_NET",
-                        "ARENA_NEW_VOTER_RATE_IP",
-                        "ARENA_NEW_VOTER_RATE_NET",
-                    )
-                },  # fmt: skip
+                **RATE_LIMITS,
             )
             subprocess.run(
                 [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
