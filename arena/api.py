@@ -274,6 +274,7 @@ def new_battle(request, payload: BattleIn, response: HttpResponse):
         410: Problem,
         422: Problem,
         429: Problem,
+        503: Problem,  # the database or Redis unreachable for a moment: send it again
     },
     summary="Vote on a battle you were served; reveals the contestants",
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +22,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from arena.boards import HUMAN_SOURCE, BoardScope
-from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, UNAVAILABLE, Refusal
+from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SERVICE_DOWN, UNAVAILABLE, Refusal
 from arena.gate import admit
 from arena.matchmaking import pair_weights
 from arena.models import (
@@ -731,7 +732,10 @@ def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
     old name in the reveal of battles served before the rename.)
     """
     key = f"arena:battle:{public_id}"
-    facts = cache.get(key)
+    try:
+        facts = cache.get(key)
+    except SERVICE_DOWN:  # the cache is unreachable: read them (one query)
+        facts = None
     if facts is not None:
         return facts
     rows = list(
@@ -775,7 +779,8 @@ def battle_facts(public_id: uuid.UUID) -> BattleFacts | None:
         owner_kind=rows[0][13] or "",
     )
     if facts.complete:
-        cache.set(key, facts, settings.ARENA_BATTLE_TTL_SECONDS)
+        with suppress(*SERVICE_DOWN):
+            cache.set(key, facts, settings.ARENA_BATTLE_TTL_SECONDS)
     return facts
 
 

@@ -1,6 +1,15 @@
-"""The one error type for requests the domain refuses."""
+"""The one error type for requests the domain refuses, and the errors of an outage."""
 
 from __future__ import annotations
+
+from kombu.exceptions import OperationalError as BrokerUnavailable
+from redis.exceptions import ConnectionError as RedisUnavailable
+from redis.exceptions import TimeoutError as RedisTimeout
+
+# A shared service that cannot be reached right now (Redis as cache, Celery broker or
+# channel layer): what the arena's best-effort steps (rate limits, cached facts, refit
+# requests, pushes) ride out, and what the API answers with a 503 otherwise.
+SERVICE_DOWN = (RedisUnavailable, RedisTimeout, BrokerUnavailable)
 
 
 class Refusal(Exception):

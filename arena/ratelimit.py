@@ -9,16 +9,23 @@ Who is limited: sessions (the voter's label), client addresses and their network
 keyed hashes of :mod:`arena.voters`), for battles served, votes, live-answer streams and
 new voter identities (sessions minted per address and network: dropping the cookie does
 not buy unlimited voters).
+
+While the cache (Redis) is unreachable the limits fail open: a hit is not counted and
+the request goes on (a warning is logged), so votes are still stored during a Redis
+restart; the trust pass (:mod:`arena.trust`) scores them like any other.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from django.conf import settings
 from django.core.cache import cache
 
-from arena.errors import Refusal
+from arena.errors import SERVICE_DOWN, Refusal
+
+log = logging.getLogger(__name__)
 
 TOO_MANY_REQUESTS = 429  # the HTTP status of a request over its rate limit
 
@@ -42,22 +49,30 @@ def parse_rates(spec: str) -> list[tuple[int, int]]:
 
 def hit(key: str, rate: str) -> int:
     """Count one hit for ``key`` in each window of ``rate``; 0 if every window still had
-    budget, else the seconds until the latest-ending exhausted window ends."""
+    budget (or the cache is unreachable: fail open), else the seconds until the
+    latest-ending exhausted window ends."""
     now = time.time()
     wait = 0
     for limit, window in parse_rates(rate):
         bucket = f"rl:{key}:{window}:{int(now // window)}"
-        if cache.add(bucket, 1, timeout=window + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(bucket)
-            except ValueError:  # expired between add and incr
-                cache.add(bucket, 1, timeout=window + 1)
-                count = 1
+        try:
+            count = _count(bucket, window)
+        except SERVICE_DOWN as exc:
+            log.warning("rate limit %s not counted, the cache is unreachable: %s", key, exc)
+            return 0
         if count > limit:
             wait = max(wait, int(window - now % window) + 1)
     return wait
+
+
+def _count(bucket: str, window: int) -> int:
+    if cache.add(bucket, 1, timeout=window + 1):
+        return 1
+    try:
+        return cache.incr(bucket)
+    except ValueError:  # expired between add and incr
+        cache.add(bucket, 1, timeout=window + 1)
+        return 1
 
 
 def enforce(limits: list[tuple[str, str]], message: str) -> None:

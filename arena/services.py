@@ -9,16 +9,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from contextlib import suppress
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from arena.boards import BoardScope
 from arena.enqueue import enqueue_on_commit
+from arena.errors import SERVICE_DOWN
 from arena.events import broadcast_board
 from arena.fitting import FittedBoard, fit_scope
 from arena.models import BoardState, Judgment, LeaderboardSnapshot, PromptSet
@@ -123,13 +125,20 @@ def request_refit(scope_keys: list[str]) -> None:
     queued refit will read their counts. The refit clears the flag before it reads, so a
     vote that lands during a fit queues the next one. An idle board is pushed one fit
     after the vote; a busy one at most once per interval.
+
+    Best-effort: while Redis (the throttle's cache, the broker) is unreachable the request
+    is logged and dropped, never the committed write that asked for it; the next vote
+    after the outage asks again, and its refit reads every count.
     """
     transaction.on_commit(lambda: _mark_dirty(scope_keys))
 
 
 def _mark_dirty(scope_keys: list[str]) -> None:
     for key in scope_keys:
-        _queue_refit(key, stamp=True)
+        try:
+            _queue_refit(key, stamp=True)
+        except SERVICE_DOWN as exc:
+            log.warning("refit of %s not requested, Redis is unreachable: %s", key, exc)
 
 
 def _queue_refit(scope_key: str, stamp: bool) -> None:
@@ -179,6 +188,17 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
     return snapshot
 
 
+def _give_back_claim(scope_key: str, claimed_at) -> None:
+    """A fit failed: give its claim back, on a fresh connection when the error broke this
+    one (PostgreSQL dropped it); if even that fails the claim expires (CLAIM_TIMEOUT)."""
+    if not connection.in_atomic_block:
+        connection.close_if_unusable_or_obsolete()
+    try:
+        BoardState.objects.filter(scope=scope_key, claimed_at=claimed_at).update(claimed_at=None)
+    except DatabaseError as exc:
+        log.warning("claim of %s left to expire: %s", scope_key, exc)
+
+
 def refit(scope_key: str, *, final: bool = False) -> LeaderboardSnapshot | None:
     """THE refit of a board: claim it, fit it from the counts, store the snapshot, push it.
 
@@ -200,18 +220,21 @@ def refit(scope_key: str, *, final: bool = False) -> LeaderboardSnapshot | None:
         claimable &= Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT)
     if BoardState.objects.filter(claimable).update(claimed_at=now) != 1:
         return None
-    # Stamped before the flag is cleared: a vote that finds no flag finds this stamp, and
-    # queues the next refit one interval after it rather than at once.
-    cache.set(_last_fit(scope_key), time.time(), timeout=3600)
-    # Cleared before the counts are read: a vote that still saw the flag is in them.
-    cache.delete(_pending_flag(scope_key))
-    fitted_up_to = BoardState.objects.values_list("requested_at", flat=True).get(scope=scope_key)
     scope = BoardScope.from_key(scope_key)
     started = time.perf_counter()
     try:
+        with suppress(*SERVICE_DOWN):  # the throttle's marks; the fit goes on without Redis
+            # Stamped before the flag is cleared: a vote that finds no flag finds this
+            # stamp, and queues the next refit one interval after it rather than at once.
+            cache.set(_last_fit(scope_key), time.time(), timeout=3600)
+            # Cleared before the counts are read: a vote that still saw the flag is in them.
+            cache.delete(_pending_flag(scope_key))
+        fitted_up_to = BoardState.objects.values_list("requested_at", flat=True).get(
+            scope=scope_key
+        )
         fitted = _fit(scope, None, 0)
     except BaseException:
-        BoardState.objects.filter(scope=scope_key, claimed_at=now).update(claimed_at=None)
+        _give_back_claim(scope_key, now)
         raise
     with transaction.atomic():
         released = BoardState.objects.filter(scope=scope_key, claimed_at=now).update(

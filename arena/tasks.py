@@ -1,15 +1,26 @@
 """Celery tasks of the arena. Thin: ids in, one service call.
 
-Queued by name (:mod:`arena.enqueue`): no module imports this one.
+Queued by name (:mod:`arena.enqueue`): no module imports this one. A refit that met a
+database error (PostgreSQL dropped the connection, restarted) is tried again a few times
+with backoff: the refit is idempotent, and the dropped one gave its claim back or lets it
+expire (``arena.services.CLAIM_TIMEOUT``).
 """
 
 from celery import shared_task
+from django.db import DatabaseError
 
 from arena import services
 from arena.trust import service as trust
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=5,
+    retry_backoff=0.5,
+    retry_backoff_max=10,
+)
 def refit_leaderboard(scope_key: str) -> int | None:
     """Refit a scope if it is dirty and nobody else is fitting it; returns the snapshot id."""
     snapshot = services.refit_if_dirty(scope_key)

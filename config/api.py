@@ -13,12 +13,13 @@ one with 422 (the first error in ``detail``/``field``, all of them in ``errors``
 import json
 import re
 
+from django.db import InterfaceError, OperationalError
 from ninja import NinjaAPI
 from ninja.errors import HttpError, ValidationError
 from ninja.parser import Parser
 
 from arena.api import router as arena_router
-from arena.errors import Refusal
+from arena.errors import SERVICE_DOWN, Refusal
 from judges.api import router as runs_router
 
 # Text no endpoint can store: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
@@ -85,6 +86,27 @@ def refusal(request, exc: Refusal):
     if exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
     return response
+
+
+RETRY_AFTER_OUTAGE = 2  # seconds: what a 503 during an outage asks the client to wait
+
+
+def unavailable(request, exc: Exception):
+    """PostgreSQL or Redis unreachable (a dropped connection, a restart): a 503 that says
+    which and when to try again, instead of a 500. A vote refused so wrote nothing, or
+    was committed just before: sent again with its idempotency key it is stored once."""
+    service = "the database" if isinstance(exc, OperationalError | InterfaceError) else "Redis"
+    response = api.create_response(
+        request,
+        {"detail": f"{service} is unavailable for a moment; retry", "field": None},
+        status=503,
+    )
+    response["Retry-After"] = str(RETRY_AFTER_OUTAGE)
+    return response
+
+
+for _error in (OperationalError, InterfaceError, *SERVICE_DOWN):
+    api.add_exception_handler(_error, unavailable)
 
 
 @api.exception_handler(HttpError)

@@ -145,6 +145,11 @@ if DATABASE_URL:
             "max_size": env_int("DB_POOL_MAX", 10),
             "timeout": env_float("DB_POOL_TIMEOUT", 10.0),
         }
+        # Each connection taken from the pool is checked first (one empty query; Django
+        # hands CONN_HEALTH_CHECKS to the pool as its check): one that the server dropped
+        # (a restart, pg_terminate_backend, a failover) is replaced instead of failing the
+        # request or task that took it.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DB_HEALTH_CHECKS", True)
         if env_str("DATABASE_TEST_NAME"):
             DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str("DATABASE_TEST_NAME")
 else:
@@ -219,6 +224,12 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis restarting: a task that ends while the result backend is unreachable retries
+# storing its result (and counting itself in its chord) until Redis is back, up to about
+# five minutes, instead of losing the chord's callback (the run's next step).
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 40
+CELERY_RESULT_BACKEND_MAX_SLEEP_BETWEEN_RETRIES_MS = 8000
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Redis broker: a task a worker took but never acked (acks_late, the worker was killed)
 # goes back to the queue after this many seconds. Keep it above the longest task and any
@@ -323,6 +334,8 @@ ARENA_JUDGE_TASK_RETRIES = env_int("ARENA_JUDGE_TASK_RETRIES", 2)
 ARENA_JUDGE_TASK_BACKOFF_SECONDS = env_float("ARENA_JUDGE_TASK_BACKOFF_SECONDS", 30.0)
 # A batch with no new verdict for this long is handed out again (its tasks were lost).
 ARENA_RUN_STALL_SECONDS = env_int("ARENA_RUN_STALL_SECONDS", 900)
+# How often beat looks for such stalled runs (judges.tasks.watch_runs).
+ARENA_RUN_WATCH_SECONDS = env_int("ARENA_RUN_WATCH_SECONDS", 60)
 # Provisional run leaderboards are refitted at most this often while a run is going.
 ARENA_RUN_REFIT_SECONDS = env_int("ARENA_RUN_REFIT_SECONDS", 10)
 # Power planning: the rating difference (points) a run should be able to detect between two

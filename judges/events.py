@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from arena.events import push
 
 
 class RunProgress(TypedDict):
@@ -39,8 +38,5 @@ def progress_message(run) -> RunProgress:
 
 
 def broadcast_progress(run) -> None:
-    """Send the run's counters (as stored in ``run``) to every page watching it."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    async_to_sync(layer.group_send)(run_group(run.id), progress_message(run))
+    """Send the run's counters (as stored in ``run``) to every page watching it (best-effort)."""
+    push(run_group(run.id), progress_message(run))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from arena.enqueue import chord_on_commit, enqueue_on_commit
@@ -46,10 +47,13 @@ def dispatch_judging(run_id: int, round_index: int, pending) -> None:
 
 
 def ensure_watchdog() -> None:
-    """The beat entry that runs ``watch_runs`` every minute (created once, editable in the admin)."""
+    """The beat entry that runs ``watch_runs`` every ``ARENA_RUN_WATCH_SECONDS`` (created
+    once, editable in the admin)."""
     if PeriodicTask.objects.filter(name=WATCHDOG).exists():
         return
-    every, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
+    every, _ = IntervalSchedule.objects.get_or_create(
+        every=settings.ARENA_RUN_WATCH_SECONDS, period=IntervalSchedule.SECONDS
+    )
     PeriodicTask.objects.get_or_create(
         name=WATCHDOG, defaults={"task": WATCH_RUNS, "interval": every}
     )
