@@ -45,13 +45,14 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .bt import BTFit, PairDesign, fit_bt, fit_design, split_params
+from .bt import BTFit, PairDesign, _row_terms, fit_bt, fit_design, split_params
 from .counts import PairwiseCounts, Units, _dedupe_units
 from .graph import strongly_connected_columns
 from .scale import Anchor, to_rating
 
 FALLBACK_PRIOR = 0.1  # N(0, 10): ~550 rating points of prior sd, only for degenerate replicas
-BLOCK = 125  # replicas drawn and solved together (fixed: the draws depend on it)
+BLOCK = 125  # replicas drawn together (fixed: the draws depend on it)
+SMALL_BOARD = 200_000  # rows x replicas up to which all blocks are solved in one batch
 
 
 # -- resampling --------------------------------------------------------------------------
@@ -90,10 +91,10 @@ class MultinomialSampler:
         self.total = int(self.m.sum())
         self.shrink = 1.0 - min(0.5, 2.0 / np.sqrt(max(self.total, 1)))
         self.threshold, self.alias = _alias_table(self.m)
+        self.poisson = PoissonTable(self.m * self.shrink)
 
     def draw(self, n_replicas: int, rng: np.random.Generator) -> np.ndarray:
-        means = (self.m * self.shrink)[:, None]
-        draws = rng.poisson(means, size=(self.m.size, n_replicas))
+        draws = self.poisson.draw(n_replicas, rng)
         return self._condition(draws, rng)
 
     def categorical(self, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -120,6 +121,88 @@ class MultinomialSampler:
                 units = np.searchsorted(cum[:, j], positions[j], side="right")
                 draws[:, b] -= np.bincount(units, minlength=m.size)
         return draws
+
+
+TAIL = 9.0  # Poisson tables span mean ± (TAIL·sd + 10): the mass left out is < 1e-18
+
+
+class PoissonTable:
+    """Independent ``Poisson(λ_u)`` variates by inversion of tabulated distributions.
+
+    Each distinct mean gets its CDF on ``[λ - 9√λ - 10, λ + 9√λ + 10]`` (the mass
+    outside is below 1e-18: the lower tail is folded into the first value, the upper
+    into the last) and a guide table (Chen & Asau 1974): a uniform ``U`` falls in one of
+    ``K`` equal buckets, the bucket names the smallest value whose CDF exceeds its left
+    end, and a short walk finds ``min{x : U < F(x)}`` — ``Poisson(λ)`` exactly, up to
+    the floating-point CDF. A variate costs one uniform and two table reads, about a
+    third of numpy's rejection sampler, and the tables of all distinct means of
+    Chatbot Arena (~1,000) take ~3 MB.
+    """
+
+    CHUNK = 1 << 15  # variates per vectorised pass (in cache)
+
+    def __init__(self, means: np.ndarray):
+        from scipy.special import gammaln, pdtr
+
+        means = np.asarray(means, np.float64)
+        lams, unit_seg = np.unique(means, return_inverse=True)
+        sd = np.sqrt(lams)
+        lo = np.maximum(0, np.floor(lams - TAIL * sd - 10)).astype(np.int64)
+        hi = np.ceil(lams + TAIL * sd + 10).astype(np.int64)
+        size = hi - lo + 1
+        off = np.r_[0, np.cumsum(size)]
+        seg = np.repeat(np.arange(lams.size), size)
+        x = (np.arange(off[-1]) - off[seg] + lo[seg]).astype(np.float64)
+        log_lam = np.log(np.where(lams > 0, lams, 1.0))[seg]
+        pmf = np.where(lams[seg] > 0, np.exp(x * log_lam - lams[seg] - gammaln(x + 1.0)), x == 0)
+        below = np.where(lo > 0, pdtr(lo - 1, lams), 0.0)  # F(lo - 1), folded into lo
+        buckets = 2 * size
+        goff = np.r_[0, np.cumsum(buckets + 1)]  # K + 1 entries: bucket b spans b, b + 1
+        cdf = np.empty(off[-1])
+        guide = np.empty(goff[-1], np.intp)
+        for k in range(lams.size):
+            c = np.cumsum(pmf[off[k] : off[k + 1]])
+            c += below[k]
+            c[-1] = 1.0  # the upper tail folded into the last value
+            cdf[off[k] : off[k + 1]] = c
+            # bucket edges a hair low, so that a rounded U·K never starts above its value
+            left = np.arange(buckets[k] + 1) / buckets[k] * (1.0 - 2.0**-48)
+            guide[goff[k] : goff[k + 1]] = off[k] + np.searchsorted(c, left, side="right")
+        self.cdf, self.guide = cdf, guide
+        self.buckets = buckets[unit_seg].astype(np.float64)  # per unit
+        self.guide_start = goff[:-1][unit_seg]
+        self.value_shift = (off[:-1] - lo)[unit_seg]  # table index - value
+
+    def draw(self, n_replicas: int, rng: np.random.Generator) -> np.ndarray:
+        """Variates of shape (U, n_replicas), int64 (unit-major)."""
+        n_units = self.buckets.size
+        u = rng.random((n_units, n_replicas))
+        out = np.empty((n_units, n_replicas), np.int64)
+        rows = max(1, self.CHUNK // max(n_replicas, 1))
+        cdf = self.cdf
+        for r0 in range(0, n_units, rows):
+            r1 = min(n_units, r0 + rows)
+            uc = u[r0:r1]
+            bucket = np.multiply(uc, self.buckets[r0:r1, None]).astype(np.intp)
+            bucket += self.guide_start[r0:r1, None]
+            at = self.guide[bucket]
+            at += uc >= cdf[at]  # most draws end here, within one step of their bucket
+            flat_u, flat_at = uc.reshape(-1), at.reshape(-1)
+            rest = np.flatnonzero(flat_u >= cdf[flat_at])
+            if rest.size:  # the rest (tail buckets): bisect between the bucket's ends
+                lo, hi = flat_at[rest] + 1, self.guide[bucket.reshape(-1)[rest] + 1]
+                u_rest = flat_u[rest]
+                while True:
+                    open_ = lo < hi
+                    if not open_.any():
+                        break
+                    mid = (lo + hi) // 2
+                    up = open_ & (u_rest >= cdf[mid])
+                    lo = np.where(up, mid + 1, lo)
+                    hi = np.where(open_ & ~up, mid, hi)
+                flat_at[rest] = lo
+            np.subtract(at, self.value_shift[r0:r1, None], out=out[r0:r1])
+        return out
 
 
 def _alias_table(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -342,6 +425,176 @@ def solve_replicas(
     return chord_solve(x0, h_inv, gradient, shrink, tol=tol, max_iter=max_iter)
 
 
+# -- batched Newton -------------------------------------------------------------------------
+
+NEWTON_PARAMS = 40  # up to this many parameters every replica gets its own Newton solve
+DENSE_ENTRIES = 1 << 16  # a design this small is multiplied dense
+NEWTON_ENTRIES = 1 << 22  # Hessian entries (B · p²) solved in one stacked call
+
+
+def newton_replicas(
+    design: PairDesign,
+    stats: np.ndarray,
+    theta0: np.ndarray,
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Damped Newton on every replica at once, each with its own Hessian.
+
+    The method of :func:`arena.ratings.bt.fit_design` (Newton step on the augmented
+    Hessian, backtracking to the Armijo condition), run on a stack of ``B`` problems:
+    one ``(B, p, p)`` Hessian built by one sparse product, one stacked
+    ``numpy.linalg.solve``, and a line search whose step halves only in the columns
+    that need it. Chord iterations with one shared Hessian stall on replicas far from
+    the full data (tiny boards, regularised replicas); this does not.
+
+    Parameters
+    ----------
+    design : PairDesign
+    stats : ndarray, shape (k, R, B)
+    theta0 : ndarray, shape (p, B)
+        Starts (the full-data estimate).
+
+    Returns
+    -------
+    theta : ndarray, shape (p, B)
+    converged : ndarray of bool, shape (B,)
+    """
+    problem = _StackedProblem(design)
+    n_cols = stats.shape[2]
+    width = max(16, NEWTON_ENTRIES // design.n_params**2)  # bound the Hessian stack
+    if n_cols <= width:
+        return _newton_stack(problem, stats, theta0, tol, max_iter)
+    parts = [
+        _newton_stack(
+            problem,
+            np.ascontiguousarray(stats[:, :, c : c + width]),
+            theta0[:, c : c + width],
+            tol,
+            max_iter,
+        )
+        for c in range(0, n_cols, width)
+    ]
+    return np.concatenate([t for t, _ in parts], axis=1), np.concatenate([c for _, c in parts])
+
+
+def _newton_stack(problem, stats, theta0, tol, max_iter):
+    design = problem.design
+    n_cols = stats.shape[2]
+    theta = np.array(theta0, np.float64)
+    converged = np.zeros(n_cols, bool)
+    active = np.arange(n_cols)
+    rows_stats = stats.transpose(1, 0, 2)  # (R, k, B): what _row_terms indexes
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(max_iter):
+            st = rows_stats[:, :, active]
+            x = theta[:, active]
+            f, grad, hess = problem.evaluate(x, st, derivatives=True)
+            try:
+                step = -np.linalg.solve(hess, grad.T[:, :, None])[:, :, 0].T
+            except np.linalg.LinAlgError:
+                step = -np.stack(
+                    [
+                        np.linalg.lstsq(h, g, rcond=None)[0]
+                        for h, g in zip(hess, grad.T, strict=True)
+                    ]
+                ).T
+            slope = np.einsum("pb,pb->b", grad, step)
+            t = np.ones(active.size)
+            searching = np.ones(active.size, bool)
+            candidate = x + step
+            for _ in range(60):  # backtracking, per column
+                cols = np.flatnonzero(searching)
+                f_new = problem.evaluate(candidate[:, cols], st[:, :, cols])[0]
+                ok = f_new <= f[cols] + 1e-4 * t[cols] * slope[cols] + 1e-12 * np.abs(f[cols])
+                ok |= t[cols] < 1e-8
+                searching[cols[ok]] = False
+                if not searching.any():
+                    break
+                t[cols[~ok]] *= 0.5
+                candidate[:, cols[~ok]] = x[:, cols[~ok]] + t[cols[~ok]] * step[:, cols[~ok]]
+            theta[:, active] = candidate
+            done = np.max(np.abs(step), axis=0) < tol
+            converged[active[done]] = True
+            active = active[~done]
+            if active.size == 0:
+                break
+    n = design.n_models
+    if design.prior == 0.0 and n:
+        theta[:n] -= theta[:n].mean(axis=0)
+    return theta, converged & np.all(np.isfinite(theta), axis=0)
+
+
+class _StackedProblem:
+    """Objective, gradient and Hessian of one design for a stack of replicas."""
+
+    def __init__(self, design: PairDesign):
+        self.design = design
+        n, m = design.n_models, design.n_extra
+        self.q = q = n + m  # parameters of the linear predictor z = X (s, η)
+        self.extra = design.extra_columns() if m else None
+        X = design.incidence()
+        if m:
+            X = sp.hstack([X, sp.csr_matrix(self.extra)], format="csr")
+        self.X = X.tocsr()
+        self.X_t = self.X.T.tocsr()
+        dense = design.n_rows * q * q <= DENSE_ENTRIES  # small: dense products, no overhead
+        # row r of X contributes h_r x_r x_rᵀ: one sparse (R, q²) map from h to the Hessian
+        coo = self.X.tocoo()
+        order = np.argsort(coo.row, kind="stable")
+        row, col, val = coo.row[order], coo.col[order], coo.data[order]
+        per_row = np.bincount(row, minlength=design.n_rows)
+        k0 = int(per_row.max()) if per_row.size else 0
+        if k0 and np.all(per_row == k0):
+            col, val = col.reshape(-1, k0), val.reshape(-1, k0)
+            flat = (col[:, :, None] * q + col[:, None, :]).reshape(design.n_rows, -1)
+            data = (val[:, :, None] * val[:, None, :]).reshape(design.n_rows, -1)
+            rows = np.repeat(np.arange(design.n_rows), k0 * k0)
+            self.outer_t = sp.csr_matrix(
+                (data.ravel(), (flat.ravel(), rows)), shape=(q * q, design.n_rows)
+            )
+        else:  # ragged rows (covariates with zeros): build per row
+            outer = [
+                sp.csr_matrix(self.X[r].T @ self.X[r]).reshape(1, q * q)
+                for r in range(design.n_rows)
+            ]
+            self.outer_t = sp.vstack(outer).T.tocsr()
+        if dense:
+            self.X, self.X_t = self.X.toarray(), self.X_t.toarray()
+            self.outer_t = self.outer_t.toarray()
+        diag = np.zeros(design.n_params)
+        diag[:n] = design.prior
+        diag[n:q] = design.extra_prior()
+        self.diag = diag
+
+    def evaluate(self, theta, stats, derivatives=False):
+        """Objective per column (B,), and with ``derivatives`` gradient (p, B) and
+        augmented Hessian (B, p, p). ``stats`` has shape (R, k, B)."""
+        design, q = self.design, self.q
+        n = design.n_models
+        _, eta, tau = split_params(theta, design)
+        z = self.X @ theta[:q]
+        loglik, l_z, l_tau, h_zz, h_zt, h_tt = _row_terms(z, tau, stats, design.ties)
+        f = -loglik.sum(axis=0) + 0.5 * np.einsum("p,pb->b", self.diag, theta**2)
+        if not derivatives:
+            return f, None, None
+        p, b = design.n_params, theta.shape[1]
+        grad = np.empty((p, b))
+        grad[:q] = -(self.X_t @ l_z) + self.diag[:q, None] * theta[:q]
+        hess = np.zeros((b, p, p))
+        hess[:, :q, :q] = (self.outer_t @ h_zz).T.reshape(b, q, q)
+        hess[:, np.arange(p), np.arange(p)] += self.diag
+        if design.prior == 0.0 and n:
+            hess[:, :n, :n] += 1.0 / n
+        if tau is not None:
+            grad[q] = -l_tau.sum(axis=0)
+            cross = (self.X_t @ h_zt).T  # (B, q)
+            hess[:, :q, q] = hess[:, q, :q] = cross
+            hess[:, q, q] = h_tt.sum(axis=0)
+        return f, grad, hess
+
+
 # -- public entry point -------------------------------------------------------------------
 
 
@@ -433,20 +686,26 @@ def bootstrap_bt(
     merged = unit_stats(counts.unit_types(), fit.design)
     sampler = MultinomialSampler(merged.multiplicity)
     to_stats = merged.members.T.tocsr()
-    solver = _ReplicaSolver(fit, tol)
     starts = list(range(0, n_replicas, BLOCK))
     children = rng.spawn(len(starts))
 
-    def run_block(k: int):
+    def block_stats(k: int):
         size = min(BLOCK, n_replicas - starts[k])
-        stats = replica_stats(merged, fit.design, size, children[k], sampler, to_stats)
-        return solver.solve(stats)
+        return replica_stats(merged, fit.design, size, children[k], sampler, to_stats)
 
-    if threads > 1 and len(starts) > 1:
-        with _single_threaded_blas(), ThreadPoolExecutor(max_workers=threads) as pool:
-            blocks = list(pool.map(run_block, range(len(starts))))
-    else:
-        blocks = [run_block(k) for k in range(len(starts))]
+    def run_block(k: int):
+        return solver.solve(block_stats(k))
+
+    with _single_threaded_blas():
+        solver = _ReplicaSolver(fit, tol)
+        if fit.design.n_rows * n_replicas <= SMALL_BOARD:  # one solve: per-call costs dominate
+            stats = np.concatenate([block_stats(k) for k in range(len(starts))], axis=2)
+            blocks = [solver.solve(stats)]
+        elif threads > 1 and len(starts) > 1:
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                blocks = list(pool.map(run_block, range(len(starts))))
+        else:
+            blocks = [run_block(k) for k in range(len(starts))]
     theta = np.concatenate([t for t, _ in blocks], axis=1)
     n = fit.design.n_models
     ratings = to_rating(theta[:n].T, counts.models, anchor)
@@ -487,8 +746,9 @@ class _ReplicaSolver:
 
     def __init__(self, fit: BTFit, tol: float):
         self.fit, self.tol = fit, tol
-        self.h_inv = np.linalg.inv(fit.hessian)
         design = fit.design
+        small = design.n_params <= NEWTON_PARAMS  # solved by Newton: no shared inverse
+        self.h_inv = None if small else np.linalg.inv(fit.hessian)
         self.check = design.prior == 0.0 and not _robust(design, fit.stats)
         self._regular = None
 
@@ -507,18 +767,32 @@ class _ReplicaSolver:
                 fit.design.n_models, fit.design.first, fit.design.second, first, second
             )
         theta = np.empty((fit.design.n_params, stats.shape[2]))
+        newton = fit.design.n_params <= NEWTON_PARAMS  # small: a Hessian per replica
         if (~bad).any():
             part = np.ascontiguousarray(stats[:, :, ~bad]) if bad.any() else stats
-            theta[:, ~bad], ok = solve_replicas(fit, part, tol=self.tol, h_inv=self.h_inv)
+            if newton:
+                x0 = np.repeat(fit.params[:, None], part.shape[2], axis=1)
+                theta[:, ~bad], ok = newton_replicas(fit.design, part, x0, tol=self.tol)
+            else:
+                theta[:, ~bad], ok = solve_replicas(fit, part, tol=self.tol, h_inv=self.h_inv)
             retry = np.flatnonzero(~bad)[~ok]
             bad[retry] = True
         if bad.any():
             regular = self.regular_fit()
-            part = np.ascontiguousarray(stats[:, :, bad])
-            theta[:, bad], ok = solve_replicas(regular, part, tol=self.tol)
-            for j in np.flatnonzero(~ok):  # last resort: Newton on that replica alone
-                b = np.flatnonzero(bad)[j]
-                theta[:, b] = fit_design(regular.design, stats[:, :, b].T, fit.models).params
+            cols = np.flatnonzero(bad)
+            part = np.ascontiguousarray(stats[:, :, cols])
+            x0 = np.repeat(regular.params[:, None], cols.size, axis=1)
+            if newton:
+                theta[:, cols], _ = newton_replicas(regular.design, part, x0, tol=self.tol)
+            else:
+                theta[:, cols], ok = solve_replicas(regular, part, tol=self.tol)
+                if not ok.all():  # chord stalls far from the full data: Newton, batched
+                    theta[:, cols[~ok]], _ = newton_replicas(
+                        regular.design,
+                        np.ascontiguousarray(part[:, :, ~ok]),
+                        x0[:, ~ok],
+                        tol=self.tol,
+                    )
         return theta, int(bad.sum())
 
 

@@ -281,17 +281,25 @@ def hessian(theta: np.ndarray, design: PairDesign, stats: np.ndarray) -> np.ndar
     _, _, tau = split_params(theta, design)
     _, _, _, h_zz, h_zt, h_tt = _row_terms(_predictor(theta, design), tau, stats, design.ties)
     n, m = design.n_models, design.n_extra
-    inc = design.incidence()
+    first, second = design.first, design.second
     E = design.extra_columns()
     H = np.zeros((design.n_params, design.n_params))
-    H[:n, :n] = (inc.T @ sp.diags(h_zz) @ inc).toarray() + design.prior * np.eye(n)
+    cells = np.r_[first * n + first, second * n + second, first * n + second, second * n + first]
+    H[:n, :n] = np.bincount(cells, np.r_[h_zz, h_zz, -h_zz, -h_zz], n * n).reshape(n, n)
+    H[:n, :n] += design.prior * np.eye(n)
+
+    def inc_t(v):  # incidence.T @ v, v of shape (R,) or (R, q)
+        if v.ndim == 1:
+            return np.bincount(first, v, n) - np.bincount(second, v, n)
+        return np.stack([inc_t(col) for col in v.T], axis=1)
+
     if m:
-        H[:n, n : n + m] = inc.T @ (h_zz[:, None] * E)
+        H[:n, n : n + m] = inc_t(h_zz[:, None] * E)
         H[n : n + m, :n] = H[:n, n : n + m].T
         H[n : n + m, n : n + m] = E.T @ (h_zz[:, None] * E) + np.diag(design.extra_prior())
     if tau is not None:
         k = n + m
-        H[:n, k] = H[k, :n] = inc.T @ h_zt
+        H[:n, k] = H[k, :n] = inc_t(h_zt)
         H[n:k, k] = H[k, n:k] = E.T @ h_zt
         H[k, k] = h_tt.sum()
     return H
