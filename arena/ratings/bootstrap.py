@@ -39,12 +39,13 @@ Percentile intervals of the replica ratings (anchored per replica);
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import gammaln, pdtr
 
+from .blas import one_blas_thread
 from .bt import BTFit, PairDesign, _row_terms, fit_bt, fit_design, split_params
 from .counts import PairwiseCounts, Units, _dedupe_units
 from .graph import strongly_connected_columns
@@ -83,14 +84,19 @@ class MultinomialSampler:
     The Poisson means are ``m (1 - δ)`` with ``δ = 2 / √N``, so a column's total
     overshoots ``N`` only with probability ≈ Φ(-2) (those few lose their extra units
     uniformly); the shortfall, about ``2√N`` units, is topped up with categorical draws
-    from an integer alias table (Walker 1977, Vose 1991: exact, O(1) per draw).
+    by integer inversion of the cumulative multiplicities with a guide table (exact in
+    integers, O(1) expected per draw).
     """
 
     def __init__(self, multiplicity: np.ndarray):
         self.m = np.asarray(multiplicity, np.int64)
         self.total = int(self.m.sum())
         self.shrink = 1.0 - min(0.5, 2.0 / np.sqrt(max(self.total, 1)))
-        self.threshold, self.alias = _alias_table(self.m)
+        self.cum = np.cumsum(self.m)
+        buckets = 4 * max(self.m.size, 1)
+        edges = -((-np.arange(buckets + 1) * self.total) // buckets)  # ceil(b N / K)
+        self.guide = np.searchsorted(self.cum, edges, side="right")  # first u: cum > edge
+        self.guide = np.minimum(self.guide, self.m.size - 1)
         self.poisson = PoissonTable(self.m * self.shrink)
 
     def draw(self, n_replicas: int, rng: np.random.Generator) -> np.ndarray:
@@ -98,10 +104,25 @@ class MultinomialSampler:
         return self._condition(draws, rng)
 
     def categorical(self, k: int, rng: np.random.Generator) -> np.ndarray:
-        """``k`` independent unit types drawn with probabilities ``m / N``."""
-        bucket = rng.integers(0, self.m.size, k)
-        stay = rng.integers(0, self.total, k) < self.threshold[bucket]
-        return np.where(stay, bucket, self.alias[bucket])
+        """``k`` independent unit types drawn with probabilities ``m / N``.
+
+        A uniform integer ``r`` in ``[0, N)`` picks ``min{u : r < cum_u}``. Its bucket
+        ``⌊r K / N⌋`` (``K`` = number of unit types) brackets the answer between two
+        guide entries; a step or two, or a bisection between them, finds it.
+        """
+        r = rng.integers(0, self.total, k)
+        bucket = r * (self.guide.size - 1) // self.total
+        lo, hi = self.guide[bucket], self.guide[bucket + 1]
+        step = r >= self.cum[lo]
+        lo = lo + step
+        while True:  # bisect: the answer lies in [lo, hi]
+            open_ = np.flatnonzero(lo < hi)
+            if open_.size == 0:
+                return lo
+            mid = (lo[open_] + hi[open_]) // 2
+            up = r[open_] >= self.cum[mid]
+            lo[open_[up]] = mid[up] + 1
+            hi[open_[~up]] = mid[~up]
 
     def _condition(self, draws, rng):
         """Turn Poisson columns into multinomial columns of exactly N units (exact)."""
@@ -111,7 +132,9 @@ class MultinomialSampler:
         if short.size:  # add Multinomial(N - T, m / N)
             k = deficit[short]
             picks = self.categorical(int(k.sum()), rng)
-            np.add.at(draws.reshape(-1), picks * draws.shape[1] + np.repeat(short, k), 1)
+            width = draws.shape[1]
+            cells = picks * width + np.repeat(short, k)  # unit-major, as draws
+            draws += np.bincount(cells, minlength=draws.size).reshape(draws.shape)
         over = np.flatnonzero(deficit < 0)
         if over.size:  # remove T - N of the drawn units, uniformly without replacement
             k = -deficit[over]
@@ -142,8 +165,6 @@ class PoissonTable:
     CHUNK = 1 << 15  # variates per vectorised pass (in cache)
 
     def __init__(self, means: np.ndarray):
-        from scipy.special import gammaln, pdtr
-
         means = np.asarray(means, np.float64)
         lams, unit_seg = np.unique(means, return_inverse=True)
         sd = np.sqrt(lams)
@@ -156,18 +177,24 @@ class PoissonTable:
         log_lam = np.log(np.where(lams > 0, lams, 1.0))[seg]
         pmf = np.where(lams[seg] > 0, np.exp(x * log_lam - lams[seg] - gammaln(x + 1.0)), x == 0)
         below = np.where(lo > 0, pdtr(lo - 1, lams), 0.0)  # F(lo - 1), folded into lo
-        buckets = 2 * size
-        goff = np.r_[0, np.cumsum(buckets + 1)]  # K + 1 entries: bucket b spans b, b + 1
-        cdf = np.empty(off[-1])
-        guide = np.empty(goff[-1], np.intp)
-        for k in range(lams.size):
-            c = np.cumsum(pmf[off[k] : off[k + 1]])
-            c += below[k]
-            c[-1] = 1.0  # the upper tail folded into the last value
-            cdf[off[k] : off[k + 1]] = c
-            # bucket edges a hair low, so that a rounded U·K never starts above its value
-            left = np.arange(buckets[k] + 1) / buckets[k] * (1.0 - 2.0**-48)
-            guide[goff[k] : goff[k + 1]] = off[k] + np.searchsorted(c, left, side="right")
+        # Per-distribution CDFs from one running sum (each distribution adds ~1, so the
+        # rounding error stays below ~1e-12 for thousands of distributions)
+        running = np.cumsum(pmf)
+        last = off[1:] - 1
+        cdf = running - np.repeat(np.r_[0.0, running[last[:-1]]] - below, size)
+        cdf[last] = 1.0  # the upper tail folded into the last value
+        # Guide: bucket b of K = size starts at #{x : F(x) ≤ b/K}, counted from the
+        # bucket each F(x) first fits under (rounded up a hair: a start may be one low,
+        # never high, so the search below stays exact).
+        buckets = size
+        goff = np.r_[0, np.cumsum(buckets + 1)]
+        first_bucket = np.ceil(cdf * buckets[seg] * (1.0 + 2.0**-46)).astype(np.int64)
+        slot = goff[seg] + np.minimum(first_bucket, buckets[seg])
+        count = np.cumsum(np.bincount(slot, minlength=goff[-1]))
+        before = np.r_[0, count[goff[1:-1] - 1]]  # counted in earlier segments
+        guide_seg = np.repeat(np.arange(lams.size), buckets + 1)
+        guide = off[guide_seg] + count - before[guide_seg]
+        self.seg_last = last[unit_seg]
         self.cdf, self.guide = cdf, guide
         self.buckets = buckets[unit_seg].astype(np.float64)  # per unit
         self.guide_start = goff[:-1][unit_seg]
@@ -189,8 +216,8 @@ class PoissonTable:
             at += uc >= cdf[at]  # most draws end here, within one step of their bucket
             flat_u, flat_at = uc.reshape(-1), at.reshape(-1)
             rest = np.flatnonzero(flat_u >= cdf[flat_at])
-            if rest.size:  # the rest (tail buckets): bisect between the bucket's ends
-                lo, hi = flat_at[rest] + 1, self.guide[bucket.reshape(-1)[rest] + 1]
+            if rest.size:  # the rest (tail buckets): bisect up to the end of the table
+                lo, hi = flat_at[rest] + 1, self.seg_last[r0 + rest // n_replicas]
                 u_rest = flat_u[rest]
                 while True:
                     open_ = lo < hi
@@ -203,23 +230,6 @@ class PoissonTable:
                 flat_at[rest] = lo
             np.subtract(at, self.value_shift[r0:r1, None], out=out[r0:r1])
         return out
-
-
-def _alias_table(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer alias table: pick bucket j uniformly, keep j if a uniform integer in
-    [0, N) is below ``threshold[j]``, else take ``alias[j]``: P(u) = m_u / N exactly."""
-    size, total = m.size, int(m.sum())
-    scaled = (m * size).tolist()  # bucket capacity is N
-    threshold = np.full(size, total, np.int64)
-    alias = np.arange(size)
-    small = [u for u in range(size) if scaled[u] < total]
-    large = [u for u in range(size) if scaled[u] >= total]
-    while small and large:
-        lo, hi = small.pop(), large.pop()
-        threshold[lo], alias[lo] = scaled[lo], hi
-        scaled[hi] -= total - scaled[lo]
-        (small if scaled[hi] < total else large).append(hi)
-    return threshold, alias
 
 
 def _distinct_positions(population, k, rng):
@@ -696,7 +706,7 @@ def bootstrap_bt(
     def run_block(k: int):
         return solver.solve(block_stats(k))
 
-    with _single_threaded_blas():
+    with one_blas_thread():
         solver = _ReplicaSolver(fit, tol)
         if fit.design.n_rows * n_replicas <= SMALL_BOARD:  # one solve: per-call costs dominate
             stats = np.concatenate([block_stats(k) for k in range(len(starts))], axis=2)
@@ -720,16 +730,6 @@ def bootstrap_bt(
         seed=seed if isinstance(seed, int) else None,
         ci=ci,
     )
-
-
-def _single_threaded_blas():
-    """One BLAS thread per worker: OpenBLAS threads fighting our own threads for the
-    two cores cost ~30%. Uses threadpoolctl when installed, else changes nothing."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 ROBUST_POINTS = 30.0  # a direction with this many points survives resampling (P < e^-30)

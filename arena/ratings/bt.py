@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from .blas import one_blas_thread
 from .counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts
 from .graph import strongly_connected_columns
 
@@ -403,6 +404,11 @@ def fit_bt(
 
 def fit_design(design, stats, models, *, tol=1e-10, max_iter=100, theta0=None) -> BTFit:
     """Newton's method with backtracking on :func:`objective` (see :func:`fit_bt`)."""
+    with one_blas_thread():
+        return _newton(design, stats, models, tol=tol, max_iter=max_iter, theta0=theta0)
+
+
+def _newton(design, stats, models, *, tol, max_iter, theta0) -> BTFit:
     theta = np.zeros(design.n_params) if theta0 is None else np.array(theta0, float)
     if design.ties == "davidson":
         _check_davidson(stats)
