@@ -132,9 +132,7 @@ class MultinomialSampler:
         if short.size:  # add Multinomial(N - T, m / N)
             k = deficit[short]
             picks = self.categorical(int(k.sum()), rng)
-            width = draws.shape[1]
-            cells = picks * width + np.repeat(short, k)  # unit-major, as draws
-            draws += np.bincount(cells, minlength=draws.size).reshape(draws.shape)
+            np.add.at(draws.reshape(-1), picks * draws.shape[1] + np.repeat(short, k), 1)
         over = np.flatnonzero(deficit < 0)
         if over.size:  # remove T - N of the drawn units, uniformly without replacement
             k = -deficit[over]
@@ -162,7 +160,7 @@ class PoissonTable:
     Chatbot Arena (~1,000) take ~3 MB.
     """
 
-    CHUNK = 1 << 15  # variates per vectorised pass (in cache)
+    CHUNK = 1 << 16  # variates per vectorised pass (in cache)
 
     def __init__(self, means: np.ndarray):
         means = np.asarray(means, np.float64)
@@ -213,9 +211,12 @@ class PoissonTable:
             bucket = np.multiply(uc, self.buckets[r0:r1, None]).astype(np.intp)
             bucket += self.guide_start[r0:r1, None]
             at = self.guide[bucket]
-            at += uc >= cdf[at]  # most draws end here, within one step of their bucket
             flat_u, flat_at = uc.reshape(-1), at.reshape(-1)
-            rest = np.flatnonzero(flat_u >= cdf[flat_at])
+            rest = np.flatnonzero(flat_u >= cdf[flat_at])  # ~1/5: a value ends in the bucket
+            if rest.size:
+                step = flat_at[rest] + 1
+                flat_at[rest] = step
+                rest = rest[flat_u[rest] >= cdf[step]]
             if rest.size:  # the rest (tail buckets): bisect up to the end of the table
                 lo, hi = flat_at[rest] + 1, self.seg_last[r0 + rest // n_replicas]
                 u_rest = flat_u[rest]
