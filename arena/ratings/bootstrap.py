@@ -554,26 +554,23 @@ class _StackedProblem:
         self.X = X.tocsr()
         self.X_t = self.X.T.tocsr()
         dense = design.n_rows * q * q <= DENSE_ENTRIES  # small: dense products, no overhead
-        # row r of X contributes h_r x_r x_rᵀ: one sparse (R, q²) map from h to the Hessian
-        coo = self.X.tocoo()
-        order = np.argsort(coo.row, kind="stable")
-        row, col, val = coo.row[order], coo.col[order], coo.data[order]
-        per_row = np.bincount(row, minlength=design.n_rows)
-        k0 = int(per_row.max()) if per_row.size else 0
-        if k0 and np.all(per_row == k0):
-            col, val = col.reshape(-1, k0), val.reshape(-1, k0)
-            flat = (col[:, :, None] * q + col[:, None, :]).reshape(design.n_rows, -1)
-            data = (val[:, :, None] * val[:, None, :]).reshape(design.n_rows, -1)
-            rows = np.repeat(np.arange(design.n_rows), k0 * k0)
-            self.outer_t = sp.csr_matrix(
-                (data.ravel(), (flat.ravel(), rows)), shape=(q * q, design.n_rows)
-            )
-        else:  # ragged rows (covariates with zeros): build per row
-            outer = [
-                sp.csr_matrix(self.X[r].T @ self.X[r]).reshape(1, q * q)
-                for r in range(design.n_rows)
-            ]
-            self.outer_t = sp.vstack(outer).T.tocsr()
+        # row r of X contributes h_r x_r x_rᵀ: one sparse (q², R) map from h to the Hessian,
+        # every pair of non-zeros of a row (rows may differ in length: covariates)
+        X, n_rows = self.X, design.n_rows
+        per_row = np.diff(X.indptr)
+        row_of = np.repeat(np.arange(n_rows), per_row)
+        pairs = per_row[row_of]  # entry i pairs with every entry of its row
+        left = np.repeat(np.arange(X.nnz), pairs)
+        right = np.repeat(X.indptr[row_of], pairs) + (
+            np.arange(left.size) - np.repeat(np.cumsum(pairs) - pairs, pairs)
+        )
+        self.outer_t = sp.csr_matrix(
+            (
+                X.data[left] * X.data[right],
+                (X.indices[left] * q + X.indices[right], row_of[left]),
+            ),
+            shape=(q * q, n_rows),
+        )
         if dense:
             self.X, self.X_t = self.X.toarray(), self.X_t.toarray()
             self.outer_t = self.outer_t.toarray()

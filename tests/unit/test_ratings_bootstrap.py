@@ -201,6 +201,28 @@ def test_batched_newton_equals_newton_per_replica(options):
         np.testing.assert_allclose(theta[:, b], ref, atol=1e-8)
 
 
+def test_batched_newton_with_covariates_that_have_zeros():
+    """Style-control designs: rows of different length in the sparse design matrix."""
+    from dataclasses import replace
+
+    from arena.ratings.bootstrap import newton_replicas
+
+    _, counts = small_counts(6)
+    fit = fit_bt(counts)
+    rng = np.random.default_rng(7)
+    covariates = rng.normal(size=(fit.design.n_rows, 2)) * (
+        rng.random((fit.design.n_rows, 2)) < 0.6
+    )
+    design = replace(fit.design, covariates=covariates, covariate_prior=0.3)
+    merged = unit_stats(counts.unit_types(), design)
+    stats = replica_stats(merged, design, 12, np.random.default_rng(8))
+    theta, ok = newton_replicas(design, stats, np.zeros((design.n_params, 12)), tol=1e-10)
+    assert ok.all()
+    for b in (0, 5, 11):
+        ref = fit_design(design, stats[:, :, b].T, counts.models, tol=1e-12).params
+        np.testing.assert_allclose(theta[:, b], ref, atol=1e-8)
+
+
 def test_tiny_sparse_board_solves_every_replica_exactly():
     """30 votes on 8 models: many replicas lose a link. Each replica's answer is its own
     MLE (or, without one, its FALLBACK_PRIOR MAP), as Newton on that replica alone."""
