@@ -586,7 +586,22 @@ class _StackedProblem:
         n = design.n_models
         _, eta, tau = split_params(theta, design)
         z = self.X @ theta[:q]
-        loglik, l_z, l_tau, h_zz, h_zt, h_tt = _row_terms(z, tau, stats, design.ties)
+        if design.ties == "half":  # ℓ = W z - T log(1 + e^z): one exp, one log1p
+            wins, total = stats[:, 0], stats[:, 1]
+            e = np.exp(-np.abs(z))
+            softplus = np.maximum(z, 0.0) + np.log1p(e)
+            loglik = wins * z - total * softplus
+            if derivatives:
+                p = np.where(z >= 0, 1.0, e) / (1.0 + e)  # σ(z)
+                l_z, l_tau, h_zz, h_zt, h_tt = (
+                    wins - total * p,
+                    None,
+                    total * p * (1 - p),
+                    None,
+                    None,
+                )
+        else:
+            loglik, l_z, l_tau, h_zz, h_zt, h_tt = _row_terms(z, tau, stats, design.ties)
         f = -loglik.sum(axis=0) + 0.5 * np.einsum("p,pb->b", self.diag, theta**2)
         if not derivatives:
             return f, None, None

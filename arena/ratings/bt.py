@@ -112,7 +112,7 @@ class PairDesign:
     def extra_prior(self) -> np.ndarray:
         """Prior precision of each entry of ``η`` (none on ``γ``)."""
         q = self.n_extra - int(self.position)
-        return np.r_[np.zeros(int(self.position)), np.full(q, self.covariate_prior)]
+        return np.concatenate([np.zeros(int(self.position)), np.full(q, self.covariate_prior)])
 
     def incidence(self) -> sp.csr_matrix:
         """Sparse (R, n) matrix with +1 at ``first`` and -1 at ``second``."""
@@ -285,8 +285,11 @@ def hessian(theta: np.ndarray, design: PairDesign, stats: np.ndarray) -> np.ndar
     first, second = design.first, design.second
     E = design.extra_columns()
     H = np.zeros((design.n_params, design.n_params))
-    cells = np.r_[first * n + first, second * n + second, first * n + second, second * n + first]
-    H[:n, :n] = np.bincount(cells, np.r_[h_zz, h_zz, -h_zz, -h_zz], n * n).reshape(n, n)
+    cells = np.concatenate(
+        [first * (n + 1), second * (n + 1), first * n + second, second * n + first]
+    )
+    weights = np.concatenate([h_zz, h_zz, -h_zz, -h_zz])
+    H[:n, :n] = np.bincount(cells, weights, n * n).reshape(n, n)
     H[:n, :n] += design.prior * np.eye(n)
 
     def inc_t(v):  # incidence.T @ v, v of shape (R,) or (R, q)
