@@ -213,9 +213,9 @@ class PoissonTable:
             uc = u[r0:r1]
             bucket = np.multiply(uc, self.buckets[r0:r1, None]).astype(np.intp)
             bucket += self.guide_start[r0:r1, None]
-            at = self.guide[bucket]
+            at = np.take(self.guide, bucket)
             flat_u, flat_at = uc.reshape(-1), at.reshape(-1)
-            rest = np.flatnonzero(flat_u >= cdf[flat_at])  # ~1/5: a value ends in the bucket
+            rest = np.flatnonzero(flat_u >= np.take(cdf, flat_at))  # ~1/5: a value ends here
             if rest.size:
                 step = flat_at[rest] + 1
                 flat_at[rest] = step
