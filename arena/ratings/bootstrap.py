@@ -518,10 +518,11 @@ def _newton_stack(problem, stats, theta0, tol, max_iter):
             t = np.ones(active.size)
             searching = np.ones(active.size, bool)
             candidate = x + step
+            f_new = np.empty(active.size)
             for _ in range(60):  # backtracking, per column
                 cols = np.flatnonzero(searching)
-                f_new = problem.evaluate(candidate[:, cols], st[:, :, cols])[0]
-                ok = f_new <= f[cols] + 1e-4 * t[cols] * slope[cols] + 1e-12 * np.abs(f[cols])
+                f_new[cols] = problem.evaluate(candidate[:, cols], st[:, :, cols])[0]
+                ok = f_new[cols] <= f[cols] + 1e-4 * t[cols] * slope[cols] + 1e-12 * np.abs(f[cols])
                 ok |= t[cols] < 1e-8
                 searching[cols[ok]] = False
                 if not searching.any():
@@ -529,7 +530,11 @@ def _newton_stack(problem, stats, theta0, tol, max_iter):
                 t[cols[~ok]] *= 0.5
                 candidate[:, cols[~ok]] = x[:, cols[~ok]] + t[cols[~ok]] * step[:, cols[~ok]]
             theta[:, active] = candidate
-            done = np.max(np.abs(step), axis=0) < tol
+            size = np.max(np.abs(step), axis=0)
+            # Done when the step is below tol, or when a small step no longer lowers the
+            # objective at all: an ill-conditioned replica (strengths ~15 apart, weights
+            # from 3 to 1e7 votes) can stall at ~1e-7 on rounding, as far as float goes.
+            done = (size < tol) | ((f_new >= f) & (size < np.sqrt(tol)))
             converged[active[done]] = True
             active = active[~done]
             if active.size == 0:

@@ -257,3 +257,15 @@ def test_tiny_sparse_board_solves_every_replica_exactly():
         design = d if exists[b] else d.with_prior(FALLBACK_PRIOR)
         ref = fit_design(design, stats[:, :, b].T, counts.models, tol=1e-12).params
         np.testing.assert_allclose(boot.params[b], ref, atol=1e-6)
+
+
+def test_ill_conditioned_replicas_count_as_regularised_only_without_an_mle():
+    """a beat b 10M times, b beat c 5M times, c beat a 3 times: a replica has an MLE iff
+    it keeps one of c's 3 wins (P = 1 - e^-3). Strengths ~15 apart make Newton stall on
+    rounding near the answer; that must count as solved, not send it to the prior."""
+    counts = PairwiseCounts.from_cells(
+        ["a", "b", "c"], [0, 1, 2], [1, 2, 0], [FIRST] * 3, [10_000_000, 5_000_000, 3]
+    )
+    boot = bootstrap_bt(counts, 1000, seed=0)
+    expected = 1000 * math.exp(-3)  # ~50, binomial sd ~7
+    assert abs(boot.n_regularised - expected) < 4 * math.sqrt(expected)
