@@ -41,6 +41,7 @@ Percentile intervals of the replica ratings (anchored per replica);
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from copy import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -453,6 +454,7 @@ def newton_replicas(
     *,
     tol: float = 1e-8,
     max_iter: int = 100,
+    problem: _StackedProblem | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Damped Newton on every replica at once, each with its own Hessian.
 
@@ -475,7 +477,7 @@ def newton_replicas(
     theta : ndarray, shape (p, B)
     converged : ndarray of bool, shape (B,)
     """
-    problem = _StackedProblem(design)
+    problem = _StackedProblem(design) if problem is None else problem.with_design(design)
     n_cols = stats.shape[2]
     width = max(16, NEWTON_ENTRIES // design.n_params**2)  # bound the Hessian stack
     if n_cols <= width:
@@ -494,6 +496,9 @@ def newton_replicas(
 
 
 def _newton_stack(problem, stats, theta0, tol, max_iter):
+    """Newton iterations on one stack. The full step is evaluated with derivatives (near
+    the answer it is always taken, so one evaluation per iteration); columns that must
+    backtrack search on the objective alone, then get their derivatives."""
     design = problem.design
     n_cols = stats.shape[2]
     theta = np.array(theta0, np.float64)
@@ -501,10 +506,10 @@ def _newton_stack(problem, stats, theta0, tol, max_iter):
     active = np.arange(n_cols)
     rows_stats = stats.transpose(1, 0, 2)  # (R, k, B): what _row_terms indexes
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        f, grad, hess = problem.evaluate(theta, rows_stats, derivatives=True)
         for _ in range(max_iter):
             st = rows_stats[:, :, active]
             x = theta[:, active]
-            f, grad, hess = problem.evaluate(x, st, derivatives=True)
             try:
                 step = -np.linalg.solve(hess, grad.T[:, :, None])[:, :, 0].T
             except np.linalg.LinAlgError:
@@ -515,20 +520,28 @@ def _newton_stack(problem, stats, theta0, tol, max_iter):
                     ]
                 ).T
             slope = np.einsum("pb,pb->b", grad, step)
-            t = np.ones(active.size)
-            searching = np.ones(active.size, bool)
             candidate = x + step
-            f_new = np.empty(active.size)
-            for _ in range(60):  # backtracking, per column
-                cols = np.flatnonzero(searching)
-                f_new[cols] = problem.evaluate(candidate[:, cols], st[:, :, cols])[0]
-                ok = f_new[cols] <= f[cols] + 1e-4 * t[cols] * slope[cols] + 1e-12 * np.abs(f[cols])
-                ok |= t[cols] < 1e-8
-                searching[cols[ok]] = False
-                if not searching.any():
-                    break
-                t[cols[~ok]] *= 0.5
-                candidate[:, cols[~ok]] = x[:, cols[~ok]] + t[cols[~ok]] * step[:, cols[~ok]]
+            f_new, grad_new, hess_new = problem.evaluate(candidate, st, derivatives=True)
+            armijo = f_new <= f + 1e-4 * slope + 1e-12 * np.abs(f)
+            back = np.flatnonzero(~armijo)
+            if back.size:  # backtracking, per column, on the objective alone
+                t = np.ones(back.size)
+                searching = np.ones(back.size, bool)
+                for _ in range(60):
+                    t[searching] *= 0.5
+                    cols = back[searching]
+                    candidate[:, cols] = x[:, cols] + t[searching] * step[:, cols]
+                    f_new[cols] = problem.evaluate(candidate[:, cols], st[:, :, cols])[0]
+                    ok = f_new[cols] <= f[cols] + 1e-4 * t[searching] * slope[
+                        cols
+                    ] + 1e-12 * np.abs(f[cols])
+                    ok |= t[searching] < 1e-8
+                    searching[np.flatnonzero(searching)[ok]] = False
+                    if not searching.any():
+                        break
+                _, grad_new[:, back], hess_new[back] = problem.evaluate(
+                    candidate[:, back], st[:, :, back], derivatives=True
+                )
             theta[:, active] = candidate
             size = np.max(np.abs(step), axis=0)
             # Done when the step is below tol, or when a small step no longer lowers the
@@ -536,9 +549,11 @@ def _newton_stack(problem, stats, theta0, tol, max_iter):
             # from 3 to 1e7 votes) can stall at ~1e-7 on rounding, as far as float goes.
             done = (size < tol) | ((f_new >= f) & (size < np.sqrt(tol)))
             converged[active[done]] = True
-            active = active[~done]
+            keep = ~done
+            active = active[keep]
             if active.size == 0:
                 break
+            f, grad, hess = f_new[keep], grad_new[:, keep], hess_new[keep]
     n = design.n_models
     if design.prior == 0.0 and n:
         theta[:n] -= theta[:n].mean(axis=0)
@@ -579,6 +594,19 @@ class _StackedProblem:
         if dense:
             self.X, self.X_t = self.X.toarray(), self.X_t.toarray()
             self.outer_t = self.outer_t.toarray()
+        self._set_prior(design)
+
+    def with_design(self, design: PairDesign) -> _StackedProblem:
+        """This problem for ``design``: the same rows, another prior (shares the matrices)."""
+        if design is self.design:
+            return self
+        other = copy(self)
+        other._set_prior(design)
+        return other
+
+    def _set_prior(self, design: PairDesign) -> None:
+        self.design = design
+        n, q = design.n_models, self.q
         diag = np.zeros(design.n_params)
         diag[:n] = design.prior
         diag[n:q] = design.extra_prior()
@@ -772,6 +800,12 @@ class _ReplicaSolver:
         self.h_inv = None if small else np.linalg.inv(fit.hessian)
         self.check = design.prior == 0.0 and not _robust(design, fit.stats)
         self._regular = None
+        self._problem = None
+
+    def problem(self) -> _StackedProblem:
+        if self._problem is None:  # built at most once (benign race between threads)
+            self._problem = _StackedProblem(self.fit.design)
+        return self._problem
 
     def regular_fit(self) -> BTFit:
         if self._regular is None:  # computed at most once (benign race between threads)
@@ -793,7 +827,9 @@ class _ReplicaSolver:
             part = np.ascontiguousarray(stats[:, :, ~bad]) if bad.any() else stats
             if newton:
                 x0 = np.repeat(fit.params[:, None], part.shape[2], axis=1)
-                theta[:, ~bad], ok = newton_replicas(fit.design, part, x0, tol=self.tol)
+                theta[:, ~bad], ok = newton_replicas(
+                    fit.design, part, x0, tol=self.tol, problem=self.problem()
+                )
             else:
                 theta[:, ~bad], ok = solve_replicas(fit, part, tol=self.tol, h_inv=self.h_inv)
             retry = np.flatnonzero(~bad)[~ok]
@@ -804,7 +840,9 @@ class _ReplicaSolver:
             part = np.ascontiguousarray(stats[:, :, cols])
             x0 = np.repeat(regular.params[:, None], cols.size, axis=1)
             if newton:
-                theta[:, cols], _ = newton_replicas(regular.design, part, x0, tol=self.tol)
+                theta[:, cols], _ = newton_replicas(
+                    regular.design, part, x0, tol=self.tol, problem=self.problem()
+                )
             else:
                 theta[:, cols], ok = solve_replicas(regular, part, tol=self.tol)
                 if not ok.all():  # chord stalls far from the full data: Newton, batched
