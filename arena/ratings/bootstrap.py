@@ -205,13 +205,12 @@ class PoissonTable:
     def draw(self, n_replicas: int, rng: np.random.Generator) -> np.ndarray:
         """Variates of shape (U, n_replicas), int64 (unit-major)."""
         n_units = self.buckets.size
-        u = rng.random((n_units, n_replicas))
         out = np.empty((n_units, n_replicas), np.int64)
         rows = max(1, self.CHUNK // max(n_replicas, 1))
         cdf = self.cdf
         for r0 in range(0, n_units, rows):
             r1 = min(n_units, r0 + rows)
-            uc = u[r0:r1]
+            uc = rng.random((r1 - r0, n_replicas))  # the same stream as one big draw
             bucket = np.multiply(uc, self.buckets[r0:r1, None]).astype(np.intp)
             bucket += self.guide_start[r0:r1, None]
             at = np.take(self.guide, bucket)
