@@ -269,3 +269,20 @@ def test_ill_conditioned_replicas_count_as_regularised_only_without_an_mle():
     boot = bootstrap_bt(counts, 1000, seed=0)
     expected = 1000 * math.exp(-3)  # ~50, binomial sd ~7
     assert abs(boot.n_regularised - expected) < 4 * math.sqrt(expected)
+
+
+@pytest.mark.parametrize("mean", [2.5, 1e4, 1e7, 3e8])
+def test_poisson_table_tails_carry_no_rounding(mean):
+    """The table's end values stand for tails below 1e-18: rounding must not land there."""
+    from scipy.stats import poisson
+
+    from arena.ratings.bootstrap import PoissonTable
+
+    table = PoissonTable(np.array([mean]))
+    cdf = table.cdf
+    assert 1.0 - cdf[table.seg_last[0] - 1] < 1e-12  # P(last value)
+    start = table.seg_last[0] - cdf.size + 1
+    assert cdf[start] < 1e-12 or start == -table.value_shift[0]  # P(first) unless it is 0
+    x = np.maximum(0, np.round(mean + np.sqrt(mean) * np.array([-2.0, 0.0, 2.0])))
+    at = (x + table.value_shift[0]).astype(int)
+    np.testing.assert_allclose(cdf[at], poisson.cdf(x, mean), rtol=1e-6)
