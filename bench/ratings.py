@@ -1,6 +1,20 @@
 """Benchmark: Bradley-Terry + 1000-replica bootstrap on 1.67M Chatbot Arena battles.
 
-Two sections (``--sections solver,cli-log``, both by default).
+Three sections (``--sections solver,cli-log,scale``, all by default).
+
+``scale``: the web refit's call, ``leaderboard(counts, bootstrap=1000)`` (BT fit, graph
+check, 1000 exact multinomial replicas), timed warm (median of ``--rounds``, wall and
+CPU seconds, with the machine's load average) on three boards:
+
+1. a synthetic arena of 300 models and 10M votes (:func:`synthetic_board`: models
+   arrive one after another and meet mostly the ~60 models live around them, as on
+   Chatbot Arena, where 129 models met in 3,460 pairs; ~8,900 pairs here) — goal <= 2 s;
+2. the 129-model, 1.67M-battle Chatbot Arena counts — goal <= 0.5 s;
+3. a tiny sparse board (8 models, 30 votes; ~9% of its replicas have no MLE) — goal
+   <= 50 ms.
+
+It ends with ``goal scale: ... MET`` (or ``NOT MET``). ``--dense`` adds, for context
+only, the worst case of 300 models where every pair met (44,850 pairs).
 
 ``cli-log``: the whole CLI on a raw battle log. The counts file is expanded (seeded) into
 a 1.67M-line FastChat JSONL in a temporary directory (``question_id``, ``tstamp``,
@@ -33,7 +47,7 @@ It ends with ``goal cli-log: ... MET`` (or ``NOT MET``): the CLI in <= 10 s wall
    cores.
 
 Nothing is asserted about time (the machine is shared); the ratios are printed.
-Run: ``.venv/bin/python bench/ratings.py [--sections solver,cli-log] [--sizes
+Run: ``.venv/bin/python bench/ratings.py [--sections solver,cli-log,scale] [--sizes
 20000,40000,80000] [--rounds 2] [--skip-old]``.
 """
 
@@ -56,7 +70,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arena.ratings import PairwiseCounts, bootstrap_bt, fit_bt, to_rating  # noqa: E402
+from arena.ratings import PairwiseCounts, bootstrap_bt, fit_bt, leaderboard, to_rating  # noqa: E402
 
 ANCHOR = ("mixtral-8x7b-instruct-v0.1", 1114.0)
 DATA_CANDIDATES = [ROOT / "arena" / "fixtures" / "datasets" / "chatbot_arena"]
@@ -450,9 +464,100 @@ def cli_log_section(args):
     )
 
 
+# -- boards at scale: the refit's call on big, real and tiny boards ----------------------
+
+SCALE_GOALS = {"300 models, 10M votes": 2.0, "Chatbot Arena": 0.5, "tiny sparse": 0.05}
+
+
+def synthetic_board(n_models=300, n_votes=10_000_000, window=30, dense=False, seed=0):
+    """An arena-like board: models arrive one after another and meet mostly the ones live
+    around them (``|i - j| <= window``, plus 1% of the other pairs at a fifth of the
+    traffic); strengths drift upward with arrival; 20% ties, 30% of them both-bad; either
+    model may be shown first. ``dense``: every pair met (the worst case)."""
+    rng = np.random.default_rng(seed)
+    strength = np.cumsum(rng.normal(0.01, 0.08, n_models))
+    strength -= strength.mean()
+    i, j = np.triu_indices(n_models, 1)
+    near = ((j - i) <= window) | dense
+    keep = near | (rng.random(i.size) < 0.01)
+    i, j, near = i[keep], j[keep], near[keep]
+    share = rng.lognormal(0.0, 1.0, i.size) * np.where(near, 1.0, 0.2)
+    votes = rng.multinomial(n_votes, share / share.sum())
+    p = 1.0 / (1.0 + np.exp(-(strength[i] - strength[j])))
+    tie = 0.2
+    first = rng.binomial(votes, (1 - tie) * p)
+    second = rng.binomial(votes - first, (1 - tie) * (1 - p) / (1 - (1 - tie) * p))
+    ties = votes - first - second
+    bothbad = rng.binomial(ties, 0.3)
+    table = np.c_[first, second, ties - bothbad, bothbad]
+    flip = rng.random(i.size) < 0.5
+    pairs = np.where(flip[:, None], np.c_[j, i], np.c_[i, j])
+    table = np.where(flip[:, None], table[:, [1, 0, 2, 3]], table)
+    models = [f"model-{k:03d}" for k in range(n_models)]
+    return PairwiseCounts.from_table(models, pairs, table)
+
+
+def tiny_sparse_board(seed=1):
+    """8 models, 30 single votes on random pairs (an MLE exists; many replicas lose it)."""
+    rng = np.random.default_rng(seed)
+    pairs = np.array([rng.choice(8, 2, replace=False) for _ in range(30)])
+    outcome = rng.integers(0, 3, 30)
+    models = [f"m{k}" for k in range(8)]
+    return PairwiseCounts.from_cells(models, pairs[:, 0], pairs[:, 1], outcome, np.ones(30))
+
+
+def time_board(counts, rounds):
+    """(median wall s, median CPU s, board) of ``leaderboard(counts, bootstrap=1000)``."""
+    board = leaderboard(counts, bootstrap=1000)  # warm-up: imports, first allocations
+    walls, cpus = [], []
+    for _ in range(rounds):
+        w, c = time.perf_counter(), time.process_time()
+        board = leaderboard(counts, bootstrap=1000)
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return walls, cpus, board
+
+
+def scale_section(args):
+    _, arena = load()
+    boards = {
+        "300 models, 10M votes": synthetic_board(),
+        "Chatbot Arena": arena,
+        "tiny sparse": tiny_sparse_board(),
+    }
+    if args.dense:
+        boards["300 models dense (context)"] = synthetic_board(dense=True)
+    print(
+        f"\n[scale] leaderboard(counts, bootstrap=1000), warm, median of {args.rounds} "
+        f"(load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+        f"{os.cpu_count()} cores)"
+    )
+    medians = {}
+    for name, counts in boards.items():
+        walls, cpus, board = time_board(counts, args.rounds)
+        pairs = np.unique(np.sort(np.c_[counts.first, counts.second], axis=1), axis=0).shape[0]
+        medians[name] = statistics.median(walls)
+        goal = SCALE_GOALS.get(name)
+        print(
+            f"  {name:<28} {counts.n_models:>4} models {pairs:>6,} pairs "
+            f"{counts.total_votes:>12,.0f} votes: {medians[name]:7.3f} s wall "
+            f"(runs {', '.join(f'{w:.3f}' for w in walls)}; CPU {statistics.median(cpus):.3f} s)"
+            + (f"  goal <= {goal:g} s" if goal else "")
+        )
+        if board.notes:
+            print(f"    notes: {'; '.join(board.notes)}")
+    print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    met = all(medians[name] <= goal for name, goal in SCALE_GOALS.items())
+    figures = "; ".join(
+        f"{name} {medians[name]:.3f} s (<= {goal:g})" for name, goal in SCALE_GOALS.items()
+    )
+    print(f"goal scale: {figures} {'MET' if met else 'NOT MET'}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sections", default="solver,cli-log")
+    parser.add_argument("--sections", default="solver,cli-log,scale")
+    parser.add_argument("--dense", action="store_true", help="scale: also every pair met")
     parser.add_argument("--sizes", default="20000,40000,80000")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="of the generated battle log")
@@ -466,13 +571,15 @@ def main():
         return old_path_worker(args.old_path_worker)
     warnings.simplefilter("ignore", category=FutureWarning)
     sections = args.sections.split(",")
-    unknown = set(sections) - {"solver", "cli-log"}
+    unknown = set(sections) - {"solver", "cli-log", "scale"}
     if unknown:
-        parser.error(f"--sections: unknown {', '.join(sorted(unknown))} (solver, cli-log)")
+        parser.error(f"--sections: unknown {', '.join(sorted(unknown))} (solver, cli-log, scale)")
     if "solver" in sections:
         solver_section(args)
     if "cli-log" in sections:
         cli_log_section(args)
+    if "scale" in sections:
+        scale_section(args)
 
 
 if __name__ == "__main__":

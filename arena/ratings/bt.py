@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from .blas import one_blas_thread
 from .counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts
 from .graph import strongly_connected_columns
 
@@ -111,7 +112,7 @@ class PairDesign:
     def extra_prior(self) -> np.ndarray:
         """Prior precision of each entry of ``η`` (none on ``γ``)."""
         q = self.n_extra - int(self.position)
-        return np.r_[np.zeros(int(self.position)), np.full(q, self.covariate_prior)]
+        return np.concatenate([np.zeros(int(self.position)), np.full(q, self.covariate_prior)])
 
     def incidence(self) -> sp.csr_matrix:
         """Sparse (R, n) matrix with +1 at ``first`` and -1 at ``second``."""
@@ -281,17 +282,28 @@ def hessian(theta: np.ndarray, design: PairDesign, stats: np.ndarray) -> np.ndar
     _, _, tau = split_params(theta, design)
     _, _, _, h_zz, h_zt, h_tt = _row_terms(_predictor(theta, design), tau, stats, design.ties)
     n, m = design.n_models, design.n_extra
-    inc = design.incidence()
+    first, second = design.first, design.second
     E = design.extra_columns()
     H = np.zeros((design.n_params, design.n_params))
-    H[:n, :n] = (inc.T @ sp.diags(h_zz) @ inc).toarray() + design.prior * np.eye(n)
+    cells = np.concatenate(
+        [first * (n + 1), second * (n + 1), first * n + second, second * n + first]
+    )
+    weights = np.concatenate([h_zz, h_zz, -h_zz, -h_zz])
+    H[:n, :n] = np.bincount(cells, weights, n * n).reshape(n, n)
+    H[:n, :n] += design.prior * np.eye(n)
+
+    def inc_t(v):  # incidence.T @ v, v of shape (R,) or (R, q)
+        if v.ndim == 1:
+            return np.bincount(first, v, n) - np.bincount(second, v, n)
+        return np.stack([inc_t(col) for col in v.T], axis=1)
+
     if m:
-        H[:n, n : n + m] = inc.T @ (h_zz[:, None] * E)
+        H[:n, n : n + m] = inc_t(h_zz[:, None] * E)
         H[n : n + m, :n] = H[:n, n : n + m].T
         H[n : n + m, n : n + m] = E.T @ (h_zz[:, None] * E) + np.diag(design.extra_prior())
     if tau is not None:
         k = n + m
-        H[:n, k] = H[k, :n] = inc.T @ h_zt
+        H[:n, k] = H[k, :n] = inc_t(h_zt)
         H[n:k, k] = H[k, n:k] = E.T @ h_zt
         H[k, k] = h_tt.sum()
     return H
@@ -395,6 +407,11 @@ def fit_bt(
 
 def fit_design(design, stats, models, *, tol=1e-10, max_iter=100, theta0=None) -> BTFit:
     """Newton's method with backtracking on :func:`objective` (see :func:`fit_bt`)."""
+    with one_blas_thread():
+        return _newton(design, stats, models, tol=tol, max_iter=max_iter, theta0=theta0)
+
+
+def _newton(design, stats, models, *, tol, max_iter, theta0) -> BTFit:
     theta = np.zeros(design.n_params) if theta0 is None else np.array(theta0, float)
     if design.ties == "davidson":
         _check_davidson(stats)
