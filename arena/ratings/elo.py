@@ -25,6 +25,7 @@ from .leaderboard import Leaderboard, ranked_rows
 
 # Slot 0's score per winner: a tie or both-bad is half a win each way.
 _SCORE = {A: 1.0, B: 0.0, TIE: 0.5, BOTH_BAD: 0.5}
+DEFAULT_K = 4.0  # Chatbot Arena's
 
 
 def online_elo(
