@@ -475,6 +475,40 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
     )
 
 
+# Slot 0's points per winner code (a, b, tie, both bad): what the online Elo reads.
+_SLOT_ZERO_SCORE = np.array([1.0, 0.0, 0.5, 0.5])
+
+
+def scope_votes_in_order(scope: BoardScope):
+    """The scope's pairwise votes one by one, in the order they were cast, for the online
+    Elo: ``(models, a, b, score_a)`` (model names sorted, slot indices, slot 0's points).
+
+    One query over the scope's judgments (``created_at``, then id), read as four columns:
+    unlike :func:`scope_counts`, its cost grows with the votes, not with the models
+    (about a second per million votes). Human votes counted as flagged stay off, as on the
+    public board; K-wise rankings are left out (Elo takes pairs in order); a judgment of
+    weight ``w`` (an aggregated import) is ``w`` identical votes at its time.
+    """
+    judgments = Judgment.objects.in_scope(scope)
+    if not scope.llm_only:
+        judgments = judgments.exclude(voter__counted_flagged=True)
+    rows = list(
+        judgments.with_slots(models_only=True)
+        .order_by("created_at", "id")
+        .values_list("s0__contestant_id", "s1__contestant_id", "winner", "weight")
+    )
+    if not rows:
+        return (), *(np.zeros(0, np.intp) for _ in range(2)), np.zeros(0)
+    a_ids, b_ids, winners, weights = zip(*rows, strict=True)
+    weights = np.asarray(weights, np.int64)
+    a_ids, b_ids = np.asarray(a_ids, np.int64), np.asarray(b_ids, np.int64)
+    models, _, index = _model_index(np.concatenate([a_ids, b_ids]))
+    score = _SLOT_ZERO_SCORE[winner_codes(winners)]
+    if np.any(weights != 1):
+        a_ids, b_ids, score = (np.repeat(x, weights) for x in (a_ids, b_ids, score))
+    return tuple(models), index(a_ids), index(b_ids), score
+
+
 def _model_index(contestant_ids: np.ndarray, model_ids: list[int] | None = None):
     """Model names, their contestant ids, and a vectorised contestant id -> index map.
 

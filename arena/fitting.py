@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from arena.boards import BoardScope, scope_counts, scope_style_votes
+from arena.boards import BoardScope, scope_counts, scope_style_votes, scope_votes_in_order
+from arena.ratings.elo import DEFAULT_K, elo_from_votes
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.style import style_leaderboard
+from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
+
+# The board options fitted beside Bradley-Terry (``FittedBoard.options``).
+OPTION_METHODS = ("elo", "swiss")
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,10 @@ class FittedBoard:
     ``graph`` is the comparison graph's summary with the fit's notes as ``warnings``;
     ``anchor`` the (model, rating) the scale is pinned to, if any; ``coefficients`` and
     ``coefficient_ci`` the style-control coefficients (empty without style control).
+    ``options`` the other standings of the same votes, by method (:data:`OPTION_METHODS`:
+    the online Elo and the Swiss standings), each ``{method, value, rows, n_votes,
+    coefficients, notes}`` with rows like ``rows`` (``value`` names what their ``rating``
+    holds); empty on a style-controlled board.
     """
 
     method: str
@@ -27,12 +36,22 @@ class FittedBoard:
     coefficients: dict = field(default_factory=dict)
     coefficient_ci: dict = field(default_factory=dict)
     prior: float = 0.0
+    options: dict = field(default_factory=dict)
 
 
 def fit_scope(
-    scope: BoardScope, bootstrap: int = 1000, seed: int = 0, anchor: tuple[str, float] | None = None
+    scope: BoardScope,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    anchor: tuple[str, float] | None = None,
+    *,
+    elo_k: float = DEFAULT_K,
+    swiss_tournaments: int = DEFAULT_TOURNAMENTS,
 ) -> FittedBoard:
-    """Fit the scope's Bradley-Terry board (style-controlled if asked)."""
+    """Fit the scope's Bradley-Terry board (style-controlled if asked) and, without style
+    control, its options: the online Elo (K-factor ``elo_k``, the votes replayed in the
+    order cast) and the Swiss standings (``swiss_tournaments`` simulated tournaments)."""
+    options = {}
     if scope.style_control:
         try:
             votes = scope_style_votes(scope)
@@ -48,6 +67,10 @@ def fit_scope(
         board = leaderboard(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
+        options = {
+            "elo": _option(elo_from_votes(*scope_votes_in_order(scope), k=elo_k).as_dict()),
+            "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
+        }
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],
@@ -59,7 +82,18 @@ def fit_scope(
         coefficients=board.get("coefficients") or {},
         coefficient_ci=board.get("coefficient_ci") or {},
         prior=board.get("prior", 0.0),
+        options=options,
     )
+
+
+def _option(board: dict) -> dict:
+    """A board option as stored: its rows with the value under ``rating``."""
+    value = board["value"]
+    rows = [
+        {**row, "rating": row.pop(value)} if value != "rating" else row for row in board["rows"]
+    ]
+    keep = ("method", "value", "n_votes", "coefficients", "notes")
+    return {**{k: board[k] for k in keep}, "rows": rows}
 
 
 def _usable(anchor, models):

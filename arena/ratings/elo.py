@@ -95,10 +95,19 @@ def votes_from_records(records: Iterable):
     return tuple(names), np.array(a, np.intp), np.array(b, np.intp), np.array(score)
 
 
-def elo_leaderboard(records: Iterable, *, k: float = 4.0, bootstrap: int = 0, seed=0, ci=0.95):
+def elo_leaderboard(
+    records: Iterable, *, k: float = DEFAULT_K, bootstrap: int = 0, seed=0, ci=0.95
+):
     """Online Elo leaderboard (optionally with FastChat-style bootstrap intervals)."""
-    models, a, b, score = votes_from_records(records)
+    return elo_from_votes(*votes_from_records(records), k=k, bootstrap=bootstrap, seed=seed, ci=ci)
+
+
+def elo_from_votes(
+    models, a, b, score, *, k: float = DEFAULT_K, bootstrap: int = 0, seed=0, ci=0.95
+) -> Leaderboard:
+    """Online Elo leaderboard of the votes ``(a[t], b[t], score[t])`` in the order cast."""
     n = len(models)
+    a, b = np.asarray(a, np.intp), np.asarray(b, np.intp)
     ratings = online_elo(a, b, score, n, k=k)
     votes = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
     lower = upper = None
@@ -110,5 +119,6 @@ def elo_leaderboard(records: Iterable, *, k: float = 4.0, bootstrap: int = 0, se
         n_votes=float(a.size),
         n_replicas=bootstrap,
         seed=seed if bootstrap else None,
+        coefficients={"k": float(k)},
         notes=("online Elo depends on vote order; the Bradley-Terry leaderboard does not",),
     )

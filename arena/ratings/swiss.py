@@ -296,13 +296,15 @@ def swiss_leaderboard(
     seed: int | None = 0,
     prior_votes: float = DEFAULT_PRIOR_VOTES,
     ci: float = 0.95,
+    standings: SwissStandings | None = None,
 ) -> Leaderboard:
     """The Swiss standings as a leaderboard: ``score`` = expected score, its interval
     across tournaments, ``standard_error`` = the score's standard deviation; the
-    coefficients say the rounds, tournaments and prior votes."""
+    coefficients say the rounds, tournaments and prior votes. ``standings`` reuses a
+    simulation already made from these counts."""
     if counts.n_models == 0:
         return Leaderboard(method="swiss", rows=(), value_name="score", notes=("no votes yet",))
-    st = swiss_standings(
+    st = standings or swiss_standings(
         counts, rounds=rounds, tournaments=tournaments, seed=seed, prior_votes=prior_votes, ci=ci
     )
     rows = ranked_rows(
@@ -330,3 +332,21 @@ def swiss_leaderboard(
             f"rounds; the interval is the spread of one tournament's score",
         ),
     )
+
+
+def swiss_board(counts: PairwiseCounts, **options) -> dict:
+    """:func:`swiss_leaderboard` as JSON (``Leaderboard.as_dict``), each row with its
+    rank distribution's summary: ``p_first`` (the chance to win the tournament) and
+    ``mean_rank``. ``options`` as for :func:`swiss_standings`."""
+    if counts.n_models == 0:
+        return swiss_leaderboard(counts).as_dict()
+    st = swiss_standings(counts, **options)
+    board = swiss_leaderboard(counts, **options, standings=st)
+    out = board.as_dict()
+    index = {m: i for i, m in enumerate(st.models)}
+    mean_rank = st.mean_rank
+    for row in out["rows"]:
+        i = index[row["model"]]
+        row["p_first"] = float(st.rank_probabilities[i, 0])
+        row["mean_rank"] = float(mean_rank[i])
+    return out

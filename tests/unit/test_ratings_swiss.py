@@ -11,6 +11,7 @@ from arena.ratings.counts import PairwiseCounts
 from arena.ratings.swiss import (
     default_rounds,
     simulate_swiss,
+    swiss_board,
     swiss_leaderboard,
     win_probabilities,
 )
@@ -129,3 +130,14 @@ def test_swiss_leaderboard_rows():
     assert sum(r.rating for r in board.rows) == pytest.approx(2 * 2)  # 2 rounds x 2 games
     assert all(r.standard_error is not None for r in board.rows)
     assert board.to_rows()[0]["score"] == board.rows[0].rating
+
+
+def test_swiss_board_rows_carry_the_rank_distribution():
+    counts = PairwiseCounts.from_table(
+        ("a", "b", "c"), [(0, 1), (1, 2), (0, 2)], [[9, 1, 0, 0], [6, 4, 0, 0], [9, 1, 0, 0]]
+    )
+    board = swiss_board(counts, tournaments=300, seed=0)
+    assert board["method"] == "swiss" and board["value"] == "score"
+    assert sum(r["p_first"] for r in board["rows"]) == pytest.approx(1)
+    assert board["rows"][0]["model"] == "a" and board["rows"][0]["mean_rank"] < 2
+    assert board["coefficients"]["tournaments"] == 300
