@@ -485,9 +485,10 @@ def scope_votes_in_order(scope: BoardScope):
 
     One query over the scope's judgments (``created_at``, then id), read as four columns:
     unlike :func:`scope_counts`, its cost grows with the votes, not with the models
-    (about a second per million votes). Human votes counted as flagged stay off, as on the
-    public board; K-wise rankings are left out (Elo takes pairs in order); a judgment of
-    weight ``w`` (an aggregated import) is ``w`` identical votes at its time.
+    (100k votes: 2.5 s on SQLite under a load of 18 on 2 cores). Human votes counted as flagged stay off, as on the
+    public board; K-wise rankings are left out (Elo takes pairs in order). Raises
+    ValueError when the scope holds aggregated judgments (weight > 1, e.g. the Chatbot
+    Arena counts): their votes have no order to replay, as the rating CLI says too.
     """
     judgments = Judgment.objects.in_scope(scope)
     if not scope.llm_only:
@@ -500,12 +501,14 @@ def scope_votes_in_order(scope: BoardScope):
     if not rows:
         return (), *(np.zeros(0, np.intp) for _ in range(2)), np.zeros(0)
     a_ids, b_ids, winners, weights = zip(*rows, strict=True)
-    weights = np.asarray(weights, np.int64)
+    if any(w != 1 for w in weights):
+        raise ValueError(
+            "online Elo needs the votes one by one, in the order cast; this board holds "
+            "aggregated counts"
+        )
     a_ids, b_ids = np.asarray(a_ids, np.int64), np.asarray(b_ids, np.int64)
     models, _, index = _model_index(np.concatenate([a_ids, b_ids]))
     score = _SLOT_ZERO_SCORE[winner_codes(winners)]
-    if np.any(weights != 1):
-        a_ids, b_ids, score = (np.repeat(x, weights) for x in (a_ids, b_ids, score))
     return tuple(models), index(a_ids), index(b_ids), score
 
 

@@ -68,7 +68,7 @@ def fit_scope(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
         options = {
-            "elo": _option(elo_from_votes(*scope_votes_in_order(scope), k=elo_k).as_dict()),
+            "elo": _elo(scope, elo_k),
             "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
         }
     notes = list(board["notes"])
@@ -84,6 +84,16 @@ def fit_scope(
         prior=board.get("prior", 0.0),
         options=options,
     )
+
+
+def _elo(scope: BoardScope, k: float) -> dict:
+    """The online Elo option; without rows, and a note, on a board of aggregated counts."""
+    try:
+        votes = scope_votes_in_order(scope)
+    except ValueError as exc:
+        board = elo_from_votes((), [], [], [], k=k).as_dict()
+        return _option({**board, "notes": [str(exc)]})
+    return _option(elo_from_votes(*votes, k=k).as_dict())
 
 
 def _option(board: dict) -> dict:

@@ -11,6 +11,7 @@ from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord
 from arena.models import LeaderboardSnapshot
 from arena.services import refit, request_refit
+from tests.factories import pair_results
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +143,13 @@ def test_the_pages_other_reads_take_the_same_query(client, fitted):
     query = {"set": "toy", "by": "humans", "method": "swiss"}
     assert client.get("/api/leaderboard/pairs", query).status_code == 200
     assert client.get("/api/leaderboard/history", query).status_code == 200
+
+
+def test_a_board_of_aggregated_counts_has_no_elo(client, settings):
+    settings.ARENA_SWISS_TOURNAMENTS = 100
+    import_records(pair_results([("alpha", "beta", 30, 10, 4)]), prompt_set="toy", source="t")
+    snapshot = refit(BoardScope("toy", "humans").key, final=True)
+    assert snapshot.options["elo"]["rows"] == []
+    elo = client.get("/api/leaderboard", {"set": "toy", "method": "elo"}).json()
+    assert elo["rows"] == [] and any("one by one" in w for w in elo["graph"]["warnings"])
+    assert len(snapshot.options["swiss"]["rows"]) == 2
