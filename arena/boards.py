@@ -485,8 +485,9 @@ def scope_votes_in_order(scope: BoardScope):
 
     One query over the scope's judgments (``created_at``, then id), read as four columns:
     unlike :func:`scope_counts`, its cost grows with the votes, not with the models
-    (100k votes: 2.5 s on SQLite under a load of 18 on 2 cores). Human votes counted as flagged stay off, as on the
-    public board; K-wise rankings are left out (Elo takes pairs in order). Raises
+    (100k votes: 2.5 s on SQLite under a load of 18 on 2 cores). Human votes counted as
+    flagged stay off, as on the public board; K-wise rankings are left out (Elo takes
+    pairs in order). Raises
     ValueError when the scope holds aggregated judgments (weight > 1, e.g. the Chatbot
     Arena counts): their votes have no order to replay, as the rating CLI says too.
     """
