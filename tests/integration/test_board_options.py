@@ -111,6 +111,8 @@ def test_a_judge_board_replays_the_judges_verdicts_only(fitted):
     snapshot = refit(BoardScope("toy", "judges").key, final=True)
     rows = {r["model"]: r["rating"] for r in snapshot.options["elo"]["rows"]}
     assert set(rows) == {"alpha", "delta"} and rows["delta"] > rows["alpha"]
+    everyone = refit(BoardScope("toy", "all").key, final=True)
+    assert everyone.options["elo"]["n_votes"] == 401  # the humans' 400 and the judge's one
 
 
 def test_a_board_not_fitted_yet_is_pending_for_every_method(
