@@ -6,8 +6,8 @@
   if (!table) return;
   const scope = table.dataset.scope;
   const query = table.dataset.query;
-  // The standings shown (?method=): bt, elo or swiss (expected score, two decimals, and
-  // the chance to win a tournament in the last column).
+  // The standings shown (?method=): bt, elo or swiss (the mean finishing place first, the
+  // expected score with two decimals, the chance to win a tournament in the last column).
   const method = table.dataset.method || "bt";
   const swiss = method === "swiss";
   const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
@@ -48,7 +48,7 @@
       const tr = document.createElement("tr");
       tr.dataset.model = row.model;
       const cells = [
-        String(row.rank_ub), row.model, fmt(row.rating, swiss ? 2 : 1),
+        swiss ? fmt(row.mean_rank, 1) : String(row.rank_ub), row.model, fmt(row.rating, swiss ? 2 : 1),
         row.ci_lower === null || row.ci_lower === undefined ? "–" : fmt(row.ci_lower, 1) + " – " + fmt(row.ci_upper, 1),
         formatCount(row.votes), swiss ? fmt(row.p_first, 3) : row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
       ];

@@ -38,6 +38,7 @@ def test_the_swiss_standings_show_expected_scores_and_the_chance_to_win(arena_se
     assert board["value"] == "score"
     first = board["rows"][0]
     cells = rows.first.locator("td")
+    expect(cells.nth(0)).to_have_text(format_fixed(first["mean_rank"], 1))
     expect(cells.nth(1)).to_have_text(first["model"])
     expect(cells.nth(2)).to_have_text(format_fixed(first["rating"], 2))
     expect(cells.nth(5)).to_have_text(format_fixed(first["p_first"], 3))

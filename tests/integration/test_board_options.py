@@ -131,7 +131,7 @@ def test_the_page_offers_the_methods(client, fitted):
     html = page.content.decode()
     assert page.status_code == 200
     assert 'name="method"' in html and 'value="swiss" selected' in html
-    assert "Expected score" in html and "method=swiss" in html
+    assert "Expected score" in html and "Mean rank" in html and "method=swiss" in html
 
 
 def test_votes_queue_one_refit_for_all_methods(django_capture_on_commit_callbacks, fitted):
