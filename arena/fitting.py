@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from arena.boards import BoardScope, scope_counts, scope_style_votes, scope_votes_in_order
+import numpy as np
+
+from arena.boards import (
+    SLOT_ZERO_SCORE,
+    BoardScope,
+    VotesInOrder,
+    model_names,
+    scope_counts,
+    scope_style_votes,
+    scope_vote_tally,
+    scope_votes_in_order,
+)
 from arena.ratings.elo import DEFAULT_K, elo_from_votes
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.style import style_leaderboard
@@ -46,11 +58,13 @@ def fit_scope(
     anchor: tuple[str, float] | None = None,
     *,
     elo_k: float = DEFAULT_K,
+    elo_state: dict | None = None,
     swiss_tournaments: int = DEFAULT_TOURNAMENTS,
 ) -> FittedBoard:
     """Fit the scope's Bradley-Terry board (style-controlled if asked) and, without style
     control, its options: the online Elo (K-factor ``elo_k``, the votes replayed in the
-    order cast) and the Swiss standings (``swiss_tournaments`` simulated tournaments)."""
+    order cast, continuing ``elo_state``, the last board's: :func:`board_elo`) and the
+    Swiss standings (``swiss_tournaments`` simulated tournaments)."""
     options = {}
     if scope.style_control:
         try:
@@ -68,7 +82,7 @@ def fit_scope(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
         options = {
-            "elo": _elo(scope, elo_k),
+            "elo": board_elo(scope, elo_k, elo_state),
             "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
         }
     notes = list(board["notes"])
@@ -86,14 +100,95 @@ def fit_scope(
     )
 
 
-def _elo(scope: BoardScope, k: float) -> dict:
-    """The online Elo option; without rows, and a note, on a board of aggregated counts."""
-    try:
-        votes = scope_votes_in_order(scope)
-    except ValueError as exc:
+AGGREGATED = (
+    "online Elo needs the votes one by one, in the order cast; this board holds aggregated counts"
+)
+_MASK64 = (1 << 64) - 1
+
+
+def board_elo(scope: BoardScope, k: float, state: dict | None = None) -> dict:
+    """The online Elo option of a board, with its ``state`` for the next refit.
+
+    The Elo is the replay of the board's votes in the order cast, but a refit replays only
+    the votes cast since ``state`` (the last board's: ratings and votes per model, the
+    votes replayed, their :func:`arena.boards.vote_fingerprint`, the highest judgment id
+    and the last vote's place in the order), continuing its ratings: one query of the new
+    votes (a primary-key range) and one GROUP BY of O(models²) running counts that checks
+    that the votes replayed are still the board's (:func:`_continues`). When they are not
+    (a voter's votes moved between the public and the flagged counts, a vote deleted, one
+    committed late with an earlier place in the order, another K), it replays every vote.
+    Either way the ratings are bit for bit those of a full replay in order. A board of
+    aggregated counts has no order to replay: no rows, a note, no state.
+    """
+    state = state if state and state.get("k") == k else None
+    votes = scope_votes_in_order(scope, after_id=state["max_id"] if state else 0)
+    if state is not None and not _continues(scope, state, votes):
+        state, votes = None, scope_votes_in_order(scope)
+    if (votes.weights != 1).any():
         board = elo_from_votes((), [], [], [], k=k).as_dict()
-        return _option({**board, "notes": [str(exc)]})
-    return _option(elo_from_votes(*votes, k=k).as_dict())
+        return _option({**board, "notes": [AGGREGATED]})
+    contestants = dict(state["contestants"]) if state else {}
+    ids = {i: name for name, i in contestants.items()}
+    new = set(np.concatenate([votes.contestant_a, votes.contestant_b]).tolist()) - set(ids)
+    if new:
+        ids.update(model_names(new))
+        contestants = {name: i for i, name in ids.items()}
+    models = sorted(contestants)  # as a full replay orders them
+    ids_in_order = np.array([contestants[m] for m in models], np.int64)
+    by_id = np.argsort(ids_in_order)
+    a, b = (
+        by_id[np.searchsorted(ids_in_order[by_id], slot)]
+        for slot in (votes.contestant_a, votes.contestant_b)
+    )
+    board = elo_from_votes(
+        models,
+        a,
+        b,
+        SLOT_ZERO_SCORE[votes.winner],
+        k=k,
+        start=state["ratings"] if state else None,
+        start_votes=state["votes"] if state else None,
+    ).as_dict()
+    option = _option(board)
+    option["state"] = _next_state(state, votes, k, contestants, board["rows"])
+    return option
+
+
+def _continues(scope: BoardScope, state: dict, votes: VotesInOrder) -> bool:
+    """Whether ``votes`` (those above the state's highest id) come after the votes the
+    state replayed, and those are still exactly the board's: the board's running counts
+    hold as many votes, with the same fingerprint, as the state's and the new ones."""
+    if len(votes):
+        last_at, last_id = state["last"]
+        if (votes.created_at[0], int(votes.ids[0])) <= (datetime.fromisoformat(last_at), last_id):
+            return False  # a new vote sorts before one replayed: the order changed
+    total, fingerprint = scope_vote_tally(scope)
+    return total - int(votes.weights.sum()) == state["n_votes"] and (
+        fingerprint - votes.fingerprint
+    ) & _MASK64 == int(state["fingerprint"], 16)
+
+
+def _next_state(state, votes: VotesInOrder, k: float, contestants: dict, rows) -> dict:
+    """The Elo state after ``votes``: what the next refit continues from."""
+    n_votes = state["n_votes"] if state else 0
+    fingerprint = int(state["fingerprint"], 16) if state else 0
+    max_id = state["max_id"] if state else 0
+    last = state["last"] if state else None
+    if len(votes):
+        n_votes += int(votes.weights.sum())
+        fingerprint = (fingerprint + votes.fingerprint) & _MASK64
+        max_id = max(max_id, int(votes.ids.max()))
+        last = [votes.created_at[-1].isoformat(), int(votes.ids[-1])]
+    return {
+        "k": k,
+        "n_votes": n_votes,
+        "fingerprint": f"{fingerprint:016x}",
+        "max_id": max_id,
+        "last": last,
+        "contestants": contestants,
+        "ratings": {row["model"]: row["rating"] for row in rows},
+        "votes": {row["model"]: int(row["votes"]) for row in rows},
+    }
 
 
 def _option(board: dict) -> dict:

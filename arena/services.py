@@ -124,12 +124,14 @@ def _fit(scope: BoardScope, bootstrap: int | None, seed: int):
     anchor = (
         parse_anchor(prompt_set.rating_anchor) if prompt_set and prompt_set.rating_anchor else None
     )
+    last = LeaderboardSnapshot.objects.latest_of(scope.key)
     board = fit_scope(
         scope,
         bootstrap=rounds,
         seed=seed,
         anchor=anchor,
         elo_k=settings.ARENA_ELO_K,
+        elo_state=last.options.get("elo", {}).get("state") if last else None,
         swiss_tournaments=settings.ARENA_SWISS_TOURNAMENTS,
     )
     params = {
