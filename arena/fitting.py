@@ -163,9 +163,8 @@ def _continues(scope: BoardScope, state: dict, votes: VotesInOrder) -> bool:
         if (votes.created_at[0], int(votes.ids[0])) <= (datetime.fromisoformat(last_at), last_id):
             return False  # a new vote sorts before one replayed: the order changed
     total, fingerprint = scope_vote_tally(scope)
-    return total - int(votes.weights.sum()) == state["n_votes"] and (
-        fingerprint - votes.fingerprint
-    ) & _MASK64 == int(state["fingerprint"], 16)
+    before = (total - int(votes.weights.sum()), (fingerprint - votes.fingerprint) & _MASK64)
+    return before == (state["n_votes"], int(state["fingerprint"], 16))
 
 
 def _next_state(state, votes: VotesInOrder, k: float, contestants: dict, rows) -> dict:
