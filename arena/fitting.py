@@ -158,7 +158,7 @@ def _continues(scope: BoardScope, state: dict, votes: VotesInOrder) -> bool:
     """Whether ``votes`` (those above the state's highest id) come after the votes the
     state replayed, and those are still exactly the board's: the board's running counts
     hold as many votes, with the same fingerprint, as the state's and the new ones."""
-    if len(votes):
+    if len(votes) and state["last"]:  # (a state of no votes has no last one)
         last_at, last_id = state["last"]
         if (votes.created_at[0], int(votes.ids[0])) <= (datetime.fromisoformat(last_at), last_id):
             return False  # a new vote sorts before one replayed: the order changed

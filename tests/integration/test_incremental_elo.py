@@ -168,3 +168,14 @@ def test_votes_swapped_between_voters_of_as_many_votes_replay_the_board(reads):
     kept = [r for r in first if r.voter != "voter5"]
     assert len(kept) == 120 == sum(r.voter != "voter3" for r in first)
     assert refit_and_check(reads, kept) == [("after", 0), ("all", 120)]
+
+
+def test_an_elo_of_no_votes_yet_continues(reads):
+    # e.g. a human board of K-wise rankings only: fitted, with no pairwise vote to replay
+    cast([JudgmentRecord("j1", ("delta", "alpha"), winner="a", judge="judgy")])
+    empty = fitting.board_elo(SCOPE, K, None)
+    assert empty["rows"] == [] and empty["state"]["last"] is None
+    cast(first := human_votes(0, 30))
+    elo = fitting.board_elo(SCOPE, K, empty["state"])
+    assert ratings(elo) == pytest.approx(reference_elo(first), abs=1e-9)
+    assert ratings(elo) == ratings(fitting.board_elo(SCOPE, K, None))
