@@ -9,9 +9,11 @@ judgments after imports): a refit reads O(models^2) cells, never one row per vot
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
@@ -570,6 +572,25 @@ def scope_vote_tally(scope: BoardScope) -> tuple[int, int]:
     a_ids, b_ids, winners, n = zip(*rows, strict=True)
     n = np.asarray(n, np.int64)
     return int(n.sum()), vote_fingerprint(a_ids, b_ids, winner_codes(winners), n)
+
+
+@contextmanager
+def one_snapshot():
+    """The reads inside see the database as of one moment, so that a vote committed
+    between two of them is in both or in neither (the Elo's new votes and its tally).
+
+    A read-only REPEATABLE READ transaction on PostgreSQL; on SQLite a transaction's reads
+    already see one state. Inside a caller's transaction, that transaction's isolation
+    holds.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 _MASK64 = (1 << 64) - 1

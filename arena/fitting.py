@@ -12,6 +12,7 @@ from arena.boards import (
     BoardScope,
     VotesInOrder,
     model_names,
+    one_snapshot,
     scope_counts,
     scope_style_votes,
     scope_vote_tally,
@@ -121,9 +122,10 @@ def board_elo(scope: BoardScope, k: float, state: dict | None = None) -> dict:
     aggregated counts has no order to replay: no rows, a note, no state.
     """
     state = state if state and state.get("k") == k else None
-    votes = scope_votes_in_order(scope, after_id=state["max_id"] if state else 0)
-    if state is not None and not _continues(scope, state, votes):
-        state, votes = None, scope_votes_in_order(scope)
+    with one_snapshot():  # a vote cast meanwhile: in the new votes and the tally, or neither
+        votes = scope_votes_in_order(scope, after_id=state["max_id"] if state else 0)
+        if state is not None and not _continues(scope, state, votes):
+            state, votes = None, scope_votes_in_order(scope)
     if (votes.weights != 1).any():
         board = elo_from_votes((), [], [], [], k=k).as_dict()
         return _option({**board, "notes": [AGGREGATED]})

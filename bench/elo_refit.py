@@ -3,7 +3,8 @@
 
     .venv/bin/python bench/elo_refit.py --votes 100000 --new 100
 
-A scratch SQLite database (``--db``, removed first) or ``DATABASE_URL``; prints the
+A scratch SQLite database (``--db``, removed first; ANALYZEd after the import) or
+``DATABASE_URL``; prints the
 seconds of each, the votes each read and the goal line (the incremental refit reads only
 the new votes and costs under a tenth of the full replay).
 """
@@ -35,6 +36,7 @@ def main():
     django.setup()
     import numpy as np
     from django.core.management import call_command
+    from django.db import connection
 
     from arena import fitting
     from arena.boards import BoardScope
@@ -55,6 +57,11 @@ def main():
         ]
 
     import_records(votes(0, args.votes), prompt_set="bench", source="bench")
+    if connection.vendor == "sqlite":
+        # the planner's statistics (PostgreSQL's autovacuum keeps its own): without them
+        # SQLite walks the prompt set's matches instead of the judgments' id range
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     scope = BoardScope("bench", "humans")
     read = []
     original = fitting.scope_votes_in_order

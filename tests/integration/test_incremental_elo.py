@@ -4,12 +4,13 @@ bit, after votes arrive between refits, a voter is flagged, a vote is deleted or
 an earlier place in the order."""
 
 import math
+import threading
 from collections import defaultdict
 from datetime import timedelta
 
 import numpy as np
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from arena import fitting
 from arena.boards import BoardScope, move_voter_counts, rebuild_pair_counts
@@ -179,3 +180,38 @@ def test_an_elo_of_no_votes_yet_continues(reads):
     elo = fitting.board_elo(SCOPE, K, empty["state"])
     assert ratings(elo) == pytest.approx(reference_elo(first), abs=1e-9)
     assert ratings(elo) == ratings(fitting.board_elo(SCOPE, K, None))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vote_committed_between_the_two_reads_waits_for_the_next_refit(reads, monkeypatch):
+    """The new votes and the tally are read in one snapshot: a vote committed between them
+    is in neither, and the next refit reads it alone (no full replay)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a second writer during a read transaction: PostgreSQL")
+    cast(first := human_votes(0, 60))
+    refit_and_check(reads, first)
+    cast(second := human_votes(60, 5))
+    late = human_votes(65, 1)
+    tally = fitting.scope_vote_tally
+
+    def vote_elsewhere():  # another connection, committed at once
+        try:
+            cast(late)
+        finally:
+            connections.close_all()
+
+    def tally_after_a_vote(scope):
+        writer = threading.Thread(target=vote_elsewhere)
+        writer.start()
+        writer.join()
+        return tally(scope)
+
+    monkeypatch.setattr(fitting, "scope_vote_tally", tally_after_a_vote)
+    reads.clear()
+    snapshot = refit(SCOPE.key, final=True)
+    assert reads == [("after", 5)]
+    assert ratings(snapshot.options["elo"]) == pytest.approx(reference_elo(first + second))
+    monkeypatch.setattr(fitting, "scope_vote_tally", tally)
+    assert refit_and_check(reads, first + second + late) == [("after", 1)]
