@@ -24,7 +24,7 @@ from arena.gate import issue_challenge
 from arena.model_pages import csv_rows, model_profile, public_model
 from arena.models import Judge, Judgment, LeaderboardSnapshot, PromptSet
 from arena.schemas import Board, Problem
-from arena.services import latest_snapshot
+from arena.services import BoardMethod, board_json, latest_snapshot
 from arena.voters import caller, ip_hash, network_hash, remember, voter_label
 from arena.votes import cast_vote
 
@@ -48,41 +48,26 @@ class PromptSetOut(Schema):
 SCOPE_ERRORS = {400: Problem, 404: Problem, 422: Problem}
 
 
-def _board(scope: BoardScope, snapshot) -> dict:
-    """The board as JSON; a board not fitted yet is empty and ``pending``."""
-    if snapshot is None:
-        return {
-            "scope": scope.key,
-            "method": "",
-            "created_at": None,
-            "n_votes": 0,
-            "n_models": 0,
-            "rows": [],
-            "graph": {},
-            "pending": True,
-        }
-    return {
-        "scope": snapshot.scope,
-        "method": snapshot.method,
-        "created_at": snapshot.created_at.isoformat(),
-        "n_votes": snapshot.n_votes,
-        "n_models": snapshot.n_models,
-        "rows": snapshot.rows,
-        "graph": snapshot.graph,
-        "pending": False,
-    }
-
-
 @router.get(
     "/leaderboard",
     response={200: Board, **SCOPE_ERRORS},
     summary="Latest leaderboard of a scope",
     description="A board never fitted yet answers empty with `pending: true` and is fitted "
-    "in the background (the leaderboard page's websocket says when).",
+    "in the background (the leaderboard page's websocket says when). `method` chooses the "
+    "standings: `bt` (Bradley-Terry), `elo` (online Elo, its K-factor in `coefficients`) or "
+    "`swiss` (expected score in simulated Swiss tournaments, `value: score`), all fitted "
+    "from the same votes at the same refit.",
 )
-def leaderboard(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
+def leaderboard(
+    request,
+    set: str,
+    by: str = "humans",
+    category: str = "",
+    style: str = "0",
+    method: BoardMethod = "bt",
+):
     scope = BoardScope.validated(set, by, category, style)
-    return _board(scope, latest_snapshot(scope))
+    return board_json(scope, latest_snapshot(scope), method)
 
 
 CSV_FIELDS = ["rank_ub", "model", "rating", "ci_lower", "ci_upper", "votes", "win_rate"]
@@ -101,13 +86,21 @@ CSV_FIELDS = ["rank_ub", "model", "rating", "ci_lower", "ci_upper", "votes", "wi
         }
     },
 )
-def leaderboard_csv(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
+def leaderboard_csv(
+    request,
+    set: str,
+    by: str = "humans",
+    category: str = "",
+    style: str = "0",
+    method: BoardMethod = "bt",
+):
     scope = BoardScope.validated(set, by, category, style)
     snapshot = latest_snapshot(scope)
+    rows = [] if snapshot is None else board_json(scope, snapshot, method)["rows"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(snapshot.rows if snapshot else [])
+    writer.writerows(rows)
     response = HttpResponse(buffer.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{_csv_name(scope)}"'
     return response

@@ -9,9 +9,11 @@ judgments after imports): a refit reads O(models^2) cells, never one row per vot
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
@@ -472,6 +474,148 @@ def scope_style_votes(scope: BoardScope) -> StyleVotes:
         style_b=style[:, 4:],
         weight=weights,
         unit=unit.astype(np.int64),
+    )
+
+
+# Slot 0's points per winner code (a, b, tie, both bad): what the online Elo reads.
+SLOT_ZERO_SCORE = np.array([1.0, 0.0, 0.5, 0.5])
+
+
+@dataclass(frozen=True)
+class VotesInOrder:
+    """A scope's pairwise votes one by one, in the order cast (``created_at``, then id):
+    judgment ``ids``, their ``created_at``, slot 0 and slot 1 ``contestant_a``/``_b``,
+    ``winner`` codes (as :func:`arena.vocabulary.winner_codes`) and ``weights``."""
+
+    ids: np.ndarray
+    created_at: list
+    contestant_a: np.ndarray
+    contestant_b: np.ndarray
+    winner: np.ndarray
+    weights: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def fingerprint(self) -> int:
+        """:func:`vote_fingerprint` of these votes."""
+        return vote_fingerprint(self.contestant_a, self.contestant_b, self.winner, self.weights)
+
+
+def scope_votes_in_order(scope: BoardScope, after_id: int = 0) -> VotesInOrder:
+    """The scope's pairwise votes with a judgment id above ``after_id``, one by one in the
+    order they were cast, for the online Elo.
+
+    One query of six columns over the scope's judgments (``created_at``, then id): unlike
+    :func:`scope_counts`, its cost grows with the votes read, which is why the refit
+    replays only the votes after the ones its last board replayed (``after_id``, a range
+    of the primary key; ``arena.fitting``). Human votes counted as flagged stay off, as on
+    the public board; K-wise rankings are left out (Elo takes pairs in order).
+    """
+    judgments = Judgment.objects.in_scope(scope)
+    if not scope.llm_only:
+        judgments = judgments.exclude(voter__counted_flagged=True)
+    if after_id:
+        judgments = judgments.filter(id__gt=after_id)
+    rows = list(
+        judgments.with_slots(models_only=True)
+        .order_by("created_at", "id")
+        .values_list(
+            "id", "created_at", "s0__contestant_id", "s1__contestant_id", "winner", "weight"
+        )
+    )
+    if not rows:
+        empty = np.zeros(0, np.int64)
+        return VotesInOrder(empty, [], empty, empty, empty, empty)
+    ids, created_at, a_ids, b_ids, winners, weights = zip(*rows, strict=True)
+    return VotesInOrder(
+        np.asarray(ids, np.int64),
+        list(created_at),
+        np.asarray(a_ids, np.int64),
+        np.asarray(b_ids, np.int64),
+        winner_codes(winners),
+        np.asarray(weights, np.int64),
+    )
+
+
+def scope_vote_tally(scope: BoardScope) -> tuple[int, int]:
+    """The number of the votes :func:`scope_votes_in_order` reads (without ``after_id``)
+    and their :func:`vote_fingerprint`, from the running counts: one GROUP BY of
+    O(models²) rows, whatever the number of votes. A run's board has no running counts:
+    its judgments are grouped instead (one GROUP BY over the run's verdicts)."""
+    if scope.run_id is not None:
+        rows = list(
+            Judgment.objects.in_scope(scope)
+            .with_slots(models_only=True)
+            .values_list("s0__contestant_id", "s1__contestant_id", "winner")
+            .annotate(n=Sum("weight"))
+            .order_by()
+        )
+    else:
+        cells = PairOutcomeCount.objects.filter(
+            _source_filter(scope),
+            prompt_set__slug=scope.prompt_set,
+            count__gt=0,
+            contestant_a__kind=Contestant.Kind.MODEL,
+            contestant_b__kind=Contestant.Kind.MODEL,
+        ).exclude(source=NAMED_SOURCE)
+        if scope.category:
+            cells = cells.filter(category=scope.category)
+        rows = list(
+            cells.values_list("contestant_a_id", "contestant_b_id", "winner")
+            .annotate(n=Sum("count"))
+            .order_by()
+        )
+    if not rows:
+        return 0, 0
+    a_ids, b_ids, winners, n = zip(*rows, strict=True)
+    n = np.asarray(n, np.int64)
+    return int(n.sum()), vote_fingerprint(a_ids, b_ids, winner_codes(winners), n)
+
+
+@contextmanager
+def one_snapshot():
+    """The reads inside see the database as of one moment, so that a vote committed
+    between two of them is in both or in neither (the Elo's new votes and its tally).
+
+    A read-only REPEATABLE READ transaction on PostgreSQL; on SQLite a transaction's reads
+    already see one state. Inside a caller's transaction, that transaction's isolation
+    holds.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def vote_fingerprint(contestant_a, contestant_b, winner, counts) -> int:
+    """A sum over votes of a 64-bit hash of each vote's (slot 0, slot 1, winner), mod
+    2**64: additive, so the fingerprint of some votes is the board's minus the others'.
+    Two sets of votes of the same size share it only if they hold the same votes per
+    (pair, winner) (or by a 2**-64 chance): what the online Elo's state checks that the
+    votes it replayed are still the board's (``arena.fitting``)."""
+    a = np.asarray(contestant_a, np.uint64)
+    b = np.asarray(contestant_b, np.uint64)
+    x = (a << np.uint64(34)) ^ (b << np.uint64(4)) ^ np.asarray(winner, np.uint64)
+    x = x + np.uint64(0x9E3779B97F4A7C15)  # splitmix64's finaliser
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return int((x * np.asarray(counts, np.uint64)).sum(dtype=np.uint64)) & _MASK64
+
+
+def model_names(contestant_ids) -> dict[int, str]:
+    """Contestant id -> name (one query)."""
+    return dict(
+        Contestant.objects.filter(id__in=[int(i) for i in contestant_ids]).values_list("id", "name")
     )
 
 

@@ -746,6 +746,12 @@ class LeaderboardSnapshot(models.Model):
     n_models = models.PositiveIntegerField(default=0)
     graph = models.JSONField(default=dict, blank=True, help_text="Comparison-graph health report.")
     params = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The same votes' other standings by method (elo, swiss): "
+        "{method, value, rows, n_votes, coefficients, notes}.",
+    )
     fit_seconds = models.FloatField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,7 +22,8 @@ class Problem(Schema):
 
 
 class BoardRow(Schema):
-    """One model's line of a fitted leaderboard (``LeaderboardSnapshot.rows``)."""
+    """One model's line of a fitted leaderboard (``LeaderboardSnapshot.rows``, or a board
+    option's rows: ``rating`` then holds what the board's ``value`` names)."""
 
     rank_ub: int
     model: str
@@ -31,6 +32,11 @@ class BoardRow(Schema):
     ci_upper: float | None = None
     votes: float  # weighted votes: a soft preference counts a fraction
     win_rate: float | None = None
+    # Swiss standings: the score's standard deviation across simulated tournaments, the
+    # chance to win one, the mean rank.
+    standard_error: float | None = None
+    p_first: float | None = None
+    mean_rank: float | None = None
 
 
 class Board(Schema):
@@ -38,6 +44,12 @@ class Board(Schema):
 
     scope: str
     method: str
+    # What the rows' ``rating`` holds: "rating" (Bradley-Terry, Elo) or "score" (Swiss).
+    value: str = "rating"
+    # The methods this snapshot can answer besides "bt" (``?method=``).
+    options: list[str] = []
+    # The option's settings (Elo's k; Swiss rounds, tournaments, prior votes).
+    coefficients: dict = {}
     created_at: str | None
     n_votes: int
     n_models: int

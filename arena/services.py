@@ -11,6 +11,7 @@ import logging
 import time
 from contextlib import suppress
 from datetime import timedelta
+from typing import Literal, get_args
 
 from django.conf import settings
 from django.core.cache import cache
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from arena.boards import BoardScope
 from arena.enqueue import enqueue_on_commit
-from arena.errors import SERVICE_DOWN
+from arena.errors import NOT_FOUND, SERVICE_DOWN, Refusal
 from arena.events import broadcast_board
 from arena.fitting import FittedBoard, fit_scope
 from arena.models import BoardState, Judgment, LeaderboardSnapshot, PromptSet
@@ -49,6 +50,66 @@ def latest_snapshot(
     return snapshot
 
 
+# The standings a leaderboard endpoint answers: Bradley-Terry (the snapshot's own rows) or
+# one of the options fitted beside it (LeaderboardSnapshot.options).
+BoardMethod = Literal["bt", "elo", "swiss"]
+BOARD_METHODS: tuple[str, ...] = get_args(BoardMethod)
+
+
+def board_json(scope: BoardScope, snapshot, method: str = "bt") -> dict:
+    """The board as JSON; a board not fitted yet is empty and ``pending``.
+
+    ``method`` other than "bt" answers the option stored with the snapshot; a snapshot
+    without it (a style-controlled board) is a 404 naming ``method``.
+    """
+    if snapshot is None:
+        return {
+            "scope": scope.key,
+            "method": "" if method == "bt" else method,
+            "created_at": None,
+            "n_votes": 0,
+            "n_models": 0,
+            "rows": [],
+            "graph": {},
+            "pending": True,
+        }
+    board = {
+        "scope": snapshot.scope,
+        "method": snapshot.method,
+        "options": sorted(snapshot.options),
+        "created_at": snapshot.created_at.isoformat(),
+        "n_votes": snapshot.n_votes,
+        "n_models": snapshot.n_models,
+        "rows": snapshot.rows,
+        "graph": snapshot.graph,
+        "pending": False,
+    }
+    if method != "bt":
+        option = _option_of(snapshot, method)
+        board.update(
+            method=method,
+            value=option["value"],
+            rows=option["rows"],
+            coefficients=option.get("coefficients") or {},
+            graph={
+                **snapshot.graph,
+                "warnings": [*snapshot.graph.get("warnings", []), *option["notes"]],
+            },
+        )
+    return board
+
+
+def _option_of(snapshot, method: str) -> dict:
+    option = snapshot.options.get(method)
+    if option is None:
+        raise Refusal(
+            f"no {method} standings on this board (only Bradley-Terry on a style-controlled board)",
+            field="method",
+            status=NOT_FOUND,
+        )
+    return option
+
+
 def refresh_leaderboard(
     scope: BoardScope, bootstrap: int | None = None, seed: int = 0
 ) -> LeaderboardSnapshot:
@@ -64,7 +125,16 @@ def _fit(scope: BoardScope, bootstrap: int | None, seed: int):
     anchor = (
         parse_anchor(prompt_set.rating_anchor) if prompt_set and prompt_set.rating_anchor else None
     )
-    board = fit_scope(scope, bootstrap=rounds, seed=seed, anchor=anchor)
+    last = LeaderboardSnapshot.objects.latest_of(scope.key)
+    board = fit_scope(
+        scope,
+        bootstrap=rounds,
+        seed=seed,
+        anchor=anchor,
+        elo_k=settings.ARENA_ELO_K,
+        elo_state=last.options.get("elo", {}).get("state") if last else None,
+        swiss_tournaments=settings.ARENA_SWISS_TOURNAMENTS,
+    )
     params = {
         "bootstrap": rounds,
         "seed": seed,
@@ -91,6 +161,7 @@ def _store(
         n_models=len(board.rows),
         graph=board.graph,
         params=params,
+        options=board.options,
         fit_seconds=fit_seconds,
     )
 

@@ -17,7 +17,7 @@ from arena.live_answers import live_answer_events, open_live_stream
 from arena.model_pages import model_profile, public_model
 from arena.models import Contestant, PromptSet
 from arena.permalinks import voted_battle
-from arena.services import latest_snapshot
+from arena.services import BOARD_METHODS, board_json, latest_snapshot
 from arena.voters import caller, current_voter, ip_hash, voter_label
 
 
@@ -36,6 +36,7 @@ def leaderboard(request):
         raise Http404(f"no prompt set {slug!r}")
     choices = board_choices(prompt_set)
     default_by = choices["boards"][0]["by"] if choices["boards"] else "humans"
+    method = request.GET.get("method") or "bt"
     try:
         scope = BoardScope.validated(
             slug,
@@ -43,6 +44,10 @@ def leaderboard(request):
             request.GET.get("category", ""),
             request.GET.get("style", "0"),
         )
+        if method not in BOARD_METHODS:
+            raise Refusal("expected bt, elo or swiss", field="method")
+        snapshot = latest_snapshot(scope)  # None while a board never fitted is first fitted
+        board = board_json(scope, snapshot, method)
     except Refusal as exc:
         return render(
             request,
@@ -50,15 +55,14 @@ def leaderboard(request):
             {"nav": "leaderboard", "error": str(exc), "sets": sets},
             status=exc.status,
         )
-    snapshot = latest_snapshot(scope)  # None while a board never fitted is first fitted
-    query = urlencode(
-        {
-            "set": scope.prompt_set,
-            "by": scope.by,
-            "category": scope.category,
-            "style": int(scope.style_control),
-        }
-    )
+    params = {
+        "set": scope.prompt_set,
+        "by": scope.by,
+        "category": scope.category,
+        "style": int(scope.style_control),
+    }
+    if method != "bt":
+        params["method"] = method
     return render(
         request,
         "arena/leaderboard.html",
@@ -69,7 +73,9 @@ def leaderboard(request):
             "choices": choices,
             "scope": scope,
             "snapshot": snapshot,
-            "query": query,
+            "board": board,
+            "method": method,
+            "query": urlencode(params),
         },
     )
 

@@ -253,6 +253,10 @@ CACHES = {
 
 # --- Arena ------------------------------------------------------------------------------
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000)
+# The board options fitted beside Bradley-Terry: the online Elo's K-factor, and the number
+# of Swiss tournaments simulated for the Swiss standings (arena.ratings.swiss).
+ARENA_ELO_K = env_float("ARENA_ELO_K", 4.0)
+ARENA_SWISS_TOURNAMENTS = env_int("ARENA_SWISS_TOURNAMENTS", 2000)
 # A board is refitted at most once per interval (the first vote after a quiet spell: at once).
 ARENA_REFIT_MIN_INTERVAL_SECONDS = env_float("ARENA_REFIT_MIN_INTERVAL_SECONDS", 0.5)
 ARENA_BATTLE_TTL_SECONDS = env_int("ARENA_BATTLE_TTL_SECONDS", 3600)

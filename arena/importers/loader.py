@@ -55,6 +55,7 @@ DEFAULT_PROMPT_SETS = {
     "alpaca-eval": "alpaca-eval",
     "pandalm": "pandalm",
     "llmbar": "llmbar",
+    "dpo": "dpo",
     "jsonl": "default",
 }
 

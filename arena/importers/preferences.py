@@ -17,7 +17,13 @@ matter):
 - ``orders_agree``: the chosen answer won more decisive verdicts than the rejected one in
   *each* presentation order (``None`` when only one order was judged);
 - ``probability``: the mean soft preference for the chosen answer where verdicts carry
-  one (AlpacaEval's ``preference``), else ``None``.
+  one (AlpacaEval's ``preference``), else ``None``;
+- ``votes_when_chosen_first``: the decisive votes ``[for chosen, for rejected]`` given
+  while the chosen answer was shown first (the rest were given in the other order).
+
+``prompt_id``, ``chosen_model`` and ``rejected_model`` identify a row, so that
+``arena_import --format dpo`` (``arena.importers.formats.dpo``) reads an export back as
+judgments that export to the same rows, and a second import stores nothing twice.
 
 A pair with as many votes each way is no preference and is left out. The aggregation is
 numpy over one row per verdict: no per-verdict Python loop.
@@ -241,7 +247,18 @@ def preference_pairs(
         prompts = {
             p.pk: p for p in Prompt.objects.filter(pk__in=np.unique(tally.prompt[part]).tolist())
         }
-        for i, win, lose in zip(part.tolist(), winners.tolist(), losers.tolist(), strict=True):
+        # Decisive votes (for chosen, for rejected) given while the chosen answer was shown first.
+        when_first = np.where(
+            chosen.chosen_is_first[part],
+            [tally.first_votes_shown_first[part], tally.second_votes_shown_first[part]],
+            [
+                tally.second_votes[part] - tally.second_votes_shown_first[part],
+                tally.first_votes[part] - tally.first_votes_shown_first[part],
+            ],
+        )
+        for k, (i, win, lose) in enumerate(
+            zip(part.tolist(), winners.tolist(), losers.tolist(), strict=True)
+        ):
             prompt, good, bad = prompts[int(tally.prompt[i])], outputs[win], outputs[lose]
             summary.rows += 1
             summary.verdicts += float(
@@ -266,6 +283,7 @@ def preference_pairs(
                 "probability": None
                 if np.isnan(chosen.probability[i])
                 else round(float(chosen.probability[i]), 6),
+                "votes_when_chosen_first": [_number(when_first[0, k]), _number(when_first[1, k])],
             }
 
 
@@ -332,7 +350,7 @@ def dataset_card(
     licence = prompt_set.license or "unknown"
     columns = (
         "prompt, chosen, rejected, chosen_model, rejected_model, votes_chosen, "
-        "votes_rejected, ties, agreement, orders_agree, probability"
+        "votes_rejected, ties, agreement, orders_agree, probability, votes_when_chosen_first"
         if fmt == "dpo"
         else "prompt, responses (best first), models, ranks, scores"
     )

@@ -1,14 +1,16 @@
 """Command line: fit a leaderboard from files, no database needed.
 
     python -m arena.ratings fit PATH... --format {fastchat,counts,arena-hard,alpaca-eval,jsonl}
-        --method {bt,elo,pl,winrate,arena-hard} [--bootstrap N] [--seed S]
+        --method {bt,elo,pl,winrate,arena-hard,swiss} [--bootstrap N] [--seed S]
         [--anchor MODEL=RATING] [--baseline MODEL] [--annotator NAME] [--style-control]
-        [--json] [--quiet]
+        [--k K] [--tournaments T] [--rounds R] [--json] [--quiet]
 
 Files are read by the importers' parsers through the battle reader
 (``arena.importers.formats.reader``), so the CLI and the web app understand exactly the
 same formats with the same errors. Bradley-Terry counts are aggregated as the lines are
-read (no rows kept); the online Elo reads the votes in file order, style control the
+read (no rows kept), and so are the Swiss standings' (``--method swiss``: the expected
+score in ``--tournaments`` simulated Swiss tournaments, :mod:`arena.ratings.swiss`); the
+online Elo (K-factor ``--k``) reads the votes in file order, style control the
 records, both streamed. ``--json`` prints a list of rows ``{model, rating | win_rate |
 score, ci_lower, ci_upper, rank_ub, votes, standard_error?, length_controlled_win_rate?,
 lc_standard_error?}``; otherwise a table (``--method winrate``: AlpacaEval 2.0's
@@ -28,14 +30,21 @@ from collections.abc import Iterable, Sequence
 from arena.importers.formats import parse
 from arena.importers.formats.progress import Progress
 from arena.importers.formats.reader import file_bytes, iter_records, iter_votes, read_counts
-from arena.ratings import elo, plackett_luce, style, winrate
+from arena.ratings import elo, plackett_luce, style, swiss, winrate
 from arena.ratings.counts import counts_from_records
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.scale import parse_anchor
 
 FORMATS = ("fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl")
-METHODS = ("bt", "elo", "pl", "winrate", "arena-hard")
-DEFAULT_BOOTSTRAP = {"bt": 1000, "pl": 1000, "arena-hard": 1000, "elo": 0, "winrate": 0}
+METHODS = ("bt", "elo", "pl", "winrate", "arena-hard", "swiss")
+DEFAULT_BOOTSTRAP = {
+    "bt": 1000,
+    "pl": 1000,
+    "arena-hard": 1000,
+    "elo": 0,
+    "winrate": 0,
+    "swiss": 0,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="control for answer length and markdown (bt only)",
     )
+    fit.add_argument(
+        "--k", type=float, default=elo.DEFAULT_K, metavar="K", help="online Elo's K-factor"
+    )
+    fit.add_argument(
+        "--tournaments",
+        type=int,
+        default=swiss.DEFAULT_TOURNAMENTS,
+        metavar="T",
+        help="simulated tournaments (swiss)",
+    )
+    fit.add_argument(
+        "--rounds", type=int, default=None, metavar="R", help="rounds (swiss; ceil(log2 n))"
+    )
     fit.add_argument("--json", action="store_true", help="print JSON rows")
     fit.add_argument(
         "--quiet", action="store_true", help="no progress bar or progress lines on stderr"
@@ -96,7 +118,10 @@ def fit_board(records: Iterable, args):
         counts = counts_from_records(records, group_by_match=args.format != "counts")
         return leaderboard(counts, "bt", n_boot, args.seed, anchor)
     if args.method == "elo":
-        return elo.elo_leaderboard(records, bootstrap=n_boot, seed=args.seed)
+        return elo.elo_leaderboard(records, k=args.k, bootstrap=n_boot, seed=args.seed)
+    if args.method == "swiss":
+        counts = counts_from_records(records, group_by_match=args.format != "counts")
+        return _swiss(counts, args)
     records = list(records)  # the methods below read them more than once
     if args.method == "pl":
         rankings = plackett_luce.rankings_from_records(records)
@@ -106,6 +131,12 @@ def fit_board(records: Iterable, args):
         baseline = args.baseline or winrate.infer_baseline(counts)
         return winrate.winrate_leaderboard(records, baseline)
     return winrate.arena_hard_from_records(records, args.baseline, n_boot, args.seed)
+
+
+def _swiss(counts, args):
+    return swiss.swiss_leaderboard(
+        counts, rounds=args.rounds, tournaments=args.tournaments, seed=args.seed
+    )
 
 
 def _fit_options(args):
@@ -134,6 +165,11 @@ def fit_files(args, progress=None):
             args.format, args.paths, group_by_match=args.format != "counts", **options
         )
         return leaderboard(counts, "bt", n_boot, args.seed, anchor)
+    if args.method == "swiss":
+        counts = read_counts(
+            args.format, args.paths, group_by_match=args.format != "counts", **options
+        )
+        return _swiss(counts, args)
     if args.method == "elo":
         records = iter_votes(args.format, args.paths, **options)
     else:

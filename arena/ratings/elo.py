@@ -25,6 +25,8 @@ from .leaderboard import Leaderboard, ranked_rows
 
 # Slot 0's score per winner: a tie or both-bad is half a win each way.
 _SCORE = {A: 1.0, B: 0.0, TIE: 0.5, BOTH_BAD: 0.5}
+DEFAULT_K = 4.0  # Chatbot Arena's
+INIT = 1000.0  # every model's rating before its first vote
 
 
 def online_elo(
@@ -37,9 +39,14 @@ def online_elo(
     scale: float = 400.0,
     base: float = 10.0,
     init: float = 1000.0,
+    start=None,
 ) -> np.ndarray:
-    """Elo ratings after the votes ``(a[t], b[t], score_a[t])`` in order; shape (n,)."""
-    ratings = [float(init)] * n_models
+    """Elo ratings after the votes ``(a[t], b[t], score_a[t])`` in order; shape (n,).
+
+    ``start``: every model's rating after earlier votes, which these votes continue; the
+    result is then bit for bit the replay of the earlier votes and these ones in order.
+    """
+    ratings = [float(init)] * n_models if start is None else [float(r) for r in start]
     alpha = math.log(base) / scale
     exp = math.exp
     for i, j, s in zip(
@@ -94,20 +101,50 @@ def votes_from_records(records: Iterable):
     return tuple(names), np.array(a, np.intp), np.array(b, np.intp), np.array(score)
 
 
-def elo_leaderboard(records: Iterable, *, k: float = 4.0, bootstrap: int = 0, seed=0, ci=0.95):
+def elo_leaderboard(
+    records: Iterable, *, k: float = DEFAULT_K, bootstrap: int = 0, seed=0, ci=0.95
+):
     """Online Elo leaderboard (optionally with FastChat-style bootstrap intervals)."""
-    models, a, b, score = votes_from_records(records)
+    return elo_from_votes(*votes_from_records(records), k=k, bootstrap=bootstrap, seed=seed, ci=ci)
+
+
+def elo_from_votes(
+    models,
+    a,
+    b,
+    score,
+    *,
+    k: float = DEFAULT_K,
+    bootstrap: int = 0,
+    seed=0,
+    ci=0.95,
+    start=None,
+    start_votes=None,
+) -> Leaderboard:
+    """Online Elo leaderboard of the votes ``(a[t], b[t], score[t])`` in the order cast.
+
+    ``start`` and ``start_votes``: ratings and votes by model name after earlier votes,
+    which these votes continue (:func:`online_elo`; a model not in them starts afresh);
+    not with ``bootstrap``, whose replicas replay every vote.
+    """
     n = len(models)
-    ratings = online_elo(a, b, score, n, k=k)
+    a, b = np.asarray(a, np.intp), np.asarray(b, np.intp)
+    if bootstrap and start:
+        raise ValueError("a bootstrap replays every vote: it cannot continue earlier ratings")
+    start, start_votes = start or {}, start_votes or {}
+    initial = [start.get(m, INIT) for m in models]
+    ratings = online_elo(a, b, score, n, k=k, init=INIT, start=initial)
     votes = np.bincount(a, minlength=n) + np.bincount(b, minlength=n)
+    votes += np.array([start_votes.get(m, 0) for m in models], votes.dtype)
     lower = upper = None
     if bootstrap:
         lower, upper = percentile_interval(bootstrap_elo(a, b, score, n, bootstrap, seed, k=k), ci)
     return Leaderboard(
         method="elo",
         rows=ranked_rows(models, ratings, votes, lower=lower, upper=upper),
-        n_votes=float(a.size),
+        n_votes=float(votes.sum() / 2),
         n_replicas=bootstrap,
         seed=seed if bootstrap else None,
+        coefficients={"k": float(k)},
         notes=("online Elo depends on vote order; the Bradley-Terry leaderboard does not",),
     )

@@ -6,6 +6,10 @@
   if (!table) return;
   const scope = table.dataset.scope;
   const query = table.dataset.query;
+  // The standings shown (?method=): bt, elo or swiss (the mean finishing place first, the
+  // expected score with two decimals, the chance to win a tournament in the last column).
+  const method = table.dataset.method || "bt";
+  const swiss = method === "swiss";
   const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
   // A vote count, by the rule of the first render (arena.rendering.format_count, the
   // template filter "count"): whole counts without decimals, fractional ones (a soft
@@ -44,9 +48,9 @@
       const tr = document.createElement("tr");
       tr.dataset.model = row.model;
       const cells = [
-        String(row.rank_ub), row.model, fmt(row.rating, 1),
+        swiss ? fmt(row.mean_rank, 1) : String(row.rank_ub), row.model, fmt(row.rating, swiss ? 2 : 1),
         row.ci_lower === null || row.ci_lower === undefined ? "–" : fmt(row.ci_lower, 1) + " – " + fmt(row.ci_upper, 1),
-        formatCount(row.votes), row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
+        formatCount(row.votes), swiss ? fmt(row.p_first, 3) : row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
       ];
       cells.forEach((text, i) => {
         const td = document.createElement("td");
@@ -80,7 +84,7 @@
       type: "scatter", mode: "markers", x: rows.map((r) => plotlyText(r.model)), y: rows.map((r) => r.rating),
       error_y: { type: "data", symmetric: false, array: rows.map((r) => (r.ci_upper ?? r.rating) - r.rating), arrayminus: rows.map((r) => r.rating - (r.ci_lower ?? r.rating)) },
       hovertemplate: "%{x}: %{y:.1f}<extra></extra>",
-    }], layout("Rating with 95% CI", { xaxis: { tickangle: -45 }, yaxis: { title: { text: "rating" } } }), config);
+    }], layout(swiss ? "Expected Swiss score (range of 95% of tournaments)" : method === "elo" ? "Online Elo rating" : "Rating with 95% CI", { xaxis: { tickangle: -45 }, yaxis: { title: { text: swiss ? "score" : "rating" } } }), config);
 
     const order = rows.map((r) => r.model);
     const index = Object.fromEntries(pairs.models.map((m, i) => [m, i]));
@@ -100,7 +104,7 @@
     Plotly.react("chart-history", top.map((model) => ({
       type: "scatter", mode: "lines+markers", name: plotlyText(model),
       x: history.map((p) => p.at), y: history.map((p) => (p.ratings[model] === undefined ? null : p.ratings[model])),
-    })), layout("Rating over time (top 15)", { margin: { l: 60, r: 20, t: 40, b: 60 }, xaxis: window.arenaCharts.timeAxis(history.map((p) => p.at)) }), config);
+    })), layout(method === "bt" ? "Rating over time (top 15)" : "Bradley-Terry rating over time (top 15)", { margin: { l: 60, r: 20, t: 40, b: 60 }, xaxis: window.arenaCharts.timeAxis(history.map((p) => p.at)) }), config);
   }
 
   async function refresh() {

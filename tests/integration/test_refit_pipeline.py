@@ -62,6 +62,10 @@ def test_it_refits_once_for_a_burst_of_votes(celery_worker):
     assert LeaderboardSnapshot.objects.filter(scope=scope.key).count() in (1, 2)
     snapshot = LeaderboardSnapshot.objects.filter(scope=scope.key).latest("created_at")
     assert snapshot.n_votes == 30 and {r["model"] for r in snapshot.rows} == {"alpha", "beta"}
+    # The worker's one fit stored the board's options too: the online Elo of the 30 votes
+    # in order, and the Swiss standings.
+    assert snapshot.options["elo"]["n_votes"] == 30
+    assert {r["model"] for r in snapshot.options["swiss"]["rows"]} == {"alpha", "beta"}
 
 
 @pytest.mark.django_db(transaction=True)

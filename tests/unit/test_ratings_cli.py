@@ -109,3 +109,18 @@ def test_end_to_end_on_chatbot_arena_counts(capsys):
         ref[model] = float(rating)
     assert len(rows) == 129
     assert max(abs(r["rating"] - ref[r["model"]]) for r in rows) < 0.01
+
+
+def test_swiss_method_ranks_by_expected_score():
+    board = fit_board(pairwise_records(), args("--method", "swiss", "--tournaments", "300"))
+    assert board.method == "swiss" and board.value_name == "score"
+    assert [r.model for r in board.rows] == ["alpha", "beta", "gamma"]
+    assert board.coefficients["rounds"] == 2
+    assert "score" in render_table(board)
+
+
+def test_elo_k_factor_is_an_option():
+    slow = fit_board(pairwise_records(), args("--method", "elo", "--k", "1"))
+    fast = fit_board(pairwise_records(), args("--method", "elo", "--k", "32"))
+    spread = [max(r.rating for r in b.rows) - min(r.rating for r in b.rows) for b in (slow, fast)]
+    assert spread[0] < spread[1]

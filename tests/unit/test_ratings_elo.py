@@ -4,9 +4,17 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arena.importers.records import JudgmentRecord
-from arena.ratings.elo import bootstrap_elo, elo_leaderboard, online_elo, votes_from_records
+from arena.ratings.elo import (
+    bootstrap_elo,
+    elo_from_votes,
+    elo_leaderboard,
+    online_elo,
+    votes_from_records,
+)
 
 
 def fastchat_compute_elo(battles, K=4, SCALE=400, BASE=10, INIT_RATING=1000):
@@ -66,3 +74,35 @@ def test_bootstrap_elo_intervals():
     assert reps.shape == (50, 3)
     assert np.all(reps[:, 0] > reps[:, 2])
     np.testing.assert_allclose(reps.mean(axis=1), 1000.0)  # Elo conserves the total
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.integers(1, 4), st.sampled_from([0.0, 0.5, 1.0])),
+        max_size=60,
+    ),
+    st.integers(0, 60),
+)
+def test_continuing_from_earlier_ratings_is_the_replay_of_every_vote(votes, cut):
+    """The refit's incremental Elo: replaying votes[cut:] from the ratings (and votes) after
+    votes[:cut] gives exactly, bit for bit, the ratings of replaying them all."""
+    names = ["m0", "m1", "m2", "m3", "m4"]
+    a = np.array([i for i, _, _ in votes], np.intp)
+    b = np.array([(i + d) % 5 for i, d, _ in votes], np.intp)
+    score = np.array([s for _, _, s in votes])
+    whole = {r.model: r for r in elo_from_votes(names, a, b, score, k=8).rows}
+    first = elo_from_votes(names, a[:cut], b[:cut], score[:cut], k=8)
+    then = elo_from_votes(
+        names,
+        a[cut:],
+        b[cut:],
+        score[cut:],
+        k=8,
+        start={r.model: r.rating for r in first.rows},
+        start_votes={r.model: r.votes for r in first.rows},
+    )
+    assert {r.model: (r.rating, r.votes) for r in then.rows} == {
+        m: (r.rating, r.votes) for m, r in whole.items()
+    }
+    assert then.n_votes == len(votes)

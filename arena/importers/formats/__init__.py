@@ -1,6 +1,8 @@
 """File formats: ``parse(fmt, path, **options)`` streams records; ``export(fmt, records, out)`` writes them.
 
-Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar (read only) and jsonl.
+Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar, dpo (read only) and
+jsonl. ``dpo`` reads Arena's own DPO export back (its writer is ``arena_export --format
+dpo``, from the database: ``arena.importers.preferences``).
 Every bad input raises :class:`arena.importers.records.ImportRowError` naming file, line
 and field. Pure Python: no Django.
 """
@@ -15,6 +17,7 @@ from arena.importers.formats import (
     alpaca_eval,
     arena_hard,
     counts,
+    dpo,
     fastchat,
     jsonl,
     llmbar,
@@ -30,6 +33,7 @@ FORMATS = {
     "alpaca-eval": alpaca_eval,
     "pandalm": pandalm,
     "llmbar": llmbar,
+    "dpo": dpo,
     "jsonl": jsonl,
 }
 DIRECTORY_FORMATS = ("pandalm", "llmbar", "alpaca-eval")  # PATH may be a directory
@@ -54,8 +58,9 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
         The file (or, for pandalm and llmbar, the dataset directory; for alpaca-eval, a
         results folder).
     **options
-        Format options: ``baseline`` (arena-hard), ``voter`` (counts), ``judges`` (pandalm,
-        llmbar), ``subset`` (llmbar), ``annotator`` (alpaca-eval results folder), ``anony_only`` / ``sampled_only`` (fastchat); and for
+        Format options: ``baseline`` (arena-hard), ``voter`` (counts, dpo), ``judges`` (pandalm,
+        llmbar), ``subset`` (llmbar), ``annotator`` (alpaca-eval results folder),
+        ``anony_only`` / ``sampled_only`` (fastchat); and for
         every format ``max_record_bytes``, the longest line (JSONL) or item (JSON list)
         accepted, default :data:`MAX_RECORD_BYTES`. Options a format does not know are ignored.
 

@@ -19,8 +19,9 @@ from arena.importers.preferences import (
 )
 from arena.models import PromptSet
 
-# Export-only formats of training data (arena.importers.preferences): JSON lines, or
-# Parquet with --parquet; a dataset card is written beside a file.
+# Formats of training data (arena.importers.preferences): JSON lines, or Parquet with
+# --parquet; a dataset card is written beside a file. arena_import --format dpo reads the
+# dpo lines back (arena.importers.formats.dpo).
 PREFERENCE_FORMATS = {"dpo": preference_pairs, "ranked": ranked_lists}
 
 
@@ -172,7 +173,8 @@ def _write_parquet(fmt: str, rows, path: str) -> None:
         "dpo": [("prompt_id", text), ("category", text), ("prompt", text), ("chosen", text),
                 ("rejected", text), ("chosen_model", text), ("rejected_model", text),
                 ("votes_chosen", number), ("votes_rejected", number), ("ties", number),
-                ("agreement", number), ("orders_agree", pa.bool_()), ("probability", number)],
+                ("agreement", number), ("orders_agree", pa.bool_()), ("probability", number),
+                ("votes_when_chosen_first", pa.list_(number))],
         "ranked": [("prompt_id", text), ("category", text), ("prompt", text),
                    ("responses", pa.list_(text)), ("models", pa.list_(text)),
                    ("ranks", pa.list_(pa.int64())), ("scores", pa.list_(pa.int64()))],
