@@ -52,7 +52,7 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
-from .bootstrap import _single_threaded_blas
+from .blas import one_blas_thread
 
 CS = np.logspace(-4, 4, 10)  # LogisticRegressionCV's default grid (Cs=10)
 N_SPLITS = 5
@@ -159,7 +159,7 @@ def fit_logistic_cv(
     """AlpacaEval's ``fit_LogisticRegressionCV`` (soft labels, L1, no intercept): the
     coefficients refitted on all rows at the ``C`` of the best mean held-out log loss."""
     n = X.shape[0]
-    with _single_threaded_blas():  # small products: BLAS threads only wait on each other
+    with one_blas_thread():  # small products: BLAS threads only wait on each other
         if n < 2 * n_splits:
             return fit_logistic_l1(X, y, weight, FALLBACK_C), FALLBACK_C
         folds = fold_of_rows(n, n_splits) if folds is None else folds
