@@ -211,13 +211,14 @@ def _has_category(set_id: int, category: str) -> bool:
 def _source_filter(scope: BoardScope, raw: bool = False) -> Q:
     """The running-count sources of a scope: flagged voters' votes only on ``raw`` boards."""
     humans = Q(source__in=(HUMAN_SOURCE, FLAGGED_SOURCE)) if raw else Q(source=HUMAN_SOURCE)
+    judges = Q(source__startswith="judge:")
     if scope.by == "humans":
         return humans
     if scope.by == "judges":
-        return Q(source__startswith="judge:")
+        return judges
     if scope.judge_id is not None:
         return Q(source=judge_source(scope.judge_id))
-    return Q() if raw else ~Q(source=FLAGGED_SOURCE)
+    return humans | judges  # all: never the side-by-side votes (NAMED_SOURCE)
 
 
 def scope_counts(

@@ -89,7 +89,9 @@ def test_a_named_vote_never_reaches_the_anonymous_board(
     client, arena, named, django_capture_on_commit_callbacks
 ):
     human = BoardScope("e2e-arena", "humans")
+    everyone = BoardScope("e2e-arena", "all")
     before_cells, before_counts = _human_cells(), scope_counts(human)
+    before_all = [scope_counts(everyone, raw=raw).votes.sum() for raw in (False, True)]
     before_board = refresh_leaderboard(human, bootstrap=10)
     battle = _serve(client).json()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -105,6 +107,7 @@ def test_a_named_vote_never_reaches_the_anonymous_board(
     assert after_counts.votes.sum() == before_counts.votes.sum()
     assert scope_counts(human, exclude_flagged=True).votes.sum() == before_counts.votes.sum()
     assert scope_counts(human, raw=True).votes.sum() == before_counts.votes.sum()
+    assert [scope_counts(everyone, raw=raw).votes.sum() for raw in (False, True)] == before_all
     assert refresh_leaderboard(human, bootstrap=10).n_votes == before_board.n_votes
     assert not pairwise_judgments("e2e-arena").filter(match__public_id=battle["id"]).exists()
     # Rebuilt from the raw judgments, the named vote lands in its own cell again.
