@@ -101,6 +101,9 @@ class JudgmentRecord:
     verdict_label: str = ""  # the verdict as the source wrote it ("A>>B", "1", "model_a" ...)
     gold_winner: Winner | None = None  # a known right answer (LLMBar label), for audits
     style: tuple[dict, ...] | None = None  # per slot: {"tokens", "headers", "lists", "bold"}
+    # per slot: the generation_config of the answer the slot showed, when a prompt has
+    # several answers by one contestant (LMArena's datasets); () = the answer with config ""
+    output_configs: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict, hash=False, compare=False)
     line: int = 0
     path: str = field(default="", compare=False)  # the file of ``line`` when not the one imported

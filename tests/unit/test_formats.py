@@ -311,6 +311,6 @@ def test_pandalm_exports_through_our_jsonl_and_fastchat(tmp_path):
 
 def test_read_only_formats_say_so():
     assert set(EXPORTABLE) == {"fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl"}
-    assert set(FORMATS) - set(EXPORTABLE) == {"pandalm", "llmbar"}
+    assert set(FORMATS) - set(EXPORTABLE) == {"pandalm", "llmbar", "lmarena"}
     with pytest.raises(ValueError, match="read-only"):
         export("pandalm", [], io.StringIO())

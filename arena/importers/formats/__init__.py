@@ -1,6 +1,7 @@
 """File formats: ``parse(fmt, path, **options)`` streams records; ``export(fmt, records, out)`` writes them.
 
-Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar (read only) and jsonl.
+Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar and lmarena (read only)
+and jsonl.
 Every bad input raises :class:`arena.importers.records.ImportRowError` naming file, line
 and field. Pure Python: no Django.
 """
@@ -18,6 +19,7 @@ from arena.importers.formats import (
     fastchat,
     jsonl,
     llmbar,
+    lmarena,
     pandalm,
 )
 from arena.importers.formats._common import EMPTY, MAX_RECORD_BYTES  # noqa: F401 (re-exported)
@@ -31,6 +33,7 @@ FORMATS = {
     "pandalm": pandalm,
     "llmbar": llmbar,
     "jsonl": jsonl,
+    "lmarena": lmarena,
 }
 DIRECTORY_FORMATS = ("pandalm", "llmbar")  # PATH may be the dataset's directory
 EXPORTABLE = tuple(name for name, module in FORMATS.items() if hasattr(module, "export"))
@@ -54,7 +57,7 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
         The file (or, for pandalm and llmbar, the dataset directory).
     **options
         Format options: ``baseline`` (arena-hard), ``voter`` (counts), ``judges`` (pandalm,
-        llmbar), ``subset`` (llmbar), ``anony_only`` / ``sampled_only`` (fastchat); and for
+        llmbar), ``subset`` (llmbar), ``anony_only`` / ``sampled_only`` (fastchat, lmarena); and for
         every format ``max_record_bytes``, the longest line (JSONL) or item (JSON list)
         accepted, default :data:`MAX_RECORD_BYTES`. Options a format does not know are ignored.
 

@@ -142,7 +142,7 @@ def _battle(row: Row, anony_only: bool, sampled_only: bool) -> Battle | None:
         users, answer_a = _conversation(row, "conversation_a", conv_a)
         _, answer_b = _conversation(row, "conversation_b", conv_b)
         conversation = (users, answer_a, answer_b)
-    style = _style(row, item.get("conv_metadata"))
+    style = conv_metadata_style(row, item.get("conv_metadata"))
     return Battle(
         row, model_a, model_b, winner, question_id, turn, voter, category, language,
         conversation, style,
@@ -228,7 +228,7 @@ def _text(content) -> str | None:
     return None
 
 
-def _style(row: Row, meta) -> tuple[dict, dict] | None:
+def conv_metadata_style(row: Row, meta) -> tuple[dict, dict] | None:
     if meta is None:
         return None
     if not isinstance(meta, dict):
@@ -297,7 +297,7 @@ def export(records: Iterable, out: TextIO, **options) -> None:
 
 
 def _conv_metadata(style: tuple[dict, ...]) -> dict:
-    """The inverse of :func:`_style`: FastChat's flat per-side totals."""
+    """The inverse of :func:`conv_metadata_style`: FastChat's flat per-side totals."""
     out = {}
     for side, features in zip("ab", style, strict=True):
         for key, name in STYLE_KEYS.items():
