@@ -22,7 +22,6 @@ Chatbot Arena counts file); the rows they skip are not errors.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, TextIO
 
@@ -32,6 +31,7 @@ from arena.importers.formats._common import (
     Row,
     content_id,
     finite,
+    json_line,
     read_items,
 )
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
@@ -254,12 +254,14 @@ def conv_metadata_style(row: Row, meta) -> tuple[dict, dict] | None:
 def export(records: Iterable, out: TextIO, **options) -> None:
     """JSONL, one line per vote (a weighted record is written ``weight`` times)."""
     prompts: dict[str, str] = {}
-    outputs: dict[tuple[str, str], str] = {}
+    answers: dict[tuple[str, str], str] = {}  # (prompt, contestant): its (last) answer
+    shown: dict[tuple[str, str, str], str] = {}  # (prompt, contestant, config): that answer
     for r in records:
         if isinstance(r, PromptRecord):
             prompts[r.external_id] = r.text
         elif isinstance(r, OutputRecord):
-            outputs[(r.prompt_id, r.contestant)] = r.text
+            answers[(r.prompt_id, r.contestant)] = r.text
+            shown[(r.prompt_id, r.contestant, r.generation_config)] = r.text
         elif (
             isinstance(r, JudgmentRecord)
             and r.kind == "pairwise"
@@ -282,18 +284,20 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 if r.meta.get(key) is not None:
                     row[key] = r.meta[key]
             if r.prompt_id in prompts:
-                row["conversation_a"] = _messages(
-                    prompts[r.prompt_id], outputs.get((r.prompt_id, r.contestants[0]), "")
-                )
-                row["conversation_b"] = _messages(
-                    prompts[r.prompt_id], outputs.get((r.prompt_id, r.contestants[1]), "")
-                )
+                prompt = prompts[r.prompt_id]
+                for side, name, config in zip(
+                    "ab", r.contestants, r.output_configs or (None, None), strict=True
+                ):
+                    answer = (
+                        answers.get((r.prompt_id, name), "")
+                        if config is None
+                        else shown.get((r.prompt_id, name, config), "")
+                    )
+                    row[f"conversation_{side}"] = _messages(prompt, answer)
+            key = f"{r.match_id}|{','.join(map(str, r.presentation))}|{r.repeat}|{who}"
             for k in range(r.weight):
-                row["question_id"] = (
-                    f"{r.match_id}|{','.join(map(str, r.presentation))}|{r.repeat}|{who}"
-                    + (f"|{k}" if r.weight > 1 else "")
-                )
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                row["question_id"] = key + (f"|{k}" if r.weight > 1 else "")
+                out.write(json_line(row))
 
 
 def _conv_metadata(style: tuple[dict, ...]) -> dict:

@@ -10,11 +10,10 @@ See docs/formats.md for every field. In short::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from arena.importers.formats._common import Row, finite, read_items
+from arena.importers.formats._common import Row, finite, json_line, read_items
 from arena.importers.records import WINNERS, JudgmentRecord, OutputRecord, PromptRecord
 
 KINDS = ("pairwise", "ranking", "score")
@@ -135,6 +134,7 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
         verdict_label=row.str("verdict", required=False),
         gold_winner=gold,
         style=_style(row, k),
+        output_configs=_configs(row, k),
         meta=_meta(row),
         line=line,
     )
@@ -156,6 +156,21 @@ def _style(row: Row, k: int) -> tuple[dict, ...] | None:
             "style", f"expected {k} objects (one per slot) of non-negative feature counts"
         )
     return tuple(dict(s) for s in style)
+
+
+def _configs(row: Row, k: int) -> tuple[str, ...]:
+    """Per slot, the ``config`` of the answer it showed (a prompt with several answers by
+    one contestant); absent: each slot shows the contestant's answer without a config."""
+    configs = row.item.get("configs")
+    if configs is None:
+        return ()
+    if (
+        not isinstance(configs, list)
+        or len(configs) != k
+        or not all(isinstance(c, str) for c in configs)
+    ):
+        raise row.error("configs", f"expected {k} strings (one answer config per slot)")
+    return tuple(configs)
 
 
 def _meta(row: Row) -> dict:
@@ -209,8 +224,9 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 "verdict": r.verdict_label,
                 "gold": r.gold_winner,
                 "style": list(r.style) if r.style is not None else None,
+                "configs": list(r.output_configs) or None,
                 "meta": r.meta or None,
             }
         always = ALWAYS[row["type"]]
         kept = {k: v for k, v in row.items() if k in always or v not in (None, "", [])}
-        out.write(json.dumps(kept, ensure_ascii=False) + "\n")
+        out.write(json_line(kept))
