@@ -9,7 +9,10 @@ their own. Measured on 1.67M battles: see ``bench/export.py``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+
+from django.db import connections
 
 from arena.importers.records import (
     JudgmentRecord,
@@ -98,48 +101,40 @@ def iter_records(
         *(column for column, _ in _COPIED),
     )
     make, get_prompt = _make_judgment, prompt_ids.get
+    orders: dict[str, tuple[int, ...]] = {}  # "0,1" -> (0, 1): a few distinct values
     match_of = -1
     contestants: tuple[str, ...] = ()
     output_configs: tuple[str, ...] = ()
     slot = next(slots, None)
-    done = 0
-    for (
-        match_id,
-        external_id,
-        prompt_id,
-        gold,
-        ranking,
-        presentation,
-        *copied,
-    ) in judgments.iterator(chunk_size=CHUNK):
-        if match_id != match_of:  # the match's slots: the next ones in the slot stream
-            match_of, names_of, configs_of = match_id, [], []
-            while slot is not None and slot[0] < match_id:
-                slot = next(slots, None)
-            while slot is not None and slot[0] == match_id:
-                names_of.append(slot[1])
-                configs_of.append(slot[2])
-                slot = next(slots, None)
-            contestants = tuple(names_of)
-            output_configs = tuple(configs_of) if any(configs_of) else ()
-        yield make(
-            (
-                external_id or f"match-{match_id}",
-                contestants,
-                tuple(ranking) if ranking is not None else None,
-                parse_presentation(presentation),
-                get_prompt(prompt_id) if prompt_id else None,
-                gold or None,
-                output_configs,
-                *copied,
+    for chunk in _raw_chunks(judgments):
+        for match_id, external_id, prompt_id, gold, ranking, presentation, *copied in chunk:
+            if match_id != match_of:  # the match's slots: the next ones in the slot stream
+                match_of, names_of, configs_of = match_id, [], []
+                while slot is not None and slot[0] < match_id:
+                    slot = next(slots, None)
+                while slot is not None and slot[0] == match_id:
+                    names_of.append(slot[1])
+                    configs_of.append(slot[2])
+                    slot = next(slots, None)
+                contestants = tuple(names_of)
+                output_configs = tuple(configs_of) if any(configs_of) else ()
+            order = orders.get(presentation)
+            if order is None:
+                order = orders[presentation] = parse_presentation(presentation)
+            yield make(
+                (
+                    external_id or f"match-{match_id}",
+                    contestants,
+                    _ranking(ranking),
+                    order,
+                    get_prompt(prompt_id) if prompt_id else None,
+                    gold or None,
+                    output_configs,
+                    *copied,
+                )
             )
-        )
-        done += 1
-        if progress is not None and done == CHUNK:
-            progress(done)
-            done = 0
-    if progress is not None and done:
-        progress(done)
+        if progress is not None:
+            progress(len(chunk))
 
 
 def judgment_count(prompt_set: PromptSet, include_failed: bool = True) -> int:
@@ -169,5 +164,25 @@ def _slots(
         .values_list("match_id", "contestant_id", "output_id")
     )
     get = configs.get
-    for match_id, contestant_id, output_id in rows.iterator(chunk_size=CHUNK):
-        yield match_id, names[contestant_id], get(output_id, "") if output_id else ""
+    for chunk in _raw_chunks(rows):
+        for match_id, contestant_id, output_id in chunk:
+            yield match_id, names[contestant_id], get(output_id, "") if output_id else ""
+
+
+def _raw_chunks(queryset) -> Iterator[list[tuple]]:
+    """A values_list queryset's rows as the database driver gives them, ``CHUNK`` at a time,
+    through Django's chunked cursor (server-side on PostgreSQL): without the per-row
+    converters of ``.iterator()``, a third of the export's time. Only for columns the driver
+    already gives as Python values (numbers, text; JSON comes as its text)."""
+    sql, params = queryset.query.sql_with_params()
+    with connections[queryset.db].chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield rows
+
+
+def _ranking(value) -> tuple[int, ...] | None:
+    """A stored ranking (JSON text from the driver, or a list) as the record's tuple."""
+    if value is None:
+        return None
+    return tuple(json.loads(value) if isinstance(value, str | bytes) else value)

@@ -256,18 +256,11 @@ def export(records: Iterable, out: TextIO, **options) -> None:
     prompts: dict[str, str] = {}
     answers: dict[tuple[str, str], str] = {}  # (prompt, contestant): its (last) answer
     shown: dict[tuple[str, str, str], str] = {}  # (prompt, contestant, config): that answer
-    for r in records:
-        if isinstance(r, PromptRecord):
-            prompts[r.external_id] = r.text
-        elif isinstance(r, OutputRecord):
-            answers[(r.prompt_id, r.contestant)] = r.text
-            shown[(r.prompt_id, r.contestant, r.generation_config)] = r.text
-        elif (
-            isinstance(r, JudgmentRecord)
-            and r.kind == "pairwise"
-            and r.winner is not None
-            and len(r.contestants) == 2
-        ):
+    write = out.write
+    for r in records:  # judgments first: an export holds millions of them
+        if isinstance(r, JudgmentRecord):
+            if r.kind != "pairwise" or r.winner is None or len(r.contestants) != 2:
+                continue
             who = r.voter or f"judge:{r.judge}"
             row = {
                 "model_a": r.contestants[0],
@@ -280,9 +273,10 @@ def export(records: Iterable, out: TextIO, **options) -> None:
             }
             if r.style is not None and len(r.style) == 2:
                 row["conv_metadata"] = _conv_metadata(r.style)
-            for key in ("tstamp", "anony"):
-                if r.meta.get(key) is not None:
-                    row[key] = r.meta[key]
+            if r.meta:
+                for key in ("tstamp", "anony"):
+                    if r.meta.get(key) is not None:
+                        row[key] = r.meta[key]
             if r.prompt_id in prompts:
                 prompt = prompts[r.prompt_id]
                 for side, name, config in zip(
@@ -295,9 +289,18 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                     )
                     row[f"conversation_{side}"] = _messages(prompt, answer)
             key = f"{r.match_id}|{','.join(map(str, r.presentation))}|{r.repeat}|{who}"
+            if r.weight == 1:
+                row["question_id"] = key
+                write(json_line(row))
+                continue
             for k in range(r.weight):
-                row["question_id"] = key + (f"|{k}" if r.weight > 1 else "")
-                out.write(json_line(row))
+                row["question_id"] = f"{key}|{k}"
+                write(json_line(row))
+        elif isinstance(r, PromptRecord):
+            prompts[r.external_id] = r.text
+        elif isinstance(r, OutputRecord):
+            answers[(r.prompt_id, r.contestant)] = r.text
+            shown[(r.prompt_id, r.contestant, r.generation_config)] = r.text
 
 
 def _conv_metadata(style: tuple[dict, ...]) -> dict:
