@@ -1,13 +1,24 @@
 """LMArena's published human-preference releases (55k, 100k, 140k) as Parquet and JSONL."""
 
 import json
+import tempfile
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arena.importers.formats import parse
 from arena.importers.formats.lmarena import answer_config, prompt_id
-from arena.importers.records import ImportRowError, JudgmentRecord, OutputRecord, PromptRecord
+from arena.importers.records import (
+    ImportRowError,
+    JudgmentRecord,
+    OutputRecord,
+    PromptRecord,
+    judgment_maker,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "formats" / "lmarena"
 RELEASES = ("55k", "100k", "140k")
@@ -158,3 +169,66 @@ def test_a_broken_parquet_file_is_an_error_of_the_file(tmp_path):
     with pytest.raises(ImportRowError) as err:
         list(parse("lmarena", path))
     assert (err.value.line, err.value.field) == (0, "parquet")
+
+
+PROMPTS = ["hi", "What is 2+2?", "Name a colour.", "hi "]
+ANSWERS = ["Hello!", "4", "Blue.", "", "hello!"]
+MODELS = ["m1", "m2", "m3"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(PROMPTS), min_size=1, max_size=2),
+            st.sampled_from(ANSWERS),
+            st.sampled_from(ANSWERS),
+            st.permutations(MODELS).map(lambda p: p[:2]),
+            st.sampled_from(["model_a", "model_b", "tie", "both_bad"]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_dedup_keeps_one_prompt_per_conversation_and_one_output_per_answer(battles):
+    rows = []
+    for k, (users, answer_a, answer_b, (model_a, model_b), winner) in enumerate(battles):
+
+        def conversation(answer, users=users):
+            return [
+                m
+                for u in users
+                for m in ({"role": "user", "content": u}, {"role": "assistant", "content": answer})
+            ]
+
+        rows.append({"id": f"v{k}", "model_a": model_a, "model_b": model_b, "winner": winner,
+                     "conversation_a": conversation(answer_a),
+                     "conversation_b": conversation(answer_b)})  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        prompts, outputs, judgments = _split(parse("lmarena", path))
+    assert len(judgments) == len(battles)
+    assert len(prompts) == len({tuple(users) for users, *_ in battles})
+    answers = {
+        (tuple(users), model, "\n\n".join([answer] * len(users)))
+        for users, answer_a, answer_b, models, _ in battles
+        for model, answer in zip(models, (answer_a, answer_b), strict=True)
+    }
+    assert len(outputs) == len(answers)
+    texts = {(o.prompt_id, o.contestant, o.generation_config): o.text for o in outputs}
+    for j, (users, answer_a, answer_b, _, _) in zip(judgments, battles, strict=True):
+        for name, config, answer in zip(
+            j.contestants, j.output_configs, (answer_a, answer_b), strict=True
+        ):
+            assert texts[(j.prompt_id, name, config)] == "\n\n".join([answer] * len(users))
+
+
+def test_judgment_maker_makes_the_records_the_dataclass_makes():
+    names = ("match_id", "contestants", "winner", "output_configs", "weight")
+    values = ("m1", ("x", "y"), "tie", ("text:1", "text:2"), 3)
+    made = judgment_maker(names)(values)
+    assert made == JudgmentRecord(**dict(zip(names, values, strict=True)))
+    assert made.meta == {} and made.meta is not judgment_maker(names)(values).meta
+    with pytest.raises(TypeError, match="no field nope"):
+        judgment_maker(("nope",))

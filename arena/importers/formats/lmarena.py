@@ -231,7 +231,7 @@ def _battle(row: Row) -> dict[str, Any]:
         "users": users,
         "answers": (answer_a, answer_b),
         "prompt_id": prompt_id(users),
-        "category": category(item, row),
+        "category": category(row),
         "language": language,
         "voter": voter,
         "turn": turn,
@@ -354,9 +354,9 @@ def _style(row: Row):
     return conv_metadata_style(row, meta)
 
 
-def category(item: dict, row: Row | None = None) -> str:
+def category(row: Row) -> str:
     """The battle's category from its tags: the first of :data:`CATEGORY_ORDER` that holds."""
-    tags = _json_field(row, "category_tag") if row is not None else item.get("category_tag")
+    tags = _json_field(row, "category_tag")
     tags = tags if isinstance(tags, dict) else {}
 
     def flag(group: str, key: str) -> bool:
@@ -367,7 +367,7 @@ def category(item: dict, row: Row | None = None) -> str:
     hard = isinstance(criteria, dict) and sum(v is True for v in criteria.values()) >= HARD_CRITERIA
     holds = {
         "math": flag("math_v0.1", "math"),
-        "coding": item.get("is_code") is True,
+        "coding": row.item.get("is_code") is True,
         "creative_writing": flag("creative_writing_v0.1", "creative_writing"),
         "instruction_following": flag("if_v0.1", "if"),
         "hard_prompt": hard,
