@@ -175,7 +175,10 @@ def _raw_chunks(queryset) -> Iterator[list[tuple]]:
     converters of ``.iterator()``, a third of the export's time. Only for columns the driver
     already gives as Python values (numbers, text; JSON comes as its text)."""
     sql, params = queryset.query.sql_with_params()
-    with connections[queryset.db].chunked_cursor() as cursor:
+    connection = connections[queryset.db]
+    # as QuerySet.iterator(): no server-side cursor where the settings forbid them (pgbouncer)
+    server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(CHUNK):
             yield rows
