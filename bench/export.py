@@ -152,8 +152,8 @@ print(time.perf_counter() - started)
 """
 
 
-def measure(env: dict, fmt: str, out: Path) -> tuple[float, float, int]:
-    """(seconds exporting, seconds of the whole process, peak RSS bytes) of one export."""
+def measure(env: dict, fmt: str, out: Path) -> tuple[float, float, float, int]:
+    """(seconds exporting, seconds of the whole process, its CPU seconds, peak RSS bytes)."""
     command = [sys.executable, "-c", EXPORT, fmt, PROMPT_SET, str(out)]
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -162,7 +162,8 @@ def measure(env: dict, fmt: str, out: Path) -> tuple[float, float, int]:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"arena_export --format {fmt} failed")
-    return float(output.strip().splitlines()[-1]), wall, usage.ru_maxrss * 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return float(output.strip().splitlines()[-1]), wall, cpu, usage.ru_maxrss * 1024
 
 
 def check(path: Path, n: int | None) -> str:
@@ -196,13 +197,13 @@ def run(label: str, env: dict, n: int | None, work: Path) -> list[str]:
     scale = count / FULL
     for fmt in ("fastchat", "jsonl"):
         out = work / f"export.{fmt}.jsonl"
-        seconds, wall, peak = measure(env, fmt, out)
+        seconds, wall, cpu, peak = measure(env, fmt, out)
         lines = sum(1 for _ in out.open("rb"))
         rate = count / seconds
         extra = f", read back equal: {check(out, n)}" if fmt == "fastchat" else ""
         print(
             f"  export --format {fmt}: {seconds:.1f} s ({rate:,.0f} battles/s; the process "
-            f"{wall:.1f} s with Django's start), "
+            f"{wall:.1f} s with Django's start, {cpu:.1f} s of CPU), "
             f"peak {peak / 1e9:.2f} GB, {lines:,} lines, {out.stat().st_size / 1e6:.0f} MB{extra}",
             flush=True,
         )

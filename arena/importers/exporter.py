@@ -107,7 +107,8 @@ def iter_records(
     output_configs: tuple[str, ...] = ()
     slot = next(slots, None)
     for chunk in _raw_chunks(judgments):
-        for match_id, external_id, prompt_id, gold, ranking, presentation, *copied in chunk:
+        for row in chunk:
+            match_id, external_id, prompt_id, gold, ranking, presentation = row[:6]
             if match_id != match_of:  # the match's slots: the next ones in the slot stream
                 match_of, names_of, configs_of = match_id, [], []
                 while slot is not None and slot[0] < match_id:
@@ -130,8 +131,8 @@ def iter_records(
                     get_prompt(prompt_id) if prompt_id else None,
                     gold or None,
                     output_configs,
-                    *copied,
                 )
+                + row[6:]
             )
         if progress is not None:
             progress(len(chunk))

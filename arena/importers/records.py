@@ -122,7 +122,11 @@ def judgment_maker(names: Sequence[str]) -> Callable[[tuple], JudgmentRecord]:
     unknown = set(names) - {f.name for f in fields(JudgmentRecord)}
     if unknown:
         raise TypeError(f"JudgmentRecord has no field {', '.join(sorted(unknown))}")
-    defaults = {f.name: f.default for f in fields(JudgmentRecord) if f.default_factory is MISSING}
+    defaults = {  # the fields not given, with their default
+        f.name: f.default
+        for f in fields(JudgmentRecord)
+        if f.default_factory is MISSING and f.name not in names
+    }
     factories = [
         (f.name, f.default_factory)
         for f in fields(JudgmentRecord)
