@@ -28,9 +28,21 @@ R55 = [
         "id": 30192,
         "model_a": "gpt-4-1106-preview",
         "model_b": "gpt-4-0613",
-        "prompt": json.dumps(["Is it morally right to try to have a certain percentage of females on managerial positions?", "What about quotas in general?"]),
-        "response_a": json.dumps(["It is a question of fairness and of results; views differ.", "Quotas trade one kind of fairness for another."]),
-        "response_b": json.dumps(["Many argue it is, to correct past bias.", "Quotas are debated."]),
+        "prompt": json.dumps(
+            [
+                "Is it morally right to try to have a certain percentage of females on managerial positions?",
+                "What about quotas in general?",
+            ]
+        ),
+        "response_a": json.dumps(
+            [
+                "It is a question of fairness and of results; views differ.",
+                "Quotas trade one kind of fairness for another.",
+            ]
+        ),
+        "response_b": json.dumps(
+            ["Many argue it is, to correct past bias.", "Quotas are debated."]
+        ),
         "winner_model_a": 1,
         "winner_model_b": 0,
         "winner_tie": 0,
@@ -39,7 +51,9 @@ R55 = [
         "id": 53567,
         "model_a": "koala-13b",
         "model_b": "gpt-4-0613",
-        "prompt": json.dumps(["What is the difference between marriage license and marriage certificate?"]),
+        "prompt": json.dumps(
+            ["What is the difference between marriage license and marriage certificate?"]
+        ),
         "response_a": json.dumps(["A license lets you marry; a certificate proves you did."]),
         "response_b": json.dumps([None]),
         "winner_model_a": 1,
@@ -51,7 +65,9 @@ R55 = [
         "model_a": "gpt-3.5-turbo-0613",
         "model_b": "mistral-medium",
         "prompt": json.dumps(["explain function calling. how would you call a function?"]),
-        "response_a": json.dumps(["You write its name and its arguments in parentheses: `f(1, 2)`."]),
+        "response_a": json.dumps(
+            ["You write its name and its arguments in parentheses: `f(1, 2)`."]
+        ),
         "response_b": json.dumps(["Function calling runs a named block of code: `print('hi')`."]),
         "winner_model_a": 0,
         "winner_model_b": 0,
@@ -72,25 +88,43 @@ R55 = [
 
 # --- 100k (lmarena-ai/arena-human-preference-100k): FastChat's conv_release columns ----------
 TAGS_HARD_CODE = {
-    "criteria_v0.1": {"specificity": True, "domain_knowledge": True, "complexity": True,
-                      "problem_solving": True, "creativity": False, "technical_accuracy": True,
-                      "real_world": True},
+    "criteria_v0.1": {
+        "specificity": True,
+        "domain_knowledge": True,
+        "complexity": True,
+        "problem_solving": True,
+        "creativity": False,
+        "technical_accuracy": True,
+        "real_world": True,
+    },
     "if_v0.1": {"if": False, "score": 1},
     "math_v0.1": {"math": False},
     "creative_writing_v0.1": {"creative_writing": False, "score": "no"},
 }
 TAGS_MATH = {
-    "criteria_v0.1": {"specificity": True, "domain_knowledge": False, "complexity": False,
-                      "problem_solving": True, "creativity": False, "technical_accuracy": True,
-                      "real_world": False},
+    "criteria_v0.1": {
+        "specificity": True,
+        "domain_knowledge": False,
+        "complexity": False,
+        "problem_solving": True,
+        "creativity": False,
+        "technical_accuracy": True,
+        "real_world": False,
+    },
     "if_v0.1": {"if": False, "score": 0},
     "math_v0.1": {"math": True},
     "creative_writing_v0.1": {"creative_writing": False, "score": "no"},
 }
 TAGS_NONE = {
-    "criteria_v0.1": {"specificity": False, "domain_knowledge": False, "complexity": False,
-                      "problem_solving": False, "creativity": False, "technical_accuracy": False,
-                      "real_world": False},
+    "criteria_v0.1": {
+        "specificity": False,
+        "domain_knowledge": False,
+        "complexity": False,
+        "problem_solving": False,
+        "creativity": False,
+        "technical_accuracy": False,
+        "real_world": False,
+    },
     "if_v0.1": {"if": False, "score": 0},
     "math_v0.1": {"math": False},
     "creative_writing_v0.1": {"creative_writing": False, "score": "no"},
@@ -120,8 +154,14 @@ R100 = [
         "model_a": "chatglm-6b",
         "model_b": "koala-13b",
         "winner": "model_b",
-        "conversation_a": msgs(("user", "What is the difference between OpenCL and CUDA?"), ("assistant", "OpenCL is an open standard; CUDA is NVIDIA's.")),
-        "conversation_b": msgs(("user", "What is the difference between OpenCL and CUDA?"), ("assistant", "CUDA runs on NVIDIA GPUs only; OpenCL on many devices.")),
+        "conversation_a": msgs(
+            ("user", "What is the difference between OpenCL and CUDA?"),
+            ("assistant", "OpenCL is an open standard; CUDA is NVIDIA's."),
+        ),
+        "conversation_b": msgs(
+            ("user", "What is the difference between OpenCL and CUDA?"),
+            ("assistant", "CUDA runs on NVIDIA GPUs only; OpenCL on many devices."),
+        ),
         "turn": 1,
         "anony": True,
         "language": "English",
@@ -138,8 +178,18 @@ R100 = [
         "model_a": "gpt-4o-2024-05-13",
         "model_b": "claude-3-5-sonnet-20240620",
         "winner": "tie (bothbad)",
-        "conversation_a": msgs(("user", "What is 17 * 23?"), ("assistant", "**391**"), ("user", "And divided by 7?"), ("assistant", "About 55.86.")),
-        "conversation_b": msgs(("user", "What is 17 * 23?"), ("assistant", "17 * 23 = 391."), ("user", "And divided by 7?"), ("assistant", "391 / 7 = 55.857...")),
+        "conversation_a": msgs(
+            ("user", "What is 17 * 23?"),
+            ("assistant", "**391**"),
+            ("user", "And divided by 7?"),
+            ("assistant", "About 55.86."),
+        ),
+        "conversation_b": msgs(
+            ("user", "What is 17 * 23?"),
+            ("assistant", "17 * 23 = 391."),
+            ("user", "And divided by 7?"),
+            ("assistant", "391 / 7 = 55.857..."),
+        ),
         "turn": 2,
         "anony": True,
         "language": "English",
@@ -156,8 +206,14 @@ R100 = [
         "model_a": "koala-13b",
         "model_b": "chatglm-6b",
         "winner": "model_a",
-        "conversation_a": msgs(("user", "What is the difference between OpenCL and CUDA?"), ("assistant", "CUDA runs on NVIDIA GPUs only; OpenCL on many devices.")),
-        "conversation_b": msgs(("user", "What is the difference between OpenCL and CUDA?"), ("assistant", "Both program GPUs.")),
+        "conversation_a": msgs(
+            ("user", "What is the difference between OpenCL and CUDA?"),
+            ("assistant", "CUDA runs on NVIDIA GPUs only; OpenCL on many devices."),
+        ),
+        "conversation_b": msgs(
+            ("user", "What is the difference between OpenCL and CUDA?"),
+            ("assistant", "Both program GPUs."),
+        ),
         "turn": 1,
         "anony": False,
         "language": "English",
@@ -174,8 +230,14 @@ R100 = [
         "model_a": "gemma-2-9b-it",
         "model_b": "llama-3-70b-instruct",
         "winner": "tie",
-        "conversation_a": msgs(("user", "Wie spät ist es in Tokio, wenn es in Berlin 12 Uhr ist?"), ("assistant", "19 Uhr (im Sommer).")),
-        "conversation_b": msgs(("user", "Wie spät ist es in Tokio, wenn es in Berlin 12 Uhr ist?"), ("assistant", "Im Winter 20 Uhr, im Sommer 19 Uhr.")),
+        "conversation_a": msgs(
+            ("user", "Wie spät ist es in Tokio, wenn es in Berlin 12 Uhr ist?"),
+            ("assistant", "19 Uhr (im Sommer)."),
+        ),
+        "conversation_b": msgs(
+            ("user", "Wie spät ist es in Tokio, wenn es in Berlin 12 Uhr ist?"),
+            ("assistant", "Im Winter 20 Uhr, im Sommer 19 Uhr."),
+        ),
         "turn": 1,
         "anony": True,
         "language": "German",
@@ -189,6 +251,7 @@ R100 = [
     },
 ]
 
+
 # --- 140k (lmarena-ai/arena-human-preference-140k): content is a list of typed parts --------
 def parts(*pairs):
     return [
@@ -198,17 +261,29 @@ def parts(*pairs):
 
 
 TAGS_CREATIVE = {
-    "criteria_v0.1": {"specificity": False, "domain_knowledge": False, "complexity": False,
-                      "problem_solving": False, "creativity": True, "technical_accuracy": False,
-                      "real_world": False},
+    "criteria_v0.1": {
+        "specificity": False,
+        "domain_knowledge": False,
+        "complexity": False,
+        "problem_solving": False,
+        "creativity": True,
+        "technical_accuracy": False,
+        "real_world": False,
+    },
     "if_v0.1": {"if": True, "score": 4},
     "math_v0.1": {"math": False},
     "creative_writing_v0.1": {"creative_writing": True, "score": "yes"},
 }
 TAGS_IF = {
-    "criteria_v0.1": {"specificity": True, "domain_knowledge": False, "complexity": False,
-                      "problem_solving": False, "creativity": False, "technical_accuracy": False,
-                      "real_world": True},
+    "criteria_v0.1": {
+        "specificity": True,
+        "domain_knowledge": False,
+        "complexity": False,
+        "problem_solving": False,
+        "creativity": False,
+        "technical_accuracy": False,
+        "real_world": True,
+    },
     "if_v0.1": {"if": True, "score": 4},
     "math_v0.1": {"math": False},
     "creative_writing_v0.1": {"creative_writing": False, "score": "no"},
@@ -218,16 +293,45 @@ TAGS_IF = {
 def full(conv_a, conv_b):
     out = []
     for k in range(0, len(conv_a), 2):
-        out.append({"user": conv_a[k], "model_side_a": conv_a[k + 1], "model_side_b": conv_b[k + 1]})
+        out.append(
+            {"user": conv_a[k], "model_side_a": conv_a[k + 1], "model_side_b": conv_b[k + 1]}
+        )
     return out
 
 
-C1A = parts(("user", "Write a haiku about the sea, in lowercase."), ("assistant", "grey waves fold and break\nsalt wind carries gull voices\nthe tide keeps its time"))
-C1B = parts(("user", "Write a haiku about the sea, in lowercase."), ("assistant", "The Sea\nWaves crash on the shore\nEndless blue under the sky\nPeace in every swell"))
-C2A = parts(("user", "List three primary colours, comma separated, nothing else."), ("assistant", "red, yellow, blue"))
-C2B = parts(("user", "List three primary colours, comma separated, nothing else."), ("assistant", "Sure! Red, yellow and blue."))
-C3A = parts(("user", "Write a haiku about the sea, in lowercase."), ("assistant", "grey waves fold and break\nsalt wind carries gull voices\nthe tide keeps its time"))
-C3B = parts(("user", "Write a haiku about the sea, in lowercase."), ("assistant", "blue water breathing\nmoon pulls the long silver line\nsand forgets our steps"))
+C1A = parts(
+    ("user", "Write a haiku about the sea, in lowercase."),
+    (
+        "assistant",
+        "grey waves fold and break\nsalt wind carries gull voices\nthe tide keeps its time",
+    ),
+)
+C1B = parts(
+    ("user", "Write a haiku about the sea, in lowercase."),
+    (
+        "assistant",
+        "The Sea\nWaves crash on the shore\nEndless blue under the sky\nPeace in every swell",
+    ),
+)
+C2A = parts(
+    ("user", "List three primary colours, comma separated, nothing else."),
+    ("assistant", "red, yellow, blue"),
+)
+C2B = parts(
+    ("user", "List three primary colours, comma separated, nothing else."),
+    ("assistant", "Sure! Red, yellow and blue."),
+)
+C3A = parts(
+    ("user", "Write a haiku about the sea, in lowercase."),
+    (
+        "assistant",
+        "grey waves fold and break\nsalt wind carries gull voices\nthe tide keeps its time",
+    ),
+)
+C3B = parts(
+    ("user", "Write a haiku about the sea, in lowercase."),
+    ("assistant", "blue water breathing\nmoon pulls the long silver line\nsand forgets our steps"),
+)
 R140 = [
     {
         "id": "0199a3c1-4b5e-7f00-9a1b-2c3d4e5f6a01",
@@ -288,7 +392,10 @@ def write_jsonl(name, rows):
 
 def encoded(rows, fields):
     """The rows with ``fields`` JSON-encoded, as the 100k card types them (string)."""
-    return [{k: json.dumps(v, ensure_ascii=False) if k in fields else v for k, v in r.items()} for r in rows]
+    return [
+        {k: json.dumps(v, ensure_ascii=False) if k in fields else v for k, v in r.items()}
+        for r in rows
+    ]
 
 
 def main():
