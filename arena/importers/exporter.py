@@ -1,92 +1,192 @@
-"""Turn stored rows back into records, for `arena_export` (streams; no per-row queries)."""
+"""Turn stored rows back into records, for `arena_export` (streamed, a few queries in all).
+
+Three streams in id order, each read through a server-side cursor (PostgreSQL) or in
+chunks (SQLite) as plain value tuples, never model instances: the prompts, their answers,
+then the judgments with their match's fields (one join) merged with the match slots
+(a second stream in the same match order), so a judgment's contestants cost no query of
+their own. Measured on 1.67M battles: see ``bench/export.py``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 
-from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
-from arena.models import Judgment, MatchSlot, Output, Prompt, PromptSet
+from django.db import connections
+
+from arena.importers.records import (
+    JudgmentRecord,
+    OutputRecord,
+    PromptRecord,
+    judgment_maker,
+)
+from arena.models import Contestant, Judgment, MatchSlot, Output, Prompt, PromptSet
 from arena.vocabulary import parse_presentation
 
-CHUNK = 2000
+CHUNK = 5000  # rows fetched at a time from each cursor
+
+# (Judgment's values_list column, the JudgmentRecord field it gives) for the fields taken as
+# stored; match_id, contestants, presentation, prompt_id and output_configs are worked out.
+_COPIED = (
+    ("kind", "kind"),
+    ("winner", "winner"),
+    ("strength", "strength"),
+    ("score", "score"),
+    ("preference", "preference"),
+    ("repeat", "repeat"),
+    ("weight", "weight"),
+    ("voter__label", "voter"),
+    ("judge__name", "judge"),
+    ("match__category", "category"),
+    ("match__language", "language"),
+    ("raw_text", "raw_text"),
+    ("verdict_label", "verdict_label"),
+)
+_OWN = ("match_id", "contestants", "ranking", "presentation", "prompt_id", "gold_winner")
+_make_judgment = judgment_maker((*_OWN, "output_configs", *(name for _, name in _COPIED)))
 
 
 def iter_records(
-    prompt_set: PromptSet, include_failed: bool = True
+    prompt_set: PromptSet,
+    include_failed: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
     """Prompts, then outputs, then judgments of one prompt set, in id order.
 
     A typed prompt private to its author (``Prompt.visibility``) is left out, with its
-    answers and the judgments of its battles: an export is meant to be shared."""
+    answers and the judgments of its battles: an export is meant to be shared.
+    ``progress``, if given, is told the number of judgments read as reading goes on
+    (:func:`judgment_count` is their total)."""
+    names = dict(Contestant.objects.values_list("id", "name"))
     prompt_ids: dict[int, str] = {}
     public = Prompt.objects.filter(prompt_set=prompt_set, visibility=Prompt.Visibility.PUBLIC)
-    for p in public.order_by("id").iterator(chunk_size=CHUNK):
-        prompt_ids[p.id] = p.external_id
+    prompts = public.order_by("id").values_list(
+        "id", "external_id", "text", "category", "language", "reference_answer", "turns"
+    )
+    for pk, external_id, text, category, language, reference, turns in prompts.iterator(
+        chunk_size=CHUNK
+    ):
+        prompt_ids[pk] = external_id
         yield PromptRecord(
-            external_id=p.external_id,
-            text=p.text,
-            category=p.category,
-            language=p.language,
-            reference_answer=p.reference_answer,
-            turns=tuple(p.turns or ()),
+            external_id=external_id,
+            text=text,
+            category=category,
+            language=language,
+            reference_answer=reference,
+            turns=tuple(turns or ()),
         )
-    outputs = Output.objects.filter(prompt__in=public).select_related("contestant").order_by("id")
-    for o in outputs.iterator(chunk_size=CHUNK):
+    configs: dict[int, str] = {}  # output id -> its generation_config, when not ""
+    outputs = (
+        Output.objects.filter(prompt__in=public)
+        .order_by("id")
+        .values_list("id", "prompt_id", "contestant_id", "text", "generation_config")
+    )
+    for pk, prompt_id, contestant_id, text, config in outputs.iterator(chunk_size=CHUNK):
+        if config:
+            configs[pk] = config
         yield OutputRecord(
-            prompt_id=prompt_ids[o.prompt_id],
-            contestant=o.contestant.name,
-            text=o.text,
-            generation_config=o.generation_config,
+            prompt_id=prompt_ids[prompt_id],
+            contestant=names[contestant_id],
+            text=text,
+            generation_config=config,
         )
+    slots = _slots(prompt_set, names, configs)
+    judgments = _judgments(prompt_set, include_failed).values_list(
+        "match_id",
+        "match__external_id",
+        "match__prompt_id",
+        "match__gold_winner",
+        "ranking",
+        "presentation",
+        *(column for column, _ in _COPIED),
+    )
+    make, get_prompt = _make_judgment, prompt_ids.get
+    orders: dict[str, tuple[int, ...]] = {}  # "0,1" -> (0, 1): a few distinct values
+    match_of = -1
+    contestants: tuple[str, ...] = ()
+    output_configs: tuple[str, ...] = ()
+    slot = next(slots, None)
+    for chunk in _raw_chunks(judgments):
+        for row in chunk:
+            match_id, external_id, prompt_id, gold, ranking, presentation = row[:6]
+            if match_id != match_of:  # the match's slots: the next ones in the slot stream
+                match_of, names_of, configs_of = match_id, [], []
+                while slot is not None and slot[0] < match_id:
+                    slot = next(slots, None)
+                while slot is not None and slot[0] == match_id:
+                    names_of.append(slot[1])
+                    configs_of.append(slot[2])
+                    slot = next(slots, None)
+                contestants = tuple(names_of)
+                output_configs = tuple(configs_of) if any(configs_of) else ()
+            order = orders.get(presentation)
+            if order is None:
+                order = orders[presentation] = parse_presentation(presentation)
+            yield make(
+                (
+                    external_id or f"match-{match_id}",
+                    contestants,
+                    _ranking(ranking),
+                    order,
+                    get_prompt(prompt_id) if prompt_id else None,
+                    gold or None,
+                    output_configs,
+                )
+                + row[6:]
+            )
+        if progress is not None:
+            progress(len(chunk))
 
+
+def judgment_count(prompt_set: PromptSet, include_failed: bool = True) -> int:
+    """How many judgments :func:`iter_records` gives (for a progress bar's total)."""
+    return _judgments(prompt_set, include_failed).count()
+
+
+def _judgments(prompt_set: PromptSet, include_failed: bool):
     judgments = (
         Judgment.objects.filter(match__prompt_set=prompt_set)
         .exclude(match__prompt__visibility=Prompt.Visibility.PRIVATE)
-        .select_related("match", "judge", "voter")
         .order_by("match_id", "id")
     )
     if not include_failed:
         judgments = judgments.filter(status=Judgment.Status.OK)
-    batch: list[Judgment] = []
-    for j in judgments.iterator(chunk_size=CHUNK):
-        batch.append(j)
-        if len(batch) >= CHUNK:
-            yield from _judgment_records(batch, prompt_ids)
-            batch = []
-    yield from _judgment_records(batch, prompt_ids)
+    return judgments
 
 
-def _judgment_records(
-    batch: list[Judgment], prompt_ids: dict[int, str]
-) -> Iterator[JudgmentRecord]:
-    if not batch:
-        return
-    names: dict[int, list[str]] = {}
-    slots = MatchSlot.objects.filter(match_id__in={j.match_id for j in batch}).order_by(
-        "match_id", "position"
+def _slots(
+    prompt_set: PromptSet, names: dict[int, str], configs: dict[int, str]
+) -> Iterator[tuple[int, str, str]]:
+    """(match id, contestant name, generation_config of the answer shown) of every slot of
+    the set's matches, in (match, position) order."""
+    rows = (
+        MatchSlot.objects.filter(match__prompt_set=prompt_set)
+        .order_by("match_id", "position")
+        .values_list("match_id", "contestant_id", "output_id")
     )
-    for match_id, name in slots.values_list("match_id", "contestant__name"):
-        names.setdefault(match_id, []).append(name)
-    for j in batch:
-        m = j.match
-        yield JudgmentRecord(
-            match_id=m.external_id or f"match-{m.id}",
-            contestants=tuple(names[m.id]),
-            kind=j.kind,
-            winner=j.winner,
-            strength=j.strength,
-            ranking=tuple(j.ranking) if j.ranking is not None else None,
-            score=j.score,
-            preference=j.preference,
-            presentation=parse_presentation(j.presentation),
-            repeat=j.repeat,
-            weight=j.weight,
-            voter=j.voter.label if j.voter_id else None,
-            judge=j.judge.name if j.judge_id else None,
-            prompt_id=prompt_ids.get(m.prompt_id) if m.prompt_id else None,
-            category=m.category,
-            language=m.language,
-            raw_text=j.raw_text,
-            verdict_label=j.verdict_label,
-            gold_winner=m.gold_winner or None,
-        )
+    get = configs.get
+    for chunk in _raw_chunks(rows):
+        for match_id, contestant_id, output_id in chunk:
+            yield match_id, names[contestant_id], get(output_id, "") if output_id else ""
+
+
+def _raw_chunks(queryset) -> Iterator[list[tuple]]:
+    """A values_list queryset's rows as the database driver gives them, ``CHUNK`` at a time,
+    through Django's chunked cursor (server-side on PostgreSQL): without the per-row
+    converters of ``.iterator()``, a third of the export's time. Only for columns the driver
+    already gives as Python values (numbers, text; JSON comes as its text)."""
+    sql, params = queryset.query.sql_with_params()
+    connection = connections[queryset.db]
+    # as QuerySet.iterator(): no server-side cursor where the settings forbid them (pgbouncer)
+    server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield rows
+
+
+def _ranking(value) -> tuple[int, ...] | None:
+    """A stored ranking (JSON text from the driver, or a list) as the record's tuple."""
+    if value is None:
+        return None
+    return tuple(json.loads(value) if isinstance(value, str | bytes) else value)

@@ -57,6 +57,7 @@ DEFAULT_PROMPT_SETS = {
     "llmbar": "llmbar",
     "dpo": "dpo",
     "jsonl": "default",
+    "lmarena": "lmarena",
 }
 
 
@@ -425,7 +426,7 @@ class _Loader:
                 match_id=m.id,
                 position=pos,
                 contestant_id=contestants[name],
-                output_id=outputs.get((m.prompt_id, contestants[name])),
+                output_id=outputs.get((m.prompt_id, contestants[name], _config(first, m, pos))),
             )
             for m in new
             for pos, name in enumerate(first[m.external_id].contestants)
@@ -455,16 +456,23 @@ class _Loader:
 
     def _output_ids(
         self, records: list[JudgmentRecord], contestants: dict[str, int]
-    ) -> dict[tuple[int, int], int]:
+    ) -> dict[tuple[int, int, str], int]:
         prompt_ids = {self.prompts[r.prompt_id] for r in records}
         if not prompt_ids:
             return {}
+        configs = {c for r in records for c in r.output_configs} | {""}
         return {
-            (p, c): o
-            for o, p, c in Output.objects.filter(
-                prompt_id__in=prompt_ids, generation_config=""
-            ).values_list("id", "prompt_id", "contestant_id")
+            (p, c, g): o
+            for o, p, c, g in Output.objects.filter(
+                prompt_id__in=prompt_ids, generation_config__in=configs
+            ).values_list("id", "prompt_id", "contestant_id", "generation_config")
         }
+
+
+def _config(first: dict[str, JudgmentRecord], match: Match, position: int) -> str:
+    """The generation_config of the answer a slot showed ("" unless the record names one)."""
+    configs = first[match.external_id].output_configs
+    return configs[position] if configs else ""
 
 
 VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")

@@ -1,6 +1,6 @@
 """Command line: fit a leaderboard from files, no database needed.
 
-    python -m arena.ratings fit PATH... --format {fastchat,counts,arena-hard,alpaca-eval,jsonl}
+    python -m arena.ratings fit PATH... --format {fastchat,counts,arena-hard,alpaca-eval,jsonl,lmarena}
         --method {bt,elo,pl,winrate,arena-hard,swiss} [--bootstrap N] [--seed S]
         [--anchor MODEL=RATING] [--baseline MODEL] [--annotator NAME] [--style-control]
         [--k K] [--tournaments T] [--rounds R] [--json] [--quiet]
@@ -35,7 +35,7 @@ from arena.ratings.counts import counts_from_records
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.scale import parse_anchor
 
-FORMATS = ("fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl")
+FORMATS = ("fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl", "lmarena")
 METHODS = ("bt", "elo", "pl", "winrate", "arena-hard", "swiss")
 DEFAULT_BOOTSTRAP = {
     "bt": 1000,

@@ -312,6 +312,6 @@ def test_pandalm_exports_through_our_jsonl_and_fastchat(tmp_path):
 def test_read_only_formats_say_so():
     assert set(EXPORTABLE) == {"fastchat", "counts", "arena-hard", "alpaca-eval", "jsonl"}
     # dpo's writer is arena_export --format dpo (from the database, not from records)
-    assert set(FORMATS) - set(EXPORTABLE) == {"pandalm", "llmbar", "dpo"}
+    assert set(FORMATS) - set(EXPORTABLE) == {"pandalm", "llmbar", "dpo", "lmarena"}
     with pytest.raises(ValueError, match="read-only"):
         export("pandalm", [], io.StringIO())

@@ -1,8 +1,8 @@
 """File formats: ``parse(fmt, path, **options)`` streams records; ``export(fmt, records, out)`` writes them.
 
-Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar, dpo (read only) and
-jsonl. ``dpo`` reads Arena's own DPO export back (its writer is ``arena_export --format
-dpo``, from the database: ``arena.importers.preferences``).
+Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar, lmarena, dpo (read
+only) and jsonl. ``dpo`` reads Arena's own DPO export back (its writer is ``arena_export
+--format dpo``, from the database: ``arena.importers.preferences``).
 Every bad input raises :class:`arena.importers.records.ImportRowError` naming file, line
 and field. Pure Python: no Django.
 """
@@ -21,6 +21,7 @@ from arena.importers.formats import (
     fastchat,
     jsonl,
     llmbar,
+    lmarena,
     pandalm,
 )
 from arena.importers.formats._common import EMPTY, MAX_RECORD_BYTES  # noqa: F401 (re-exported)
@@ -35,6 +36,7 @@ FORMATS = {
     "llmbar": llmbar,
     "dpo": dpo,
     "jsonl": jsonl,
+    "lmarena": lmarena,
 }
 DIRECTORY_FORMATS = ("pandalm", "llmbar", "alpaca-eval")  # PATH may be a directory
 EXPORTABLE = tuple(name for name, module in FORMATS.items() if hasattr(module, "export"))
@@ -60,7 +62,7 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
     **options
         Format options: ``baseline`` (arena-hard), ``voter`` (counts, dpo), ``judges`` (pandalm,
         llmbar), ``subset`` (llmbar), ``annotator`` (alpaca-eval results folder),
-        ``anony_only`` / ``sampled_only`` (fastchat); and for
+        ``anony_only`` / ``sampled_only`` (fastchat, lmarena); and for
         every format ``max_record_bytes``, the longest line (JSONL) or item (JSON list)
         accepted, default :data:`MAX_RECORD_BYTES`. Options a format does not know are ignored.
 

@@ -406,6 +406,16 @@ def load_json(path: str | Path) -> Any:
     return document
 
 
+def json_line(item: Any) -> str:
+    """One JSONL line (with its newline) as ``json.dumps(item, ensure_ascii=False)`` means it,
+    written by orjson (compact, 15x faster: exports write millions); what orjson cannot
+    write (an integer beyond 64 bits, a non-text key) goes through the standard library."""
+    try:
+        return orjson.dumps(item, option=orjson.OPT_APPEND_NEWLINE).decode("utf-8")
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(item, ensure_ascii=False) + "\n"
+
+
 def finite(value: Any) -> bool:
     """A JSON number that is a real, finite value (not NaN or Infinity, not a bool, not 1e400)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

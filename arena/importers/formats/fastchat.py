@@ -22,7 +22,6 @@ Chatbot Arena counts file); the rows they skip are not errors.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, TextIO
 
@@ -32,6 +31,7 @@ from arena.importers.formats._common import (
     Row,
     content_id,
     finite,
+    json_line,
     read_items,
 )
 from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord
@@ -142,7 +142,7 @@ def _battle(row: Row, anony_only: bool, sampled_only: bool) -> Battle | None:
         users, answer_a = _conversation(row, "conversation_a", conv_a)
         _, answer_b = _conversation(row, "conversation_b", conv_b)
         conversation = (users, answer_a, answer_b)
-    style = _style(row, item.get("conv_metadata"))
+    style = conv_metadata_style(row, item.get("conv_metadata"))
     return Battle(
         row, model_a, model_b, winner, question_id, turn, voter, category, language,
         conversation, style,
@@ -228,7 +228,7 @@ def _text(content) -> str | None:
     return None
 
 
-def _style(row: Row, meta) -> tuple[dict, dict] | None:
+def conv_metadata_style(row: Row, meta) -> tuple[dict, dict] | None:
     if meta is None:
         return None
     if not isinstance(meta, dict):
@@ -254,18 +254,13 @@ def _style(row: Row, meta) -> tuple[dict, dict] | None:
 def export(records: Iterable, out: TextIO, **options) -> None:
     """JSONL, one line per vote (a weighted record is written ``weight`` times)."""
     prompts: dict[str, str] = {}
-    outputs: dict[tuple[str, str], str] = {}
-    for r in records:
-        if isinstance(r, PromptRecord):
-            prompts[r.external_id] = r.text
-        elif isinstance(r, OutputRecord):
-            outputs[(r.prompt_id, r.contestant)] = r.text
-        elif (
-            isinstance(r, JudgmentRecord)
-            and r.kind == "pairwise"
-            and r.winner is not None
-            and len(r.contestants) == 2
-        ):
+    answers: dict[tuple[str, str], str] = {}  # (prompt, contestant): its (last) answer
+    shown: dict[tuple[str, str, str], str] = {}  # (prompt, contestant, config): that answer
+    write = out.write
+    for r in records:  # judgments first: an export holds millions of them
+        if isinstance(r, JudgmentRecord):
+            if r.kind != "pairwise" or r.winner is None or len(r.contestants) != 2:
+                continue
             who = r.voter or f"judge:{r.judge}"
             row = {
                 "model_a": r.contestants[0],
@@ -278,26 +273,38 @@ def export(records: Iterable, out: TextIO, **options) -> None:
             }
             if r.style is not None and len(r.style) == 2:
                 row["conv_metadata"] = _conv_metadata(r.style)
-            for key in ("tstamp", "anony"):
-                if r.meta.get(key) is not None:
-                    row[key] = r.meta[key]
+            if r.meta:
+                for key in ("tstamp", "anony"):
+                    if r.meta.get(key) is not None:
+                        row[key] = r.meta[key]
             if r.prompt_id in prompts:
-                row["conversation_a"] = _messages(
-                    prompts[r.prompt_id], outputs.get((r.prompt_id, r.contestants[0]), "")
-                )
-                row["conversation_b"] = _messages(
-                    prompts[r.prompt_id], outputs.get((r.prompt_id, r.contestants[1]), "")
-                )
+                prompt = prompts[r.prompt_id]
+                for side, name, config in zip(
+                    "ab", r.contestants, r.output_configs or (None, None), strict=True
+                ):
+                    answer = (
+                        answers.get((r.prompt_id, name), "")
+                        if config is None
+                        else shown.get((r.prompt_id, name, config), "")
+                    )
+                    row[f"conversation_{side}"] = _messages(prompt, answer)
+            key = f"{r.match_id}|{','.join(map(str, r.presentation))}|{r.repeat}|{who}"
+            if r.weight == 1:
+                row["question_id"] = key
+                write(json_line(row))
+                continue
             for k in range(r.weight):
-                row["question_id"] = (
-                    f"{r.match_id}|{','.join(map(str, r.presentation))}|{r.repeat}|{who}"
-                    + (f"|{k}" if r.weight > 1 else "")
-                )
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                row["question_id"] = f"{key}|{k}"
+                write(json_line(row))
+        elif isinstance(r, PromptRecord):
+            prompts[r.external_id] = r.text
+        elif isinstance(r, OutputRecord):
+            answers[(r.prompt_id, r.contestant)] = r.text
+            shown[(r.prompt_id, r.contestant, r.generation_config)] = r.text
 
 
 def _conv_metadata(style: tuple[dict, ...]) -> dict:
-    """The inverse of :func:`_style`: FastChat's flat per-side totals."""
+    """The inverse of :func:`conv_metadata_style`: FastChat's flat per-side totals."""
     out = {}
     for side, features in zip("ab", style, strict=True):
         for key, name in STYLE_KEYS.items():

@@ -10,11 +10,10 @@ See docs/formats.md for every field. In short::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import TextIO
 
-from arena.importers.formats._common import Row, finite, read_items
+from arena.importers.formats._common import Row, finite, json_line, read_items
 from arena.importers.records import WINNERS, JudgmentRecord, OutputRecord, PromptRecord
 
 KINDS = ("pairwise", "ranking", "score")
@@ -135,6 +134,7 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
         verdict_label=row.str("verdict", required=False),
         gold_winner=gold,
         style=_style(row, k),
+        output_configs=_configs(row, k),
         meta=_meta(row),
         line=line,
     )
@@ -158,6 +158,21 @@ def _style(row: Row, k: int) -> tuple[dict, ...] | None:
     return tuple(dict(s) for s in style)
 
 
+def _configs(row: Row, k: int) -> tuple[str, ...]:
+    """Per slot, the ``config`` of the answer it showed (a prompt with several answers by
+    one contestant); absent: each slot shows the contestant's answer without a config."""
+    configs = row.item.get("configs")
+    if configs is None:
+        return ()
+    if (
+        not isinstance(configs, list)
+        or len(configs) != k
+        or not all(isinstance(c, str) for c in configs)
+    ):
+        raise row.error("configs", f"expected {k} strings (one answer config per slot)")
+    return tuple(configs)
+
+
 def _meta(row: Row) -> dict:
     meta = row.item.get("meta", {})
     if not isinstance(meta, dict):
@@ -166,7 +181,13 @@ def _meta(row: Row) -> dict:
 
 
 def export(records: Iterable, out: TextIO, **options) -> None:
+    """One line per record; a field that is empty (None, "", []) is left out unless
+    :data:`ALWAYS` names it (a judgment's fields one by one: an export writes millions)."""
+    write = out.write
     for r in records:
+        if isinstance(r, JudgmentRecord):
+            write(json_line(_judgment_row(r)))
+            continue
         if isinstance(r, PromptRecord):
             row = {
                 "type": "prompt",
@@ -177,7 +198,7 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 "reference": r.reference_answer,
                 "turns": list(r.turns),
             }
-        elif isinstance(r, OutputRecord):
+        else:
             row = {
                 "type": "output",
                 "prompt": r.prompt_id,
@@ -185,32 +206,53 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 "text": r.text,
                 "config": r.generation_config,
             }
-        else:
-            row = {
-                "type": "judgment",
-                "match": r.match_id,
-                "contestants": list(r.contestants),
-                "kind": r.kind,
-                "winner": r.winner,
-                "strength": r.strength,
-                "ranking": list(r.ranking) if r.ranking is not None else None,
-                "score": r.score,
-                "preference": r.preference,
-                "order": list(r.presentation),
-                "repeat": r.repeat,
-                "weight": r.weight,
-                "voter": r.voter,
-                "judge": r.judge,
-                "prompt": r.prompt_id,
-                "category": r.category,
-                "language": r.language,
-                "turn": r.turn if r.turn != 1 else None,
-                "raw_text": r.raw_text,
-                "verdict": r.verdict_label,
-                "gold": r.gold_winner,
-                "style": list(r.style) if r.style is not None else None,
-                "meta": r.meta or None,
-            }
         always = ALWAYS[row["type"]]
         kept = {k: v for k, v in row.items() if k in always or v not in (None, "", [])}
-        out.write(json.dumps(kept, ensure_ascii=False) + "\n")
+        write(json_line(kept))
+
+
+def _judgment_row(r: JudgmentRecord) -> dict:
+    row = {"type": "judgment", "match": r.match_id, "contestants": list(r.contestants)}
+    if r.kind:
+        row["kind"] = r.kind
+    if r.winner:
+        row["winner"] = r.winner
+    if r.strength is not None:
+        row["strength"] = r.strength
+    if r.ranking:
+        row["ranking"] = list(r.ranking)
+    if r.score is not None:
+        row["score"] = r.score
+    if r.preference is not None:
+        row["preference"] = r.preference
+    if r.presentation:
+        row["order"] = list(r.presentation)
+    if r.repeat is not None:
+        row["repeat"] = r.repeat
+    if r.weight is not None:
+        row["weight"] = r.weight
+    for key, value in (
+        ("voter", r.voter),
+        ("judge", r.judge),
+        ("prompt", r.prompt_id),
+        ("category", r.category),
+        ("language", r.language),
+    ):
+        if value:
+            row[key] = value
+    if r.turn != 1 and r.turn is not None:
+        row["turn"] = r.turn
+    for key, value in (
+        ("raw_text", r.raw_text),
+        ("verdict", r.verdict_label),
+        ("gold", r.gold_winner),
+    ):
+        if value:
+            row[key] = value
+    if r.style:
+        row["style"] = list(r.style)
+    if r.output_configs:
+        row["configs"] = list(r.output_configs)
+    if r.meta:
+        row["meta"] = r.meta
+    return row

@@ -8,8 +8,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from arena.errors import Refusal
-from arena.importers.exporter import iter_records
+from arena.importers.exporter import iter_records, judgment_count
 from arena.importers.formats import EXPORTABLE, FORMATS, export
+from arena.importers.formats.progress import Progress
 from arena.importers.preferences import (
     ExportSummary,
     PreferenceFilters,
@@ -45,6 +46,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--baseline", help="arena-hard: the baseline model (default gpt-4-0314)."
         )
+        parser.add_argument(
+            "--quiet",
+            action="store_true",
+            help="no progress (a bar on a terminal, else a line every few seconds on stderr)",
+        )
         training = parser.add_argument_group("dpo / ranked (training data)")
         training.add_argument(
             "--by",
@@ -75,7 +81,7 @@ class Command(BaseCommand):
             "--parquet", action="store_true", help="write Parquet instead of JSON lines (needs -o)"
         )
 
-    def handle(self, *args, fmt, prompt_set, output, baseline, **options):
+    def handle(self, *args, fmt, prompt_set, output, baseline, quiet, **options):
         if fmt in PREFERENCE_FORMATS:
             self._training_data(fmt, prompt_set, output, options)
             return
@@ -85,11 +91,19 @@ class Command(BaseCommand):
             )
         ps = _prompt_set(prompt_set)
         extra = {"baseline": baseline} if baseline else {}
-        if not output:
-            self._export(fmt, ps, sys.stdout, extra)
-            return
-        with _replaced(Path(output)) as tmp, open(tmp, "w", encoding="utf-8") as out:
-            self._export(fmt, ps, out, extra)
+        progress = None if quiet else Progress(judgment_count(ps), unit="rows", desc="exporting")
+        try:
+            if not output:
+                self._export(fmt, ps, sys.stdout, extra, progress)
+                return
+            with (
+                _replaced(Path(output)) as tmp,
+                open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out,
+            ):
+                self._export(fmt, ps, out, extra, progress)
+        finally:
+            if progress is not None:
+                progress.close()
 
     def _training_data(self, fmt, slug, output, options):
         filters = _filters(options)
@@ -117,9 +131,9 @@ class Command(BaseCommand):
         card.write_text(dataset_card(ps, fmt, filters, summary), encoding="utf-8")
         self.stderr.write(f"wrote {summary.rows} rows to {target} and its dataset card {card}")
 
-    def _export(self, fmt, prompt_set, out, extra):
+    def _export(self, fmt, prompt_set, out, extra, progress):
         try:
-            export(fmt, iter_records(prompt_set), out, **extra)
+            export(fmt, iter_records(prompt_set, progress=progress), out, **extra)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
