@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import F, Q, Sum
+from django.db.models.functions import Length
 
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
+from arena.importers.records import JudgmentRecord
 from arena.models import (
     Contestant,
     EvaluationRun,
@@ -538,6 +540,48 @@ def scope_votes_in_order(scope: BoardScope, after_id: int = 0) -> VotesInOrder:
         winner_codes(winners),
         np.asarray(weights, np.int64),
     )
+
+
+def scope_verdict_records(scope: BoardScope) -> list[JudgmentRecord]:
+    """The scope's pairwise verdicts between two models as rating-engine records, each with
+    its prompt and both answers' lengths in characters (``meta["output_chars"]``, empty
+    when an answer has no stored text), for the methods that need each verdict: AlpacaEval's
+    win rates and length control (``arena.fitting.board_winrate``).
+
+    One query, O(verdicts): only a board whose every comparison includes one model (a
+    baseline) reads it. Human votes counted as flagged stay off, as on the public board.
+    """
+    judgments = Judgment.objects.in_scope(scope)
+    if not scope.llm_only:
+        judgments = judgments.exclude(voter__counted_flagged=True)
+    rows = (
+        judgments.with_slots(models_only=True)
+        .annotate(chars0=Length("s0__output__text"), chars1=Length("s1__output__text"))
+        .values_list(
+            "match_id",
+            "s0__contestant__name",
+            "s1__contestant__name",
+            "winner",
+            "preference",
+            "weight",
+            "match__prompt_id",
+            "chars0",
+            "chars1",
+        )
+        .order_by("id")
+    )
+    return [
+        JudgmentRecord(
+            match_id=str(match_id),
+            contestants=(first, second),
+            winner=winner,
+            preference=preference,
+            weight=weight,
+            prompt_id=None if prompt_id is None else str(prompt_id),
+            meta={} if chars0 is None or chars1 is None else {"output_chars": (chars0, chars1)},
+        )
+        for match_id, first, second, winner, preference, weight, prompt_id, chars0, chars1 in rows
+    ]
 
 
 def scope_vote_tally(scope: BoardScope) -> tuple[int, int]:

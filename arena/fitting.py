@@ -15,6 +15,7 @@ from arena.boards import (
     one_snapshot,
     scope_counts,
     scope_style_votes,
+    scope_verdict_records,
     scope_vote_tally,
     scope_votes_in_order,
 )
@@ -22,9 +23,10 @@ from arena.ratings.elo import DEFAULT_K, elo_from_votes
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.style import style_leaderboard
 from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
+from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
 # The board options fitted beside Bradley-Terry (``FittedBoard.options``).
-OPTION_METHODS = ("elo", "swiss")
+OPTION_METHODS = ("elo", "swiss", "winrate")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ def fit_scope(
             "elo": board_elo(scope, elo_k, elo_state),
             "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
         }
+        winrate = board_winrate(scope, counts)
+        if winrate is not None:
+            options["winrate"] = winrate
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],
@@ -190,6 +195,39 @@ def _next_state(state, votes: VotesInOrder, k: float, contestants: dict, rows) -
         "ratings": {row["model"]: row["rating"] for row in rows},
         "votes": {row["model"]: int(row["votes"]) for row in rows},
     }
+
+
+def board_winrate(scope: BoardScope, counts) -> dict | None:
+    """AlpacaEval's standings of a baseline board (AlpacaEval, Arena-Hard, an anchor run:
+    one model, the baseline, in every comparison), else None: each model's win rate
+    against the baseline with its standard error and, when every answer against it is a
+    stored text, AlpacaEval 2.0's length-controlled win rate and its standard error
+    (``arena.ratings.winrate.winrate_leaderboard``, as ``--method winrate`` in the CLI).
+
+    It reads every verdict of the board (:func:`arena.boards.scope_verdict_records`) and
+    fits the instruction difficulties jointly, so it costs O(verdicts), and seconds for a
+    board of many models; only baseline boards pay it, and these are imported or run
+    boards, not the live human ones.
+    """
+    try:
+        baseline = infer_baseline(counts)
+    except ValueError:  # no model in every comparison: not a baseline board
+        return None
+    try:
+        board = winrate_leaderboard(scope_verdict_records(scope), baseline).as_dict()
+    except ValueError as exc:  # e.g. length control finds a model with no scored verdict
+        return _option(
+            {
+                "method": "winrate",
+                "value": "win_rate",
+                "rows": [],
+                "n_votes": 0,
+                "coefficients": {},
+                "notes": [str(exc)],
+            }
+        )
+    board["coefficients"] = {"baseline": baseline}  # per-model GLM weights: the CLI's
+    return _option(board)
 
 
 def _option(board: dict) -> dict:

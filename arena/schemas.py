@@ -37,6 +37,9 @@ class BoardRow(Schema):
     standard_error: float | None = None
     p_first: float | None = None
     mean_rank: float | None = None
+    # Win rate vs the baseline (AlpacaEval): the length-controlled win rate (%) and its SE.
+    length_controlled_win_rate: float | None = None
+    lc_standard_error: float | None = None
 
 
 class Board(Schema):

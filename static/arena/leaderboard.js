@@ -10,6 +10,14 @@
   // expected score with two decimals, the chance to win a tournament in the last column).
   const method = table.dataset.method || "bt";
   const swiss = method === "swiss";
+  // Win rate vs the baseline (AlpacaEval): the length-controlled win rate and its standard
+  // error in the last column.
+  const winrate = method === "winrate";
+  const extra = (row) => {
+    if (swiss) return fmt(row.p_first, 3);
+    if (winrate) return row.length_controlled_win_rate === null || row.length_controlled_win_rate === undefined ? "" : fmt(row.length_controlled_win_rate, 1) + " ± " + fmt(row.lc_standard_error, 1);
+    return row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3);
+  };
   const fmt = (x, d) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
   // A vote count, by the rule of the first render (arena.rendering.format_count, the
   // template filter "count"): whole counts without decimals, fractional ones (a soft
@@ -50,7 +58,7 @@
       const cells = [
         swiss ? fmt(row.mean_rank, 1) : String(row.rank_ub), row.model, fmt(row.rating, swiss ? 2 : 1),
         row.ci_lower === null || row.ci_lower === undefined ? "–" : fmt(row.ci_lower, 1) + " – " + fmt(row.ci_upper, 1),
-        formatCount(row.votes), swiss ? fmt(row.p_first, 3) : row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3),
+        formatCount(row.votes), extra(row),
       ];
       cells.forEach((text, i) => {
         const td = document.createElement("td");
@@ -84,7 +92,7 @@
       type: "scatter", mode: "markers", x: rows.map((r) => plotlyText(r.model)), y: rows.map((r) => r.rating),
       error_y: { type: "data", symmetric: false, array: rows.map((r) => (r.ci_upper ?? r.rating) - r.rating), arrayminus: rows.map((r) => r.rating - (r.ci_lower ?? r.rating)) },
       hovertemplate: "%{x}: %{y:.1f}<extra></extra>",
-    }], layout(swiss ? "Expected Swiss score (range of 95% of tournaments)" : method === "elo" ? "Online Elo rating" : "Rating with 95% CI", { xaxis: { tickangle: -45 }, yaxis: { title: { text: swiss ? "score" : "rating" } } }), config);
+    }], layout(swiss ? "Expected Swiss score (range of 95% of tournaments)" : method === "elo" ? "Online Elo rating" : winrate ? "Win rate (%) against the baseline, ± 1.96 SE" : "Rating with 95% CI", { xaxis: { tickangle: -45 }, yaxis: { title: { text: swiss ? "score" : winrate ? "win rate (%)" : "rating" } } }), config);
 
     const order = rows.map((r) => r.model);
     const index = Object.fromEntries(pairs.models.map((m, i) => [m, i]));

@@ -1,16 +1,21 @@
 """Board options: the online Elo and the Swiss standings, fitted beside Bradley-Terry by the
 one refit and answered by /api/leaderboard?method=..."""
 
+import io
 import math
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 
 from arena.boards import BoardScope
+from arena.importers.formats import parse
 from arena.importers.loader import import_records
 from arena.importers.records import JudgmentRecord
 from arena.models import LeaderboardSnapshot
+from arena.ratings.winrate import winrate_leaderboard
 from arena.services import refit, request_refit
+from tests.alpaca_eval_sim import BASELINE, simulated_items, write_results_folder
 from tests.factories import pair_results
 
 pytestmark = pytest.mark.django_db
@@ -155,3 +160,51 @@ def test_a_board_of_aggregated_counts_has_no_elo(client, settings):
     elo = client.get("/api/leaderboard", {"set": "toy", "method": "elo"}).json()
     assert elo["rows"] == [] and any("one by one" in w for w in elo["graph"]["warnings"])
     assert len(snapshot.options["swiss"]["rows"]) == 2
+
+
+def test_a_baseline_board_has_alpaca_evals_win_rates_beside_bradley_terry(client, tmp_path):
+    """An imported AlpacaEval results folder: the board's win rates against the baseline
+    are those of the files (`python -m arena.ratings fit --method winrate`), raw and
+    length-controlled, answered by /api/leaderboard?method=winrate and drawn on the page."""
+    items = simulated_items(
+        {"m-short": (0.3, -0.4), "m-long": (0.0, 0.9), "m-even": (-0.2, 0.0)}, n_instructions=30
+    )
+    folder = write_results_folder(tmp_path, items)
+    call_command("arena_import", "--format", "alpaca-eval", str(folder), stdout=io.StringIO())
+    expected = winrate_leaderboard(list(parse("alpaca-eval", folder)), BASELINE).as_dict()
+    snapshot = refit(BoardScope("alpaca-eval", "judges").key, final=True)
+    option = snapshot.options["winrate"]
+    assert option["value"] == "win_rate" and option["coefficients"] == {"baseline": BASELINE}
+    got = {row["model"]: row for row in option["rows"]}
+    assert set(got) == {BASELINE, "m-short", "m-long", "m-even"}
+    for row in expected["rows"]:
+        mine = got[row["model"]]
+        assert mine["rating"] == pytest.approx(row["win_rate"], abs=1e-9)  # raw: exact
+        assert mine["ci_lower"] == pytest.approx(row["ci_lower"], abs=1e-9)
+        assert mine["length_controlled_win_rate"] == pytest.approx(
+            row["length_controlled_win_rate"], abs=1e-6
+        )
+        assert mine["lc_standard_error"] == pytest.approx(row["lc_standard_error"], abs=1e-6)
+    assert got[BASELINE]["rating"] == 50.0 and got[BASELINE]["length_controlled_win_rate"] == 50.0
+    # the long-winded model's win rate shrinks once its length is controlled
+    assert got["m-long"]["length_controlled_win_rate"] < got["m-long"]["rating"]
+    query = {"set": "alpaca-eval", "by": "judges"}
+    bt = client.get("/api/leaderboard", query).json()
+    assert "winrate" in bt["options"]
+    board = client.get("/api/leaderboard", {**query, "method": "winrate"}).json()
+    assert board["method"] == "winrate" and board["value"] == "win_rate"
+    assert {r["model"]: r["length_controlled_win_rate"] for r in board["rows"]} == {
+        m: r["length_controlled_win_rate"] for m, r in got.items()
+    }
+    page = client.get("/", {**query, "method": "winrate"}).content.decode()
+    assert 'value="winrate" selected' in page and "LC win rate" in page
+    assert f"against {BASELINE}" in page
+
+
+def test_a_board_without_a_baseline_has_no_win_rates(client, fitted):
+    _, snapshot = fitted
+    assert "winrate" not in snapshot.options  # four models, none in every comparison
+    response = client.get("/api/leaderboard", {"set": "toy", "by": "humans", "method": "winrate"})
+    assert response.status_code == 404 and response.json()["field"] == "method"
+    assert "baseline" in response.json()["detail"]
+    assert 'value="winrate"' not in client.get("/", {"set": "toy", "by": "humans"}).content.decode()
