@@ -30,7 +30,7 @@ from judges.clients.simulation import (
     tokenize,
 )
 from llm import openai_compat as oc
-from llm.ratelimit import reset_limiters
+from llm.limits import use_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def server():
 @pytest.fixture(autouse=True)
 def fresh(server):
     server.reset_stats()
-    reset_limiters()
+    use_store(None)
 
 
 def post(server, path, payload):

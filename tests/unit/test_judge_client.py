@@ -23,7 +23,7 @@ from judges.clients.simulation import generate_answer, sigmoid
 from llm import openai_compat as oc
 from llm.config import ModelConfig
 from llm.errors import LLMPermanentError, LLMRetriesExhausted, LLMTransientError
-from llm.ratelimit import reset_limiters
+from llm.limits import use_store
 from llm.retry import RetryPolicy
 
 QUESTION = "Explain how photosynthesis works in plants."
@@ -51,7 +51,7 @@ def server():
 @pytest.fixture(autouse=True)
 def fresh(server):
     server.reset_stats()
-    reset_limiters()
+    use_store(None)
     yield
 
 
