@@ -640,16 +640,38 @@ def public_rows(scope: BoardScope, *, exclude_flagged: bool = False):
 
 def count_judgment(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int):
     """Add one stored OK pairwise judgment to the running counts (inside its transaction)."""
-    PairOutcomeCount.objects.bump(
-        prompt_set_id=match.prompt_set_id,
-        source=HUMAN_SOURCE if judgment.judge_id is None else judge_source(judgment.judge_id),
-        category=match.category,
-        contestant_a_id=contestant_a_id,
-        contestant_b_id=contestant_b_id,
-        winner=judgment.winner,
-        a_first=slot_zero_first(judgment.presentation),
-        count=judgment.weight,
-    )
+    count_judgments([(judgment, match, contestant_a_id, contestant_b_id)])
+
+
+def count_judgments(rows) -> None:
+    """Add stored OK pairwise judgments ``(judgment, match, slot-0 contestant id, slot-1
+    contestant id)`` to the running counts (inside their transaction): one upsert per cell,
+    the cells in a fixed order, so that writers of overlapping cells never deadlock."""
+    cells: dict[tuple, int] = {}
+    for judgment, match, contestant_a_id, contestant_b_id in rows:
+        cell = (
+            match.prompt_set_id,
+            HUMAN_SOURCE if judgment.judge_id is None else judge_source(judgment.judge_id),
+            match.category,
+            contestant_a_id,
+            contestant_b_id,
+            judgment.winner,
+            slot_zero_first(judgment.presentation),
+        )
+        cells[cell] = cells.get(cell, 0) + judgment.weight
+    for cell, count in sorted(cells.items()):
+        PairOutcomeCount.objects.bump(**dict(zip(_CELL_FIELDS, cell, strict=True)), count=count)
+
+
+_CELL_FIELDS = (
+    "prompt_set_id",
+    "source",
+    "category",
+    "contestant_a_id",
+    "contestant_b_id",
+    "winner",
+    "a_first",
+)
 
 
 def pair_matrix(scope: BoardScope) -> dict:

@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import connection, models
 from django.db.models import F, FilteredRelation, Q
 
@@ -280,6 +281,11 @@ class Judge(models.Model):
     max_retries = models.PositiveSmallIntegerField(default=5)
     requests_per_minute = models.PositiveIntegerField(default=600)
     tokens_per_minute = models.PositiveIntegerField(default=1_000_000)
+    max_concurrency = models.PositiveIntegerField(
+        default=32,
+        validators=[MinValueValidator(1)],
+        help_text="Requests in flight at once to this endpoint, over every worker process.",
+    )
     price_per_1k_prompt = models.DecimalField(max_digits=10, decimal_places=6, default=0)
     price_per_1k_completion = models.DecimalField(max_digits=10, decimal_places=6, default=0)
     is_active = models.BooleanField(default=True)
