@@ -24,10 +24,11 @@ taken together. When the endpoint is full the answer is "wait for a release"; wh
 per-minute limit binds, the seconds until the oldest entry that stands in the way leaves
 the window.
 
-:class:`Gate` is the waiting side, one per event loop and endpoint: one waiter of the
-process asks the store at a time (the others queue behind it, first come first served), so
-a process polls the store at most every few milliseconds however many calls it has
-waiting; a release in the same process wakes the head waiter at once.
+:class:`Gate` is the waiting side, one per event loop and endpoint: the waiters of the
+loop queue (first come, first served) and one pump asks the store for as many of them at
+once as it will grant, in one round trip, so a process polls the store at most every few
+milliseconds however many calls it has waiting; a release in the same loop wakes the pump
+at once.
 
 Time: the stores take a ``clock`` (seconds; a fake one in tests). Without one the Redis
 store uses the Redis server's clock, the one clock every machine shares.
@@ -52,6 +53,7 @@ Clock = Callable[[], float]
 WINDOW_SECONDS = 60.0
 FULL = -1.0  # try_acquire's answer when every in-flight slot is taken
 MIN_POLL, MAX_POLL = 0.003, 0.05  # seconds between asks while the endpoint is full
+ASK_AT_ONCE = 64  # waiters of a process asked for in one round trip
 
 
 @dataclass(frozen=True)
@@ -101,19 +103,28 @@ class Lease:
 class Store:
     """Where the limits' state lives. Subclasses answer the two questions atomically."""
 
-    async def try_acquire(
-        self, endpoint: str, lease: str, tokens: int, limits: Limits, ttl: float
-    ) -> tuple[float | None, float]:
-        """Take a slot and log the request if both limits allow.
+    async def try_acquire_many(
+        self, endpoint: str, requests: list[tuple[str, int]], limits: Limits, ttl: float
+    ) -> tuple[int, float | None, float]:
+        """Take a slot and log the request, for each ``(lease, tokens)`` in order, while
+        both limits allow (one round trip for a process's queue of waiters).
 
         Returns
         -------
-        (wait, now)
-            ``wait`` is None when granted; :data:`FULL` when every slot is taken; else the
-            seconds until a per-minute limit lets this request through. ``now`` is the
-            store's time of the decision.
+        (granted, wait, now)
+            The first ``granted`` requests were let through. ``wait`` is None when all
+            were; :data:`FULL` when every slot is taken; else the seconds until a
+            per-minute limit lets the next one through. ``now`` is the store's time of the
+            decision (0 when it is a wait).
         """
         raise NotImplementedError
+
+    async def try_acquire(
+        self, endpoint: str, lease: str, tokens: int, limits: Limits, ttl: float
+    ) -> tuple[float | None, float]:
+        """One request: ``(None, now)`` when let through, else ``(wait, now)``."""
+        granted, wait, now = await self.try_acquire_many(endpoint, [(lease, tokens)], limits, ttl)
+        return (None if granted else wait), now
 
     async def release(
         self, endpoint: str, lease: str, granted_at: float, reserved: int, used: int | None
@@ -183,31 +194,32 @@ class LocalStore(Store):
             window.tokens -= amount
             window.entries.pop(lease, None)
 
-    async def try_acquire(self, endpoint, lease, tokens, limits, ttl):
+    async def try_acquire_many(self, endpoint, requests, limits, ttl):
         with self._lock:
             now = self._clock()
             window = self._window(endpoint)
             self._trim(window, now)
-            if len(window.leases) >= limits.max_in_flight:
-                return FULL, now
             per_minute = limits.requests_per_minute or limits.tokens_per_minute
-            if per_minute:
-                wait = _per_minute_wait(
-                    ((e[0], e[2]) for e in window.log),
-                    len(window.log),
-                    window.tokens,
-                    tokens,
-                    limits,
-                    now,
-                )
-                if wait > 0:
-                    return wait, now
-                entry = [now, lease, min(tokens, limits.tokens_per_minute or tokens)]
-                window.log.append(entry)
-                window.entries[lease] = entry
-                window.tokens += entry[2]
-            window.leases[lease] = now + ttl
-            return None, now
+            for granted, (lease, tokens) in enumerate(requests):
+                if len(window.leases) >= limits.max_in_flight:
+                    return granted, FULL, now
+                if per_minute:
+                    wait = _per_minute_wait(
+                        ((e[0], e[2]) for e in window.log),
+                        len(window.log),
+                        window.tokens,
+                        tokens,
+                        limits,
+                        now,
+                    )
+                    if wait > 0:
+                        return granted, wait, 0.0
+                    entry = [now, lease, min(tokens, limits.tokens_per_minute or tokens)]
+                    window.log.append(entry)
+                    window.entries[lease] = entry
+                    window.tokens += entry[2]
+                window.leases[lease] = now + ttl
+            return len(requests), None, now
 
     async def release(self, endpoint, lease, granted_at, reserved, used):
         with self._lock:
@@ -226,16 +238,18 @@ class LocalStore(Store):
 
 
 # KEYS: leases (zset lease -> expiry), log (zset "lease|tokens" -> time), tokens (string)
-# ARGV: now ('' = the server's clock), lease, tokens, max_in_flight, rpm, tpm, ttl, window
+# ARGV: now ('' = the server's clock), max_in_flight, rpm, tpm, ttl, window, then
+# (lease, tokens) pairs, granted in order until one is refused.
+# Returns {granted, 'ok' | 'full' | 'wait', now or the seconds to wait}.
 _ACQUIRE = """
 local now
 if ARGV[1] ~= '' then now = tonumber(ARGV[1]) else
   local t = redis.call('TIME'); now = tonumber(t[1]) + tonumber(t[2]) / 1e6 end
-local lease, tokens = ARGV[2], tonumber(ARGV[3])
-local max_in_flight, rpm, tpm = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local ttl, window = tonumber(ARGV[7]), tonumber(ARGV[8])
+local max_in_flight, rpm, tpm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ttl, window = tonumber(ARGV[5]), tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= max_in_flight then return {'full', tostring(now)} end
+local held = redis.call('ZCARD', KEYS[1])
+local count, total = 0, 0
 if rpm > 0 or tpm > 0 then
   local cutoff = now - window
   while true do
@@ -246,35 +260,52 @@ if rpm > 0 or tpm > 0 then
     redis.call('DECRBY', KEYS[3], freed)
     redis.call('ZREM', KEYS[2], unpack(old))
   end
-  local count = redis.call('ZCARD', KEYS[2])
-  local total = tonumber(redis.call('GET', KEYS[3]) or '0')
-  if tpm > 0 and tokens > tpm then tokens = tpm end
-  local wait = 0
-  if rpm > 0 and count + 1 > rpm then
-    local row = redis.call('ZRANGE', KEYS[2], count - rpm, count - rpm, 'WITHSCORES')
-    wait = math.max(wait, tonumber(row[2]) + window - now)
-  end
-  if tpm > 0 and total + tokens > tpm then
-    local need, freed, start = total + tokens - tpm, 0, 0
-    while freed < need do
-      local rows = redis.call('ZRANGE', KEYS[2], start, start + 199, 'WITHSCORES')
-      if #rows == 0 then break end
-      for i = 1, #rows, 2 do
-        freed = freed + tonumber(string.match(rows[i], '|(%d+)$'))
-        if freed >= need then wait = math.max(wait, tonumber(rows[i + 1]) + window - now); break end
-      end
-      start = start + 200
-    end
-  end
-  if wait > 0 then return {'wait', tostring(wait)} end
-  redis.call('ZADD', KEYS[2], now, lease .. '|' .. tokens)
-  redis.call('INCRBY', KEYS[3], tokens)
-  redis.call('PEXPIRE', KEYS[2], math.ceil(window * 1000) + 1000)
-  redis.call('PEXPIRE', KEYS[3], math.ceil(window * 1000) + 1000)
+  count = redis.call('ZCARD', KEYS[2])
+  total = tonumber(redis.call('GET', KEYS[3]) or '0')
 end
-redis.call('ZADD', KEYS[1], now + ttl, lease)
+local granted = 0
+for i = 7, #ARGV, 2 do
+  local lease, tokens = ARGV[i], tonumber(ARGV[i + 1])
+  if held >= max_in_flight then
+    if granted > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) + 1000) end
+    return {granted, 'full', tostring(now)}
+  end
+  if rpm > 0 or tpm > 0 then
+    if tpm > 0 and tokens > tpm then tokens = tpm end
+    local wait = 0
+    if rpm > 0 and count + 1 > rpm then
+      local row = redis.call('ZRANGE', KEYS[2], count - rpm, count - rpm, 'WITHSCORES')
+      wait = math.max(wait, tonumber(row[2]) + window - now)
+    end
+    if tpm > 0 and total + tokens > tpm then
+      local need, freed, start = total + tokens - tpm, 0, 0
+      while freed < need do
+        local rows = redis.call('ZRANGE', KEYS[2], start, start + 199, 'WITHSCORES')
+        if #rows == 0 then break end
+        for j = 1, #rows, 2 do
+          freed = freed + tonumber(string.match(rows[j], '|(%d+)$'))
+          if freed >= need then
+            wait = math.max(wait, tonumber(rows[j + 1]) + window - now); break
+          end
+        end
+        start = start + 200
+      end
+    end
+    if wait > 0 then
+      if granted > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) + 1000) end
+      return {granted, 'wait', tostring(wait)}
+    end
+    redis.call('ZADD', KEYS[2], now, lease .. '|' .. tokens)
+    redis.call('INCRBY', KEYS[3], tokens)
+    redis.call('PEXPIRE', KEYS[2], math.ceil(window * 1000) + 1000)
+    redis.call('PEXPIRE', KEYS[3], math.ceil(window * 1000) + 1000)
+    count, total = count + 1, total + tokens
+  end
+  redis.call('ZADD', KEYS[1], now + ttl, lease)
+  held, granted = held + 1, granted + 1
+end
 redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) + 1000)
-return {'ok', tostring(now)}
+return {granted, 'ok', tostring(now)}
 """
 
 # ARGV: lease, granted_at, reserved, used ('' = unknown)
@@ -332,27 +363,25 @@ class RedisStore(Store):
     def _now(self) -> str:
         return "" if self._clock is None else repr(float(self._clock()))
 
-    async def try_acquire(self, endpoint, lease, tokens, limits, ttl):
+    async def try_acquire_many(self, endpoint, requests, limits, ttl):
         _, acquire, _ = self._client()
-        answer, value = await acquire(
-            keys=self._keys(endpoint),
-            args=[
-                self._now(),
-                lease,
-                int(tokens),
-                limits.max_in_flight,
-                limits.requests_per_minute or 0,
-                limits.tokens_per_minute or 0,
-                float(ttl),
-                WINDOW_SECONDS,
-            ],
-        )
+        args = [
+            self._now(),
+            limits.max_in_flight,
+            limits.requests_per_minute or 0,
+            limits.tokens_per_minute or 0,
+            float(ttl),
+            WINDOW_SECONDS,
+        ]
+        for lease, tokens in requests:
+            args += [lease, int(tokens)]
+        granted, answer, value = await acquire(keys=self._keys(endpoint), args=args)
         answer = answer.decode() if isinstance(answer, bytes) else answer
         if answer == "ok":
-            return None, float(value)
+            return int(granted), None, float(value)
         if answer == "full":
-            return FULL, float(value)
-        return float(value), 0.0
+            return int(granted), FULL, float(value)
+        return int(granted), float(value), 0.0
 
     async def release(self, endpoint, lease, granted_at, reserved, used):
         _, _, release = self._client()
@@ -384,6 +413,10 @@ async def _server_time(client) -> float:
 class Gate:
     """The waiting side of one endpoint's limits in one event loop (see the module docstring).
 
+    Waiters queue in the order they came; one pump asks the store for as many of them as
+    are waiting (up to :data:`ASK_AT_ONCE`) in one round trip, and waits while the endpoint
+    is full (woken by a release in this loop, else polling) or a per-minute limit binds.
+
     Parameters
     ----------
     store : Store
@@ -402,27 +435,57 @@ class Gate:
         self.store = store
         self.endpoint = endpoint
         self._sleep = sleep
-        self._head = asyncio.Lock()
+        self._waiting: deque = deque()  # (future, lease id, tokens)
+        self._pump: asyncio.Task | None = None
         self._released = asyncio.Event()
+        self._rule: tuple[Limits, float] | None = None
 
     async def acquire(self, limits: Limits, tokens: int, ttl: float) -> Lease:
         """Wait until a request of ``tokens`` tokens may be sent; its lease."""
-        lease = uuid.uuid4().hex
-        async with self._head:
-            pause = MIN_POLL
-            while True:
-                self._released.clear()
-                wait, now = await self.store.try_acquire(self.endpoint, lease, tokens, limits, ttl)
-                if wait is None:
-                    return Lease(self.endpoint, lease, int(tokens), now)
-                if wait == FULL:  # a release here wakes us; other processes' we poll for
-                    try:
-                        await asyncio.wait_for(self._released.wait(), pause)
-                    except TimeoutError:
-                        pause = min(2 * pause, MAX_POLL)
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((future, uuid.uuid4().hex, int(tokens)))
+        self._rule = (limits, ttl)  # the latest configuration wins
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.ensure_future(self._serve())
+        return await future
+
+    async def _serve(self) -> None:
+        pause = MIN_POLL
+        while True:
+            while self._waiting and self._waiting[0][0].done():  # cancelled waiters
+                self._waiting.popleft()
+            if not self._waiting:
+                return
+            asking = [w for w in list(self._waiting)[:ASK_AT_ONCE] if not w[0].done()]
+            limits, ttl = self._rule
+            self._released.clear()
+            try:
+                granted, wait, now = await self.store.try_acquire_many(
+                    self.endpoint, [(lease, tokens) for _, lease, tokens in asking], limits, ttl
+                )
+            except Exception as error:  # the store is down: every waiter hears it
+                while self._waiting:
+                    future, _, _ = self._waiting.popleft()
+                    if not future.done():
+                        future.set_exception(error)
+                return
+            for future, lease, tokens in asking[:granted]:
+                self._waiting.remove((future, lease, tokens))
+                given = Lease(self.endpoint, lease, tokens, now)
+                if future.done():  # cancelled meanwhile: give the slot back
+                    await self.release(given)
                 else:
-                    await self._sleep(wait)
-                    pause = MIN_POLL
+                    future.set_result(given)
+            if wait is None:
+                pause = MIN_POLL
+            elif wait == FULL:  # a release here wakes us; other processes' we poll for
+                try:
+                    await asyncio.wait_for(self._released.wait(), pause)
+                except TimeoutError:
+                    pause = min(2 * pause, MAX_POLL)
+            else:
+                await self._sleep(wait)
+                pause = MIN_POLL
 
     async def release(self, lease: Lease) -> None:
         """Give the lease back (its ``used`` tokens refund the rest of the reservation)."""

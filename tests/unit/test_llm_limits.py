@@ -250,3 +250,21 @@ def test_two_processes_share_one_requests_per_minute_budget():
     """40 per minute on a frozen clock: the two together get exactly 40 (in flight allows 50)."""
     granted = _in_two_processes("rate")
     assert sum(granted) == 40, granted
+
+
+@pytest.mark.parametrize("make_store", STORES)
+def test_many_requests_are_granted_in_order_in_one_ask_until_a_limit_binds(make_store):
+    clock = FakeClock(0.0)
+    store = make_store(clock)
+
+    async def scenario():
+        asks = [(f"l{i}", 10) for i in range(6)]
+        slots = await store.try_acquire_many("s", asks, Limits(4), ttl=9)
+        rate = await store.try_acquire_many("r", asks, Limits(9, requests_per_minute=2), ttl=9)
+        tokens = await store.try_acquire_many("t", asks, Limits(9, None, 35), ttl=9)
+        return slots, rate, tokens
+
+    slots, rate, tokens = run(scenario())
+    assert slots[:2] == (4, FULL)
+    assert rate[:2] == (2, pytest.approx(60.0, abs=1e-3))
+    assert tokens[:2] == (3, pytest.approx(60.0, abs=1e-3))
