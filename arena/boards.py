@@ -645,8 +645,8 @@ def count_judgment(judgment: Judgment, match: Match, contestant_a_id: int, conte
 
 def count_judgments(rows) -> None:
     """Add stored OK pairwise judgments ``(judgment, match, slot-0 contestant id, slot-1
-    contestant id)`` to the running counts (inside their transaction): one upsert per cell,
-    the cells in a fixed order, so that writers of overlapping cells never deadlock."""
+    contestant id)`` to the running counts (inside their transaction): one upsert of every
+    cell, the cells in a fixed order, so that writers of overlapping cells never deadlock."""
     cells: dict[tuple, int] = {}
     for judgment, match, contestant_a_id, contestant_b_id in rows:
         cell = (
@@ -659,19 +659,7 @@ def count_judgments(rows) -> None:
             slot_zero_first(judgment.presentation),
         )
         cells[cell] = cells.get(cell, 0) + judgment.weight
-    for cell, count in sorted(cells.items()):
-        PairOutcomeCount.objects.bump(**dict(zip(_CELL_FIELDS, cell, strict=True)), count=count)
-
-
-_CELL_FIELDS = (
-    "prompt_set_id",
-    "source",
-    "category",
-    "contestant_a_id",
-    "contestant_b_id",
-    "winner",
-    "a_first",
-)
+    PairOutcomeCount.objects.bump_many((*cell, count) for cell, count in sorted(cells.items()))
 
 
 def pair_matrix(scope: BoardScope) -> dict:

@@ -798,13 +798,9 @@ class PairOutcomeCountQuerySet(models.QuerySet):
         """Add ``count`` votes to one cell, creating it if new (inside the caller's
         transaction). One upsert statement on SQLite and PostgreSQL, safe against
         concurrent writers of the same cell: the only raw SQL of the vote path."""
-        table = self.model._meta.db_table
-        cell = ", ".join(PAIR_CELL)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
-                [
+        self.bump_many(
+            [
+                (
                     prompt_set_id,
                     source,
                     category,
@@ -813,7 +809,25 @@ class PairOutcomeCountQuerySet(models.QuerySet):
                     winner,
                     a_first,
                     count,
-                ],
+                )
+            ]
+        )
+
+    def bump_many(self, rows) -> None:
+        """Add votes to many cells in one upsert statement: ``rows`` of the
+        :data:`PAIR_CELL` values and the count, each cell at most once, in the order the
+        caller wants the rows locked (sorted, so that two writers never deadlock)."""
+        rows = list(rows)
+        if not rows:
+            return
+        table = self.model._meta.db_table
+        cell = ", ".join(PAIR_CELL)
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({cell}, count) VALUES {values} "
+                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
+                [value for row in rows for value in row],
             )
 
 
