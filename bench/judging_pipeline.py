@@ -72,13 +72,33 @@ def _cpu_seconds(processes) -> float:
     return total
 
 
-def _watch(run, workers, timeout: float) -> list[tuple[int, float]]:
-    """Wait for the run to end, sampling (judgments stored, workers' CPU seconds) 5 times a second."""
+def _leases_held(judge, redis_url: str):
+    """A function giving the judge endpoint's leases held now (in Redis, llm.limits)."""
+    import redis
+
+    from judges.judging import judge_config
+    from llm.limits import RedisStore, endpoint_id
+
+    client = redis.Redis.from_url(redis_url)
+    key = RedisStore(redis_url)._keys(endpoint_id(judge_config(judge).endpoint.key))[0]
+
+    def held() -> int:
+        seconds, micros = client.time()
+        return client.zcount(key, seconds + micros / 1e6, "+inf")
+
+    return held
+
+
+def _watch(run, workers, server, held, timeout: float) -> list[tuple]:
+    """Wait for the run to end, sampling (judgments stored, workers' CPU seconds, judge
+    requests in flight at the server, leases held) 5 times a second."""
     from arena.models import EvaluationRun, Judgment
 
     samples, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
-        samples.append((Judgment.objects.filter(match__run=run).count(), _cpu_seconds(workers)))
+        in_flight = server.stats()["models"].get(JUDGE_NAME, {}).get("in_flight", 0)
+        stored = Judgment.objects.filter(match__run=run).count()
+        samples.append((stored, _cpu_seconds(workers), in_flight, held()))
         run.refresh_from_db()
         if run.status not in (EvaluationRun.Status.PENDING, EvaluationRun.Status.RUNNING):
             break
@@ -86,13 +106,18 @@ def _watch(run, workers, timeout: float) -> list[tuple[int, float]]:
     return samples
 
 
-def _judging_cpu(samples) -> tuple[float, int]:
-    """Workers' CPU seconds from the first judgment stored to the last, and the judgments
-    stored meanwhile (answers generated before and the final fit after are left out)."""
+def _judging_cpu(samples) -> tuple[float, int, float, float]:
+    """Workers' CPU seconds from the first judgment stored to the last, the judgments
+    stored meanwhile (answers generated before and the final fit after are left out), and
+    the mean requests in flight at the server and leases held meanwhile."""
     final = samples[-1][0]
-    first = next((i for i, (n, _) in enumerate(samples) if n > 0), len(samples) - 1)
-    last = next(i for i, (n, _) in enumerate(samples) if n == final)
-    return samples[last][1] - samples[first][1], samples[last][0] - samples[first][0]
+    first = next((i for i, s in enumerate(samples) if s[0] > 0), len(samples) - 1)
+    last = next(i for i, s in enumerate(samples) if s[0] == final)
+    judging = samples[first : last + 1]
+    mean_in_flight = sum(s[2] for s in judging) / max(1, len(judging))
+    mean_held = sum(s[3] for s in judging) / max(1, len(judging))
+    cpu, calls = samples[last][1] - samples[first][1], samples[last][0] - samples[first][0]
+    return cpu, calls, mean_in_flight, mean_held
 
 
 def run_bench(args) -> list[dict]:
@@ -147,6 +172,7 @@ def run_bench(args) -> list[dict]:
                 # Its own judge version (seed) per design: no verdict is reused across designs.
                 judge.pk, judge.name, judge.seed = None, f"{JUDGE_NAME}-{design}", seed
                 judge.save()
+                held = _leases_held(judge, args.redis_url)
                 run = create_run(
                     prompt_set=prompt_set,
                     judge=judge,
@@ -157,7 +183,7 @@ def run_bench(args) -> list[dict]:
                 server.reset_stats()  # the peaks of this run's judge calls only
                 started = time.perf_counter()
                 start_run(run)
-                samples = _watch(run, workers, args.timeout)
+                samples = _watch(run, workers, server, held, args.timeout)
                 wall = time.perf_counter() - started
                 if run.status != "done":
                     raise SystemExit(
@@ -165,7 +191,7 @@ def run_bench(args) -> list[dict]:
                         f"({run.calls_made}/{run.planned_calls}): {run.error}\n"
                         + log_path.read_text()[-3000:]
                     )
-                cpu, calls = _judging_cpu(samples)
+                cpu, calls, mean_in_flight, mean_held = _judging_cpu(samples)
                 served = server.stats()["models"].get(JUDGE_NAME, {})
                 judged, judge_rate = _rate(
                     Judgment.objects.filter(match__run=run).values_list("created_at", flat=True)
@@ -180,6 +206,8 @@ def run_bench(args) -> list[dict]:
                         "failed": run.calls_failed,
                         "judge_requests": served.get("requests", 0),
                         "peak_in_flight": served.get("max_in_flight", 0),
+                        "mean_in_flight": mean_in_flight,
+                        "mean_held": mean_held,
                         "peak_per_minute": served.get("max_per_minute", 0),
                         "cpu_ms_per_call": 1000 * cpu / max(1, calls),
                         "judge_rate": judge_rate,
@@ -250,6 +278,14 @@ def print_results(args, results: list[dict]) -> None:
         "system time per stored judgment; peaks as the fake server saw them; planned = an "
         "upper bound for adaptive"
     )
+    for r in results:
+        print(
+            f"   {r['design']}: {r['mean_in_flight']:.0f} judge requests in flight at the "
+            f"server on average while judging, so {r['judge_rate']:.1f} calls/s spent "
+            f"{r['mean_in_flight'] / max(r['judge_rate'], 1e-9):.2f} s each at the server "
+            f"(server latency {args.latency_ms / 1000:.2f} s); {r['mean_held']:.0f} leases held "
+            "on average (llm.limits)"
+        )
     rate = min(r["judge_rate"] for r in results)
     peak_flight = max(r["peak_in_flight"] for r in results)
     peak_minute = max(r["peak_per_minute"] for r in results)

@@ -217,7 +217,10 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
         return
     groups = list(to_send.values())
     requests = [group[0].messages for group in groups]
-    for chunk in complete_each_sync(config, requests, policy=retry_policy(config)):
+    replies = complete_each_sync(
+        config, requests, linger=STORE_EVERY_SECONDS, policy=retry_policy(config)
+    )
+    for chunk in replies:
         rows = []
         for index, reply in chunk:
             group = groups[index]
@@ -392,6 +395,9 @@ def _reusable_verdicts(keys) -> dict[str, Judgment]:
 
 
 STASH_SECONDS = 7 * 86400
+# Replies arriving within this long of the first are stored together (one transaction):
+# a batch task writes a few chunks a second at most, whatever its calls' latency.
+STORE_EVERY_SECONDS = 1.0
 
 
 def _stash_key(content_key: str) -> str:

@@ -52,7 +52,7 @@ Clock = Callable[[], float]
 
 WINDOW_SECONDS = 60.0
 FULL = -1.0  # try_acquire's answer when every in-flight slot is taken
-MIN_POLL, MAX_POLL = 0.003, 0.05  # seconds between asks while the endpoint is full
+MIN_POLL, MAX_POLL = 0.003, 0.02  # seconds between asks while the endpoint is full
 ASK_AT_ONCE = 64  # waiters of a process asked for in one round trip
 
 

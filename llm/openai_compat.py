@@ -24,6 +24,7 @@ import hashlib
 import logging
 import os
 import random
+import sys
 import threading
 import time
 import weakref
@@ -122,6 +123,10 @@ def _loop_state() -> dict:
 
 
 _ssl_context = None
+# Keep every connection a loop has open for reuse: with hundreds of calls in flight, the
+# SDK's default of 100 idle connections closes the rest as replies come in, and every new
+# call then pays a new connection (and, on a threaded server, a new thread).
+_CONNECTION_LIMITS = _httpx.Limits(max_connections=2000, max_keepalive_connections=2000)
 
 
 def _shared_ssl_context():
@@ -145,7 +150,9 @@ def _client(config: ModelConfig, key: str) -> openai.AsyncOpenAI:
             api_key=key,
             max_retries=0,
             timeout=config.timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(verify=_shared_ssl_context()),
+            http_client=openai.DefaultAsyncHttpxClient(
+                verify=_shared_ssl_context(), limits=_CONNECTION_LIMITS
+            ),
         )
     return client
 
@@ -469,11 +476,19 @@ async def stream_complete(
 
 
 # --- sync wrapper (Celery) ---------------------------------------------------------------
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+
 class _LoopThread:
     """An event loop running forever in a daemon thread."""
 
     def __init__(self):
         self.pid = os.getpid()
+        # This thread serves every call of the process (hundreds in flight) while worker
+        # threads run ORM code: with the default 5 ms GIL switch interval each of its
+        # wakeups can wait that long, holding leases of requests not yet sent or already
+        # answered. A shorter interval lets it in sooner.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="llm-client-loop", daemon=True)
         self.thread.start()

@@ -97,8 +97,13 @@ class Stats:
 
     def snapshot(self) -> dict:
         with self._lock:
-            models = {name: dict(row) for name, row in self._models.items()}
-        total = {key: sum(row[key] for row in models.values()) for key in STAT_FIELDS}
+            models = {
+                name: {**row, "in_flight": self._in_flight.get(name, 0)}
+                for name, row in self._models.items()
+            }
+        total = {
+            key: sum(row[key] for row in models.values()) for key in (*STAT_FIELDS, "in_flight")
+        }
         for peak in ("max_in_flight", "max_per_minute"):  # of one model (limits are per model)
             total[peak] = max((row[peak] for row in models.values()), default=0)
         return {"models": models, "total": total}
