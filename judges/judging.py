@@ -217,9 +217,8 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
         return
     groups = list(to_send.values())
     requests = [group[0].messages for group in groups]
-    replies = complete_each_sync(
-        config, requests, linger=STORE_EVERY_SECONDS, policy=retry_policy(config)
-    )
+    replies = complete_each_sync(config, requests, policy=retry_policy(config))
+    held, since = [], time.monotonic()
     for chunk in replies:
         rows = []
         for index, reply in chunk:
@@ -237,11 +236,25 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
             rows.extend(
                 (c, {**values, "cost": Decimal(0), "latency_ms": 0}, True) for c in group[1:]
             )
-        if rows:
-            paid = {_stash_key(call.key): values for call, values, cached in rows if not cached}
-            cache.set_many(paid, timeout=STASH_SECONDS)
-            _store_chunk(run, rows, outcome)
-            cache.delete_many(list(paid))
+        if rows:  # paid: into the stash at once, into the database a second's worth at a time
+            cache.set_many(
+                {_stash_key(call.key): values for call, values, cached in rows if not cached},
+                timeout=STASH_SECONDS,
+            )
+            if not held:
+                since = time.monotonic()
+            held.extend(rows)
+        if held and time.monotonic() - since >= STORE_EVERY_SECONDS:
+            _store_held(run, held, outcome)
+            held = []
+    if held:
+        _store_held(run, held, outcome)
+
+
+def _store_held(run, rows, outcome: BatchOutcome) -> None:
+    """Store the replies held, then take them out of the stash."""
+    _store_chunk(run, rows, outcome)
+    cache.delete_many([_stash_key(call.key) for call, _, cached in rows if not cached])
 
 
 def perturb(run, match: Match, slots, prompt: str, answers: list[str]):
@@ -395,8 +408,8 @@ def _reusable_verdicts(keys) -> dict[str, Judgment]:
 
 
 STASH_SECONDS = 7 * 86400
-# Replies arriving within this long of the first are stored together (one transaction):
-# a batch task writes a few chunks a second at most, whatever its calls' latency.
+# Replies are stashed as they arrive, and stored together once the first has waited this
+# long (one transaction): a batch task writes about once a second, whatever its calls' pace.
 STORE_EVERY_SECONDS = 1.0
 
 

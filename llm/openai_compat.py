@@ -582,14 +582,15 @@ def complete_each_sync(
     config: ModelConfig,
     requests: Sequence[Messages],
     *,
-    linger: float = 0.25,
+    linger: float = 0.1,
     most: int = 256,
     **retry_options,
 ):
     """Blocking :func:`complete_each` for a worker thread: yields lists of
     ``(index, reply or LLMError)``; a list is the first outcome to finish and those that
-    finish within ``linger`` seconds after it (at most ``most``), so that the caller stores
-    them together. The calls run on the background loop meanwhile.
+    finish within ``linger`` seconds after it (at most ``most``), or empty after a second
+    without any, so that the caller can store what it holds. The calls run on the
+    background loop meanwhile.
     """
     import queue  # only this blocking bridge needs it
 
@@ -613,7 +614,11 @@ def complete_each_sync(
     try:
         over = False
         while not over:
-            first = finished.get()
+            try:
+                first = finished.get(timeout=1.0)
+            except queue.Empty:  # nothing finished for a second: an empty list
+                yield []
+                continue
             if first is done:
                 break
             chunk, deadline = [first], time.monotonic() + linger
