@@ -85,6 +85,8 @@ class Stats:
             self._in_flight[model] += 1
             row = self._models[model]
             row["max_in_flight"] = max(row["max_in_flight"], self._in_flight[model])
+            row.setdefault("first_at", now)  # when requests began and last came (monotonic s)
+            row["last_at"] = now
             recent = self._recent[model]
             recent.append(now)
             while recent[0] <= now - PEAK_WINDOW_SECONDS:
