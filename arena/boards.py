@@ -829,16 +829,26 @@ def public_rows(scope: BoardScope, *, exclude_flagged: bool = False):
 
 def count_judgment(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int):
     """Add one stored OK pairwise judgment to the running counts (inside its transaction)."""
-    PairOutcomeCount.objects.bump(
-        prompt_set_id=match.prompt_set_id,
-        source=HUMAN_SOURCE if judgment.judge_id is None else judge_source(judgment.judge_id),
-        category=match.category,
-        contestant_a_id=contestant_a_id,
-        contestant_b_id=contestant_b_id,
-        winner=judgment.winner,
-        a_first=slot_zero_first(judgment.presentation),
-        count=judgment.weight,
-    )
+    count_judgments([(judgment, match, contestant_a_id, contestant_b_id)])
+
+
+def count_judgments(rows) -> None:
+    """Add stored OK pairwise judgments ``(judgment, match, slot-0 contestant id, slot-1
+    contestant id)`` to the running counts (inside their transaction): one upsert of every
+    cell, the cells in a fixed order, so that writers of overlapping cells never deadlock."""
+    cells: dict[tuple, int] = {}
+    for judgment, match, contestant_a_id, contestant_b_id in rows:
+        cell = (
+            match.prompt_set_id,
+            HUMAN_SOURCE if judgment.judge_id is None else judge_source(judgment.judge_id),
+            match.category,
+            contestant_a_id,
+            contestant_b_id,
+            judgment.winner,
+            slot_zero_first(judgment.presentation),
+        )
+        cells[cell] = cells.get(cell, 0) + judgment.weight
+    PairOutcomeCount.objects.bump_many((*cell, count) for cell, count in sorted(cells.items()))
 
 
 def pair_matrix(scope: BoardScope) -> dict:

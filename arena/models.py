@@ -12,6 +12,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import connection, models
 from django.db.models import F, FilteredRelation, Q
 
@@ -280,6 +281,11 @@ class Judge(models.Model):
     max_retries = models.PositiveSmallIntegerField(default=5)
     requests_per_minute = models.PositiveIntegerField(default=600)
     tokens_per_minute = models.PositiveIntegerField(default=1_000_000)
+    max_concurrency = models.PositiveIntegerField(
+        default=32,
+        validators=[MinValueValidator(1)],
+        help_text="Requests in flight at once to this endpoint, over every worker process.",
+    )
     price_per_1k_prompt = models.DecimalField(max_digits=10, decimal_places=6, default=0)
     price_per_1k_completion = models.DecimalField(max_digits=10, decimal_places=6, default=0)
     is_active = models.BooleanField(default=True)
@@ -798,13 +804,9 @@ class PairOutcomeCountQuerySet(models.QuerySet):
         """Add ``count`` votes to one cell, creating it if new (inside the caller's
         transaction). One upsert statement on SQLite and PostgreSQL, safe against
         concurrent writers of the same cell: the only raw SQL of the vote path."""
-        table = self.model._meta.db_table
-        cell = ", ".join(PAIR_CELL)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
-                [
+        self.bump_many(
+            [
+                (
                     prompt_set_id,
                     source,
                     category,
@@ -813,7 +815,25 @@ class PairOutcomeCountQuerySet(models.QuerySet):
                     winner,
                     a_first,
                     count,
-                ],
+                )
+            ]
+        )
+
+    def bump_many(self, rows) -> None:
+        """Add votes to many cells in one upsert statement: ``rows`` of the
+        :data:`PAIR_CELL` values and the count, each cell at most once, in the order the
+        caller wants the rows locked (sorted, so that two writers never deadlock)."""
+        rows = list(rows)
+        if not rows:
+            return
+        table = self.model._meta.db_table
+        cell = ", ".join(PAIR_CELL)
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({cell}, count) VALUES {values} "
+                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
+                [value for row in rows for value in row],
             )
 
 

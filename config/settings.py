@@ -336,6 +336,9 @@ CELERY_BEAT_SCHEDULE = {
 ARENA_JUDGE_RETRY_BASE_DELAY = env_float("ARENA_JUDGE_RETRY_BASE_DELAY", 1.0)
 ARENA_JUDGE_TASK_RETRIES = env_int("ARENA_JUDGE_TASK_RETRIES", 2)
 ARENA_JUDGE_TASK_BACKOFF_SECONDS = env_float("ARENA_JUDGE_TASK_BACKOFF_SECONDS", 30.0)
+# Judge calls per batch task: a task sends its calls at once on one event loop; how many
+# are in flight is the judge endpoint's limits' business (llm.limits, shared by workers).
+ARENA_JUDGE_BATCH_CALLS = env_int("ARENA_JUDGE_BATCH_CALLS", 64)
 # A batch with no new verdict for this long is handed out again (its tasks were lost).
 ARENA_RUN_STALL_SECONDS = env_int("ARENA_RUN_STALL_SECONDS", 900)
 # How often beat looks for such stalled runs (judges.tasks.watch_runs).

@@ -1,18 +1,30 @@
-"""One LLM judge call and one generated answer: the work of a judge task.
+"""LLM judge calls, many at once, and generated answers: the work of the judge tasks.
+
+One path for every judge call: :func:`judge_batch` takes the calls of a batch task
+(``(match id, presentation, repeat)`` each; a single call is a batch of one).
 
 A call is idempotent on ``Judgment``'s unique key (match, judge, presentation, repeat): a
 call whose judgment exists is skipped, and a judgment is written once even when two
-workers race (the loser's insert hits the key). It never pays twice: before calling, an
+workers race (the loser's insert is left out). It never pays twice: before calling, an
 OK judgment by the same judge version on identical content is looked up by
 ``content_key`` (sha256 of the judge's version hash, the rendered messages, which hold the
 prompt, the presented answers and their order, and the repeat index:
-:func:`judges.clients.judge.request_key`) and copied at no cost.
+:func:`judges.clients.judge.request_key`) and copied at no cost; a reply paid for by an
+earlier attempt that died before storing it is taken from the cache's stash (below).
 
 Every call ends as a stored judgment: ``ok``; ``parse_failed`` with the raw text and the
 parser's reason; or ``failed`` with the error (retries exhausted, a permanent error, a
-missing answer). The run's counters move with ``F()`` in the same transaction, and the
-run page hears about it (throttled). An OK verdict asks for a refit of the run's board
-through the board throttle (:func:`arena.services.request_refit`): a judge task never fits.
+missing answer). Replies are stored in chunks as they arrive, one transaction each: the
+judgments in one insert, the running counts aggregated per cell, the run's counters moved
+once with ``F()``; the run page hears about it (throttled). An OK verdict asks for a refit
+of the run's board through the board throttle (:func:`arena.services.request_refit`): a
+judge task never fits.
+
+Paid but not stored: between a reply's arrival and its chunk's commit, the reply is kept
+in the cache (Redis when ``REDIS_URL`` is set) under its content key. A worker killed in
+that moment, or a write that fails for good (the task is retried), leaves it there; the
+batch's next attempt stores it instead of calling again. Only the calls still in flight
+at a kill are paid twice.
 """
 
 from __future__ import annotations
@@ -20,17 +32,18 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from arena import services, vocabulary
-from arena.boards import BoardScope, count_judgment
+from arena.boards import BoardScope, count_judgments
 from arena.generation import answer_messages, contestant_config, generation_label
 from arena.models import (
     Contestant,
@@ -48,8 +61,8 @@ from judges.clients.judge import build_messages, parse_reply, reply_probabilitie
 from judges.events import broadcast_progress
 from judges.verdicts import ParseFailure, SlotVerdict, to_slots
 from llm.config import ModelConfig
-from llm.errors import LLMPermanentError, LLMRetriesExhausted
-from llm.openai_compat import complete_sync
+from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
+from llm.openai_compat import complete_each_sync, complete_sync
 from llm.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -74,6 +87,9 @@ def run_scope(run: EvaluationRun) -> BoardScope:
     return BoardScope(run.prompt_set.slug, f"run:{run.id}")
 
 
+Item = tuple[int, str, int]  # (match id, presentation, repeat): one judge call
+
+
 @dataclass(frozen=True)
 class CallOutcome:
     """What a judge call stored: ``ok``, ``parse_failed``, ``failed``, ``cached`` or why it did nothing."""
@@ -82,81 +98,163 @@ class CallOutcome:
     judgment_id: int | None = None
 
 
-def judge_call(
-    match_id: int, presentation: str, repeat: int, *, final_attempt: bool = True
-) -> CallOutcome:
-    """Judge one presentation of one match once, and store the judgment (see the module docstring).
+@dataclass
+class BatchOutcome:
+    """What a batch of judge calls did.
 
-    Raises
-    ------
-    LLMTransientError
-        Only when ``final_attempt`` is False and the client's retries were exhausted: the
-        task retries later. On the final attempt the call is stored as failed instead.
+    Attributes
+    ----------
+    outcomes : dict
+        Item -> :class:`CallOutcome`, for every item handled.
+    retry : list of Item
+        Items whose in-call retries were exhausted on a non-final attempt: nothing stored,
+        the task tries them again later.
+    last_error : LLMTransientError or None
+        The error of the last of those.
     """
-    match = (
-        Match.objects.select_related("run__judge", "run__prompt_set", "prompt")
-        .filter(pk=match_id)
-        .first()
-    )
-    if match is None or match.run is None:
-        return CallOutcome("gone")
-    run = match.run
-    if run.status != RUNNING:
-        return CallOutcome("cancelled")
+
+    outcomes: dict = field(default_factory=dict)
+    retry: list = field(default_factory=list)
+    last_error: LLMTransientError | None = None
+
+    def summary(self) -> str:
+        """``ok`` when every item ended alike, else counts: ``ok×12, cached×3``."""
+        counts = Counter(o.status for o in self.outcomes.values())
+        if self.retry:
+            counts["retry"] += len(self.retry)
+        if len(counts) == 1:
+            return next(iter(counts))
+        return ", ".join(f"{status}×{n}" for status, n in sorted(counts.items()))
+
+
+@dataclass
+class _Call:
+    """One item on its way: its match and slots, then what it will store."""
+
+    item: Item
+    match: Match
+    slots: list
+    messages: list | None = None
+    order: tuple[int, ...] = ()
+    key: str = ""
+
+
+def judge_batch(items, *, final_attempt: bool = True) -> BatchOutcome:
+    """Judge many calls at once and store each as it finishes (see the module docstring).
+
+    A batch reads its matches, slots, stored judgments and reusable verdicts in a few
+    queries, sends every call that needs the judge at once (:func:`llm.openai_compat.
+    complete_each_sync`: the endpoint's shared limits decide how many are in flight), and
+    stores the replies in chunks as they come, one transaction each. A reply is put in the
+    cache (:func:`_stash`) before its chunk is written and taken out after, so a batch
+    handed out again after its worker died, or whose write failed, stores what was paid
+    instead of paying again.
+    """
+    items = list(dict.fromkeys(tuple(i) for i in items))
+    outcome = BatchOutcome()
+    matches = {
+        m.id: m
+        for m in Match.objects.select_related("run__judge", "run__prompt_set", "prompt").filter(
+            pk__in={i[0] for i in items}
+        )
+    }
+    by_run: dict[int, list[Item]] = {}
+    for item in items:
+        match = matches.get(item[0])
+        if match is None or match.run is None:
+            outcome.outcomes[item] = CallOutcome("gone")
+        elif match.run.status != RUNNING:
+            outcome.outcomes[item] = CallOutcome("cancelled")
+        else:
+            by_run.setdefault(match.run_id, []).append(item)
+    for run_items in by_run.values():
+        _judge_run_batch(matches[run_items[0][0]].run, run_items, matches, final_attempt, outcome)
+    return outcome
+
+
+def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOutcome) -> None:
     judge = run.judge
-    slots = list(
-        MatchSlot.objects.filter(match_id=match_id)
+    match_ids = {i[0] for i in items}
+    slots: dict[int, list] = {}
+    for slot in (
+        MatchSlot.objects.filter(match_id__in=match_ids)
         .select_related("output", "contestant")
-        .order_by("position")
-    )
-    own = Q(match_id=match_id, judge_id=judge.id, presentation=presentation, repeat=repeat)
-    unanswered = [s for s in slots if s.output_id is None]
-    if unanswered:
-        if Judgment.objects.filter(own).exists():
-            return CallOutcome("exists")
-        return _store(run, match, slots, presentation, repeat, _no_answer(match, unanswered))
-    config = judge_config(judge)
-    reference = match.prompt.reference_answer or None
-    if reference and config.judge_template.user_with_reference is None:
-        reference = None
-    answers = [s.output.text for s in slots]
-    prompt_text = match.prompt.text
-    if run.perturbation:
-        prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
-    order = vocabulary.parse_presentation(presentation)
-    order, messages = build_messages(config, prompt_text, answers, order, reference)
-    key = request_key(config, messages, repeat)
-    if (
-        match.round
-        and Judgment.objects.filter(
-            match__run_id=run.id, match__round__lt=match.round, content_key=key
-        ).exists()
+        .order_by("match_id", "position")
     ):
-        # The design asks this very call again (adaptive designs re-ask a pair's prompts
-        # once they have used them all): a fresh sample, not a copy of the earlier verdict,
-        # which the fit would count twice.
-        key = request_key(config, messages, f"{repeat}@round{match.round}")
-    # One query: this call's own judgment (stored before a redelivery), else the oldest OK
-    # judgment of identical content by the same judge version.
-    found = (
-        Judgment.objects.filter(own | Q(content_key=key, status=Judgment.Status.OK))
-        .annotate(mine=Case(When(own, then=Value(1)), default=Value(0)))
-        .order_by("-mine", "id")
-        .first()
-    )
-    if found is not None and found.mine:
-        return CallOutcome("exists", found.id)
-    if found is not None:
-        return _store(run, match, slots, presentation, repeat, _copy(found), cached=True)
-    try:
-        reply = complete_sync(config, messages, policy=retry_policy(config))
-    except LLMRetriesExhausted as exc:
-        if not final_attempt:
-            raise exc.last_error from None
-        return _store(run, match, slots, presentation, repeat, _failure(f"{exc.message}"), key)
-    except LLMPermanentError as exc:
-        return _store(run, match, slots, presentation, repeat, _failure(exc.message), key)
-    return _store(run, match, slots, presentation, repeat, _from_reply(config, reply, order), key)
+        slots.setdefault(slot.match_id, []).append(slot)
+    stored = {
+        (m, p, r): pk
+        for m, p, r, pk in Judgment.objects.filter(
+            match_id__in=match_ids, judge_id=judge.id
+        ).values_list("match_id", "presentation", "repeat", "id")
+    }
+    calls, ready = [], []  # to build, and (call, values, cached) to store
+    for item in items:
+        if item in stored:
+            outcome.outcomes[item] = CallOutcome("exists", stored[item])
+            continue
+        call = _Call(item, matches[item[0]], slots.get(item[0], []))
+        unanswered = [s for s in call.slots if s.output_id is None]
+        if unanswered or len(call.slots) != 2:
+            ready.append((call, _no_answer(call.match, unanswered), False))
+        else:
+            calls.append(call)
+    config = judge_config(judge)
+    _build_requests(run, config, calls)
+    reusable = _reusable_verdicts([c.key for c in calls])
+    stash = cache.get_many([_stash_key(c.key) for c in calls if c.key not in reusable])
+    to_send: dict[str, list[_Call]] = {}
+    for call in calls:
+        if call.key in reusable:
+            ready.append((call, _copy(reusable[call.key]), True))
+        elif _stash_key(call.key) in stash:  # paid by an earlier attempt that did not store it
+            ready.append((call, stash[_stash_key(call.key)], False))
+        else:
+            to_send.setdefault(call.key, []).append(call)
+    if ready:
+        _store_chunk(run, ready, outcome)
+    if not to_send:
+        return
+    groups = list(to_send.values())
+    requests = [group[0].messages for group in groups]
+    replies = complete_each_sync(config, requests, policy=retry_policy(config))
+    held, since = [], time.monotonic()
+    for chunk in replies:
+        rows = []
+        for index, reply in chunk:
+            group = groups[index]
+            if isinstance(reply, LLMRetriesExhausted) and not final_attempt:
+                outcome.retry.extend(c.item for c in group)
+                outcome.last_error = reply.last_error
+                continue
+            if isinstance(reply, LLMError):
+                values = _failure(reply.message)
+            else:
+                values = _from_reply(config, reply, group[0].order)
+            rows.append((group[0], values, False))
+            # the same content twice in one batch (identical answers): paid once
+            rows.extend(
+                (c, {**values, "cost": Decimal(0), "latency_ms": 0}, True) for c in group[1:]
+            )
+        if rows:  # paid: into the stash at once, into the database a second's worth at a time
+            cache.set_many(
+                {_stash_key(call.key): values for call, values, cached in rows if not cached},
+                timeout=STASH_SECONDS,
+            )
+            if not held:
+                since = time.monotonic()
+            held.extend(rows)
+        if held and time.monotonic() - since >= STORE_EVERY_SECONDS:
+            _store_held(run, held, outcome)
+            held = []
+    if held:
+        _store_held(run, held, outcome)
+
+
+def _store_held(run, rows, outcome: BatchOutcome) -> None:
+    """Store the replies held, then take them out of the stash."""
+    _store_chunk(run, rows, outcome)
+    cache.delete_many([_stash_key(call.key) for call, _, cached in rows if not cached])
 
 
 def perturb(run, match: Match, slots, prompt: str, answers: list[str]):
@@ -267,65 +365,154 @@ def _copy(cached: Judgment) -> dict:
     }
 
 
-def _store(
-    run, match, slots, presentation, repeat, values: dict, key: str = "", cached: bool = False
-) -> CallOutcome:
-    """Write the judgment once (unique key), bump counts and the run's counters, announce."""
-    values = {"content_key": key, **values}
-    outcome = _with_write_retries(
-        lambda: _write(run, match, slots, presentation, repeat, values, cached)
+def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
+    """Each call's messages, presentation order and content key (in place)."""
+    template = config.judge_template
+    for call in calls:
+        match, slots = call.match, call.slots
+        reference = match.prompt.reference_answer or None
+        if reference and template.user_with_reference is None:
+            reference = None
+        answers = [s.output.text for s in slots]
+        prompt_text = match.prompt.text
+        if run.perturbation:
+            prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
+        order = vocabulary.parse_presentation(call.item[1])
+        call.order, call.messages = build_messages(config, prompt_text, answers, order, reference)
+        call.key = request_key(config, call.messages, call.item[2])
+    later = [c for c in calls if c.match.round]
+    if not later:
+        return
+    # The design asks a call of an earlier round again (adaptive designs re-ask a pair's
+    # prompts once they have used them all): a fresh sample, not a copy of the earlier
+    # verdict, which the fit would count twice.
+    earlier = {}
+    for key, round_index in Judgment.objects.filter(
+        match__run_id=run.id, content_key__in={c.key for c in later}
+    ).values_list("content_key", "match__round"):
+        earlier[key] = min(round_index, earlier.get(key, round_index))
+    for call in later:
+        if earlier.get(call.key, call.match.round) < call.match.round:
+            call.key = request_key(config, call.messages, f"{call.item[2]}@round{call.match.round}")
+
+
+def _reusable_verdicts(keys) -> dict[str, Judgment]:
+    """The oldest OK judgment of each content key (same judge version, same messages)."""
+    found: dict[str, Judgment] = {}
+    if keys:
+        for judgment in Judgment.objects.filter(
+            content_key__in=set(keys), status=Judgment.Status.OK
+        ).order_by("-id"):
+            found[judgment.content_key] = judgment
+    return found
+
+
+STASH_SECONDS = 7 * 86400
+# Replies are stashed as they arrive, and stored together once the first has waited this
+# long (one transaction): a batch task writes about once a second, whatever its calls' pace.
+STORE_EVERY_SECONDS = 1.0
+
+
+def _stash_key(content_key: str) -> str:
+    return f"judges:paid:{content_key}"
+
+
+def _judgment(run, call: _Call, values: dict, now) -> Judgment:
+    match_id, presentation, repeat = call.item
+    return Judgment(
+        match=call.match,
+        judge_id=run.judge_id,
+        kind=Judgment.Kind.PAIRWISE,
+        presentation=presentation,
+        repeat=repeat,
+        voted_at=now,
+        **{"content_key": call.key, **values},
     )
-    if outcome.judgment_id is not None and outcome.status != "exists":
-        _announce(run, board_changed=values["status"] == Judgment.Status.OK)
-    return outcome
+
+
+def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
+    """Write finished calls ``(call, values, cached)`` in one transaction, note their
+    outcomes, and tell the run page (throttled)."""
+    written = _with_write_retries(lambda: _write_chunk(run, rows))
+    fresh_ok = False
+    for (call, values, cached), judgment_id in zip(rows, written, strict=True):
+        if judgment_id is None:  # another worker stored it first (the unique key)
+            outcome.outcomes[call.item] = CallOutcome("exists")
+            continue
+        outcome.outcomes[call.item] = CallOutcome(
+            "cached" if cached else values["status"], judgment_id
+        )
+        fresh_ok = fresh_ok or values["status"] == Judgment.Status.OK
+    if any(w is not None for w in written):
+        _announce(run, board_changed=fresh_ok)
 
 
 def _with_write_retries(write, attempts: int = 12):
-    """Run a short write transaction, retrying a locked database (SQLite) in-process.
+    """Run a short write transaction, retrying a locked database (SQLite) or a lost
+    connection (PostgreSQL restarted) in-process.
 
-    The judge's reply is only in memory here: failing the task would pay for the call
-    again, so a busy database is waited for (``0.05 · 2^n`` s, capped at 2 s, jittered).
+    The judge's replies are only in memory (and the stash) here: failing the task would
+    pay for the calls again, so a busy database is waited for (``0.05 · 2^n`` s, capped at
+    2 s, jittered).
     """
     for attempt in range(attempts):
         try:
             return write()
-        except OperationalError:
+        except (OperationalError, InterfaceError):
             if connection.in_atomic_block or attempt == attempts - 1:
                 raise
+            connection.close_if_unusable_or_obsolete()
             time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
     raise AssertionError("unreachable")
 
 
-def _write(run, match, slots, presentation, repeat, values: dict, cached: bool) -> CallOutcome:
-    status = values["status"]
-    cost = values.get("cost") or Decimal(0)
-    try:
-        with transaction.atomic():
-            judgment = Judgment.objects.create(
-                match=match,
-                judge_id=run.judge_id,
-                kind=Judgment.Kind.PAIRWISE,
-                presentation=presentation,
-                repeat=repeat,
-                voted_at=timezone.now(),
-                **values,
+def _write_chunk(run, rows) -> list[int | None]:
+    """Insert the judgments not stored yet (in key order: concurrent writers of the same
+    keys wait for each other instead of deadlocking), add the OK ones to the running
+    counts, and move the run's counters once; the new judgments' ids, None where stored."""
+    order = sorted(range(len(rows)), key=lambda i: rows[i][0].item)
+    now = timezone.now()
+    with transaction.atomic():
+        stored = set(
+            Judgment.objects.filter(
+                match_id__in={rows[i][0].item[0] for i in order}, judge_id=run.judge_id
+            ).values_list("match_id", "presentation", "repeat")
+        )
+        fresh = [i for i in order if rows[i][0].item not in stored]
+        made = {i: _judgment(run, rows[i][0], rows[i][1], now) for i in fresh}
+        try:
+            with transaction.atomic():
+                Judgment.objects.bulk_create(list(made.values()))
+        except IntegrityError:
+            # A duplicate of this batch stored some of them since the read: one at a time.
+            made = {}
+            for i in fresh:
+                judgment = _judgment(run, rows[i][0], rows[i][1], now)
+                try:
+                    with transaction.atomic():
+                        judgment.save(force_insert=True)
+                except IntegrityError:
+                    continue
+                made[i] = judgment
+        ok = Judgment.Status.OK
+        count_judgments(
+            (
+                j,
+                rows[i][0].match,
+                rows[i][0].slots[0].contestant_id,
+                rows[i][0].slots[1].contestant_id,
             )
-            if status == Judgment.Status.OK:
-                count_judgment(judgment, match, slots[0].contestant_id, slots[1].contestant_id)
+            for i, j in made.items()
+            if j.status == ok
+        )
+        if made:
             EvaluationRun.objects.filter(pk=run.pk).update(
-                calls_made=F("calls_made") + 1,
-                calls_failed=F("calls_failed") + int(status != Judgment.Status.OK),
-                calls_cached=F("calls_cached") + int(cached),
-                cost=F("cost") + cost,
+                calls_made=F("calls_made") + len(made),
+                calls_failed=F("calls_failed") + sum(j.status != ok for j in made.values()),
+                calls_cached=F("calls_cached") + sum(rows[i][2] for i in made),
+                cost=F("cost") + sum((j.cost or Decimal(0) for j in made.values()), Decimal(0)),
             )
-    except IntegrityError:
-        # Another worker stored this call first (the unique key); anything else is a bug.
-        if Judgment.objects.filter(
-            match=match, judge_id=run.judge_id, presentation=presentation, repeat=repeat
-        ).exists():
-            return CallOutcome("exists")
-        raise
-    return CallOutcome("cached" if cached else status, judgment.id)
+    return [made[i].pk if i in made else None for i in range(len(rows))]
 
 
 def _announce(run: EvaluationRun, board_changed: bool) -> None:
@@ -345,17 +532,25 @@ def _announce(run: EvaluationRun, board_changed: bool) -> None:
             log.exception("provisional leaderboard of run %s not requested", run.id)
 
 
-def record_internal_failure(
-    match_id: int, presentation: str, repeat: int, error: str
-) -> CallOutcome:
-    """A judge task that crashed on something else than the judge: store the call as failed."""
-    match = Match.objects.select_related("run").filter(pk=match_id).first()
-    if match is None or match.run is None:
-        return CallOutcome("gone")
-    slots = list(match.slots.order_by("position"))
-    return _store(
-        match.run, match, slots, presentation, repeat, _failure(f"internal error: {error}")
-    )
+def record_internal_failure(items, error: str) -> BatchOutcome:
+    """Judge tasks that crashed on something else than the judge: store their calls as failed."""
+    outcome = BatchOutcome()
+    items = list(dict.fromkeys(tuple(i) for i in items))
+    matches = Match.objects.select_related("run").filter(pk__in={i[0] for i in items})
+    matches = {m.id: m for m in matches.prefetch_related("slots")}
+    by_run: dict[int, list] = {}
+    for item in items:
+        match = matches.get(item[0])
+        if match is None or match.run is None:
+            outcome.outcomes[item] = CallOutcome("gone")
+            continue
+        slots = sorted(match.slots.all(), key=lambda s: s.position)
+        by_run.setdefault(match.run_id, []).append(
+            (_Call(item, match, slots), _failure(f"internal error: {error}"), False)
+        )
+    for rows in by_run.values():
+        _store_chunk(rows[0][0].match.run, rows, outcome)
+    return outcome
 
 
 # --- answers -----------------------------------------------------------------------------------

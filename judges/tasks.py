@@ -8,11 +8,14 @@ Every task is ``acks_late`` (a killed worker's task is handed out again) and ide
 (the use cases write on unique keys), and exits quietly when its run was cancelled or its
 row is gone. Tasks are enqueued on commit by the use cases.
 
+Judge calls travel in batches (``judge_batch``): one task sends a batch's calls at once
+on one event loop, under the endpoint's limits shared by every worker (:mod:`llm.limits`).
+
 Retries come in two layers. Inside one task the client retries transient errors (429,
 5xx, timeouts, connection errors) ``judge.max_retries`` times with exponential backoff and
 full jitter, honouring ``Retry-After``: that rides out short blips without giving the
 worker slot away. When those are exhausted the endpoint is down for longer, so the task
-itself is retried (``LLMTransientError`` only) ``ARENA_JUDGE_TASK_RETRIES`` times,
+itself is retried, with only those calls (``LLMTransientError`` only) ``ARENA_JUDGE_TASK_RETRIES`` times,
 ``ARENA_JUDGE_TASK_BACKOFF_SECONDS · 2^n`` later with jitter, freeing the worker meanwhile.
 On the last attempt the failure is stored with its reason. So one judgment costs at most
 ``(max_retries + 1) · (ARENA_JUDGE_TASK_RETRIES + 1)`` requests, and a permanent error
@@ -27,7 +30,7 @@ import random
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 
 from judges import judging, schedules
 from judges.runs import lifecycle, orchestrate
@@ -62,30 +65,49 @@ def run_step(self, run_id: int, round_index: int | None = None, **options) -> st
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
+def judge_batch(self, items: list, judge_retries: int = 0) -> str:
+    """Judge a batch of calls, ``[match id, presentation, repeat]`` each, all at once.
+
+    A chord member: it always returns. Calls whose in-call retries were exhausted are
+    retried later as a smaller batch of their own (the rest is stored); a database error
+    retries the batch (what is stored is skipped, what was paid is in the stash).
+    """
+    return _judge(self, items, judge_retries, lambda rest: (rest, judge_retries + 1))
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
 def judge_call(self, match_id: int, presentation: str, repeat: int, judge_retries: int = 0) -> str:
-    """Judge one presentation of one match once. A chord member: it always returns."""
+    """One call: a batch of one (kept for messages queued before batches)."""
+    return _judge(
+        self,
+        [(match_id, presentation, repeat)],
+        judge_retries,
+        lambda rest: (*rest[0], judge_retries + 1),
+    )
+
+
+def _judge(task, items, judge_retries: int, retry_args) -> str:
     final = judge_retries >= settings.ARENA_JUDGE_TASK_RETRIES
     try:
-        return judging.judge_call(match_id, presentation, repeat, final_attempt=final).status
-    except LLMTransientError as exc:
-        raise self.retry(
-            exc=exc,
-            countdown=judge_backoff(judge_retries),
-            args=(match_id, presentation, repeat, judge_retries + 1),
-        ) from None
-    except DatabaseError as exc:
-        if self.request.retries - judge_retries < DB_RETRIES:
-            raise self.retry(exc=exc, countdown=db_backoff(self.request.retries)) from None
-        return _record_crash(match_id, presentation, repeat, exc)
+        outcome = judging.judge_batch(items, final_attempt=final)
+    except (DatabaseError, InterfaceError) as exc:
+        if task.request.retries - judge_retries < DB_RETRIES:
+            raise task.retry(exc=exc, countdown=db_backoff(task.request.retries)) from None
+        return _record_crash(items, exc)
     except Exception as exc:  # a bug must not leave the chord (and the run) waiting forever
-        return _record_crash(match_id, presentation, repeat, exc)
+        return _record_crash(items, exc)
+    if outcome.retry:
+        raise task.retry(
+            exc=outcome.last_error,
+            countdown=judge_backoff(judge_retries),
+            args=retry_args(outcome.retry),
+        )
+    return outcome.summary()
 
 
-def _record_crash(match_id, presentation, repeat, exc) -> str:
-    log.exception("judge call for match %s (%s, repeat %s) crashed", match_id, presentation, repeat)
-    return judging.record_internal_failure(
-        match_id, presentation, repeat, f"{type(exc).__name__}: {exc}"
-    ).status
+def _record_crash(items, exc) -> str:
+    log.exception("judge batch of %d calls (first %s) crashed", len(items), items[:1])
+    return judging.record_internal_failure(items, f"{type(exc).__name__}: {exc}").summary()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)

@@ -6,9 +6,9 @@ templates and verdict parsing on top).
 
 - :mod:`llm.config`: :class:`~llm.config.ModelConfig` (endpoint, decoding, limits,
   prices; never a secret) and :func:`~llm.config.api_key`.
-- :mod:`llm.openai_compat`: ``complete``, ``astream``, ``stream_complete``, their retrying
+- :mod:`llm.openai_compat`: ``complete``, ``complete_each`` (many at once), ``astream``, ``stream_complete``, their retrying
   and blocking variants.
 - :mod:`llm.retry`: backoff with full jitter, honouring Retry-After.
-- :mod:`llm.ratelimit`: per-endpoint token buckets.
+- :mod:`llm.limits`: per-endpoint limits (in flight, per minute) shared by every process.
 - :mod:`llm.errors`: transient / permanent / retries-exhausted, and secret redaction.
 """

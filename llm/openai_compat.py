@@ -4,10 +4,11 @@ Built on the official ``openai`` SDK with its own retries off (``max_retries=0``
 belong to :func:`complete_with_retry` (backoff with full jitter, Retry-After) or to the
 Celery task, which must see every failure to record it.
 
-Per endpoint (:attr:`ModelConfig.endpoint` key) and process there is one
-:class:`~llm.ratelimit.RateLimiter` (requests and tokens per minute, shared by
-threads and event loops) and, per event loop, one ``asyncio.Semaphore`` of
-``max_concurrency`` and one SDK client (an ``httpx`` pool is bound to its loop).
+Every request passes the limits of its endpoint (:attr:`ModelConfig.endpoint`):
+requests in flight (``max_concurrency``), requests and tokens per minute, kept for every
+process at once (:mod:`llm.limits`: in Redis when ``REDIS_URL`` is set). Per event loop
+there is one SDK client per endpoint (an ``httpx`` pool is bound to its loop), so one loop
+keeps hundreds of requests in flight without a thread each (:func:`complete_many`).
 
 The API key is read from ``os.environ[config.api_key_env]`` at call time and only ever
 handed to the SDK client; errors and log lines are redacted (:func:`errors.redact`).
@@ -23,6 +24,7 @@ import hashlib
 import logging
 import os
 import random
+import sys
 import threading
 import time
 import weakref
@@ -32,9 +34,9 @@ from email.utils import parsedate_to_datetime
 
 import openai
 
+from . import limits
 from .config import ModelConfig, api_key
-from .errors import LLMPermanentError, LLMTransientError, redact
-from .ratelimit import limiter_for
+from .errors import LLMError, LLMPermanentError, LLMTransientError, redact
 from .retry import RetryPolicy, call_with_retry
 
 try:  # the SDK's transport; its timeouts can surface raw while a stream is read
@@ -116,11 +118,15 @@ def _loop_state() -> dict:
     with _per_loop_lock:
         state = _per_loop.get(loop)
         if state is None:
-            state = _per_loop[loop] = {"clients": {}, "semaphores": {}}
+            state = _per_loop[loop] = {"clients": {}}
         return state
 
 
 _ssl_context = None
+# Keep every connection a loop has open for reuse: with hundreds of calls in flight, the
+# SDK's default of 100 idle connections closes the rest as replies come in, and every new
+# call then pays a new connection (and, on a threaded server, a new thread).
+_CONNECTION_LIMITS = _httpx.Limits(max_connections=2000, max_keepalive_connections=2000)
 
 
 def _shared_ssl_context():
@@ -144,18 +150,11 @@ def _client(config: ModelConfig, key: str) -> openai.AsyncOpenAI:
             api_key=key,
             max_retries=0,
             timeout=config.timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(verify=_shared_ssl_context()),
+            http_client=openai.DefaultAsyncHttpxClient(
+                verify=_shared_ssl_context(), limits=_CONNECTION_LIMITS
+            ),
         )
     return client
-
-
-def _semaphore(config: ModelConfig) -> asyncio.Semaphore:
-    semaphores = _loop_state()["semaphores"]
-    key = config.endpoint.key
-    semaphore = semaphores.get(key)
-    if semaphore is None:
-        semaphore = semaphores[key] = asyncio.Semaphore(config.max_concurrency)
-    return semaphore
 
 
 async def aclose_clients() -> None:
@@ -272,12 +271,46 @@ def _api_key(config: ModelConfig) -> str:
         raise LLMPermanentError(str(error), kind="config") from None
 
 
-async def _limited(config: ModelConfig, messages: Messages):
-    """Wait for the endpoint's rate limiter; returns (limiter, reserved tokens)."""
-    limiter = limiter_for(config.endpoint.key, config.requests_per_minute, config.tokens_per_minute)
-    reserved = estimate_tokens(messages, config.max_tokens)
-    await limiter.acquire(reserved)
-    return limiter, reserved
+LEASE_MARGIN_SECONDS = 15.0  # a lease outlives its request's timeout by this much
+
+
+class _Slot:
+    """``async with _Slot(config, messages) as lease``: the endpoint's limits around one
+    request; set ``lease.used`` to the tokens the reply used (the rest is given back)."""
+
+    def __init__(self, config: ModelConfig, messages: Messages):
+        self.config = config
+        self.tokens = estimate_tokens(messages, config.max_tokens)
+
+    async def __aenter__(self) -> limits.Lease:
+        endpoint = self.config.endpoint
+        self.gate = limits.gate(endpoint.key)
+        try:
+            self.lease = await self.gate.acquire(
+                limits.Limits.of(endpoint),
+                self.tokens,
+                ttl=self.config.timeout_s + LEASE_MARGIN_SECONDS,
+            )
+        except (OSError, ConnectionError) as error:
+            raise _limits_down(error) from None
+        except Exception as error:
+            if type(error).__module__.startswith("redis"):
+                raise _limits_down(error) from None
+            raise
+        return self.lease
+
+    async def __aexit__(self, *exc) -> None:
+        try:
+            await self.gate.release(self.lease)
+        except Exception as error:  # the lease expires by itself (its ttl)
+            log.warning("limits of %s: lease not given back: %s", self.config.model, error)
+
+
+def _limits_down(error: BaseException) -> LLMTransientError:
+    return LLMTransientError(
+        f"the endpoint limits' store is unreachable: {type(error).__name__}: {error}",
+        kind="limits",
+    )
 
 
 async def complete(config: ModelConfig, messages: Messages) -> ChatReply:
@@ -301,8 +334,7 @@ async def complete(config: ModelConfig, messages: Messages) -> ChatReply:
         Other 4xx, an unset API-key variable, a response without choices.
     """
     key = _api_key(config)
-    limiter, reserved = await _limited(config, messages)
-    async with _semaphore(config):
+    async with _Slot(config, messages) as lease:
         started = time.perf_counter()
         try:
             response = await _client(config, key).chat.completions.create(
@@ -313,15 +345,16 @@ async def complete(config: ModelConfig, messages: Messages) -> ChatReply:
             log.warning("model call failed: %s", failure.message)
             raise failure from None
         latency_ms = (time.perf_counter() - started) * 1000.0
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        if usage is not None:
+            lease.used = prompt_tokens + completion_tokens
     if not getattr(response, "choices", None):
         raise LLMPermanentError(
             f"{config.model} at {config.base_url} returned no choices", kind="bad_response"
         )
     choice = response.choices[0]
-    usage = getattr(response, "usage", None)
-    prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-    completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-    limiter.settle(reserved, prompt_tokens + completion_tokens)
     reply = ChatReply(
         text=choice.message.content or "",
         model=getattr(response, "model", None) or config.model,
@@ -386,9 +419,7 @@ async def astream(config: ModelConfig, messages: Messages) -> AsyncIterator[Stre
     token counts. Errors are mapped as in :func:`complete`, also mid-stream.
     """
     key = _api_key(config)
-    limiter, reserved = await _limited(config, messages)
-    used = 0
-    async with _semaphore(config):
+    async with _Slot(config, messages) as lease:
         try:
             stream = await _client(config, key).chat.completions.create(
                 **_request_args(config, messages),
@@ -406,14 +437,12 @@ async def astream(config: ModelConfig, messages: Messages) -> AsyncIterator[Stre
                     model=getattr(chunk, "model", None),
                 )
                 if usage is not None:
-                    used = (delta.prompt_tokens or 0) + (delta.completion_tokens or 0)
+                    lease.used = (delta.prompt_tokens or 0) + (delta.completion_tokens or 0)
                 yield delta
         except (openai.OpenAIError, _httpx.HTTPError) as error:
             failure = classify(error, config, key)
             log.warning("streamed call failed: %s", failure.message)
             raise failure from None
-        finally:
-            limiter.settle(reserved, used or reserved)
 
 
 async def stream_complete(
@@ -447,11 +476,19 @@ async def stream_complete(
 
 
 # --- sync wrapper (Celery) ---------------------------------------------------------------
+SWITCH_INTERVAL_SECONDS = 0.0005
+
+
 class _LoopThread:
     """An event loop running forever in a daemon thread."""
 
     def __init__(self):
         self.pid = os.getpid()
+        # This thread serves every call of the process (hundreds in flight) while worker
+        # threads run ORM code: with the default 5 ms GIL switch interval each of its
+        # wakeups can wait that long, holding leases of requests not yet sent or already
+        # answered. A shorter interval lets it in sooner.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="llm-client-loop", daemon=True)
         self.thread.start()
@@ -506,3 +543,96 @@ def stream_complete_sync(
 ) -> ChatReply:
     """Blocking :func:`stream_complete`; ``on_delta`` runs on the background loop thread."""
     return run_sync(lambda: stream_complete(config, messages, on_delta))
+
+
+# --- many calls at once --------------------------------------------------------------------------
+Outcome = ChatReply | LLMError
+
+
+async def complete_each(
+    config: ModelConfig, requests: Sequence[Messages], **retry_options
+) -> AsyncIterator[tuple[int, Outcome]]:
+    """Send every request at once (each under the endpoint's limits, with retries) and yield
+    ``(index, reply or LLMError)`` in the order they finish.
+
+    One coroutine per request, no thread: how many are in flight is the endpoint's limits'
+    business (:mod:`llm.limits`). Leaving the loop early cancels the calls still waiting.
+    """
+    finished: asyncio.Queue = asyncio.Queue()
+
+    async def one(index: int, messages: Messages) -> None:
+        try:
+            outcome = await complete_with_retry(config, messages, **retry_options)
+        except LLMError as error:
+            outcome = error
+        except Exception as error:  # noqa: BLE001 - a bug in one call must not hide the others
+            outcome = LLMPermanentError(f"{type(error).__name__}: {error}", kind="internal")
+        finished.put_nowait((index, outcome))
+
+    tasks = [asyncio.ensure_future(one(i, m)) for i, m in enumerate(requests)]
+    try:
+        for _ in tasks:
+            yield await finished.get()
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def complete_each_sync(
+    config: ModelConfig,
+    requests: Sequence[Messages],
+    *,
+    linger: float = 0.1,
+    most: int = 256,
+    **retry_options,
+):
+    """Blocking :func:`complete_each` for a worker thread: yields lists of
+    ``(index, reply or LLMError)``; a list is the first outcome to finish and those that
+    finish within ``linger`` seconds after it (at most ``most``), or empty after a second
+    without any, so that the caller can store what it holds. The calls run on the
+    background loop meanwhile.
+    """
+    import queue  # only this blocking bridge needs it
+
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    done = object()
+
+    async def pump() -> None:
+        try:
+            async for item in complete_each(config, requests, **retry_options):
+                finished.put(item)
+        finally:
+            finished.put(done)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("called from a running event loop: use complete_each instead")
+    future = asyncio.run_coroutine_threadsafe(pump(), _background_loop())
+    try:
+        over = False
+        while not over:
+            try:
+                first = finished.get(timeout=1.0)
+            except queue.Empty:  # nothing finished for a second: an empty list
+                yield []
+                continue
+            if first is done:
+                break
+            chunk, deadline = [first], time.monotonic() + linger
+            while len(chunk) < most:
+                try:
+                    item = finished.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is done:
+                    over = True
+                    break
+                chunk.append(item)
+            yield chunk
+        future.result()
+    finally:
+        if not future.done():
+            future.cancel()

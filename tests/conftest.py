@@ -40,16 +40,17 @@ def _static_files_from_the_source_tree():
 
 @pytest.fixture(autouse=True)
 def _fresh_module_state():
-    """Per-process memos must not leak from one test into the next: the endpoint rate
-    limiters and the vote path's memo of open boards start empty in every test."""
+    """Per-process memos must not leak from one test into the next: the endpoint limits
+    (chosen again: a fresh store in the process) and the vote path's memo of open boards
+    start empty in every test."""
     # Imported here: pytest-django has set Django up by the time a fixture runs.
     from arena.votes import forget_open_boards
-    from llm.ratelimit import reset_limiters
+    from llm.limits import use_store
 
-    reset_limiters()
+    use_store(None)
     forget_open_boards()
     yield
-    reset_limiters()
+    use_store(None)
     forget_open_boards()
 
 

@@ -7,7 +7,9 @@ Endpoints:
   ``usage`` and, when asked, ``logprobs.content[*].top_logprobs`` (the verdict token's
   alternatives are the simulated judge's verdict distribution).
 - ``GET /v1/models``: the scenario's models.
-- ``GET /_stats``: requests per model and outcome (tests assert "calls <= planned");
+- ``GET /_stats`` (or ``/stats``): requests per model and outcome (tests assert "calls <=
+  planned"), and the peaks per model: requests in flight at once (``max_in_flight``) and
+  in any 60-second window (``max_per_minute``);
   ``POST /_reset`` clears them and the fault scripts.
 
 The models and their behaviour come from a :class:`~judges.clients.simulation.Scenario`
@@ -33,7 +35,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -53,16 +55,22 @@ STAT_FIELDS = (
     "prompt_tokens",
     "completion_tokens",
     "max_in_flight",
+    "max_per_minute",
 )
+PEAK_WINDOW_SECONDS = 60.0  # max_per_minute: the most requests in any 60 s window
 
 
 class Stats:
-    """Thread-safe request counters per model."""
+    """Thread-safe request counters per model, with two peaks: ``max_in_flight`` (requests
+    being answered at once) and ``max_per_minute`` (requests received in any sliding
+    60-second window), so a test or bench can check the limits a client claims to keep."""
 
-    def __init__(self):
+    def __init__(self, clock=time.monotonic):
         self._lock = threading.Lock()
+        self._clock = clock
         self._models: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(STAT_FIELDS, 0))
         self._in_flight: dict[str, int] = defaultdict(int)
+        self._recent: dict[str, deque] = defaultdict(deque)
 
     def add(self, model: str, **counts: int) -> None:
         with self._lock:
@@ -72,10 +80,18 @@ class Stats:
 
     def enter(self, model: str) -> None:
         """A request starts being processed (tracks the peak concurrency per model)."""
+        now = self._clock()
         with self._lock:
             self._in_flight[model] += 1
             row = self._models[model]
             row["max_in_flight"] = max(row["max_in_flight"], self._in_flight[model])
+            row.setdefault("first_at", now)  # when requests began and last came (monotonic s)
+            row["last_at"] = now
+            recent = self._recent[model]
+            recent.append(now)
+            while recent[0] <= now - PEAK_WINDOW_SECONDS:
+                recent.popleft()
+            row["max_per_minute"] = max(row["max_per_minute"], len(recent))
 
     def leave(self, model: str) -> None:
         with self._lock:
@@ -83,14 +99,21 @@ class Stats:
 
     def snapshot(self) -> dict:
         with self._lock:
-            models = {name: dict(row) for name, row in self._models.items()}
-        total = {key: sum(row[key] for row in models.values()) for key in STAT_FIELDS}
-        total["max_in_flight"] = max((row["max_in_flight"] for row in models.values()), default=0)
+            models = {
+                name: {**row, "in_flight": self._in_flight.get(name, 0)}
+                for name, row in self._models.items()
+            }
+        total = {
+            key: sum(row[key] for row in models.values()) for key in (*STAT_FIELDS, "in_flight")
+        }
+        for peak in ("max_in_flight", "max_per_minute"):  # of one model (limits are per model)
+            total[peak] = max((row[peak] for row in models.values()), default=0)
         return {"models": models, "total": total}
 
     def reset(self) -> None:
         with self._lock:
             self._models.clear()
+            self._recent.clear()
 
 
 def _error(status: int, message: str, kind: str, code: str | None = None) -> dict:
@@ -171,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for m in self.server.simulator.scenario.models
             ]
             return self._quietly(lambda: self._send_json(200, {"object": "list", "data": data}))
-        if path == "/_stats":
+        if path in ("/_stats", "/stats"):
             return self._quietly(lambda: self._send_json(200, self.server.stats.snapshot()))
         if path in ("", "/health", "/v1"):
             return self._quietly(lambda: self._send_json(200, {"status": "ok"}))
@@ -375,7 +398,7 @@ def _completion(body: dict, name: str, reply: Reply, prompt_tokens: int) -> dict
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # hundreds of clients connect at once at a run's start
 
     def __init__(self, address, simulator: Simulator):
         self.simulator = simulator

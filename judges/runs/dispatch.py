@@ -16,7 +16,7 @@ from arena.enqueue import chord_on_commit, enqueue_on_commit
 log = logging.getLogger(__name__)
 
 RUN_STEP = "judges.tasks.run_step"
-JUDGE_CALL = "judges.tasks.judge_call"
+JUDGE_BATCH = "judges.tasks.judge_batch"
 GENERATE_OUTPUT = "judges.tasks.generate_output"
 WATCH_RUNS = "judges.tasks.watch_runs"
 WATCHDOG = "judges: watch evaluation runs"
@@ -40,9 +40,19 @@ def dispatch_generation(run_id: int, round_index: int, missing) -> None:
 
 
 def dispatch_judging(run_id: int, round_index: int, pending) -> None:
-    """A chord of the batch's judge calls, ``(match id, presentation, repeat)`` each, then the next step."""
-    header = [(JUDGE_CALL, tuple(item)) for item in pending]
-    log.info("run %s round %s: %d judge calls handed out", run_id, round_index, len(header))
+    """A chord of the batch's judge calls, ``(match id, presentation, repeat)`` each, in
+    tasks of ``ARENA_JUDGE_BATCH_CALLS`` calls (each sends its calls at once), then the
+    next step."""
+    size = max(1, settings.ARENA_JUDGE_BATCH_CALLS)
+    pending = [list(item) for item in pending]
+    header = [(JUDGE_BATCH, (pending[i : i + size],)) for i in range(0, len(pending), size)]
+    log.info(
+        "run %s round %s: %d judge calls handed out in %d tasks",
+        run_id,
+        round_index,
+        len(pending),
+        len(header),
+    )
     chord_on_commit(header, (RUN_STEP, (run_id,), {"round_index": round_index}))
 
 

@@ -7,15 +7,15 @@ calls and learns from their verdicts. The database is its only memory: every
 For the current batch, ``run_step`` makes sure every answer exists (a chord of
 ``generate_output`` tasks through the contestants' endpoints when some are missing), then
 creates its matches (one per round, prompt and unordered pair, slots in the order of the
-batch's first call; both orders are two presentations of one match) and fans out one
-``judge_call`` task per call and repeat as a Celery chord whose callback is the next
-``run_step`` (:mod:`judges.runs.dispatch`). The batch handed out is recorded in
+batch's first call; both orders are two presentations of one match) and fans out its
+calls (one per call and repeat) in ``judge_batch`` tasks of ``ARENA_JUDGE_BATCH_CALLS``
+as a Celery chord whose callback is the next ``run_step`` (:mod:`judges.runs.dispatch`). The batch handed out is recorded in
 ``EvaluationRun.step`` with a compare-and-swap, so two steps never dispatch it twice. When
 the plan is done the run's leaderboard is fitted (``by=run:<id>``) and the run is done.
 
 Judge calls (:mod:`judges.judging`) are idempotent on ``Judgment``'s unique key (match,
 judge, presentation, repeat) and never pay twice (``content_key``); every call ends as a
-stored judgment, and the run's counters move with ``F()``.
+stored judgment, and the run's counters move with ``F()`` once per stored chunk.
 
 Liveness: a chord callback can arrive before its batch is complete (a task redelivered
 after a worker was killed reports twice); that step re-checks the round later. A batch

@@ -207,7 +207,7 @@ def test_a_cancelled_run_stops_calling_the_judge(settings, server, celery_worker
         # that could still call the judge.
         assert tasks.wait_settled()
     assert judge_requests(server)["requests"] < run.planned_calls
-    judged = {result for name, result in tasks.finished if name == "judges.tasks.judge_call"}
+    judged = {result for name, result in tasks.finished if name == "judges.tasks.judge_batch"}
     assert judged <= {"cancelled"}  # any judge task queued before the cancel exited at once
 
 

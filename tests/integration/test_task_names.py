@@ -11,7 +11,8 @@ def test_every_queued_task_name_is_a_registered_task():
     queued = [
         services.REFIT_TASK,
         dispatch.RUN_STEP,
-        dispatch.JUDGE_CALL,
+        dispatch.JUDGE_BATCH,
+        "judges.tasks.judge_call",  # messages queued before batches
         dispatch.GENERATE_OUTPUT,
         dispatch.WATCH_RUNS,
         schedules.START_SCHEDULED_RUN,

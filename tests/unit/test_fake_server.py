@@ -30,7 +30,7 @@ from judges.clients.simulation import (
     tokenize,
 )
 from llm import openai_compat as oc
-from llm.ratelimit import reset_limiters
+from llm.limits import use_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ def server():
 @pytest.fixture(autouse=True)
 def fresh(server):
     server.reset_stats()
-    reset_limiters()
+    use_store(None)
 
 
 def post(server, path, payload):
@@ -445,3 +445,31 @@ def test_the_module_runs_as_a_server_process(tmp_path):
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+# --- the peaks a client's limits are checked against ---------------------------------------------
+def test_the_stats_keep_the_peak_in_flight_and_per_sliding_minute_per_model():
+    from judges.clients.fake_server import Stats
+
+    now = [0.0]
+    stats = Stats(clock=lambda: now[0])
+    for t in [0, 10, 20, 30, 59.9, 60.0, 70, 119.9, 130]:  # requests of judge-a at these times
+        now[0] = t
+        stats.enter("judge-a")
+        stats.leave("judge-a")
+    for _ in range(3):  # three of judge-b at once
+        stats.enter("judge-b")
+    snapshot = stats.snapshot()
+    # windows (t - 60, t]: at 59.9 five (0..59.9); at 60 the one at 0 has left; 119.9: 60, 70, 119.9
+    assert snapshot["models"]["judge-a"]["max_per_minute"] == 5
+    assert snapshot["models"]["judge-a"]["max_in_flight"] == 1
+    assert snapshot["models"]["judge-b"]["max_in_flight"] == 3
+    assert snapshot["total"]["max_in_flight"] == 3 and snapshot["total"]["max_per_minute"] == 5
+
+
+def test_the_stats_endpoint_reports_the_peaks(server):
+    config = JudgeConfig(base_url=server.base_url, model="judge-fair", max_tokens=50)
+    oc.complete_sync(config, [{"role": "user", "content": "hello"}], retry=False)
+    response, body = get(server, "/stats")
+    row = body["models"]["judge-fair"]
+    assert response == 200 and row["max_in_flight"] == 1 and row["max_per_minute"] == 1

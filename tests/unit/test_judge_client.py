@@ -23,7 +23,7 @@ from judges.clients.simulation import generate_answer, sigmoid
 from llm import openai_compat as oc
 from llm.config import ModelConfig
 from llm.errors import LLMPermanentError, LLMRetriesExhausted, LLMTransientError
-from llm.ratelimit import reset_limiters
+from llm.limits import use_store
 from llm.retry import RetryPolicy
 
 QUESTION = "Explain how photosynthesis works in plants."
@@ -51,7 +51,7 @@ def server():
 @pytest.fixture(autouse=True)
 def fresh(server):
     server.reset_stats()
-    reset_limiters()
+    use_store(None)
     yield
 
 
@@ -430,3 +430,19 @@ def test_judge_renders_calls_parses_and_maps_to_slots(server):
         != request_key(cfg, shown_swapped.messages, repeat=1)
     )
     assert key != request_key(replace(cfg, temperature=0.5), shown_swapped.messages)
+
+
+# --- many calls at once ----------------------------------------------------------------------------
+def test_many_calls_at_once_keep_the_endpoint_limit_and_report_each_outcome(server):
+    cfg = config(server, "slow", max_concurrency=5, max_retries=0)
+    requests = [[{"role": "user", "content": f"question {i}"}] for i in range(20)]
+    chunks = list(oc.complete_each_sync(cfg, requests))
+    outcomes = dict(item for chunk in chunks for item in chunk)
+    assert sorted(outcomes) == list(range(20))
+    assert all(isinstance(o, oc.ChatReply) and o.text for o in outcomes.values())
+    assert server.stats()["models"]["slow"]["max_in_flight"] == 5
+
+    wrong = config(server, "no-such-model", max_retries=0)
+    failed = [item for chunk in oc.complete_each_sync(wrong, requests[:3]) for item in chunk]
+    assert sorted(i for i, _ in failed) == [0, 1, 2]
+    assert all(isinstance(o, LLMPermanentError) and "404" in o.message for _, o in failed)

@@ -88,7 +88,7 @@ def test_keys_come_from_the_named_variable(monkeypatch):
 
 def test_the_llm_package_imports_neither_django_nor_the_apps():
     code = (
-        "import sys, llm.config, llm.errors, llm.openai_compat, llm.ratelimit, llm.retry;"
+        "import sys, llm.config, llm.errors, llm.openai_compat, llm.limits, llm.retry;"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'django', 'arena', 'judges'}))"
     )
     out = subprocess.run(
