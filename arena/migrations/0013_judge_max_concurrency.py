@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("arena", "0011_evaluationrun_design_report"),
+        ("arena", "0012_swiss_board_options"),
     ]
 
     operations = [
