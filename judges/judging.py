@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from arena import services, vocabulary
 from arena.boards import BoardScope, count_judgments
+from arena.errors import SERVICE_DOWN
 from arena.generation import answer_messages, contestant_config, generation_label
 from arena.models import (
     Contestant,
@@ -518,7 +519,15 @@ def _write_chunk(run, rows) -> list[int | None]:
 def _announce(run: EvaluationRun, board_changed: bool) -> None:
     """Progress to the run page at most once a second; after an OK verdict, a refit of the
     run's provisional board through the board throttle, asked at most every
-    ARENA_RUN_REFIT_SECONDS (the throttle's own interval limits the fits further)."""
+    ARENA_RUN_REFIT_SECONDS (the throttle's own interval limits the fits further). Both
+    are best effort: with Redis down (the cache) the verdicts are stored all the same."""
+    try:
+        _announce_through_cache(run, board_changed)
+    except SERVICE_DOWN as exc:
+        log.warning("run %s: progress not announced, the cache is down: %s", run.id, exc)
+
+
+def _announce_through_cache(run: EvaluationRun, board_changed: bool) -> None:
     if cache.add(f"judges:run-progress:{run.id}", 1, timeout=1):
         fresh = EvaluationRun.objects.filter(pk=run.pk).first()
         if fresh is not None:

@@ -18,7 +18,9 @@ from redis.exceptions import ConnectionError as RedisUnavailable
 
 from arena import events
 from arena.enqueue import chord_on_commit
-from arena.models import Judgment, PairOutcomeCount
+from arena.importers.loader import import_records
+from arena.importers.records import JudgmentRecord
+from arena.models import EvaluationRun, Judge, Judgment, PairOutcomeCount, PromptSet
 from tests.e2e.seed import seed
 from tests.factories import post_json
 
@@ -124,3 +126,18 @@ def test_a_chord_whose_member_failed_still_runs_its_callback(celery_worker):
         ("tests.outages.next_step", ("after",), {}),
     )
     assert CALLED.wait(30), "the chord's callback never ran"
+
+
+def test_a_judges_progress_is_best_effort_while_the_cache_is_down(redis_down, caplog):
+    # judges.judging announces a stored chunk through the cache (progress, provisional
+    # board); with Redis down it logs and the batch goes on (its verdicts are stored).
+    from judges.judging import _announce  # the judge side of the same outage
+
+    import_records(
+        [JudgmentRecord("m1", ("x", "y"), winner="a", judge="j")], prompt_set="out", source="t"
+    )
+    run = EvaluationRun.objects.create(
+        name="outage", prompt_set=PromptSet.objects.get(slug="out"), judge=Judge.objects.get()
+    )
+    _announce(run, board_changed=True)
+    assert "progress not announced, the cache is down" in caplog.text
