@@ -824,17 +824,21 @@ class PairOutcomeCountQuerySet(models.QuerySet):
         :data:`PAIR_CELL` values and the count, each cell at most once, in the order the
         caller wants the rows locked (sorted, so that two writers never deadlock)."""
         rows = list(rows)
-        if not rows:
-            return
         table = self.model._meta.db_table
         cell = ", ".join(PAIR_CELL)
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({cell}, count) VALUES {values} "
-                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
-                [value for row in rows for value in row],
-            )
+            # at most BUMP_ROWS cells a statement: SQLite and PostgreSQL cap the parameters
+            for start in range(0, len(rows), BUMP_ROWS):
+                chunk = rows[start : start + BUMP_ROWS]
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+                cursor.execute(
+                    f"INSERT INTO {table} ({cell}, count) VALUES {values} "
+                    f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
+                    [value for row in chunk for value in row],
+                )
+
+
+BUMP_ROWS = 1000  # cells per upsert statement (8 parameters each)
 
 
 # The columns that name one running-count cell (its unique key).

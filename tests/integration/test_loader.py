@@ -5,7 +5,17 @@ from django.db import IntegrityError, transaction
 
 from arena.importers.loader import import_records
 from arena.importers.records import ImportRowError, JudgmentRecord, OutputRecord, PromptRecord
-from arena.models import Contestant, Judge, Judgment, Match, MatchSlot, Output, Prompt, Voter
+from arena.models import (
+    Contestant,
+    Judge,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    PairOutcomeCount,
+    Prompt,
+    Voter,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -170,3 +180,19 @@ def test_the_same_llm_judgment_cannot_be_stored_twice():
         Judgment.objects.create(
             match=j.match, judge=j.judge, presentation=j.presentation, repeat=j.repeat, winner="b"
         )
+
+
+def test_many_running_count_cells_are_bumped_at_once():
+    # 9,000 cells (72,000 values: past PostgreSQL's 65,535 parameters of a statement with
+    # server-side binding) go in statements of BUMP_ROWS cells, new cells and one that
+    # exists alike.
+    import_records(
+        [JudgmentRecord("m1", ("x", "y"), winner="a", voter="v")], prompt_set="s", source="t"
+    )
+    cell = PairOutcomeCount.objects.get()
+    base = (cell.prompt_set_id, "human", "", cell.contestant_a_id, cell.contestant_b_id)
+    cells = [(*base[:2], f"c{i}", *base[3:], "a", True, 2) for i in range(9000)]
+    cells.append((*base[:2], "", *base[3:], cell.winner, cell.a_first, 5))
+    PairOutcomeCount.objects.bump_many(sorted(cells))
+    assert PairOutcomeCount.objects.count() == 9001
+    assert sum(PairOutcomeCount.objects.values_list("count", flat=True)) == 18000 + 1 + 5
