@@ -29,6 +29,14 @@ batch fills, so a stale upper bound is re-evaluated only when it is on top).
 ``"d-optimal"`` maximises ``log det`` of the Fisher information: the gain of a match is
 ``log(1 + w v_ij)`` (:func:`arena.matchmaking.pairing.expected_information`).
 
+``"thompson"`` (default) does what the live arena does (issue 16, ``bench/judging.py``):
+each batch draws its pairs at random from
+:func:`arena.matchmaking.pairing.pair_weights` ``("thompson", μ, Σ)`` (adjacent pairs
+of posterior draws, half of each draw's mass on the boundary of its top 10, a 20 %
+uniform floor), and keeps each pair's probability (``batch_probability``, stored on
+the run's matches like a battle's). A pair drawn more often than there are prompts in
+one batch keeps only that many.
+
 Each chosen pair is judged on the prompt it has been judged on least (random among
 equals), never the same call twice in one batch. A pair judged on every prompt already
 gets a prompt again in a later batch: the pipeline makes that call afresh (its content
@@ -44,9 +52,10 @@ import numpy as np
 from scipy.special import ndtr, owens_t
 
 from ._fit import PRIOR, _sigmoid, laplace_covariance
+from .pairing import pair_weights
 from .plan import Plan, orders, size_of
 
-CRITERIA = ("ranking", "d-optimal")
+CRITERIA = ("thompson", "ranking", "d-optimal")
 
 
 @dataclass(frozen=True)
@@ -62,13 +71,13 @@ class Adaptive:
     batch_size : int, optional
         Calls per batch after the warm-up (more = more parallel, less adaptive).
         Default ``max(N, ⌈budget / 30⌉)``.
-    criterion : {"ranking", "d-optimal"}
+    criterion : {"thompson", "ranking", "d-optimal"}
     """
 
     budget: int | None = None
     fraction: float = 0.2
     batch_size: int | None = None
-    criterion: str = "ranking"
+    criterion: str = "thompson"
     name: str = "adaptive"
 
     def planned_calls(self, n_models: int, n_prompts: int, both_orders: bool = False) -> int:
@@ -95,6 +104,7 @@ class _AdaptivePlan(Plan):
         super().__init__(n_models, n_prompts, rng, both_orders)
         self.budget, self.batch, self.criterion = budget, batch, criterion
         self.first, self.second = np.triu_indices(n_models, k=1)
+        self.batch_probability: dict[tuple[int, int, int], float] = {}
 
     def _matches_left(self, limit: int) -> int:
         return min(limit, self.budget - self.calls_issued) // orders(self.both_orders)
@@ -105,8 +115,22 @@ class _AdaptivePlan(Plan):
         m = self._matches_left(max(self.batch, orders(self.both_orders)))
         if m <= 0:
             return None
+        self.batch_probability = {}
         pairs = self._choose_pairs(m)
-        return self._with_prompts(pairs) if len(pairs) else None
+        if not len(pairs):
+            return None
+        matches = self._with_prompts(pairs)
+        if self.criterion == "thompson":
+            p, lo, hi = matches[:, 0], matches[:, 1:].min(axis=1), matches[:, 1:].max(axis=1)
+            drawn = self._drawn[lo * self.n_models + hi]
+            self.batch_probability = dict(
+                zip(
+                    zip(p.tolist(), lo.tolist(), hi.tolist(), strict=True),
+                    drawn.tolist(),
+                    strict=True,
+                )
+            )
+        return matches
 
     def _warm_up(self) -> np.ndarray | None:
         """A random Hamiltonian cycle: connected, every model in two matches."""
@@ -121,8 +145,20 @@ class _AdaptivePlan(Plan):
     def _choose_pairs(self, m: int) -> np.ndarray:
         mu = self.scores()
         cov = laplace_covariance(mu, self.games, PRIOR)
+        if self.criterion == "thompson":
+            return self._draw_pairs(mu, cov, m)
         chooser = _RankingGreedy if self.criterion == "ranking" else _DOptimalGreedy
         return chooser(mu, cov, self.first, self.second).pick(m, self._pair_capacity())
+
+    def _draw_pairs(self, mu, cov, m: int) -> np.ndarray:
+        """``m`` pairs drawn from the live "thompson" policy, at most ``P`` of each."""
+        pairs = np.column_stack([self.first, self.second])
+        prob = pair_weights("thompson", mu, cov, pairs, np.zeros(mu.size), seed=self.calls_issued)
+        k = self.rng.choice(len(pairs), size=m, p=prob)
+        k = k[_occurrence(k) < self._pair_capacity()[k]]
+        self._drawn = np.zeros(self.n_models * self.n_models)
+        self._drawn[self.first * self.n_models + self.second] = prob
+        return pairs[k]
 
     def _pair_capacity(self) -> np.ndarray:
         """How often each candidate pair can be picked in one batch (distinct calls)."""
@@ -233,6 +269,15 @@ def misorder_after(mean_diff, var_now, var_after) -> np.ndarray:
     no_data = ~(delta > 0)
     out = 2.0 * owens_t(h, np.where(no_data, 1.0, slope))
     return np.where(no_data, ndtr(-h), out)
+
+
+def _occurrence(k: np.ndarray) -> np.ndarray:
+    """0 for the first occurrence of each value in ``k``, 1 for the second, ..."""
+    order = np.argsort(k, kind="stable")
+    starts = np.searchsorted(k[order], k[order])
+    rank = np.empty(k.size, dtype=np.intp)
+    rank[order] = np.arange(k.size) - starts
+    return rank
 
 
 def _fisher(diff: np.ndarray) -> np.ndarray:

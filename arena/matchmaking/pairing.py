@@ -61,7 +61,7 @@ FLOOR = 0.2
 UCB_ALPHA = 0.5  # logits; see "ucb" in the module docstring
 THOMPSON_DRAWS = 256
 TOP = 10  # "thompson": the top set whose boundary gets ``FOCUS`` of each draw's mass
-FOCUS = 0.5
+FOCUS = 0.25
 
 
 def pair_weights(

@@ -110,3 +110,33 @@ def test_adaptive_spreads_each_pair_over_the_prompts():
     used = per_prompt.sum(axis=1) > 0
     # a pair's k-th match goes to one of its least-judged prompts
     assert np.all(per_prompt[used].max(axis=1) - per_prompt[used].min(axis=1) <= 1)
+
+
+def test_thompson_batches_keep_the_probability_each_pair_was_drawn_with():
+    """The default criterion draws its pairs like the live arena and keeps each probability."""
+    from arena.matchmaking import PRIOR
+    from arena.matchmaking.pairing import pair_weights
+
+    world = make_world(8, 5, np.random.default_rng(0))
+    plan = Adaptive(budget=200, batch_size=24).start(8, 5, np.random.default_rng(1))
+    judge, rng = SimulatedJudge(), np.random.default_rng(2)
+    first, second = np.triu_indices(8, 1)
+    batches = 0
+    while not plan.done:
+        drawn_from = None
+        if plan.calls_issued:  # after the warm-up cycle: the policy on the fit so far
+            mu = plan.scores()
+            cov = laplace_covariance(mu, plan.games, PRIOR)
+            drawn_from = pair_weights(
+                "thompson", mu, cov, np.column_stack([first, second]), np.zeros(8),
+                seed=plan.calls_issued,
+            )  # fmt: skip
+        batch = plan.next_batch()
+        if drawn_from is not None:
+            batches += 1
+            assert {(p, min(a, b), max(a, b)) for p, a, b in batch} == set(plan.batch_probability)
+            for (_, lo, hi), prob in plan.batch_probability.items():
+                k = np.flatnonzero((first == lo) & (second == hi))[0]
+                assert prob == pytest.approx(drawn_from[k]) and 0 < prob <= 1
+        plan.observe(judge(world, batch, rng))
+    assert batches >= 5 and plan.calls_issued <= 200
