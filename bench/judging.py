@@ -277,7 +277,8 @@ def parse_args(argv=None):
     parser.add_argument("--placement-prompts", type=int, default=500)
     parser.add_argument("--placement-seeds", type=int, default=20)
     parser.add_argument("--adaptive-models", type=int, nargs="+", default=[32, 64, 128])
-    parser.add_argument("--adaptive-seeds", type=int, default=6)
+    parser.add_argument("--adaptive-seeds", type=int, default=10, help="at N = 64 (the goal)")
+    parser.add_argument("--adaptive-other-seeds", type=int, default=4, help="at other N")
     parser.add_argument("--adaptive-cap", type=int, default=8000, help="votes per model")
     parser.add_argument("--adaptive-grid", type=float, default=4, help="checkpoints per doubling")
     parser.add_argument("--adaptive-growth", type=float, default=0.125)
@@ -388,8 +389,9 @@ def adaptive_section(args) -> None:
 
     policies = adaptive_policies()
     print(
-        f"\n== adaptive matchmaking (issue 16): Chatbot Arena strengths (a random subset of "
-        f"the 129 per seed), {args.adaptive_seeds} seeds ==\n"
+        "\n== adaptive matchmaking (issue 16): Chatbot Arena strengths (a random subset of "
+        f"the 129 per seed), {args.adaptive_seeds} seeds at N={ADAPTIVE_GOAL_MODELS}, "
+        f"{args.adaptive_other_seeds} at other N ==\n"
         f"   a vote: Davidson ties (nu={ARENA_TIE_NU}); the board refits (project BT, warm "
         f"start) every max(10 N, {args.adaptive_growth:g} x votes) votes; floor 0.2 uniform.\n"
         f"   budget = votes at the first checkpoint (x2^(1/{args.adaptive_grid:g}) grid) from "
@@ -401,14 +403,16 @@ def adaptive_section(args) -> None:
     summary = {}
     with threadpool_limits(1):  # tiny matrices: BLAS threads only fight on a busy machine
         for n in args.adaptive_models:
-            seeds = range(args.adaptive_seeds)
+            seeds = range(
+                args.adaptive_seeds if n == ADAPTIVE_GOAL_MODELS else args.adaptive_other_seeds
+            )
             got = {
                 label: np.array([adaptive_budgets(p, n, seed, args) for seed in seeds])
                 for label, p in policies.items()
             }
             ref = got["uniform pairs"]
             print(
-                f"   N={n:<3} {'policy':26s} {'tau>=0.9':>9s} {'x unif':>6s} {'top-10 set':>10s}"
+                f"   N={n:<3} {'policy (median votes)':26s} {'tau>=0.9':>9s} {'x unif':>6s} {'top-10 set':>10s}"
                 f" {'x unif':>6s} {'both':>9s} {'x unif':>6s}"
             )
             for label, r in got.items():

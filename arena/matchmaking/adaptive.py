@@ -32,7 +32,7 @@ batch fills, so a stale upper bound is re-evaluated only when it is on top).
 ``"thompson"`` (default) does what the live arena does (issue 16, ``bench/judging.py``):
 each batch draws its pairs at random from
 :func:`arena.matchmaking.pairing.pair_weights` ``("thompson", μ, Σ)`` (adjacent pairs
-of posterior draws, half of each draw's mass on the boundary of its top 10, a 20 %
+of posterior draws, a quarter of each draw's mass on the boundary of its top 10, a 20 %
 uniform floor), and keeps each pair's probability (``batch_probability``, stored on
 the run's matches like a battle's). A pair drawn more often than there are prompts in
 one batch keeps only that many.
@@ -110,27 +110,28 @@ class _AdaptivePlan(Plan):
         return min(limit, self.budget - self.calls_issued) // orders(self.both_orders)
 
     def _plan_matches(self):
+        self.batch_probability = {}
         if self.calls_issued == 0:
             return self._warm_up()
         m = self._matches_left(max(self.batch, orders(self.both_orders)))
         if m <= 0:
             return None
-        self.batch_probability = {}
         pairs = self._choose_pairs(m)
         if not len(pairs):
             return None
         matches = self._with_prompts(pairs)
         if self.criterion == "thompson":
-            p, lo, hi = matches[:, 0], matches[:, 1:].min(axis=1), matches[:, 1:].max(axis=1)
-            drawn = self._drawn[lo * self.n_models + hi]
-            self.batch_probability = dict(
-                zip(
-                    zip(p.tolist(), lo.tolist(), hi.tolist(), strict=True),
-                    drawn.tolist(),
-                    strict=True,
-                )
-            )
+            self._keep_probability(matches, self._drawn)
         return matches
+
+    def _keep_probability(self, matches: np.ndarray, prob: np.ndarray) -> None:
+        """``batch_probability``: (prompt, low, high) -> its pair's probability in ``prob``
+        (one per pair of ``triu_indices``)."""
+        p, lo, hi = matches[:, 0], matches[:, 1:].min(axis=1), matches[:, 1:].max(axis=1)
+        n = self.n_models
+        pair = lo * n - lo * (lo + 1) // 2 + (hi - lo - 1)  # index in triu_indices(n, 1)
+        keys = zip(p.tolist(), lo.tolist(), hi.tolist(), strict=True)
+        self.batch_probability = dict(zip(keys, prob[pair].tolist(), strict=True))
 
     def _warm_up(self) -> np.ndarray | None:
         """A random Hamiltonian cycle: connected, every model in two matches."""
@@ -140,7 +141,10 @@ class _AdaptivePlan(Plan):
         cycle = self.rng.permutation(self.n_models)
         nxt = np.roll(cycle, -1)
         pairs = np.column_stack([cycle, nxt])[: 1 if self.n_models == 2 else self.n_models]
-        return self._with_prompts(pairs[:m])
+        matches = self._with_prompts(pairs[:m])
+        if self.criterion == "thompson":  # each edge of a random cycle is a uniform pair
+            self._keep_probability(matches, np.full(self.first.size, 1.0 / self.first.size))
+        return matches
 
     def _choose_pairs(self, m: int) -> np.ndarray:
         mu = self.scores()
@@ -156,8 +160,7 @@ class _AdaptivePlan(Plan):
         prob = pair_weights("thompson", mu, cov, pairs, np.zeros(mu.size), seed=self.calls_issued)
         k = self.rng.choice(len(pairs), size=m, p=prob)
         k = k[_occurrence(k) < self._pair_capacity()[k]]
-        self._drawn = np.zeros(self.n_models * self.n_models)
-        self._drawn[self.first * self.n_models + self.second] = prob
+        self._drawn = prob
         return pairs[k]
 
     def _pair_capacity(self) -> np.ndarray:

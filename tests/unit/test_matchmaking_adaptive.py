@@ -123,20 +123,19 @@ def test_thompson_batches_keep_the_probability_each_pair_was_drawn_with():
     first, second = np.triu_indices(8, 1)
     batches = 0
     while not plan.done:
-        drawn_from = None
-        if plan.calls_issued:  # after the warm-up cycle: the policy on the fit so far
+        drawn_from = np.full(first.size, 1 / first.size)  # the warm-up: a random cycle
+        if plan.calls_issued:  # then the policy on the fit so far
             mu = plan.scores()
             cov = laplace_covariance(mu, plan.games, PRIOR)
+            pairs = np.column_stack([first, second])
             drawn_from = pair_weights(
-                "thompson", mu, cov, np.column_stack([first, second]), np.zeros(8),
-                seed=plan.calls_issued,
-            )  # fmt: skip
+                "thompson", mu, cov, pairs, np.zeros(8), seed=plan.calls_issued
+            )
         batch = plan.next_batch()
-        if drawn_from is not None:
-            batches += 1
-            assert {(p, min(a, b), max(a, b)) for p, a, b in batch} == set(plan.batch_probability)
-            for (_, lo, hi), prob in plan.batch_probability.items():
-                k = np.flatnonzero((first == lo) & (second == hi))[0]
-                assert prob == pytest.approx(drawn_from[k]) and 0 < prob <= 1
+        batches += 1
+        assert {(p, min(a, b), max(a, b)) for p, a, b in batch} == set(plan.batch_probability)
+        for (_, lo, hi), prob in plan.batch_probability.items():
+            k = np.flatnonzero((first == lo) & (second == hi))[0]
+            assert prob == pytest.approx(drawn_from[k]) and 0 < prob <= 1
         plan.observe(judge(world, batch, rng))
-    assert batches >= 5 and plan.calls_issued <= 200
+    assert batches >= 6 and plan.calls_issued <= 200
