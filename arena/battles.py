@@ -280,7 +280,7 @@ class Standing:
 def contestant_weights(ids: np.ndarray, votes: dict[int, int], policy: str) -> np.ndarray:
     """Per-contestant draw weight for K-wise groups: ``ARENA_NEW_CONTESTANT_BOOST`` for
     contestants with fewer than ``ARENA_NEW_CONTESTANT_VOTES`` votes under "boost-new", else 1
-    (info-gain is defined for pairs; K-wise groups are drawn as under "uniform")."""
+    (the other policies are defined for pairs; K-wise groups are drawn as under "uniform")."""
     if policy == "boost-new":
         counts = np.array([votes.get(int(c), 0) for c in ids])
         return np.where(
