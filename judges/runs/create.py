@@ -609,6 +609,7 @@ def launch_perturbation_audit(
             prompt_set=prompt_set,
             judge=judge,
             contestants=contestants,
+            design=EvaluationRun.Design.ALL_PAIRS,  # a fixed design, whatever the default
             max_prompts=max_prompts,
             seed=seed,
         )
