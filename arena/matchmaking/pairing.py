@@ -40,11 +40,13 @@ Policies
     only). The draws come from a fixed ``seed``, so the same board gives the same
     probabilities and the stored probability is exact. Mixed with uniform.
 ``"ucb"``
-    K-Sort Arena's exploration-exploitation matchmaking (Li et al. 2024, arXiv:2408.14468,
-    §3.4): a designated contestant ``i`` (uniformly at random here) meets the opponent
+    After K-Sort Arena's exploration-exploitation matchmaking (Li et al. 2024,
+    arXiv:2408.14468: a UCB on the score gap ``|S_i - S_q|`` with the bonus
+    ``α √(ln n / n_iq)``, similar strengths exploited, seldom-compared pairs explored).
+    Here a designated contestant ``i`` (uniformly at random) meets the opponent
     minimising ``|s_i - s_q| - α √(ln V / (1 + n_iq))`` (``V`` votes in all, ``n_iq`` on
-    the pair; ties share equally): similar strength first, pairs seldom compared get a
-    bonus. ``P(i, j) = (1 - floor)(δ_{j = q*(i)} + δ_{i = q*(j)}) / n + floor / P``.
+    the pair, ``s`` in logits; ties share equally).
+    ``P(i, j) = (1 - floor)(δ_{j = q*(i)} + δ_{i = q*(j)}) / n + floor / P``.
 """
 
 from __future__ import annotations
