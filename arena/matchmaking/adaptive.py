@@ -2,8 +2,9 @@
 
 After a warm-up cycle (every model in two random matches, so the comparison graph is
 connected), each batch refits BT (MAP, :mod:`._fit`) and approximates the posterior of
-the strengths by a Gaussian ``N(μ, Σ)`` (Laplace: ``Σ`` is the inverse Hessian). It
-then picks matches greedily, one at a time, each time applying the rank-one effect of
+the strengths by a Gaussian ``N(μ, Σ)`` (Laplace: ``Σ`` is the inverse Hessian). The
+default criterion draws the batch's pairs from the live arena's policy (``"thompson"``
+below); the others pick matches greedily, one at a time, each time applying the rank-one effect of
 the chosen match on ``Σ`` (means held fixed within the batch):
 
 .. math:: Σ' = Σ - \\frac{w\\, Σ a a^\\top Σ}{1 + w\\, a^\\top Σ a},\\qquad
@@ -13,7 +14,7 @@ the chosen match on ``Σ`` (means held fixed within the batch):
 
 Criteria
 --------
-``"ranking"`` (default) minimises the expected number of misordered pairs, i.e.
+``"ranking"`` minimises the expected number of misordered pairs, i.e.
 maximises the expected Kendall τ. For a pair ``k`` with ``d_k ~ N(μ_k, v_k)`` now and
 ``Var(d_k) = v'_k`` after the data, the posterior mean after the data is
 ``N(μ_k, v_k - v'_k)`` a priori (preposterior), and the probability that its sign is
