@@ -329,7 +329,7 @@ def draw_group(
             policy,
             strengths=np.array([standing.strength.get(int(c), 0.0) for c in order]),
             variances=standing.covariance(order)
-            if policy == "thompson"
+            if policy in ("misorder", "thompson")
             else np.array([standing.variance.get(int(c), np.inf) for c in order]),
             pairs=index,
             votes=np.array([standing.votes.get(int(c), 0) for c in order]),

@@ -289,6 +289,9 @@ def parse_args(argv=None):
     parser.add_argument("--adaptive-other-seeds", type=int, default=4, help="at other N")
     parser.add_argument("--adaptive-cap", type=int, default=8000, help="votes per model")
     parser.add_argument("--adaptive-grid", type=float, default=4, help="checkpoints per doubling")
+    parser.add_argument(
+        "--adaptive-batch", type=float, default=2, help="votes between refits, x N (at least)"
+    )
     parser.add_argument("--adaptive-growth", type=float, default=0.125)
     parser.add_argument("--adaptive-settle", type=int, default=3)
     parser.add_argument("--only-adaptive", action="store_true", help="run issue 16's section only")
@@ -329,7 +332,7 @@ def main(argv=None) -> None:
 # -- issue 16: adaptive matchmaking on live boards of 32-128 models ---------------------
 
 ADAPTIVE_GOAL_SHARE = 0.5
-ADAPTIVE_SEED_BASE = 1000  # the policies' settings were chosen on seeds 0-23 and 100-111
+ADAPTIVE_SEED_BASE = 1000  # the policies' settings were chosen on seeds 0-199
 ADAPTIVE_GOAL_MODELS = 64
 ARENA_TIE_NU = 1.05  # Davidson ν: 34.5 % ties + both bad between equals, as in the arena data
 
@@ -344,6 +347,7 @@ def adaptive_policies():
         "Thompson, adjacent pairs": LivePolicy("thompson", focus=0.0),
         "Thompson, top-10 focus": LivePolicy("thompson"),
         "information gain": LivePolicy("info-gain"),
+        "misorder (tau + top-10)": LivePolicy("misorder"),
         "human-vote policy": LivePolicy("info-gain", covariance=False),
     }
 
@@ -363,9 +367,9 @@ def adaptive_budgets(policy, n_models, seed, args):
 
     rng = np.random.default_rng(seed)
     strengths = rng.choice(arena_strengths(), n_models, replace=False)
-    batch = 10 * n_models
+    batch = int(args.adaptive_batch * n_models)
     cap = args.adaptive_cap * n_models
-    grid = batch * 2.0 ** (np.arange(0, 200) / args.adaptive_grid)
+    grid = 10 * n_models * 2.0 ** (np.arange(0, 200) / args.adaptive_grid)
     run = simulate_live(
         policy,
         strengths,
@@ -402,7 +406,8 @@ def adaptive_section(args) -> None:
         f"the 129 per seed), {args.adaptive_seeds} seeds at N={ADAPTIVE_GOAL_MODELS}, "
         f"{args.adaptive_other_seeds} at other N ==\n"
         f"   a vote: Davidson ties (nu={ARENA_TIE_NU}); the board refits (project BT, warm "
-        f"start) every max(10 N, {args.adaptive_growth:g} x votes) votes; floor 0.2 uniform.\n"
+        f"start) every max({args.adaptive_batch:g} N, {args.adaptive_growth:g} x votes) votes, "
+        "the same for every policy; floor 0.2 uniform.\n"
         f"   budget = votes at the first checkpoint (x2^(1/{args.adaptive_grid:g}) grid) from "
         f"which the target holds at {args.adaptive_settle} checkpoints in a row; cap "
         f"{args.adaptive_cap} x N votes. Median over seeds; ratio = median of per-seed "

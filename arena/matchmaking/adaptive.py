@@ -56,7 +56,8 @@ from ._fit import PRIOR, _sigmoid, laplace_covariance
 from .pairing import pair_weights
 from .plan import Plan, orders, size_of
 
-CRITERIA = ("thompson", "ranking", "d-optimal")
+DRAWN = ("misorder", "thompson")  # criteria that draw pairs from a live policy
+CRITERIA = (*DRAWN, "ranking", "d-optimal")
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Adaptive:
     batch_size : int, optional
         Calls per batch after the warm-up (more = more parallel, less adaptive).
         Default ``max(N, ⌈budget / 30⌉)``.
-    criterion : {"thompson", "ranking", "d-optimal"}
+    criterion : {"misorder", "thompson", "ranking", "d-optimal"}
     """
 
     budget: int | None = None
@@ -121,7 +122,7 @@ class _AdaptivePlan(Plan):
         if not len(pairs):
             return None
         matches = self._with_prompts(pairs)
-        if self.criterion == "thompson":
+        if self.criterion in DRAWN:
             self._keep_probability(matches, self._drawn)
         return matches
 
@@ -143,22 +144,24 @@ class _AdaptivePlan(Plan):
         nxt = np.roll(cycle, -1)
         pairs = np.column_stack([cycle, nxt])[: 1 if self.n_models == 2 else self.n_models]
         matches = self._with_prompts(pairs[:m])
-        if self.criterion == "thompson":  # each edge of a random cycle is a uniform pair
+        if self.criterion in DRAWN:  # each edge of a random cycle is a uniform pair
             self._keep_probability(matches, np.full(self.first.size, 1.0 / self.first.size))
         return matches
 
     def _choose_pairs(self, m: int) -> np.ndarray:
         mu = self.scores()
         cov = laplace_covariance(mu, self.games, PRIOR)
-        if self.criterion == "thompson":
+        if self.criterion in DRAWN:
             return self._draw_pairs(mu, cov, m)
         chooser = _RankingGreedy if self.criterion == "ranking" else _DOptimalGreedy
         return chooser(mu, cov, self.first, self.second).pick(m, self._pair_capacity())
 
     def _draw_pairs(self, mu, cov, m: int) -> np.ndarray:
-        """``m`` pairs drawn from the live "thompson" policy, at most ``P`` of each."""
+        """``m`` pairs drawn from the live policy named by the criterion, at most ``P`` of each."""
         pairs = np.column_stack([self.first, self.second])
-        prob = pair_weights("thompson", mu, cov, pairs, np.zeros(mu.size), seed=self.calls_issued)
+        prob = pair_weights(
+            self.criterion, mu, cov, pairs, np.zeros(mu.size), seed=self.calls_issued
+        )
         k = self.rng.choice(len(pairs), size=m, p=prob)
         k = k[_occurrence(k) < self._pair_capacity()[k]]
         self._drawn = prob

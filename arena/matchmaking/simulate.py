@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from ._fit import fit_scores, laplace_covariance
-from .pairing import FLOOR, FOCUS, pair_weights
+from .pairing import FLOOR, pair_weights
 from .plan import Call, Design, Verdict
 
 
@@ -170,7 +170,7 @@ class LivePolicy:
     policy: str = "uniform"
     covariance: bool = True
     floor: float = FLOOR
-    focus: float = FOCUS
+    focus: float | None = None  # the policy's default
 
     def probabilities(self, scores, cov, pairs, pair_votes, seed) -> np.ndarray:
         variances = cov if self.covariance else np.diagonal(cov)

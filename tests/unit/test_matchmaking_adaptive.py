@@ -112,13 +112,16 @@ def test_adaptive_spreads_each_pair_over_the_prompts():
     assert np.all(per_prompt[used].max(axis=1) - per_prompt[used].min(axis=1) <= 1)
 
 
-def test_thompson_batches_keep_the_probability_each_pair_was_drawn_with():
-    """The default criterion draws its pairs like the live arena and keeps each probability."""
+@pytest.mark.parametrize("criterion", ["misorder", "thompson"])
+def test_drawn_batches_keep_the_probability_each_pair_was_drawn_with(criterion):
+    """A criterion named after a live policy draws its pairs like the live arena and keeps
+    each probability."""
     from arena.matchmaking import PRIOR
     from arena.matchmaking.pairing import pair_weights
 
     world = make_world(8, 5, np.random.default_rng(0))
-    plan = Adaptive(budget=200, batch_size=24).start(8, 5, np.random.default_rng(1))
+    design = Adaptive(budget=200, batch_size=24, criterion=criterion)
+    plan = design.start(8, 5, np.random.default_rng(1))
     judge, rng = SimulatedJudge(), np.random.default_rng(2)
     first, second = np.triu_indices(8, 1)
     batches = 0
@@ -129,7 +132,7 @@ def test_thompson_batches_keep_the_probability_each_pair_was_drawn_with():
             cov = laplace_covariance(mu, plan.games, PRIOR)
             pairs = np.column_stack([first, second])
             drawn_from = pair_weights(
-                "thompson", mu, cov, pairs, np.zeros(8), seed=plan.calls_issued
+                criterion, mu, cov, pairs, np.zeros(8), seed=plan.calls_issued
             )
         batch = plan.next_batch()
         batches += 1

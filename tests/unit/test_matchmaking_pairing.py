@@ -202,3 +202,52 @@ def test_thompson_probabilities_are_fixed_by_the_seed():
     )
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+# -- "misorder": P(order wrong) x share of the doubt one vote removes ---------------------
+
+
+def test_misorder_gain_is_the_flip_probability_times_the_variance_one_vote_removes():
+    """Against the formula from scipy's normal cdf, a full covariance and the top boundary."""
+    from scipy.stats import norm
+
+    s = np.array([1.0, 0.8, 0.0, -1.5])
+    cov = np.array(
+        [[0.3, 0.1, 0.0, 0.0], [0.1, 0.4, 0.05, 0.0], [0.0, 0.05, 0.2, 0.0], [0.0, 0.0, 0.0, 0.5]]
+    )
+    pairs = all_pairs(4)
+    i, j = pairs.T
+    d = s[i] - s[j]
+    v = cov[i, i] + cov[j, j] - 2 * cov[i, j]
+    info = v / (4 * np.cosh(d / 2) ** 2)  # p (1 - p) v
+    g = norm.cdf(-np.abs(d) / np.sqrt(v)) * info / (1 + info)
+    across = np.array([k in ((0, 2), (0, 3), (1, 2), (1, 3)) for k in map(tuple, pairs.tolist())])
+    focus, floor = 0.3, 0.1
+    expected = (1 - floor) * ((1 - focus) * g / g.sum() + focus * g * across / (g * across).sum())
+    p = pair_weights("misorder", s, cov, pairs, np.zeros(4), top=2, focus=focus, floor=floor)
+    np.testing.assert_allclose(p, expected + floor / 6)
+    # per-contestant variances: v = σ_i² + σ_j²
+    p = pair_weights("misorder", s, np.diagonal(cov), pairs, np.zeros(4), top=2, focus=0)
+    v = np.diagonal(cov)[i] + np.diagonal(cov)[j]
+    info = v / (4 * np.cosh(d / 2) ** 2)
+    g = norm.cdf(-np.abs(d) / np.sqrt(v)) * info / (1 + info)
+    np.testing.assert_allclose(p, 0.8 * g / g.sum() + 0.2 / 6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    n=st.integers(3, 12),
+    seed=st.integers(0, 2**32 - 1),
+    unrated=st.booleans(),
+    focus=st.floats(0, 1),
+)
+def test_misorder_is_a_distribution_with_the_floor(n, seed, unrated, focus):
+    rng = np.random.default_rng(seed)
+    s = rng.normal(0, 2, n)
+    var = rng.uniform(1e-6, 2, n)
+    if unrated:
+        var[rng.integers(n)] = np.inf
+    pairs = all_pairs(n)
+    p = pair_weights("misorder", s, var, pairs, np.zeros(n), top=min(3, n - 1), focus=focus)
+    assert np.all(np.isfinite(p)) and p.sum() == pytest.approx(1.0)
+    assert p.min() >= 0.2 / len(pairs) - 1e-12

@@ -66,7 +66,7 @@ def test_a_live_board_converges_and_keeps_the_propensity_of_every_vote():
     from arena.matchmaking.simulate import LivePolicy, simulate_live
 
     strengths = np.linspace(2.0, -2.0, 12)
-    for policy in (LivePolicy("uniform"), LivePolicy("thompson"), LivePolicy("ucb")):
+    for policy in [LivePolicy(name) for name in ("uniform", "misorder", "thompson", "ucb")]:
         run = simulate_live(
             policy,
             strengths,
