@@ -51,15 +51,18 @@ Policies
               \\frac{p_{ij}(1 - p_{ij})\\, v_{ij}}{1 + p_{ij}(1 - p_{ij})\\, v_{ij}}
 
     (the probability the order is wrong times the share of the doubt one vote removes:
-    information gain aimed at τ; a pair of near-equals already known to be near-equal
-    gets little, which the exact one-step drop of the misorder probability,
-    :func:`arena.matchmaking.adaptive.misorder_after`, does not do: it spent votes on
-    ties no budget resolves and did worse in ``bench/judging.py``'s tuning).
-    ``focus`` of the non-floor mass goes to the pairs across the fitted top ``top``'s
-    boundary in proportion to the same gain (the top set), ``1 - focus`` to all pairs
-    (the order), and the uniform floor keeps the graph connected and re-weighting
-    bounded: ``P(i, j) = (1 - floor)((1 - focus) g_ij / Σ g + focus · b_ij g_ij / Σ b g)
-    + floor / P`` (``b_ij``: one of the pair in the fitted top set, the other not).
+    information gain aimed at τ, which tolerates a few misordered pairs, so a pair of
+    near-equals already known to be near-equal gets little; the exact one-step drop
+    of the misorder probability, :func:`arena.matchmaking.adaptive.misorder_after`,
+    spent votes on such ties and did worse in ``bench/judging.py``'s tuning). The top
+    set tolerates none: ``focus`` of the non-floor mass goes to the pairs across the
+    fitted top ``top``'s boundary in proportion to ``Φ(-|Δ|/√v)`` alone (the pairs
+    still in doubt, near-ties included, as top-k identification samples them),
+    ``1 - focus`` to all pairs by ``g``, and the uniform floor keeps the graph
+    connected and re-weighting bounded:
+    ``P(i, j) = (1 - floor)((1 - focus) g_ij / Σ g + focus · b_ij m_ij / Σ b m) + floor / P``
+    (``m_ij = Φ(-|Δ_ij|/√v_ij)``; ``b_ij``: one of the pair in the fitted top set, the
+    other not).
 ``"ucb"``
     After K-Sort Arena's exploration-exploitation matchmaking (Li et al. 2024,
     arXiv:2408.14468: a UCB on the score gap ``|S_i - S_q|`` with the bonus
@@ -186,20 +189,23 @@ def expected_information(
     return 0.5 * np.log1p(p * (1.0 - p) * v)
 
 
-def misorder_gain(strengths: np.ndarray, variances: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """``g_ij = Φ(-|Δ|/√v) · p(1 - p) v / (1 + p(1 - p) v)`` per pair ("misorder").
+def misorder_gain(
+    strengths: np.ndarray, variances: np.ndarray, pairs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, ``(Φ(-|Δ|/√v), p(1 - p) v / (1 + p(1 - p) v))`` ("misorder"): the
+    probability its fitted order is wrong and the share of its doubt one vote removes.
 
-    ``0.5`` where ``v`` is infinite (a contestant never rated: a coin flip, all doubt
-    removed relative to nothing known).
+    ``(0.5, 1)`` where ``v`` is infinite (a contestant never rated).
     """
     s, pairs, v = _pair_state(strengths, variances, pairs)
     d = s[pairs[:, 0]] - s[pairs[:, 1]]
     p = _sigmoid(d)
     info = p * (1.0 - p) * v
+    unrated = np.isinf(v)
     with np.errstate(invalid="ignore", divide="ignore"):
-        wrong = ndtr(-np.abs(d) / np.sqrt(v))
-        removed = info / (1.0 + info)
-    return np.where(np.isinf(v), 0.5, np.nan_to_num(wrong * removed))
+        wrong = np.where(unrated, 0.5, np.nan_to_num(ndtr(-np.abs(d) / np.sqrt(v))))
+        removed = np.where(unrated, 1.0, np.nan_to_num(info / (1.0 + info)))
+    return wrong, removed
 
 
 def likely_misordered(
@@ -213,15 +219,15 @@ def likely_misordered(
     """Each eligible pair's share under "misorder" (module docstring), no floor."""
     if not 0.0 <= focus <= 1.0:
         raise ValueError(f"focus: expected a share in [0, 1], got {focus}")
-    gain = misorder_gain(strengths, variances, pairs)
-    share = _normalise(gain)
+    wrong, removed = misorder_gain(strengths, variances, pairs)
+    share = _normalise(wrong * removed)
     s = np.asarray(strengths, dtype=np.float64)
     inside = np.zeros(s.size, dtype=bool)
     inside[np.argsort(-s, kind="stable")[:top]] = True
     across = inside[pairs[:, 0]] != inside[pairs[:, 1]]
-    if focus == 0 or not across.any() or not (gain[across] > 0).any():
+    if focus == 0 or not (wrong[across] > 0).any():
         return share
-    return (1.0 - focus) * share + focus * _normalise(np.where(across, gain, 0.0))
+    return (1.0 - focus) * share + focus * _normalise(np.where(across, wrong, 0.0))
 
 
 def adjacent_in_draws(

@@ -208,7 +208,8 @@ def test_thompson_probabilities_are_fixed_by_the_seed():
 
 
 def test_misorder_gain_is_the_flip_probability_times_the_variance_one_vote_removes():
-    """Against the formula from scipy's normal cdf, a full covariance and the top boundary."""
+    """Against the formula from scipy's normal cdf, a full covariance and the top boundary
+    (weighted by the flip probability alone)."""
     from scipy.stats import norm
 
     s = np.array([1.0, 0.8, 0.0, -1.5])
@@ -220,10 +221,12 @@ def test_misorder_gain_is_the_flip_probability_times_the_variance_one_vote_remov
     d = s[i] - s[j]
     v = cov[i, i] + cov[j, j] - 2 * cov[i, j]
     info = v / (4 * np.cosh(d / 2) ** 2)  # p (1 - p) v
-    g = norm.cdf(-np.abs(d) / np.sqrt(v)) * info / (1 + info)
+    wrong = norm.cdf(-np.abs(d) / np.sqrt(v))
+    g = wrong * info / (1 + info)
     across = np.array([k in ((0, 2), (0, 3), (1, 2), (1, 3)) for k in map(tuple, pairs.tolist())])
     focus, floor = 0.3, 0.1
-    expected = (1 - floor) * ((1 - focus) * g / g.sum() + focus * g * across / (g * across).sum())
+    boundary = wrong * across / (wrong * across).sum()
+    expected = (1 - floor) * ((1 - focus) * g / g.sum() + focus * boundary)
     p = pair_weights("misorder", s, cov, pairs, np.zeros(4), top=2, focus=focus, floor=floor)
     np.testing.assert_allclose(p, expected + floor / 6)
     # per-contestant variances: v = σ_i² + σ_j²
