@@ -295,8 +295,8 @@ def draw_group(
     """Draw k contestants; return their ids and the exact probability of drawing that set.
 
     Pairs (k = 2) come from :func:`arena.matchmaking.pair_weights` (its ``POLICIES``;
-    "info-gain" reads the board's per-contestant variances, "thompson" the Laplace
-    covariance of its strengths and votes, "ucb" its votes per pair); with ``pairs`` only
+    "info-gain" reads the board's per-contestant variances, "misorder" (the default) and
+    "thompson" the Laplace covariance of its strengths and votes, "ucb" its votes per pair); with ``pairs`` only
     those are eligible (they share a prompt). K-wise
     groups are drawn with probability proportional to the product of their members'
     weights. The Match keeps the probability so analyses can re-weight battles later.

@@ -3,7 +3,7 @@
 After a warm-up cycle (every model in two random matches, so the comparison graph is
 connected), each batch refits BT (MAP, :mod:`._fit`) and approximates the posterior of
 the strengths by a Gaussian ``N(μ, Σ)`` (Laplace: ``Σ`` is the inverse Hessian). The
-default criterion draws the batch's pairs from the live arena's policy (``"thompson"``
+default criterion draws the batch's pairs from the live arena's policy (``"misorder"``
 below); the others pick matches greedily, one at a time, each time applying the rank-one effect of
 the chosen match on ``Σ`` (means held fixed within the batch):
 
@@ -30,11 +30,13 @@ batch fills, so a stale upper bound is re-evaluated only when it is on top).
 ``"d-optimal"`` maximises ``log det`` of the Fisher information: the gain of a match is
 ``log(1 + w v_ij)`` (:func:`arena.matchmaking.pairing.expected_information`).
 
-``"thompson"`` (default) does what the live arena does (issue 16, ``bench/judging.py``):
+``"misorder"`` (default) does what the live arena does (issue 16, ``bench/judging.py``):
 each batch draws its pairs at random from
-:func:`arena.matchmaking.pairing.pair_weights` ``("thompson", μ, Σ)`` (adjacent pairs
-of posterior draws, a quarter of each draw's mass on the boundary of its top 10, a 20 %
-uniform floor), and keeps each pair's probability (``batch_probability``, stored on
+:func:`arena.matchmaking.pairing.pair_weights` ``("misorder", μ, Σ)`` (pairs by the
+probability their order is wrong times the share of that doubt one vote removes, half
+the mass on the boundary of the top 10 by the first factor alone, a 20 % uniform
+floor); ``"thompson"`` from the live ``"thompson"`` policy (adjacent pairs of
+posterior draws). Both keep each pair's probability (``batch_probability``, stored on
 the run's matches like a battle's). A pair drawn more often than there are prompts in
 one batch keeps only that many.
 
@@ -79,7 +81,7 @@ class Adaptive:
     budget: int | None = None
     fraction: float = 0.2
     batch_size: int | None = None
-    criterion: str = "thompson"
+    criterion: str = "misorder"
     name: str = "adaptive"
 
     def planned_calls(self, n_models: int, n_prompts: int, both_orders: bool = False) -> int:

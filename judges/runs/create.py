@@ -258,8 +258,8 @@ ADAPTIVE_DEFAULT = {"fraction": 0.5}
 def default_design(n_contestants: int) -> tuple[str, dict]:
     """The design of a run created without one: all pairs below :data:`ADAPTIVE_FROM`
     contestants, else the adaptive design (its default criterion, the live arena's
-    "thompson" pairing) with half of all pairs' calls. ``bench/judging.py`` (issue 16)
-    measures that pairing at 0.25-0.5 x uniform pairs' votes for a right top 10 from 32
+    "misorder" pairing) with half of all pairs' calls. ``bench/judging.py`` (issue 16)
+    measures that pairing at 0.2-0.35 x uniform pairs' votes for a right top 10 from 32
     models up; at 16 models adaptive designs gain nothing (its section 1)."""
     if n_contestants >= ADAPTIVE_FROM:
         return EvaluationRun.Design.ADAPTIVE, dict(ADAPTIVE_DEFAULT)

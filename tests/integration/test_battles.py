@@ -108,9 +108,10 @@ def test_an_unknown_policy_is_refused(client, arena, settings):
     assert response.status_code == 400 and response.json()["field"] == "policy"
 
 
-@pytest.mark.parametrize("policy", ["thompson", "ucb"])
+@pytest.mark.parametrize("policy", ["misorder", "thompson", "ucb"])
 def test_adaptive_draws_are_exact_and_read_the_board(policy):
-    """Issue 16: the default policy ("thompson") and K-Sort's UCB, from a board's standing."""
+    """Issue 16: the default policy ("misorder"), Thompson and K-Sort's UCB, from a board's
+    standing."""
     ids = np.array([10, 11, 12, 13])
     pairs = np.array([[10, 11], [10, 12], [11, 12], [12, 13]])
     known = Standing(
