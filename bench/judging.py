@@ -28,10 +28,10 @@ calls; the line ``goal placement: ... MET`` / ``NOT MET`` says whether this run 
 Adaptive matchmaking (issue 16, pure numpy, last; ``--only-adaptive`` runs it alone): live
 boards of 32, 64 and 128 models with Chatbot Arena strengths (a random subset of the 129 of
 the reference table per seed), votes drawn in batches by each pairing policy of
-:func:`arena.matchmaking.pair_weights` from the board's latest fit
-(:func:`arena.matchmaking.simulate.simulate_live`); the votes until Kendall τ ≥ 0.9 and until
-the top-10 set is right (each held at 3 checkpoints in a row), as a multiple of uniform
-pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
+:func:`arena.matchmaking.pair_weights` from the board's latest fit, refitted every
+max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.simulate_live`);
+the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
+checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
 
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
