@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -24,7 +24,7 @@ from django.db.models import Sum
 from arena.boards import HUMAN_SOURCE, BoardScope
 from arena.errors import BAD_REQUEST, FORBIDDEN, NOT_FOUND, SERVICE_DOWN, UNAVAILABLE, Refusal
 from arena.gate import admit
-from arena.matchmaking import pair_weights
+from arena.matchmaking import POLICIES, laplace_covariance, pair_weights
 from arena.models import (
     Contestant,
     LeaderboardSnapshot,
@@ -257,9 +257,6 @@ def start_battle(
     return match
 
 
-POLICIES = ("uniform", "boost-new", "info-gain")
-
-
 @dataclass(frozen=True)
 class Standing:
     """What the pairing policies know of the contestants of a prompt set."""
@@ -267,12 +264,24 @@ class Standing:
     votes: dict[int, int]
     strength: dict[int, float]  # BT strength in natural-log units (latest human board)
     variance: dict[int, float]  # its variance, from the board's bootstrap interval
+    pair_votes: dict[tuple[int, int], int] = field(default_factory=dict)  # (low id, high id)
+
+    def covariance(self, order: np.ndarray) -> np.ndarray:
+        """Laplace covariance of the strengths of ``order`` (contestant ids): the board's
+        strengths (0 if unrated) and its votes per pair (:func:`laplace_covariance`)."""
+        index = {int(c): k for k, c in enumerate(order.tolist())}
+        games = np.zeros((order.size, order.size))
+        for (a, b), n in self.pair_votes.items():
+            if a in index and b in index:
+                games[index[a], index[b]] = games[index[b], index[a]] = n
+        strengths = np.array([self.strength.get(int(c), 0.0) for c in order])
+        return laplace_covariance(strengths, games)
 
 
 def contestant_weights(ids: np.ndarray, votes: dict[int, int], policy: str) -> np.ndarray:
     """Per-contestant draw weight for K-wise groups: ``ARENA_NEW_CONTESTANT_BOOST`` for
     contestants with fewer than ``ARENA_NEW_CONTESTANT_VOTES`` votes under "boost-new", else 1
-    (info-gain is defined for pairs; K-wise groups are drawn as under "uniform")."""
+    (the other policies are defined for pairs; K-wise groups are drawn as under "uniform")."""
     if policy == "boost-new":
         counts = np.array([votes.get(int(c), 0) for c in ids])
         return np.where(
@@ -286,8 +295,10 @@ def draw_group(
 ) -> tuple[list[int], float]:
     """Draw k contestants; return their ids and the exact probability of drawing that set.
 
-    Pairs (k = 2) come from :func:`arena.matchmaking.pair_weights` ("uniform", "boost-new",
-    "info-gain"); with ``pairs`` only those are eligible (they share a prompt). K-wise
+    Pairs (k = 2) come from :func:`arena.matchmaking.pair_weights` (its ``POLICIES``;
+    "info-gain" reads the board's per-contestant variances, "misorder" (the default) and
+    "thompson" the Laplace covariance of its strengths and votes, "ucb" its votes per pair); with ``pairs`` only
+    those are eligible (they share a prompt). K-wise
     groups are drawn with probability proportional to the product of their members'
     weights. The Match keeps the probability so analyses can re-weight battles later.
     """
@@ -314,14 +325,24 @@ def draw_group(
     if k == 2:
         order = np.unique(groups)
         index = np.searchsorted(order, groups)
+        low, high = order[index.min(axis=1)], order[index.max(axis=1)]
         p = pair_weights(
             policy,
             strengths=np.array([standing.strength.get(int(c), 0.0) for c in order]),
-            variances=np.array([standing.variance.get(int(c), np.inf) for c in order]),
+            variances=standing.covariance(order)
+            if policy in ("misorder", "thompson")
+            else np.array([standing.variance.get(int(c), np.inf) for c in order]),
             pairs=index,
             votes=np.array([standing.votes.get(int(c), 0) for c in order]),
             new_votes=settings.ARENA_NEW_CONTESTANT_VOTES,
             boost=settings.ARENA_NEW_CONTESTANT_BOOST,
+            pair_votes=np.array(
+                [
+                    standing.pair_votes.get((int(a), int(b)), 0)
+                    for a, b in zip(low, high, strict=True)
+                ]
+            ),
+            seed=sum(standing.votes.values()),  # thompson: fixed for a board between votes
         )
     else:
         weight_of = dict(
@@ -353,7 +374,11 @@ def standing(prompt_set: PromptSet) -> Standing:
                 if row.get("ci_lower") is not None and row.get("ci_upper") is not None:
                     sd = (row["ci_upper"] - row["ci_lower"]) / (2 * 1.96) / ELO_SCALE
                     variance[ids[row["model"]]] = max(sd, 1e-3) ** 2
-    result = Standing(_votes_per_contestant(prompt_set), strength, variance)
+    pair_votes = _votes_per_pair(prompt_set)
+    votes: dict[int, int] = {}
+    for (a, b), n in pair_votes.items():
+        votes[a], votes[b] = votes.get(a, 0) + n, votes.get(b, 0) + n
+    result = Standing(votes, strength, variance, pair_votes)
     cache.set(key, result, POOL_TTL)
     return result
 
@@ -659,15 +684,20 @@ def _answered(pool: Pool, contestant_id: int, prompt_id: int) -> bool:
     return i < prompts.size and prompts[i] == prompt_id
 
 
-def _votes_per_contestant(prompt_set: PromptSet) -> dict[int, int]:
-    key = f"arena:votes:{prompt_set.pk}"
+def _votes_per_pair(prompt_set: PromptSet) -> dict[tuple[int, int], int]:
+    """Public human votes per contestant pair (lower id first): one GROUP BY, cached."""
+    key = f"arena:pair-votes:{prompt_set.pk}"
     votes = cache.get(key)
     if votes is None:
         votes = {}
         cells = PairOutcomeCount.objects.filter(prompt_set=prompt_set, source=HUMAN_SOURCE)
-        for field in ("contestant_a_id", "contestant_b_id"):
-            for cid, n in cells.values_list(field).annotate(n=Sum("count")).order_by():
-                votes[cid] = votes.get(cid, 0) + n
+        for a, b, n in (
+            cells.values_list("contestant_a_id", "contestant_b_id")
+            .annotate(n=Sum("count"))
+            .order_by()
+        ):
+            pair = (min(a, b), max(a, b))
+            votes[pair] = votes.get(pair, 0) + n
         cache.set(key, votes, POOL_TTL)
     return votes
 

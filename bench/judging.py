@@ -25,6 +25,14 @@ board's in one BT fit; against the same world judged all pairs with the newcomer
 every seeded newcomer lands within ±1 rank of its all-pairs position, with <= 15 % of the
 calls; the line ``goal placement: ... MET`` / ``NOT MET`` says whether this run met it.
 
+Adaptive matchmaking (issue 16, pure numpy, last; ``--only-adaptive`` runs it alone): live
+boards of 32, 64 and 128 models with Chatbot Arena strengths (a random subset of the 129 of
+the reference table per seed), votes drawn in batches by each pairing policy of
+:func:`arena.matchmaking.pair_weights` from the board's latest fit, refitted every
+max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.simulate_live`);
+the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
+checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -276,6 +284,17 @@ def parse_args(argv=None):
     parser.add_argument("--placement-models", type=int, default=20)
     parser.add_argument("--placement-prompts", type=int, default=500)
     parser.add_argument("--placement-seeds", type=int, default=20)
+    parser.add_argument("--adaptive-models", type=int, nargs="+", default=[32, 64, 128])
+    parser.add_argument("--adaptive-seeds", type=int, default=20, help="at N = 64 (the goal)")
+    parser.add_argument("--adaptive-other-seeds", type=int, default=4, help="at other N")
+    parser.add_argument("--adaptive-cap", type=int, default=8000, help="votes per model")
+    parser.add_argument("--adaptive-grid", type=float, default=4, help="checkpoints per doubling")
+    parser.add_argument(
+        "--adaptive-batch", type=float, default=2, help="votes between refits, x N (at least)"
+    )
+    parser.add_argument("--adaptive-growth", type=float, default=0.125)
+    parser.add_argument("--adaptive-settle", type=int, default=3)
+    parser.add_argument("--only-adaptive", action="store_true", help="run issue 16's section only")
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
     )
@@ -300,10 +319,141 @@ def pipeline_section(args) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.only_adaptive:
+        adaptive_section(args)
+        return
     simulation_section(args)
     placement_section(args)
     if not args.no_pipeline:
         pipeline_section(args)
+    adaptive_section(args)
+
+
+# -- issue 16: adaptive matchmaking on live boards of 32-128 models ---------------------
+
+ADAPTIVE_GOAL_SHARE = 0.5
+ADAPTIVE_SEED_BASE = 1000  # the policies' settings were chosen on seeds 0-199
+ADAPTIVE_GOAL_MODELS = 64
+ARENA_TIE_NU = 1.05  # Davidson ν: 34.5 % ties + both bad between equals, as in the arena data
+
+
+def adaptive_policies():
+    """The live pairing policies compared (:func:`arena.matchmaking.pair_weights`)."""
+    from arena.matchmaking.simulate import LivePolicy
+
+    return {
+        "uniform pairs": LivePolicy("uniform"),
+        "K-Sort UCB": LivePolicy("ucb"),
+        "Thompson, adjacent pairs": LivePolicy("thompson", focus=0.0),
+        "Thompson, top-10 focus": LivePolicy("thompson"),
+        "information gain": LivePolicy("info-gain"),
+        "misorder (tau + top-10)": LivePolicy("misorder"),
+        "human-vote policy": LivePolicy("info-gain", covariance=False),
+    }
+
+
+def arena_strengths() -> np.ndarray:
+    """The 129 Chatbot Arena BT strengths (logits) of the reference table."""
+    from arena.ratings import ELO_SCALE
+
+    table = ROOT / "arena/fixtures/datasets/chatbot_arena/bt_20240814_reference_table.txt"
+    rows = table.read_text().splitlines()[2:]
+    return np.array([float(r.split("|")[2]) for r in rows]) / ELO_SCALE
+
+
+def adaptive_budgets(policy, n_models, seed, args):
+    """Votes until τ ≥ 0.9, until the top-10 set is right, until both (inf: not by the cap)."""
+    from arena.matchmaking.simulate import first_stable, simulate_live
+
+    rng = np.random.default_rng(seed)
+    strengths = rng.choice(arena_strengths(), n_models, replace=False)
+    batch = int(args.adaptive_batch * n_models)
+    cap = args.adaptive_cap * n_models
+    grid = 10 * n_models * 2.0 ** (np.arange(0, 200) / args.adaptive_grid)
+    run = simulate_live(
+        policy,
+        strengths,
+        np.random.default_rng(50_000 + seed),
+        checkpoints=np.round(grid[grid <= cap]),
+        batch=batch,
+        growth=args.adaptive_growth,
+        tie_nu=ARENA_TIE_NU,
+        top=10,
+        tau_target=0.9,
+        settle=args.adaptive_settle,
+    )
+    tau = first_stable(run.checkpoints, run.tau >= 0.9, args.adaptive_settle)
+    top = first_stable(run.checkpoints, run.top_right, args.adaptive_settle)
+    both = first_stable(run.checkpoints, (run.tau >= 0.9) & run.top_right, args.adaptive_settle)
+    return tau, top, both, cap
+
+
+def _ratio(votes, reference, cap):
+    """Per-seed budget ratio; a censored reference counts as the cap (the policy's ratio is
+    then an upper bound), a censored policy as inf, both censored as 1."""
+    ref = np.where(np.isfinite(reference), reference, cap)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(votes) & np.isinf(reference), 1.0, votes / ref)
+
+
+def adaptive_section(args) -> None:
+    """Issue 16: votes each live pairing policy needs on boards of 32, 64 and 128 models."""
+    from threadpoolctl import threadpool_limits
+
+    policies = adaptive_policies()
+    print(
+        "\n== adaptive matchmaking (issue 16): Chatbot Arena strengths (a random subset of "
+        f"the 129 per seed), {args.adaptive_seeds} seeds at N={ADAPTIVE_GOAL_MODELS}, "
+        f"{args.adaptive_other_seeds} at other N ==\n"
+        f"   a vote: Davidson ties (nu={ARENA_TIE_NU}); the board refits (project BT, warm "
+        f"start) every max({args.adaptive_batch:g} N, {args.adaptive_growth:g} x votes) votes, "
+        "the same for every policy; floor 0.2 uniform.\n"
+        f"   budget = votes at the first checkpoint (x2^(1/{args.adaptive_grid:g}) grid) from "
+        f"which the target holds at {args.adaptive_settle} checkpoints in a row; cap "
+        f"{args.adaptive_cap} x N votes. Median over seeds; ratio = median of per-seed "
+        "policy / uniform."
+    )
+    t0 = time.perf_counter()
+    summary = {}
+    with threadpool_limits(1):  # tiny matrices: BLAS threads only fight on a busy machine
+        for n in args.adaptive_models:
+            count = args.adaptive_seeds if n == ADAPTIVE_GOAL_MODELS else args.adaptive_other_seeds
+            seeds = range(ADAPTIVE_SEED_BASE, ADAPTIVE_SEED_BASE + count)
+            got = {
+                label: np.array([adaptive_budgets(p, n, seed, args) for seed in seeds])
+                for label, p in policies.items()
+            }
+            ref = got["uniform pairs"]
+            print(
+                f"   N={n:<3} {'policy (median votes)':26s} {'tau>=0.9':>9s} {'x unif':>6s} {'top-10 set':>10s}"
+                f" {'x unif':>6s} {'both':>9s} {'x unif':>6s}"
+            )
+            for label, r in got.items():
+                cap = r[0, 3]
+                ratios = [float(np.median(_ratio(r[:, k], ref[:, k], cap))) for k in range(3)]
+                votes = [np.median(r[:, k]) for k in range(3)]
+                summary[n, label] = ratios
+                cells = " ".join(
+                    (f"{v:>9.0f}" if np.isfinite(v) else f"{'> cap':>9s}") + f" {x:>6.2f}"
+                    for v, x in zip(votes, ratios, strict=True)
+                )
+                print(f"         {label:26s} {cells}")
+    print(f"   ({time.perf_counter() - t0:.0f} s)")
+    n = ADAPTIVE_GOAL_MODELS
+    scored = {
+        label: r for (size, label), r in summary.items() if size == n and label != "uniform pairs"
+    }
+    if not scored:
+        print(f"goal adaptive: N={n} not simulated (--adaptive-models) NOT MET")
+        return
+    best = min(scored, key=lambda label: scored[label][2])
+    tau_x, top_x, both_x = scored[best]
+    met = both_x <= ADAPTIVE_GOAL_SHARE
+    print(
+        f"goal adaptive: at N={n}, {best} needs {both_x:.2f} x uniform's votes until tau >= 0.9 "
+        f"and the top-10 set are both right ({tau_x:.2f} x for tau alone, {top_x:.2f} x for "
+        f"the top 10; <= {ADAPTIVE_GOAL_SHARE:.1f} x) {'MET' if met else 'NOT MET'}"
+    )
 
 
 if __name__ == "__main__":

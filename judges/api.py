@@ -41,8 +41,8 @@ class RunIn(Schema):
     prompt_set: str
     judge: str
     contestants: list[str]
-    design: str = EvaluationRun.Design.ALL_PAIRS
-    design_params: dict = {}
+    design: str | None = None  # judges.runs.create.default_design
+    design_params: dict | None = None
     name: str = ""
     max_prompts: int | None = None
     budget_calls: int | None = None

@@ -1,7 +1,8 @@
 """Matchmaking: live pairing policies and evaluation designs. Pure numpy, no Django.
 
-- :mod:`.pairing` — probability of each eligible pair for human battles ("uniform",
-  "boost-new", "info-gain"): :func:`pair_weights`, :func:`draw_pair`.
+- :mod:`.pairing` — probability of each eligible pair for human battles and adaptive
+  runs ("uniform", "boost-new", "info-gain", "thompson", "ucb"): :func:`pair_weights`,
+  :func:`draw_pair`.
 - Evaluation designs, each a planner with ``planned_calls(n_models, n_prompts,
   both_orders)`` and ``start(models, prompts, rng) -> Plan`` (see :mod:`.plan`):
   :class:`RoundRobin`, :class:`FixedAnchor`, :class:`MediocreAnchor` (:mod:`.designs`),
@@ -9,7 +10,8 @@
   (:mod:`.adaptive`), :class:`Placement` (one newcomer on an existing board,
   :mod:`.placement`).
 - :mod:`.power` — prompts needed to detect a win-rate difference against an anchor.
-- :mod:`.simulate` — known-strength worlds and a simulated judge, to compare designs.
+- :mod:`.simulate` — known-strength worlds and a simulated judge, to compare designs;
+  live boards voted on by a pairing policy (:func:`.simulate.simulate_live`).
 - :mod:`._fit` — the one BT fit every design ends with (switch solvers here).
 """
 

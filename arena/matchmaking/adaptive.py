@@ -2,8 +2,9 @@
 
 After a warm-up cycle (every model in two random matches, so the comparison graph is
 connected), each batch refits BT (MAP, :mod:`._fit`) and approximates the posterior of
-the strengths by a Gaussian ``N(μ, Σ)`` (Laplace: ``Σ`` is the inverse Hessian). It
-then picks matches greedily, one at a time, each time applying the rank-one effect of
+the strengths by a Gaussian ``N(μ, Σ)`` (Laplace: ``Σ`` is the inverse Hessian). The
+default criterion draws the batch's pairs from the live arena's policy (``"misorder"``
+below); the others pick matches greedily, one at a time, each time applying the rank-one effect of
 the chosen match on ``Σ`` (means held fixed within the batch):
 
 .. math:: Σ' = Σ - \\frac{w\\, Σ a a^\\top Σ}{1 + w\\, a^\\top Σ a},\\qquad
@@ -13,7 +14,7 @@ the chosen match on ``Σ`` (means held fixed within the batch):
 
 Criteria
 --------
-``"ranking"`` (default) minimises the expected number of misordered pairs, i.e.
+``"ranking"`` minimises the expected number of misordered pairs, i.e.
 maximises the expected Kendall τ. For a pair ``k`` with ``d_k ~ N(μ_k, v_k)`` now and
 ``Var(d_k) = v'_k`` after the data, the posterior mean after the data is
 ``N(μ_k, v_k - v'_k)`` a priori (preposterior), and the probability that its sign is
@@ -28,6 +29,16 @@ batch fills, so a stale upper bound is re-evaluated only when it is on top).
 
 ``"d-optimal"`` maximises ``log det`` of the Fisher information: the gain of a match is
 ``log(1 + w v_ij)`` (:func:`arena.matchmaking.pairing.expected_information`).
+
+``"misorder"`` (default) does what the live arena does (issue 16, ``bench/judging.py``):
+each batch draws its pairs at random from
+:func:`arena.matchmaking.pairing.pair_weights` ``("misorder", μ, Σ)`` (pairs by the
+probability their order is wrong times the share of that doubt one vote removes, half
+the mass on the boundary of the top 10 by the first factor alone, a 20 % uniform
+floor); ``"thompson"`` from the live ``"thompson"`` policy (adjacent pairs of
+posterior draws). Both keep each pair's probability (``batch_probability``, stored on
+the run's matches like a battle's). A pair drawn more often than there are prompts in
+one batch keeps only that many.
 
 Each chosen pair is judged on the prompt it has been judged on least (random among
 equals), never the same call twice in one batch. A pair judged on every prompt already
@@ -44,9 +55,11 @@ import numpy as np
 from scipy.special import ndtr, owens_t
 
 from ._fit import PRIOR, _sigmoid, laplace_covariance
+from .pairing import pair_weights
 from .plan import Plan, orders, size_of
 
-CRITERIA = ("ranking", "d-optimal")
+DRAWN = ("misorder", "thompson")  # criteria that draw pairs from a live policy
+CRITERIA = (*DRAWN, "ranking", "d-optimal")
 
 
 @dataclass(frozen=True)
@@ -62,13 +75,13 @@ class Adaptive:
     batch_size : int, optional
         Calls per batch after the warm-up (more = more parallel, less adaptive).
         Default ``max(N, ⌈budget / 30⌉)``.
-    criterion : {"ranking", "d-optimal"}
+    criterion : {"misorder", "thompson", "ranking", "d-optimal"}
     """
 
     budget: int | None = None
     fraction: float = 0.2
     batch_size: int | None = None
-    criterion: str = "ranking"
+    criterion: str = "misorder"
     name: str = "adaptive"
 
     def planned_calls(self, n_models: int, n_prompts: int, both_orders: bool = False) -> int:
@@ -95,18 +108,34 @@ class _AdaptivePlan(Plan):
         super().__init__(n_models, n_prompts, rng, both_orders)
         self.budget, self.batch, self.criterion = budget, batch, criterion
         self.first, self.second = np.triu_indices(n_models, k=1)
+        self.batch_probability: dict[tuple[int, int, int], float] = {}
 
     def _matches_left(self, limit: int) -> int:
         return min(limit, self.budget - self.calls_issued) // orders(self.both_orders)
 
     def _plan_matches(self):
+        self.batch_probability = {}
         if self.calls_issued == 0:
             return self._warm_up()
         m = self._matches_left(max(self.batch, orders(self.both_orders)))
         if m <= 0:
             return None
         pairs = self._choose_pairs(m)
-        return self._with_prompts(pairs) if len(pairs) else None
+        if not len(pairs):
+            return None
+        matches = self._with_prompts(pairs)
+        if self.criterion in DRAWN:
+            self._keep_probability(matches, self._drawn)
+        return matches
+
+    def _keep_probability(self, matches: np.ndarray, prob: np.ndarray) -> None:
+        """``batch_probability``: (prompt, low, high) -> its pair's probability in ``prob``
+        (one per pair of ``triu_indices``)."""
+        p, lo, hi = matches[:, 0], matches[:, 1:].min(axis=1), matches[:, 1:].max(axis=1)
+        n = self.n_models
+        pair = lo * n - lo * (lo + 1) // 2 + (hi - lo - 1)  # index in triu_indices(n, 1)
+        keys = zip(p.tolist(), lo.tolist(), hi.tolist(), strict=True)
+        self.batch_probability = dict(zip(keys, prob[pair].tolist(), strict=True))
 
     def _warm_up(self) -> np.ndarray | None:
         """A random Hamiltonian cycle: connected, every model in two matches."""
@@ -116,13 +145,29 @@ class _AdaptivePlan(Plan):
         cycle = self.rng.permutation(self.n_models)
         nxt = np.roll(cycle, -1)
         pairs = np.column_stack([cycle, nxt])[: 1 if self.n_models == 2 else self.n_models]
-        return self._with_prompts(pairs[:m])
+        matches = self._with_prompts(pairs[:m])
+        if self.criterion in DRAWN:  # each edge of a random cycle is a uniform pair
+            self._keep_probability(matches, np.full(self.first.size, 1.0 / self.first.size))
+        return matches
 
     def _choose_pairs(self, m: int) -> np.ndarray:
         mu = self.scores()
         cov = laplace_covariance(mu, self.games, PRIOR)
+        if self.criterion in DRAWN:
+            return self._draw_pairs(mu, cov, m)
         chooser = _RankingGreedy if self.criterion == "ranking" else _DOptimalGreedy
         return chooser(mu, cov, self.first, self.second).pick(m, self._pair_capacity())
+
+    def _draw_pairs(self, mu, cov, m: int) -> np.ndarray:
+        """``m`` pairs drawn from the live policy named by the criterion, at most ``P`` of each."""
+        pairs = np.column_stack([self.first, self.second])
+        prob = pair_weights(
+            self.criterion, mu, cov, pairs, np.zeros(mu.size), seed=self.calls_issued
+        )
+        k = self.rng.choice(len(pairs), size=m, p=prob)
+        k = k[_occurrence(k) < self._pair_capacity()[k]]
+        self._drawn = prob
+        return pairs[k]
 
     def _pair_capacity(self) -> np.ndarray:
         """How often each candidate pair can be picked in one batch (distinct calls)."""
@@ -233,6 +278,15 @@ def misorder_after(mean_diff, var_now, var_after) -> np.ndarray:
     no_data = ~(delta > 0)
     out = 2.0 * owens_t(h, np.where(no_data, 1.0, slope))
     return np.where(no_data, ndtr(-h), out)
+
+
+def _occurrence(k: np.ndarray) -> np.ndarray:
+    """0 for the first occurrence of each value in ``k``, 1 for the second, ..."""
+    order = np.argsort(k, kind="stable")
+    starts = np.searchsorted(k[order], k[order])
+    rank = np.empty(k.size, dtype=np.intp)
+    rank[order] = np.arange(k.size) - starts
+    return rank
 
 
 def _fisher(diff: np.ndarray) -> np.ndarray:

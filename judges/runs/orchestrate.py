@@ -109,7 +109,8 @@ def run_step(
                 dispatch_generation(run.id, current, missing)
                 return "generating"
             return "claimed elsewhere"
-        pending = ensure_matches(run, current, state.calls, outputs)
+        drawn = getattr(state.plan, "batch_probability", None)  # adaptive: each pair's draw
+        pending = ensure_matches(run, current, state.calls, outputs, drawn)
         if not pending:  # every call has a judgment: the replay moves on next time
             enqueue_step(run.id)
             return "round complete"
@@ -172,8 +173,13 @@ def _outputs_for(run: EvaluationRun, calls: list[Call]):
     return outputs, missing
 
 
-def ensure_matches(run: EvaluationRun, round_index: int, calls: list[Call], outputs) -> list[tuple]:
+def ensure_matches(
+    run: EvaluationRun, round_index: int, calls: list[Call], outputs, drawn=None
+) -> list[tuple]:
     """Create the batch's matches and slots (idempotent); return the calls without a judgment.
+
+    ``drawn`` maps ``(prompt, low, high)`` (plan indices) to the probability the design
+    drew that pair with (an adaptive design's draws); the match keeps it, like a battle.
 
     One match per (round, prompt, unordered pair): slot 0 is the model shown first in the
     batch's first call on it; the other order is its second presentation. The external id
@@ -188,10 +194,13 @@ def ensure_matches(run: EvaluationRun, round_index: int, calls: list[Call], outp
     source = f"run:{run.id}"
     plan_matches: dict[str, tuple[int, int, int]] = {}  # external id -> (prompt, slot0, slot1)
     call_match: list[tuple[str, str]] = []
+    probability: dict[str, float] = {}
     for p, a, b in calls:
         prompt_id, first, second = run.prompt_ids[p], run.contestant_ids[a], run.contestant_ids[b]
         external = f"r{round_index}:p{prompt_id}:{min(first, second)}-{max(first, second)}"
         _, slot_zero, _ = plan_matches.setdefault(external, (prompt_id, first, second))
+        if drawn and (p, min(a, b), max(a, b)) in drawn:
+            probability[external] = drawn[p, min(a, b), max(a, b)]
         shown = vocabulary.IN_ORDER if slot_zero == first else vocabulary.SWAPPED
         call_match.append((external, shown))
     with transaction.atomic():
@@ -218,6 +227,7 @@ def ensure_matches(run: EvaluationRun, round_index: int, calls: list[Call], outp
                     category=prompts[plan_matches[e][0]].category,
                     language=prompts[plan_matches[e][0]].language,
                     policy=DESIGN_NAMES[run.design],
+                    pair_probability=probability.get(e),
                 )
                 for e in new
             ],

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from arena.battles import Standing, draw_group
+from arena.matchmaking import laplace_covariance, pair_weights
 from arena.models import Match
 from tests.e2e.seed import CONTESTANTS, seed
 from tests.factories import post_json
@@ -105,3 +106,39 @@ def test_an_unknown_policy_is_refused(client, arena, settings):
     settings.ARENA_MATCHMAKING_POLICY = "telepathy"
     response = post_json(client, "/api/battles", {})
     assert response.status_code == 400 and response.json()["field"] == "policy"
+
+
+@pytest.mark.parametrize("policy", ["misorder", "thompson", "ucb"])
+def test_adaptive_draws_are_exact_and_read_the_board(policy):
+    """Issue 16: the default policy ("misorder"), Thompson and K-Sort's UCB, from a board's
+    standing."""
+    ids = np.array([10, 11, 12, 13])
+    pairs = np.array([[10, 11], [10, 12], [11, 12], [12, 13]])
+    known = Standing(
+        votes={10: 300, 11: 500, 12: 400, 13: 200},
+        strength={10: 1.0, 11: 0.9, 12: 0.0, 13: -1.0},
+        variance={},
+        pair_votes={(10, 11): 200, (10, 12): 100, (11, 12): 300, (12, 13): 200},
+    )
+    rng = np.random.default_rng(3)
+    draws: dict[tuple, list] = {}
+    for _ in range(3000):
+        group, p = draw_group(ids, pairs, 2, known, policy, rng)
+        draws.setdefault(tuple(group), [0, p])[0] += 1
+    games = np.zeros((4, 4))
+    for (a, b), n in known.pair_votes.items():
+        games[a - 10, b - 10] = games[b - 10, a - 10] = n
+    s = np.array([1.0, 0.9, 0.0, -1.0])
+    expected = pair_weights(
+        policy,
+        s,
+        laplace_covariance(s, games),
+        pairs - 10,
+        np.zeros(4),
+        pair_votes=np.array([200, 100, 300, 200]),
+        seed=1400,  # the board's votes
+    )
+    for k, pair in enumerate(map(tuple, pairs.tolist())):
+        n, p = draws.get(pair, [0, expected[k]])
+        assert p == pytest.approx(expected[k])
+        assert abs(n / 3000 - p) < 4 * np.sqrt(p * (1 - p) / 3000)

@@ -3,7 +3,7 @@
 import pytest
 from django.db.models import Count
 
-from arena.models import Judgment, LeaderboardSnapshot
+from arena.models import Judgment, LeaderboardSnapshot, Match
 from judges.clients.fake_server import FakeLLMServer
 from judges.judging import run_scope
 from judges.runs import create_run, start_run
@@ -73,6 +73,9 @@ def test_every_design_completes_with_16_contestants(server, celery_worker, desig
     # Adaptive plans an upper bound (its budget); every other design makes exactly its plan.
     if design == "adaptive":
         assert run.calls_made <= run.planned_calls
+        # its pairs are drawn by the live arena's policy: each match keeps its probability
+        drawn = Match.objects.filter(run=run).values_list("pair_probability", flat=True)
+        assert all(0 < p <= 1 for p in drawn)
     else:
         assert run.calls_made == run.planned_calls
     # Adaptive designs may ask an identical call again: a fresh call, never a copy.
@@ -95,3 +98,15 @@ def test_every_design_completes_with_16_contestants(server, celery_worker, desig
     # bench/judging.py's simulation reach tau 0.64 +- 0.05); ranking quality per call is the
     # bench's business.
     assert kendall_tau(ranked, true_order(16)) > 0.2
+
+
+@pytest.mark.django_db
+def test_a_run_without_a_design_is_adaptive_from_32_contestants():
+    """Issue 16: the live arena's pairing is the default from 32 contestants (bench/judging.py)."""
+    prompt_set, contestants, judge = make_world("http://127.0.0.1:9/v1", n_models=32, n_prompts=2)
+    run = create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    assert (run.design, run.design_params) == ("adaptive", {"fraction": 0.5})
+    run = create_run(prompt_set=prompt_set, judge=judge, contestants=contestants[:31])
+    assert (run.design, run.design_params) == ("all_pairs", {})
+    given = create_run(prompt_set=prompt_set, judge=judge, contestants=contestants, design="swiss")
+    assert (given.design, given.design_params) == ("swiss", {})

@@ -110,3 +110,35 @@ def test_adaptive_spreads_each_pair_over_the_prompts():
     used = per_prompt.sum(axis=1) > 0
     # a pair's k-th match goes to one of its least-judged prompts
     assert np.all(per_prompt[used].max(axis=1) - per_prompt[used].min(axis=1) <= 1)
+
+
+@pytest.mark.parametrize("criterion", ["misorder", "thompson"])
+def test_drawn_batches_keep_the_probability_each_pair_was_drawn_with(criterion):
+    """A criterion named after a live policy draws its pairs like the live arena and keeps
+    each probability."""
+    from arena.matchmaking import PRIOR
+    from arena.matchmaking.pairing import pair_weights
+
+    world = make_world(8, 5, np.random.default_rng(0))
+    design = Adaptive(budget=200, batch_size=24, criterion=criterion)
+    plan = design.start(8, 5, np.random.default_rng(1))
+    judge, rng = SimulatedJudge(), np.random.default_rng(2)
+    first, second = np.triu_indices(8, 1)
+    batches = 0
+    while not plan.done:
+        drawn_from = np.full(first.size, 1 / first.size)  # the warm-up: a random cycle
+        if plan.calls_issued:  # then the policy on the fit so far
+            mu = plan.scores()
+            cov = laplace_covariance(mu, plan.games, PRIOR)
+            pairs = np.column_stack([first, second])
+            drawn_from = pair_weights(
+                criterion, mu, cov, pairs, np.zeros(8), seed=plan.calls_issued
+            )
+        batch = plan.next_batch()
+        batches += 1
+        assert {(p, min(a, b), max(a, b)) for p, a, b in batch} == set(plan.batch_probability)
+        for (_, lo, hi), prob in plan.batch_probability.items():
+            k = np.flatnonzero((first == lo) & (second == hi))[0]
+            assert prob == pytest.approx(drawn_from[k]) and 0 < prob <= 1
+        plan.observe(judge(world, batch, rng))
+    assert batches >= 6 and plan.calls_issued <= 200

@@ -93,7 +93,7 @@ def test_non_adaptive_designs_issue_exactly_the_planned_calls(
     budget=st.integers(0, 60),
     batch=st.integers(1, 9),
     both=st.booleans(),
-    criterion=st.sampled_from(["ranking", "d-optimal"]),
+    criterion=st.sampled_from(["thompson", "ranking", "d-optimal"]),
     seed=st.integers(0, 1000),
 )
 def test_adaptive_designs_never_exceed_their_budget(

@@ -144,3 +144,113 @@ def test_the_reported_probability_is_the_empirical_draw_frequency(state, policy,
     if len(pairs) > 1:
         # a correct sampler fails this at rate 1e-4 per example; hypothesis seeds are fixed
         assert chisquare(seen, p * draws).pvalue > 1e-4
+
+
+# -- issue 16: K-Sort-style UCB and Thompson sampling ----------------------------------
+
+
+def test_ucb_meets_the_closest_opponent_less_an_exploration_bonus():
+    """K-Sort Arena's rule: opponent = argmin |s_i - s_q| - α √(ln V / (1 + n_iq))."""
+    s = np.array([0.0, 0.1, 0.6])
+    pairs = all_pairs(3)  # (0,1) (0,2) (1,2)
+    p = pair_weights("ucb", s, np.ones(3), pairs, np.zeros(3), floor=0.0)
+    # 0 -> 1, 1 -> 0, 2 -> 1: each designated contestant with probability 1/3
+    np.testing.assert_allclose(p, [2 / 3, 0.0, 1 / 3])
+    # (0,1) judged 400 times, the others never: the bonus sends 0 and 1 to 2 instead
+    votes = np.array([400.0, 0.0, 0.0])
+    bonus = 0.5 * np.sqrt(np.log(400.0) / (1 + votes))
+    cost = np.abs(s[pairs[:, 0]] - s[pairs[:, 1]]) - bonus
+    assert cost[1] < cost[0] and cost[2] < cost[0]
+    p = pair_weights("ucb", s, np.ones(3), pairs, np.zeros(3), floor=0.0, pair_votes=votes)
+    np.testing.assert_allclose(p, [0.0, 1 / 3, 2 / 3])  # 0 -> 2, 1 -> 2, 2 -> 1
+    with pytest.raises(ValueError, match="pair_votes"):
+        pair_weights("ucb", s, np.ones(3), pairs, np.zeros(3), pair_votes=np.ones(2))
+
+
+def test_thompson_with_a_certain_board_gives_its_adjacent_pairs_and_the_top_boundary():
+    n, top, focus = 6, 2, 0.4
+    s = -np.arange(n, dtype=float)  # 0 best
+    pairs = all_pairs(n)
+    p = pair_weights(
+        "thompson", s, np.full(n, 1e-8), pairs, np.zeros(n), floor=0.0, top=top, focus=focus
+    )
+    expected = np.zeros(len(pairs))
+    for k, (i, j) in enumerate(pairs.tolist()):
+        if j == i + 1:
+            expected[k] = (1 - focus) / (n - 1) + (focus if i == top - 1 else 0.0)
+    np.testing.assert_allclose(p, expected)
+
+
+def test_thompson_on_an_unknown_board_makes_every_pair_equally_likely():
+    """Exchangeable draws: each of the C(n, 2) pairs is adjacent equally often."""
+    n = 5
+    pairs = all_pairs(n)
+    p = pair_weights("thompson", np.zeros(n), np.eye(n), pairs, np.zeros(n), floor=0.0, focus=0)
+    draws = 256 * (n - 1)  # adjacencies counted
+    assert chisquare(p * draws, np.full(len(pairs), draws / len(pairs))).pvalue > 1e-3
+    # a full covariance is used: two contestants known to be equal are (almost) always adjacent
+    cov = np.eye(n)
+    cov[0, 1] = cov[1, 0] = 1 - 1e-9
+    p = pair_weights("thompson", np.zeros(n), cov, pairs, np.zeros(n), floor=0.0, focus=0)
+    assert p[0] > 0.9 / (n - 1)
+
+
+def test_thompson_probabilities_are_fixed_by_the_seed():
+    s, var = np.array([0.0, 0.2, 0.3, 1.0]), np.full(4, 0.5)
+    a, b, c = (
+        pair_weights("thompson", s, var, all_pairs(4), np.zeros(4), seed=seed) for seed in (3, 3, 4)
+    )
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+# -- "misorder": P(order wrong) x share of the doubt one vote removes ---------------------
+
+
+def test_misorder_gain_is_the_flip_probability_times_the_variance_one_vote_removes():
+    """Against the formula from scipy's normal cdf, a full covariance and the top boundary
+    (weighted by the flip probability alone)."""
+    from scipy.stats import norm
+
+    s = np.array([1.0, 0.8, 0.0, -1.5])
+    cov = np.array(
+        [[0.3, 0.1, 0.0, 0.0], [0.1, 0.4, 0.05, 0.0], [0.0, 0.05, 0.2, 0.0], [0.0, 0.0, 0.0, 0.5]]
+    )
+    pairs = all_pairs(4)
+    i, j = pairs.T
+    d = s[i] - s[j]
+    v = cov[i, i] + cov[j, j] - 2 * cov[i, j]
+    info = v / (4 * np.cosh(d / 2) ** 2)  # p (1 - p) v
+    wrong = norm.cdf(-np.abs(d) / np.sqrt(v))
+    g = wrong * info / (1 + info)
+    across = np.array([k in ((0, 2), (0, 3), (1, 2), (1, 3)) for k in map(tuple, pairs.tolist())])
+    focus, floor = 0.3, 0.1
+    boundary = wrong * across / (wrong * across).sum()
+    expected = (1 - floor) * ((1 - focus) * g / g.sum() + focus * boundary)
+    p = pair_weights("misorder", s, cov, pairs, np.zeros(4), top=2, focus=focus, floor=floor)
+    np.testing.assert_allclose(p, expected + floor / 6)
+    # per-contestant variances: v = σ_i² + σ_j²
+    p = pair_weights("misorder", s, np.diagonal(cov), pairs, np.zeros(4), top=2, focus=0)
+    v = np.diagonal(cov)[i] + np.diagonal(cov)[j]
+    info = v / (4 * np.cosh(d / 2) ** 2)
+    g = norm.cdf(-np.abs(d) / np.sqrt(v)) * info / (1 + info)
+    np.testing.assert_allclose(p, 0.8 * g / g.sum() + 0.2 / 6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    n=st.integers(3, 12),
+    seed=st.integers(0, 2**32 - 1),
+    unrated=st.booleans(),
+    focus=st.floats(0, 1),
+)
+def test_misorder_is_a_distribution_with_the_floor(n, seed, unrated, focus):
+    rng = np.random.default_rng(seed)
+    s = rng.normal(0, 2, n)
+    var = rng.uniform(1e-6, 2, n)
+    if unrated:
+        var[rng.integers(n)] = np.inf
+    pairs = all_pairs(n)
+    p = pair_weights("misorder", s, var, pairs, np.zeros(n), top=min(3, n - 1), focus=focus)
+    assert np.all(np.isfinite(p)) and p.sum() == pytest.approx(1.0)
+    assert p.min() >= 0.2 / len(pairs) - 1e-12

@@ -57,3 +57,43 @@ def test_round_robin_recovers_a_well_separated_order():
 def test_world_rejects_strengths_of_the_wrong_shape():
     with pytest.raises(ValueError, match="strengths"):
         make_world(3, 2, np.random.default_rng(0), strengths=np.zeros(4))
+
+
+# -- live boards (issue 16) ---------------------------------------------------------------
+
+
+def test_a_live_board_converges_and_keeps_the_propensity_of_every_vote():
+    from arena.matchmaking.simulate import LivePolicy, simulate_live
+
+    strengths = np.linspace(2.0, -2.0, 12)
+    for policy in [LivePolicy(name) for name in ("uniform", "misorder", "thompson", "ucb")]:
+        run = simulate_live(
+            policy,
+            strengths,
+            np.random.default_rng(0),
+            checkpoints=[120, 1200, 12000],
+            batch=120,
+            growth=0.25,
+            tie_nu=1.0,
+            top=3,
+        )
+        np.testing.assert_array_equal(run.checkpoints, [120, 1200, 12000])
+        assert run.propensity.size == 12000
+        assert np.all((run.propensity > 0) & (run.propensity <= 1))
+        if policy.policy == "uniform":
+            np.testing.assert_allclose(run.propensity, 1 / 66)
+        else:  # the 20 % uniform floor
+            assert run.propensity.min() >= 0.2 / 66 - 1e-12
+        assert run.tau[-1] > 0.9 and run.top_right[-1]
+        assert run.tau[-1] > run.tau[0]
+
+
+def test_first_stable_is_where_the_target_starts_to_hold():
+    from arena.matchmaking.simulate import first_stable
+
+    votes = np.array([10, 20, 40, 80, 160])
+    ok = np.array([True, False, True, True, False])
+    assert first_stable(votes, ok, settle=2) == 40
+    assert first_stable(votes, ok, settle=3) == float("inf")
+    assert first_stable(votes, ok) == float("inf")  # not held to the end
+    assert first_stable(votes, np.array([False, True, False, True, True])) == 80

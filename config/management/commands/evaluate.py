@@ -56,8 +56,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--design",
-            default=EvaluationRun.Design.ALL_PAIRS,
+            default=None,
             choices=list(EvaluationRun.Design.values),
+            help="Default: all pairs below 32 contestants, else adaptive (fraction 0.5).",
         )
         parser.add_argument(
             "--param",
