@@ -792,23 +792,25 @@ class PairOutcomeCountQuerySet(models.QuerySet):
         """Add ``count`` votes to one cell, creating it if new (inside the caller's
         transaction). One upsert statement on SQLite and PostgreSQL, safe against
         concurrent writers of the same cell: the only raw SQL of the vote path."""
+        cell = (source, category, contestant_a_id, contestant_b_id, winner, a_first)
+        self.bump_many(prompt_set_id, {cell: count})
+
+    def bump_many(self, prompt_set_id: int, cells: dict[tuple, int]) -> None:
+        """:meth:`bump` for many cells of one prompt set (an import's votes, aggregated):
+        ``{(source, category, contestant_a_id, contestant_b_id, winner, a_first): count}``,
+        the same upsert for each."""
         table = self.model._meta.db_table
         cell = ", ".join(PAIR_CELL)
+        upsert = (
+            f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count"
+        )
+        rows = [(prompt_set_id, *key, n) for key, n in cells.items()]
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({cell}, count) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                f"ON CONFLICT ({cell}) DO UPDATE SET count = {table}.count + excluded.count",
-                [
-                    prompt_set_id,
-                    source,
-                    category,
-                    contestant_a_id,
-                    contestant_b_id,
-                    winner,
-                    a_first,
-                    count,
-                ],
-            )
+            if len(rows) == 1:  # a vote: no batch machinery
+                cursor.execute(upsert, rows[0])
+            else:
+                cursor.executemany(upsert, rows)
 
 
 # The columns that name one running-count cell (its unique key).
