@@ -266,6 +266,7 @@ class Stager:
             stored.matches = max(cursor.rowcount, 0)
             self.grown += stored.matches
             if stored.matches:
+                self._new_rows(cursor, on=True)
                 cursor.execute(
                     "INSERT INTO arena_matchslot (match_id, position, contestant_id, output_id) "
                     f"SELECT m.id, ss.position, ss.contestant_id, o.id FROM stage_slot ss {join} "
@@ -275,16 +276,26 @@ class Stager:
                     "WHERE true ORDER BY m.id, ss.position",
                     [*set_key, last_match],
                 )
+                self._new_rows(cursor, on=False)
             if self.fast_keys:
                 # judgments of matches stored before this batch: the triggers check them
                 cursor.execute("SET LOCAL session_replication_role = origin")
                 self._insert_judgments(cursor, stored, "m.id <= %s", [last_match])
                 cursor.execute("SET LOCAL session_replication_role = replica")
+                self._new_rows(cursor, on=True)
                 self._insert_judgments(cursor, stored, "m.id > %s", [last_match])
+                self._new_rows(cursor, on=False)
                 cursor.execute("SET LOCAL session_replication_role = origin")
             else:
                 self._insert_judgments(cursor, stored, "true", [])
         return stored
+
+    def _new_rows(self, cursor, on: bool) -> None:
+        """PostgreSQL, around a statement joining the stage to the matches above an id: no
+        nested loop (statistics taken before the batch see no match there, and a plan
+        looping over them would scan the stage once per new match)."""
+        if self.postgres:
+            cursor.execute(f"SET LOCAL enable_nestloop = {'off' if on else 'on'}")
 
     def _lock_references(self, cursor) -> None:
         """What the foreign-key triggers would do per row, once per referenced row."""

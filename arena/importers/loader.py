@@ -189,6 +189,7 @@ class _Loader:
         # judgments with a larger id were stored by this import (for naming a conflict's line)
         self.stored_before = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
         self.stage = Stager(prompt_set.id, source)
+        self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
         # running-count cells of the judgments stored: (source, category, a, b, winner,
         # a_first) -> votes, added to the counts once the file is through
         self.cells: dict[tuple, int] = {}
@@ -237,10 +238,12 @@ class _Loader:
         return sorted(keys)
 
     def _check_limits(self, r) -> None:
-        """What the columns cannot hold is an error of its line, not a database failure."""
+        """What the columns cannot hold is an error of its line, not a database failure.
+        A name (contestant, voter, judge, category ...) is checked once per import."""
+        fine = self.fine
         for name, values, limit in _limits(r):
             for value in values:
-                if value is None:
+                if value is None or (value, name) in fine:
                     continue
                 if len(value) > limit:
                     raise self.error(
@@ -250,6 +253,8 @@ class _Loader:
                 problem = unstorable(value)
                 if problem:
                     raise self.error(r, name, problem)
+                if name in _NAMES:
+                    fine.add((value, name))
         if isinstance(r, JudgmentRecord):
             for name, value, limit in (
                 ("repeat", r.repeat, REPEAT_MAX),
@@ -374,7 +379,7 @@ class _Loader:
         first: dict[str, JudgmentRecord] = {}  # match id -> its first record in the batch
         keyed: dict[tuple, JudgmentRecord] = {}  # judgment key -> its first record
         matches, slots, judgments = [], [], []
-        shown = _presentations()
+        shown = _shown
         for r in records:
             seen = first.get(r.match_id)
             if seen is None:
@@ -559,7 +564,7 @@ def _limits(r) -> list[tuple[str, list, int]]:
             ("judge", [r.judge], size["judge"]),
             ("category", [r.category], size["match_category"]),
             ("language", [r.language], size["match_language"]),
-            ("presentation", [presentation(r.presentation)], size["presentation"]),
+            ("presentation", [_shown(r.presentation)], size["presentation"]),
         ]
     return []
 
@@ -597,6 +602,12 @@ def _reads(scope: BoardScope, source: str, category: str) -> bool:
     return False  # flagged votes are on no public board
 
 
+# fields whose values repeat across a file's records (checked once each)
+_NAMES = frozenset(
+    ("contestant", "contestants", "voter", "judge", "category", "language", "presentation")
+)
+
+
 def _presentations():
     """``presentation(order)`` memoised per order (a batch has few distinct orders)."""
     memo: dict[tuple, str] = {}
@@ -608,6 +619,9 @@ def _presentations():
         return text
 
     return shown
+
+
+_shown = _presentations()
 
 
 def _parsed(r: JudgmentRecord) -> bool:
