@@ -114,7 +114,7 @@ def import_file(
     options.setdefault("max_record_bytes", settings.ARENA_IMPORT_MAX_RECORD_BYTES)
     try:
         with transaction.atomic():
-            loader = _Loader(_prompt_set(slug, fmt, path), source=fmt, report=report)
+            loader = _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True)
             for batch in _batched(parse(fmt, path, **options), BATCH_SIZE):
                 loader.store(batch)
             loader.finish()
@@ -129,16 +129,22 @@ def import_file(
 
 
 def import_records(
-    records: Iterable, prompt_set: str, source: str, path: str = "<records>"
+    records: Iterable,
+    prompt_set: str,
+    source: str,
+    path: str = "<records>",
+    refit: bool = False,
 ) -> ImportReport:
     """Store records that are already parsed (used by tests and by the export/import round trip).
 
-    Raises ImportRowError (nothing stored) where :func:`import_file` reports one.
+    Raises ImportRowError (nothing stored) where :func:`import_file` reports one. Unlike
+    :func:`import_file`, asks for no refit of the boards the votes are on unless ``refit``
+    (a seed fits its boards itself).
     """
     report = ImportReport(path=path)
     try:
         with transaction.atomic():
-            loader = _Loader(_prompt_set(prompt_set, source, path), source=source, report=report)
+            loader = _Loader(_prompt_set(prompt_set, source, path), source, report, refit=refit)
             for batch in _batched(iter(records), BATCH_SIZE):
                 loader.store(batch)
             loader.finish()
@@ -178,8 +184,9 @@ def _prompt_set(slug: str, fmt: str, path) -> PromptSet:
 class _Loader:
     """Maps records to rows for one prompt set, with name -> id caches across batches."""
 
-    def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport):
+    def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport, refit: bool):
         self.prompt_set, self.source, self.report = prompt_set, source, report
+        self.refit = refit
         self.contestants: dict[str, int] = {}
         self.voters: dict[str, int] = {}
         self.judges: dict[str, int] = {}
@@ -217,7 +224,8 @@ class _Loader:
         if not self.cells:
             return
         PairOutcomeCount.objects.bump_many(self.prompt_set.id, self.cells)
-        request_refit(self._boards())
+        if self.refit:
+            request_refit(self._boards())
 
     def _boards(self) -> list[str]:
         """The boards the stored votes are on: the set's human and judge boards, and every

@@ -216,3 +216,24 @@ def test_an_import_killed_midway_leaves_nothing_in_postgresql(tmp_path):
                 break
             time.sleep(0.1)
     assert _sizes() == [0] * len(MODELS)
+
+
+@pytest.mark.django_db
+def test_an_import_asks_for_a_refit_of_the_boards_its_votes_are_on(tmp_path, monkeypatch):
+    from django.utils import timezone
+
+    from arena.models import BoardState
+
+    asked = []
+    monkeypatch.setattr(loader, "request_refit", asked.append)
+    BoardState.objects.create(scope="set=fastchat|by=all|cat=|style=0", requested_at=timezone.now())
+    BoardState.objects.create(
+        scope="set=fastchat|by=judges|cat=|style=0", requested_at=timezone.now()
+    )
+    BoardState.objects.create(scope="set=other|by=humans|cat=|style=0", requested_at=timezone.now())
+    path = _write(tmp_path / "log.jsonl", _battles(50))
+    assert import_file("fastchat", path).ok
+    assert asked == [["set=fastchat|by=all|cat=|style=0", "set=fastchat|by=humans|cat=|style=0"]]
+    asked.clear()
+    assert import_file("fastchat", path).ok  # nothing new: no refit
+    assert asked == []
