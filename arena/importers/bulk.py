@@ -188,7 +188,8 @@ class Stager:
         return "JOIN" if self.postgres else "CROSS JOIN"
 
     def clashing_match(self) -> int | None:
-        """The line of the batch's first match stored before with other contestants."""
+        """The place in the batch of its first match stored before with other contestants
+        (the stage's ``line`` is the record's place in its batch: file order)."""
         key = [self.prompt_set_id, self.source]
         join = self._join()
         with connection.cursor() as cursor:
@@ -210,8 +211,8 @@ class Stager:
         return min(lines) if lines else None
 
     def conflicting_judgment(self, verdict: tuple[str, ...]) -> tuple[int, int] | None:
-        """(line, stored judgment id) of the batch's first judgment whose key is stored with
-        another verdict (the ``verdict`` columns compared)."""
+        """(place in the batch, stored judgment id) of the batch's first judgment whose key
+        is stored with another verdict (the ``verdict`` columns compared)."""
         if self.postgres:
             differs = " OR ".join(f"j.{c} IS DISTINCT FROM {self._cast(c)}" for c in verdict)
         else:  # JSON compared as SQLite's json() writes it

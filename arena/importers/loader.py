@@ -388,7 +388,7 @@ class _Loader:
         keyed: dict[tuple, JudgmentRecord] = {}  # judgment key -> its first record
         matches, slots, judgments = [], [], []
         shown = _shown
-        for r in records:
+        for index, r in enumerate(records):  # the stage's "line": the record's place
             seen = first.get(r.match_id)
             if seen is None:
                 first[r.match_id] = r
@@ -398,7 +398,7 @@ class _Loader:
                     if prompt_id is None:
                         raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
                 matches.append(
-                    [r.line, r.match_id, None, prompt_id, len(r.contestants), r.category,
+                    [index, r.match_id, None, prompt_id, len(r.contestants), r.category,
                      r.language, r.gold_winner or ""]
                 )  # fmt: skip
                 for position, name in enumerate(r.contestants):
@@ -431,7 +431,7 @@ class _Loader:
             keyed[key] = r
             ok = _parsed(r)
             judgments.append(
-                (r.line, r.match_id, judge_id, voter_id, r.kind,
+                (index, r.match_id, judge_id, voter_id, r.kind,
                  Judgment.Status.OK if ok else Judgment.Status.PARSE_FAILED,
                  r.winner if ok else None, r.strength,
                  as_json(list(r.ranking)) if r.ranking is not None else None,
@@ -444,14 +444,14 @@ class _Loader:
         stage.load(matches, slots, judgments)
         clash = stage.clashing_match()
         if clash is not None:
-            r = next(x for x in records if x.line == clash and x.match_id in first)
+            r = records[clash]
             raise self.error(
                 r, "contestants", f"match {r.match_id!r} is already stored with other contestants"
             )
         conflict = stage.conflicting_judgment(VERDICT)
         if conflict is not None:
-            line, stored_id = conflict
-            r = next(x for x in records if x.line == line)
+            index, stored_id = conflict
+            r = records[index]
             there = _verdict_values(
                 Judgment.objects.filter(pk=stored_id).values_list(*VERDICT).get()
             )
