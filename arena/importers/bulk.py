@@ -104,6 +104,11 @@ class Stager:
         with connection.cursor() as cursor:
             if self.postgres:
                 cursor.execute("SET LOCAL work_mem = '256MB'")
+                # Every join of a batch goes from its few rows to the big tables by index
+                # probes: a hash or merge join would read the whole of arena_match and
+                # arena_matchslot for each batch.
+                cursor.execute("SET LOCAL enable_hashjoin = off")
+                cursor.execute("SET LOCAL enable_mergejoin = off")
                 cursor.execute(
                     "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
                     " UNION ALL SELECT has_parameter_privilege("
@@ -117,8 +122,9 @@ class Stager:
                 typed = ", ".join(f"{c} {_TYPES[c]}" for c in columns)
                 suffix = " ON COMMIT DROP" if self.postgres else ""
                 cursor.execute(f"CREATE TEMP TABLE {name} ({typed}){suffix}")
-            if not self.postgres:  # SQLite probes these by nested loops
-                cursor.execute("CREATE INDEX temp.stage_match_ext ON stage_match (ext)")
+            # probed by nested loops
+            for name, _ in self._tables():
+                cursor.execute(f"CREATE INDEX {self._temp(name)}_ext ON {name} (ext)")
         self.grown = 0  # matches stored since the tables' statistics were taken
         self.known = self._analyze()
 
@@ -159,7 +165,7 @@ class Stager:
             for (name, columns), rows in zip(
                 self._tables(), (matches, slots, judgments), strict=True
             ):
-                cursor.execute(f"DELETE FROM {name}")
+                cursor.execute(f"{'TRUNCATE' if self.postgres else 'DELETE FROM'} {name}")
                 if not rows:
                     continue
                 if self.postgres:
@@ -267,7 +273,6 @@ class Stager:
             stored.matches = max(cursor.rowcount, 0)
             self.grown += stored.matches
             if stored.matches:
-                self._new_rows(cursor, on=True)
                 cursor.execute(
                     "INSERT INTO arena_matchslot (match_id, position, contestant_id, output_id) "
                     f"SELECT m.id, ss.position, ss.contestant_id, o.id FROM stage_slot ss {join} "
@@ -277,26 +282,16 @@ class Stager:
                     "WHERE true ORDER BY m.id, ss.position",
                     [*set_key, last_match],
                 )
-                self._new_rows(cursor, on=False)
             if self.fast_keys:
                 # judgments of matches stored before this batch: the triggers check them
                 cursor.execute("SET LOCAL session_replication_role = origin")
                 self._insert_judgments(cursor, stored, "m.id <= %s", [last_match])
                 cursor.execute("SET LOCAL session_replication_role = replica")
-                self._new_rows(cursor, on=True)
                 self._insert_judgments(cursor, stored, "m.id > %s", [last_match])
-                self._new_rows(cursor, on=False)
                 cursor.execute("SET LOCAL session_replication_role = origin")
             else:
                 self._insert_judgments(cursor, stored, "true", [])
         return stored
-
-    def _new_rows(self, cursor, on: bool) -> None:
-        """PostgreSQL, around a statement joining the stage to the matches above an id: no
-        nested loop (statistics taken before the batch see no match there, and a plan
-        looping over them would scan the stage once per new match)."""
-        if self.postgres:
-            cursor.execute(f"SET LOCAL enable_nestloop = {'off' if on else 'on'}")
 
     def _lock_references(self, cursor) -> None:
         """What the foreign-key triggers would do per row, once per referenced row."""
