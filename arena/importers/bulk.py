@@ -20,8 +20,9 @@ Everything runs inside the caller's transaction: a file is stored whole or not a
 On PostgreSQL a role allowed to set ``session_replication_role`` skips the per-row
 foreign-key triggers for the batch (``SET LOCAL``): every reference is then checked set-wise
 instead (the stage's contestants, voters, judges, prompts and outputs are locked ``FOR KEY
-SHARE`` once each, what each trigger would do row by row, and the new slots and judgments
-point at matches this transaction made or found).
+SHARE`` once each, what each trigger would do row by row; the new slots and the judgments
+of new matches point at matches this transaction made; judgments added to matches stored
+before are left to the triggers).
 """
 
 from __future__ import annotations
