@@ -153,11 +153,16 @@ class Stager:
         return name if self.postgres else f"temp.{name}"
 
     def close(self) -> None:
-        """Drop the staging tables (SQLite keeps TEMP tables for the connection's life)."""
-        if not self.postgres:
-            with connection.cursor() as cursor:
-                for name, _ in self._tables():
-                    cursor.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        """Drop the staging tables (SQLite keeps TEMP tables for the connection's life) and,
+        on PostgreSQL, give the planner its joins back: ``SET LOCAL`` lasts until the
+        transaction ends, and the caller's transaction may go on after the import (a test's,
+        or a command that does more in the same one)."""
+        with connection.cursor() as cursor:
+            if self.postgres:
+                for setting in ("work_mem", "enable_hashjoin", "enable_mergejoin"):
+                    cursor.execute(f"RESET {setting}")
+            for name, _ in self._tables():
+                cursor.execute(f"DROP TABLE IF EXISTS {self._temp(name)}")
 
     # --- loading ---------------------------------------------------------------------------
     def load(self, matches: list[tuple], slots: list[tuple], judgments: list[tuple]) -> None:

@@ -17,7 +17,8 @@ import pytest
 
 from arena.boards import rebuild_pair_counts
 from arena.importers import loader
-from arena.importers.loader import import_file
+from arena.importers.loader import import_file, import_records
+from arena.importers.records import JudgmentRecord
 from arena.models import (
     Contestant,
     Judgment,
@@ -242,3 +243,23 @@ def test_an_import_asks_for_a_refit_of_the_boards_its_votes_are_on(tmp_path, mon
     asked.clear()
     assert import_file("fastchat", path).ok  # nothing new: no refit
     assert asked == []
+
+
+@pytest.mark.django_db
+def test_the_import_gives_the_planner_its_joins_back_in_the_callers_transaction():
+    # The stage turns hash and merge joins off for its own statements (SET LOCAL, until
+    # the transaction ends); a caller that goes on in the same transaction (this test's)
+    # must not inherit nested loops over whole tables.
+    from django.db import connection
+
+    import_records(
+        [JudgmentRecord("m1", ("x", "y"), winner="a", voter="v")], prompt_set="s", source="t"
+    )
+    if connection.vendor != "postgresql":
+        pytest.skip("planner settings: PostgreSQL")
+    with connection.cursor() as cursor:
+        shown = []
+        for setting in ("enable_hashjoin", "enable_mergejoin"):
+            cursor.execute(f"SHOW {setting}")
+            shown.append(cursor.fetchone()[0])
+    assert shown == ["on", "on"]
