@@ -161,6 +161,10 @@ class Stager:
             if self.postgres:
                 for setting in ("work_mem", "enable_hashjoin", "enable_mergejoin"):
                     cursor.execute(f"RESET {setting}")
+                # Statistics of the tables as the import leaves them: the ones taken while
+                # it ran may say "empty" (pg_class's row estimates are kept even if the
+                # transaction rolls back), and would plan later reads as nested loops.
+                cursor.execute("ANALYZE arena_match, arena_matchslot, arena_judgment")
             for name, _ in self._tables():
                 cursor.execute(f"DROP TABLE IF EXISTS {self._temp(name)}")
 
