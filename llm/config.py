@@ -161,12 +161,10 @@ class ModelConfig:
         Stable across processes and Python versions: sorted keys, no whitespace, floats
         as JSON numbers. Secrets, timeouts, retries, limits and prices are excluded.
         """
-        known = self.__dict__.get("_version_hash")
-        if known is None:  # frozen: computed once per config (a batch keys every call by it)
-            blob = json.dumps(self.versioned(), sort_keys=True, separators=(",", ":"))
-            known = hashlib.sha256(blob.encode()).hexdigest()
-            object.__setattr__(self, "_version_hash", known)
-        return known
+        # Not memoised on the config: a subclass's versioned() may read what the config
+        # does not hold (a judge's prompt template), which can change under it.
+        blob = json.dumps(self.versioned(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """``prompt_tokens/1000 * price_per_1k_prompt + completion_tokens/1000 * price_per_1k_completion``."""
