@@ -10,6 +10,10 @@ round robin's τ (ratio of the means over the same seeds). It also gives τ agai
 *prompt-set* truth (mean quality over the P prompts actually used), which no design can
 beat by judging more.
 
+K-wise rows (issue 14, :mod:`bench._kwise`): a listwise judge ranks K answers per call
+(random groups covering every pair, sliding windows), fitted by Plackett-Luce; goal
+``goal K-wise: ... MET``: K = 4 reaches >= 0.95 x round robin's τ with <= 1/4 of its calls.
+
 Goal (issue 5): single elimination or adaptive reaches ≥ 0.95 × round robin's τ with
 ≤ 20 % of its calls; the last lines say whether this run met it.
 
@@ -54,6 +58,7 @@ from scipy.stats import kendalltau
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _kwise  # noqa: E402  (bench/_kwise.py, this directory: issue 14's K-wise rows)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
 
 from arena.matchmaking import (  # noqa: E402
@@ -193,7 +198,9 @@ def simulation_section(args) -> None:
         scenario,
         args.both_orders,
     )
+    results.update(_kwise.simulate(args.seeds, args.models, args.prompts, scenario))
     print_simulation(results)
+    _kwise.print_goal(results)
     print(f"   ({time.perf_counter() - t0:.0f} s)")
 
 
