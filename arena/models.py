@@ -322,6 +322,8 @@ class EvaluationRun(models.Model):
         SWISS = "swiss", "Swiss rounds"
         ADAPTIVE = "adaptive", "Adaptive (expected information)"
         PLACEMENT = "placement", "Place a newcomer on an existing board"
+        KWISE_GROUPS = "kwise_groups", "K-wise: random groups covering every pair"
+        KWISE_WINDOWS = "kwise_windows", "K-wise: sliding windows over the ranking"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -57,9 +57,11 @@ from arena.models import (
     Prompt,
 )
 from judges import perturbations
+from judges import prompts as judge_prompts
 from judges.clients.config import JudgeConfig
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
 from judges.events import broadcast_progress
+from judges.listwise import LABELS, first_ranking, first_token_probabilities
 from judges.verdicts import ParseFailure, SlotVerdict, to_slots
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
@@ -196,7 +198,7 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
             continue
         call = _Call(item, matches[item[0]], slots.get(item[0], []))
         unanswered = [s for s in call.slots if s.output_id is None]
-        if unanswered or len(call.slots) != 2:
+        if unanswered or len(call.slots) != call.match.k:
             ready.append((call, _no_answer(call.match, unanswered), False))
         else:
             calls.append(call)
@@ -309,7 +311,7 @@ def _failure(reason: str) -> dict:
 
 
 def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
-    verdict = parse_reply(config.mode, reply.text)
+    verdict = parse_reply(config.mode, reply.text, len(order))
     fields = {
         "raw_text": reply.text,
         "latency_ms": round(reply.latency_ms),
@@ -318,11 +320,10 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
         "cost": Decimal(str(round(reply.cost, 6))),
         "probabilities": _probabilities(reply_probabilities(config.mode, reply), order),
     }
+    if config.mode == judge_prompts.LISTWISE:
+        return _ranking_values(fields, reply, verdict, order)
     if isinstance(verdict, ParseFailure):
-        reason = verdict.reason
-        if reply.finish_reason == "length":
-            reason += " (the reply was cut off at max_tokens)"
-        return {**fields, "status": Judgment.Status.PARSE_FAILED, "error": reason}
+        return _parse_failed(fields, reply, verdict)
     slot: SlotVerdict = to_slots(verdict, order)
     return {
         **fields,
@@ -330,6 +331,40 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
         "winner": vocabulary.winner_of_slot(slot.winner),
         "strength": 2 if slot.strength == 2 else 1,
         "verdict_label": slot.label,
+    }
+
+
+def _parse_failed(fields: dict, reply, failure: ParseFailure) -> dict:
+    reason = failure.reason
+    if reply.finish_reason == "length":
+        reason += " (the reply was cut off at max_tokens)"
+    return {**fields, "status": Judgment.Status.PARSE_FAILED, "error": reason}
+
+
+def _ranking_values(fields: dict, reply, generated, order: tuple[int, ...]) -> dict:
+    """A listwise reply's ranking (FIRST, :mod:`judges.listwise`): by the first ranking
+    token's label probabilities when the reply has logprobs, else as generated; stored as
+    the rank of each slot (1 = best). ``probabilities`` keeps the first token's
+    probabilities per slot; ``verdict_label`` the generated ranking."""
+    k = len(order)
+    first = first_token_probabilities(reply.text, reply.logprobs, k)
+    parsed = None if isinstance(generated, ParseFailure) else generated
+    ranking = first_ranking(first, parsed, k)
+    if ranking is None:
+        return _parse_failed(fields, reply, generated)
+    slot_of = {LABELS[p]: slot for p, slot in enumerate(order)}
+    if first is not None:
+        fields["probabilities"] = {
+            "method": "first",
+            "labels": first.by_label,
+            "first": {str(slot_of[label]): p for label, p in first.by_label.items()},
+            "coverage": first.coverage,
+        }
+    return {
+        **fields,
+        "status": Judgment.Status.OK,
+        "ranking": [r + 1 for r in to_slots(ranking, order).ranks()],
+        "verdict_label": parsed.label if parsed is not None else ranking.label,
     }
 
 
@@ -356,6 +391,7 @@ def _copy(cached: Judgment) -> dict:
         "winner": cached.winner,
         "strength": cached.strength,
         "verdict_label": cached.verdict_label,
+        "ranking": cached.ranking,
         "raw_text": cached.raw_text,
         "probabilities": cached.probabilities,
         "latency_ms": 0,
@@ -423,7 +459,11 @@ def _judgment(run, call: _Call, values: dict, now) -> Judgment:
     return Judgment(
         match=call.match,
         judge_id=run.judge_id,
-        kind=Judgment.Kind.PAIRWISE,
+        kind=(
+            Judgment.Kind.RANKING
+            if run.judge.mode == judge_prompts.LISTWISE
+            else Judgment.Kind.PAIRWISE
+        ),
         presentation=presentation,
         repeat=repeat,
         voted_at=now,
@@ -504,7 +544,7 @@ def _write_chunk(run, rows) -> list[int | None]:
                 rows[i][0].slots[1].contestant_id,
             )
             for i, j in made.items()
-            if j.status == ok
+            if j.status == ok and j.kind == Judgment.Kind.PAIRWISE  # rankings: read per row
         )
         if made:
             EvaluationRun.objects.filter(pk=run.pk).update(

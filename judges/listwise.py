@@ -80,11 +80,10 @@ def first_token_probabilities(text: str, tokens: Sequence | None, k: int) -> Fir
 def first_ranking(first: FirstToken | None, generated: Ranking | None, k: int) -> Ranking | None:
     """The FIRST ranking: labels by first-token probability, best first (equal
     probabilities tie); labels without one after them in the ``generated`` ranking's
-    order (its ties kept). ``generated`` alone when ``first`` is None; None when neither."""
+    order (its ties kept). ``generated`` alone when ``first`` is None; None when neither,
+    or when ``first`` misses labels and there is no generated ranking to place them."""
     if first is None:
         return generated
-    fallback = [x for group in generated.groups for x in group] if generated else []
-    fallback += [x for x in LABELS[:k] if x not in fallback]
     scored = sorted(first.by_label.items(), key=lambda item: -item[1])
     groups: list[tuple[str, ...]] = []
     last = None
@@ -94,13 +93,12 @@ def first_ranking(first: FirstToken | None, generated: Ranking | None, k: int) -
         else:
             groups.append((label,))
         last = p
-    rest = [x for x in fallback if x not in first.by_label]
-    if generated is not None:
-        for group in generated.groups:
-            kept = tuple(x for x in group if x in rest)
-            if kept:
-                groups.append(kept)
-    else:
-        groups += [(x,) for x in rest]
+    rest = [x for x in LABELS[:k] if x not in first.by_label]
+    if generated is None and rest:
+        return None  # labels the judge ranked nowhere: no ranking of all K
+    for group in generated.groups if generated is not None else ():
+        kept = tuple(x for x in group if x in rest)
+        if kept:
+            groups.append(kept)
     label = ">".join("=".join(g) for g in groups)
     return Ranking(groups=tuple(groups), label=label)

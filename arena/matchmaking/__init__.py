@@ -8,7 +8,9 @@
   :class:`RoundRobin`, :class:`FixedAnchor`, :class:`MediocreAnchor` (:mod:`.designs`),
   :class:`SingleElimination`, :class:`Swiss` (:mod:`.tournament`), :class:`Adaptive`
   (:mod:`.adaptive`), :class:`Placement` (one newcomer on an existing board,
-  :mod:`.placement`).
+  :mod:`.placement`); K-wise (listwise) designs whose calls rank K answers:
+  :class:`RandomGroups`, :class:`SlidingWindows` (:mod:`.kwise`, plans of
+  :class:`GroupCall`).
 - :mod:`.power` — prompts needed to detect a win-rate difference against an anchor.
 - :mod:`.simulate` — known-strength worlds and a simulated judge, to compare designs;
   live boards voted on by a pairing policy (:func:`.simulate.simulate_live`).
@@ -18,6 +20,7 @@
 from ._fit import PRIOR, fit_scores, laplace_covariance
 from .adaptive import Adaptive
 from .designs import FixedAnchor, MediocreAnchor, RoundRobin
+from .kwise import GroupCall, GroupPlan, GroupVerdict, RandomGroups, SlidingWindows
 from .pairing import POLICIES, draw_pair, expected_information, pair_weights
 from .placement import Placement
 from .plan import Call, Design, Plan, Verdict
@@ -34,6 +37,8 @@ DESIGNS = {
         Swiss,
         Adaptive,
         Placement,
+        RandomGroups,
+        SlidingWindows,
     )
 }
 """Design classes by name (the ``design`` field of an EvaluationRun): construct with
@@ -45,6 +50,11 @@ __all__ = [
     "PRIOR",
     "Adaptive",
     "Placement",
+    "GroupCall",
+    "GroupPlan",
+    "GroupVerdict",
+    "RandomGroups",
+    "SlidingWindows",
     "Call",
     "Design",
     "FixedAnchor",

@@ -9,7 +9,8 @@ Designs
 -------
 :class:`RandomGroups` (``kwise-groups``)
     On every prompt, ``rounds`` random partitions of the models into groups of K (a
-    group short of K is filled with other models drawn at random); then, for every pair
+    group short of K is filled with other models drawn at random; a set of models drawn
+    twice on a prompt is asked once); then, for every pair
     these left apart, one more group on a random prompt, so that every pair meets at
     least once. The default ``rounds = ceil((N-1)/(K-1))`` makes each pair meet about
     once per prompt, as in round robin, for about ``N²/K²`` calls per prompt instead of
@@ -46,9 +47,11 @@ import numpy as np
 from arena.ratings.plackett_luce import Rankings, fit_pl
 
 from ._fit import PRIOR
-from .plan import orders, size_of
+from .plan import size_of
 
-MAX_K = 26  # labels A..Z (judges.prompts.MAX_LISTWISE)
+MAX_K = 16
+"""The largest group: a ranking of 16 labels fits the parser's 40 characters of
+``[[..]]`` and a stored presentation (``"0,1,..,15"``) its 40-character column."""
 
 
 class GroupCall(NamedTuple):
@@ -247,6 +250,12 @@ class _StaticGroups(GroupPlan):
         return self._batches.pop(0) if self._batches else None
 
 
+def _distinct(groups: np.ndarray) -> np.ndarray:
+    """The groups without a repeated set of models (the first of each kept, in order)."""
+    _, first = np.unique(np.sort(groups, axis=1), axis=0, return_index=True)
+    return groups[np.sort(first)]
+
+
 def _check_k(k: int, n_models: int) -> int:
     if not 2 <= int(k) <= MAX_K:
         raise ValueError(f"k: expected 2..{MAX_K}, got {k}")
@@ -272,13 +281,13 @@ class RandomGroups:
         rounds = self._rounds(n_models, k)
         rng = np.random.default_rng([int(self.seed), n_models, n_prompts, k, rounds])
         per_prompt = [
-            np.vstack([partition_groups(n_models, k, rng) for _ in range(rounds)])
+            _distinct(np.vstack([partition_groups(n_models, k, rng) for _ in range(rounds)]))
             for _ in range(n_prompts)
         ]
         extra = cover_missing(np.vstack(per_prompt), n_models, k, rng)
         at = rng.integers(n_prompts, size=len(extra))
         for p, group in zip(at.tolist(), extra, strict=True):
-            per_prompt[p] = np.vstack([per_prompt[p], group])
+            per_prompt[p] = _distinct(np.vstack([per_prompt[p], group]))
         return np.vstack(
             [np.column_stack([np.full(len(g), p), g]) for p, g in enumerate(per_prompt)]
         )

@@ -143,10 +143,13 @@ def comparison_graph(design, n_models: int, n_prompts: int, both_orders: bool = 
 
     Round robin: every pair on every prompt. Anchor designs: every model against the
     anchor (model 0: by symmetry its index does not matter); the mediocre anchor also
-    screens all pairs on ``screen_prompts`` prompts first. Others: ``planned_calls``
-    spread evenly over all pairs.
+    screens all pairs on ``screen_prompts`` prompts first. K-wise designs: their own
+    ``pair_comparisons`` (a ranking of K counted as the pairwise comparisons its
+    Plackett-Luce information is worth). Others: ``planned_calls`` spread evenly over all pairs.
     """
     m, per_call = n_models, 2 if both_orders else 1
+    if hasattr(design, "pair_comparisons"):  # K-wise designs: a ranking's worth per pair
+        return design.pair_comparisons(n_models, n_prompts, both_orders)
     graph = np.zeros((m, m))
     if design.name in ("anchor", "mediocre-anchor"):
         screen = min(int(getattr(design, "screen_prompts", 0)), n_prompts)

@@ -54,7 +54,12 @@ DESIGN_NAMES = {
     EvaluationRun.Design.SWISS: "swiss",
     EvaluationRun.Design.ADAPTIVE: "adaptive",
     EvaluationRun.Design.PLACEMENT: "placement",
+    EvaluationRun.Design.KWISE_GROUPS: "kwise-groups",
+    EvaluationRun.Design.KWISE_WINDOWS: "kwise-windows",
 }
+# Designs whose calls rank K answers at once: they need a listwise judge, the others a
+# pairwise one (arena.matchmaking.kwise).
+KWISE_DESIGNS = (EvaluationRun.Design.KWISE_GROUPS, EvaluationRun.Design.KWISE_WINDOWS)
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -410,7 +415,7 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
             raise Refusal(
                 f"a run needs at least 2 contestants, got {len(contestants)}", field="contestants"
             )
-        _check_judge(run.judge)
+        _check_judge(run.judge, run.design)
         if run.design == EvaluationRun.Design.PLACEMENT and "ratings" not in run.design_params:
             # A run made in the admin: the board is frozen now, before anything is judged.
             _, frozen = placement_setup(
@@ -457,12 +462,19 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
     return run
 
 
-def _check_judge(judge: Judge) -> None:
+def _check_judge(judge: Judge, design: str = "") -> None:
     if not judge.base_url or not judge.model:
         raise Refusal(
             f"judge {judge.name!r} has no endpoint (base_url and model are required)", field="judge"
         )
-    if judge.mode not in PAIRWISE_MODES:
+    if design in KWISE_DESIGNS:
+        if judge.mode != judge_prompts.LISTWISE:
+            raise Refusal(
+                f"judge {judge.name!r} is a {judge.mode} judge; the {design} design needs a "
+                "listwise one (it ranks K answers per call)",
+                field="judge",
+            )
+    elif judge.mode not in PAIRWISE_MODES:
         raise Refusal(
             f"judge {judge.name!r} is a {judge.mode} judge; evaluation designs need a pairwise one",
             field="judge",

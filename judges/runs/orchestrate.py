@@ -49,9 +49,11 @@ from arena.models import (
 )
 from arena.ratings.scale import ELO_SCALE
 from judges.events import broadcast_progress
+from judges.judging import _with_write_retries as write_with_retries
 from judges.judging import run_scope
 from judges.runs.create import DESIGN_NAMES
 from judges.runs.dispatch import dispatch_generation, dispatch_judging, enqueue_step
+from judges.runs.kwise import call_answers, ensure_group_matches, is_group_batch
 from judges.runs.lifecycle import fail_run, stalled, step_perturbations, wait_for_baseline
 from judges.runs.replay import ReplayError, replay
 
@@ -109,8 +111,11 @@ def run_step(
                 dispatch_generation(run.id, current, missing)
                 return "generating"
             return "claimed elsewhere"
-        drawn = getattr(state.plan, "batch_probability", None)  # adaptive: each pair's draw
-        pending = ensure_matches(run, current, state.calls, outputs, drawn)
+        if is_group_batch(state.calls):  # a K-wise design's group calls
+            pending = ensure_group_matches(run, current, state.calls, outputs)
+        else:
+            drawn = getattr(state.plan, "batch_probability", None)  # adaptive: each pair's draw
+            pending = ensure_matches(run, current, state.calls, outputs, drawn)
         if not pending:  # every call has a judgment: the replay moves on next time
             enqueue_step(run.id)
             return "round complete"
@@ -143,9 +148,13 @@ def _outputs_for(run: EvaluationRun, calls: list[Call]):
     settings (``arena.generation.generation_label``); the others any stored answer (the
     one without a generation label first).
     """
-    batch = np.asarray(calls, np.int64).reshape(-1, 3)
-    prompt_ids = np.asarray(run.prompt_ids)[np.unique(batch[:, 0])]
-    used = np.unique(batch[:, 1:])
+    if is_group_batch(calls):
+        answers = call_answers(calls)
+    else:
+        batch = np.asarray(calls, np.int64).reshape(-1, 3)
+        answers = np.r_[batch[:, [0, 1]], batch[:, [0, 2]]]
+    prompt_ids = np.asarray(run.prompt_ids)[np.unique(answers[:, 0])]
+    used = np.unique(answers[:, 1])
     contestants = list(Contestant.objects.filter(id__in=[run.contestant_ids[i] for i in used]))
     labels = {c.id: generation_label(c) if c.base_url else None for c in contestants}
     rows = (
@@ -166,9 +175,7 @@ def _outputs_for(run: EvaluationRun, calls: list[Call]):
             unlabelled.add(key)
         elif key not in outputs:
             outputs[key] = output_id
-    needed = {
-        (run.prompt_ids[p], run.contestant_ids[m]) for p, a, b in batch.tolist() for m in (a, b)
-    }
+    needed = {(run.prompt_ids[p], run.contestant_ids[m]) for p, m in answers.tolist()}
     missing = sorted(k for k in needed if k not in outputs and labels[k[1]] is not None)
     return outputs, missing
 
@@ -328,8 +335,9 @@ def finish_run(run: EvaluationRun) -> str:
         snapshot = services.refit(run_scope(run).key, final=True)
     except Exception:
         # Give the claim back, so that the task's retry fits the run at once instead of
-        # finding it "fitting" until the claim stalls (ARENA_RUN_STALL_SECONDS).
-        _give_back_fit_claim(run)
+        # finding it "fitting" until the claim stalls (ARENA_RUN_STALL_SECONDS); retried
+        # in-process, since the error is often the locked database this write meets too.
+        write_with_retries(lambda: _give_back_fit_claim(run))
         raise
     if snapshot is None:  # another final fit of this board took it over: look again later
         _give_back_fit_claim(run)

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from arena import vocabulary
-from arena.matchmaking import Call, Verdict
+from arena.matchmaking import Call, GroupPlan, Verdict
 from arena.models import EvaluationRun, Judgment, MatchSlot
 from judges.runs.create import build_design
+from judges.runs.errors import ReplayError
+from judges.runs.kwise import StoredRankings
+
+__all__ = ["ReplayError", "RunState", "StoredVerdicts", "SwappedPlan", "replay"]
 
 # The slot a winner code names (ties and "both bad" name none).
 SLOT_WON = {vocabulary.A: 0, vocabulary.B: 1}
-
-
-class ReplayError(RuntimeError):
-    """Stored matches or verdicts that the design's replay does not produce."""
 
 
 class SwappedPlan:
@@ -130,6 +130,10 @@ class StoredVerdicts:
     def _key(self, round_index, p, a, b) -> np.ndarray:
         return ((np.asarray(round_index, np.int64) * self.p + p) * self.n + a) * self.n + b
 
+    def last_round(self) -> int | None:
+        """The last round with a stored judgment, None without any."""
+        return int(self.rounds.max()) if self.rounds.size else None
+
     def round_results(
         self, round_index: int, calls: list[Call], repeats: int
     ) -> tuple[bool, list[Verdict]]:
@@ -175,15 +179,15 @@ def replay(run: EvaluationRun) -> RunState:
     plan = design.start(len(run.contestant_ids), len(run.prompt_ids), rng, run.judge.both_orders)
     if run.perturbation == "swap":
         plan = SwappedPlan(plan)
-    stored = StoredVerdicts(run)
+    # K-wise designs hand out group calls and learn from rankings (judges.runs.kwise)
+    stored = StoredRankings(run) if isinstance(plan, GroupPlan) else StoredVerdicts(run)
     round_index = 0
     while True:
         calls = plan.next_batch()
         if not calls:
-            if stored.rounds.size and stored.rounds.max() >= round_index:
-                raise ReplayError(
-                    f"stored judgments in round {int(stored.rounds.max())} after the plan ended"
-                )
+            last = stored.last_round()
+            if last is not None and last >= round_index:
+                raise ReplayError(f"stored judgments in round {last} after the plan ended")
             return RunState(plan, round_index, [], True)
         complete, verdicts = stored.round_results(round_index, calls, run.repeats)
         if not complete:
