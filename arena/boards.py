@@ -32,6 +32,7 @@ from arena.models import (
     Voter,
 )
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
+from arena.ratings.plackett_luce import Rankings
 from arena.ratings.style import StyleVotes
 from arena.vocabulary import slot_zero_first, slot_zero_first_array, winner_codes
 
@@ -377,6 +378,45 @@ def _comparison_units(match_ids, judge_ids, voter_ids, repeats) -> np.ndarray:
         [np.asarray(match_ids, np.int64), np.asarray(who, np.int64), np.asarray(repeats, np.int64)]
     )
     return np.unique(key, axis=1, return_inverse=True)[1].ravel()
+
+
+def scope_rankings(scope: BoardScope) -> Rankings | None:
+    """The scope's K-wise rankings for a Plackett-Luce fit, when the scope holds nothing
+    else: a K-wise run's board, a listwise judge's. None when it has no ranking, or also
+    pairwise verdicts (that board stays Bradley-Terry on the pairs the rankings order:
+    :func:`scope_counts`). Human votes counted as flagged stay off, as on the public board.
+
+    Two queries (the rankings, their slots), O(rankings)."""
+    judgments = Judgment.objects.in_scope(scope, Judgment.Kind.RANKING)
+    if not scope.llm_only:
+        judgments = judgments.exclude(voter__counted_flagged=True)
+    rows = list(judgments.values_list("match_id", "ranking", "weight").order_by())
+    if not rows or Judgment.objects.in_scope(scope).exists():
+        return None
+    slots: dict[int, list[int]] = {}
+    for match_id, contestant_id in (
+        MatchSlot.objects.filter(
+            match_id__in={r[0] for r in rows}, contestant__kind=Contestant.Kind.MODEL
+        )
+        .order_by("match_id", "position")
+        .values_list("match_id", "contestant_id")
+    ):
+        slots.setdefault(match_id, []).append(contestant_id)
+    kept = [
+        (slots[match_id], ranking, weight)
+        for match_id, ranking, weight in rows
+        if len(slots.get(match_id, ())) == len(ranking)
+    ]
+    if not kept:
+        return None
+    names = model_names({c for contestants, _, _ in kept for c in contestants})
+    models = sorted(set(names.values()))
+    index = {cid: models.index(name) for cid, name in names.items()}
+    return Rankings.from_lists(
+        models,
+        [([index[c] for c in contestants], ranking) for contestants, ranking, _ in kept],
+        [weight for _, _, weight in kept],
+    )
 
 
 def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = False):

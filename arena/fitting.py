@@ -14,6 +14,7 @@ from arena.boards import (
     model_names,
     one_snapshot,
     scope_counts,
+    scope_rankings,
     scope_style_votes,
     scope_verdict_records,
     scope_vote_tally,
@@ -21,12 +22,15 @@ from arena.boards import (
 )
 from arena.ratings.elo import DEFAULT_K, elo_from_votes
 from arena.ratings.leaderboard import leaderboard
+from arena.ratings.plackett_luce import pl_leaderboard
 from arena.ratings.style import style_leaderboard
 from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
 from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
-# The board options fitted beside Bradley-Terry (``FittedBoard.options``).
-OPTION_METHODS = ("elo", "swiss", "winrate")
+# The board options fitted beside the board's own fit (``FittedBoard.options``): beside
+# Bradley-Terry, or beside Plackett-Luce on a board of K-wise rankings only (then "bt").
+OPTION_METHODS = ("elo", "swiss", "winrate", "bt")
+PAIRS_OF_RANKINGS = "Bradley-Terry on the pairs each K-wise ranking orders (ties half)"
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,9 @@ def fit_scope(
     elo_state: dict | None = None,
     swiss_tournaments: int = DEFAULT_TOURNAMENTS,
 ) -> FittedBoard:
-    """Fit the scope's Bradley-Terry board (style-controlled if asked) and, without style
+    """Fit the scope's Bradley-Terry board (style-controlled if asked; Plackett-Luce when
+    the scope holds K-wise rankings only, :func:`arena.boards.scope_rankings`, with
+    Bradley-Terry on the pairs they order as the option ``bt``) and, without style
     control, its options: the online Elo (K-factor ``elo_k``, the votes replayed in the
     order cast, continuing ``elo_state``, the last board's: :func:`board_elo`) and the
     Swiss standings (``swiss_tournaments`` simulated tournaments)."""
@@ -84,6 +90,12 @@ def fit_scope(
         board = leaderboard(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
+        rankings = scope_rankings(scope)
+        if rankings is not None:  # K-wise rankings only: Plackett-Luce, BT as the option
+            pairs = {**board, "notes": [*board["notes"], PAIRS_OF_RANKINGS]}
+            board = pl_leaderboard(
+                rankings, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, rankings.models)
+            ).as_dict()
         options = {
             "elo": board_elo(scope, elo_k, elo_state),
             "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
@@ -91,6 +103,8 @@ def fit_scope(
         winrate = board_winrate(scope, counts)
         if winrate is not None:
             options["winrate"] = winrate
+        if rankings is not None:
+            options["bt"] = _option(pairs)
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],

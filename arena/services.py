@@ -52,15 +52,16 @@ def latest_snapshot(
 
 # The standings a leaderboard endpoint answers: Bradley-Terry (the snapshot's own rows) or
 # one of the options fitted beside it (LeaderboardSnapshot.options).
-BoardMethod = Literal["bt", "elo", "swiss", "winrate"]
+BoardMethod = Literal["bt", "elo", "swiss", "winrate", "pl"]
 BOARD_METHODS: tuple[str, ...] = get_args(BoardMethod)
 
 
 def board_json(scope: BoardScope, snapshot, method: str = "bt") -> dict:
     """The board as JSON; a board not fitted yet is empty and ``pending``.
 
-    ``method`` other than "bt" answers the option stored with the snapshot; a snapshot
-    without it (a style-controlled board) is a 404 naming ``method``.
+    ``method`` other than the board's own ("bt", or "pl" for a board of K-wise rankings)
+    answers the option stored with the snapshot; a snapshot without it (a
+    style-controlled board) is a 404 naming ``method``.
     """
     if snapshot is None:
         return {
@@ -84,7 +85,9 @@ def board_json(scope: BoardScope, snapshot, method: str = "bt") -> dict:
         "graph": snapshot.graph,
         "pending": False,
     }
-    if method != "bt":
+    # "bt" is the board's own fit, or its option on a Plackett-Luce board (K-wise rankings)
+    own = method == snapshot.method or (method == "bt" and "bt" not in snapshot.options)
+    if not own:
         option = _option_of(snapshot, method)
         board.update(
             method=method,
@@ -105,6 +108,8 @@ def _option_of(snapshot, method: str) -> dict:
         why = (
             "win rates need a baseline, one model in every comparison"
             if method == "winrate" and not snapshot.scope.endswith("|style=1")
+            else "Plackett-Luce fits a board of K-wise rankings only"
+            if method == "pl"
             else "only Bradley-Terry on a style-controlled board"
         )
         raise Refusal(

@@ -73,6 +73,7 @@ class PowerOut(Schema):
 
 class LeaderboardOut(Schema):
     scope: str
+    method: str = "bt"  # "pl": Plackett-Luce on K-wise rankings (a K-wise run's board)
     created_at: str
     n_votes: int
     rows: list[BoardRow]
@@ -140,6 +141,7 @@ def run_out(run: EvaluationRun) -> dict:
         "leaderboard": (
             {
                 "scope": snapshot.scope,
+                "method": snapshot.method,
                 "created_at": snapshot.created_at.isoformat(),
                 "n_votes": snapshot.n_votes,
                 "rows": snapshot.rows,

@@ -20,6 +20,7 @@ from arena.models import EvaluationRun
 from judges import access, runs
 from judges.api import power_out, run_out
 from judges.judging import run_scope
+from judges.runs.create import KWISE_DESIGNS
 
 PENDING = EvaluationRun.Status.PENDING
 ACTIONS = {"start": runs.start_run, "cancel": runs.cancel_run, "resume": runs.resume_run}
@@ -57,6 +58,9 @@ def run_detail(request, run_id: int):
     )
     scope = run_scope(run)
     data = run_out(run)
+    board_query = {"set": scope.prompt_set, "by": scope.by}
+    if run.design in KWISE_DESIGNS:  # its board is Plackett-Luce's (Bradley-Terry: an option)
+        board_query["method"] = "pl"
     return render(
         request,
         "judges/run_detail.html",
@@ -66,7 +70,7 @@ def run_detail(request, run_id: int):
             "data": data,
             "board": data["leaderboard"],
             "scope_key": scope.key,
-            "board_query": urlencode({"set": scope.prompt_set, "by": scope.by}),
+            "board_query": urlencode(board_query),
             "can_act": request.user.is_staff,
         },
     )

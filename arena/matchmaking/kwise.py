@@ -38,6 +38,7 @@ the same groups; the run's generator only orders the presentations.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -88,16 +89,17 @@ def latin_square(k: int) -> np.ndarray:
     return (first[None, :] + np.arange(k)[:, None]) % k
 
 
-def partition_groups(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """One random partition of ``n`` models into groups of ``k`` (shape (ceil(n/k), k)):
-    the last group, when short, is filled with distinct other models at random."""
-    perm = rng.permutation(n)
+def partition_groups(n: int, k: int, rng: np.random.Generator, count: int = 1) -> np.ndarray:
+    """``count`` random partitions of ``n`` models into groups of ``k``, shape
+    (count · ceil(n/k), k): the last group of each, when short, is filled with distinct
+    other models of that partition at random."""
+    perm = rng.permuted(np.tile(np.arange(n), (count, 1)), axis=1)
     g = -(-n // k)
     short = g * k - n
     if short:
-        others = np.setdiff1d(np.arange(n), perm[(g - 1) * k :])
-        perm = np.r_[perm, rng.choice(others, short, replace=False)]
-    return perm.reshape(g, k)
+        others = rng.permuted(perm[:, : (g - 1) * k], axis=1)[:, :short]
+        perm = np.hstack([perm, others])
+    return perm.reshape(count * g, k)
 
 
 def cover_missing(groups: np.ndarray, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -250,12 +252,6 @@ class _StaticGroups(GroupPlan):
         return self._batches.pop(0) if self._batches else None
 
 
-def _distinct(groups: np.ndarray) -> np.ndarray:
-    """The groups without a repeated set of models (the first of each kept, in order)."""
-    _, first = np.unique(np.sort(groups, axis=1), axis=0, return_index=True)
-    return groups[np.sort(first)]
-
-
 def _check_k(k: int, n_models: int) -> int:
     if not 2 <= int(k) <= MAX_K:
         raise ValueError(f"k: expected 2..{MAX_K}, got {k}")
@@ -276,36 +272,32 @@ class RandomGroups:
     name: str = "kwise-groups"
 
     def groups(self, n_models: int, n_prompts: int) -> np.ndarray:
-        """Every group of the design, shape (G, 1 + k): ``(prompt, model...)``, by prompt."""
+        """Every group of the design, shape (G, 1 + k): ``(prompt, model...)``, by prompt
+        (read-only: the same sizes give the same array, drawn once)."""
         k = _check_k(self.k, n_models)
-        rounds = self._rounds(n_models, k)
-        rng = np.random.default_rng([int(self.seed), n_models, n_prompts, k, rounds])
-        per_prompt = [
-            _distinct(np.vstack([partition_groups(n_models, k, rng) for _ in range(rounds)]))
-            for _ in range(n_prompts)
-        ]
-        extra = cover_missing(np.vstack(per_prompt), n_models, k, rng)
-        at = rng.integers(n_prompts, size=len(extra))
-        for p, group in zip(at.tolist(), extra, strict=True):
-            per_prompt[p] = _distinct(np.vstack([per_prompt[p], group]))
-        return np.vstack(
-            [np.column_stack([np.full(len(g), p), g]) for p, g in enumerate(per_prompt)]
-        )
+        return _random_groups(int(self.seed), n_models, n_prompts, k, self._rounds(n_models, k))
 
     def planned_calls(self, n_models: int, n_prompts: int, both_orders: bool = False) -> int:
+        """Exact up to :data:`EXACT_GROUPS` groups; beyond (a power search's hypothetical
+        prompt counts), ``rounds · ceil(N/K)`` groups per prompt, which a set drawn twice
+        on a prompt can only lower (and at such sizes every pair has met)."""
         k = _check_k(self.k, n_models)
+        rounds = self._rounds(n_models, k)
+        per_prompt = rounds * -(-n_models // k)
+        if per_prompt * n_prompts > EXACT_GROUPS:
+            return per_prompt * n_prompts * _presentations(k, both_orders)
         return len(self.groups(n_models, n_prompts)) * _presentations(k, both_orders)
 
     def pair_comparisons(self, n_models: int, n_prompts: int, both_orders: bool = False):
-        """Pairwise comparisons the plan is worth per pair, (n, n) symmetric (for power)."""
+        """Pairwise comparisons the plan is worth per pair, (n, n) symmetric (for power):
+        each of its calls spread evenly over the pairs, a ranking worth
+        :func:`ranking_information` comparisons."""
         k = _check_k(self.k, n_models)
-        groups = self.groups(n_models, n_prompts)[:, 1:]
-        graph = np.zeros((n_models, n_models))
-        a, b = np.repeat(groups, k, axis=1).ravel(), np.tile(groups, (1, k)).ravel()
-        np.add.at(graph, (a, b), 1.0)
+        calls = self.planned_calls(n_models, n_prompts, both_orders)
+        graph = np.full((n_models, n_models), calls * ranking_information(k))
+        graph /= max(math.comb(n_models, 2), 1)
         np.fill_diagonal(graph, 0.0)
-        per_pair = ranking_information(k) / math.comb(k, 2)
-        return graph * per_pair * _presentations(k, both_orders)
+        return graph
 
     def start(self, models, prompts, rng, both_orders=False) -> GroupPlan:
         n, n_prompts = size_of(models), size_of(prompts)
@@ -320,6 +312,30 @@ class RandomGroups:
         if not 1 <= int(self.rounds) <= 1000:
             raise ValueError(f"rounds: expected 1..1000, got {self.rounds}")
         return int(self.rounds)
+
+
+EXACT_GROUPS = 200_000
+
+
+@functools.lru_cache(maxsize=16)
+def _random_groups(seed: int, n_models: int, n_prompts: int, k: int, rounds: int) -> np.ndarray:
+    """:meth:`RandomGroups.groups`, drawn once per sizes (a run replays it every step)."""
+    if rounds * -(-n_models // k) * n_prompts > 10 * EXACT_GROUPS:
+        raise ValueError(f"rounds: {rounds} partitions of {n_prompts} prompts are too many calls")
+    rng = np.random.default_rng([seed, n_models, n_prompts, k, rounds])
+    drawn = partition_groups(n_models, k, rng, n_prompts * rounds)
+    prompts = np.repeat(np.arange(n_prompts), len(drawn) // n_prompts)
+    extra = cover_missing(drawn, n_models, k, rng)
+    groups = np.column_stack(
+        [np.r_[prompts, rng.integers(n_prompts, size=len(extra))], np.vstack([drawn, extra])]
+    )
+    # a set of models drawn twice on a prompt is asked once (the first kept), by prompt
+    key = np.column_stack([groups[:, :1], np.sort(groups[:, 1:], axis=1)])
+    _, first = np.unique(key, axis=0, return_index=True)
+    first = np.sort(first)
+    groups = groups[first[np.argsort(groups[first, 0], kind="stable")]]
+    groups.flags.writeable = False
+    return groups
 
 
 @dataclass(frozen=True)
@@ -351,9 +367,9 @@ class SlidingWindows:
     def planned_calls(self, n_models: int, n_prompts: int, both_orders: bool = False) -> int:
         """At most this many calls (a prompt's windows depend on its random offset)."""
         k, stride, screen = self._sizes(n_models, n_prompts)
-        cover = RandomGroups(k=k, seed=self.seed).groups(n_models, screen)
+        cover = RandomGroups(k=k, seed=self.seed).planned_calls(n_models, screen)
         windows = (n_prompts - screen) * self.windows_per_prompt(n_models, k, stride)
-        return (len(cover) + windows) * _presentations(k, both_orders)
+        return (cover + windows) * _presentations(k, both_orders)
 
     def pair_comparisons(self, n_models: int, n_prompts: int, both_orders: bool = False):
         """Spread evenly over the pairs (the windows follow the verdicts)."""

@@ -6,6 +6,7 @@ from django.db.models import Count
 
 from arena.errors import Refusal
 from arena.models import Judgment, LeaderboardSnapshot, Match, MatchSlot
+from arena.services import board_json
 from judges.clients.fake_server import FakeLLMServer
 from judges.judging import judge_batch, run_scope
 from judges.runs import create_run, start_run
@@ -31,7 +32,7 @@ def _board_order(run) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_runs_random_groups_with_first_rankings(server, celery_worker):
+def test_it_runs_random_groups_with_first_rankings(server, celery_worker, client):
     prompt_set, contestants, judge = make_world(
         server.base_url, n_models=8, n_prompts=6, mode="listwise", logprobs=True
     )
@@ -71,6 +72,20 @@ def test_it_runs_random_groups_with_first_rankings(server, celery_worker):
         assert by_rank == by_probability
         assert sorted(judgment.ranking) == [1, 2, 3, 4]
     assert kendall_tau(_board_order(run), true_order(8)) > 0.6
+    # the board: Plackett-Luce on the rankings, Bradley-Terry on their pairs as the option
+    snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
+    assert snapshot.method == "pl" and snapshot.n_votes == run.calls_made
+    scope = run_scope(run)
+    assert board_json(scope, snapshot, "pl")["rows"] == snapshot.rows
+    pairs = board_json(scope, snapshot, "bt")
+    assert pairs["method"] == "bt" and pairs["rows"] != snapshot.rows
+    assert sum(r["votes"] for r in pairs["rows"]) == 2 * 6 * run.calls_made  # 6 pairs a ranking
+    assert (
+        kendall_tau(
+            [r["model"] for r in sorted(pairs["rows"], key=lambda r: -r["rating"])], true_order(8)
+        )
+        > 0.6
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -133,3 +148,28 @@ def test_kwise_designs_need_a_listwise_judge_and_pairwise_designs_refuse_one(set
         start_run(run)
     assert refused.value.field == "judge" and "pairwise" in str(refused.value)
     assert not Match.objects.exists() and not MatchSlot.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_runs_api_and_page_show_the_plackett_luce_board(server, celery_worker, client):
+    prompt_set, contestants, judge = make_world(
+        server.base_url, n_models=5, n_prompts=3, mode="listwise"
+    )
+    run = create_run(
+        prompt_set=prompt_set,
+        judge=judge,
+        contestants=contestants,
+        design="kwise_groups",
+        design_params={"k": 3},
+    )
+    start_run(run)
+    run = wait_until_finished(run, 120)
+    assert run.status == "done", run.error
+    page = client.get(f"/runs/{run.id}/")
+    assert page.status_code == 200
+    assert b"Plackett-Luce fit of the judge" in page.content
+    assert b"method=pl" in page.content
+    board = client.get(f"/api/leaderboard?set=evals&by=run:{run.id}&method=pl").json()
+    assert board["method"] == "pl" and len(board["rows"]) == 5
+    pairs = client.get(f"/api/leaderboard?set=evals&by=run:{run.id}").json()
+    assert pairs["method"] == "bt" and "pl" not in pairs["options"] and "bt" in pairs["options"]

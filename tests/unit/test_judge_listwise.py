@@ -29,7 +29,9 @@ def test_it_ranks_by_the_first_tokens_probabilities_not_the_generated_order():
     text = "".join(parts)
     tokens = _tokens(parts, 3, [("B", 0.45), ("C", 0.30), ("A", 0.15), ("D", 0.05)])
     first = first_token_probabilities(text, tokens, 4)
-    assert first.by_label == pytest.approx({"A": 0.15 / 0.95, "B": 0.45 / 0.95, "C": 0.3 / 0.95, "D": 0.05 / 0.95})
+    assert first.by_label == pytest.approx(
+        {"A": 0.15 / 0.95, "B": 0.45 / 0.95, "C": 0.3 / 0.95, "D": 0.05 / 0.95}
+    )
     assert first.coverage == pytest.approx(0.95)
     ranking = first_ranking(first, parse_ranking(text, 4), 4)
     assert ranking.label == "B>C>A>D"  # C second by probability, though generated last
