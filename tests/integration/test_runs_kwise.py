@@ -173,3 +173,51 @@ def test_the_runs_api_and_page_show_the_plackett_luce_board(server, celery_worke
     assert board["method"] == "pl" and len(board["rows"]) == 5
     pairs = client.get(f"/api/leaderboard?set=evals&by=run:{run.id}").json()
     assert pairs["method"] == "bt" and "pl" not in pairs["options"] and "bt" in pairs["options"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_evaluate_waits_for_a_kwise_run_and_prints_its_board(server, celery_worker, capsys):
+    from django.core.management import call_command
+
+    make_world(server.base_url, n_models=4, n_prompts=3, mode="listwise")
+    call_command(
+        "evaluate",
+        "--prompt-set",
+        "evals",
+        "--judge",
+        JUDGE,
+        "--contestants",
+        "cand-00,cand-01,cand-02,cand-03",
+        "--design",
+        "kwise_groups",
+        "--param",
+        "k=3",
+        "--wait",
+        "--timeout",
+        "120",
+    )
+    out = capsys.readouterr().out
+    assert "K-wise: random groups covering every pair" in out
+    assert "done:" in out
+    for name in true_order(4):
+        assert name in out
+
+
+@pytest.mark.django_db
+def test_bad_kwise_parameters_are_refused_and_write_nothing():
+    prompt_set, contestants, judge = make_world(
+        "http://127.0.0.1:9", n_models=4, n_prompts=2, mode="listwise"
+    )
+    for params, message in (({"k": 1}, "k: expected"), ({"k": "4"}, "k: expected an integer"),
+                            ({"size": 4}, "unknown parameter")):  # fmt: skip
+        run = create_run(
+            prompt_set=prompt_set,
+            judge=judge,
+            contestants=contestants,
+            design="kwise_groups",
+            design_params=params,
+        )
+        with pytest.raises(Refusal, match=message) as refused:
+            start_run(run)
+        assert refused.value.field == "design_params"
+    assert not Match.objects.exists()
