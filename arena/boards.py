@@ -722,6 +722,8 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
         "match__origin",
     )
     for (judge_id, flagged, origin, *cell), n in by_judge.items():
+        if judge_id is None and origin == Match.Origin.RUN:
+            continue  # annotators' labels on a run's matches (judges.campaigns): no cells
         if origin == Match.Origin.SIDE_BY_SIDE:
             source = NAMED_SOURCE
         elif judge_id is None:

@@ -190,6 +190,9 @@ class Voter(models.Model):
         SESSION = "session", "Browser session"
         USER = "user", "Logged-in user"
         IMPORTED = "imported", "Imported annotator / crowd"
+        # A named annotator of annotation campaigns (arena.campaigns): label
+        # "annotator:<user id>"; its judgments are labels on run matches, on no board.
+        ANNOTATOR = "annotator", "Campaign annotator"
 
     label = models.CharField(
         max_length=200,
@@ -563,6 +566,8 @@ class JudgmentQuerySet(models.QuerySet):
         qs = self.filter(
             match__prompt_set__slug=scope.prompt_set, kind=kind, status=Judgment.Status.OK
         ).exclude(match__origin=Match.Origin.SIDE_BY_SIDE)  # named votes: on no board
+        # Annotators' labels (a person's verdict on a run's match, arena.campaigns): on no board.
+        qs = qs.exclude(voter__isnull=False, match__origin=Match.Origin.RUN)
         if kind == Judgment.Kind.PAIRWISE:
             qs = qs.filter(match__k=2)
         if scope.by == "humans":
@@ -888,3 +893,143 @@ class PairOutcomeCount(models.Model):
             ),
             models.CheckConstraint(condition=Q(count__gte=0), name="pair_count_non_negative"),
         ]
+
+
+# --- annotation campaigns (arena.campaigns) ---------------------------------------------
+
+
+class AnnotationCampaign(models.Model):
+    """An evaluation run whose judges are people: named annotators label matches of a run.
+
+    Each item (a match of ``run``) goes to ``redundancy`` annotators, balanced across them;
+    gold items (a match with ``gold_winner``) are mixed into every annotator's queue at
+    ``gold_rate``. An annotator's verdict is a ``Judgment`` on the run's match by the
+    annotator's ``Voter`` (kind ``annotator``): a human judgment on a run match, which no
+    board reads (``JudgmentQuerySet.in_scope``) and the human-anchored boards take as labels.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    guidelines = models.TextField(
+        blank=True, help_text="What annotators are asked to judge, and how (Markdown)."
+    )
+    run = models.ForeignKey(
+        EvaluationRun,
+        on_delete=models.CASCADE,
+        related_name="campaigns",
+        help_text="The run whose matches people judge.",
+    )
+    redundancy = models.PositiveSmallIntegerField(default=3, help_text="Annotators per item (r).")
+    gold_rate = models.FloatField(
+        default=0.1, help_text="Share of an annotator's assignments that are gold items."
+    )
+    assignment_seconds = models.PositiveIntegerField(
+        default=1800, help_text="An assignment not answered by then is handed out again."
+    )
+    queue_size = models.PositiveSmallIntegerField(
+        default=3, help_text="Assignments held ready per annotator."
+    )
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="CampaignMember", related_name="campaigns"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lt=1), name="campaign_gold_rate_0_1"
+            ),
+            models.CheckConstraint(condition=Q(redundancy__gte=1), name="campaign_redundancy_1"),
+            models.CheckConstraint(condition=Q(queue_size__gte=1), name="campaign_queue_size_1"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CampaignMember(models.Model):
+    """An annotator of the campaign's pool: a Django user and the Voter their labels carry."""
+
+    campaign = models.ForeignKey(
+        AnnotationCampaign, on_delete=models.CASCADE, related_name="members"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships"
+    )
+    voter = models.ForeignKey(Voter, on_delete=models.PROTECT, related_name="memberships")
+    active = models.BooleanField(default=True, help_text="Inactive: gets no new assignments.")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "user"], name="member_unique_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.campaign_id}"
+
+
+class CampaignItem(models.Model):
+    """A match of the campaign's run to be judged; ``gold``: a honeypot with a known answer."""
+
+    campaign = models.ForeignKey(AnnotationCampaign, on_delete=models.CASCADE, related_name="items")
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="campaign_items")
+    gold = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "match"], name="item_unique_match"),
+        ]
+        indexes = [models.Index(fields=["campaign", "gold"], name="item_campaign_gold_idx")]
+
+    def __str__(self):
+        return f"item {self.match_id} of {self.campaign_id}"
+
+
+class Assignment(models.Model):
+    """One item handed to one annotator, with the order its answers are shown in.
+
+    The browser knows it by ``public_id`` only (never the match's ids). Pending until
+    answered (done, with its judgment) or until ``expires_at`` passes (expired: the item
+    is handed out again, to someone else)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    item = models.ForeignKey(CampaignItem, on_delete=models.CASCADE, related_name="assignments")
+    member = models.ForeignKey(CampaignMember, on_delete=models.CASCADE, related_name="assignments")
+    presentation = models.CharField(
+        max_length=40, help_text="Slot order shown, comma-separated (arena.vocabulary)."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    handed_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    shown_at = models.DateTimeField(null=True, blank=True)
+    judgment = models.OneToOneField(
+        Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
+    )
+
+    class Meta:
+        constraints = [
+            # An annotator never gets the same item twice, unless an earlier one expired.
+            models.UniqueConstraint(
+                fields=["item", "member"],
+                condition=~Q(status="expired"),
+                name="assignment_unique_live",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "status"], name="assignment_member_idx"),
+            models.Index(fields=["status", "expires_at"], name="assignment_expiry_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.item} to {self.member_id}: {self.status}"

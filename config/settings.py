@@ -323,11 +323,18 @@ ARENA_TRUST_Z = env_float("ARENA_TRUST_Z", 4.0)
 ARENA_TRUST_MIN_VOTES = env_int("ARENA_TRUST_MIN_VOTES", 10)
 ARENA_TRUST_INTERVAL_SECONDS = env_float("ARENA_TRUST_INTERVAL_SECONDS", 30.0)
 ARENA_TRUST_WINDOW_HOURS = env_float("ARENA_TRUST_WINDOW_HOURS", 24.0)
+# Annotation campaigns (judges.campaigns): how often beat expires overdue assignments and
+# hands their items out again (an annotator asking for work expires their own at once).
+ARENA_CAMPAIGN_EXPIRY_SECONDS = env_float("ARENA_CAMPAIGN_EXPIRY_SECONDS", 60.0)
 CELERY_BEAT_SCHEDULE = {
     "arena-voter-trust": {
         "task": "arena.tasks.score_voters",
         "schedule": ARENA_TRUST_INTERVAL_SECONDS,
-    }
+    },
+    "arena-campaign-expiry": {
+        "task": "judges.tasks.expire_assignments",
+        "schedule": ARENA_CAMPAIGN_EXPIRY_SECONDS,
+    },
 }
 # Evaluation runs (judges/runs/). A judge call is retried inside the task by the client
 # (the judge's max_retries, backoff from ARENA_JUDGE_RETRY_BASE_DELAY seconds, full jitter);

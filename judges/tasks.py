@@ -32,7 +32,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
-from judges import judging, schedules
+from judges import campaigns, judging, schedules
 from judges.runs import lifecycle, orchestrate
 from llm.errors import LLMTransientError
 
@@ -146,3 +146,23 @@ def watch_runs() -> list[int]:
 def start_scheduled_run(template_id: int) -> int | None:
     """Beat, on a schedule template's crontab: start a copy of the template."""
     return schedules.start_scheduled_run(template_id)
+
+
+# Annotation campaigns (judges.campaigns): database errors retry; both are idempotent.
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=5,
+    retry_backoff=0.5,
+    retry_backoff_max=10,
+)
+def hand_out_assignments(campaign_id: int) -> int:
+    """Fill the campaign's annotators' queues (after an answer, an expiry, an opening)."""
+    return campaigns.hand_out(campaign_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def expire_assignments() -> int:
+    """Beat, every ARENA_CAMPAIGN_EXPIRY_SECONDS: overdue assignments go to someone else."""
+    return campaigns.expire_overdue()
