@@ -1,0 +1,270 @@
+"""Annotation campaigns (issue 20 part 1) with real Celery workers: assignments handed out to
+r annotators each, expiry and reassignment, gold accuracy, no identity on the annotator's
+page, each annotator's own queue only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.test import Client
+
+from arena.boards import BoardScope, rebuild_pair_counts, scope_counts
+from arena.models import (
+    Assignment,
+    CampaignItem,
+    Judgment,
+    MatchSlot,
+    PairOutcomeCount,
+    Voter,
+)
+from arena.vocabulary import WINNERS, parse_presentation
+from config.celery import app
+from judges.campaigns import open_campaign, run_labels
+from tests.factories import staff_user
+from tests.integration.campaign_world import MODELS, annotators, run_with_matches, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def logged_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def next_item(client, campaign, timeout=20.0) -> dict:
+    """The annotator's next item, waiting while the workers hand one out."""
+
+    def ready():
+        data = client.get(f"/api/campaigns/{campaign.pk}/next").json()
+        return data if data["state"] != "waiting" else None
+
+    return wait_for(ready, timeout, "a hand-out")
+
+
+def answer(client, item, **choice):
+    body = {"idempotency_key": uuid.uuid4().hex, **choice}
+    return client.post(
+        f"/api/campaigns/assignments/{item['id']}/answer",
+        json.dumps(body),
+        content_type="application/json",
+    )
+
+
+def right_answer(item) -> str:
+    """The gold answer in the order the item was shown (the test may read the database)."""
+    assignment = Assignment.objects.select_related("item__match").get(public_id=item["id"])
+    gold = assignment.item.match.gold_winner
+    if gold in ("", "tie"):  # a regular item: any answer
+        return gold or "a"
+    shown = parse_presentation(assignment.presentation)
+    return WINNERS[shown.index(WINNERS.index(gold))]
+
+
+def test_it_hands_each_item_to_r_annotators_balanced_and_keeps_labels_off_the_boards(
+    celery_worker,
+):
+    run, matches = run_with_matches(12)
+    pool = annotators(4)
+    campaign = open_campaign(run, pool, redundancy=2, gold_rate=0.0, queue_size=2)
+    clients = [logged_in(user) for user in pool]
+    finished = set()
+    while len(finished) < len(clients):  # round robin: each answers one item per turn
+        for i, client in enumerate(clients):
+            if i in finished:
+                continue
+            data = next_item(client, campaign)
+            if data["state"] == "finished":
+                finished.add(i)
+                continue
+            assert answer(client, data["item"], winner="a").status_code == 200
+
+    labels = run_labels(run)
+    assert labels.count() == 12 * 2
+    per_match = {}
+    for match_id, voter_id in labels.values_list("match_id", "voter_id"):
+        per_match.setdefault(match_id, set()).add(voter_id)
+    assert all(len(voters) == 2 for voters in per_match.values()) and len(per_match) == 12
+    per_voter = sorted(labels.values_list("voter_id", flat=True))
+    counts = [per_voter.count(v) for v in set(per_voter)]
+    assert len(counts) == 4 and max(counts) - min(counts) <= 1
+    assert set(Voter.objects.filter(judgments__in=labels).values_list("kind", flat=True)) == {
+        "annotator"
+    }
+    # the answers were "a" in the order shown: stored in slot terms, as presented
+    for judgment in labels:
+        assert judgment.winner == WINNERS[parse_presentation(judgment.presentation)[0]]
+        assert judgment.voted_at >= judgment.shown_at
+    # on no board: no running count, no human or run board, not after a rebuild either
+    assert not PairOutcomeCount.objects.exists()
+    for by in ("humans", "all", f"run:{run.pk}"):
+        assert not Judgment.objects.in_scope(BoardScope("camp", by)).exists()
+    rebuild_pair_counts(run.prompt_set)
+    assert not PairOutcomeCount.objects.exists()
+    assert scope_counts(BoardScope("camp", "humans")).n_votes == 0 if hasattr(
+        scope_counts(BoardScope("camp", "humans")), "n_votes"
+    ) else True
+
+
+def test_an_expired_assignment_is_handed_to_someone_else(celery_worker):
+    run, matches = run_with_matches(1)
+    slow, quick = annotators(2)
+    campaign = open_campaign(run, [slow, quick], redundancy=1, gold_rate=0.0, queue_size=1)
+    slow_client, quick_client = logged_in(slow), logged_in(quick)
+    wait_for(lambda: Assignment.objects.filter(item__campaign=campaign).exists())
+    holder = Assignment.objects.get(item__campaign=campaign)
+    first, other = (
+        (slow_client, quick_client) if holder.member.user == slow else (quick_client, slow_client)
+    )
+    item = next_item(first, campaign)
+    assert item["state"] == "item"
+    assert next_item(other, campaign)["state"] == "finished"  # r = 1: nothing for the other
+
+    # time passes: the beat's expiry task, run by the worker, hands the item out again
+    Assignment.objects.filter(pk=holder.pk).update(expires_at=holder.handed_at)
+    app.send_task("judges.tasks.expire_assignments")
+    wait_for(lambda: Assignment.objects.filter(item__campaign=campaign).count() == 2)
+    again = next_item(other, campaign)
+    assert again["state"] == "item" and again["item"]["id"] != item["item"]["id"]
+    assert again["item"]["prompt"] == item["item"]["prompt"]  # the same item
+    late = answer(first, item["item"], winner="b")
+    assert late.status_code == 410
+    assert not Judgment.objects.exists()
+    assert answer(other, again["item"], winner="tie").status_code == 200
+    assert next_item(first, campaign)["state"] == "finished"
+    statuses = sorted(Assignment.objects.values_list("status", flat=True))
+    assert statuses == ["done", "expired"]
+    assert Judgment.objects.get().winner == "tie"
+
+
+def test_gold_items_measure_each_annotators_accuracy(celery_worker):
+    run, matches = run_with_matches(16, n_gold=8)
+    careful, careless, third = annotators(3)
+    campaign = open_campaign(
+        run, [careful, careless, third], redundancy=2, gold_rate=0.4, queue_size=2
+    )
+    gold_ids = set(CampaignItem.objects.filter(campaign=campaign, gold=True).values_list("pk", flat=True))
+    assert len(gold_ids) == 8
+    clients = {careful: logged_in(careful), careless: logged_in(careless), third: logged_in(third)}
+    finished = set()
+    while len(finished) < 3:
+        for user, client in clients.items():
+            if user in finished:
+                continue
+            data = next_item(client, campaign)
+            if data["state"] == "finished":
+                finished.add(user)
+                continue
+            right = right_answer(data["item"])
+            if user == careless:
+                choice = {"a": "b", "b": "a", "tie": "a"}[right]
+            else:
+                choice = right if right != "tie" else "a"
+            assert answer(client, data["item"], winner=choice).status_code == 200
+
+    staff = logged_in(staff_user())
+    report = staff.get(f"/api/campaigns/{campaign.pk}/progress").json()
+    rows = {row["username"]: row for row in report["annotators"]}
+    assert rows["annotator0"]["gold_answers"] >= 4
+    assert rows["annotator0"]["gold_accuracy"] == 1.0
+    assert rows["annotator1"]["gold_answers"] >= 4
+    assert rows["annotator1"]["gold_accuracy"] == 0.0
+    assert any("gold accuracy" in flag for flag in rows["annotator1"]["flags"])
+    assert not any("gold accuracy" in flag for flag in rows["annotator0"]["flags"])
+    done = Assignment.objects.filter(item__campaign=campaign, status="done")
+    for user in (careful, careless, third):  # the gold share is kept near the rate
+        mine = done.filter(member__user=user)
+        assert abs(mine.filter(item__gold=True).count() - 0.4 * mine.count()) <= 1.5
+    cov = report["coverage"]
+    assert (cov["items"], cov["items_done"], cov["answers"]) == (8, 8, 16)
+    assert report["alpha"]["n"] == 8
+    page = staff.get(f"/campaigns/{campaign.pk}/")
+    assert page.status_code == 200 and b"annotator1" in page.content
+
+
+def test_the_annotator_page_says_nothing_of_who_wrote_what(celery_worker):
+    run, matches = run_with_matches(2, n_kwise=1, k=3)
+    (user,) = annotators(1)
+    campaign = open_campaign(
+        run, [user], redundancy=1, gold_rate=0.0, queue_size=3, guidelines="Prefer **facts**."
+    )
+    client = logged_in(user)
+    page = client.get(f"/annotate/{campaign.pk}/")
+    assert page.status_code == 200
+    assert b"<strong>facts</strong>" in page.content  # the guidelines, rendered
+    secrets = [*MODELS]
+    for match in matches:
+        secrets += [str(match.public_id), f"match {match.pk}"]
+        for slot in MatchSlot.objects.filter(match=match):
+            secrets += [f'"output_id": {slot.output_id}', f'"contestant": {slot.contestant_id}']
+    seen_k = set()
+    while True:
+        data = next_item(client, campaign)
+        if data["state"] == "finished":
+            break
+        raw = json.dumps(data)
+        text = page.content.decode() + raw
+        assert not [s for s in secrets if s in text]
+        item = data["item"]
+        assert set(item) == {"id", "k", "prompt", "prompt_html", "answers", "expires_at"}
+        assert all(set(a) == {"text", "html"} for a in item["answers"])
+        # nothing in the texts says which writer is where beyond what the item shows
+        assert "<strong>" in item["prompt_html"]
+        seen_k.add(item["k"])
+        if item["k"] == 2:
+            assert answer(client, item, winner="a").status_code == 200
+        else:
+            assert answer(client, item, ranking=[2, 1, 3]).status_code == 200
+    assert seen_k == {2, 3}
+    ranked = Judgment.objects.get(kind="ranking")
+    shown = parse_presentation(ranked.presentation)
+    assert [ranked.ranking[slot] for slot in shown] == [2, 1, 3]  # stored in slot terms
+
+
+def test_an_annotator_sees_only_their_own_queue(celery_worker):
+    run, matches = run_with_matches(3)
+    member, outsider = annotators(2)
+    campaign = open_campaign(run, [member], redundancy=1, gold_rate=0.0)
+    mine = next_item(logged_in(member), campaign)
+    assert mine["state"] == "item"
+    other = logged_in(outsider)
+    assert other.get(f"/api/campaigns/{campaign.pk}/next").status_code == 404
+    assert other.get(f"/annotate/{campaign.pk}/").status_code == 404
+    assert answer(other, mine["item"], winner="a").status_code == 404
+    assert other.get(f"/api/campaigns/{campaign.pk}/progress").status_code == 403
+    assert other.get(f"/campaigns/{campaign.pk}/").status_code == 403
+    anonymous = Client()
+    assert anonymous.get(f"/api/campaigns/{campaign.pk}/next").status_code == 401
+    assert answer(anonymous, mine["item"], winner="a").status_code == 401
+    assert anonymous.get(f"/annotate/{campaign.pk}/").status_code == 302
+    assert not Judgment.objects.exists()
+    # a bad ballot writes nothing either; the owner's answer goes through once
+    owner = logged_in(member)
+    assert answer(owner, mine["item"], winner="left").status_code == 400
+    assert answer(owner, mine["item"], ranking=[1, 2]).status_code == 400
+    assert answer(owner, mine["item"], winner="b").status_code == 200
+    assert answer(owner, mine["item"], winner="a").status_code == 409
+    assert Judgment.objects.count() == 1
+    staff = logged_in(staff_user())
+    assert staff.get(f"/api/campaigns/{campaign.pk}/progress").status_code == 200
+    assert staff.get("/annotate/").status_code == 200
+
+
+def test_a_campaign_that_cannot_work_is_refused_and_writes_nothing():
+    from arena.errors import Refusal
+    from arena.models import AnnotationCampaign
+
+    run, matches = run_with_matches(2, n_gold=2)
+    other_run, other_matches = run_with_matches(1)
+    pool = annotators(2)
+    with pytest.raises(Refusal, match="redundancy"):
+        open_campaign(run, pool, redundancy=3)
+    with pytest.raises(Refusal, match="no item to judge"):
+        open_campaign(run, pool, redundancy=1)
+    with pytest.raises(Refusal, match="campaign's run"):
+        open_campaign(run, pool, matches=[*matches, *other_matches], redundancy=1)
+    with pytest.raises(Refusal, match="gold_rate"):
+        open_campaign(other_run, pool, gold_rate=1.0, redundancy=1)
+    assert not AnnotationCampaign.objects.exists()
