@@ -4,10 +4,10 @@ items come from the JSON API (:mod:`judges.campaign_api`)."""
 
 from __future__ import annotations
 
-from django.contrib.auth.views import redirect_to_login
+from django.contrib.auth.views import LoginView, redirect_to_login
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 
 from arena.errors import Refusal
 from arena.models import AnnotationCampaign, CampaignMember
@@ -15,11 +15,22 @@ from judges import access, campaigns
 
 staff_only = access.staff_only("Campaign progress is for staff only.")
 
+# Annotators are not staff: they log in here, not at the admin's login.
+login = LoginView.as_view(
+    template_name="judges/login.html",
+    redirect_authenticated_user=True,
+    next_page=reverse_lazy("judges:campaigns"),
+)
+
+
+def _to_login(request):
+    return redirect_to_login(request.get_full_path(), reverse("judges:login"))
+
 
 def my_campaigns(request):
     """The campaigns the user annotates in (staff: every campaign, with its progress link)."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        return _to_login(request)
     mine = (
         CampaignMember.objects.filter(user=request.user, active=True)
         .select_related("campaign")
@@ -36,7 +47,7 @@ def my_campaigns(request):
 def annotate(request, campaign_id: int):
     """The annotator's page: the campaign's guidelines and their queue, keyboard first."""
     if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        return _to_login(request)
     try:
         member = campaigns.member_of(request.user, campaign_id)
     except Refusal as exc:

@@ -22,6 +22,7 @@ urlpatterns = [
     ),
     path("audit/<slug:page>/<slug:chart>.csv", audit_views.audit_csv, name="audit_csv"),
     path("annotate/", campaign_views.my_campaigns, name="campaigns"),
+    path("annotate/login/", campaign_views.login, name="login"),
     path("annotate/<int:campaign_id>/", campaign_views.annotate, name="annotate"),
     path(
         "campaigns/<int:campaign_id>/",

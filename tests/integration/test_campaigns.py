@@ -103,9 +103,11 @@ def test_it_hands_each_item_to_r_annotators_balanced_and_keeps_labels_off_the_bo
         assert not Judgment.objects.in_scope(BoardScope("camp", by)).exists()
     rebuild_pair_counts(run.prompt_set)
     assert not PairOutcomeCount.objects.exists()
-    assert scope_counts(BoardScope("camp", "humans")).n_votes == 0 if hasattr(
-        scope_counts(BoardScope("camp", "humans")), "n_votes"
-    ) else True
+    assert (
+        scope_counts(BoardScope("camp", "humans")).n_votes == 0
+        if hasattr(scope_counts(BoardScope("camp", "humans")), "n_votes")
+        else True
+    )
 
 
 def test_an_expired_assignment_is_handed_to_someone_else(celery_worker):
@@ -145,7 +147,9 @@ def test_gold_items_measure_each_annotators_accuracy(celery_worker):
     campaign = open_campaign(
         run, [careful, careless, third], redundancy=2, gold_rate=0.4, queue_size=2
     )
-    gold_ids = set(CampaignItem.objects.filter(campaign=campaign, gold=True).values_list("pk", flat=True))
+    gold_ids = set(
+        CampaignItem.objects.filter(campaign=campaign, gold=True).values_list("pk", flat=True)
+    )
     assert len(gold_ids) == 8
     clients = {careful: logged_in(careful), careless: logged_in(careless), third: logged_in(third)}
     finished = set()

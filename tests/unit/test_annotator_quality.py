@@ -83,9 +83,7 @@ def test_the_plan_respects_what_is_held_and_hands_expired_items_to_someone_else(
     held = [(10, 1, "done"), (10, 2, "expired"), (11, 1, "pending")]
     plan = plan_hand_out(_campaign(), [1, 2, 3], items, held, np.random.default_rng(0))
     # item 10 needs one more copy, not from 1 (has it); 11 needs one more, not from 1
-    assert sorted(plan) == sorted([(10, 3), (11, 2)]) or sorted(plan) == sorted(
-        [(10, 2), (11, 3)]
-    )
+    assert sorted(plan) == sorted([(10, 3), (11, 2)]) or sorted(plan) == sorted([(10, 2), (11, 3)])
     assert all(member != 1 for _, member in plan)
 
 
