@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import uuid
 
-from ninja import Router, Schema
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from ninja import Router, Schema, Status
 from ninja.security import django_auth
 from pydantic import StrictInt, StrictStr
 
 from arena.errors import FORBIDDEN, NOT_FOUND, Refusal
-from arena.models import AnnotationCampaign
+from arena.models import AnnotationCampaign, EvaluationRun
 from arena.schemas import Problem
 from judges import campaigns
+from judges.api import ApiTokenAuth
 
 router = Router(auth=django_auth, tags=["campaigns"])
 MAX_ID = 2**63 - 1
@@ -59,6 +62,72 @@ class AnswerIn(Schema):
 
 class AnswerOut(Schema):
     recorded: bool
+
+
+class CampaignIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    run: StrictInt
+    annotators: list[StrictStr]  # usernames of the pool
+    name: StrictStr = ""
+    guidelines: StrictStr = ""  # Markdown, shown above every item
+    matches: list[StrictInt] | None = None  # ids of the run's matches (default: all)
+    redundancy: StrictInt = 3
+    gold_rate: float = 0.1
+    assignment_seconds: StrictInt = 1800
+    queue_size: StrictInt = 3
+
+
+class CampaignOut(Schema):
+    id: int
+    name: str
+    annotate_url: str  # the annotators' page
+    progress_url: str  # the staff's page
+
+
+@router.post(
+    "",
+    auth=ApiTokenAuth(),
+    response={
+        201: CampaignOut,
+        **{status: Problem for status in (400, 401, 404, 422)},
+    },
+    summary="Open a human judging campaign over a run's matches (runs API token)",
+)
+def create(request, payload: CampaignIn):
+    """Every check in ``open_campaign`` first: a refused campaign writes nothing."""
+    run = (
+        EvaluationRun.objects.filter(pk=payload.run).first() if 0 < payload.run <= MAX_ID else None
+    )
+    if run is None:
+        raise Refusal("no such run", field="run", status=NOT_FOUND)
+    names = list(dict.fromkeys(payload.annotators))
+    users = list(get_user_model().objects.filter(username__in=names, is_active=True))
+    missing = sorted(set(names) - {user.username for user in users})
+    if missing:
+        raise Refusal(f"no such active user: {', '.join(missing)}", field="annotators")
+    if payload.matches is not None and not all(0 < m <= MAX_ID for m in payload.matches):
+        raise Refusal("every item must be a match of the campaign's run", field="matches")
+    campaign = campaigns.open_campaign(
+        run,
+        users,
+        name=payload.name,
+        guidelines=payload.guidelines,
+        matches=payload.matches,
+        redundancy=payload.redundancy,
+        gold_rate=payload.gold_rate,
+        assignment_seconds=payload.assignment_seconds,
+        queue_size=payload.queue_size,
+    )
+    return Status(
+        201,
+        {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "annotate_url": reverse("judges:annotate", args=[campaign.pk]),
+            "progress_url": reverse("judges:campaign_progress", args=[campaign.pk]),
+        },
+    )
 
 
 @router.get(

@@ -110,8 +110,8 @@ def open_campaign(
         )
     if not 0 <= gold_rate < 1:
         raise Refusal("gold_rate must be in [0, 1)", field="gold_rate")
-    if assignment_seconds < 10:
-        raise Refusal("assignment_seconds must be at least 10", field="assignment_seconds")
+    if not 10 <= assignment_seconds <= 7 * 86400:
+        raise Refusal("assignment_seconds must be 10 s to 7 days", field="assignment_seconds")
     if not 1 <= queue_size <= 50:
         raise Refusal("queue_size must be 1..50", field="queue_size")
     chosen = Match.objects.filter(run=run) if matches is None else _run_matches(run, matches)

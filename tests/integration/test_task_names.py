@@ -1,9 +1,8 @@
 """Tasks are queued by name (arena.enqueue): every name the use cases queue is registered."""
 
 from arena import services
-from judges import campaigns
 from config.celery import app
-from judges import schedules
+from judges import campaigns, schedules
 from judges.runs import dispatch
 
 
