@@ -41,7 +41,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from arena.enqueue import enqueue_on_commit
@@ -58,7 +58,7 @@ from arena.models import (
     Voter,
 )
 from arena.rendering import render_markdown
-from arena.vocabulary import WINNERS, parse_presentation, presentation
+from arena.vocabulary import WINNERS, parse_presentation, presentation, winner_codes
 from arena.votes import parse_ballot
 from judges.audit_metrics.annotators import annotator_quality, pool_alpha
 
@@ -218,17 +218,21 @@ def plan_hand_out(
     member's gold count is below ``gold_rate`` x (assignments + 1) - u, u uniform in
     [0, 1) (stochastic rounding: the count stays within one of the rate, and where the next
     gold item falls cannot be told), one they never had; else the regular
-    item with the fewest live copies below ``redundancy`` that they do not hold (ties by
-    item id: first come, first finished).
+    item with the fewest live copies below ``redundancy`` that they never held (ties by
+    item id: first come, first finished); an item they let expire comes back to them only
+    when nothing else is left for them (a pool of exactly ``redundancy`` people still
+    finishes every item).
     """
     pending = defaultdict(int)
     total = defaultdict(int)
     gold_total = defaultdict(int)
     mine: dict[int, set[int]] = defaultdict(set)  # member -> items live or ever held
+    lapsed: dict[int, set[int]] = defaultdict(set)  # member -> items they let expire only
     copies = defaultdict(int)  # regular item -> live copies
     for item, member, status in held:
         mine[member].add(item)
         if status == Assignment.Status.EXPIRED:
+            lapsed[member].add(item)
             continue
         total[member] += 1
         if status == Assignment.Status.PENDING:
@@ -257,10 +261,15 @@ def plan_hand_out(
                     gold_total[member] += 1
             if item is None:
                 item = _least_covered(open_items, mine[member], campaign.redundancy)
+            if item is None:  # only items they let expire are left: theirs again
+                item = _least_covered(
+                    open_items, mine[member] - lapsed[member], campaign.redundancy
+                )
             if item is None:
                 continue  # no regular work left for them: gold alone is no queue
             plan.append((item, member))
             mine[member].add(item)
+            lapsed[member].discard(item)
             total[member] += 1
             pending[member] += 1
             if pending[member] < campaign.queue_size:
@@ -484,32 +493,43 @@ def campaign_columns(campaign: AnnotationCampaign) -> CampaignColumns:
     """Every answered assignment of the campaign in one query, as numpy columns."""
     rows = list(
         Assignment.objects.filter(item__campaign=campaign, status=Assignment.Status.DONE)
+        .annotate(
+            took=ExpressionWrapper(
+                F("judgment__voted_at") - F("judgment__shown_at"), DurationField()
+            )
+        )
         .values_list(
             "item_id",
             "member_id",
             "judgment__winner",
             "judgment__ranking",
             "item__match__gold_winner",
-            "judgment__shown_at",
-            "judgment__voted_at",
+            "took",
         )
         .order_by("pk")
     )
-    rankings: dict[tuple, int] = {}
-    codes, golds, seconds = [], [], []
-    for _, _, winner, ranking, gold, shown_at, voted_at in rows:
-        if winner is not None:
-            codes.append(WINNERS.index(winner))
-        else:  # a K-wise ranking: one nominal code per distinct ranking (after the 4 winners)
-            codes.append(len(WINNERS) + rankings.setdefault(tuple(ranking), len(rankings)))
-        golds.append(WINNERS.index(gold) if gold else -1)
-        seconds.append((voted_at - shown_at).total_seconds() if shown_at else np.nan)
+    item, member, winner, ranking, gold, took = (
+        (list(c) for c in zip(*rows, strict=True)) if rows else [[]] * 6
+    )
+    winner = np.asarray(winner, dtype=object)
+    pairwise = winner != None  # noqa: E711 (elementwise)
+    code = np.empty(len(rows), dtype=np.int64)
+    code[pairwise] = winner_codes(winner[pairwise])
+    if not pairwise.all():  # K-wise rankings: one nominal code per distinct ranking
+        keys = [str(r) for r, p in zip(ranking, pairwise, strict=True) if not p]
+        code[~pairwise] = len(WINNERS) + np.unique(keys, return_inverse=True)[1]
+    gold = np.asarray(gold, dtype=object)
+    gold_code = np.full(len(rows), -1, dtype=np.int64)
+    is_gold = gold != ""
+    gold_code[is_gold] = winner_codes(gold[is_gold])
     return CampaignColumns(
-        item=np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-        member=np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
-        code=np.asarray(codes, dtype=np.int64),
-        gold=np.asarray(golds, dtype=np.int64),
-        seconds=np.asarray(seconds, dtype=np.float64),
+        item=np.asarray(item, dtype=np.int64),
+        member=np.asarray(member, dtype=np.int64),
+        code=code,
+        gold=gold_code,
+        seconds=np.asarray(
+            [t.total_seconds() if t is not None else np.nan for t in took], dtype=np.float64
+        ),
     )
 
 

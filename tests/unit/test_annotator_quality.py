@@ -96,3 +96,14 @@ def test_gold_items_are_mixed_in_at_the_rate():
         assert len(mine) == 40
         assert abs(sum(mine) - 10) <= 1  # within one of the rate, always
         assert len({i for i, m in plan if m == member}) == 40
+
+
+def test_an_item_let_expire_goes_back_to_its_annotator_only_when_nothing_else_is_left():
+    # a pool of exactly r = 2: member 1 let item 10 expire; member 2 answered it
+    items = {10: False, 11: False}
+    held = [(10, 1, "expired"), (10, 2, "done"), (11, 1, "done"), (11, 2, "done")]
+    plan = plan_hand_out(_campaign(), [1, 2], items, held, np.random.default_rng(0))
+    assert plan == [(10, 1)]
+    # with a third member free, the item goes to them instead
+    plan = plan_hand_out(_campaign(), [1, 2, 3], items, held, np.random.default_rng(0))
+    assert plan == [(10, 3)]
