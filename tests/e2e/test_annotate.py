@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.campaign_seed import PASSWORD, USERNAME
+from tests.e2e.browsing import axe_violations, describe, watch_errors
+from tests.e2e.campaign_seed import PASSWORD, STAFF_PASSWORD, STAFF_USER, USERNAME
 from tests.e2e.conftest import in_server_db, private_server_env, serving
 from tests.integration.campaign_world import MODELS
 
@@ -23,9 +24,8 @@ def campaign_server(tmp_path_factory, browser_executable):
         yield url
 
 
-def test_an_annotator_works_through_the_queue_with_the_keyboard(campaign_server, page):
-    seen = []
-    page.on("response", lambda r: seen.append(r.url) if r.ok else None)
+def test_an_annotator_works_through_the_queue_with_the_keyboard(campaign_server, browser, page):
+    errors = watch_errors(page)
     bodies = []
 
     def on_response(response):
@@ -48,6 +48,9 @@ def test_an_annotator_works_through_the_queue_with_the_keyboard(campaign_server,
     prompts = []
     for _ in range(4):
         expect(page.locator("#item")).to_be_visible()
+        if not prompts:
+            violations = axe_violations(page)
+            assert violations == [], describe(violations)
         prompt = page.locator("#prompt-text").inner_text()
         assert prompt not in prompts
         prompts.append(prompt)
@@ -68,3 +71,16 @@ def test_an_annotator_works_through_the_queue_with_the_keyboard(campaign_server,
     assert sorted(prompts) == [f"Question {i}?" for i in range(4)]
     assert not NAMES.search(page.content())
     assert [(url, body[:200]) for url, body in bodies if NAMES.search(body)] == []
+    assert errors == []
+
+    # staff see everything: the progress page counts the four answers
+    staff = browser.new_context().new_page()
+    staff.goto(campaign_server + "/admin/login/?next=/campaigns/1/")
+    staff.get_by_label("Username").fill(STAFF_USER)
+    staff.get_by_label("Password").fill(STAFF_PASSWORD)
+    staff.get_by_role("button", name="Log in").click()
+    expect(staff.locator("#coverage-text")).to_contain_text("4 of 4 answers")
+    expect(staff.locator("#annotators tbody tr")).to_have_count(1)
+    violations = axe_violations(staff)
+    assert violations == [], describe(violations)
+    staff.context.close()
