@@ -248,8 +248,19 @@ def plan_hand_out(
     heapq.heapify(open_items)
     plan: list[tuple[int, int]] = []
     wanting = [m for m in members if pending[m] < campaign.queue_size]
+
+    def give(member: int, item: int) -> None:
+        plan.append((item, member))
+        mine[member].add(item)
+        lapsed[member].discard(item)
+        total[member] += 1
+        pending[member] += 1
+        if pending[member] < campaign.queue_size:
+            still.append(member)
+
     while wanting:
-        still = []
+        still: list[int] = []
+        idle = []
         for member in sorted(wanting, key=lambda m: (total[m], m)):
             item = None
             wants_gold = (
@@ -261,19 +272,15 @@ def plan_hand_out(
                     gold_total[member] += 1
             if item is None:
                 item = _least_covered(open_items, mine[member], campaign.redundancy)
-            if item is None:  # only items they let expire are left: theirs again
-                item = _least_covered(
-                    open_items, mine[member] - lapsed[member], campaign.redundancy
-                )
             if item is None:
-                continue  # no regular work left for them: gold alone is no queue
-            plan.append((item, member))
-            mine[member].add(item)
-            lapsed[member].discard(item)
-            total[member] += 1
-            pending[member] += 1
-            if pending[member] < campaign.queue_size:
-                still.append(member)
+                idle.append(member)
+            else:
+                give(member, item)
+        # Everyone had their turn: an item left over may go back to whoever let it expire.
+        for member in idle:
+            item = _least_covered(open_items, mine[member] - lapsed[member], campaign.redundancy)
+            if item is not None:  # else no regular work left for them: gold alone is no queue
+                give(member, item)
         wanting = still
     return plan
 

@@ -311,3 +311,16 @@ def test_the_runs_api_opens_a_campaign_over_chosen_matches():
         )
         assert refused.status_code in (400, 404) and refused.json()["field"] == field
     assert CampaignItem.objects.count() == 3
+
+
+def test_staff_see_a_campaign_in_the_admin_which_opens_none():
+    run, matches = run_with_matches(2)
+    pool = annotators(2)
+    campaign = open_campaign(run, pool, redundancy=1, gold_rate=0.0)
+    admin_user = staff_user()
+    admin_user.is_superuser = True
+    admin_user.save()
+    staff = logged_in(admin_user)
+    page = staff.get(f"/admin/arena/annotationcampaign/{campaign.pk}/change/")
+    assert page.status_code == 200 and b"annotator1" in page.content
+    assert staff.get("/admin/arena/annotationcampaign/add/").status_code == 403

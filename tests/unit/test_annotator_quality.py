@@ -107,3 +107,10 @@ def test_an_item_let_expire_goes_back_to_its_annotator_only_when_nothing_else_is
     # with a third member free, the item goes to them instead
     plan = plan_hand_out(_campaign(), [1, 2, 3], items, held, np.random.default_rng(0))
     assert plan == [(10, 3)]
+
+
+def test_an_item_let_expire_goes_to_the_other_annotator_whoever_comes_first():
+    items = {10: False}
+    held = [(10, 1, "expired")]  # member 1 sorts first (same totals, lower id)
+    plan = plan_hand_out(_campaign(redundancy=1), [1, 2], items, held, np.random.default_rng(0))
+    assert plan == [(10, 2)]
