@@ -100,6 +100,8 @@ def open_campaign(
     answers are not all written, or no regular item at all.
     """
     annotators = list(annotators)
+    if len(name) > 200:
+        raise Refusal("a name has at most 200 characters", field="name")
     if not annotators:
         raise Refusal("a campaign needs annotators", field="annotators")
     if len({user.pk for user in annotators}) != len(annotators):

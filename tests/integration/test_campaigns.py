@@ -305,6 +305,9 @@ def test_the_runs_api_opens_a_campaign_over_chosen_matches():
         ({"redundancy": 3}, "redundancy"),
         ({"matches": [matches[0].pk]}, "matches"),  # gold only
         ({"gold_rate": -0.1}, "gold_rate"),
+        ({"name": "n" * 201}, "name"),
+        ({"assignment_seconds": 2**40}, "assignment_seconds"),
+        ({"matches": [2**63]}, "matches"),
     ):
         refused = Client().post(
             url, json.dumps({**body, **bad}), content_type="application/json", **auth
