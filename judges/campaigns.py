@@ -347,6 +347,8 @@ def next_item(member: CampaignMember) -> dict:
     """The annotator's next assignment as the page shows it, or a state without one:
     ``waiting`` (a hand-out is queued) or ``finished`` (nothing left for them)."""
     now = timezone.now()
+    if member.campaign.status != AnnotationCampaign.Status.OPEN:
+        return {"state": "finished", "item": None, "counts": my_counts(member)}
     with transaction.atomic():
         _expire(Assignment.objects.filter(member=member), now)
     assignment = (
@@ -400,29 +402,35 @@ def my_counts(member: CampaignMember) -> dict:
 
 
 def _work_left(member: CampaignMember) -> bool:
-    """Whether a regular item still lacks copies and is not the member's already."""
+    """Whether a regular item still lacks copies and is not the member's already, or an
+    assignment reached the member's queue since it was last read."""
     campaign = member.campaign
     if campaign.status != AnnotationCampaign.Status.OPEN:
         return False
     live = Q(assignments__status__in=LIVE)
-    return (
+    lacking = (
         campaign.items.filter(gold=False)
         .annotate(copies=Count("assignments", filter=live))
         .filter(copies__lt=campaign.redundancy)
         .exclude(assignments__member=member, assignments__status__in=LIVE)
         .exists()
     )
+    # Read after the items: a hand-out that covered the last item in between has given
+    # this member an assignment, which this sees (ask again, not "finished").
+    return lacking or member.assignments.filter(status=Assignment.Status.PENDING).exists()
 
 
 def answer(user, public_id: uuid.UUID, payload: dict) -> dict:
     """Store the annotator's verdict on their assignment ``public_id``.
 
     Refuses (nothing written) an assignment that is not theirs (404, as if it did not
-    exist), one already answered (409), one expired (410: its item went to someone
-    else), and a malformed ballot (400, :func:`arena.votes.parse_ballot`).
+    exist), one already answered (409), one expired or of a closed campaign (410: its
+    item went to someone else), and a malformed ballot (400,
+    :func:`arena.votes.parse_ballot`). The same person judging the same match again (in
+    another campaign) is stored as a repeat (``Judgment.repeat``).
     """
     assignment = (
-        Assignment.objects.select_related("item__match", "member__voter")
+        Assignment.objects.select_related("item__match", "item__campaign", "member__voter")
         .filter(public_id=public_id, member__user_id=user.pk if user.is_authenticated else None)
         .first()
     )
@@ -438,14 +446,21 @@ def answer(user, public_id: uuid.UUID, payload: dict) -> dict:
             locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
             if locked.status == Assignment.Status.DONE:
                 raise Refusal("this item was already answered", status=CONFLICT)
+            if assignment.item.campaign.status != AnnotationCampaign.Status.OPEN:
+                raise Refusal("this campaign is closed", status=GONE)
             if locked.status == Assignment.Status.EXPIRED or locked.expires_at < now:
                 raise Refusal(
                     "this assignment expired and was handed out again; take the next one",
                     status=GONE,
                 )
+            voter = assignment.member.voter
             judgment = Judgment.objects.create(
                 match=match,
-                voter=assignment.member.voter,
+                voter=voter,
+                # the same person on the same match again (another campaign): a repeat
+                repeat=Judgment.objects.filter(
+                    match=match, voter=voter, presentation=assignment.presentation
+                ).count(),
                 kind=ballot.kind,
                 winner=winner,
                 ranking=ranking,

@@ -339,3 +339,27 @@ def test_staff_see_a_campaign_in_the_admin_which_opens_none():
     page = staff.get(f"/admin/arena/annotationcampaign/{campaign.pk}/change/")
     assert page.status_code == 200 and b"annotator1" in page.content
     assert staff.get("/admin/arena/annotationcampaign/add/").status_code == 403
+
+
+def test_a_second_campaign_on_the_same_matches_stores_repeats_and_a_closed_one_stops(workers):
+    run, matches = run_with_matches(1)
+    (user,) = annotators(1)
+    client = logged_in(user)
+    labels = []
+    for _ in range(2):
+        campaign = open_campaign(run, [user], redundancy=1, gold_rate=0.0)
+        data = next_item(client, campaign)
+        # pin both to one order: the same person, match and order twice
+        Assignment.objects.filter(public_id=data["item"]["id"]).update(presentation="0,1")
+        assert answer(client, data["item"], winner="a").status_code == 200
+        labels.append(Judgment.objects.latest("pk"))
+    assert [j.repeat for j in labels] == [0, 1]
+    assert run_labels(run).count() == 2
+
+    closed = open_campaign(run, [user], redundancy=1, gold_rate=0.0)
+    data = next_item(client, closed)
+    closed.status = "closed"
+    closed.save()
+    assert answer(client, data["item"], winner="a").status_code == 410
+    assert client.get(f"/api/campaigns/{closed.pk}/next").json()["state"] == "finished"
+    assert run_labels(run).count() == 2
