@@ -69,7 +69,7 @@ class CampaignIn(Schema):
 
     run: StrictInt
     annotators: list[StrictStr]  # usernames of the pool
-    name: StrictStr = ""
+    name: StrictStr = ""  # shown to the annotators, like the guidelines: name no model
     guidelines: StrictStr = ""  # Markdown, shown above every item
     matches: list[StrictInt] | None = None  # ids of the run's matches (default: all)
     redundancy: StrictInt = 3

@@ -132,7 +132,8 @@ def open_campaign(
     with transaction.atomic():
         campaign = AnnotationCampaign.objects.create(
             run=run,
-            name=name or f"{run.name}: human judging",
+            # Annotators see the name: never the run's, which may name its models.
+            name=name or "Which answer is better?",
             guidelines=guidelines,
             redundancy=redundancy,
             gold_rate=gold_rate,

@@ -30,7 +30,10 @@ def run_with_matches(n_items: int, n_gold: int = 0, k: int = 2, n_kwise: int = 0
         name="camp-judge", defaults={"base_url": "http://127.0.0.1:9/v1", "model": "j"}
     )
     contestants = [Contestant.objects.get_or_create(name=name)[0] for name in MODELS]
-    run = EvaluationRun.objects.create(name="camp run", prompt_set=prompt_set, judge=judge)
+    # A run named after a model, as staff may: the annotators must never see it.
+    run = EvaluationRun.objects.create(
+        name=f"{MODELS[0]} vs the rest", prompt_set=prompt_set, judge=judge
+    )
     run.contestants.set(contestants)
     shapes = [(2, i) for i in range(n_items)] + [(k, n_items + i) for i in range(n_kwise)]
     matches = []
