@@ -350,8 +350,7 @@ def next_item(member: CampaignMember) -> dict:
     now = timezone.now()
     if member.campaign.status != AnnotationCampaign.Status.OPEN:
         return {"state": "finished", "item": None, "counts": my_counts(member)}
-    with transaction.atomic():
-        _expire(Assignment.objects.filter(member=member), now)
+    _expire(Assignment.objects.filter(member=member), now)  # a read, one update if overdue
     assignment = (
         Assignment.objects.filter(member=member, status=Assignment.Status.PENDING)
         .select_related("item__match__prompt")

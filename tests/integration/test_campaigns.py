@@ -363,3 +363,31 @@ def test_a_second_campaign_on_the_same_matches_stores_repeats_and_a_closed_one_s
     assert answer(client, data["item"], winner="a").status_code == 410
     assert client.get(f"/api/campaigns/{closed.pk}/next").json()["state"] == "finished"
     assert run_labels(run).count() == 2
+
+
+def test_the_report_and_the_queue_read_a_few_queries_however_many_answers(
+    django_assert_max_num_queries,
+):
+    from judges import campaigns  # local: the use cases called directly, no workers here
+
+    run, matches = run_with_matches(12, n_gold=3)
+    pool = annotators(5)
+    campaign = open_campaign(run, pool, redundancy=3, gold_rate=0.2, queue_size=4)
+    members = {m.user_id: m for m in campaign.members.select_related("campaign", "voter")}
+    answered = None
+    while answered != 0:  # hand out, each annotator answers one, until nobody has work
+        campaigns.hand_out(campaign.pk)
+        answered = 0
+        for user in pool:
+            data = campaigns.next_item(members[user.pk])
+            if data["item"]:
+                ballot = {"winner": "a", "idempotency_key": uuid.uuid4().hex}
+                campaigns.answer(user, uuid.UUID(data["item"]["id"]), ballot)
+                answered += 1
+    assert run_labels(run).count() > 9 * 3  # and gold answers
+    with django_assert_max_num_queries(8):
+        report = campaigns.campaign_report(campaign)
+    assert report["coverage"]["items_done"] == 9
+    assert sum(row["answers"] for row in report["annotators"]) == run_labels(run).count()
+    with django_assert_max_num_queries(7):
+        campaigns.next_item(members[pool[0].pk])
