@@ -391,3 +391,12 @@ def test_the_report_and_the_queue_read_a_few_queries_however_many_answers(
     assert sum(row["answers"] for row in report["annotators"]) == run_labels(run).count()
     with django_assert_max_num_queries(7):
         campaigns.next_item(members[pool[0].pk])
+
+
+def test_expiry_is_a_task_on_the_beat_schedule(settings):
+    from judges import campaigns  # local: the task names it queues
+
+    app.loader.import_default_modules()
+    entry = settings.CELERY_BEAT_SCHEDULE["arena-campaign-expiry"]
+    assert entry["task"] == campaigns.EXPIRE and campaigns.EXPIRE in app.tasks
+    assert entry["schedule"] == settings.ARENA_CAMPAIGN_EXPIRY_SECONDS
