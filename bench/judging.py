@@ -33,6 +33,11 @@ max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.si
 the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
 checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
 
+Human-anchored boards (issue 20, pure numpy, ``bench/_human_anchored.py``;
+``--only-anchored`` runs it alone): a judge biased toward a quarter of the models, human
+labels on 10 % of the matches chosen by the anchor selector; coverage of the true ratings
+by each board's 95 % intervals and their widths (``goal human-anchored: ... MET``).
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -54,6 +59,7 @@ from scipy.stats import kendalltau
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _human_anchored  # noqa: E402  (bench/_human_anchored.py: issue 20)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
 
 from arena.matchmaking import (  # noqa: E402
@@ -295,10 +301,12 @@ def parse_args(argv=None):
     parser.add_argument("--adaptive-growth", type=float, default=0.125)
     parser.add_argument("--adaptive-settle", type=int, default=3)
     parser.add_argument("--only-adaptive", action="store_true", help="run issue 16's section only")
+    parser.add_argument("--only-anchored", action="store_true", help="run issue 20's section only")
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
     )
     judging_pipeline.add_arguments(parser)
+    _human_anchored.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -322,8 +330,12 @@ def main(argv=None) -> None:
     if args.only_adaptive:
         adaptive_section(args)
         return
+    if args.only_anchored:
+        _human_anchored.section(args)
+        return
     simulation_section(args)
     placement_section(args)
+    _human_anchored.section(args)
     if not args.no_pipeline:
         pipeline_section(args)
     adaptive_section(args)
