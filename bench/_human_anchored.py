@@ -94,7 +94,13 @@ def human_board(models, first, second, human, chosen, bootstrap, seed):
     outcome = np.where(human[idx] > 0.5, FIRST, SECOND)
     ones = np.ones(idx.size)
     counts = counts_from_arrays(
-        models, np.arange(idx.size), first[idx], second[idx], outcome, ones, ones,
+        models,
+        np.arange(idx.size),
+        first[idx],
+        second[idx],
+        outcome,
+        ones,
+        ones,
         np.ones(idx.size, np.int64),
     )
     return leaderboard(counts, bootstrap=bootstrap, seed=seed)
@@ -124,9 +130,7 @@ def simulate_once(seed: int, n_models: int, n_prompts: int, budget_share: float,
     with labels on a uniform sample; "anchored, verdicts only" the judge's verdicts
     without probabilities (the mean of its two verdicts) and the selector's labels.
     """
-    theta, first, second, human, in_order, swapped, probability = world(
-        seed, n_models, n_prompts
-    )
+    theta, first, second, human, in_order, swapped, probability = world(seed, n_models, n_prompts)
     models = tuple(f"m{i:02d}" for i in range(n_models))
     truth = ELO_SCALE * theta + 1000.0
     rng = np.random.default_rng(seed + 7_000_003)
@@ -198,7 +202,10 @@ def section(args) -> None:
         width = float(np.mean(np.concatenate(widths[b])))
         summary[b] = (cov, width)
         lam, gain = (
-            (f"{np.median([t[0] for t in tuned[b]]):.2f}", f"{np.median([t[1] for t in tuned[b]]):.2f} x")
+            (
+                f"{np.median([t[0] for t in tuned[b]]):.2f}",
+                f"{np.median([t[1] for t in tuned[b]]):.2f} x",
+            )
             if tuned[b]
             else ("", "")
         )
