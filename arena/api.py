@@ -56,7 +56,9 @@ SCOPE_ERRORS = {400: Problem, 404: Problem, 422: Problem}
     "in the background (the leaderboard page's websocket says when). `method` chooses the "
     "standings: `bt` (Bradley-Terry), `elo` (online Elo, its K-factor in `coefficients`) or "
     "`swiss` (expected score in simulated Swiss tournaments, `value: score`), all fitted "
-    "from the same votes at the same refit.",
+    "from the same votes at the same refit; on a run's board with human labels, `anchored` "
+    "(every judge verdict corrected by the human labels: prediction-powered BT, its power "
+    "and effective sample size in `coefficients`).",
 )
 def leaderboard(
     request,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
+from arena.anchoring import anchored_option
 from arena.boards import (
     SLOT_ZERO_SCORE,
     BoardScope,
@@ -26,7 +27,7 @@ from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
 from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
 # The board options fitted beside Bradley-Terry (``FittedBoard.options``).
-OPTION_METHODS = ("elo", "swiss", "winrate")
+OPTION_METHODS = ("elo", "swiss", "winrate", "anchored")
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def fit_scope(
     """Fit the scope's Bradley-Terry board (style-controlled if asked) and, without style
     control, its options: the online Elo (K-factor ``elo_k``, the votes replayed in the
     order cast, continuing ``elo_state``, the last board's: :func:`board_elo`) and the
-    Swiss standings (``swiss_tournaments`` simulated tournaments)."""
+    Swiss standings (``swiss_tournaments`` simulated tournaments), and on a run's board
+    with human labels the human-anchored standings (:func:`arena.anchoring.anchored_option`)."""
     options = {}
     if scope.style_control:
         try:
@@ -91,6 +93,9 @@ def fit_scope(
         winrate = board_winrate(scope, counts)
         if winrate is not None:
             options["winrate"] = winrate
+        anchored = anchored_option(scope, _usable(anchor, counts.models))
+        if anchored is not None:  # a run's board with human labels (arena.anchoring)
+            options["anchored"] = anchored
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],

@@ -888,3 +888,36 @@ class PairOutcomeCount(models.Model):
             ),
             models.CheckConstraint(condition=Q(count__gte=0), name="pair_count_non_negative"),
         ]
+
+
+class MatchAnchor(models.Model):
+    """A run's match in its anchor selection (``arena.anchoring``): the matches humans
+    should judge to calibrate the run's LLM judge.
+
+    Every match of the run gets a row when the selection is drawn, with its stratum and its
+    probability of being chosen, so the human-anchored board can weight each label by
+    1 / probability (``arena.ratings.anchored``); ``chosen`` marks the matches drawn.
+    Human labels are ``Judgment`` rows by a voter on the chosen matches (or their
+    ``Match.gold_winner``).
+    """
+
+    match = models.OneToOneField(
+        Match, primary_key=True, on_delete=models.CASCADE, related_name="anchor"
+    )
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="anchors")
+    stratum = models.CharField(max_length=16, help_text="arena.matchmaking.anchors.STRATA")
+    probability = models.FloatField(help_text="Probability that the selection chose it.")
+    chosen = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(probability__gt=0) & Q(probability__lte=1),
+                name="anchor_probability_in_0_1",
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "chosen"], name="anchor_run_chosen_idx")]
+
+    def __str__(self):
+        return f"anchor {self.match_id} ({self.stratum}, p={self.probability:.3f})"

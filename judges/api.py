@@ -13,6 +13,7 @@ from django.db import transaction
 from ninja import Router, Schema, Status
 from ninja.security import HttpBearer
 
+from arena import anchoring
 from arena.errors import NOT_FOUND, Refusal
 from arena.models import EvaluationRun, LeaderboardSnapshot
 from arena.schemas import BoardRow, Problem
@@ -249,3 +250,55 @@ def cancel(request, run_id: int):
 def resume(request, run_id: int):
     runs.resume_run(_get(run_id))
     return run_out(_get(run_id))
+
+
+class AnchorsIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    # A share of the run's judged matches below 1, else a number of matches.
+    budget: float
+    uniform_share: float = 0.3
+    seed: int | None = None  # default: the run's seed
+
+
+class StratumOut(Schema):
+    stratum: str
+    matches: int
+    chosen: int
+    probability: float
+
+
+class AnchorOut(Schema):
+    match: int
+    public_id: str
+    prompt: int | None
+    models: list[str]
+    stratum: str
+    probability: float
+    chosen: bool
+    judge: float
+    human_labels: int
+
+
+@router.post(
+    "/{run_id}/anchors",
+    response={201: list[StratumOut], 400: Problem, 404: Problem, 409: Problem, **AUTH_ERRORS},
+    summary="Draw the matches humans should judge to anchor a done run's judge",
+)
+def draw_anchors(request, run_id: int, payload: AnchorsIn):
+    """Stratified by the judge's uncertainty, its split verdicts and the rank boundaries,
+    with a uniform share (``arena.matchmaking.anchors``); replaces an earlier draw only
+    while no human has labelled it (409)."""
+    summary = anchoring.select_run_anchors(
+        _get(run_id), payload.budget, uniform_share=payload.uniform_share, seed=payload.seed
+    )
+    return Status(201, summary)
+
+
+@router.get(
+    "/{run_id}/anchors",
+    response={200: list[AnchorOut], 404: Problem, **AUTH_ERRORS},
+    summary="Export a run's anchor selection: the chosen matches (every match with all=true)",
+)
+def export_anchors(request, run_id: int, all: bool = False):  # noqa: A002 - the query name
+    return anchoring.anchor_export(_get(run_id), chosen_only=not all)

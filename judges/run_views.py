@@ -19,6 +19,7 @@ from arena.errors import Refusal
 from arena.models import EvaluationRun
 from judges import access, runs
 from judges.api import power_out, run_out
+from judges.audit_reports.calibration import calibration_report
 from judges.judging import run_scope
 
 PENDING = EvaluationRun.Status.PENDING
@@ -68,6 +69,8 @@ def run_detail(request, run_id: int):
             "scope_key": scope.key,
             "board_query": urlencode({"set": scope.prompt_set, "by": scope.by}),
             "can_act": request.user.is_staff,
+            # judge vs humans on the run's labelled matches: staff only, like the audit
+            "calibration": calibration_report(run.id) if request.user.is_staff else None,
         },
     )
 

@@ -266,6 +266,17 @@ def anchored_bt(matches: AnchoredMatches, *, lam: float | None = None) -> Anchor
     )
 
 
+def judge_strengths(n_models: int, first, second, judge) -> np.ndarray:
+    """The judge's own Bradley-Terry strengths on its soft verdicts (sum 0): what the
+    anchor selector reads for the rank boundaries."""
+    pairs = _Pairs(n_models, np.asarray(first), np.asarray(second))
+    if not pairs.connected():
+        raise ValueError("the judged matches do not connect every model")
+    judge = np.asarray(judge, np.float64)
+    with one_blas_thread():
+        return _fit(pairs, np.ones_like(judge), judge)
+
+
 def _weights(lam, ipw, judge, human):
     """Per-match loss weights ``w_k`` and pseudo-outcomes ``c_k`` at power ``lam``."""
     return lam + ipw * (1.0 - lam), lam * judge + ipw * (human - lam * judge)
