@@ -27,8 +27,7 @@ from arena.matchmaking.anchors import STRATA, select_anchors
 from arena.models import EvaluationRun, Judgment, Match, MatchAnchor
 from arena.ratings.anchored import AnchoredMatches, anchored_bt, judge_strengths
 
-# A verdict's value for slot 0: a win 1, a loss 0, a tie or "both bad" half.
-SLOT_ZERO_VALUE = np.array([1.0, 0.0, 0.5, 0.5])  # by arena.vocabulary code
+# A verdict's value for slot 0: a win 1, a loss 0, a tie (or "both bad") half.
 GOLD_VALUE = {vocabulary.A: 1.0, vocabulary.B: 0.0, vocabulary.TIE: 0.5}
 NO_SELECTION = (
     "no anchor selection was drawn for this run: its labelled matches are taken as a "
@@ -124,10 +123,12 @@ def run_labels(run_id: int) -> RunLabels | None:
         list(col) for col in zip(*rows, strict=True)
     )
     match = np.asarray(match, np.int64)
-    is_judge = np.array([j is not None for j in judge_id])
-    value = SLOT_ZERO_VALUE[np.array([vocabulary.WINNER_CODE[w] for w in winner], np.intp)]
+    is_judge = np.not_equal(np.asarray(judge_id, object), None)
+    winner = np.asarray(winner, object)
+    value = np.select([winner == vocabulary.A, winner == vocabulary.B], [1.0, 0.0], 0.5)
     soft = value.copy()
-    for i in np.flatnonzero(is_judge & np.array([p is not None for p in probabilities])):
+    has_probabilities = is_judge & np.not_equal(np.asarray(probabilities, object), None)
+    for i in np.flatnonzero(has_probabilities):  # JSON objects: read one by one
         soft[i] = _probability_of_slot_zero(probabilities[i], value[i])
     weight = np.asarray(weight, np.float64)
 
