@@ -228,6 +228,8 @@ def anchored_option(scope: BoardScope, anchor=None) -> dict | None:
     that cannot be made is an option with no rows and a note saying why."""
     if scope.run_id is None or scope.category or scope.style_control:
         return None
+    if not _has_labels(scope.run_id):  # one cheap query before reading every verdict
+        return None
     labels = run_labels(scope.run_id)
     if labels is None or np.isnan(labels.human).all():
         return None
@@ -245,6 +247,14 @@ def anchored_option(scope: BoardScope, anchor=None) -> dict | None:
         }
     usable = anchor if anchor and anchor[0] in fit.models else None
     return fit.option(anchor=usable, notes=notes)
+
+
+def _has_labels(run_id: int) -> bool:
+    """Whether any human judged one of the run's matches, or any has a gold answer."""
+    return (
+        Judgment.objects.filter(match__run_id=run_id, voter__isnull=False).exists()
+        or Match.objects.filter(run_id=run_id).exclude(gold_winner="").exists()
+    )
 
 
 def _budget(value: float, n: int) -> float:
