@@ -117,6 +117,23 @@ def test_it_is_unbiased_where_the_judge_is_not():
     assert judge_errors.mean(axis=0)[0] > 0.2  # the judge's favourite (+0.8 logits on p_k)
 
 
+@pytest.mark.parametrize("lam", [0.0, None])
+def test_labels_drawn_by_the_judges_verdict_are_weighted_back(lam):
+    """Labels drawn 10 x more often where the judge favours the first model would pull an
+    unweighted fit toward first models; 1 / probability weights undo it."""
+    errors = []
+    for seed in range(100):
+        theta, first, second, human, judge = run(seed)
+        rng = np.random.default_rng(seed + 3)
+        inclusion = np.where(judge > 0.5, 0.6, 0.06)
+        chosen = rng.random(first.size) < inclusion  # independent (Poisson) draws
+        fit = anchored_bt(matches(first, second, judge, human, chosen, inclusion), lam=lam)
+        errors.append(fit.scores - theta)
+    errors = np.array(errors)
+    se = errors.std(axis=0) / np.sqrt(len(errors))
+    assert np.all(np.abs(errors.mean(axis=0)) < 4 * se + 0.01), (errors.mean(axis=0), se)
+
+
 def test_its_95_percent_intervals_cover_the_truth():
     hits, judge_hits = [], []
     for seed in range(150):
