@@ -84,13 +84,14 @@ def fit_scope(
         board = leaderboard(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
-        options = {
-            "elo": board_elo(scope, elo_k, elo_state),
-            "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
-        }
-        winrate = board_winrate(scope, counts)
-        if winrate is not None:
-            options["winrate"] = winrate
+        if not scope.criterion:  # a criterion's board: BT only (the options read overall verdicts)
+            options = {
+                "elo": board_elo(scope, elo_k, elo_state),
+                "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
+            }
+            winrate = board_winrate(scope, counts)
+            if winrate is not None:
+                options["winrate"] = winrate
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],

@@ -43,6 +43,7 @@ def leaderboard(request):
             request.GET.get("by") or default_by,
             request.GET.get("category", ""),
             request.GET.get("style", "0"),
+            request.GET.get("crit", ""),
         )
         if method not in BOARD_METHODS:
             raise Refusal("expected bt, elo, swiss or winrate", field="method")
@@ -61,6 +62,8 @@ def leaderboard(request):
         "category": scope.category,
         "style": int(scope.style_control),
     }
+    if scope.criterion:
+        params["crit"] = scope.criterion
     if method != "bt":
         params["method"] = method
     return render(
