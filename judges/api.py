@@ -18,6 +18,7 @@ from arena.models import EvaluationRun, LeaderboardSnapshot
 from arena.schemas import BoardRow, Problem
 from judges import runs
 from judges.judging import run_scope
+from judges.runs.criteria import criterion_report
 from judges.tokens import check_token
 
 
@@ -78,6 +79,31 @@ class LeaderboardOut(Schema):
     rows: list[BoardRow]
 
 
+class CriterionBoardOut(Schema):
+    set: str
+    by: str
+    crit: str
+    fitted: bool
+    leader: str | None
+    n_votes: int
+
+
+class CriterionOut(Schema):
+    """A rubric run's criterion: how often it named the weighted total's winner (agreed),
+    its loser (against), and decided the win (with it tied, the total would not name that
+    winner), out of ``decisive`` judgments; and its board."""
+
+    name: str
+    weights: list[float]
+    verdicts: int
+    decisive: int
+    agreed: int
+    against: int
+    decided: int
+    decided_share: float | None
+    board: CriterionBoardOut
+
+
 class RunOut(Schema):
     id: int
     name: str
@@ -105,6 +131,7 @@ class RunOut(Schema):
     page: str
     power: PowerOut | None = None
     leaderboard: LeaderboardOut | None = None
+    criteria: list[CriterionOut] = []  # a rubric judge's run (issue 15)
 
 
 def run_out(run: EvaluationRun) -> dict:
@@ -137,6 +164,7 @@ def run_out(run: EvaluationRun) -> dict:
         "finished_at": iso(run.finished_at),
         "page": f"/runs/{run.id}/",
         "power": power_out(run),
+        "criteria": criterion_report(run),
         "leaderboard": (
             {
                 "scope": snapshot.scope,
