@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import CharField, F, Q, Sum
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models import F, Q, Sum
-from django.db.models.functions import Length
+from django.db.models.functions import Cast, Length
 
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
 from arena.importers.records import JudgmentRecord
@@ -424,7 +424,10 @@ def _criterion_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool 
     no running counts hold aspects), flagged voters as on the other human boards."""
     judgments = (
         Judgment.objects.in_scope(scope)
-        .annotate(criterion_winner=KeyTextTransform(scope.criterion, "criteria"))
+        # as plain text: a JSON key's own lookups would read the winners as JSON (SQLite)
+        .annotate(
+            criterion_winner=Cast(KeyTextTransform(scope.criterion, "criteria"), CharField())
+        )
         .filter(criterion_winner__in=WINNERS)
     )
     if scope.llm_only:
