@@ -4,6 +4,7 @@ import json
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
@@ -86,7 +87,11 @@ def leaderboard(request):
 @ensure_csrf_cookie
 def battle(request):
     sets = PromptSet.objects.filter(is_public_arena=True).order_by("slug")
-    return render(request, "arena/battle.html", {"nav": "battle", "sets": sets})
+    return render(
+        request,
+        "arena/battle.html",
+        {"nav": "battle", "sets": sets, "aspects": settings.ARENA_BALLOT_ASPECTS},
+    )
 
 
 async def battle_stream(request, battle_id):
