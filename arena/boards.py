@@ -237,7 +237,9 @@ def _check_criterion(set_id: int, slug: str, criterion: str, style_control: bool
         Rubric.objects.criterion_names(set_id)
     ):
         raise _bad_scope(
-            "crit", f"prompt set {slug!r} has no rubric criterion or aspect {criterion!r}", NOT_FOUND
+            "crit",
+            f"prompt set {slug!r} has no rubric criterion or aspect {criterion!r}",
+            NOT_FOUND,
         )
 
 
@@ -425,9 +427,7 @@ def _criterion_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool 
     judgments = (
         Judgment.objects.in_scope(scope)
         # as plain text: a JSON key's own lookups would read the winners as JSON (SQLite)
-        .annotate(
-            criterion_winner=Cast(KeyTextTransform(scope.criterion, "criteria"), CharField())
-        )
+        .annotate(criterion_winner=Cast(KeyTextTransform(scope.criterion, "criteria"), CharField()))
         .filter(criterion_winner__in=WINNERS)
     )
     if scope.llm_only:

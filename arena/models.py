@@ -216,7 +216,9 @@ class Rubric(models.Model):
                 name="rubric_set_or_prompt",
             ),
             models.UniqueConstraint(
-                fields=["prompt_set"], condition=Q(prompt_set__isnull=False), name="rubric_one_per_set"
+                fields=["prompt_set"],
+                condition=Q(prompt_set__isnull=False),
+                name="rubric_one_per_set",
             ),
             models.UniqueConstraint(
                 fields=["prompt"], condition=Q(prompt__isnull=False), name="rubric_one_per_prompt"

@@ -244,9 +244,7 @@ OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just op
 _open_boards: dict[int, tuple[float, list[str]]] = {}  # prompt set id -> (read at, scope keys)
 
 
-def scopes_touched_by(
-    prompt_set_id: int, prompt_set: str, category: str, aspects=()
-) -> list[str]:
+def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str, aspects=()) -> list[str]:
     """The default human board of the set, plus every open board a vote in it belongs to
     (an aspect's board, ``crit=<aspect>``, when the vote gives that aspect a verdict).
 

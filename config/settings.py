@@ -316,7 +316,8 @@ ARENA_REVEAL_TRUST = env_float("ARENA_REVEAL_TRUST", 0.5)
 # Optional per-aspect votes on the battle page (issue 15): each a board of its own
 # (scope crit=<aspect>). Names as rubric criteria: lower case, comma-separated; empty: none.
 ARENA_BALLOT_ASPECTS = tuple(
-    a.strip() for a in env_str("ARENA_BALLOT_ASPECTS", "correctness,helpfulness,style").split(",")
+    a.strip()
+    for a in env_str("ARENA_BALLOT_ASPECTS", "correctness,helpfulness,style").split(",")
     if a.strip()
 )
 # A vote from an address that minted more than this many session voters in the last hour

@@ -372,14 +372,16 @@ RUBRIC_START, RUBRIC_END = "<|Rubric|>", "<|End of Rubric|>"
 def rubric_block(criteria) -> str:
     """A rubric as the judge reads it (``arena.rubrics.Criterion`` objects, in order)::
 
-        <|Rubric|>
-        1. correctness (weight 2): Is it right?
-           Levels, lowest first: 1 = wrong; 2 = partly right; 3 = right
-        <|End of Rubric|>
+    <|Rubric|>
+    1. correctness (weight 2): Is it right?
+       Levels, lowest first: 1 = wrong; 2 = partly right; 3 = right
+    <|End of Rubric|>
     """
     lines = [RUBRIC_START]
     for i, criterion in enumerate(criteria, start=1):
-        lines.append(f"{i}. {criterion.name} (weight {criterion.weight:g}): {criterion.description}")
+        lines.append(
+            f"{i}. {criterion.name} (weight {criterion.weight:g}): {criterion.description}"
+        )
         levels = "; ".join(f"{n} = {text}" for n, text in enumerate(criterion.levels, start=1))
         lines.append(f"   Levels, lowest first: {levels}")
     lines.append(RUBRIC_END)

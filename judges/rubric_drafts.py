@@ -99,7 +99,8 @@ def draft_rubrics(
         prompts = list(prompts[: MAX_PROMPTS + 1])
     if len(prompts) > MAX_PROMPTS:
         raise Refusal(
-            f"at most {MAX_PROMPTS} prompts a request; give prompt_ids", field="prompt_ids",
+            f"at most {MAX_PROMPTS} prompts a request; give prompt_ids",
+            field="prompt_ids",
             status=BAD_REQUEST,
         )
     outcome = DraftOutcome()

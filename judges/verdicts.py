@@ -373,7 +373,9 @@ def to_slots(verdict, presentation: Sequence[int]):
         groups = tuple(tuple(sorted(index[x] for x in g)) for g in verdict.groups)
         return SlotRanking(groups=groups, label=verdict.label)
     if isinstance(verdict, RubricVerdict):
-        return SlotRubricVerdict({n: to_slots(v, presentation) for n, v in verdict.criteria.items()})
+        return SlotRubricVerdict(
+            {n: to_slots(v, presentation) for n, v in verdict.criteria.items()}
+        )
     return verdict
 
 

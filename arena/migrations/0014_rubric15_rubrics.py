@@ -5,35 +5,102 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('arena', '0013_judge_max_concurrency'),
+        ("arena", "0013_judge_max_concurrency"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='judgment',
-            name='criteria',
-            field=models.JSONField(blank=True, help_text="Per criterion or aspect, its verdict in slot terms ({name: winner}): a rubric judge's criteria (winner = their weighted total), a voter's aspect ballots.", null=True),
+            model_name="judgment",
+            name="criteria",
+            field=models.JSONField(
+                blank=True,
+                help_text="Per criterion or aspect, its verdict in slot terms ({name: winner}): a rubric judge's criteria (winner = their weighted total), a voter's aspect ballots.",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='judge',
-            name='mode',
-            field=models.CharField(choices=[('pairwise', 'Pairwise, Arena-Hard labels ([[A>>B]] .. [[B>>A]])'), ('pairwise_mtbench', 'Pairwise, MT-Bench labels ([[A]] / [[B]] / [[C]])'), ('listwise', 'K-wise listwise ranking'), ('single', 'Single-answer score 1-10'), ('rubric', 'Pairwise per rubric criterion, weighted total')], default='pairwise', max_length=32),
+            model_name="judge",
+            name="mode",
+            field=models.CharField(
+                choices=[
+                    ("pairwise", "Pairwise, Arena-Hard labels ([[A>>B]] .. [[B>>A]])"),
+                    ("pairwise_mtbench", "Pairwise, MT-Bench labels ([[A]] / [[B]] / [[C]])"),
+                    ("listwise", "K-wise listwise ranking"),
+                    ("single", "Single-answer score 1-10"),
+                    ("rubric", "Pairwise per rubric criterion, weighted total"),
+                ],
+                default="pairwise",
+                max_length=32,
+            ),
         ),
         migrations.CreateModel(
-            name='Rubric',
+            name="Rubric",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('criteria', models.JSONField(help_text='[{"name": "correctness", "weight": 2, "description": "...", "levels": ["wrong", "partly right", "right"]}] (names: lower case, unique).')),
-                ('source', models.CharField(blank=True, help_text='Who wrote it: staff, or the drafting model.', max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('prompt', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rubrics', to='arena.prompt')),
-                ('prompt_set', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rubrics', to='arena.promptset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "criteria",
+                    models.JSONField(
+                        help_text='[{"name": "correctness", "weight": 2, "description": "...", "levels": ["wrong", "partly right", "right"]}] (names: lower case, unique).'
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        blank=True,
+                        help_text="Who wrote it: staff, or the drafting model.",
+                        max_length=300,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rubrics",
+                        to="arena.prompt",
+                    ),
+                ),
+                (
+                    "prompt_set",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rubrics",
+                        to="arena.promptset",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('prompt_set__isnull', False), ('prompt__isnull', True)), models.Q(('prompt_set__isnull', True), ('prompt__isnull', False)), _connector='OR'), name='rubric_set_or_prompt'), models.UniqueConstraint(condition=models.Q(('prompt_set__isnull', False)), fields=('prompt_set',), name='rubric_one_per_set'), models.UniqueConstraint(condition=models.Q(('prompt__isnull', False)), fields=('prompt',), name='rubric_one_per_prompt')],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("prompt_set__isnull", False), ("prompt__isnull", True)),
+                            models.Q(("prompt_set__isnull", True), ("prompt__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="rubric_set_or_prompt",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("prompt_set__isnull", False)),
+                        fields=("prompt_set",),
+                        name="rubric_one_per_set",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("prompt__isnull", False)),
+                        fields=("prompt",),
+                        name="rubric_one_per_prompt",
+                    ),
+                ],
             },
         ),
     ]

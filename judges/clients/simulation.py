@@ -457,9 +457,14 @@ _SINGLE_ANSWER = re.compile(
     r"\[The Start of Assistant's Answer\]\n(.*?)\n\[The End of Assistant's Answer\]", re.S
 )
 _RUBRIC = re.compile(r"<\|Rubric\|>\n(.*?)\n<\|End of Rubric\|>", re.S)
-_RUBRIC_LINE = re.compile(r"^\d+\. ([a-z][a-z0-9_-]*) \(weight [^)]*\):.*\n\s+Levels[^:]*: (.*)$", re.M)
+_RUBRIC_LINE = re.compile(
+    r"^\d+\. ([a-z][a-z0-9_-]*) \(weight [^)]*\):.*\n\s+Levels[^:]*: (.*)$", re.M
+)
 _QUESTION_PATTERNS = (
-    re.compile(r"<\|User Prompt\|>\n(.*?)\n\n(?:<\|The Start of|<\|Rubric\|>|<\|End of User Prompt\|>|\Z)", re.S),
+    re.compile(
+        r"<\|User Prompt\|>\n(.*?)\n\n(?:<\|The Start of|<\|Rubric\|>|<\|End of User Prompt\|>|\Z)",
+        re.S,
+    ),
     re.compile(r"\[User Question\]\n(.*?)\n\n\[The Start of", re.S),
     re.compile(r"\[Question\]\n(.*?)\n\n\[The Start of", re.S),
 )
@@ -687,7 +692,10 @@ class Simulator:
     def _rubric_pairwise(self, judge, task, infos, rng) -> Reply:
         lines = []
         for name, _ in task.criteria:
-            pair = [self._on_criterion(judge, i, name, t) for i, t in zip(infos, task.answers, strict=True)]
+            pair = [
+                self._on_criterion(judge, i, name, t)
+                for i, t in zip(infos, task.answers, strict=True)
+            ]
             p_a, p_b, p_tie = self.pairwise_probabilities(pair[0][0], [q for _, q in pair], rng)
             p = p_a / max(p_a + p_b, 1e-12)
             strong_a, strong_b = p**3, (1.0 - p) ** 3
@@ -744,7 +752,9 @@ class Simulator:
                     "levels": ["ignores it", "touches on it", "covers it well"],
                 }
             )
-        text = "Here is a rubric for this prompt.\n\n" + json.dumps({"criteria": criteria}, indent=2)
+        text = "Here is a rubric for this prompt.\n\n" + json.dumps(
+            {"criteria": criteria}, indent=2
+        )
         return Reply(tokens=tokenize(text), kind="judge", verdict="draft")
 
     def _rank(self, judge, task, infos, rng) -> Reply:

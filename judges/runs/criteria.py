@@ -84,7 +84,9 @@ def criterion_report(run: EvaluationRun) -> list[dict]:
             against[criterion.name] += int(found.against[j])
             pivotal[criterion.name] += int(found.pivotal[j])
             verdicts[criterion.name] += int(counted[j])
-    scopes = {name: BoardScope(run.prompt_set.slug, f"run:{run.id}", criterion=name) for name in names}
+    scopes = {
+        name: BoardScope(run.prompt_set.slug, f"run:{run.id}", criterion=name) for name in names
+    }
     latest = {}
     for snapshot in LeaderboardSnapshot.objects.filter(
         scope__in=[s.key for s in scopes.values()]
@@ -93,7 +95,11 @@ def criterion_report(run: EvaluationRun) -> list[dict]:
     out = []
     for name in names:
         snapshot = latest.get(scopes[name].key)
-        leader = max(snapshot.rows, key=lambda r: r["rating"])["model"] if snapshot and snapshot.rows else None
+        leader = (
+            max(snapshot.rows, key=lambda r: r["rating"])["model"]
+            if snapshot and snapshot.rows
+            else None
+        )
         out.append(
             {
                 "name": name,

@@ -340,7 +340,9 @@ def finish_run(run: EvaluationRun) -> str:
         try:
             services.refit(scope.key, final=True)
         except Exception:  # the run's own board is fitted: a criterion's must not undo it
-            log.exception("run %s: the board of criterion %s was not fitted", run.id, scope.criterion)
+            log.exception(
+                "run %s: the board of criterion %s was not fitted", run.id, scope.criterion
+            )
     with transaction.atomic():  # done, and the runs waiting for it told, or neither
         EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
             status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"

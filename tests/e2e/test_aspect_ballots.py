@@ -41,7 +41,9 @@ def test_a_vote_with_aspect_ballots_from_the_keyboard(arena_server, page):
     # correctness: A (Space checks the radio Tab lands on)
     _tab_to(page, "input[name='aspect-correctness'][value='a']")
     page.keyboard.press("Space")
-    expect(page.get_by_role("group", name="Correctness").get_by_label("A", exact=True)).to_be_checked()
+    expect(
+        page.get_by_role("group", name="Correctness").get_by_label("A", exact=True)
+    ).to_be_checked()
     # style: B (arrows move through a radio group and check)
     _tab_to(page, "input[name='aspect-style'][value='a']")
     page.keyboard.press("ArrowRight")

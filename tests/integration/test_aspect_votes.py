@@ -6,8 +6,8 @@ import pytest
 from arena.boards import BoardScope, scope_counts
 from arena.models import BoardState, Judgment, Voter
 from arena.services import refit
-from tests.integration.test_votes import _battle, _state, _vote_url, _voter
 from tests.e2e.seed import seed
+from tests.integration.test_votes import _battle, _state, _vote_url, _voter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SLUG = "e2e-arena"
@@ -42,7 +42,8 @@ def test_aspect_ballots_are_stored_with_the_vote_and_each_aspect_has_a_board():
     other = _voter("user")
     battle = _battle(other)
     response = other.post(
-        _vote_url(battle), {"winner": "tie", "aspects": {"style": "a"}, "idempotency_key": "aspects-0002"}
+        _vote_url(battle),
+        {"winner": "tie", "aspects": {"style": "a"}, "idempotency_key": "aspects-0002"},
     )
     assert response.status_code == 200, response.content
 

@@ -24,7 +24,12 @@ from tests.integration.runs_world import (
 
 RUBRIC_JUDGE = "judge-rubric"
 CRITERIA = [
-    {"name": "correctness", "weight": 3, "description": "Right?", "levels": ["no", "partly", "yes"]},
+    {
+        "name": "correctness",
+        "weight": 3,
+        "description": "Right?",
+        "levels": ["no", "partly", "yes"],
+    },
     {"name": "helpfulness", "weight": 2, "description": "Useful?", "levels": ["no", "yes"]},
     {"name": "style", "weight": 1, "description": "Pleasant?", "levels": ["bad", "ok", "good"]},
 ]
@@ -55,11 +60,15 @@ def test_a_rubric_run_stores_criterion_verdicts_and_fits_a_board_per_criterion(
     Rubric.objects.create(prompt_set=prompt_set, criteria=CRITERIA, source="staff")
     # one prompt has its own (drafted) rubric, with a criterion of its own
     first = prompt_set.prompts.order_by("id").first()
-    call_command("draft_rubrics", prompt_set.slug, "--judge", str(judge.id), "--prompt", str(first.id))
+    call_command(
+        "draft_rubrics", prompt_set.slug, "--judge", str(judge.id), "--prompt", str(first.id)
+    )
     own = Rubric.objects.get(prompt=first)
     assert own.source.startswith("drafted by") and own.parsed()[0].name == "correctness"
 
-    run = create_run(prompt_set=prompt_set, judge=judge, contestants=contestants, design="all_pairs")
+    run = create_run(
+        prompt_set=prompt_set, judge=judge, contestants=contestants, design="all_pairs"
+    )
     start_run(run)
     run = wait_until_finished(run, 120)
     assert run.status == "done", run.error
@@ -101,7 +110,13 @@ def test_a_rubric_run_stores_criterion_verdicts_and_fits_a_board_per_criterion(
     from judges.runs.criteria import criterion_report
 
     report = {row["name"]: row for row in criterion_report(run)}
-    assert set(report) == {"correctness", "helpfulness", "style", "clarity", "photosynthesis-coverage"}
+    assert set(report) == {
+        "correctness",
+        "helpfulness",
+        "style",
+        "clarity",
+        "photosynthesis-coverage",
+    }
     assert report["correctness"]["decided"] > report["style"]["decided"]
     assert report["correctness"]["board"]["fitted"]
     # a criterion nobody has is no board
@@ -116,7 +131,9 @@ def test_a_rubric_judge_without_a_rubric_stores_failures_that_say_why(server, ce
     prompt_set, contestants, judge = make_world(
         server.base_url, n_models=3, n_prompts=2, judge_model=RUBRIC_JUDGE, mode="rubric"
     )
-    run = create_run(prompt_set=prompt_set, judge=judge, contestants=contestants, design="all_pairs")
+    run = create_run(
+        prompt_set=prompt_set, judge=judge, contestants=contestants, design="all_pairs"
+    )
     start_run(run)
     run = wait_until_finished(run, 60)
     assert run.calls_failed == run.calls_made == 6
@@ -137,7 +154,11 @@ def test_drafting_is_refused_before_anything_is_written(client):
         ({"prompt_set": "nope", "judge_id": judge.id}, 404, "prompt_set"),
         ({"prompt_set": prompt_set.slug, "judge_id": 10**6}, 404, "judge_id"),
         ({"prompt_set": prompt_set.slug, "judge_id": imported.id}, 400, "judge_id"),
-        ({"prompt_set": prompt_set.slug, "judge_id": judge.id, "prompt_ids": [10**6]}, 404, "prompt_ids"),
+        (
+            {"prompt_set": prompt_set.slug, "judge_id": judge.id, "prompt_ids": [10**6]},
+            404,
+            "prompt_ids",
+        ),
     ]
     for body, status, field in cases:
         response = client.post(
@@ -145,5 +166,8 @@ def test_drafting_is_refused_before_anything_is_written(client):
         )
         assert response.status_code == status, response.content
         assert response.json()["field"] == field
-    assert client.post("/api/runs/rubrics/draft", {}, content_type="application/json").status_code == 401
+    assert (
+        client.post("/api/runs/rubrics/draft", {}, content_type="application/json").status_code
+        == 401
+    )
     assert not Rubric.objects.exists()

@@ -28,7 +28,12 @@ from judges.verdicts import (
 )
 
 CRITERIA = [
-    {"name": "correctness", "weight": 3, "description": "Right?", "levels": ["no", "partly", "yes"]},
+    {
+        "name": "correctness",
+        "weight": 3,
+        "description": "Right?",
+        "levels": ["no", "partly", "yes"],
+    },
     {"name": "helpfulness", "weight": 2, "description": "Useful?", "levels": ["no", "yes"]},
     {"name": "style", "weight": 1, "description": "Pleasant?", "levels": ["bad", "ok", "good"]},
 ]
@@ -152,9 +157,7 @@ def test_the_rubric_template_shows_the_rubric_and_needs_one():
 
 
 def _scenario(criteria_sharpness):
-    judge = SimModel(
-        "judge", judge=JudgeBehaviour(discrimination=3.0, criteria=criteria_sharpness)
-    )
+    judge = SimModel("judge", judge=JudgeBehaviour(discrimination=3.0, criteria=criteria_sharpness))
     return Scenario(
         "rubric",
         (SimModel("good", quality=2.0), SimModel("bad", quality=-2.0), judge),
@@ -166,8 +169,12 @@ def test_the_simulated_rubric_judge_answers_what_the_parser_reads():
     simulator = Simulator(_scenario({"style": 0.0}))
     criteria = parse_criteria(CRITERIA)
     question = "Explain photosynthesis in plants."
-    good = simulator.generate(simulator.scenario.model("good"), [{"role": "user", "content": question}])
-    bad = simulator.generate(simulator.scenario.model("bad"), [{"role": "user", "content": question}])
+    good = simulator.generate(
+        simulator.scenario.model("good"), [{"role": "user", "content": question}]
+    )
+    bad = simulator.generate(
+        simulator.scenario.model("bad"), [{"role": "user", "content": question}]
+    )
     block = prompts.rubric_block(criteria)
     wins = {c.name: 0 for c in criteria}
     for seed in range(40):
