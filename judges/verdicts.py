@@ -314,6 +314,8 @@ def parse_rubric_pairwise(text: str, names: Sequence[str]) -> RubricVerdict | Pa
     """Parse a rubric judge's reply: one ``name: [[A>B]]`` line per criterion (Arena-Hard
     labels; the last line of a criterion counts). Every criterion of ``names`` must have a
     well-formed label, else the reply is a failure naming the first one missing."""
+    if not names:
+        return ParseFailure("no rubric criteria to read")
     if not text or not text.strip():
         return ParseFailure("empty reply")
     found = _criterion_lines(text, names)
@@ -333,6 +335,8 @@ def parse_rubric_pairwise(text: str, names: Sequence[str]) -> RubricVerdict | Pa
 def parse_rubric_scores(text: str, levels: Mapping[str, int]) -> RubricScores | ParseFailure:
     """Parse a pointwise rubric reply: one ``name: [[3]]`` line per criterion, the level a
     whole number in ``1 .. levels[name]``."""
+    if not levels:
+        return ParseFailure("no rubric criteria to read")
     if not text or not text.strip():
         return ParseFailure("empty reply")
     found = _criterion_lines(text, list(levels))

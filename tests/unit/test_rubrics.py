@@ -90,6 +90,8 @@ def test_a_missing_or_malformed_criterion_fails_the_reply():
     malformed = parse_rubric_pairwise("correctness: [[A>B]]\nstyle: [[A>>>B]]", names)
     assert isinstance(malformed, ParseFailure) and "not a verdict label" in malformed.reason
     assert isinstance(parse_rubric_pairwise("", names), ParseFailure)
+    assert isinstance(parse_rubric_pairwise("correctness: [[A>B]]", []), ParseFailure)
+    assert isinstance(parse_rubric_scores("correctness: [[3]]", {}), ParseFailure)
 
 
 def test_it_parses_pointwise_levels_within_each_criterions_range():
