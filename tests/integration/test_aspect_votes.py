@@ -87,6 +87,11 @@ def test_a_criterion_scope_is_checked_like_every_scope(client):
     assert bad.status_code == 400 and bad.json()["field"] == "crit"
     styled = client.get(f"/api/leaderboard?set={SLUG}&crit=style&style=1")
     assert styled.status_code == 400 and styled.json()["field"] == "style"
+    page = client.get(f"/?set={SLUG}&crit=style")
+    assert page.status_code == 200
+    assert '<option value="style" selected>style</option>' in page.content.decode()
+    assert "crit=style" in page.content.decode()  # the page's API reads keep the criterion
+    assert client.get(f"/?set={SLUG}&crit=tone").status_code == 404
     # a key round-trips, and a key without crit keeps its old meaning
     scope = BoardScope.validated(SLUG, "humans", criterion="style")
     assert scope.key.endswith("|crit=style")
