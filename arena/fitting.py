@@ -86,16 +86,17 @@ def fit_scope(
         board = leaderboard(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
-        options = {
-            "elo": board_elo(scope, elo_k, elo_state),
-            "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
-        }
-        winrate = board_winrate(scope, counts)
-        if winrate is not None:
-            options["winrate"] = winrate
-        anchored = anchored_option(scope, _usable(anchor, counts.models))
-        if anchored is not None:  # a run's board with human labels (arena.anchoring)
-            options["anchored"] = anchored
+        if not scope.criterion:  # a criterion's board: BT only (the options read overall verdicts)
+            options = {
+                "elo": board_elo(scope, elo_k, elo_state),
+                "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
+            }
+            winrate = board_winrate(scope, counts)
+            if winrate is not None:
+                options["winrate"] = winrate
+            anchored = anchored_option(scope, _usable(anchor, counts.models))
+            if anchored is not None:  # a run's board with human labels (arena.anchoring)
+                options["anchored"] = anchored
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],

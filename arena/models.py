@@ -18,6 +18,7 @@ from django.db.models import F, FilteredRelation, Q
 
 from arena import vocabulary
 from arena.ratings.scale import parse_anchor
+from arena.rubrics import Criterion, parse_criteria
 from arena.textstats import text_stats
 
 MAX_SLOTS = 10
@@ -146,6 +147,97 @@ class Prompt(models.Model):
         return f"{self.prompt_set.slug}/{self.external_id}"
 
 
+class RubricQuerySet(models.QuerySet):
+    def for_prompts(self, prompts) -> dict[int, Rubric]:
+        """The rubric of each prompt (``Prompt`` rows): its own, else its set's; one query.
+        Prompts without either are left out."""
+        prompts = list(prompts)
+        found = self.filter(
+            Q(prompt_id__in={p.id for p in prompts})
+            | Q(prompt_set_id__in={p.prompt_set_id for p in prompts})
+        )
+        own, of_set = {}, {}
+        for rubric in found:
+            if rubric.prompt_id is not None:
+                own[rubric.prompt_id] = rubric
+            else:
+                of_set[rubric.prompt_set_id] = rubric
+        out = {}
+        for p in prompts:
+            rubric = own.get(p.id) or of_set.get(p.prompt_set_id)
+            if rubric is not None:
+                out[p.id] = rubric
+        return out
+
+    def criterion_names(self, prompt_set_id: int) -> set[str]:
+        """Every criterion name of the set's rubrics and its prompts' rubrics."""
+        names = set()
+        for criteria in self.filter(
+            Q(prompt_set_id=prompt_set_id) | Q(prompt__prompt_set_id=prompt_set_id)
+        ).values_list("criteria", flat=True):
+            for item in criteria if isinstance(criteria, list) else ():
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    names.add(item["name"])
+        return names
+
+
+class Rubric(models.Model):
+    """Criteria to judge a prompt's answers by, each with a weight and level descriptions.
+
+    Attached to a prompt set (every prompt of it) or to one prompt, whose own rubric wins
+    over its set's (:meth:`RubricQuerySet.for_prompts`). ``criteria`` is the list that
+    :func:`arena.rubrics.parse_criteria` checks: ``[{"name", "weight", "description",
+    "levels": [lowest .. highest]}]``.
+    """
+
+    prompt_set = models.ForeignKey(
+        PromptSet, null=True, blank=True, on_delete=models.CASCADE, related_name="rubrics"
+    )
+    prompt = models.ForeignKey(
+        Prompt, null=True, blank=True, on_delete=models.CASCADE, related_name="rubrics"
+    )
+    criteria = models.JSONField(
+        help_text='[{"name": "correctness", "weight": 2, "description": "...", '
+        '"levels": ["wrong", "partly right", "right"]}] (names: lower case, unique).'
+    )
+    source = models.CharField(
+        max_length=300, blank=True, help_text="Who wrote it: staff, or the drafting model."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RubricQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(prompt_set__isnull=False) & Q(prompt__isnull=True))
+                | (Q(prompt_set__isnull=True) & Q(prompt__isnull=False)),
+                name="rubric_set_or_prompt",
+            ),
+            models.UniqueConstraint(
+                fields=["prompt_set"],
+                condition=Q(prompt_set__isnull=False),
+                name="rubric_one_per_set",
+            ),
+            models.UniqueConstraint(
+                fields=["prompt"], condition=Q(prompt__isnull=False), name="rubric_one_per_prompt"
+            ),
+        ]
+
+    def __str__(self):
+        return f"rubric of {self.prompt or self.prompt_set}"
+
+    def clean(self):
+        try:
+            parse_criteria(self.criteria)
+        except ValueError as exc:
+            raise ValidationError({"criteria": str(exc)}) from None
+
+    def parsed(self) -> tuple[Criterion, ...]:
+        return parse_criteria(self.criteria)
+
+
 class Output(models.Model):
     """One contestant's answer to one prompt."""
 
@@ -244,6 +336,8 @@ class Judge(models.Model):
         PAIRWISE_MTBENCH = "pairwise_mtbench", "Pairwise, MT-Bench labels ([[A]] / [[B]] / [[C]])"
         LISTWISE = "listwise", "K-wise listwise ranking"
         SINGLE = "single", "Single-answer score 1-10"
+        # issue 15: one pairwise verdict per criterion of the prompt's rubric (arena.rubrics)
+        RUBRIC = "rubric", "Pairwise per rubric criterion, weighted total"
 
     name = models.CharField(max_length=200)
     version = models.CharField(max_length=16, editable=False)
@@ -575,6 +669,8 @@ class JudgmentQuerySet(models.QuerySet):
             qs = qs.filter(match__run_id=scope.run_id)
         if scope.category:
             qs = qs.filter(match__category=scope.category)
+        if scope.criterion:  # a criterion's board: the verdicts that name it
+            qs = qs.filter(criteria__has_key=scope.criterion)
         return qs
 
 
@@ -619,6 +715,12 @@ class Judgment(models.Model):
         null=True, blank=True, help_text="K-wise: rank per slot, 1 = best; ties share a rank."
     )
     score = models.FloatField(null=True, blank=True, help_text="Single-answer grade of slot 0.")
+    criteria = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Per criterion or aspect, its verdict in slot terms ({name: winner}): a "
+        "rubric judge's criteria (winner = their weighted total), a voter's aspect ballots.",
+    )
     preference = models.FloatField(
         null=True,
         blank=True,

@@ -19,6 +19,8 @@ from arena.models import EvaluationRun, LeaderboardSnapshot
 from arena.schemas import BoardRow, Problem
 from judges import runs
 from judges.judging import run_scope
+from judges.rubric_drafts import draft_rubrics
+from judges.runs.criteria import criterion_report
 from judges.tokens import check_token
 
 
@@ -79,6 +81,31 @@ class LeaderboardOut(Schema):
     rows: list[BoardRow]
 
 
+class CriterionBoardOut(Schema):
+    set: str
+    by: str
+    crit: str
+    fitted: bool
+    leader: str | None
+    n_votes: int
+
+
+class CriterionOut(Schema):
+    """A rubric run's criterion: how often it named the weighted total's winner (agreed),
+    its loser (against), and decided the win (with it tied, the total would not name that
+    winner), out of ``decisive`` judgments; and its board."""
+
+    name: str
+    weights: list[float]
+    verdicts: int
+    decisive: int
+    agreed: int
+    against: int
+    decided: int
+    decided_share: float | None
+    board: CriterionBoardOut
+
+
 class RunOut(Schema):
     id: int
     name: str
@@ -106,6 +133,7 @@ class RunOut(Schema):
     page: str
     power: PowerOut | None = None
     leaderboard: LeaderboardOut | None = None
+    criteria: list[CriterionOut] = []  # a rubric judge's run (issue 15)
 
 
 def run_out(run: EvaluationRun) -> dict:
@@ -138,6 +166,7 @@ def run_out(run: EvaluationRun) -> dict:
         "finished_at": iso(run.finished_at),
         "page": f"/runs/{run.id}/",
         "power": power_out(run),
+        "criteria": criterion_report(run),
         "leaderboard": (
             {
                 "scope": snapshot.scope,
@@ -175,6 +204,40 @@ def _get(run_id: int) -> EvaluationRun:
 
 # Every endpoint: 401 without a valid token, 422 for a value of the wrong type.
 AUTH_ERRORS = {401: Problem, 422: Problem}
+
+
+class RubricDraftIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    prompt_set: str
+    judge_id: int
+    prompt_ids: list[int] | None = None  # default: every public prompt of the set
+    overwrite: bool = False
+
+
+class RubricDraftOut(Schema):
+    drafted: list[int]  # prompt ids given a drafted rubric (edit them in the admin)
+    kept: list[int]  # prompt ids that had their own rubric (no overwrite)
+    failed: dict[str, str]  # prompt id -> why no rubric was drafted
+    cost: float
+
+
+@router.post(
+    "/rubrics/draft",
+    response={200: RubricDraftOut, 400: Problem, 404: Problem, **AUTH_ERRORS},
+    summary="An LLM drafts the rubric of each prompt of a set (issue 15)",
+)
+def draft(request, payload: RubricDraftIn):
+    """The judge's model drafts one rubric per prompt (``judges.rubric_drafts``), stored as
+    the prompt's own; answers when every draft is back (at most 200 prompts a request)."""
+    if not 0 < payload.judge_id <= MAX_ID:
+        raise Refusal(f"no judge {payload.judge_id}", field="judge_id", status=NOT_FOUND)
+    if payload.prompt_ids is not None and not all(0 < i <= MAX_ID for i in payload.prompt_ids):
+        raise Refusal("prompt ids are positive", field="prompt_ids")
+    outcome = draft_rubrics(
+        payload.prompt_set, payload.judge_id, payload.prompt_ids, overwrite=payload.overwrite
+    )
+    return outcome.as_dict()
 
 
 @router.post(

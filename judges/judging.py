@@ -42,7 +42,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F
 from django.utils import timezone
 
-from arena import services, vocabulary
+from arena import rubrics, services, vocabulary
 from arena.boards import BoardScope, count_judgments
 from arena.errors import SERVICE_DOWN
 from arena.generation import answer_messages, contestant_config, generation_label
@@ -55,12 +55,13 @@ from arena.models import (
     MatchSlot,
     Output,
     Prompt,
+    Rubric,
 )
-from judges import perturbations
+from judges import perturbations, prompts
 from judges.clients.config import JudgeConfig
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
 from judges.events import broadcast_progress
-from judges.verdicts import ParseFailure, SlotVerdict, to_slots
+from judges.verdicts import ParseFailure, SlotRubricVerdict, to_slots
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
 from llm.openai_compat import complete_each_sync, complete_sync
@@ -138,6 +139,8 @@ class _Call:
     messages: list | None = None
     order: tuple[int, ...] = ()
     key: str = ""
+    criteria: tuple = ()  # the prompt's rubric (rubric judges): arena.rubrics.Criterion
+    problem: str = ""  # why the call cannot be made (a rubric judge on a prompt without one)
 
 
 def judge_batch(items, *, final_attempt: bool = True) -> BatchOutcome:
@@ -202,6 +205,8 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
             calls.append(call)
     config = judge_config(judge)
     _build_requests(run, config, calls)
+    ready.extend((c, _failure(c.problem), False) for c in calls if c.problem)
+    calls = [c for c in calls if not c.problem]
     reusable = _reusable_verdicts([c.key for c in calls])
     stash = cache.get_many([_stash_key(c.key) for c in calls if c.key not in reusable])
     to_send: dict[str, list[_Call]] = {}
@@ -231,7 +236,7 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
             if isinstance(reply, LLMError):
                 values = _failure(reply.message)
             else:
-                values = _from_reply(config, reply, group[0].order)
+                values = _from_reply(config, reply, group[0].order, group[0].criteria)
             rows.append((group[0], values, False))
             # the same content twice in one batch (identical answers): paid once
             rows.extend(
@@ -308,8 +313,8 @@ def _failure(reason: str) -> dict:
     return {"status": Judgment.Status.FAILED, "error": reason[:4000]}
 
 
-def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
-    verdict = parse_reply(config.mode, reply.text)
+def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...], criteria=()) -> dict:
+    verdict = parse_reply(config.mode, reply.text, criteria=criteria)
     fields = {
         "raw_text": reply.text,
         "latency_ms": round(reply.latency_ms),
@@ -323,13 +328,30 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
         if reply.finish_reason == "length":
             reason += " (the reply was cut off at max_tokens)"
         return {**fields, "status": Judgment.Status.PARSE_FAILED, "error": reason}
-    slot: SlotVerdict = to_slots(verdict, order)
+    slot = to_slots(verdict, order)
+    if isinstance(slot, SlotRubricVerdict):
+        return {**fields, "status": Judgment.Status.OK, **_rubric_total(slot, criteria)}
     return {
         **fields,
         "status": Judgment.Status.OK,
         "winner": vocabulary.winner_of_slot(slot.winner),
         "strength": 2 if slot.strength == 2 else 1,
         "verdict_label": slot.label,
+    }
+
+
+def _rubric_total(verdict: SlotRubricVerdict, criteria) -> dict:
+    """A rubric judge's judgment: each criterion's verdict in slot terms, and the rubric's
+    weighted total as the judgment's winner (:mod:`arena.rubrics`)."""
+    names = [c.name for c in criteria]
+    by_name = {n: vocabulary.winner_of_slot(v.winner) for n, v in verdict.criteria.items()}
+    codes = rubrics.verdict_codes([by_name], names)
+    total = float(rubrics.weighted_totals(codes, [c.weight for c in criteria])[0])
+    return {
+        "winner": rubrics.total_winner(by_name, criteria),
+        "strength": 2 if abs(total) >= 1 - 1e-9 else 1,  # every criterion named the winner
+        "verdict_label": f"weighted total {total:+.2f}",
+        "criteria": by_name,
     }
 
 
@@ -358,6 +380,7 @@ def _copy(cached: Judgment) -> dict:
         "verdict_label": cached.verdict_label,
         "raw_text": cached.raw_text,
         "probabilities": cached.probabilities,
+        "criteria": cached.criteria,
         "latency_ms": 0,
         "prompt_tokens": cached.prompt_tokens,
         "completion_tokens": cached.completion_tokens,
@@ -369,8 +392,17 @@ def _copy(cached: Judgment) -> dict:
 def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
     """Each call's messages, presentation order and content key (in place)."""
     template = config.judge_template
+    rubric_of = (
+        Rubric.objects.for_prompts({c.match.prompt for c in calls})
+        if config.mode in prompts.RUBRIC_MODES
+        else None
+    )
     for call in calls:
         match, slots = call.match, call.slots
+        if rubric_of is not None:
+            call.criteria, call.problem = _criteria_of(rubric_of.get(match.prompt_id))
+            if call.problem:
+                continue
         reference = match.prompt.reference_answer or None
         if reference and template.user_with_reference is None:
             reference = None
@@ -379,9 +411,11 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
         if run.perturbation:
             prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
         order = vocabulary.parse_presentation(call.item[1])
-        call.order, call.messages = build_messages(config, prompt_text, answers, order, reference)
+        call.order, call.messages = build_messages(
+            config, prompt_text, answers, order, reference, call.criteria
+        )
         call.key = request_key(config, call.messages, call.item[2])
-    later = [c for c in calls if c.match.round]
+    later = [c for c in calls if c.match.round and not c.problem]
     if not later:
         return
     # The design asks a call of an earlier round again (adaptive designs re-ask a pair's
@@ -395,6 +429,16 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
     for call in later:
         if earlier.get(call.key, call.match.round) < call.match.round:
             call.key = request_key(config, call.messages, f"{call.item[2]}@round{call.match.round}")
+
+
+def _criteria_of(rubric: Rubric | None) -> tuple[tuple, str]:
+    """(the rubric's criteria, "") or ((), why a rubric judge cannot judge this prompt)."""
+    if rubric is None:
+        return (), "a rubric judge needs a rubric: neither the prompt nor its set has one"
+    try:
+        return rubric.parsed(), ""
+    except ValueError as exc:
+        return (), f"the prompt's rubric is not valid: {exc}"
 
 
 def _reusable_verdicts(keys) -> dict[str, Judgment]:

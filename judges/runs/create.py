@@ -43,7 +43,8 @@ from judges.runs.dispatch import enqueue_step, ensure_watchdog
 
 RUNNING = EvaluationRun.Status.RUNNING
 MAX_INT = 2**31 - 1  # the largest value of the run's integer columns (and of a parameter)
-PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH)
+# a rubric judge (issue 15) gives a pairwise verdict too: its criteria's weighted total
+PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH, judge_prompts.RUBRIC)
 
 # EvaluationRun.design -> arena.matchmaking.DESIGNS key.
 DESIGN_NAMES = {

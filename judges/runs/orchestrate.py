@@ -51,6 +51,7 @@ from arena.ratings.scale import ELO_SCALE
 from judges.events import broadcast_progress
 from judges.judging import run_scope
 from judges.runs.create import DESIGN_NAMES
+from judges.runs.criteria import criterion_scopes
 from judges.runs.dispatch import dispatch_generation, dispatch_judging, enqueue_step
 from judges.runs.lifecycle import fail_run, stalled, step_perturbations, wait_for_baseline
 from judges.runs.replay import ReplayError, replay
@@ -335,6 +336,13 @@ def finish_run(run: EvaluationRun) -> str:
         _give_back_fit_claim(run)
         enqueue_step(run.id, countdown=POLL_SECONDS)
         return "fit taken over"
+    for scope in criterion_scopes(run):  # a rubric run's board per criterion (issue 15)
+        try:
+            services.refit(scope.key, final=True)
+        except Exception:  # the run's own board is fitted: a criterion's must not undo it
+            log.exception(
+                "run %s: the board of criterion %s was not fitted", run.id, scope.criterion
+            )
     with transaction.atomic():  # done, and the runs waiting for it told, or neither
         EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
             status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"
