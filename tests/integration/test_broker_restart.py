@@ -46,10 +46,13 @@ def _worker_holding_a_task(url: str, transport) -> tuple[Connection, list]:
     mailbox = Consumer(connection.channel(), [MAILBOX], accept=["json"])
     mailbox.consume()
     connection.drain_events(timeout=5)  # the task
-    try:
-        connection.drain_events(timeout=0.2)  # nothing more: the BRPOP stays waiting
-    except TimeoutError:
-        pass
+    for _ in range(20):  # nothing more: a BRPOP stays waiting (Redis ends one after 1 s)
+        try:
+            connection.drain_events(timeout=0.2)
+        except TimeoutError:
+            pass
+        if connection.default_channel._in_poll:
+            break
     assert len(taken) == 1 and not taken[0].acknowledged
     assert connection.default_channel._in_poll
     return connection, taken
