@@ -204,6 +204,11 @@ ARENA_EMBEDDED_WORKER = env_bool("ARENA_EMBEDDED_WORKER", not REDIS_URL)
 if REDIS_URL:
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport with a channel that closes cleanly while Redis is down:
+        # without it a worker holding an unacked task dies when Redis restarts
+        # (config/broker.py says why).
+        CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

@@ -24,7 +24,9 @@ Paid but not stored: between a reply's arrival and its chunk's commit, the reply
 in the cache (Redis when ``REDIS_URL`` is set) under its content key. A worker killed in
 that moment, or a write that fails for good (the task is retried), leaves it there; the
 batch's next attempt stores it instead of calling again. Only the calls still in flight
-at a kill are paid twice.
+at a kill are paid twice. The stash is insurance, best effort: with the cache down a reply
+is stored all the same (uninsured meanwhile); a stash that cannot be read before the calls
+raises the outage (nothing paid), and the task tries the batch again later.
 """
 
 from __future__ import annotations
@@ -243,10 +245,7 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
                 (c, {**values, "cost": Decimal(0), "latency_ms": 0}, True) for c in group[1:]
             )
         if rows:  # paid: into the stash at once, into the database a second's worth at a time
-            cache.set_many(
-                {_stash_key(call.key): values for call, values, cached in rows if not cached},
-                timeout=STASH_SECONDS,
-            )
+            _stash({_stash_key(call.key): values for call, values, cached in rows if not cached})
             if not held:
                 since = time.monotonic()
             held.extend(rows)
@@ -260,7 +259,19 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
 def _store_held(run, rows, outcome: BatchOutcome) -> None:
     """Store the replies held, then take them out of the stash."""
     _store_chunk(run, rows, outcome)
-    cache.delete_many([_stash_key(call.key) for call, _, cached in rows if not cached])
+    try:
+        cache.delete_many([_stash_key(call.key) for call, _, cached in rows if not cached])
+    except SERVICE_DOWN as exc:  # stored: a stale stash entry is never read (the judgment exists)
+        log.warning("paid replies stored, not taken out of the stash (cache down): %s", exc)
+
+
+def _stash(values: dict) -> None:
+    """Paid replies into the stash. Best effort: with the cache down they are stored all the
+    same, only not insured against the worker dying before their chunk is written."""
+    try:
+        cache.set_many(values, timeout=STASH_SECONDS)
+    except SERVICE_DOWN as exc:
+        log.warning("%d paid replies not stashed (cache down): %s", len(values), exc)
 
 
 def perturb(run, match: Match, slots, prompt: str, answers: list[str]):
