@@ -14,19 +14,21 @@ from arena.boards import (
     model_names,
     one_snapshot,
     scope_counts,
+    scope_judge_verdicts,
     scope_style_votes,
     scope_verdict_records,
     scope_vote_tally,
     scope_votes_in_order,
 )
 from arena.ratings.elo import DEFAULT_K, elo_from_votes
+from arena.ratings.judge_effects import judge_effects_leaderboard
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.style import style_leaderboard
 from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
 from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
 # The board options fitted beside Bradley-Terry (``FittedBoard.options``).
-OPTION_METHODS = ("elo", "swiss", "winrate")
+OPTION_METHODS = ("elo", "swiss", "winrate", "judge-effects")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ def fit_scope(
         winrate = board_winrate(scope, counts)
         if winrate is not None:
             options["winrate"] = winrate
+        if scope.llm_only:
+            options["judge-effects"] = board_judge_effects(scope)
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],
@@ -228,6 +232,16 @@ def board_winrate(scope: BoardScope, counts) -> dict | None:
         )
     board["coefficients"] = {"baseline": baseline}  # per-model GLM weights: the CLI's
     return _option(board)
+
+
+def board_judge_effects(scope: BoardScope) -> dict:
+    """The judge-effects standings of an LLM board (:mod:`arena.ratings.judge_effects`):
+    one fit of the models with a first-slot and a tie term per judge, the judges' figures
+    in ``coefficients``. One query of the board's verdicts and an O(cells) fit."""
+    verdicts = scope_judge_verdicts(scope)
+    if verdicts is None:
+        return _option(judge_effects_leaderboard([], [], [], [], [], []).as_dict())
+    return _option(judge_effects_leaderboard(*verdicts).as_dict())
 
 
 def _option(board: dict) -> dict:
