@@ -474,10 +474,23 @@ def _jury_rows(scope: BoardScope, jury: dict):
     )
 
 
-def scope_judge_verdicts(scope: BoardScope):
-    """The scope's LLM verdicts for the judge-effects fit, in one query: (model names,
-    judge names, judge index, first-shown model index, second, outcome code in shown
-    order) per verdict; None without any."""
+@dataclass(frozen=True, eq=False)
+class JudgeVerdicts:
+    """A board's LLM verdicts for the judge-effects fit: the model names and the judges
+    (ids, names), then per verdict the judge's index, the models shown first and second
+    (indices) and the outcome code in shown order (:mod:`arena.ratings.counts`)."""
+
+    models: list
+    judge_ids: list
+    judge_names: list
+    judge: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    outcome: np.ndarray
+
+
+def scope_judge_verdicts(scope: BoardScope) -> JudgeVerdicts | None:
+    """The scope's LLM verdicts for the judge-effects fit, in one query; None without any."""
     rows = list(
         Judgment.objects.in_scope(scope)
         .with_slots(models_only=True)
@@ -494,14 +507,14 @@ def scope_judge_verdicts(scope: BoardScope):
     code = winner_codes(winners)
     judge_ids, judge_index = np.unique(np.asarray(judge, np.int64), return_inverse=True)
     names = dict(Judge.objects.filter(pk__in=judge_ids.tolist()).values_list("pk", "name"))
-    judge_names = [f"{names.get(int(j), j)} (#{int(j)})" for j in judge_ids]
-    return (
-        models,
-        judge_names,
-        judge_index.ravel(),
-        np.where(a_first, a, b),
-        np.where(a_first, b, a),
-        np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code]),
+    return JudgeVerdicts(
+        models=models,
+        judge_ids=judge_ids.tolist(),
+        judge_names=[f"{names.get(int(j), j)} (#{int(j)})" for j in judge_ids],
+        judge=judge_index.ravel(),
+        first=np.where(a_first, a, b),
+        second=np.where(a_first, b, a),
+        outcome=np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code]),
     )
 
 

@@ -238,10 +238,13 @@ def board_judge_effects(scope: BoardScope) -> dict:
     """The judge-effects standings of an LLM board (:mod:`arena.ratings.judge_effects`):
     one fit of the models with a first-slot and a tie term per judge, the judges' figures
     in ``coefficients``. One query of the board's verdicts and an O(cells) fit."""
-    verdicts = scope_judge_verdicts(scope)
-    if verdicts is None:
+    v = scope_judge_verdicts(scope)
+    if v is None:
         return _option(judge_effects_leaderboard([], [], [], [], [], []).as_dict())
-    return _option(judge_effects_leaderboard(*verdicts).as_dict())
+    board = judge_effects_leaderboard(
+        v.models, v.judge_names, v.judge, v.first, v.second, v.outcome
+    )
+    return _option(board.as_dict())
 
 
 def _option(board: dict) -> dict:

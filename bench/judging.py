@@ -33,6 +33,11 @@ max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.si
 the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
 checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
 
+Juries (issue 15, :mod:`bench._jury`; ``--only-jury`` runs it alone): three differently
+biased simulated jurors against their majority, mean and reliability-weighted verdicts.
+Goal: the jury's τ above its best juror's, its first-slot bias below every juror's
+(``goal jury: ... MET``).
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -54,6 +59,7 @@ from scipy.stats import kendalltau
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _jury  # noqa: E402  (bench/_jury.py: issue 15's juries)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
 
 from arena.matchmaking import (  # noqa: E402
@@ -298,6 +304,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
     )
+    parser.add_argument("--only-jury", action="store_true", help="run issue 15's section only")
+    _jury.add_arguments(parser)
     judging_pipeline.add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -319,11 +327,12 @@ def pipeline_section(args) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.only_adaptive:
-        adaptive_section(args)
+    if args.only_adaptive or args.only_jury:
+        (adaptive_section if args.only_adaptive else _jury.jury_section)(args)
         return
     simulation_section(args)
     placement_section(args)
+    _jury.jury_section(args)
     if not args.no_pipeline:
         pipeline_section(args)
     adaptive_section(args)

@@ -17,6 +17,7 @@ from arena.errors import NOT_FOUND, Refusal
 from arena.models import EvaluationRun, LeaderboardSnapshot
 from arena.schemas import BoardRow, Problem
 from judges import runs
+from judges.audit_reports.jury import juror_costs
 from judges.judging import run_scope
 from judges.tokens import check_token
 
@@ -49,6 +50,9 @@ class RunIn(Schema):
     repeats: int = 1
     seed: int = 0
     tag: str = ""
+    # A jury run (judges.runs.jury): its judges, and {"size", "rule", "weights_from"}.
+    jurors: list[str] | None = None
+    jury: dict | None = None
     # Power planning: the rating difference the run should detect (default
     # ARENA_RUN_DETECT_RATING), and whether an under-powered plan is refused (400).
     detect: float | None = None
@@ -105,6 +109,8 @@ class RunOut(Schema):
     page: str
     power: PowerOut | None = None
     leaderboard: LeaderboardOut | None = None
+    jury: dict = {}  # a jury run's design: jurors (ids), size, rule, weights_from, weights
+    jurors: list[dict] = []  # per juror: judge_id, name, calls, failed, cost, weight
 
 
 def run_out(run: EvaluationRun) -> dict:
@@ -137,6 +143,8 @@ def run_out(run: EvaluationRun) -> dict:
         "finished_at": iso(run.finished_at),
         "page": f"/runs/{run.id}/",
         "power": power_out(run),
+        "jury": run.jury,
+        "jurors": juror_costs(run) if run.jury else [],
         "leaderboard": (
             {
                 "scope": snapshot.scope,

@@ -24,6 +24,7 @@ from arena.models import Contestant, EvaluationRun, Judge, PromptSet
 from judges import access, audit_reports
 from judges.audit_metrics.groups import flatten
 from judges.audit_reports import queries
+from judges.audit_reports.jury import jury_report
 from judges.perturbations import PERTURBATIONS
 from judges.runs import launch_perturbation_audit, progress
 from judges.runs.create import PAIRWISE_MODES
@@ -266,3 +267,21 @@ def audit_judge_csv(request, judge_id: int, chart: str):
     report = audit_reports.judge_report(judge.id, filters["prompt_set"], filters["category"])
     rows = _chart_rows(report, chart)
     return _csv_response(rows, f"audit-judge-{judge.id}-{chart}-{filters['prompt_set']}")
+
+
+@staff_only
+def audit_jury(request, run_id: int):
+    """A jury run's jurors side by side: panel agreement, bias figures, cost."""
+    report = jury_report(run_id)
+    if report is None:
+        raise Http404(f"run {run_id} is not a jury run")
+    slug = report["run"]["prompt_set"]
+    return render(
+        request,
+        "judges/audit_jury.html",
+        {
+            "nav": "audit",
+            "query": urlencode({"set": slug}),
+            "report": report,
+        },
+    )

@@ -580,7 +580,8 @@ def plan_power(run: EvaluationRun, target: float | None = None) -> RunPower:
             target=float(target),
             both_orders=run.judge.both_orders,
             repeats=run.repeats,
-            budget_calls=run.budget_calls,
+            # a jury's comparison costs one call per juror and gives one verdict
+            budget_calls=None if run.budget_calls is None else run.budget_calls // panel_size(run),
         )
     except (ValueError, TypeError, OverflowError) as exc:
         raise Refusal(str(exc), field="design_params") from None
