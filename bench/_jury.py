@@ -31,7 +31,7 @@ from arena.ratings.counts import FIRST, SECOND, TIE
 from arena.ratings.judge_effects import fit_judge_effects
 from arena.ratings.jury import jury_verdicts, reliability_weights, slot0_points
 from judges.clients.scenarios import JURORS, jury
-from judges.clients.simulation import AnswerInfo, Simulator, generate_answer, answer_quality
+from judges.clients.simulation import AnswerInfo, Simulator, answer_quality, generate_answer
 
 GOLD_CALLS = 200
 
@@ -45,14 +45,23 @@ def _world(seed: int, n_prompts: int):
     """The scenario at ``seed``, its candidates and the answers' infos [prompt][model]."""
     scenario = replace(jury(), seed=seed)
     candidates = [m for m in scenario.models if m.name not in JURORS]
-    prompts = [f"Question {seed}-{p}: explain topic {p} and how it works in practice." for p in range(n_prompts)]
+    prompts = [
+        f"Question {seed}-{p}: explain topic {p} and how it works in practice."
+        for p in range(n_prompts)
+    ]
     infos = []
     for prompt in prompts:
         row = []
         for model in candidates:
             text = generate_answer(model, prompt, scenario.seed)
             row.append(
-                AnswerInfo(answer_quality(scenario, model, prompt), model.name, model.family, len(text), frozenset())
+                AnswerInfo(
+                    answer_quality(scenario, model, prompt),
+                    model.name,
+                    model.family,
+                    len(text),
+                    frozenset(),
+                )
             )
         infos.append(row)
     return scenario, candidates, infos
@@ -119,7 +128,13 @@ def jury_once(seed: int, n_prompts: int) -> dict:
     prob = np.concatenate(softs)
     for rule in ("majority", "mean", "weighted"):
         pooled = jury_verdicts(
-            call, juror, winner, rule=rule, weights=weights, slot0_probability=prob, n_calls=len(calls)
+            call,
+            juror,
+            winner,
+            rule=rule,
+            weights=weights,
+            slot0_probability=prob,
+            n_calls=len(calls),
         )
         result[rule] = (
             _tau(n, first, second, pooled.score, truth),
@@ -152,17 +167,25 @@ def jury_section(args) -> None:
         return tau.mean(), float(np.nanmean(bias)) if not np.isnan(bias).all() else float("nan")
 
     juror_figures = {name: line(name, [r["jurors"][name] for r in runs]) for name in JURORS}
-    rules = {rule: line(f"jury: {rule}", [r[rule] for r in runs]) for rule in ("majority", "mean", "weighted")}
+    rules = {
+        rule: line(f"jury: {rule}", [r[rule] for r in runs])
+        for rule in ("majority", "mean", "weighted")
+    }
     line("judge-effects fit", [r["judge-effects"] for r in runs])
     planted = runs[0]["planted_first"]
     fitted = np.mean([r["fitted_first"] for r in runs], axis=0)
     print(
         "judge-effects first-slot share (planted position_first -> fitted σ(γ); the per-call "
         "logit noise flattens the planted share toward ½): "
-        + ", ".join(f"{n} {p:.2f}->{f:.2f}" for n, p, f in zip(JURORS, planted, fitted, strict=True))
+        + ", ".join(
+            f"{n} {p:.2f}->{f:.2f}" for n, p, f in zip(JURORS, planted, fitted, strict=True)
+        )
     )
     weights = np.mean([r["weights"] for r in runs], axis=0)
-    print("weighted rule's weights (gold accuracy, shrunk): " + ", ".join(f"{n} {w:.2f}" for n, w in zip(JURORS, weights, strict=True)))
+    print(
+        "weighted rule's weights (gold accuracy, shrunk): "
+        + ", ".join(f"{n} {w:.2f}" for n, w in zip(JURORS, weights, strict=True))
+    )
     best_name = max(juror_figures, key=lambda k: juror_figures[k][0])
     best_tau = juror_figures[best_name][0]
     least_bias = min(b for _, b in juror_figures.values())

@@ -195,7 +195,9 @@ def _jurors(run_ids, matches) -> dict[tuple[int, int], Judge]:
     return {(row.evaluationrun_id, row.judge_id): row.judge for row in through}
 
 
-def _judge_run_batch(run, judge, items, matches, final_attempt: bool, outcome: BatchOutcome) -> None:
+def _judge_run_batch(
+    run, judge, items, matches, final_attempt: bool, outcome: BatchOutcome
+) -> None:
     match_ids = {i[0] for i in items}
     slots: dict[int, list] = {}
     for slot in (
@@ -234,7 +236,7 @@ def _judge_run_batch(run, judge, items, matches, final_attempt: bool, outcome: B
         else:
             to_send.setdefault(call.key, []).append(call)
     if ready:
-        _store_chunk(run, judge.id, ready, outcome)
+        _store_chunk(run, ready, outcome)
     if not to_send:
         return
     groups = list(to_send.values())
@@ -267,15 +269,15 @@ def _judge_run_batch(run, judge, items, matches, final_attempt: bool, outcome: B
                 since = time.monotonic()
             held.extend(rows)
         if held and time.monotonic() - since >= STORE_EVERY_SECONDS:
-            _store_held(run, judge.id, held, outcome)
+            _store_held(run, held, outcome)
             held = []
     if held:
-        _store_held(run, judge.id, held, outcome)
+        _store_held(run, held, outcome)
 
 
-def _store_held(run, judge_id: int, rows, outcome: BatchOutcome) -> None:
+def _store_held(run, rows, outcome: BatchOutcome) -> None:
     """Store the replies held, then take them out of the stash."""
-    _store_chunk(run, judge_id, rows, outcome)
+    _store_chunk(run, rows, outcome)
     cache.delete_many([_stash_key(call.key) for call, _, cached in rows if not cached])
 
 
@@ -439,11 +441,11 @@ def _stash_key(content_key: str) -> str:
     return f"judges:paid:{content_key}"
 
 
-def _judgment(judge_id: int, call: _Call, values: dict, now) -> Judgment:
+def _judgment(run, call: _Call, values: dict, now) -> Judgment:
     match_id, presentation, repeat = call.item[:3]
     return Judgment(
         match=call.match,
-        judge_id=judge_id,
+        judge_id=item_judge(call.item, run),
         kind=Judgment.Kind.PAIRWISE,
         presentation=presentation,
         repeat=repeat,
@@ -452,10 +454,10 @@ def _judgment(judge_id: int, call: _Call, values: dict, now) -> Judgment:
     )
 
 
-def _store_chunk(run, judge_id: int, rows, outcome: BatchOutcome) -> None:
+def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
     """Write one judge's finished calls ``(call, values, cached)`` in one transaction, note
     their outcomes, and tell the run page (throttled)."""
-    written = _with_write_retries(lambda: _write_chunk(run, judge_id, rows))
+    written = _with_write_retries(lambda: _write_chunk(run, rows))
     fresh_ok = False
     for (call, values, cached), judgment_id in zip(rows, written, strict=True):
         if judgment_id is None:  # another worker stored it first (the unique key)
@@ -488,11 +490,12 @@ def _with_write_retries(write, attempts: int = 12):
     raise AssertionError("unreachable")
 
 
-def _write_chunk(run, judge_id: int, rows) -> list[int | None]:
+def _write_chunk(run, rows) -> list[int | None]:
     """Insert the judgments not stored yet (in key order: concurrent writers of the same
     keys wait for each other instead of deadlocking), add the OK ones to the running
     counts, and move the run's counters once; the new judgments' ids, None where stored."""
     order = sorted(range(len(rows)), key=lambda i: rows[i][0].item)
+    judge_id = item_judge(rows[0][0].item, run)  # one judge's calls (a jury run: one juror's)
     now = timezone.now()
     with transaction.atomic():
         stored = set(
@@ -501,7 +504,7 @@ def _write_chunk(run, judge_id: int, rows) -> list[int | None]:
             ).values_list("match_id", "presentation", "repeat")
         )
         fresh = [i for i in order if rows[i][0].item[:3] not in stored]
-        made = {i: _judgment(judge_id, rows[i][0], rows[i][1], now) for i in fresh}
+        made = {i: _judgment(run, rows[i][0], rows[i][1], now) for i in fresh}
         try:
             with transaction.atomic():
                 Judgment.objects.bulk_create(list(made.values()))
@@ -509,7 +512,7 @@ def _write_chunk(run, judge_id: int, rows) -> list[int | None]:
             # A duplicate of this batch stored some of them since the read: one at a time.
             made = {}
             for i in fresh:
-                judgment = _judgment(judge_id, rows[i][0], rows[i][1], now)
+                judgment = _judgment(run, rows[i][0], rows[i][1], now)
                 try:
                     with transaction.atomic():
                         judgment.save(force_insert=True)
@@ -578,8 +581,8 @@ def record_internal_failure(items, error: str) -> BatchOutcome:
         by_judge.setdefault((match.run_id, item_judge(item, match.run)), []).append(
             (_Call(item, match, slots), _failure(f"internal error: {error}"), False)
         )
-    for (_, judge_id), rows in by_judge.items():
-        _store_chunk(rows[0][0].match.run, judge_id, rows, outcome)
+    for rows in by_judge.values():
+        _store_chunk(rows[0][0].match.run, rows, outcome)
     return outcome
 
 

@@ -76,12 +76,16 @@ def fit_judge_effects(
         models shown first and second, and the outcome code of
         :mod:`arena.ratings.counts` (FIRST, SECOND, TIE, BOTH_BAD) in shown order.
     """
-    judge, first, second, outcome = (np.asarray(x, np.int64) for x in (judge, first, second, outcome))
+    judge, first, second, outcome = (
+        np.asarray(x, np.int64) for x in (judge, first, second, outcome)
+    )
     w = np.ones(len(judge)) if weight is None else np.asarray(weight, np.float64)
     if np.any((outcome < FIRST) | (outcome > BOTH_BAD)):
         raise ValueError("outcome codes must be FIRST, SECOND, TIE or BOTH_BAD")
     outcome = np.where(outcome == BOTH_BAD, TIE, outcome)
-    cells, inverse = np.unique(np.stack([judge, first, second, outcome]), axis=1, return_inverse=True)
+    cells, inverse = np.unique(
+        np.stack([judge, first, second, outcome]), axis=1, return_inverse=True
+    )
     w = np.bincount(inverse.ravel(), w, minlength=cells.shape[1])
     j, f, s, o = cells
     is_first, is_second, is_tie = (o == FIRST), (o == SECOND), (o == TIE)
@@ -126,7 +130,9 @@ def fit_judge_effects(
     )
 
 
-def judge_effects_leaderboard(models, judges, judge, first, second, outcome, weight=None) -> Leaderboard:
+def judge_effects_leaderboard(
+    models, judges, judge, first, second, outcome, weight=None
+) -> Leaderboard:
     """The board option: models ranked by the judge-effects strengths (rating scale, no
     interval), each judge's first-slot share and tie rate between equals in
     ``coefficients`` (``position:<judge>``, ``tie:<judge>``)."""

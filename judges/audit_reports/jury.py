@@ -128,7 +128,9 @@ def jury_report(run_id: int) -> dict | None:
         "name": f"the jury ({jury.get('rule', 'majority')})",
         "calls": int(keep.sum()),
         "cost": sum(r["cost"] for r in rows),
-        **_bias(pooled.winner[keep], v.a_first[first][keep], v.len_a[first][keep], v.len_b[first][keep]),
+        **_bias(
+            pooled.winner[keep], v.a_first[first][keep], v.len_a[first][keep], v.len_b[first][keep]
+        ),
     }
     return {
         "run": {"id": run.id, "name": run.name, "prompt_set": run.prompt_set.slug},

@@ -60,11 +60,15 @@ def jury_design(jurors, judge: Judge, size=None, rule="majority", weights_from="
     if judge.pk not in ids:
         raise Refusal("the run's judge must be one of the jurors", field="judge")
     if size is not None and not (isinstance(size, int) and 1 <= size <= len(ids)):
-        raise Refusal(f"expected 1..{len(ids)} jurors per comparison, or null for all", field="jury")
+        raise Refusal(
+            f"expected 1..{len(ids)} jurors per comparison, or null for all", field="jury"
+        )
     if rule not in RULES:
         raise Refusal(f"expected one of {', '.join(RULES)}; got {rule!r}", field="jury")
     if weights_from not in WEIGHT_SOURCES:
-        raise Refusal(f"weights from {' or '.join(WEIGHT_SOURCES)}; got {weights_from!r}", field="jury")
+        raise Refusal(
+            f"weights from {' or '.join(WEIGHT_SOURCES)}; got {weights_from!r}", field="jury"
+        )
     return {"jurors": ids, "size": size, "rule": rule, "weights_from": weights_from}
 
 

@@ -8,11 +8,13 @@ from arena.ratings.judge_effects import fit_judge_effects, judge_effects_leaderb
 from arena.ratings.jury import (
     SLOT0,
     SLOT1,
-    TIE as JURY_TIE,
     jury_verdicts,
     panel_agreement,
     panel_for,
     reliability_weights,
+)
+from arena.ratings.jury import (
+    TIE as JURY_TIE,
 )
 
 
@@ -92,7 +94,11 @@ def test_judge_effects_fit_recovers_planted_biases():
     first = rng.integers(0, n, calls)
     second = (first + rng.integers(1, n, calls)) % n
     u = np.stack(
-        [theta[first] + gamma[judge], theta[second], nu[judge] + (theta[first] + gamma[judge] + theta[second]) / 2]
+        [
+            theta[first] + gamma[judge],
+            theta[second],
+            nu[judge] + (theta[first] + gamma[judge] + theta[second]) / 2,
+        ]
     )
     p = np.exp(u - u.max(axis=0))
     p /= p.sum(axis=0)
@@ -104,7 +110,9 @@ def test_judge_effects_fit_recovers_planted_biases():
     assert np.abs(fit.position - gamma).max() < 0.06
     assert np.abs(fit.tie - nu).max() < 0.08
     assert np.abs(fit.strength - (theta - theta.mean())).max() < 0.05
-    board = judge_effects_leaderboard([f"m{i}" for i in range(n)], ["j0", "j1", "j2"], judge, first, second, outcome)
+    board = judge_effects_leaderboard(
+        [f"m{i}" for i in range(n)], ["j0", "j1", "j2"], judge, first, second, outcome
+    )
     assert [r.model for r in board.rows] == [f"m{i}" for i in reversed(range(n))]
     assert board.coefficients["position:j0"] == pytest.approx(1 / (1 + np.exp(-0.8)), abs=0.015)
     assert board.coefficients["position:j1"] < 0.5 < board.coefficients["position:j0"]
