@@ -439,6 +439,8 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 f"a run needs at least 2 contestants, got {len(contestants)}", field="contestants"
             )
         _check_judge(run.judge)
+        if not run.jury and run.jurors.exists():  # a jury made in the admin: all, majority
+            run.jury = jury_design(list(run.jurors.all()), run.judge)
         if run.jury:
             for juror in Judge.objects.filter(pk__in=run.jury["jurors"]):
                 _check_judge(juror)

@@ -168,3 +168,35 @@ def test_a_weighted_jury_freezes_its_weights_when_it_starts(server):
     assert run.jury["weights"] == {str(j.pk): 1.0 for j in jurors}
     assert run.jury["records"] == {str(j.pk): [0, 0] for j in jurors}
     assert run.planned_calls == 10 * 4 * 3  # every juror on every comparison
+
+
+@pytest.mark.django_db
+def test_a_scheduled_copy_keeps_the_jury_and_an_admin_panel_becomes_one(server):
+    from arena.models import EvaluationRun
+    from judges.schedules import clone_run
+
+    prompt_set, contestants, jurors = _panel(server)
+    template = create_run(
+        prompt_set=prompt_set,
+        judge=None,
+        jurors=[j.pk for j in jurors],
+        contestants=contestants,
+        design="all_pairs",
+        jury={"size": 2, "rule": "weighted"},
+    )
+    template.jury = {**template.jury, "weights": {"1": 9.0}, "records": {}}
+    template.save(update_fields=["jury"])
+    copy = clone_run(template)
+    assert set(copy.jurors.all()) == set(jurors)
+    assert copy.jury == {k: v for k, v in template.jury.items() if k not in ("weights", "records")}
+
+    # a run whose panel was picked in the admin (jurors, no jury design): every juror, majority
+    admin_run = EvaluationRun.objects.create(
+        name="admin jury", prompt_set=prompt_set, judge=jurors[1], design="all_pairs"
+    )
+    admin_run.contestants.set(contestants)
+    admin_run.jurors.set(jurors)
+    admin_run = start_run(admin_run)
+    assert admin_run.jury["jurors"] == sorted(j.pk for j in jurors)
+    assert admin_run.jury["rule"] == "majority" and admin_run.jury["size"] is None
+    assert admin_run.planned_calls == 10 * 4 * 3
