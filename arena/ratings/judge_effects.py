@@ -83,13 +83,16 @@ def fit_judge_effects(
     if np.any((outcome < FIRST) | (outcome > BOTH_BAD)):
         raise ValueError("outcome codes must be FIRST, SECOND, TIE or BOTH_BAD")
     outcome = np.where(outcome == BOTH_BAD, TIE, outcome)
-    cells, inverse = np.unique(
-        np.stack([judge, first, second, outcome]), axis=1, return_inverse=True
-    )
-    w = np.bincount(inverse.ravel(), w, minlength=cells.shape[1])
-    j, f, s, o = cells
-    is_first, is_second, is_tie = (o == FIRST), (o == SECOND), (o == TIE)
     n, m = n_models, n_judges
+    for name, x, top in (("judge", judge, m), ("first", first, n), ("second", second, n)):
+        if x.size and (x.min() < 0 or x.max() >= top):
+            raise ValueError(f"{name} indices must be in 0..{top - 1}")
+    # one row per cell (judge, first, second, outcome): a 1-D key sorts fast
+    key = ((judge * n + first) * n + second) * 3 + outcome
+    cells, inverse = np.unique(key, return_inverse=True)
+    w = np.bincount(inverse.ravel(), w, minlength=len(cells))
+    j, f, s, o = cells // (3 * n * n), (cells // (3 * n)) % n, (cells // 3) % n, cells % 3
+    is_first, is_second, is_tie = (o == FIRST), (o == SECOND), (o == TIE)
 
     def objective(x):
         theta, gamma, nu = x[:n], x[n : n + m], x[n + m :]
