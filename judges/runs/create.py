@@ -382,7 +382,8 @@ def _resolve_judge(value) -> Judge:
         return value
     judges = Judge.objects.filter(is_active=True)
     if isinstance(value, int) or str(value).isdigit():
-        found = judges.filter(pk=int(value)).first()
+        # an id past every database's integer range names no judge (and would overflow)
+        found = judges.filter(pk=int(value)).first() if 0 <= int(value) < 2**63 else None
     else:
         # A name may have several versions: the newest one.
         found = judges.filter(name=value).order_by("-created_at", "-id").first()

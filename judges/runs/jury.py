@@ -59,7 +59,9 @@ def jury_design(jurors, judge: Judge, size=None, rule="majority", weights_from="
         raise Refusal("a judge is named twice", field="jurors")
     if judge.pk not in ids:
         raise Refusal("the run's judge must be one of the jurors", field="judge")
-    if size is not None and not (isinstance(size, int) and 1 <= size <= len(ids)):
+    if size is not None and not (
+        isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= len(ids)
+    ):
         raise Refusal(
             f"expected 1..{len(ids)} jurors per comparison, or null for all", field="jury"
         )
