@@ -120,3 +120,37 @@ def test_llm_boards_carry_the_judge_effects_option(world):
     assert [row["model"] for row in effects["rows"]] == ["alpha", "beta"]
     humans = refit(BoardScope(run.prompt_set.slug, "humans").key, final=True)
     assert humans is None or "judge-effects" not in humans.options
+
+
+def test_weights_come_from_the_jurors_gold_record_shrunk_toward_equal(world):
+    from judges.audit_reports.jury import juror_records
+    from judges.runs.jury import frozen_weights
+
+    run, judges, _ = world
+    prompt_set, prompt = run.prompt_set, Prompt.objects.get(prompt_set=run.prompt_set)
+    slots = list(MatchSlot.objects.filter(match__run=run).order_by("position"))
+    # 40 gold comparisons (alpha is right): juror 0 always right, juror 1 right half the
+    # time, juror 2 has judged none of them
+    for k in range(40):
+        gold = Match.objects.create(
+            prompt_set=prompt_set,
+            prompt=prompt,
+            origin=Match.Origin.IMPORT,
+            external_id=f"g{k}",
+            gold_winner="a",
+        )
+        for s in slots:
+            MatchSlot.objects.create(
+                match=gold, position=s.position, contestant=s.contestant, output=s.output
+            )
+        Judgment.objects.create(match=gold, judge=judges[0], presentation="0,1", winner="a")
+        Judgment.objects.create(
+            match=gold, judge=judges[1], presentation="0,1", winner="a" if k % 2 else "b"
+        )
+    agreed, judged = juror_records(prompt_set.slug, [j.pk for j in judges], "gold")
+    assert agreed.tolist() == [40, 20, 0] and judged.tolist() == [40, 40, 0]
+    run.jury = {**run.jury, "rule": "weighted", "weights_from": "gold"}
+    jury = frozen_weights(run)
+    weights = [jury["weights"][str(j.pk)] for j in judges]
+    assert weights[0] > weights[2] > weights[1]  # no record: the panel's pooled accuracy
+    assert sum(weights) == pytest.approx(3.0, abs=1e-4)
