@@ -360,7 +360,8 @@ def _give_back_fit_claim(run: EvaluationRun) -> None:
 def _refresh_judge_boards(run: EvaluationRun) -> None:
     """Boards of this prompt set that include the run's verdicts, if someone follows them."""
     slug = run.prompt_set.slug
-    keys = [BoardScope(slug, by).key for by in ("judges", f"judge:{run.judge_id}", "all")]
+    judge_boards = [f"judge:{judge_id}" for judge_id in juror_ids(run)]  # every juror's
+    keys = [BoardScope(slug, by).key for by in ("judges", *judge_boards, "all")]
     followed = list(BoardState.objects.filter(scope__in=keys).values_list("scope", flat=True))
     if followed:
         services.request_refit(followed)
