@@ -107,7 +107,13 @@ def _columns(row: dict, metrics: list[dict]) -> dict:
 
 @staff_only
 def audit_overview(request):
-    return _page(request, "overview")
+    return _page(request, "overview", extra=_jury_runs)
+
+
+def _jury_runs(filters: dict) -> dict:
+    """The set's latest jury runs, each a link to its jurors side by side."""
+    runs = EvaluationRun.objects.filter(prompt_set__slug=filters["prompt_set"]).exclude(jury={})
+    return {"jury_runs": list(runs.order_by("-created_at")[:20])}
 
 
 @staff_only

@@ -119,6 +119,12 @@ def test_a_jury_run_judges_each_comparison_by_its_panel_and_pools_the_verdicts(
     client.force_login(staff)
     html = client.get(url).content.decode()
     assert "jury-table" in html and all(name in html for name in JURORS)
+    assert url in client.get("/audit/", {"set": prompt_set.slug}).content.decode()
+    client.logout()
+    assert client.get(url).status_code == 302  # to the login: staff only
+    assert client.get(f"/audit/jury/{run.pk + 1000}/").status_code == 302
+    client.force_login(staff)
+    assert client.get(f"/audit/jury/{run.pk + 1000}/").status_code == 404
     page = client.get(f"/runs/{run.pk}/").content.decode()
     assert "juror-costs" in page and JURORS[2] in page
 
