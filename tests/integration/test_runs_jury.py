@@ -206,3 +206,43 @@ def test_a_scheduled_copy_keeps_the_jury_and_an_admin_panel_becomes_one(server):
     assert admin_run.jury["jurors"] == sorted(j.pk for j in jurors)
     assert admin_run.jury["rule"] == "majority" and admin_run.jury["size"] is None
     assert admin_run.planned_calls == 10 * 4 * 3
+
+
+@pytest.mark.django_db
+def test_evaluate_starts_a_jury_run_or_refuses_a_bad_one(server):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from arena.models import EvaluationRun
+
+    _, _, jurors = _panel(server)
+    args = [
+        "evaluate",
+        "--prompt-set",
+        "evals",
+        "--judge",
+        JURORS[1],
+        "--contestants",
+        "cand-00,cand-01,cand-02",
+        "--max-prompts",
+        "2",
+    ]
+    with pytest.raises(CommandError, match="the run's judge must be one of the jurors"):
+        call_command(*args, "--jurors", f"{JURORS[0]},{JURORS[2]}", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="jurors per comparison"):
+        call_command(*args, "--jurors", ",".join(JURORS), "--jury-size", "5", stdout=io.StringIO())
+    assert not EvaluationRun.objects.exists()
+    call_command(
+        *args, "--jurors", ",".join(JURORS), "--jury-size", "2", "--jury-rule", "mean",
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    run = EvaluationRun.objects.get()
+    assert run.status == "running" and run.judge.name == JURORS[1]
+    assert run.jury == {
+        "jurors": sorted(j.pk for j in jurors),
+        "size": 2,
+        "rule": "mean",
+        "weights_from": "humans",
+    }
+    assert run.planned_calls == 3 * 2 * 2
