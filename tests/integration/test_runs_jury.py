@@ -246,3 +246,32 @@ def test_evaluate_starts_a_jury_run_or_refuses_a_bad_one(server):
         "weights_from": "humans",
     }
     assert run.planned_calls == 3 * 2 * 2
+
+
+@pytest.mark.parametrize(
+    "design,params", [("swiss", {"rounds": 3}), ("adaptive", {"fraction": 0.5})]
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_jury_runs_a_design_of_many_rounds(server, celery_worker, design, params):
+    """The replay waits for each comparison's whole panel before the design moves on."""
+    prompt_set, contestants, jurors = _panel(server, n_models=5, n_prompts=3)
+    run = create_run(
+        prompt_set=prompt_set,
+        judge=None,
+        jurors=[j.pk for j in jurors],
+        contestants=contestants,
+        design=design,
+        design_params=params,
+        jury={"size": 2},
+    )
+    start_run(run)
+    run = wait_until_finished(run, 120)
+    assert run.status == "done", run.error
+    per_match = (
+        Judgment.objects.filter(match__run=run)
+        .values("match_id")
+        .annotate(n=Count("judge_id", distinct=True), calls=Count("id"))
+    )
+    assert per_match and all(row["n"] == 2 and row["calls"] == 2 for row in per_match)
+    assert Match.objects.filter(run=run).values("round").distinct().count() > 1
+    assert run.calls_made == 2 * Match.objects.filter(run=run).count()
