@@ -35,6 +35,7 @@ from arena.models import (
     Voter,
 )
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
+from arena.ratings.jury import jury_verdicts
 from arena.ratings.style import StyleVotes
 from arena.rubrics import NAME as CRITERION_NAME
 from arena.vocabulary import WINNERS, slot_zero_first, slot_zero_first_array, winner_codes
@@ -387,7 +388,12 @@ def _cell_rows(rows):
 
 def _pairwise_rows(scope: BoardScope, judgments=None, winner: str = "winner"):
     """LLM verdicts one per row (both orders of a comparison one unit); ``judgments`` and
-    ``winner`` as :func:`_criterion_rows` gives them, else the scope's overall verdicts."""
+    ``winner`` as :func:`_criterion_rows` gives them, else the scope's overall verdicts (a
+    jury run's board: its jurors' verdicts pooled, :func:`_jury_rows`)."""
+    if judgments is None and scope.run_id is not None:
+        jury = EvaluationRun.objects.filter(pk=scope.run_id).values_list("jury", flat=True).first()
+        if jury:
+            return _jury_rows(scope, jury)
     judgments = Judgment.objects.in_scope(scope) if judgments is None else judgments
     rows = list(
         judgments.with_slots(models_only=True)
@@ -437,6 +443,150 @@ def _criterion_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool 
     elif not raw:
         judgments = judgments.exclude(voter__counted_flagged=True)
     return _grouped_rows(judgments, "criterion_winner")
+
+
+@dataclass(frozen=True, eq=False)
+class JurorVerdicts:
+    """A jury run's OK juror verdicts (one row each, columns): the call each belongs to
+    (0..calls-1: a match's presentation and repeat), its match, the juror's index in the
+    jury's ``jurors``, the winner code in slot terms, slot 0's probability from logprobs
+    (NaN without them), the slot contestants, whether slot 0 was shown first, and the
+    answers' token lengths."""
+
+    call: np.ndarray
+    match: np.ndarray
+    juror: np.ndarray
+    winner: np.ndarray
+    slot0_probability: np.ndarray
+    contestant_a: np.ndarray
+    contestant_b: np.ndarray
+    a_first: np.ndarray
+    len_a: np.ndarray
+    len_b: np.ndarray
+
+
+def juror_verdicts(scope: BoardScope, jury: dict) -> JurorVerdicts:
+    """The OK verdicts of a jury run's board scope (``run:<id>``), in one query."""
+    rows = list(
+        Judgment.objects.in_scope(scope)
+        .with_slots(models_only=True)
+        .filter(judge_id__in=jury["jurors"])
+        .values_list(
+            "match_id",
+            "presentation",
+            "repeat",
+            "judge_id",
+            "winner",
+            "probabilities",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "s0__output__token_length",
+            "s1__output__token_length",
+        )
+        .order_by()
+    )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 10
+    match, presentation, repeat, judge, winner, probabilities, a, b, len_a, len_b = columns
+    match = np.asarray(match, np.int64)
+    a_first = slot_zero_first_array(presentation)
+    key = np.stack([match, (~a_first).astype(np.int64), np.asarray(repeat, np.int64)])
+    call = np.unique(key, axis=1, return_inverse=True)[1].ravel() if rows else key[0]
+    index = {judge_id: i for i, judge_id in enumerate(jury["jurors"])}
+    return JurorVerdicts(
+        call=call,
+        match=match,
+        juror=np.fromiter((index[j] for j in judge), np.int64, len(rows)),
+        winner=winner_codes(winner),
+        slot0_probability=np.fromiter(map(_slot0_probability, probabilities), float, len(rows)),
+        contestant_a=np.asarray(a, np.int64),
+        contestant_b=np.asarray(b, np.int64),
+        a_first=a_first,
+        len_a=np.asarray([x or 0 for x in len_a], np.float64),
+        len_b=np.asarray([x or 0 for x in len_b], np.float64),
+    )
+
+
+def _slot0_probability(probabilities) -> float:
+    """P(slot 0 wins) + ½ P(tie), from a reply's logprob distribution (NaN without one)."""
+    found = (probabilities or {}).get("winner") or {}
+    a, b, tie = (float(found.get(k, 0.0)) for k in ("a", "b", "tie"))
+    total = a + b + tie
+    return (a + tie / 2) / total if total > 0 else float("nan")
+
+
+def _jury_rows(scope: BoardScope, jury: dict):
+    """A jury run's board: one verdict per call, its jurors' pooled by the jury's rule
+    (:func:`arena.ratings.jury.jury_verdicts`); one bootstrap unit per match."""
+    v = juror_verdicts(scope, jury)
+    if not v.call.size:
+        return None
+    weights = None
+    if jury.get("rule") == "weighted":
+        stored = jury.get("weights") or {}
+        weights = np.array([float(stored.get(str(j), 1.0)) for j in jury["jurors"]])
+    pooled = jury_verdicts(
+        v.call,
+        v.juror,
+        v.winner,
+        rule=jury.get("rule", "majority"),
+        weights=weights,
+        slot0_probability=v.slot0_probability,
+    )
+    first = np.zeros(len(pooled.winner), np.int64)
+    first[v.call[::-1]] = np.arange(len(v.call))[::-1]  # a row of each call
+    match = v.match[first]
+    return (
+        np.unique(match, return_inverse=True)[1].ravel(),
+        v.contestant_a[first],
+        v.contestant_b[first],
+        pooled.winner,
+        v.a_first[first],
+        np.ones(len(first), np.int64),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class JudgeVerdicts:
+    """A board's LLM verdicts for the judge-effects fit: the model names and the judges
+    (ids, names), then per verdict the judge's index, the models shown first and second
+    (indices) and the outcome code in shown order (:mod:`arena.ratings.counts`)."""
+
+    models: list
+    judge_ids: list
+    judge_names: list
+    judge: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    outcome: np.ndarray
+
+
+def scope_judge_verdicts(scope: BoardScope) -> JudgeVerdicts | None:
+    """The scope's LLM verdicts for the judge-effects fit, in one query; None without any."""
+    rows = list(
+        Judgment.objects.in_scope(scope)
+        .with_slots(models_only=True)
+        .filter(judge__isnull=False)
+        .values_list("judge_id", "s0__contestant_id", "s1__contestant_id", "winner", "presentation")
+        .order_by()
+    )
+    if not rows:
+        return None
+    judge, a_ids, b_ids, winners, orders = zip(*rows, strict=True)
+    models, _, index = _model_index(np.concatenate([a_ids, b_ids]).astype(np.int64))
+    a, b = index(np.asarray(a_ids, np.int64)), index(np.asarray(b_ids, np.int64))
+    a_first = slot_zero_first_array(orders)
+    code = winner_codes(winners)
+    judge_ids, judge_index = np.unique(np.asarray(judge, np.int64), return_inverse=True)
+    names = dict(Judge.objects.filter(pk__in=judge_ids.tolist()).values_list("pk", "name"))
+    return JudgeVerdicts(
+        models=models,
+        judge_ids=judge_ids.tolist(),
+        judge_names=[f"{names.get(int(j), j)} (#{int(j)})" for j in judge_ids],
+        judge=judge_index.ravel(),
+        first=np.where(a_first, a, b),
+        second=np.where(a_first, b, a),
+        outcome=np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code]),
+    )
 
 
 def _comparison_units(match_ids, judge_ids, voter_ids, repeats) -> np.ndarray:

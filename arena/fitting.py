@@ -15,19 +15,21 @@ from arena.boards import (
     model_names,
     one_snapshot,
     scope_counts,
+    scope_judge_verdicts,
     scope_style_votes,
     scope_verdict_records,
     scope_vote_tally,
     scope_votes_in_order,
 )
 from arena.ratings.elo import DEFAULT_K, elo_from_votes
+from arena.ratings.judge_effects import judge_effects_leaderboard
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.style import style_leaderboard
 from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
 from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
 # The board options fitted beside Bradley-Terry (``FittedBoard.options``).
-OPTION_METHODS = ("elo", "swiss", "winrate", "anchored")
+OPTION_METHODS = ("elo", "swiss", "winrate", "anchored", "judge-effects")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ def fit_scope(
             anchored = anchored_option(scope, _usable(anchor, counts.models))
             if anchored is not None:  # a run's board with human labels (arena.anchoring)
                 options["anchored"] = anchored
+            if scope.llm_only:
+                options["judge-effects"] = board_judge_effects(scope)
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],
@@ -234,6 +238,19 @@ def board_winrate(scope: BoardScope, counts) -> dict | None:
         )
     board["coefficients"] = {"baseline": baseline}  # per-model GLM weights: the CLI's
     return _option(board)
+
+
+def board_judge_effects(scope: BoardScope) -> dict:
+    """The judge-effects standings of an LLM board (:mod:`arena.ratings.judge_effects`):
+    one fit of the models with a first-slot and a tie term per judge, the judges' figures
+    in ``coefficients``. One query of the board's verdicts and an O(cells) fit."""
+    v = scope_judge_verdicts(scope)
+    if v is None:
+        return _option(judge_effects_leaderboard([], [], [], [], [], []).as_dict())
+    board = judge_effects_leaderboard(
+        v.models, v.judge_names, v.judge, v.first, v.second, v.outcome
+    )
+    return _option(board.as_dict())
 
 
 def _option(board: dict) -> dict:

@@ -512,6 +512,21 @@ class EvaluationRun(models.Model):
         related_name="scheduled_runs",
         help_text="The schedule template this run was cloned from.",
     )
+    # A jury run (issue 15): a panel of judges, each call judged by every juror or by a
+    # seeded subset per match; the run's board pools their verdicts (arena.ratings.jury).
+    jurors = models.ManyToManyField(
+        Judge,
+        blank=True,
+        related_name="jury_runs",
+        help_text="The panel of a jury run (empty: the run's judge alone). The run's judge "
+        "must be one of them.",
+    )
+    jury = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Jury design: {"size": jurors per match (null: all), "rule": majority | '
+        'mean | weighted, "weights_from": humans | gold}; the weights are frozen at start.',
+    )
 
     class Meta:
         db_table = "judges_evaluationrun"  # created by the judges app before the model moved here
@@ -522,6 +537,11 @@ class EvaluationRun(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def is_jury(self) -> bool:
+        """A run judged by a panel (``jury`` set when the run was made with jurors)."""
+        return bool(self.jury)
 
 
 class Match(models.Model):

@@ -52,7 +52,7 @@ def latest_snapshot(
 
 # The standings a leaderboard endpoint answers: Bradley-Terry (the snapshot's own rows) or
 # one of the options fitted beside it (LeaderboardSnapshot.options).
-BoardMethod = Literal["bt", "elo", "swiss", "winrate", "anchored"]
+BoardMethod = Literal["bt", "elo", "swiss", "winrate", "anchored", "judge-effects"]
 BOARD_METHODS: tuple[str, ...] = get_args(BoardMethod)
 
 

@@ -47,7 +47,7 @@ def leaderboard(request):
             request.GET.get("crit", ""),
         )
         if method not in BOARD_METHODS:
-            raise Refusal("expected bt, elo, swiss, winrate or anchored", field="method")
+            raise Refusal(f"expected one of {', '.join(BOARD_METHODS)}", field="method")
         snapshot = latest_snapshot(scope)  # None while a board never fitted is first fitted
         board = board_json(scope, snapshot, method)
     except Refusal as exc:

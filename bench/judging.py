@@ -38,6 +38,11 @@ Human-anchored boards (issue 20, pure numpy, ``bench/_human_anchored.py``;
 labels on 10 % of the matches chosen by the anchor selector; coverage of the true ratings
 by each board's 95 % intervals and their widths (``goal human-anchored: ... MET``).
 
+Juries (issue 15, :mod:`bench._jury`; ``--only-jury`` runs it alone): three differently
+biased simulated jurors against their majority, mean and reliability-weighted verdicts.
+Goal: the jury's τ above its best juror's, its first-slot bias below every juror's
+(``goal jury: ... MET``).
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -60,6 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import _human_anchored  # noqa: E402  (bench/_human_anchored.py: issue 20)
+import _jury  # noqa: E402  (bench/_jury.py: issue 15's juries)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
 
 from arena.matchmaking import (  # noqa: E402
@@ -305,6 +311,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
     )
+    parser.add_argument("--only-jury", action="store_true", help="run issue 15's section only")
+    _jury.add_arguments(parser)
     judging_pipeline.add_arguments(parser)
     _human_anchored.add_arguments(parser)
     return parser.parse_args(argv)
@@ -327,8 +335,8 @@ def pipeline_section(args) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    if args.only_adaptive:
-        adaptive_section(args)
+    if args.only_adaptive or args.only_jury:
+        (adaptive_section if args.only_adaptive else _jury.jury_section)(args)
         return
     if args.only_anchored:
         _human_anchored.section(args)
@@ -336,6 +344,7 @@ def main(argv=None) -> None:
     simulation_section(args)
     placement_section(args)
     _human_anchored.section(args)
+    _jury.jury_section(args)
     if not args.no_pipeline:
         pipeline_section(args)
     adaptive_section(args)

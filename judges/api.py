@@ -18,6 +18,7 @@ from arena.errors import NOT_FOUND, Refusal
 from arena.models import EvaluationRun, LeaderboardSnapshot
 from arena.schemas import BoardRow, Problem
 from judges import runs
+from judges.audit_reports.jury import juror_costs
 from judges.judging import run_scope
 from judges.rubric_drafts import draft_rubrics
 from judges.runs.criteria import criterion_report
@@ -52,6 +53,9 @@ class RunIn(Schema):
     repeats: int = 1
     seed: int = 0
     tag: str = ""
+    # A jury run (judges.runs.jury): its judges, and {"size", "rule", "weights_from"}.
+    jurors: list[str] | None = None
+    jury: dict | None = None
     # Power planning: the rating difference the run should detect (default
     # ARENA_RUN_DETECT_RATING), and whether an under-powered plan is refused (400).
     detect: float | None = None
@@ -134,6 +138,8 @@ class RunOut(Schema):
     power: PowerOut | None = None
     leaderboard: LeaderboardOut | None = None
     criteria: list[CriterionOut] = []  # a rubric judge's run (issue 15)
+    jury: dict = {}  # a jury run's design: jurors (ids), size, rule, weights_from, weights
+    jurors: list[dict] = []  # per juror: judge_id, name, calls, failed, cost, weight
 
 
 def run_out(run: EvaluationRun) -> dict:
@@ -167,6 +173,8 @@ def run_out(run: EvaluationRun) -> dict:
         "page": f"/runs/{run.id}/",
         "power": power_out(run),
         "criteria": criterion_report(run),
+        "jury": run.jury,
+        "jurors": juror_costs(run) if run.jury else [],
         "leaderboard": (
             {
                 "scope": snapshot.scope,

@@ -1,7 +1,9 @@
 """LLM judge calls, many at once, and generated answers: the work of the judge tasks.
 
 One path for every judge call: :func:`judge_batch` takes the calls of a batch task
-(``(match id, presentation, repeat)`` each; a single call is a batch of one).
+(``(match id, presentation, repeat)`` each; a single call is a batch of one). A jury run's
+calls name their juror too, ``(match id, presentation, repeat, judge id)``: each juror's
+call is an ordinary judge call of that judge, stored, cached and paid like any other.
 
 A call is idempotent on ``Judgment``'s unique key (match, judge, presentation, repeat): a
 call whose judgment exists is skipped, and a judgment is written once even when two
@@ -91,7 +93,12 @@ def run_scope(run: EvaluationRun) -> BoardScope:
     return BoardScope(run.prompt_set.slug, f"run:{run.id}")
 
 
-Item = tuple[int, str, int]  # (match id, presentation, repeat): one judge call
+Item = tuple  # (match id, presentation, repeat[, judge id of a jury run's juror]): one call
+
+
+def item_judge(item, run) -> int:
+    """The judge of a call: its juror on a jury run, else the run's judge."""
+    return int(item[3]) if len(item) > 3 else run.judge_id
 
 
 @dataclass(frozen=True)
@@ -164,7 +171,7 @@ def judge_batch(items, *, final_attempt: bool = True) -> BatchOutcome:
             pk__in={i[0] for i in items}
         )
     }
-    by_run: dict[int, list[Item]] = {}
+    by_judge: dict[tuple[int, int], list[Item]] = {}
     for item in items:
         match = matches.get(item[0])
         if match is None or match.run is None:
@@ -172,14 +179,30 @@ def judge_batch(items, *, final_attempt: bool = True) -> BatchOutcome:
         elif match.run.status != RUNNING:
             outcome.outcomes[item] = CallOutcome("cancelled")
         else:
-            by_run.setdefault(match.run_id, []).append(item)
-    for run_items in by_run.values():
-        _judge_run_batch(matches[run_items[0][0]].run, run_items, matches, final_attempt, outcome)
+            by_judge.setdefault((match.run_id, item_judge(item, match.run)), []).append(item)
+    jurors = _jurors({run_id for run_id, _ in by_judge}, matches)
+    for (run_id, judge_id), judge_items in by_judge.items():
+        run = matches[judge_items[0][0]].run
+        judge = run.judge if judge_id == run.judge_id else jurors.get((run_id, judge_id))
+        if judge is None:  # not a juror of this run: nothing to call
+            outcome.outcomes.update((item, CallOutcome("gone")) for item in judge_items)
+            continue
+        _judge_run_batch(run, judge, judge_items, matches, final_attempt, outcome)
     return outcome
 
 
-def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOutcome) -> None:
-    judge = run.judge
+def _jurors(run_ids, matches) -> dict[tuple[int, int], Judge]:
+    """(run id, judge id) -> Judge of the jury runs among ``run_ids`` (one query)."""
+    jury_runs = {m.run_id for m in matches.values() if m.run is not None and m.run.jury}
+    through = EvaluationRun.jurors.through.objects.filter(
+        evaluationrun_id__in=set(run_ids) & jury_runs
+    ).select_related("judge")
+    return {(row.evaluationrun_id, row.judge_id): row.judge for row in through}
+
+
+def _judge_run_batch(
+    run, judge, items, matches, final_attempt: bool, outcome: BatchOutcome
+) -> None:
     match_ids = {i[0] for i in items}
     slots: dict[int, list] = {}
     for slot in (
@@ -196,8 +219,8 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
     }
     calls, ready = [], []  # to build, and (call, values, cached) to store
     for item in items:
-        if item in stored:
-            outcome.outcomes[item] = CallOutcome("exists", stored[item])
+        if item[:3] in stored:
+            outcome.outcomes[item] = CallOutcome("exists", stored[item[:3]])
             continue
         call = _Call(item, matches[item[0]], slots.get(item[0], []))
         unanswered = [s for s in call.slots if s.output_id is None]
@@ -474,10 +497,10 @@ def _stash_key(content_key: str) -> str:
 
 
 def _judgment(run, call: _Call, values: dict, now) -> Judgment:
-    match_id, presentation, repeat = call.item
+    match_id, presentation, repeat = call.item[:3]
     return Judgment(
         match=call.match,
-        judge_id=run.judge_id,
+        judge_id=item_judge(call.item, run),
         kind=Judgment.Kind.PAIRWISE,
         presentation=presentation,
         repeat=repeat,
@@ -487,8 +510,8 @@ def _judgment(run, call: _Call, values: dict, now) -> Judgment:
 
 
 def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
-    """Write finished calls ``(call, values, cached)`` in one transaction, note their
-    outcomes, and tell the run page (throttled)."""
+    """Write one judge's finished calls ``(call, values, cached)`` in one transaction, note
+    their outcomes, and tell the run page (throttled)."""
     written = _with_write_retries(lambda: _write_chunk(run, rows))
     fresh_ok = False
     for (call, values, cached), judgment_id in zip(rows, written, strict=True):
@@ -527,14 +550,15 @@ def _write_chunk(run, rows) -> list[int | None]:
     keys wait for each other instead of deadlocking), add the OK ones to the running
     counts, and move the run's counters once; the new judgments' ids, None where stored."""
     order = sorted(range(len(rows)), key=lambda i: rows[i][0].item)
+    judge_id = item_judge(rows[0][0].item, run)  # one judge's calls (a jury run: one juror's)
     now = timezone.now()
     with transaction.atomic():
         stored = set(
             Judgment.objects.filter(
-                match_id__in={rows[i][0].item[0] for i in order}, judge_id=run.judge_id
+                match_id__in={rows[i][0].item[0] for i in order}, judge_id=judge_id
             ).values_list("match_id", "presentation", "repeat")
         )
-        fresh = [i for i in order if rows[i][0].item not in stored]
+        fresh = [i for i in order if rows[i][0].item[:3] not in stored]
         made = {i: _judgment(run, rows[i][0], rows[i][1], now) for i in fresh}
         try:
             with transaction.atomic():
@@ -602,17 +626,17 @@ def record_internal_failure(items, error: str) -> BatchOutcome:
     items = list(dict.fromkeys(tuple(i) for i in items))
     matches = Match.objects.select_related("run").filter(pk__in={i[0] for i in items})
     matches = {m.id: m for m in matches.prefetch_related("slots")}
-    by_run: dict[int, list] = {}
+    by_judge: dict[tuple[int, int], list] = {}
     for item in items:
         match = matches.get(item[0])
         if match is None or match.run is None:
             outcome.outcomes[item] = CallOutcome("gone")
             continue
         slots = sorted(match.slots.all(), key=lambda s: s.position)
-        by_run.setdefault(match.run_id, []).append(
+        by_judge.setdefault((match.run_id, item_judge(item, match.run)), []).append(
             (_Call(item, match, slots), _failure(f"internal error: {error}"), False)
         )
-    for rows in by_run.values():
+    for rows in by_judge.values():
         _store_chunk(rows[0][0].match.run, rows, outcome)
     return outcome
 

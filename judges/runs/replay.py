@@ -18,6 +18,7 @@ from arena import vocabulary
 from arena.matchmaking import Call, Verdict
 from arena.models import EvaluationRun, Judgment, MatchSlot
 from judges.runs.create import build_design
+from judges.runs.jury import juror_ids, panel_size
 
 # The slot a winner code names (ties and "both bad" name none).
 SLOT_WON = {vocabulary.A: 0, vocabulary.B: 1}
@@ -64,7 +65,8 @@ class StoredVerdicts:
     """A run's stored judgments as arrays keyed by (round, prompt, first, second) in design indices.
 
     ``key = ((round · P + prompt) · N + first) · N + second`` where ``first`` is the model
-    shown first. Each key has up to ``repeats`` judgments; ``score`` is the first-shown
+    shown first. Each key has up to ``repeats`` judgments (times the panel's size on a jury
+    run: the design sees the mean of its jurors' scores); ``score`` is the first-shown
     model's (1 win, ½ tie or both bad, 0 loss), NaN for a failed call.
     """
 
@@ -83,7 +85,7 @@ class StoredVerdicts:
             dtype=np.int64,
         ).reshape(-1, 3)
         rows = list(
-            Judgment.objects.filter(match__run=run, judge_id=run.judge_id)
+            Judgment.objects.filter(match__run=run, judge_id__in=juror_ids(run))
             .values_list(
                 "match__round", "match_id", "match__prompt_id", "presentation", "status", "winner"
             )
@@ -185,7 +187,7 @@ def replay(run: EvaluationRun) -> RunState:
                     f"stored judgments in round {int(stored.rounds.max())} after the plan ended"
                 )
             return RunState(plan, round_index, [], True)
-        complete, verdicts = stored.round_results(round_index, calls, run.repeats)
+        complete, verdicts = stored.round_results(round_index, calls, run.repeats * panel_size(run))
         if not complete:
             return RunState(plan, round_index, calls, False)
         plan.observe(verdicts)
