@@ -33,6 +33,10 @@ max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.si
 the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
 checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
 
+PRP sorting (issue 14 part 2, :mod:`bench._prp`, pure numpy): every prompt's answers
+sorted by PRP allpair, heapsort and sliding window on section 1's worlds; calls per prompt
+against N log2 N and top-1 accuracy. Goal: ≤ 2 N log2 N calls per prompt (``goal PRP``).
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -55,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
+from _prp import prp_section  # noqa: E402  (bench/_prp.py: issue 14's PRP sorting)
 
 from arena.matchmaking import (  # noqa: E402
     Adaptive,
@@ -195,6 +200,7 @@ def simulation_section(args) -> None:
     )
     print_simulation(results)
     print(f"   ({time.perf_counter() - t0:.0f} s)")
+    prp_section(args, scenario)
 
 
 # -- placement: one newcomer on an existing board --------------------------------------

@@ -3,14 +3,18 @@ server (issue 14 part 2). Each prompt's answers are sorted by the judge in round
 comparison asked in both orders; the run stores each prompt's ranking, shows it on its
 page and in the runs API, and fits its board from the same verdicts."""
 
+import io
+import json
 from collections import Counter
 
 import pytest
+from django.core.management import call_command
 from django.db.models import Count
 
 from arena.errors import Refusal
+from arena.importers.preferences import PreferenceFilters, ranked_lists
 from arena.matchmaking import PRP
-from arena.models import EvaluationRun, Judgment, LeaderboardSnapshot, Match
+from arena.models import EvaluationRun, Judgment, LeaderboardSnapshot, Match, Output, Prompt
 from judges.clients.fake_server import FakeLLMServer
 from judges.judging import run_scope
 from judges.runs import create_run, start_run
@@ -34,7 +38,7 @@ def server():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_heapsort_run_ranks_every_prompt_s_answers(server, celery_worker, client):
+def test_a_heapsort_run_ranks_every_prompt_s_answers(server, celery_worker, client, tmp_path):
     prompt_set, contestants, judge = make_world(
         server.base_url, n_models=N_MODELS, n_prompts=N_PROMPTS
     )
@@ -88,6 +92,21 @@ def test_a_heapsort_run_ranks_every_prompt_s_answers(server, celery_worker, clie
     token = {"HTTP_AUTHORIZATION": f"Bearer {create_token('prp')[1]}"}
     api = client.get(f"/api/runs/{run.pk}", **token).json()
     assert api["design_report"]["prompts"] == report["prompts"]
+    # Exported as ranked lists (arena_export --format ranked --by run:<id>): the answers best first.
+    out = tmp_path / "prp.jsonl"
+    call_command(
+        "arena_export", "--format", "ranked", "--prompt-set", prompt_set.slug,
+        "--by", f"run:{run.pk}", "-o", str(out), "--quiet", stderr=io.StringIO(),
+    )  # fmt: skip
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(exported) == N_PROMPTS
+    by_prompt = {r["prompt"]: r for r in report["prompts"]}
+    for row in exported:
+        prompt = Prompt.objects.get(prompt_set=prompt_set, external_id=row["prompt_id"])
+        assert row["models"] == by_prompt[prompt.pk]["ranking"]
+        assert row["ranks"] == list(range(N_MODELS))
+        texts = dict(Output.objects.filter(prompt=prompt).values_list("contestant__name", "text"))
+        assert row["responses"] == [texts[m] for m in row["models"]]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -106,6 +125,10 @@ def test_a_sliding_window_run_scores_by_the_judge_s_probabilities(server, celery
     assert run.calls_made <= 2 * (5 + 4) * 2  # two passes over 6 answers, both orders
     for row in run.design_report["prompts"]:  # the best two of six, after two passes
         assert set(row["ranking"][:2]) & {"cand-00", "cand-01", "cand-02"}, row
+    # Exported: the best two ranked, the other four share the next rank.
+    rows = list(ranked_lists(prompt_set, PreferenceFilters(by=f"run:{run.pk}")))
+    assert [r["ranks"] for r in rows] == [[0, 1, 2, 2, 2, 2]] * 2
+    assert [r["scores"] for r in rows] == [[6, 5, 4, 4, 4, 4]] * 2
 
 
 @pytest.mark.django_db
