@@ -15,6 +15,7 @@ from arena.errors import Refusal
 from arena.importers.preferences import PreferenceFilters, ranked_lists
 from arena.matchmaking import PRP
 from arena.models import EvaluationRun, Judgment, LeaderboardSnapshot, Match, Output, Prompt
+from config.management.commands.evaluate import Command as Evaluate
 from judges.clients.fake_server import FakeLLMServer
 from judges.judging import run_scope
 from judges.runs import create_run, start_run
@@ -92,6 +93,11 @@ def test_a_heapsort_run_ranks_every_prompt_s_answers(server, celery_worker, clie
     token = {"HTTP_AUTHORIZATION": f"Bearer {create_token('prp')[1]}"}
     api = client.get(f"/api/runs/{run.pk}", **token).json()
     assert api["design_report"]["prompts"] == report["prompts"]
+    # `evaluate --wait` ends with the board and how often each model's answer was best.
+    shown = io.StringIO()
+    Evaluate(stdout=shown)._follow(run, 5)
+    best_line = ", ".join(f"{b['model']} {b['prompts']}" for b in report["best_counts"])
+    assert f"best answer (PRP heapsort) on its prompts: {best_line}" in shown.getvalue()
     # Exported as ranked lists (arena_export --format ranked --by run:<id>): the answers best first.
     out = tmp_path / "prp.jsonl"
     call_command(
@@ -129,6 +135,21 @@ def test_a_sliding_window_run_scores_by_the_judge_s_probabilities(server, celery
     rows = list(ranked_lists(prompt_set, PreferenceFilters(by=f"run:{run.pk}")))
     assert [r["ranks"] for r in rows] == [[0, 1, 2, 2, 2, 2]] * 2
     assert [r["scores"] for r in rows] == [[6, 5, 4, 4, 4, 4]] * 2
+
+
+@pytest.mark.django_db
+def test_evaluate_starts_a_prp_run(db, capsys, django_capture_on_commit_callbacks):
+    make_world("http://127.0.0.1:9/v1", n_models=4, n_prompts=3)
+    with django_capture_on_commit_callbacks():
+        call_command(
+            "evaluate", "--prompt-set", "evals", "--judge", "judge-good",
+            "--contestants", "cand-00,cand-01,cand-02,cand-03", "--design", "prp",
+            "--param", "variant=sliding", "--param", "top=null",
+        )  # fmt: skip
+    run = EvaluationRun.objects.get()
+    assert run.status == "running" and run.design_params == {"variant": "sliding", "top": None}
+    assert run.planned_calls == 2 * 6 * 3  # a full bubble sort asks each pair once, both orders
+    assert "judge calls planned (PRP sorting" in capsys.readouterr().out
 
 
 @pytest.mark.django_db
