@@ -7,6 +7,7 @@ import io
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.db.models import Count
@@ -19,6 +20,7 @@ from config.management.commands.evaluate import Command as Evaluate
 from judges.clients.fake_server import FakeLLMServer
 from judges.judging import run_scope
 from judges.runs import create_run, start_run
+from judges.runs.replay import replay
 from judges.tokens import create_token
 from tests.integration.runs_world import (
     JUDGE,
@@ -128,6 +130,11 @@ def test_a_sliding_window_run_scores_by_the_judge_s_probabilities(server, celery
     run = wait_until_finished(run, 120)
     assert run.status == "done", run.error
     assert Judgment.objects.filter(match__run=run, probabilities__isnull=False).exists()
+    # The replay sorted on the judge's probabilities, not on its discrete verdicts (whose
+    # means over both orders are quarters).
+    plan = replay(run).plan
+    known = plan.score[plan.asked]
+    assert known.size and np.any(np.abs(known * 4 - np.round(known * 4)) > 1e-6), known
     assert run.calls_made <= 2 * (5 + 4) * 2  # two passes over 6 answers, both orders
     for row in run.design_report["prompts"]:  # the best two of six, after two passes
         assert set(row["ranking"][:2]) & {"cand-00", "cand-01", "cand-02"}, row
