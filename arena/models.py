@@ -416,6 +416,7 @@ class EvaluationRun(models.Model):
         SWISS = "swiss", "Swiss rounds"
         ADAPTIVE = "adaptive", "Adaptive (expected information)"
         PLACEMENT = "placement", "Place a newcomer on an existing board"
+        PRP = "prp", "PRP sorting of each prompt's answers"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -43,6 +43,10 @@ biased simulated jurors against their majority, mean and reliability-weighted ve
 Goal: the jury's τ above its best juror's, its first-slot bias below every juror's
 (``goal jury: ... MET``).
 
+PRP sorting (issue 14 part 2, :mod:`bench._prp`, pure numpy): every prompt's answers
+sorted by PRP allpair, heapsort and sliding window on section 1's worlds; calls per prompt
+against N log2 N and top-1 accuracy. Goal: ≤ 2 N log2 N calls per prompt (``goal PRP``).
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -67,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 import _human_anchored  # noqa: E402  (bench/_human_anchored.py: issue 20)
 import _jury  # noqa: E402  (bench/_jury.py: issue 15's juries)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
+from _prp import prp_section  # noqa: E402  (bench/_prp.py: issue 14's PRP sorting)
 
 from arena.matchmaking import (  # noqa: E402
     Adaptive,
@@ -207,6 +212,7 @@ def simulation_section(args) -> None:
     )
     print_simulation(results)
     print(f"   ({time.perf_counter() - t0:.0f} s)")
+    prp_section(args, scenario)
 
 
 # -- placement: one newcomer on an existing board --------------------------------------

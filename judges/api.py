@@ -116,7 +116,9 @@ class RunOut(Schema):
     status: str
     design: str
     design_params: dict
-    design_report: dict  # what the design decided and why (mediocre anchor, placement)
+    design_report: (
+        dict  # what the design decided and why (mediocre anchor, placement, PRP rankings)
+    )
     prompt_set: str
     judge: str
     judge_version: str

@@ -56,6 +56,7 @@ DESIGN_NAMES = {
     EvaluationRun.Design.SWISS: "swiss",
     EvaluationRun.Design.ADAPTIVE: "adaptive",
     EvaluationRun.Design.PLACEMENT: "placement",
+    EvaluationRun.Design.PRP: "prp",
 }
 
 
@@ -467,6 +468,12 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 )
             prompt_ids, contestant_ids = baseline.prompt_ids, baseline.contestant_ids
         design = build_design(run, contestant_ids)
+        if getattr(design, "scoring", "") == "probability" and not run.judge.logprobs:
+            raise Refusal(
+                f"scoring by probability reads the judge's logprobs: judge {run.judge.name!r} "
+                "does not ask for them (turn on its logprobs, or use discrete scoring)",
+                field="design_params",
+            )
         both = run.judge.both_orders
         try:  # the design's own checks (anchor index, screening size ...)
             planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both)

@@ -316,6 +316,18 @@ def _keep_report(run: EvaluationRun, plan) -> None:
                 }
                 for row in shown[key]
             ]
+    if "prompts" in shown:  # PRP: each finished prompt's ranking, best first
+        shown["prompts"] = [
+            {
+                **row,
+                "prompt": run.prompt_ids[row["prompt"]],
+                "ranking": list(map(name, row["ranking"])),
+            }
+            for row in shown["prompts"]
+        ]
+        shown["best_counts"] = [
+            {**row, "model": name(row["model"])} for row in shown["best_counts"]
+        ]
     if shown != run.design_report:
         EvaluationRun.objects.filter(pk=run.pk).update(design_report=shown)
         run.design_report = shown

@@ -216,6 +216,10 @@ class Command(BaseCommand):
         snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
         for row in sorted(snapshot.rows, key=lambda r: -r["rating"]):
             self.stdout.write(f"{row['rank_ub']:>3}  {row['model']:<30} {row['rating']:8.1f}")
+        report = run.design_report
+        if run.design == EvaluationRun.Design.PRP and report.get("best_counts"):
+            best = ", ".join(f"{b['model']} {b['prompts']}" for b in report["best_counts"])
+            self.stdout.write(f"best answer (PRP {report['sorting']}) on its prompts: {best}")
 
     def _placed(self, run) -> None:
         """The board the newcomer was placed on, refitted now with the run's verdicts (one
