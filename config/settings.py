@@ -204,6 +204,11 @@ ARENA_EMBEDDED_WORKER = env_bool("ARENA_EMBEDDED_WORKER", not REDIS_URL)
 if REDIS_URL:
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport with a channel that closes cleanly while Redis is down:
+        # without it a worker holding an unacked task dies when Redis restarts
+        # (config/broker.py says why).
+        CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -313,6 +318,13 @@ if ARENA_REVEAL not in ("fresh", "trusted", "always", "never"):
         f"ARENA_REVEAL={ARENA_REVEAL!r}: expected fresh, trusted, always or never"
     )
 ARENA_REVEAL_TRUST = env_float("ARENA_REVEAL_TRUST", 0.5)
+# Optional per-aspect votes on the battle page (issue 15): each a board of its own
+# (scope crit=<aspect>). Names as rubric criteria: lower case, comma-separated; empty: none.
+ARENA_BALLOT_ASPECTS = tuple(
+    a.strip()
+    for a in env_str("ARENA_BALLOT_ASPECTS", "correctness,helpfulness,style").split(",")
+    if a.strip()
+)
 # A vote from an address that minted more than this many session voters in the last hour
 # is counted as flagged at once (off the public board).
 ARENA_TRUST_BURST_SESSIONS = env_int("ARENA_TRUST_BURST_SESSIONS", 10)

@@ -44,7 +44,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "design", "judge", "prompt_set", "tag"]
     search_fields = ["name", "tag"]
-    filter_horizontal = ["contestants"]
+    filter_horizontal = ["contestants", "jurors"]
     readonly_fields = [
         "status",
         "planned_calls",

@@ -23,12 +23,14 @@ evaluation run. Its use cases:
 - :func:`answer` checks the ballot with :func:`arena.votes.parse_ballot` (the vote path's
   one ballot check), maps it from the order shown to slot terms and stores a ``Judgment``
   on the run's match by the annotator's Voter (kind ``annotator``), ``presentation`` as
-  shown, ``shown_at``/``voted_at`` for the time spent.
+  shown, ``shown_at``/``voted_at`` for the time spent, and asks for a refit of the run's
+  board (its human-anchored standings read the labels).
 
 Where the labels go: a human judgment on a run match (``voter`` set, ``match.origin`` =
 run) is an annotation. No board reads it (``JudgmentQuerySet.in_scope`` leaves it out,
-``rebuild_pair_counts`` too) and it bumps no running count; :func:`run_labels` is the one
-query of them, for the human-anchored boards.
+``rebuild_pair_counts`` too) and it bumps no running count; the run board's
+human-anchored standings read them with the judge's verdicts
+(:func:`arena.anchoring.run_labels`).
 """
 
 from __future__ import annotations
@@ -58,9 +60,11 @@ from arena.models import (
     Voter,
 )
 from arena.rendering import render_markdown
+from arena.services import request_refit
 from arena.vocabulary import WINNERS, parse_presentation, presentation, winner_codes
 from arena.votes import parse_ballot
 from judges.audit_metrics.annotators import annotator_quality, pool_alpha
+from judges.judging import run_scope
 
 HAND_OUT = "judges.tasks.hand_out_assignments"
 EXPIRE = "judges.tasks.expire_assignments"
@@ -430,7 +434,9 @@ def answer(user, public_id: uuid.UUID, payload: dict) -> dict:
     another campaign) is stored as a repeat (``Judgment.repeat``).
     """
     assignment = (
-        Assignment.objects.select_related("item__match", "item__campaign", "member__voter")
+        Assignment.objects.select_related(
+            "item__match", "item__campaign__run__prompt_set", "member__voter"
+        )
         .filter(public_id=public_id, member__user_id=user.pk if user.is_authenticated else None)
         .first()
     )
@@ -473,6 +479,8 @@ def answer(user, public_id: uuid.UUID, payload: dict) -> dict:
                 status=Assignment.Status.DONE, judgment=judgment
             )
             enqueue_on_commit(HAND_OUT, assignment.item.campaign_id)
+            # The run's board fits its human-anchored standings from these labels.
+            request_refit([run_scope(assignment.item.campaign.run).key])
     except IntegrityError:
         raise Refusal(
             "this verdict was already recorded (duplicate submission)", status=CONFLICT
@@ -494,12 +502,6 @@ def _in_slot_terms(winner, ranking, shown: tuple[int, ...]):
 
 
 # --- what the campaign has gathered ------------------------------------------------------------
-
-
-def run_labels(run: EvaluationRun):
-    """The human labels on a run's matches (OK judgments by annotators): the one query the
-    human-anchored boards read them with."""
-    return Judgment.objects.filter(match__run=run, voter__isnull=False, status=Judgment.Status.OK)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ itself is retried, with only those calls (``LLMTransientError`` only) ``ARENA_JU
 ``ARENA_JUDGE_TASK_BACKOFF_SECONDS · 2^n`` later with jitter, freeing the worker meanwhile.
 On the last attempt the failure is stored with its reason. So one judgment costs at most
 ``(max_retries + 1) · (ARENA_JUDGE_TASK_RETRIES + 1)`` requests, and a permanent error
-(bad key, unknown model) costs one. A database error before the call (nothing paid yet)
-retries the task after a short pause, on its own budget of ``DB_RETRIES``.
+(bad key, unknown model) costs one. A database error before the call (nothing paid yet),
+or the cache unreachable before it (the stash of paid replies cannot be read), retries the
+task after a short pause, on its own budget of ``DB_RETRIES``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
+from arena.errors import SERVICE_DOWN
 from judges import campaigns, judging, schedules
 from judges.runs import lifecycle, orchestrate
 from llm.errors import LLMTransientError
@@ -90,7 +92,7 @@ def _judge(task, items, judge_retries: int, retry_args) -> str:
     final = judge_retries >= settings.ARENA_JUDGE_TASK_RETRIES
     try:
         outcome = judging.judge_batch(items, final_attempt=final)
-    except (DatabaseError, InterfaceError) as exc:
+    except (DatabaseError, InterfaceError, *SERVICE_DOWN) as exc:  # before paying: try later
         if task.request.retries - judge_retries < DB_RETRIES:
             raise task.retry(exc=exc, countdown=db_backoff(task.request.retries)) from None
         return _record_crash(items, exc)

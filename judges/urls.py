@@ -15,6 +15,7 @@ urlpatterns = [
         name="audit_perturbations_launch",
     ),
     path("audit/judge/<int:judge_id>/", audit_views.audit_judge, name="audit_judge"),
+    path("audit/jury/<int:run_id>/", audit_views.audit_jury, name="audit_jury"),
     path(
         "audit/judge/<int:judge_id>/<slug:chart>.csv",
         audit_views.audit_judge_csv,

@@ -13,6 +13,7 @@ from django.test import Client
 from arena.boards import BoardScope, rebuild_pair_counts, scope_counts
 from arena.models import (
     Assignment,
+    BoardState,
     CampaignItem,
     Judgment,
     MatchSlot,
@@ -21,7 +22,8 @@ from arena.models import (
 )
 from arena.vocabulary import WINNERS, parse_presentation
 from config.celery import app
-from judges.campaigns import open_campaign, run_labels
+from judges.campaigns import open_campaign
+from judges.judging import run_scope
 from tests.factories import staff_user
 from tests.integration.campaign_world import MODELS, annotators, run_with_matches, wait_for
 
@@ -38,6 +40,11 @@ def workers(request):
     if connection.vendor != "postgresql":
         pytest.skip("the test and the workers write at once: PostgreSQL (DATABASE_URL)")
     return request.getfixturevalue("celery_worker")
+
+
+def run_labels(run):
+    """The human labels on the run's matches (what the human-anchored board reads)."""
+    return Judgment.objects.filter(match__run=run, voter__isnull=False, status="ok")
 
 
 def logged_in(user) -> Client:
@@ -109,6 +116,8 @@ def test_it_hands_each_item_to_r_annotators_balanced_and_keeps_labels_off_the_bo
     for judgment in labels:
         assert judgment.winner == WINNERS[parse_presentation(judgment.presentation)[0]]
         assert judgment.voted_at >= judgment.shown_at
+    # the run's board is asked for a refit: its human-anchored standings read the labels
+    assert BoardState.objects.filter(scope=run_scope(run).key).exists()
     # on no board: no running count, no human or run board, not after a rebuild either
     assert not PairOutcomeCount.objects.exists()
     for by in ("humans", "all", f"run:{run.pk}"):

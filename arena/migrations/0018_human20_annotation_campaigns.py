@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('arena', '0013_judge_max_concurrency'),
+        ('arena', '0017_prp_design'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
