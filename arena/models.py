@@ -282,7 +282,7 @@ class Voter(models.Model):
         SESSION = "session", "Browser session"
         USER = "user", "Logged-in user"
         IMPORTED = "imported", "Imported annotator / crowd"
-        # A named annotator of annotation campaigns (arena.campaigns): label
+        # A named annotator of annotation campaigns (judges.campaigns): label
         # "annotator:<user id>"; its judgments are labels on run matches, on no board.
         ANNOTATOR = "annotator", "Campaign annotator"
 
@@ -1018,7 +1018,7 @@ class PairOutcomeCount(models.Model):
         ]
 
 
-# --- annotation campaigns (arena.campaigns) ---------------------------------------------
+# --- annotation campaigns (judges.campaigns) --------------------------------------------
 
 
 class AnnotationCampaign(models.Model):
@@ -1028,7 +1028,8 @@ class AnnotationCampaign(models.Model):
     gold items (a match with ``gold_winner``) are mixed into every annotator's queue at
     ``gold_rate``. An annotator's verdict is a ``Judgment`` on the run's match by the
     annotator's ``Voter`` (kind ``annotator``): a human judgment on a run match, which no
-    board reads (``JudgmentQuerySet.in_scope``) and the human-anchored boards take as labels.
+    board counts as a vote (``JudgmentQuerySet.in_scope``) and the run board's
+    human-anchored standings take as a label (``arena.anchoring.run_labels``).
     """
 
     class Status(models.TextChoices):
