@@ -8,9 +8,7 @@
   :class:`RoundRobin`, :class:`FixedAnchor`, :class:`MediocreAnchor` (:mod:`.designs`),
   :class:`SingleElimination`, :class:`Swiss` (:mod:`.tournament`), :class:`Adaptive`
   (:mod:`.adaptive`), :class:`Placement` (one newcomer on an existing board,
-  :mod:`.placement`); K-wise (listwise) designs whose calls rank K answers:
-  :class:`RandomGroups`, :class:`SlidingWindows` (:mod:`.kwise`, plans of
-  :class:`GroupCall`).
+  :mod:`.placement`), :class:`PRP` (per-prompt PRP sorting of the answers, :mod:`.prp`).
 - :mod:`.power` — prompts needed to detect a win-rate difference against an anchor.
 - :mod:`.simulate` — known-strength worlds and a simulated judge, to compare designs;
   live boards voted on by a pairing policy (:func:`.simulate.simulate_live`).
@@ -25,6 +23,7 @@ from .pairing import POLICIES, draw_pair, expected_information, pair_weights
 from .placement import Placement
 from .plan import Call, Design, Plan, Verdict
 from .power import detectable_difference, prompts_needed, score_variance
+from .prp import PRP
 from .tournament import SingleElimination, Swiss, bracket_order, swiss_pairing
 
 DESIGNS = {
@@ -37,6 +36,7 @@ DESIGNS = {
         Swiss,
         Adaptive,
         Placement,
+        PRP,
         RandomGroups,
         SlidingWindows,
     )
@@ -50,6 +50,7 @@ __all__ = [
     "PRIOR",
     "Adaptive",
     "Placement",
+    "PRP",
     "GroupCall",
     "GroupPlan",
     "GroupVerdict",

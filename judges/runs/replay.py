@@ -19,6 +19,7 @@ from arena.matchmaking import Call, GroupPlan, Verdict
 from arena.models import EvaluationRun, Judgment, MatchSlot
 from judges.runs.create import build_design
 from judges.runs.errors import ReplayError
+from judges.runs.jury import juror_ids, panel_size
 from judges.runs.kwise import StoredRankings
 
 __all__ = ["ReplayError", "RunState", "StoredVerdicts", "SwappedPlan", "replay"]
@@ -64,11 +65,14 @@ class StoredVerdicts:
     """A run's stored judgments as arrays keyed by (round, prompt, first, second) in design indices.
 
     ``key = ((round · P + prompt) · N + first) · N + second`` where ``first`` is the model
-    shown first. Each key has up to ``repeats`` judgments; ``score`` is the first-shown
-    model's (1 win, ½ tie or both bad, 0 loss), NaN for a failed call.
+    shown first. Each key has up to ``repeats`` judgments (times the panel's size on a jury
+    run: the design sees the mean of its jurors' scores); ``score`` is the first-shown
+    model's (1 win, ½ tie or both bad, 0 loss), NaN for a failed call. With ``soft`` (a
+    design that scores by probability, PRP's ``scoring="probability"``) it is the judge's
+    probability of the first-shown answer (:func:`soft_scores`) where the judgment has one.
     """
 
-    def __init__(self, run: EvaluationRun):
+    def __init__(self, run: EvaluationRun, soft: bool = False):
         self.n, self.p = len(run.contestant_ids), len(run.prompt_ids)
         contestants = np.asarray(run.contestant_ids)
         prompt_ids = np.asarray(run.prompt_ids)
@@ -83,9 +87,15 @@ class StoredVerdicts:
             dtype=np.int64,
         ).reshape(-1, 3)
         rows = list(
-            Judgment.objects.filter(match__run=run, judge_id=run.judge_id)
+            Judgment.objects.filter(match__run=run, judge_id__in=juror_ids(run))
             .values_list(
-                "match__round", "match_id", "match__prompt_id", "presentation", "status", "winner"
+                "match__round",
+                "match_id",
+                "match__prompt_id",
+                "presentation",
+                "status",
+                "winner",
+                *(("probabilities",) if soft else ()),
             )
             .order_by()
         )
@@ -94,7 +104,9 @@ class StoredVerdicts:
         self.scores = np.zeros(0)
         if not rows:
             return
-        rounds, match_ids, prompt_of, presentation, status, winner = zip(*rows, strict=True)
+        rounds, match_ids, prompt_of, presentation, status, winner, *probabilities = zip(
+            *rows, strict=True
+        )
         match_ids = np.asarray(match_ids, np.int64)
         slot_of = {}
         for position in (0, 1):
@@ -121,6 +133,9 @@ class StoredVerdicts:
         )  # -1: a tie, both bad, or no verdict
         ok = np.fromiter((s == Judgment.Status.OK for s in status), bool, len(rows))
         score = np.where(slot_won == -1, 0.5, (slot_won == first_slot).astype(float))
+        if probabilities:  # the judge's probability of the first-shown answer, where stored
+            soft = soft_scores(probabilities[0], first_slot)
+            score = np.where(np.isnan(soft), score, soft)
         self.rounds = np.asarray(rounds, np.int64)
         self.keys = self._key(self.rounds, prompt_i, first_i, second_i)
         self.scores = np.where(ok, score, np.nan)
@@ -163,6 +178,26 @@ class StoredVerdicts:
         return True, verdicts
 
 
+def soft_scores(probabilities, first_slot: np.ndarray) -> np.ndarray:
+    """The first-shown answer's score from each judgment's verdict probabilities
+    (``Judgment.probabilities["winner"]``, in slot terms): ``P(first) + ½ P(tie)`` over the
+    three's sum; NaN where a judgment has none."""
+    slots = (vocabulary.A, vocabulary.B, vocabulary.TIE)
+    p = np.array(
+        [
+            [float(w.get(k) or 0.0) for k in slots]
+            if isinstance(found, dict) and isinstance(w := found.get("winner"), dict)
+            else [np.nan] * 3
+            for found in probabilities
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 3)
+    total = p.sum(axis=1)
+    first = np.where(np.asarray(first_slot) == 0, p[:, 0], p[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (first + 0.5 * p[:, 2]) / total, np.nan)
+
+
 def _lookup(sorted_ids: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     at = np.searchsorted(sorted_ids, wanted).clip(max=max(len(sorted_ids) - 1, 0))
     if len(sorted_ids) == 0 or np.any(sorted_ids[at] != wanted):
@@ -180,7 +215,10 @@ def replay(run: EvaluationRun) -> RunState:
     if run.perturbation == "swap":
         plan = SwappedPlan(plan)
     # K-wise designs hand out group calls and learn from rankings (judges.runs.kwise)
-    stored = StoredRankings(run) if isinstance(plan, GroupPlan) else StoredVerdicts(run)
+    if isinstance(plan, GroupPlan):
+        stored = StoredRankings(run)
+    else:
+        stored = StoredVerdicts(run, soft=getattr(design, "scoring", "") == "probability")
     round_index = 0
     while True:
         calls = plan.next_batch()
@@ -189,7 +227,7 @@ def replay(run: EvaluationRun) -> RunState:
             if last is not None and last >= round_index:
                 raise ReplayError(f"stored judgments in round {last} after the plan ended")
             return RunState(plan, round_index, [], True)
-        complete, verdicts = stored.round_results(round_index, calls, run.repeats)
+        complete, verdicts = stored.round_results(round_index, calls, run.repeats * panel_size(run))
         if not complete:
             return RunState(plan, round_index, calls, False)
         plan.observe(verdicts)
