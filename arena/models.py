@@ -422,6 +422,7 @@ class EvaluationRun(models.Model):
         PRP = "prp", "PRP sorting of each prompt's answers"
         KWISE_GROUPS = "kwise_groups", "K-wise: random groups covering every pair"
         KWISE_WINDOWS = "kwise_windows", "K-wise: sliding windows over the ranking"
+        KWISE_ADAPTIVE = "kwise_adaptive", "K-wise: groups drawn by the pairing policy"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

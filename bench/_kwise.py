@@ -17,7 +17,7 @@ import time
 import numpy as np
 from scipy.stats import kendalltau
 
-from arena.matchmaking.kwise import GroupVerdict, RandomGroups, SlidingWindows
+from arena.matchmaking.kwise import AdaptiveGroups, GroupVerdict, RandomGroups, SlidingWindows
 from arena.matchmaking.simulate import make_world
 
 GOAL_TAU_RATIO = 0.95
@@ -29,6 +29,7 @@ def designs() -> dict[str, object]:
     return {
         GOAL_ROW: RandomGroups(k=4),
         "K-wise, K = 4, windows": SlidingWindows(k=4),
+        "K-wise, K = 4, by policy": AdaptiveGroups(k=4),  # not "adaptive": issue 5 goal
         "K-wise, K = 8": RandomGroups(k=8),
     }
 

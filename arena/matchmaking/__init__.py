@@ -8,7 +8,9 @@
   :class:`RoundRobin`, :class:`FixedAnchor`, :class:`MediocreAnchor` (:mod:`.designs`),
   :class:`SingleElimination`, :class:`Swiss` (:mod:`.tournament`), :class:`Adaptive`
   (:mod:`.adaptive`), :class:`Placement` (one newcomer on an existing board,
-  :mod:`.placement`), :class:`PRP` (per-prompt PRP sorting of the answers, :mod:`.prp`).
+  :mod:`.placement`), :class:`PRP` (per-prompt PRP sorting of the answers, :mod:`.prp`); K-wise (listwise)
+  designs whose calls rank K answers, plans of :class:`GroupCall`: :class:`RandomGroups`,
+  :class:`SlidingWindows`, :class:`AdaptiveGroups` (:mod:`.kwise`).
 - :mod:`.power` — prompts needed to detect a win-rate difference against an anchor.
 - :mod:`.simulate` — known-strength worlds and a simulated judge, to compare designs;
   live boards voted on by a pairing policy (:func:`.simulate.simulate_live`).
@@ -18,7 +20,14 @@
 from ._fit import PRIOR, fit_scores, laplace_covariance
 from .adaptive import Adaptive
 from .designs import FixedAnchor, MediocreAnchor, RoundRobin
-from .kwise import GroupCall, GroupPlan, GroupVerdict, RandomGroups, SlidingWindows
+from .kwise import (
+    AdaptiveGroups,
+    GroupCall,
+    GroupPlan,
+    GroupVerdict,
+    RandomGroups,
+    SlidingWindows,
+)
 from .pairing import POLICIES, draw_pair, expected_information, pair_weights
 from .placement import Placement
 from .plan import Call, Design, Plan, Verdict
@@ -39,6 +48,7 @@ DESIGNS = {
         PRP,
         RandomGroups,
         SlidingWindows,
+        AdaptiveGroups,
     )
 }
 """Design classes by name (the ``design`` field of an EvaluationRun): construct with
@@ -56,6 +66,7 @@ __all__ = [
     "GroupVerdict",
     "RandomGroups",
     "SlidingWindows",
+    "AdaptiveGroups",
     "Call",
     "Design",
     "FixedAnchor",

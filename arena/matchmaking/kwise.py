@@ -47,7 +47,8 @@ import numpy as np
 
 from arena.ratings.plackett_luce import Rankings, fit_pl
 
-from ._fit import PRIOR
+from ._fit import PRIOR, laplace_covariance
+from .pairing import POLICIES, pair_weights
 from .plan import size_of
 
 MAX_K = 16
@@ -415,3 +416,114 @@ class _WindowPlan(GroupPlan):
             windows = ranked[at[:, None] + np.arange(k)[None, :]]
             out.append(np.column_stack([np.full(len(windows), p), windows]))
         return np.vstack(out)
+
+
+@dataclass(frozen=True)
+class AdaptiveGroups:
+    """Groups drawn by the live pairing policy (:func:`arena.matchmaking.pair_weights`).
+
+    Random groups on a ``screen`` share of the prompts; then, every ``refit_prompts``
+    prompts, the Plackett-Luce fit so far and its Laplace covariance (each ranking's pairs
+    counted at the information a ranking carries, :func:`ranking_information`) give every
+    pair the ``criterion``'s weight (``"misorder"``: the live arena's default); each of a
+    prompt's ``groups_per_prompt`` groups (default ``ceil(N/K)``: one partition's worth)
+    starts from a pair drawn by those weights and adds, one by one, the model whose pairs
+    with the members weigh most. ``planned_calls`` is at most (a set drawn twice on a
+    prompt is asked once).
+    """
+
+    k: int = 4
+    groups_per_prompt: int | None = None
+    screen: float = 0.2
+    refit_prompts: int = 10
+    criterion: str = "misorder"
+    seed: int = 0
+    name: str = "kwise-adaptive"
+
+    def _sizes(self, n_models: int, n_prompts: int) -> tuple[int, int, int]:
+        k = _check_k(self.k, n_models)
+        g = -(-n_models // k) if self.groups_per_prompt is None else int(self.groups_per_prompt)
+        if not 1 <= g <= 10_000:
+            raise ValueError(f"groups_per_prompt: expected 1..10000, got {self.groups_per_prompt}")
+        if self.criterion not in POLICIES:
+            raise ValueError(f"criterion: expected one of {', '.join(POLICIES)}")
+        windows = SlidingWindows(
+            k=k, screen=self.screen, refit_prompts=self.refit_prompts, seed=self.seed
+        )
+        _, _, screen = windows._sizes(n_models, n_prompts)
+        return k, g, screen
+
+    def planned_calls(self, n_models: int, n_prompts: int, both_orders: bool = False) -> int:
+        k, g, screen = self._sizes(n_models, n_prompts)
+        cover = RandomGroups(k=k, seed=self.seed).planned_calls(n_models, screen)
+        return (cover + (n_prompts - screen) * g) * _presentations(k, both_orders)
+
+    def pair_comparisons(self, n_models: int, n_prompts: int, both_orders: bool = False):
+        """Spread evenly over the pairs (the groups follow the verdicts)."""
+        k = _check_k(self.k, n_models)
+        calls = self.planned_calls(n_models, n_prompts, both_orders)
+        graph = np.full((n_models, n_models), calls * ranking_information(k))
+        graph /= max(math.comb(n_models, 2), 1)
+        np.fill_diagonal(graph, 0.0)
+        return graph
+
+    def start(self, models, prompts, rng, both_orders=False) -> GroupPlan:
+        n, n_prompts = size_of(models), size_of(prompts)
+        k, g, screen = self._sizes(n, n_prompts)
+        cover = RandomGroups(k=k, seed=self.seed).groups(n, screen)
+        return _AdaptivePlan(
+            n, n_prompts, rng, k, _presentations(k, both_orders), cover, g, screen,
+            int(self.refit_prompts), self.criterion,
+        )  # fmt: skip
+
+
+class _AdaptivePlan(GroupPlan):
+    def __init__(self, n, n_prompts, rng, k, presentations, cover, g, screen, refit, criterion):
+        super().__init__(n, n_prompts, rng, k, presentations)
+        self.cover, self.per_prompt, self.screen = cover, g, screen
+        self.refit, self.criterion = refit, criterion
+        self._next_prompt = -1  # -1: the screening batch comes first
+
+    def pair_weight_matrix(self) -> np.ndarray:
+        """(n, n) symmetric weights of every pair under the criterion, from the fit so far."""
+        n, k = self.n_models, self.k
+        scores = self.scores()
+        games = np.zeros((n, n))
+        for models, _ in self._rows:
+            m = np.asarray(models)
+            games[np.ix_(m, m)] += ranking_information(k) / math.comb(k, 2)
+        np.fill_diagonal(games, 0.0)
+        cov = laplace_covariance(scores, games)
+        i, j = np.triu_indices(n, 1)
+        pairs = np.column_stack([i, j])
+        w = pair_weights(self.criterion, scores, cov, pairs, np.zeros(n), seed=self.calls_issued)
+        weights = np.zeros((n, n))
+        weights[i, j] = weights[j, i] = w
+        return weights
+
+    def _plan_groups(self):
+        if self._next_prompt < 0:
+            self._next_prompt = self.screen
+            return self.cover
+        if self._next_prompt >= self.n_prompts:
+            return None
+        prompts = range(self._next_prompt, min(self.n_prompts, self._next_prompt + self.refit))
+        self._next_prompt = prompts[-1] + 1
+        weights = self.pair_weight_matrix()
+        i, j = np.triu_indices(self.n_models, 1)
+        first = weights[i, j] / weights[i, j].sum()
+        out = []
+        for p in prompts:
+            seen = set()
+            for _ in range(self.per_prompt):
+                a = int(self.rng.choice(first.size, p=first))
+                group = [int(i[a]), int(j[a])]
+                while len(group) < self.k:
+                    gain = weights[group].sum(axis=0) + self.rng.random(self.n_models) * 1e-12
+                    gain[group] = -1.0
+                    group.append(int(np.argmax(gain)))
+                key = tuple(sorted(group))
+                if key not in seen:
+                    seen.add(key)
+                    out.append([p, *group])
+        return np.asarray(out, np.int64).reshape(-1, 1 + self.k)

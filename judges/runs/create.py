@@ -59,10 +59,15 @@ DESIGN_NAMES = {
     EvaluationRun.Design.PRP: "prp",
     EvaluationRun.Design.KWISE_GROUPS: "kwise-groups",
     EvaluationRun.Design.KWISE_WINDOWS: "kwise-windows",
+    EvaluationRun.Design.KWISE_ADAPTIVE: "kwise-adaptive",
 }
 # Designs whose calls rank K answers at once: they need a listwise judge, the others a
 # pairwise one (arena.matchmaking.kwise).
-KWISE_DESIGNS = (EvaluationRun.Design.KWISE_GROUPS, EvaluationRun.Design.KWISE_WINDOWS)
+KWISE_DESIGNS = (
+    EvaluationRun.Design.KWISE_GROUPS,
+    EvaluationRun.Design.KWISE_WINDOWS,
+    EvaluationRun.Design.KWISE_ADAPTIVE,
+)
 
 
 # --- configuration -------------------------------------------------------------------------

@@ -132,6 +132,28 @@ def test_it_runs_sliding_windows_in_every_order_and_never_pays_twice(server, cel
     assert {o.status for o in outcome.outcomes.values()} <= {"exists", "cancelled"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_it_runs_adaptive_groups_drawn_by_the_pairing_policy(server, celery_worker):
+    prompt_set, contestants, judge = make_world(
+        server.base_url, n_models=8, n_prompts=6, mode="listwise"
+    )
+    run = create_run(
+        prompt_set=prompt_set,
+        judge=judge,
+        contestants=contestants,
+        design="kwise_adaptive",
+        design_params={"k": 4, "screen": 0.34, "refit_prompts": 2},
+    )
+    start_run(run)
+    run = wait_until_finished(run, 120)
+    assert run.status == "done", run.error
+    assert 0 < run.calls_made <= run.planned_calls
+    # the screening round, then one round per 2 prompts: the plan learnt between them
+    assert set(Match.objects.filter(run=run).values_list("round", flat=True)) == {0, 1, 2}
+    assert set(Match.objects.filter(run=run).values_list("policy", flat=True)) == {"kwise-adaptive"}
+    assert kendall_tau(_board_order(run), true_order(8)) > 0.5
+
+
 @pytest.mark.django_db
 def test_kwise_designs_need_a_listwise_judge_and_pairwise_designs_refuse_one(settings):
     prompt_set, contestants, judge = make_world("http://127.0.0.1:9", n_models=4, n_prompts=2)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from arena.matchmaking import DESIGNS, GroupVerdict, RandomGroups, SlidingWindows
+from arena.matchmaking import DESIGNS, AdaptiveGroups, GroupVerdict, RandomGroups, SlidingWindows
 from arena.matchmaking.kwise import cover_missing, latin_square, partition_groups
 from arena.matchmaking.power import comparison_graph
 from arena.matchmaking.simulate import make_world
@@ -107,7 +107,10 @@ def _rank(world, calls, rng):
     return out
 
 
-@pytest.mark.parametrize("design", [RandomGroups(k=4), SlidingWindows(k=4, refit_prompts=5)])
+@pytest.mark.parametrize(
+    "design",
+    [RandomGroups(k=4), SlidingWindows(k=4, refit_prompts=5), AdaptiveGroups(k=4, refit_prompts=5)],
+)
 def test_plans_recover_the_order_of_a_plackett_luce_judge(design):
     rng = np.random.default_rng(1)
     world = make_world(10, 40, rng, strength_sd=2.0, prompt_sd=0.3)
@@ -164,3 +167,23 @@ def test_power_counts_a_ranking_as_its_pairwise_information():
     worth = 2 * (1 / 2 + 2 / 3 + 3 / 4)  # a ranking of 4: 3.83 comparisons over 6 pairs
     assert graph.sum() / 2 == pytest.approx(calls * worth)
     assert worth < math.comb(4, 2)
+
+
+def test_adaptive_groups_gather_the_pairs_the_policy_weighs_most():
+    rng = np.random.default_rng(4)
+    world = make_world(12, 30, rng, strength_sd=3.0, prompt_sd=0.1)
+    design = AdaptiveGroups(k=4, screen=0.3, refit_prompts=30)
+    plan = design.start(12, 30, rng)
+    plan.observe(_rank(world, plan.next_batch(), rng))  # the random screening groups
+    weights = plan.pair_weight_matrix()
+    assert np.allclose(weights, weights.T) and weights[
+        np.triu_indices(12, 1)
+    ].sum() == pytest.approx(1)
+    groups = plan.next_batch()
+    assert len(groups) <= design.planned_calls(12, 30) - RandomGroups(k=4).planned_calls(12, 9)
+    inside = np.mean([weights[np.ix_(c.models, c.models)].sum() / 2 for c in groups])
+    members = [rng.permutation(12)[:4] for _ in range(200)]
+    at_random = np.mean([weights[np.ix_(m, m)].sum() / 2 for m in members])
+    assert inside > 2 * at_random  # the groups hold the doubtful pairs, not any four
+    with pytest.raises(ValueError, match="criterion"):
+        AdaptiveGroups(criterion="coin").planned_calls(8, 4)
