@@ -33,6 +33,10 @@ max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.si
 the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
 checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
 
+TrustJudge (issue 14 part 3, :mod:`bench._trustjudge`): discrete verdicts against
+TrustJudge's distribution-sensitive scores and likelihood-aware aggregation on the
+simulated noisy judge; ``goal TrustJudge: ... MET`` / ``NOT MET``.
+
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
 PostgreSQL, Redis) against the fake OpenAI-compatible server with 50 ms latency, 2 workers.
@@ -54,6 +58,7 @@ from scipy.stats import kendalltau
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _trustjudge  # noqa: E402  (bench/_trustjudge.py, this directory)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
 
 from arena.matchmaking import (  # noqa: E402
@@ -299,6 +304,7 @@ def parse_args(argv=None):
         "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
     )
     judging_pipeline.add_arguments(parser)
+    _trustjudge.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -324,6 +330,7 @@ def main(argv=None) -> None:
         return
     simulation_section(args)
     placement_section(args)
+    _trustjudge.trustjudge_section(args)
     if not args.no_pipeline:
         pipeline_section(args)
     adaptive_section(args)
