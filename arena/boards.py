@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Length
 
+from arena import vocabulary
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
 from arena.importers.records import JudgmentRecord
 from arena.models import (
@@ -33,7 +34,14 @@ from arena.models import (
 )
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
 from arena.ratings.style import StyleVotes
-from arena.vocabulary import slot_zero_first, slot_zero_first_array, winner_codes
+from arena.vocabulary import (
+    A_CODE,
+    B_CODE,
+    TIE_CODE,
+    slot_zero_first,
+    slot_zero_first_array,
+    winner_codes,
+)
 
 # Slot-relative winner code -> outcome relative to the order shown.
 _WHEN_A_FIRST = np.array([FIRST, SECOND, TIE, BOTH_BAD])
@@ -262,7 +270,7 @@ def scope_counts_and_ids(
     contestants are left out); by default every model in the votes, sorted by name.
     """
     if scope.llm_only:
-        rows = _pairwise_rows(scope)
+        rows = concat_rows(_pairwise_rows(scope), _score_pair_rows(scope))
     elif exclude_flagged:
         rows = _grouped_rows(Judgment.objects.in_scope(scope).filter(voter__flagged=False))
     else:
@@ -271,21 +279,26 @@ def scope_counts_and_ids(
     return counts_from_rows(rows, model_ids)
 
 
-def counts_from_rows(rows, model_ids: list[int] | None = None) -> tuple[PairwiseCounts, list[int]]:
-    """Row arrays (below) as rating-engine counts, and the contestant id of each model."""
+def counts_from_rows(
+    rows, model_ids: list[int] | None = None, amount=None
+) -> tuple[PairwiseCounts, list[int]]:
+    """Row arrays (below) as rating-engine counts, and the contestant id of each model.
+    ``amount`` is each row's likelihood weight (1 each by default; soft outcomes: a
+    fraction, :func:`scope_soft_counts`)."""
     if rows is None:
         rows = tuple(np.zeros(0, np.int64) for _ in range(6))
+    amount = np.ones(len(rows[0])) if amount is None else np.asarray(amount, np.float64)
     unit, a_ids, b_ids, code, a_first, mult = rows
     if model_ids is not None:
         keep = np.isin(a_ids, model_ids) & np.isin(b_ids, model_ids)
         unit, a_ids, b_ids, code, a_first, mult = (x[keep] for x in rows)
+        amount = amount[keep]
         _, unit = np.unique(unit, return_inverse=True)
     models, ids, index = _model_index(np.concatenate([a_ids, b_ids]), model_ids)
     a, b = index(a_ids), index(b_ids)
     first, second = np.where(a_first, a, b), np.where(a_first, b, a)
     outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
-    ones = np.ones(len(unit))
-    counts = counts_from_arrays(models, unit.ravel(), first, second, outcome, ones, ones, mult)
+    counts = counts_from_arrays(models, unit.ravel(), first, second, outcome, amount, amount, mult)
     return counts, ids
 
 
@@ -367,6 +380,109 @@ def _pairwise_rows(scope: BoardScope):
         slot_zero_first_array(orders),
         np.asarray(weights, np.int64),
     )
+
+
+def _score_pair_rows(scope: BoardScope):
+    """Single-score judges' verdicts on pairs (TrustJudge's pointwise runs): a match whose
+    two answers a judge graded (slot 0 shown first, and slot 1) in the same repeat is a
+    comparison won by the higher score, a tie when equal. The score is the
+    distribution-sensitive one (``probabilities["score"]``) when the judgment has it, else
+    the rating as written. One bootstrap unit per (match, judge, repeat)."""
+    rows = list(
+        Judgment.objects.in_scope(scope, kind=Judgment.Kind.SCORE)
+        .filter(judge__isnull=False)
+        .with_slots(models_only=True)
+        .values_list(
+            "match_id",
+            "judge_id",
+            "repeat",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "presentation",
+            "score",
+            "probabilities",
+        )
+        .order_by()
+    )
+    graded: dict[tuple, list] = {}
+    for match_id, judge_id, repeat, a_id, b_id, shown, score, probabilities in rows:
+        if a_id is None or b_id is None:
+            continue
+        trust = (probabilities or {}).get("score") if isinstance(probabilities, dict) else None
+        value = float(trust if trust is not None else score)
+        pair = graded.setdefault((match_id, judge_id, repeat), [a_id, b_id, None, None])
+        pair[2 if slot_zero_first(shown) else 3] = value
+    done = [(key, p) for key, p in graded.items() if p[2] is not None and p[3] is not None]
+    if not done:
+        return None
+    keys, pairs = zip(*done, strict=True)
+    match_ids, judge_ids, repeats = zip(*keys, strict=True)
+    a_ids, b_ids, s0, s1 = (np.asarray(c) for c in zip(*pairs, strict=True))
+    s0, s1 = s0.astype(np.float64), s1.astype(np.float64)
+    code = np.where(s0 > s1, A_CODE, np.where(s0 < s1, B_CODE, TIE_CODE))
+    return (
+        _comparison_units(match_ids, judge_ids, [None] * len(done), repeats),
+        a_ids.astype(np.int64),
+        b_ids.astype(np.int64),
+        code.astype(np.int64),
+        np.ones(len(done), bool),
+        np.ones(len(done), np.int64),
+    )
+
+
+def scope_soft_counts(scope: BoardScope) -> PairwiseCounts | None:
+    """An LLM board's pairwise verdicts as soft outcomes (TrustJudge): a verdict whose
+    judge gave ``P(a)``, ``P(b)``, ``P(tie)`` (``Judgment.probabilities["winner"]``,
+    logprobs) counts ``p = (P(a) + P(tie)/2) / (P(a) + P(b) + P(tie))`` for slot 0 and
+    ``1 - p`` for slot 1 (:func:`arena.ratings.counts.soft_outcome_counts`); a verdict
+    without them counts as written (ties half). None when no verdict of the board has
+    probabilities (the option would be the BT board again)."""
+    if not scope.llm_only:
+        return None
+    rows = list(
+        Judgment.objects.in_scope(scope)
+        .with_slots(models_only=True)
+        .values_list(
+            "match_id",
+            "judge_id",
+            "voter_id",
+            "repeat",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "winner",
+            "presentation",
+            "weight",
+            "probabilities",
+        )
+        .order_by()
+    )
+    hard = {vocabulary.A: 1.0, vocabulary.B: 0.0}
+    p_a, soft = [], False
+    for *_, winner, _shown, _weight, probabilities in rows:
+        w = probabilities.get("winner") if isinstance(probabilities, dict) else None
+        total = sum(float(w.get(k, 0.0)) for k in ("a", "b", "tie")) if w else 0.0
+        if total > 0:
+            p_a.append((float(w.get("a", 0.0)) + 0.5 * float(w.get("tie", 0.0))) / total)
+            soft = True
+        else:
+            p_a.append(hard.get(winner, 0.5))
+    if not soft:
+        return None
+    match_ids, judge_ids, voter_ids, repeats, a_ids, b_ids, _, orders, weights, _ = zip(
+        *rows, strict=True
+    )
+    n = len(rows)
+    unit = _comparison_units(match_ids, judge_ids, voter_ids, repeats)
+    both = (
+        np.concatenate([unit, unit]),
+        np.tile(np.asarray(a_ids, np.int64), 2),
+        np.tile(np.asarray(b_ids, np.int64), 2),
+        np.r_[np.full(n, A_CODE), np.full(n, B_CODE)].astype(np.int64),
+        np.tile(slot_zero_first_array(orders), 2),
+        np.tile(np.asarray(weights, np.int64), 2),
+    )
+    p = np.asarray(p_a)
+    return counts_from_rows(both, amount=np.r_[p, 1 - p])[0]
 
 
 def _comparison_units(match_ids, judge_ids, voter_ids, repeats) -> np.ndarray:

@@ -14,6 +14,7 @@ from arena.boards import (
     model_names,
     one_snapshot,
     scope_counts,
+    scope_soft_counts,
     scope_style_votes,
     scope_verdict_records,
     scope_vote_tally,
@@ -26,7 +27,7 @@ from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
 from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
 # The board options fitted beside Bradley-Terry (``FittedBoard.options``).
-OPTION_METHODS = ("elo", "swiss", "winrate")
+OPTION_METHODS = ("elo", "swiss", "winrate", "soft")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,12 @@ def fit_scope(
         winrate = board_winrate(scope, counts)
         if winrate is not None:
             options["winrate"] = winrate
+        soft = scope_soft_counts(scope)
+        if soft is not None:  # TrustJudge: the judges' verdict probabilities as soft outcomes
+            soft_board = leaderboard(
+                soft, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, soft.models)
+            ).as_dict()
+            options["soft"] = _option({**soft_board, "method": "soft", "value": "rating"})
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],

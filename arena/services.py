@@ -52,7 +52,7 @@ def latest_snapshot(
 
 # The standings a leaderboard endpoint answers: Bradley-Terry (the snapshot's own rows) or
 # one of the options fitted beside it (LeaderboardSnapshot.options).
-BoardMethod = Literal["bt", "elo", "swiss", "winrate"]
+BoardMethod = Literal["bt", "elo", "swiss", "winrate", "soft"]
 BOARD_METHODS: tuple[str, ...] = get_args(BoardMethod)
 
 
@@ -105,6 +105,8 @@ def _option_of(snapshot, method: str) -> dict:
         why = (
             "win rates need a baseline, one model in every comparison"
             if method == "winrate" and not snapshot.scope.endswith("|style=1")
+            else "soft outcomes need LLM verdicts with probabilities (a judge with logprobs)"
+            if method == "soft" and not snapshot.scope.endswith("|style=1")
             else "only Bradley-Terry on a style-controlled board"
         )
         raise Refusal(

@@ -39,7 +39,7 @@ from scipy.stats import kendalltau
 from arena.ratings.bt import fit_bt
 from arena.ratings.counts import PairwiseCounts, soft_outcome_counts
 from judges import prompts, verdicts
-from judges.audit_metrics import A, B, TIE
+from judges.audit_metrics import A, B
 from judges.audit_metrics.score_pairwise import score_pairwise_inconsistency
 from judges.audit_metrics.trustjudge import (
     both_orders_relation,

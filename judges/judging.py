@@ -25,6 +25,16 @@ in the cache (Redis when ``REDIS_URL`` is set) under its content key. A worker k
 that moment, or a write that fails for good (the task is retried), leaves it there; the
 batch's next attempt stores it instead of calling again. Only the calls still in flight
 at a kill are paid twice.
+
+A single-score judge (``single``, ``single_100``: TrustJudge's pointwise runs) grades one
+answer per call: a pair's match is asked in both presentations, and each call shows the
+judge only the answer shown first, so it grades that slot. Its messages hold only that
+answer, so every pair with the same answer to the same prompt has the same content key
+and the answer is paid for once. The judgment is a ``score`` judgment: ``score`` the
+rating as written, ``probabilities["score"]`` TrustJudge's distribution-sensitive score
+(:func:`judges.audit_metrics.trustjudge.distribution_score`) when the endpoint returned
+logprobs. A pairwise reply with token logprobs but no verdict probabilities keeps the
+reply's ``perplexity`` (TrustJudge's fallback for ties).
 """
 
 from __future__ import annotations
@@ -56,11 +66,12 @@ from arena.models import (
     Output,
     Prompt,
 )
-from judges import perturbations
+from judges import perturbations, prompts
+from judges.audit_metrics.trustjudge import distribution_score, perplexity
 from judges.clients.config import JudgeConfig
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
 from judges.events import broadcast_progress
-from judges.verdicts import ParseFailure, SlotVerdict, to_slots
+from judges.verdicts import ParseFailure, Score, SlotVerdict, to_slots
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
 from llm.openai_compat import complete_each_sync, complete_sync
@@ -310,19 +321,34 @@ def _failure(reason: str) -> dict:
 
 def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
     verdict = parse_reply(config.mode, reply.text)
+    found = reply_probabilities(config.mode, reply)
+    single = config.mode in prompts.SINGLE_MODES
     fields = {
+        "kind": Judgment.Kind.SCORE if single else Judgment.Kind.PAIRWISE,
         "raw_text": reply.text,
         "latency_ms": round(reply.latency_ms),
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
         "cost": Decimal(str(round(reply.cost, 6))),
-        "probabilities": _probabilities(reply_probabilities(config.mode, reply), order),
+        "probabilities": _score_probabilities(found, config.mode)
+        if single
+        else _probabilities(found, order),
     }
+    if fields["probabilities"] is None and reply.logprobs:  # TrustJudge's fallback
+        ppl = perplexity([t.logprob for t in reply.logprobs])
+        fields["probabilities"] = {"perplexity": ppl} if ppl == ppl else None
     if isinstance(verdict, ParseFailure):
         reason = verdict.reason
         if reply.finish_reason == "length":
             reason += " (the reply was cut off at max_tokens)"
         return {**fields, "status": Judgment.Status.PARSE_FAILED, "error": reason}
+    if isinstance(verdict, Score):
+        return {
+            **fields,
+            "status": Judgment.Status.OK,
+            "score": verdict.value,
+            "verdict_label": verdict.label,
+        }
     slot: SlotVerdict = to_slots(verdict, order)
     return {
         **fields,
@@ -349,10 +375,24 @@ def _probabilities(found, order: tuple[int, ...]) -> dict | None:
     }
 
 
+def _score_probabilities(found, mode: str) -> dict | None:
+    """A rating's label probabilities and its distribution-sensitive score."""
+    if found is None:
+        return None
+    low, high = prompts.score_scale(mode)
+    return {
+        "labels": found.by_label,
+        "score": distribution_score(found.by_label, low, high),
+        "coverage": found.coverage,
+    }
+
+
 def _copy(cached: Judgment) -> dict:
     """An identical earlier call's verdict, reused: not paid again (cost 0)."""
     return {
         "status": Judgment.Status.OK,
+        "kind": cached.kind,
+        "score": cached.score,
         "winner": cached.winner,
         "strength": cached.strength,
         "verdict_label": cached.verdict_label,
@@ -379,7 +419,15 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
         if run.perturbation:
             prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
         order = vocabulary.parse_presentation(call.item[1])
-        call.order, call.messages = build_messages(config, prompt_text, answers, order, reference)
+        if config.mode in prompts.SINGLE_MODES:  # grade the answer shown first, alone
+            _, call.messages = build_messages(
+                config, prompt_text, [answers[order[0]]], None, reference
+            )
+            call.order = order
+        else:
+            call.order, call.messages = build_messages(
+                config, prompt_text, answers, order, reference
+            )
         call.key = request_key(config, call.messages, call.item[2])
     later = [c for c in calls if c.match.round]
     if not later:
@@ -423,12 +471,18 @@ def _judgment(run, call: _Call, values: dict, now) -> Judgment:
     return Judgment(
         match=call.match,
         judge_id=run.judge_id,
-        kind=Judgment.Kind.PAIRWISE,
+        kind=values.get("kind") or _kind_of(run.judge),
         presentation=presentation,
         repeat=repeat,
         voted_at=now,
-        **{"content_key": call.key, **values},
+        **{"content_key": call.key, **{k: v for k, v in values.items() if k != "kind"}},
     )
+
+
+def _kind_of(judge: Judge) -> str:
+    """The kind of judgment a judge's calls store (a failed call's too)."""
+    single = judge.mode in prompts.SINGLE_MODES
+    return Judgment.Kind.SCORE if single else Judgment.Kind.PAIRWISE
 
 
 def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
@@ -504,7 +558,7 @@ def _write_chunk(run, rows) -> list[int | None]:
                 rows[i][0].slots[1].contestant_id,
             )
             for i, j in made.items()
-            if j.status == ok
+            if j.status == ok and j.kind == Judgment.Kind.PAIRWISE
         )
         if made:
             EvaluationRun.objects.filter(pk=run.pk).update(

@@ -19,10 +19,21 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    When,
+)
 
 from arena.models import Contestant, Judge, Judgment, Match, PromptSet, Voter
-from arena.vocabulary import WINNER_CODE, slot_zero_first_array, winner_codes
+from arena.vocabulary import SWAPPED, WINNER_CODE, slot_zero_first_array, winner_codes
 from judges.audit_metrics import INVALID, MISSING, to_slot_terms
 
 
@@ -221,7 +232,8 @@ class Scores:
 
 
 def load_scores(prompt_set: str, category: str = "") -> Scores:
-    """Single-answer grades (``Judgment.score`` of slot 0) averaged per judge, prompt, answer."""
+    """Single-answer grades (``Judgment.score`` of the slot shown first) averaged per judge,
+    prompt, answer."""
     qs = Judgment.objects.filter(
         match__prompt_set__slug=prompt_set,
         kind=Judgment.Kind.SCORE,
@@ -231,9 +243,13 @@ def load_scores(prompt_set: str, category: str = "") -> Scores:
     )
     if category:
         qs = qs.filter(match__category=category)
+    graded = Case(  # the slot shown first is the one graded
+        When(presentation=SWAPPED, then=F("s1__contestant_id")), default=F("s0__contestant_id")
+    )
     rows = list(
         qs.with_slots()
-        .values_list("judge_id", "match__prompt_id", "s0__contestant_id")
+        .annotate(graded=graded)
+        .values_list("judge_id", "match__prompt_id", "graded")
         .annotate(total=Sum(F("score") * F("weight")), n=Sum("weight"))
         .order_by()
     )

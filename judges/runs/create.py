@@ -44,6 +44,9 @@ from judges.runs.dispatch import enqueue_step, ensure_watchdog
 RUNNING = EvaluationRun.Status.RUNNING
 MAX_INT = 2**31 - 1  # the largest value of the run's integer columns (and of a parameter)
 PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH)
+# Single-score judges run the same designs: each pair's match is asked in both
+# presentations, each call grading the answer shown first (judges.judging).
+RUN_MODES = PAIRWISE_MODES + judge_prompts.SINGLE_MODES
 
 # EvaluationRun.design -> arena.matchmaking.DESIGNS key.
 DESIGN_NAMES = {
@@ -431,7 +434,7 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 )
             prompt_ids, contestant_ids = baseline.prompt_ids, baseline.contestant_ids
         design = build_design(run, contestant_ids)
-        both = run.judge.both_orders
+        both = shows_both_orders(run.judge)
         try:  # the design's own checks (anchor index, screening size ...)
             planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both)
             planned *= run.repeats
@@ -457,14 +460,21 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
     return run
 
 
+def shows_both_orders(judge: Judge) -> bool:
+    """Whether a run asks each pair in both orders: the judge's setting, and always for a
+    single-score judge (each order grades one of the two answers)."""
+    return judge.both_orders or judge.mode in judge_prompts.SINGLE_MODES
+
+
 def _check_judge(judge: Judge) -> None:
     if not judge.base_url or not judge.model:
         raise Refusal(
             f"judge {judge.name!r} has no endpoint (base_url and model are required)", field="judge"
         )
-    if judge.mode not in PAIRWISE_MODES:
+    if judge.mode not in RUN_MODES:
         raise Refusal(
-            f"judge {judge.name!r} is a {judge.mode} judge; evaluation designs need a pairwise one",
+            f"judge {judge.name!r} is a {judge.mode} judge; evaluation designs need a pairwise "
+            "or single-score one",
             field="judge",
         )
     try:
@@ -546,7 +556,7 @@ def plan_power(run: EvaluationRun, target: float | None = None) -> RunPower:
             len(contestant_ids),
             len(prompt_ids),
             target=float(target),
-            both_orders=run.judge.both_orders,
+            both_orders=shows_both_orders(run.judge),
             repeats=run.repeats,
             budget_calls=run.budget_calls,
         )

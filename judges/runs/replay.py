@@ -17,7 +17,8 @@ import numpy as np
 from arena import vocabulary
 from arena.matchmaking import Call, Verdict
 from arena.models import EvaluationRun, Judgment, MatchSlot
-from judges.runs.create import build_design
+from judges.prompts import SINGLE_MODES
+from judges.runs.create import build_design, shows_both_orders
 
 # The slot a winner code names (ties and "both bad" name none).
 SLOT_WON = {vocabulary.A: 0, vocabulary.B: 1}
@@ -85,7 +86,15 @@ class StoredVerdicts:
         rows = list(
             Judgment.objects.filter(match__run=run, judge_id=run.judge_id)
             .values_list(
-                "match__round", "match_id", "match__prompt_id", "presentation", "status", "winner"
+                "match__round",
+                "match_id",
+                "match__prompt_id",
+                "presentation",
+                "status",
+                "winner",
+                "repeat",
+                "score",
+                "probabilities__score",
             )
             .order_by()
         )
@@ -94,7 +103,9 @@ class StoredVerdicts:
         self.scores = np.zeros(0)
         if not rows:
             return
-        rounds, match_ids, prompt_of, presentation, status, winner = zip(*rows, strict=True)
+        rounds, match_ids, prompt_of, presentation, status, winner, *scores = zip(
+            *rows, strict=True
+        )
         match_ids = np.asarray(match_ids, np.int64)
         slot_of = {}
         for position in (0, 1):
@@ -121,6 +132,8 @@ class StoredVerdicts:
         )  # -1: a tie, both bad, or no verdict
         ok = np.fromiter((s == Judgment.Status.OK for s in status), bool, len(rows))
         score = np.where(slot_won == -1, 0.5, (slot_won == first_slot).astype(float))
+        if run.judge.mode in SINGLE_MODES:  # the graded answer against the other one's
+            ok, score = _graded_scores(match_ids, presentation, status, *scores)
         self.rounds = np.asarray(rounds, np.int64)
         self.keys = self._key(self.rounds, prompt_i, first_i, second_i)
         self.scores = np.where(ok, score, np.nan)
@@ -159,6 +172,27 @@ class StoredVerdicts:
         return True, verdicts
 
 
+def _graded_scores(match_ids, presentation, status, repeat, rating, trust):
+    """For a single-score judge's judgments: whether each can be compared, and the design's
+    score of the answer it graded (the one shown first) against the other answer of its
+    match (same repeat): 1 higher, ½ equal, 0 lower. The distribution-sensitive score
+    (``probabilities["score"]``, TrustJudge) when the judgment has one, else the rating as
+    written."""
+    value = {}
+    keys = []
+    for match_id, shown, r, st, rated, expected in zip(
+        match_ids.tolist(), presentation, repeat, status, rating, trust, strict=True
+    ):
+        slot = 0 if vocabulary.slot_zero_first(shown) else 1
+        keys.append((match_id, r, slot))
+        if st == Judgment.Status.OK and rated is not None:
+            value[match_id, r, slot] = float(expected if expected is not None else rated)
+    mine = np.array([value.get(k, np.nan) for k in keys])
+    other = np.array([value.get((m, r, 1 - s), np.nan) for m, r, s in keys])
+    ok = ~np.isnan(mine) & ~np.isnan(other)
+    return ok, np.where(mine > other, 1.0, np.where(mine < other, 0.0, 0.5))
+
+
 def _lookup(sorted_ids: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     at = np.searchsorted(sorted_ids, wanted).clip(max=max(len(sorted_ids) - 1, 0))
     if len(sorted_ids) == 0 or np.any(sorted_ids[at] != wanted):
@@ -172,7 +206,9 @@ def replay(run: EvaluationRun) -> RunState:
         raise ReplayError("the run was never started (no frozen contestants and prompts)")
     design = build_design(run)
     rng = np.random.default_rng(run.seed)
-    plan = design.start(len(run.contestant_ids), len(run.prompt_ids), rng, run.judge.both_orders)
+    plan = design.start(
+        len(run.contestant_ids), len(run.prompt_ids), rng, shows_both_orders(run.judge)
+    )
     if run.perturbation == "swap":
         plan = SwappedPlan(plan)
     stored = StoredVerdicts(run)

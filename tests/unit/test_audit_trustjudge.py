@@ -9,7 +9,7 @@ import pytest
 from arena.ratings.bt import fit_bt
 from arena.ratings.counts import PairwiseCounts, soft_outcome_counts
 from judges import prompts
-from judges.audit_metrics import A, B, INVALID, MISSING, TIE
+from judges.audit_metrics import INVALID, MISSING, TIE, A, B
 from judges.audit_metrics.score_pairwise import score_pairwise_inconsistency
 from judges.audit_metrics.trustjudge import (
     both_orders_relation,
