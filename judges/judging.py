@@ -502,7 +502,7 @@ def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
         _announce(run, board_changed=fresh_ok)
 
 
-def _with_write_retries(write, attempts: int = 12):
+def with_write_retries(write, attempts: int = 12):
     """Run a short write transaction, retrying a locked database (SQLite) or a lost
     connection (PostgreSQL restarted) in-process.
 
@@ -519,6 +519,9 @@ def _with_write_retries(write, attempts: int = 12):
             connection.close_if_unusable_or_obsolete()
             time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
     raise AssertionError("unreachable")
+
+
+_with_write_retries = with_write_retries  # the judge path's (tests replace it)
 
 
 def _write_chunk(run, rows) -> list[int | None]:

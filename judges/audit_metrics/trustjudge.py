@@ -52,6 +52,7 @@ import numpy as np
 
 from .estimate import LEVEL, N_BOOT, Estimate, bootstrap_estimate, patterns
 from .estimate import ratio_statistic as _ratio
+from .score_pairwise import score_pairwise_inconsistency
 from .verdicts import BOTH_BAD, INVALID, MISSING, TIE, A, B, as_verdicts
 
 FINE_SCALE_TEMPERATURE = 0.2  # the paper's softmax temperature for the 1-100 scale
@@ -300,4 +301,98 @@ def transitivity_inconsistency(
         n_triples=int(c["triples"].sum()),
         n_circular=int(c["circular"].sum()),
         n_equivalence=int(c["equivalence"].sum()),
+    )
+
+
+# --- the audit: discrete against TrustJudge, side by side --------------------------------
+
+
+@dataclass(frozen=True)
+class TrustJudgeAudit:
+    """Both inconsistency measures of one judge, discrete against TrustJudge.
+
+    Attributes
+    ----------
+    score_discrete, score_trust : Estimate or None
+        Score-comparison inconsistency (the both-orders discrete pair relation against the
+        scores): with the ratings as written, and with the distribution-sensitive scores
+        (None when the judge's answers were not graded, or graded without probabilities).
+    transitivity_discrete, transitivity_trust : TransitivityInconsistency
+        Pairwise transitivity inconsistency of the discrete both-orders relations, and of
+        TrustJudge's (likelihood-aware where both orders have verdict probabilities, else
+        the perplexity fallback, else the discrete relation).
+    n_pairs, n_likelihood, n_perplexity : int
+        Pairs judged in both orders, and how many of them each TrustJudge rule decided.
+    """
+
+    score_discrete: Estimate | None
+    score_trust: Estimate | None
+    transitivity_discrete: TransitivityInconsistency
+    transitivity_trust: TransitivityInconsistency
+    n_pairs: int
+    n_likelihood: int
+    n_perplexity: int
+
+
+def trustjudge_audit(
+    group,
+    i,
+    j,
+    first,
+    second,
+    p_first,
+    p_second,
+    ppl_first=None,
+    ppl_second=None,
+    scores=None,
+    trust_scores=None,
+    rng=None,
+    n_boot: int = N_BOOT,
+    level: float = LEVEL,
+) -> TrustJudgeAudit:
+    """Discrete verdicts against TrustJudge on the pairs a judge judged in both orders.
+
+    Parameters
+    ----------
+    group, i, j : array_like, shape (n,)
+        Prompt and the pair's answers (A = ``i``).
+    first, second : array_like of int, shape (n,)
+        The verdicts (answer terms) with A shown first and with B shown first.
+    p_first, p_second : array_like, shape (n, 3)
+        Their ``[P(A), P(B), P(tie)]`` (answer terms), NaN where a reply had none.
+    ppl_first, ppl_second : array_like, shape (n,), optional
+        The replies' perplexities (NaN where unknown): the fallback.
+    scores, trust_scores : tuple of two arrays, optional
+        ``(score of i, score of j)`` as rated and distribution-sensitive.
+    """
+    discrete = both_orders_relation(first, second)
+    likely = likelihood_relation(p_first, p_second)
+    n = discrete.size
+    nan = np.full(n, np.nan)
+    ppl = perplexity_relation(
+        first,
+        second,
+        nan if ppl_first is None else ppl_first,
+        nan if ppl_second is None else ppl_second,
+    )
+    use_likely = likely != MISSING
+    use_ppl = ~use_likely & (ppl != MISSING)
+    trust = np.where(use_likely, likely, np.where(use_ppl, ppl, discrete))
+    trust = np.where(discrete == MISSING, MISSING, trust)
+    out = {}
+    for name, pair in (("score_discrete", scores), ("score_trust", trust_scores)):
+        s_i, s_j = (nan, nan) if pair is None else pair
+        has = np.isfinite(np.asarray(s_i, np.float64)) & np.isfinite(np.asarray(s_j, np.float64))
+        out[name] = (
+            score_pairwise_inconsistency(s_i, s_j, discrete, level=level).conflict
+            if has.any()
+            else None
+        )
+    return TrustJudgeAudit(
+        **out,
+        transitivity_discrete=transitivity_inconsistency(group, i, j, discrete, rng, n_boot, level),
+        transitivity_trust=transitivity_inconsistency(group, i, j, trust, rng, n_boot, level),
+        n_pairs=int(np.sum(discrete != MISSING)),
+        n_likelihood=int(np.sum(use_likely & (discrete != MISSING))),
+        n_perplexity=int(np.sum(use_ppl & (discrete != MISSING))),
     )

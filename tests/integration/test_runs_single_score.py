@@ -83,3 +83,106 @@ def test_a_pairwise_run_with_logprobs_gets_the_soft_outcome_board(server, celery
     assert kendall_tau(ranked, true_order(n)) > 0.5
     judgments = Judgment.objects.filter(match__run=run)
     assert all(j.probabilities and j.probabilities["winner"] for j in judgments)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_audit_shows_discrete_and_trustjudge_side_by_side(server, celery_worker, staff):
+    """One model judging both ways (a pairwise judge in both orders and a single-score
+    judge, both with logprobs): the pairwise judge's audit page shows both inconsistency
+    measures, discrete beside TrustJudge, equal to the pure functions on its verdicts."""
+    import numpy as np
+
+    from arena.models import Judge
+    from judges.audit_metrics.score_pairwise import score_pairwise_inconsistency
+    from judges.audit_metrics.trustjudge import (
+        both_orders_relation,
+        likelihood_relation,
+        transitivity_inconsistency,
+    )
+    from judges.audit_metrics.verdicts import A, B, TIE
+
+    n = 4
+    prompt_set, contestants, pairwise = make_world(
+        server.base_url, n_models=n, n_prompts=3, logprobs=True, both_orders=True
+    )
+    single = Judge(
+        name="judge-good-single",
+        base_url=server.base_url,
+        model=JUDGE,
+        mode="single",
+        logprobs=True,
+        max_retries=2,
+        timeout_s=5.0,
+        requests_per_minute=0,
+    )
+    single.save()
+    for judge in (pairwise, single):
+        run = create_run(
+            prompt_set=prompt_set, judge=judge, contestants=contestants, design="all_pairs"
+        )
+        start_run(run)
+        assert wait_until_finished(run, 90).status == "done", run.error
+
+    response = staff.get(f"/audit/judge/{pairwise.id}/", {"set": prompt_set.slug})
+    assert response.status_code == 200
+    report = response.context["report"]
+    chart = {c["key"]: c for c in report["charts"]}["trustjudge"]
+    rows = {(r["label"], r["series"]): r for r in chart["rows"]}
+    assert set(rows) == {
+        (measure, series)
+        for measure in ("score-comparison", "pairwise transitivity")
+        for series in ("discrete", "TrustJudge")
+    }
+
+    # the same from the stored judgments, one by one
+    code = {"a": A, "b": B, "tie": TIE}
+    pairs = {}
+    for j in Judgment.objects.filter(judge=pairwise).select_related("match"):
+        slots = dict(j.match.slots.values_list("position", "contestant_id"))
+        w = j.probabilities["winner"]
+        entry = pairs.setdefault(j.match_id, {"prompt": j.match.prompt_id, "slots": slots})
+        entry["1,0" if j.presentation == "1,0" else "0,1"] = (
+            code[j.winner],
+            [w.get("a", 0.0), w.get("b", 0.0), w.get("tie", 0.0)],
+        )
+    graded = {}
+    for j in Judgment.objects.filter(judge=single).select_related("match"):
+        slot = 1 if j.presentation == "1,0" else 0
+        c = j.match.slots.get(position=slot).contestant_id
+        graded.setdefault((j.match.prompt_id, c), []).append(
+            (j.score, j.probabilities["score"])
+        )
+    prompt, ca, cb, v1, v2, p1, p2 = ([] for _ in range(7))
+    for entry in pairs.values():
+        prompt.append(entry["prompt"])
+        ca.append(entry["slots"][0])
+        cb.append(entry["slots"][1])
+        v1.append(entry["0,1"][0])
+        v2.append(entry["1,0"][0])
+        p1.append(entry["0,1"][1])
+        p2.append(entry["1,0"][1])
+    discrete = both_orders_relation(v1, v2)
+    trust = likelihood_relation(p1, p2)
+
+    def mean_score(k, which):
+        return [np.mean([s[which] for s in graded[p, c]]) for p, c in zip(prompt, k, strict=True)]
+
+    for (measure, series), expected in {
+        ("score-comparison", "discrete"): score_pairwise_inconsistency(
+            mean_score(ca, 0), mean_score(cb, 0), discrete
+        ).conflict,
+        ("score-comparison", "TrustJudge"): score_pairwise_inconsistency(
+            mean_score(ca, 1), mean_score(cb, 1), discrete
+        ).conflict,
+        ("pairwise transitivity", "discrete"): transitivity_inconsistency(
+            prompt, ca, cb, discrete, n_boot=0
+        ).share,
+        ("pairwise transitivity", "TrustJudge"): transitivity_inconsistency(
+            prompt, ca, cb, trust, n_boot=0
+        ).share,
+    }.items():
+        assert rows[measure, series]["value"] == pytest.approx(expected.value), (measure, series)
+        assert rows[measure, series]["n"] == expected.n
+    assert report["cells"]["tj_transitivity"]["value"] == pytest.approx(
+        rows["pairwise transitivity", "TrustJudge"]["value"]
+    )
