@@ -99,7 +99,7 @@ def test_the_audit_shows_discrete_and_trustjudge_side_by_side(server, celery_wor
         likelihood_relation,
         transitivity_inconsistency,
     )
-    from judges.audit_metrics.verdicts import A, B, TIE
+    from judges.audit_metrics.verdicts import TIE, A, B
 
     n = 4
     prompt_set, contestants, pairwise = make_world(
@@ -149,9 +149,7 @@ def test_the_audit_shows_discrete_and_trustjudge_side_by_side(server, celery_wor
     for j in Judgment.objects.filter(judge=single).select_related("match"):
         slot = 1 if j.presentation == "1,0" else 0
         c = j.match.slots.get(position=slot).contestant_id
-        graded.setdefault((j.match.prompt_id, c), []).append(
-            (j.score, j.probabilities["score"])
-        )
+        graded.setdefault((j.match.prompt_id, c), []).append((j.score, j.probabilities["score"]))
     prompt, ca, cb, v1, v2, p1, p2 = ([] for _ in range(7))
     for entry in pairs.values():
         prompt.append(entry["prompt"])
