@@ -19,6 +19,9 @@ judged in both orders with MT-Bench's ``[[A]]/[[B]]/[[C]]`` labels (the paper's)
   does, never used by the goal);
 - pairwise transitivity inconsistency (triples fitting no weak order): discrete both-order
   relations (disagreement = tie), likelihood-aware aggregation, perplexity fallback;
+  "pairs tied by the orders" is the share of pairs whose two orders disagree (a tie on
+  the pair side, which no score matches unless it ties too), and "on decisive pairs"
+  the conflict rate over the other pairs;
 - Kendall τ of the models' order against their true quality: mean score per model, and BT
   on hard verdicts against BT on soft outcomes (each verdict counting ``p`` / ``1 - p``
   with ``p`` its probability, :func:`arena.ratings.counts.soft_outcome_counts`).
@@ -39,7 +42,7 @@ from scipy.stats import kendalltau
 from arena.ratings.bt import fit_bt
 from arena.ratings.counts import PairwiseCounts, soft_outcome_counts
 from judges import prompts, verdicts
-from judges.audit_metrics import A, B
+from judges.audit_metrics import TIE, A, B
 from judges.audit_metrics.score_pairwise import score_pairwise_inconsistency
 from judges.audit_metrics.trustjudge import (
     both_orders_relation,
@@ -136,8 +139,14 @@ def measure(world: dict) -> dict:
     likely = likelihood_relation(p1, p2)
     ppl = perplexity_relation(v1, v2, t[:, 11], t[:, 12])
     out = {}
+    decisive = (discrete == A) | (discrete == B)
+    out["pairs tied by the orders"] = float(np.mean(discrete == TIE))
     for (mode, kind), s in world["scores"].items():
         conflict = score_pairwise_inconsistency(s[prompt, a], s[prompt, b], discrete).conflict
+        on_decisive = score_pairwise_inconsistency(
+            s[prompt, a][decisive], s[prompt, b][decisive], discrete[decisive]
+        ).conflict
+        out[f"score {kind} {prompts.score_scale(mode)[1]} on decisive pairs"] = on_decisive.value
         out[f"score {kind} {prompts.score_scale(mode)[1]}"] = conflict.value
         if kind == "trust":  # not the paper's measure: TrustJudge on both sides
             both = score_pairwise_inconsistency(s[prompt, a], s[prompt, b], likely).conflict
