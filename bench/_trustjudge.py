@@ -22,8 +22,10 @@ judged in both orders with MT-Bench's ``[[A]]/[[B]]/[[C]]`` labels (the paper's)
   "pairs tied by the orders" is the share of pairs whose two orders disagree (a tie on
   the pair side, which no score matches unless it ties too), and "on decisive pairs"
   the conflict rate over the other pairs;
-- Kendall τ of the models' order against their true quality: mean score per model, and BT
-  on hard verdicts against BT on soft outcomes (each verdict counting ``p`` / ``1 - p``
+- Kendall τ, per prompt (the prompt's answers ranked by their scores, or by their net
+  pairwise wins, against the answers' simulated quality, averaged over prompts: the
+  accuracy TrustJudge should keep), and of the models' order against their true quality:
+  mean score per model, and BT on hard verdicts against BT on soft outcomes (each verdict counting ``p`` / ``1 - p``
   with ``p`` its probability, :func:`arena.ratings.counts.soft_outcome_counts`).
 
 Goal: both TrustJudge rates at least 30 % lower (relative) than the discrete ones
@@ -127,7 +129,13 @@ def one_world(seed: int, n_models: int, n_prompts: int) -> dict:
                 ppl.append(perplexity([t["logprob"] for t in reply.logprobs]))
             rows.append(row + codes + probs[0] + probs[1] + ppl)
     table = np.asarray(rows, dtype=np.float64)
-    return {"quality": quality, "scores": scores, "pairs": table}
+    truth = np.array(
+        [
+            [sim.answer_info(text, q).quality for text in texts]
+            for q, texts in zip(questions, answers, strict=True)
+        ]
+    )
+    return {"quality": quality, "answer_quality": truth, "scores": scores, "pairs": table}
 
 
 def measure(world: dict) -> dict:
@@ -139,6 +147,7 @@ def measure(world: dict) -> dict:
     likely = likelihood_relation(p1, p2)
     ppl = perplexity_relation(v1, v2, t[:, 11], t[:, 12])
     out = {}
+    truth = world["answer_quality"]
     decisive = (discrete == A) | (discrete == B)
     out["pairs tied by the orders"] = float(np.mean(discrete == TIE))
     for (mode, kind), s in world["scores"].items():
@@ -154,10 +163,19 @@ def measure(world: dict) -> dict:
         out[f"tau mean score {kind} {prompts.score_scale(mode)[1]}"] = _tau(
             np.nanmean(s, axis=0), world["quality"]
         )
+        out[f"tau per prompt, score {kind} {prompts.score_scale(mode)[1]}"] = _per_prompt_tau(
+            s, truth
+        )
     for name, rel in (("discrete", discrete), ("likelihood", likely), ("perplexity", ppl)):
         out[f"transitivity {name}"] = transitivity_inconsistency(
             prompt, a, b, rel, n_boot=0
         ).share.value
+    for name, rel in (("discrete", discrete), ("likelihood", likely)):
+        wins = np.zeros(truth.shape)  # Copeland: net wins of each answer within its prompt
+        sign = np.where(rel == A, 1.0, np.where(rel == B, -1.0, 0.0))
+        np.add.at(wins, (prompt, a), sign)
+        np.add.at(wins, (prompt, b), -sign)
+        out[f"tau per prompt, pairs {name}"] = _per_prompt_tau(wins, truth)
     n = len(world["quality"])
     names = [str(i) for i in range(n)]
     hard_out = np.where(discrete == A, 0, np.where(discrete == B, 1, 2))
@@ -170,6 +188,11 @@ def measure(world: dict) -> dict:
     out["tau BT hard verdicts"] = _tau(fit_bt(hard, prior=0.01).scores, world["quality"])
     out["tau BT soft outcomes"] = _tau(fit_bt(soft, prior=0.01).scores, world["quality"])
     return out
+
+
+def _per_prompt_tau(estimate, truth) -> float:
+    """Mean over prompts of Kendall τ between an answer ranking and the answers' quality."""
+    return float(np.nanmean([_tau(e, t) for e, t in zip(estimate, truth, strict=True)]))
 
 
 def _tau(estimate, truth) -> float:

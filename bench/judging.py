@@ -305,6 +305,7 @@ def parse_args(argv=None):
     )
     judging_pipeline.add_arguments(parser)
     _trustjudge.add_arguments(parser)
+    parser.add_argument("--only-trustjudge", action="store_true", help="issue 14's TrustJudge rows")
     return parser.parse_args(argv)
 
 
@@ -325,6 +326,9 @@ def pipeline_section(args) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.only_trustjudge:
+        _trustjudge.trustjudge_section(args)
+        return
     if args.only_adaptive:
         adaptive_section(args)
         return

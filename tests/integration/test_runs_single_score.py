@@ -9,6 +9,7 @@ from judges.audit_metrics.trustjudge import distribution_score
 from judges.clients.fake_server import FakeLLMServer
 from judges.judging import run_scope
 from judges.runs import create_run, start_run
+from judges.tokens import create_token
 from tests.integration.runs_world import (
     JUDGE,
     kendall_tau,
@@ -27,7 +28,7 @@ def server():
 
 @pytest.mark.parametrize("mode,high", [("single", 10), ("single_100", 100)])
 @pytest.mark.django_db(transaction=True)
-def test_a_single_score_run_grades_each_answer_once(server, celery_worker, mode, high):
+def test_a_single_score_run_grades_each_answer_once(server, celery_worker, client, mode, high):
     n, prompts = 5, 3
     prompt_set, contestants, judge = make_world(
         server.base_url, n_models=n, n_prompts=prompts, mode=mode, logprobs=True
@@ -62,6 +63,12 @@ def test_a_single_score_run_grades_each_answer_once(server, celery_worker, mode,
     assert len(ranked) == n
     assert kendall_tau(ranked, true_order(n)) > 0.5
     assert "soft" not in snapshot.options
+    # the runs API and the run page follow it like any run
+    token = create_token("t")[1]
+    answer = client.get(f"/api/runs/{run.id}", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code == 200
+    assert (answer.json()["calls_made"], answer.json()["status"]) == (run.calls_made, "done")
+    assert client.get(f"/runs/{run.id}/").status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)

@@ -186,3 +186,34 @@ def test_simulated_ratings_come_back_from_the_logprobs(mode):
     mean = 1 + (high - 1) / 9 * (4.5 + 1.5 * quality)
     score = distribution_score(found.by_label, low, high)
     assert abs(score - mean) < (0.3 if high == 10 else 3.0)
+
+
+def test_the_audit_uses_likelihood_then_perplexity_then_the_discrete_relation():
+    from judges.audit_metrics.trustjudge import trustjudge_audit
+
+    nan3 = [np.nan] * 3
+    # one prompt, answers x, y, z: x-y judged with probabilities (A wins both ways on
+    # the sum), y-z with perplexities only (the surer order says B), x-z with neither
+    # (orders disagree: a tie). Discrete: x = y (orders disagree), y = z, x = z.
+    audit = trustjudge_audit(
+        group=[0, 0, 0],
+        i=["x", "y", "x"],
+        j=["y", "z", "z"],
+        first=[A, A, A],
+        second=[B, B, B],
+        p_first=[[0.9, 0.1, 0.0], nan3, nan3],
+        p_second=[[0.4, 0.6, 0.0], nan3, nan3],
+        ppl_first=[np.nan, 1.5, np.nan],
+        ppl_second=[np.nan, 1.1, np.nan],
+        scores=([7.0, 7.0, 7.0], [7.0, 6.0, 6.0]),
+        trust_scores=([7.4, 7.1, 7.4], [7.1, 6.2, 6.2]),
+        n_boot=0,
+    )
+    assert (audit.n_pairs, audit.n_likelihood, audit.n_perplexity) == (3, 1, 1)
+    # discrete: all ties, consistent; TrustJudge: x > y, y < z, x = z: y lowest, consistent
+    assert audit.transitivity_discrete.share.value == 0
+    assert audit.transitivity_trust.share.value == 0
+    # scores against the discrete (all tie) relation: 1 of 3 pairs ties on the ratings,
+    # none on the distribution-sensitive scores
+    assert audit.score_discrete.value == pytest.approx(2 / 3)
+    assert audit.score_trust.value == pytest.approx(1.0)
