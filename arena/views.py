@@ -45,7 +45,7 @@ def leaderboard(request):
             request.GET.get("style", "0"),
         )
         if method not in BOARD_METHODS:
-            raise Refusal("expected bt, elo, swiss or winrate", field="method")
+            raise Refusal(f"expected one of {', '.join(BOARD_METHODS)}", field="method")
         snapshot = latest_snapshot(scope)  # None while a board never fitted is first fitted
         board = board_json(scope, snapshot, method)
     except Refusal as exc:

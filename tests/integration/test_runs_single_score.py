@@ -72,7 +72,7 @@ def test_a_single_score_run_grades_each_answer_once(server, celery_worker, clien
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pairwise_run_with_logprobs_gets_the_soft_outcome_board(server, celery_worker):
+def test_a_pairwise_run_with_logprobs_gets_the_soft_outcome_board(server, celery_worker, client):
     n = 5
     prompt_set, contestants, judge = make_world(
         server.base_url, n_models=n, n_prompts=3, logprobs=True, both_orders=True
@@ -90,6 +90,9 @@ def test_a_pairwise_run_with_logprobs_gets_the_soft_outcome_board(server, celery
     assert kendall_tau(ranked, true_order(n)) > 0.5
     judgments = Judgment.objects.filter(match__run=run)
     assert all(j.probabilities and j.probabilities["winner"] for j in judgments)
+    page = client.get("/", {"set": prompt_set.slug, "by": f"run:{run.id}", "method": "soft"})
+    assert page.status_code == 200
+    assert b"soft outcomes" in page.content
 
 
 @pytest.mark.django_db(transaction=True)
