@@ -432,6 +432,9 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
     later = [c for c in calls if c.match.round]
     if not later:
         return
+    if config.mode in prompts.SINGLE_MODES:
+        _fresh_grades_for_asked_pairs(run, config, later)
+        return
     # The design asks a call of an earlier round again (adaptive designs re-ask a pair's
     # prompts once they have used them all): a fresh sample, not a copy of the earlier
     # verdict, which the fit would count twice.
@@ -442,6 +445,23 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
         earlier[key] = min(round_index, earlier.get(key, round_index))
     for call in later:
         if earlier.get(call.key, call.match.round) < call.match.round:
+            call.key = request_key(config, call.messages, f"{call.item[2]}@round{call.match.round}")
+
+
+def _fresh_grades_for_asked_pairs(run, config: JudgeConfig, later: list[_Call]) -> None:
+    """A single-score judge's grade is of one answer, so a copy serves every pair the
+    answer is in, in any round; only a comparison (prompt and pair: the match's external
+    id without its round) that an earlier round asked already gets fresh grades, which
+    the replay and the fit would otherwise count twice."""
+    first_round: dict[str, int] = {}
+    for external, round_index in Match.objects.filter(
+        run_id=run.id, round__lt=max(c.match.round for c in later)
+    ).values_list("external_id", "round"):
+        comparison = external.split(":", 1)[-1]
+        first_round[comparison] = min(round_index, first_round.get(comparison, round_index))
+    for call in later:
+        comparison = call.match.external_id.split(":", 1)[-1]
+        if first_round.get(comparison, call.match.round) < call.match.round:
             call.key = request_key(config, call.messages, f"{call.item[2]}@round{call.match.round}")
 
 

@@ -194,3 +194,46 @@ def test_the_audit_shows_discrete_and_trustjudge_side_by_side(server, celery_wor
     assert report["cells"]["tj_transitivity"]["value"] == pytest.approx(
         rows["pairwise transitivity", "TrustJudge"]["value"]
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_adaptive_design_learns_from_graded_pairs(server, celery_worker):
+    """The replay turns a match's two grades into the pair's verdict, so a design that
+    chooses by verdicts runs on a single-score judge."""
+    n = 6
+    prompt_set, contestants, judge = make_world(
+        server.base_url, n_models=n, n_prompts=6, mode="single", logprobs=True
+    )
+    run = create_run(
+        prompt_set=prompt_set,
+        judge=judge,
+        contestants=contestants,
+        design="adaptive",
+        design_params={"fraction": 0.5},
+    )
+    start_run(run)
+    run = wait_until_finished(run, 120)
+    assert run.status == "done", run.error
+    assert 0 < run.calls_made <= run.planned_calls and run.calls_failed == 0
+    # every match got both of its grades, and each answer was paid for once
+    per_match = {}
+    for match_id, shown in Judgment.objects.filter(match__run=run).values_list(
+        "match_id", "presentation"
+    ):
+        per_match.setdefault(match_id, set()).add(shown)
+    assert all(shown == {"0,1", "1,0"} for shown in per_match.values())
+    # paid: one grade per answer, plus fresh grades where a later round asked a comparison
+    # (prompt and pair) again; every other call is a copy
+    rows = list(
+        Judgment.objects.filter(match__run=run).values_list(
+            "content_key", "match__external_id", "match__round"
+        )
+    )
+    requests = server.stats()["models"][JUDGE]["requests"]
+    assert requests == len({key for key, _, _ in rows}) == run.calls_made - run.calls_cached
+    asked = {}
+    for _, external, round_index in rows:
+        asked.setdefault(external.split(":", 1)[1], set()).add(round_index)
+    again = sum(len(rounds) - 1 for rounds in asked.values())
+    answers = {(e.split(":")[1], m) for _, e, _ in rows for m in e.split(":")[2].split("-")}
+    assert len(answers) <= requests <= len(answers) + 2 * again
