@@ -17,7 +17,6 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.db.models.functions import Length
 
-from arena import vocabulary
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
 from arena.importers.records import JudgmentRecord
 from arena.models import (
@@ -452,25 +451,25 @@ def scope_soft_counts(scope: BoardScope) -> PairwiseCounts | None:
             "winner",
             "presentation",
             "weight",
-            "probabilities",
+            "probabilities__winner__a",  # three numbers, not the stored dict
+            "probabilities__winner__b",
+            "probabilities__winner__tie",
         )
         .order_by()
     )
-    hard = {vocabulary.A: 1.0, vocabulary.B: 0.0}
-    p_a, soft = [], False
-    for *_, winner, _shown, _weight, probabilities in rows:
-        w = probabilities.get("winner") if isinstance(probabilities, dict) else None
-        total = sum(float(w.get(k, 0.0)) for k in ("a", "b", "tie")) if w else 0.0
-        if total > 0:
-            p_a.append((float(w.get("a", 0.0)) + 0.5 * float(w.get("tie", 0.0))) / total)
-            soft = True
-        else:
-            p_a.append(hard.get(winner, 0.5))
-    if not soft:
+    if not rows:
         return None
-    match_ids, judge_ids, voter_ids, repeats, a_ids, b_ids, _, orders, weights, _ = zip(
+    match_ids, judge_ids, voter_ids, repeats, a_ids, b_ids, winners, orders, weights, *p = zip(
         *rows, strict=True
     )
+    pa, pb, pt = (_numbers(column) for column in p)
+    total = pa + pb + pt
+    soft = np.isfinite(total) & (total > 0)
+    if not soft.any():
+        return None
+    hard = np.array([1.0, 0.0, 0.5, 0.5])[winner_codes(np.asarray(winners, dtype=object))]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_a = np.where(soft, (pa + 0.5 * pt) / total, hard)
     n = len(rows)
     unit = _comparison_units(match_ids, judge_ids, voter_ids, repeats)
     both = (
@@ -481,8 +480,12 @@ def scope_soft_counts(scope: BoardScope) -> PairwiseCounts | None:
         np.tile(slot_zero_first_array(orders), 2),
         np.tile(np.asarray(weights, np.int64), 2),
     )
-    p = np.asarray(p_a)
-    return counts_from_rows(both, amount=np.r_[p, 1 - p])[0]
+    return counts_from_rows(both, amount=np.r_[p_a, 1 - p_a])[0]
+
+
+def _numbers(values) -> np.ndarray:
+    """A column of JSON numbers (None where missing) as floats, NaN for None."""
+    return np.asarray([np.nan if v is None else float(v) for v in values], np.float64)
 
 
 def _comparison_units(match_ids, judge_ids, voter_ids, repeats) -> np.ndarray:

@@ -4,6 +4,9 @@ real Celery worker threads, the fake OpenAI-compatible server returning rating l
 import pytest
 
 from arena.models import Judgment, LeaderboardSnapshot
+from arena.ratings.bt import fit_bt
+from arena.ratings.counts import soft_outcome_counts
+from arena.ratings.scale import ELO_SCALE
 from arena.services import board_json
 from judges.audit_metrics.trustjudge import distribution_score
 from judges.clients.fake_server import FakeLLMServer
@@ -90,6 +93,22 @@ def test_a_pairwise_run_with_logprobs_gets_the_soft_outcome_board(server, celery
     assert kendall_tau(ranked, true_order(n)) > 0.5
     judgments = Judgment.objects.filter(match__run=run)
     assert all(j.probabilities and j.probabilities["winner"] for j in judgments)
+    # the soft board is BT on each verdict's p = P(a) + P(tie)/2 for slot 0, 1 - p for slot 1
+    names = sorted(c.name for c in contestants)
+    index = {c.id: names.index(c.name) for c in contestants}
+    first, second, p = [], [], []
+    for j in judgments.select_related("match"):
+        slots = dict(j.match.slots.values_list("position", "contestant_id"))
+        w = j.probabilities["winner"]
+        first.append(index[slots[0]])
+        second.append(index[slots[1]])
+        p.append((w["a"] + w["tie"] / 2) / (w["a"] + w["b"] + w["tie"]))
+    fit = fit_bt(soft_outcome_counts(names, first, second, p))
+    rating = {row["model"]: row["rating"] for row in soft["rows"]}
+    for name, strength in zip(names, fit.scores, strict=True):
+        assert rating[name] - rating[names[0]] == pytest.approx(
+            ELO_SCALE * (strength - fit.scores[0]), abs=1e-3
+        )
     page = client.get("/", {"set": prompt_set.slug, "by": f"run:{run.id}", "method": "soft"})
     assert page.status_code == 200
     assert b"soft outcomes" in page.content
