@@ -15,10 +15,10 @@ from dataclasses import replace
 import pytest
 
 from judges import prompts, verdicts
+from judges.audit_metrics.trustjudge import distribution_score
 from judges.clients import scenarios
 from judges.clients.config import JudgeConfig
 from judges.clients.fake_server import FakeLLMServer
-from judges.audit_metrics.trustjudge import distribution_score
 from judges.clients.judge import judge, judge_sync, reply_probabilities, request_key
 from judges.clients.simulation import generate_answer, sigmoid
 from llm import openai_compat as oc
