@@ -335,8 +335,7 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
         else _probabilities(found, order),
     }
     if fields["probabilities"] is None and reply.logprobs:  # TrustJudge's fallback
-        ppl = perplexity([t.logprob for t in reply.logprobs])
-        fields["probabilities"] = {"perplexity": ppl} if ppl == ppl else None
+        fields["probabilities"] = {"perplexity": perplexity([t.logprob for t in reply.logprobs])}
     if isinstance(verdict, ParseFailure):
         reason = verdict.reason
         if reply.finish_reason == "length":
