@@ -10,6 +10,7 @@ from arena.models import (
     Output,
     Prompt,
     PromptSet,
+    Rubric,
     Voter,
 )
 
@@ -68,6 +69,26 @@ class PromptAdmin(admin.ModelAdmin):
         data, nothing injected) and promote it: from then on battles may serve it to anyone."""
         count = promote_prompts(queryset)
         self.message_user(request, f"{count} prompt(s) promoted to public.", messages.SUCCESS)
+
+
+@admin.register(Rubric)
+class RubricAdmin(admin.ModelAdmin):
+    """Rubrics of a prompt set or of one prompt (issue 15): drafted by an LLM
+    (``draft_rubrics``, ``POST /api/runs/rubrics/draft``), read and edited here; ``clean``
+    checks the criteria (:func:`arena.rubrics.parse_criteria`)."""
+
+    list_display = ["__str__", "criterion_names", "source", "updated_at"]
+    list_filter = ["prompt_set"]
+    search_fields = ["prompt__external_id", "prompt_set__slug", "source"]
+    raw_id_fields = ["prompt"]
+    list_select_related = ["prompt__prompt_set", "prompt_set"]
+
+    @admin.display(description="criteria")
+    def criterion_names(self, obj):
+        items = obj.criteria if isinstance(obj.criteria, list) else []
+        return ", ".join(
+            f"{c.get('name')} ×{c.get('weight', 1)}" for c in items if isinstance(c, dict)
+        )
 
 
 @admin.register(Output)

@@ -22,7 +22,7 @@ from arena.boards import BoardScope, pair_matrix
 from arena.errors import BAD_REQUEST, FORBIDDEN, Refusal
 from arena.gate import issue_challenge
 from arena.model_pages import csv_rows, model_profile, public_model
-from arena.models import Judge, Judgment, LeaderboardSnapshot, PromptSet
+from arena.models import Judge, Judgment, LeaderboardSnapshot, PromptSet, Rubric
 from arena.schemas import Board, Problem
 from arena.services import BoardMethod, board_json, latest_snapshot
 from arena.voters import caller, ip_hash, network_hash, remember, voter_label
@@ -41,6 +41,7 @@ class PromptSetOut(Schema):
     name: str
     categories: list[str]
     boards: list[ScopeChoice]
+    criteria: list[str] = []  # criterion boards (crit=): rubric criteria, ballot aspects
 
 
 # Responses of the leaderboard endpoints besides 200: a malformed scope (400), one naming
@@ -56,7 +57,9 @@ SCOPE_ERRORS = {400: Problem, 404: Problem, 422: Problem}
     "in the background (the leaderboard page's websocket says when). `method` chooses the "
     "standings: `bt` (Bradley-Terry), `elo` (online Elo, its K-factor in `coefficients`) or "
     "`swiss` (expected score in simulated Swiss tournaments, `value: score`), all fitted "
-    "from the same votes at the same refit.",
+    "from the same votes at the same refit; on a run's board with human labels, `anchored` "
+    "(every judge verdict corrected by the human labels: prediction-powered BT, its power "
+    "and effective sample size in `coefficients`).",
 )
 def leaderboard(
     request,
@@ -65,8 +68,9 @@ def leaderboard(
     category: str = "",
     style: str = "0",
     method: BoardMethod = "bt",
+    crit: str = "",
 ):
-    scope = BoardScope.validated(set, by, category, style)
+    scope = BoardScope.validated(set, by, category, style, crit)
     return board_json(scope, latest_snapshot(scope), method)
 
 
@@ -93,8 +97,9 @@ def leaderboard_csv(
     category: str = "",
     style: str = "0",
     method: BoardMethod = "bt",
+    crit: str = "",
 ):
-    scope = BoardScope.validated(set, by, category, style)
+    scope = BoardScope.validated(set, by, category, style, crit)
     snapshot = latest_snapshot(scope)
     rows = [] if snapshot is None else board_json(scope, snapshot, method)["rows"]
     buffer = io.StringIO()
@@ -144,7 +149,15 @@ def board_choices(ps: PromptSet) -> dict:
     categories = sorted(
         set(ps.matches.exclude(category="").values_list("category", flat=True).distinct())
     )
-    return {"slug": ps.slug, "name": ps.name, "categories": categories, "boards": boards}
+    # criterion boards (issue 15): the set's rubric criteria and the ballot aspects
+    criteria = sorted(Rubric.objects.criterion_names(ps.id) | set(settings.ARENA_BALLOT_ASPECTS))
+    return {
+        "slug": ps.slug,
+        "name": ps.name,
+        "categories": categories,
+        "boards": boards,
+        "criteria": criteria,
+    }
 
 
 # --- battles -------------------------------------------------------------------------------
@@ -187,6 +200,9 @@ class VoteIn(Schema):
     winner: StrictStr | None = None
     ranking: list[StrictInt] | None = None
     best: StrictInt | None = None
+    # Optional per-aspect verdicts of a 2-way battle (ARENA_BALLOT_ASPECTS), slot terms:
+    # {"correctness": "a", "style": "tie"}; each counts on its aspect's board only.
+    aspects: dict[StrictStr, StrictStr] | None = None
 
 
 class RevealOut(Schema):
@@ -301,8 +317,10 @@ class PairMatrix(Schema):
     response={200: PairMatrix, **SCOPE_ERRORS},
     summary="Battle counts and win fractions between every two models of a scope",
 )
-def leaderboard_pairs(request, set: str, by: str = "humans", category: str = "", style: str = "0"):
-    return pair_matrix(BoardScope.validated(set, by, category, style))
+def leaderboard_pairs(
+    request, set: str, by: str = "humans", category: str = "", style: str = "0", crit: str = ""
+):
+    return pair_matrix(BoardScope.validated(set, by, category, style, crit))
 
 
 class HistoryPoint(Schema):
@@ -317,9 +335,15 @@ class HistoryPoint(Schema):
     summary="Ratings of a scope over time, from its snapshots",
 )
 def leaderboard_history(
-    request, set: str, by: str = "humans", category: str = "", style: str = "0", limit: int = 200
+    request,
+    set: str,
+    by: str = "humans",
+    category: str = "",
+    style: str = "0",
+    limit: int = 200,
+    crit: str = "",
 ):
-    scope = BoardScope.validated(set, by, category, style)
+    scope = BoardScope.validated(set, by, category, style, crit)
     if not 1 <= limit <= 2000:
         raise Refusal("expected 1..2000", field="limit", status=BAD_REQUEST)
     snapshots = (

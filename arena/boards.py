@@ -13,9 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
-from django.db.models.functions import Length
+from django.db.models import CharField, F, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Length
 
 from arena.errors import BAD_REQUEST, NOT_FOUND, Refusal
 from arena.importers.records import JudgmentRecord
@@ -29,14 +31,18 @@ from arena.models import (
     PairOutcomeCount,
     Prompt,
     PromptSet,
+    Rubric,
     Voter,
 )
 from arena.ratings.counts import BOTH_BAD, FIRST, SECOND, TIE, PairwiseCounts, counts_from_arrays
+from arena.ratings.jury import jury_verdicts
 from arena.ratings.style import StyleVotes
+from arena.rubrics import NAME as CRITERION_NAME
 from arena.vocabulary import (
     A_CODE,
     B_CODE,
     TIE_CODE,
+    WINNERS,
     slot_zero_first,
     slot_zero_first_array,
     winner_codes,
@@ -95,7 +101,7 @@ def _parse_key(key: str, strict: bool = True) -> dict[str, str]:
     parts: dict[str, str] = {}
     for part in key.split("|"):
         name, sep, value = part.partition("=")
-        known = sep and name in ("set", "by", "cat", "style")
+        known = sep and name in ("set", "by", "cat", "style", "crit")
         if strict and (not known or name in parts):
             raise ValueError(key)
         if known and name not in parts:
@@ -116,12 +122,16 @@ class BoardScope:
     by: str = "humans"  # humans | judges | all | judge:<id> | run:<id>
     category: str = ""
     style_control: bool = False
+    # One rubric criterion or ballot aspect (issue 15): the board of its verdicts
+    # (``Judgment.criteria``); empty: the overall verdicts (a rubric's weighted total).
+    criterion: str = ""
 
     @property
     def key(self) -> str:
+        crit = f"|crit={_escape(self.criterion)}" if self.criterion else ""
         return (
             f"set={_escape(self.prompt_set)}|by={_escape(self.by)}"
-            f"|cat={_escape(self.category)}|style={int(self.style_control)}"
+            f"|cat={_escape(self.category)}|style={int(self.style_control)}{crit}"
         )
 
     @classmethod
@@ -132,7 +142,11 @@ class BoardScope:
         except ValueError:
             raise _bad_scope("scope", f"malformed scope key {key!r}") from None
         return cls.validated(
-            parts["set"], parts.get("by", "humans"), parts.get("cat", ""), parts.get("style", "0")
+            parts["set"],
+            parts.get("by", "humans"),
+            parts.get("cat", ""),
+            parts.get("style", "0"),
+            parts.get("crit", ""),
         )
 
     @classmethod
@@ -140,23 +154,35 @@ class BoardScope:
         """Parse a key we wrote ourselves, without checking that its scope exists."""
         parts = _parse_key(key, strict=False)
         return cls(
-            parts["set"], parts.get("by", "humans"), parts.get("cat", ""), parts.get("style") == "1"
+            parts["set"],
+            parts.get("by", "humans"),
+            parts.get("cat", ""),
+            parts.get("style") == "1",
+            parts.get("crit", ""),
         )
 
     @classmethod
     def validated(
-        cls, prompt_set: str, by: str = "humans", category: str = "", style_control="0"
+        cls,
+        prompt_set: str,
+        by: str = "humans",
+        category: str = "",
+        style_control="0",
+        criterion: str = "",
     ) -> BoardScope:
         """The scope of a request's values, checked against what exists; reads only.
 
         Malformed values are refused with 400 (control characters, an unknown ``by``
         form, a ``style`` other than 0/1); values naming nothing that exists with 404:
         the prompt set, the judge of ``judge:<id>``, the run of ``run:<id>`` (a run of
-        this prompt set), the category (one of the set's matches or prompts have). An id
-        is written canonically (``judge:007`` is ``judge:7``): one key per board.
+        this prompt set), the category (one of the set's matches or prompts have), the
+        criterion (``crit``: a criterion of one of the set's rubrics, or a ballot aspect of
+        ``ARENA_BALLOT_ASPECTS``; not with style control). An id is written canonically
+        (``judge:007`` is ``judge:7``): one key per board.
         """
         style = str(style_control)
         values = {"set": prompt_set, "by": by, "category": category, "style": style}
+        values["crit"] = criterion
         for field, value in values.items():
             if _CONTROL.search(value or ""):
                 raise _bad_scope(field, "control characters are not allowed")
@@ -178,7 +204,9 @@ class BoardScope:
             )
         if style.lower() not in _STYLE:
             raise _bad_scope("style", f"expected 0 or 1; got {style_control!r}")
-        return cls(prompt_set, by, category, _STYLE[style.lower()])
+        if criterion:
+            _check_criterion(set_id, prompt_set, criterion, _STYLE[style.lower()])
+        return cls(prompt_set, by, category, _STYLE[style.lower()], criterion or "")
 
     @property
     def judge_id(self) -> int | None:
@@ -203,6 +231,25 @@ def _checked_source(set_id: int, slug: str, kind: str, digits: str) -> str:
     elif pk is None or not EvaluationRun.objects.filter(pk=pk, prompt_set_id=set_id).exists():
         raise _bad_scope("by", f"no evaluation run {digits} of prompt set {slug!r}", NOT_FOUND)
     return f"{kind}:{pk}"
+
+
+def _check_criterion(set_id: int, slug: str, criterion: str, style_control: bool) -> None:
+    """A criterion board's ``crit``: well formed (400), a rubric criterion of the set or a
+    ballot aspect (404), without style control (400: a style fit reads the overall verdicts)."""
+    if not CRITERION_NAME.fullmatch(criterion):
+        raise _bad_scope(
+            "crit", "expected a criterion name: 1-40 lower-case letters, digits, '-' or '_'"
+        )
+    if style_control:
+        raise _bad_scope("style", "a criterion's board has no style control")
+    if criterion not in settings.ARENA_BALLOT_ASPECTS and criterion not in (
+        Rubric.objects.criterion_names(set_id)
+    ):
+        raise _bad_scope(
+            "crit",
+            f"prompt set {slug!r} has no rubric criterion or aspect {criterion!r}",
+            NOT_FOUND,
+        )
 
 
 def _has_category(set_id: int, category: str) -> bool:
@@ -268,6 +315,8 @@ def scope_counts_and_ids(
     ``model_ids`` fixes the model index (so that two boards share it; votes of other
     contestants are left out); by default every model in the votes, sorted by name.
     """
+    if scope.criterion:
+        return counts_from_rows(_criterion_rows(scope, exclude_flagged, raw), model_ids)
     if scope.llm_only:
         rows = concat_rows(_pairwise_rows(scope), _score_pair_rows(scope))
     elif exclude_flagged:
@@ -322,11 +371,12 @@ def _table_rows(scope: BoardScope, raw: bool = False):
     return _cell_rows(rows)
 
 
-def _grouped_rows(judgments):
-    """Pairwise judgments of models grouped into cells, as :func:`_table_rows` reads them."""
+def _grouped_rows(judgments, winner: str = "winner"):
+    """Pairwise judgments of models grouped into cells, as :func:`_table_rows` reads them
+    (``winner`` names the column of the verdict: a criterion's, :func:`_criterion_rows`)."""
     rows = (
         judgments.with_slots(models_only=True)
-        .values_list("s0__contestant_id", "s1__contestant_id", "winner", "presentation")
+        .values_list("s0__contestant_id", "s1__contestant_id", winner, "presentation")
         .annotate(n=Sum("weight"))
         .order_by()
     )
@@ -349,10 +399,15 @@ def _cell_rows(rows):
     )
 
 
-def _pairwise_rows(scope: BoardScope):
+def _pairwise_rows(scope: BoardScope, judgments=None, winner: str = "winner"):
+    """LLM verdicts one per row (both orders of a comparison one unit); ``judgments`` and
+    ``winner`` as :func:`_criterion_rows` gives them, else the scope's overall verdicts (a
+    jury run's board: its jurors' verdicts pooled, :func:`_jury_rows`)."""
+    if judgments is None and (jury := _run_jury(scope)):
+        return _jury_rows(scope, jury)
+    judgments = Judgment.objects.in_scope(scope) if judgments is None else judgments
     rows = list(
-        Judgment.objects.in_scope(scope)
-        .with_slots(models_only=True)
+        judgments.with_slots(models_only=True)
         .values_list(
             "match_id",
             "judge_id",
@@ -360,7 +415,7 @@ def _pairwise_rows(scope: BoardScope):
             "repeat",
             "s0__contestant_id",
             "s1__contestant_id",
-            "winner",
+            winner,
             "presentation",
             "weight",
         )
@@ -435,12 +490,20 @@ def scope_soft_counts(scope: BoardScope) -> PairwiseCounts | None:
     logprobs) counts ``p = (P(a) + P(tie)/2) / (P(a) + P(b) + P(tie))`` for slot 0 and
     ``1 - p`` for slot 1 (:func:`arena.ratings.counts.soft_outcome_counts`); a verdict
     without them counts as written (ties half). None when no verdict of the board has
-    probabilities (the option would be the BT board again)."""
-    if not scope.llm_only:
+    probabilities (the option would be the BT board again).
+
+    A jury run's board counts one verdict per call (:func:`_jury_rows`): here each juror's
+    soft outcome on it weighs ``1 / jurors on the call``, so the call counts the mean of
+    its jurors' probabilities (the likelihood is linear in the weights), one bootstrap
+    unit per match."""
+    if not scope.llm_only or scope.criterion:
         return None
+    judgments = Judgment.objects.in_scope(scope)
+    jury = _run_jury(scope)
+    if jury:
+        judgments = judgments.filter(judge_id__in=jury["jurors"])
     rows = list(
-        Judgment.objects.in_scope(scope)
-        .with_slots(models_only=True)
+        judgments.with_slots(models_only=True)
         .values_list(
             "match_id",
             "judge_id",
@@ -472,6 +535,16 @@ def scope_soft_counts(scope: BoardScope) -> PairwiseCounts | None:
         p_a = np.where(soft, (pa + 0.5 * pt) / total, hard)
     n = len(rows)
     unit = _comparison_units(match_ids, judge_ids, voter_ids, repeats)
+    share = np.ones(n)
+    if jury:
+        a_first = slot_zero_first_array(orders)
+        call = np.unique(
+            np.stack([np.asarray(match_ids, np.int64), a_first, np.asarray(repeats, np.int64)]),
+            axis=1,
+            return_inverse=True,
+        )[1].ravel()
+        share = 1.0 / np.bincount(call)[call]
+        unit = np.unique(np.asarray(match_ids, np.int64), return_inverse=True)[1].ravel()
     both = (
         np.concatenate([unit, unit]),
         np.tile(np.asarray(a_ids, np.int64), 2),
@@ -480,12 +553,184 @@ def scope_soft_counts(scope: BoardScope) -> PairwiseCounts | None:
         np.tile(slot_zero_first_array(orders), 2),
         np.tile(np.asarray(weights, np.int64), 2),
     )
-    return counts_from_rows(both, amount=np.r_[p_a, 1 - p_a])[0]
+    return counts_from_rows(both, amount=np.r_[p_a * share, (1 - p_a) * share])[0]
 
 
 def _numbers(values) -> np.ndarray:
     """A column of JSON numbers (None where missing) as floats, NaN for None."""
     return np.asarray([np.nan if v is None else float(v) for v in values], np.float64)
+
+
+def _run_jury(scope: BoardScope) -> dict:
+    """The jury of a run's board (``run:<id>``), else {}."""
+    if scope.run_id is None:
+        return {}
+    jury = EvaluationRun.objects.filter(pk=scope.run_id).values_list("jury", flat=True).first()
+    return jury or {}
+
+
+def _criterion_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = False):
+    """A criterion board's rows: the verdicts on ``scope.criterion`` (``Judgment.criteria``,
+    read in the database as a text column) in place of the overall ones; LLM verdicts one
+    per row as :func:`_pairwise_rows`, human aspect ballots grouped into cells (one GROUP BY:
+    no running counts hold aspects), flagged voters as on the other human boards."""
+    judgments = (
+        Judgment.objects.in_scope(scope)
+        # as plain text: a JSON key's own lookups would read the winners as JSON (SQLite)
+        .annotate(criterion_winner=Cast(KeyTextTransform(scope.criterion, "criteria"), CharField()))
+        .filter(criterion_winner__in=WINNERS)
+    )
+    if scope.llm_only:
+        return _pairwise_rows(scope, judgments, "criterion_winner")
+    if exclude_flagged:
+        judgments = judgments.exclude(voter__flagged=True)
+    elif not raw:
+        judgments = judgments.exclude(voter__counted_flagged=True)
+    return _grouped_rows(judgments, "criterion_winner")
+
+
+@dataclass(frozen=True, eq=False)
+class JurorVerdicts:
+    """A jury run's OK juror verdicts (one row each, columns): the call each belongs to
+    (0..calls-1: a match's presentation and repeat), its match, the juror's index in the
+    jury's ``jurors``, the winner code in slot terms, slot 0's probability from logprobs
+    (NaN without them), the slot contestants, whether slot 0 was shown first, and the
+    answers' token lengths."""
+
+    call: np.ndarray
+    match: np.ndarray
+    juror: np.ndarray
+    winner: np.ndarray
+    slot0_probability: np.ndarray
+    contestant_a: np.ndarray
+    contestant_b: np.ndarray
+    a_first: np.ndarray
+    len_a: np.ndarray
+    len_b: np.ndarray
+
+
+def juror_verdicts(scope: BoardScope, jury: dict) -> JurorVerdicts:
+    """The OK verdicts of a jury run's board scope (``run:<id>``), in one query."""
+    rows = list(
+        Judgment.objects.in_scope(scope)
+        .with_slots(models_only=True)
+        .filter(judge_id__in=jury["jurors"])
+        .values_list(
+            "match_id",
+            "presentation",
+            "repeat",
+            "judge_id",
+            "winner",
+            "probabilities",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "s0__output__token_length",
+            "s1__output__token_length",
+        )
+        .order_by()
+    )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 10
+    match, presentation, repeat, judge, winner, probabilities, a, b, len_a, len_b = columns
+    match = np.asarray(match, np.int64)
+    a_first = slot_zero_first_array(presentation)
+    key = np.stack([match, (~a_first).astype(np.int64), np.asarray(repeat, np.int64)])
+    call = np.unique(key, axis=1, return_inverse=True)[1].ravel() if rows else key[0]
+    index = {judge_id: i for i, judge_id in enumerate(jury["jurors"])}
+    return JurorVerdicts(
+        call=call,
+        match=match,
+        juror=np.fromiter((index[j] for j in judge), np.int64, len(rows)),
+        winner=winner_codes(winner),
+        slot0_probability=np.fromiter(map(_slot0_probability, probabilities), float, len(rows)),
+        contestant_a=np.asarray(a, np.int64),
+        contestant_b=np.asarray(b, np.int64),
+        a_first=a_first,
+        len_a=np.asarray([x or 0 for x in len_a], np.float64),
+        len_b=np.asarray([x or 0 for x in len_b], np.float64),
+    )
+
+
+def _slot0_probability(probabilities) -> float:
+    """P(slot 0 wins) + ½ P(tie), from a reply's logprob distribution (NaN without one)."""
+    found = (probabilities or {}).get("winner") or {}
+    a, b, tie = (float(found.get(k, 0.0)) for k in ("a", "b", "tie"))
+    total = a + b + tie
+    return (a + tie / 2) / total if total > 0 else float("nan")
+
+
+def _jury_rows(scope: BoardScope, jury: dict):
+    """A jury run's board: one verdict per call, its jurors' pooled by the jury's rule
+    (:func:`arena.ratings.jury.jury_verdicts`); one bootstrap unit per match."""
+    v = juror_verdicts(scope, jury)
+    if not v.call.size:
+        return None
+    weights = None
+    if jury.get("rule") == "weighted":
+        stored = jury.get("weights") or {}
+        weights = np.array([float(stored.get(str(j), 1.0)) for j in jury["jurors"]])
+    pooled = jury_verdicts(
+        v.call,
+        v.juror,
+        v.winner,
+        rule=jury.get("rule", "majority"),
+        weights=weights,
+        slot0_probability=v.slot0_probability,
+    )
+    first = np.zeros(len(pooled.winner), np.int64)
+    first[v.call[::-1]] = np.arange(len(v.call))[::-1]  # a row of each call
+    match = v.match[first]
+    return (
+        np.unique(match, return_inverse=True)[1].ravel(),
+        v.contestant_a[first],
+        v.contestant_b[first],
+        pooled.winner,
+        v.a_first[first],
+        np.ones(len(first), np.int64),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class JudgeVerdicts:
+    """A board's LLM verdicts for the judge-effects fit: the model names and the judges
+    (ids, names), then per verdict the judge's index, the models shown first and second
+    (indices) and the outcome code in shown order (:mod:`arena.ratings.counts`)."""
+
+    models: list
+    judge_ids: list
+    judge_names: list
+    judge: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    outcome: np.ndarray
+
+
+def scope_judge_verdicts(scope: BoardScope) -> JudgeVerdicts | None:
+    """The scope's LLM verdicts for the judge-effects fit, in one query; None without any."""
+    rows = list(
+        Judgment.objects.in_scope(scope)
+        .with_slots(models_only=True)
+        .filter(judge__isnull=False)
+        .values_list("judge_id", "s0__contestant_id", "s1__contestant_id", "winner", "presentation")
+        .order_by()
+    )
+    if not rows:
+        return None
+    judge, a_ids, b_ids, winners, orders = zip(*rows, strict=True)
+    models, _, index = _model_index(np.concatenate([a_ids, b_ids]).astype(np.int64))
+    a, b = index(np.asarray(a_ids, np.int64)), index(np.asarray(b_ids, np.int64))
+    a_first = slot_zero_first_array(orders)
+    code = winner_codes(winners)
+    judge_ids, judge_index = np.unique(np.asarray(judge, np.int64), return_inverse=True)
+    names = dict(Judge.objects.filter(pk__in=judge_ids.tolist()).values_list("pk", "name"))
+    return JudgeVerdicts(
+        models=models,
+        judge_ids=judge_ids.tolist(),
+        judge_names=[f"{names.get(int(j), j)} (#{int(j)})" for j in judge_ids],
+        judge=judge_index.ravel(),
+        first=np.where(a_first, a, b),
+        second=np.where(a_first, b, a),
+        outcome=np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code]),
+    )
 
 
 def _comparison_units(match_ids, judge_ids, voter_ids, repeats) -> np.ndarray:
@@ -841,6 +1086,8 @@ def rebuild_pair_counts(prompt_set: PromptSet) -> int:
         "match__origin",
     )
     for (judge_id, flagged, origin, *cell), n in by_judge.items():
+        if judge_id is None and origin == Match.Origin.RUN:
+            continue  # annotators' labels on a run's matches (judges.campaigns): no cells
         if origin == Match.Origin.SIDE_BY_SIDE:
             source = NAMED_SOURCE
         elif judge_id is None:

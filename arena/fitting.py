@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
+from arena.anchoring import anchored_option
 from arena.boards import (
     SLOT_ZERO_SCORE,
     BoardScope,
@@ -14,6 +15,7 @@ from arena.boards import (
     model_names,
     one_snapshot,
     scope_counts,
+    scope_judge_verdicts,
     scope_soft_counts,
     scope_style_votes,
     scope_verdict_records,
@@ -21,13 +23,14 @@ from arena.boards import (
     scope_votes_in_order,
 )
 from arena.ratings.elo import DEFAULT_K, elo_from_votes
+from arena.ratings.judge_effects import judge_effects_leaderboard
 from arena.ratings.leaderboard import leaderboard
 from arena.ratings.style import style_leaderboard
 from arena.ratings.swiss import DEFAULT_TOURNAMENTS, swiss_board
 from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
 # The board options fitted beside Bradley-Terry (``FittedBoard.options``).
-OPTION_METHODS = ("elo", "swiss", "winrate", "soft")
+OPTION_METHODS = ("elo", "swiss", "winrate", "anchored", "judge-effects", "soft")
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,10 @@ def fit_scope(
     """Fit the scope's Bradley-Terry board (style-controlled if asked) and, without style
     control, its options: the online Elo (K-factor ``elo_k``, the votes replayed in the
     order cast, continuing ``elo_state``, the last board's: :func:`board_elo`) and the
-    Swiss standings (``swiss_tournaments`` simulated tournaments)."""
+    Swiss standings (``swiss_tournaments`` simulated tournaments), and on a run's board
+    with human labels the human-anchored standings (:func:`arena.anchoring.anchored_option`),
+    and where LLM verdicts carry verdict probabilities the soft-outcome standings
+    (:func:`arena.boards.scope_soft_counts`, TrustJudge)."""
     options = {}
     if scope.style_control:
         try:
@@ -85,19 +91,25 @@ def fit_scope(
         board = leaderboard(
             counts, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, counts.models)
         ).as_dict()
-        options = {
-            "elo": board_elo(scope, elo_k, elo_state),
-            "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
-        }
-        winrate = board_winrate(scope, counts)
-        if winrate is not None:
-            options["winrate"] = winrate
-        soft = scope_soft_counts(scope)
-        if soft is not None:  # TrustJudge: the judges' verdict probabilities as soft outcomes
-            soft_board = leaderboard(
-                soft, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, soft.models)
-            ).as_dict()
-            options["soft"] = _option({**soft_board, "method": "soft", "value": "rating"})
+        if not scope.criterion:  # a criterion's board: BT only (the options read overall verdicts)
+            options = {
+                "elo": board_elo(scope, elo_k, elo_state),
+                "swiss": _option(swiss_board(counts, tournaments=swiss_tournaments, seed=seed)),
+            }
+            winrate = board_winrate(scope, counts)
+            if winrate is not None:
+                options["winrate"] = winrate
+            anchored = anchored_option(scope, _usable(anchor, counts.models))
+            if anchored is not None:  # a run's board with human labels (arena.anchoring)
+                options["anchored"] = anchored
+            if scope.llm_only:
+                options["judge-effects"] = board_judge_effects(scope)
+            soft = scope_soft_counts(scope)
+            if soft is not None:  # TrustJudge: the judges' verdict probabilities as soft outcomes
+                soft_board = leaderboard(
+                    soft, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, soft.models)
+                ).as_dict()
+                options["soft"] = _option({**soft_board, "method": "soft", "value": "rating"})
     notes = list(board["notes"])
     return FittedBoard(
         method=board["method"],
@@ -235,6 +247,19 @@ def board_winrate(scope: BoardScope, counts) -> dict | None:
         )
     board["coefficients"] = {"baseline": baseline}  # per-model GLM weights: the CLI's
     return _option(board)
+
+
+def board_judge_effects(scope: BoardScope) -> dict:
+    """The judge-effects standings of an LLM board (:mod:`arena.ratings.judge_effects`):
+    one fit of the models with a first-slot and a tie term per judge, the judges' figures
+    in ``coefficients``. One query of the board's verdicts and an O(cells) fit."""
+    v = scope_judge_verdicts(scope)
+    if v is None:
+        return _option(judge_effects_leaderboard([], [], [], [], [], []).as_dict())
+    board = judge_effects_leaderboard(
+        v.models, v.judge_names, v.judge, v.first, v.second, v.outcome
+    )
+    return _option(board.as_dict())
 
 
 def _option(board: dict) -> dict:

@@ -18,6 +18,7 @@ from django.db.models import F, FilteredRelation, Q
 
 from arena import vocabulary
 from arena.ratings.scale import parse_anchor
+from arena.rubrics import Criterion, parse_criteria
 from arena.textstats import text_stats
 
 MAX_SLOTS = 10
@@ -146,6 +147,97 @@ class Prompt(models.Model):
         return f"{self.prompt_set.slug}/{self.external_id}"
 
 
+class RubricQuerySet(models.QuerySet):
+    def for_prompts(self, prompts) -> dict[int, Rubric]:
+        """The rubric of each prompt (``Prompt`` rows): its own, else its set's; one query.
+        Prompts without either are left out."""
+        prompts = list(prompts)
+        found = self.filter(
+            Q(prompt_id__in={p.id for p in prompts})
+            | Q(prompt_set_id__in={p.prompt_set_id for p in prompts})
+        )
+        own, of_set = {}, {}
+        for rubric in found:
+            if rubric.prompt_id is not None:
+                own[rubric.prompt_id] = rubric
+            else:
+                of_set[rubric.prompt_set_id] = rubric
+        out = {}
+        for p in prompts:
+            rubric = own.get(p.id) or of_set.get(p.prompt_set_id)
+            if rubric is not None:
+                out[p.id] = rubric
+        return out
+
+    def criterion_names(self, prompt_set_id: int) -> set[str]:
+        """Every criterion name of the set's rubrics and its prompts' rubrics."""
+        names = set()
+        for criteria in self.filter(
+            Q(prompt_set_id=prompt_set_id) | Q(prompt__prompt_set_id=prompt_set_id)
+        ).values_list("criteria", flat=True):
+            for item in criteria if isinstance(criteria, list) else ():
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    names.add(item["name"])
+        return names
+
+
+class Rubric(models.Model):
+    """Criteria to judge a prompt's answers by, each with a weight and level descriptions.
+
+    Attached to a prompt set (every prompt of it) or to one prompt, whose own rubric wins
+    over its set's (:meth:`RubricQuerySet.for_prompts`). ``criteria`` is the list that
+    :func:`arena.rubrics.parse_criteria` checks: ``[{"name", "weight", "description",
+    "levels": [lowest .. highest]}]``.
+    """
+
+    prompt_set = models.ForeignKey(
+        PromptSet, null=True, blank=True, on_delete=models.CASCADE, related_name="rubrics"
+    )
+    prompt = models.ForeignKey(
+        Prompt, null=True, blank=True, on_delete=models.CASCADE, related_name="rubrics"
+    )
+    criteria = models.JSONField(
+        help_text='[{"name": "correctness", "weight": 2, "description": "...", '
+        '"levels": ["wrong", "partly right", "right"]}] (names: lower case, unique).'
+    )
+    source = models.CharField(
+        max_length=300, blank=True, help_text="Who wrote it: staff, or the drafting model."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RubricQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(prompt_set__isnull=False) & Q(prompt__isnull=True))
+                | (Q(prompt_set__isnull=True) & Q(prompt__isnull=False)),
+                name="rubric_set_or_prompt",
+            ),
+            models.UniqueConstraint(
+                fields=["prompt_set"],
+                condition=Q(prompt_set__isnull=False),
+                name="rubric_one_per_set",
+            ),
+            models.UniqueConstraint(
+                fields=["prompt"], condition=Q(prompt__isnull=False), name="rubric_one_per_prompt"
+            ),
+        ]
+
+    def __str__(self):
+        return f"rubric of {self.prompt or self.prompt_set}"
+
+    def clean(self):
+        try:
+            parse_criteria(self.criteria)
+        except ValueError as exc:
+            raise ValidationError({"criteria": str(exc)}) from None
+
+    def parsed(self) -> tuple[Criterion, ...]:
+        return parse_criteria(self.criteria)
+
+
 class Output(models.Model):
     """One contestant's answer to one prompt."""
 
@@ -190,6 +282,9 @@ class Voter(models.Model):
         SESSION = "session", "Browser session"
         USER = "user", "Logged-in user"
         IMPORTED = "imported", "Imported annotator / crowd"
+        # A named annotator of annotation campaigns (judges.campaigns): label
+        # "annotator:<user id>"; its judgments are labels on run matches, on no board.
+        ANNOTATOR = "annotator", "Campaign annotator"
 
     label = models.CharField(
         max_length=200,
@@ -245,6 +340,8 @@ class Judge(models.Model):
         LISTWISE = "listwise", "K-wise listwise ranking"
         SINGLE = "single", "Single-answer score 1-10"
         SINGLE_100 = "single_100", "Single-answer score 1-100 (TrustJudge)"
+        # issue 15: one pairwise verdict per criterion of the prompt's rubric (arena.rubrics)
+        RUBRIC = "rubric", "Pairwise per rubric criterion, weighted total"
 
     name = models.CharField(max_length=200)
     version = models.CharField(max_length=16, editable=False)
@@ -323,6 +420,7 @@ class EvaluationRun(models.Model):
         SWISS = "swiss", "Swiss rounds"
         ADAPTIVE = "adaptive", "Adaptive (expected information)"
         PLACEMENT = "placement", "Place a newcomer on an existing board"
+        PRP = "prp", "PRP sorting of each prompt's answers"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -419,6 +517,21 @@ class EvaluationRun(models.Model):
         related_name="scheduled_runs",
         help_text="The schedule template this run was cloned from.",
     )
+    # A jury run (issue 15): a panel of judges, each call judged by every juror or by a
+    # seeded subset per match; the run's board pools their verdicts (arena.ratings.jury).
+    jurors = models.ManyToManyField(
+        Judge,
+        blank=True,
+        related_name="jury_runs",
+        help_text="The panel of a jury run (empty: the run's judge alone). The run's judge "
+        "must be one of them.",
+    )
+    jury = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Jury design: {"size": jurors per match (null: all), "rule": majority | '
+        'mean | weighted, "weights_from": humans | gold}; the weights are frozen at start.',
+    )
 
     class Meta:
         db_table = "judges_evaluationrun"  # created by the judges app before the model moved here
@@ -429,6 +542,11 @@ class EvaluationRun(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def is_jury(self) -> bool:
+        """A run judged by a panel (``jury`` set when the run was made with jurors)."""
+        return bool(self.jury)
 
 
 class Match(models.Model):
@@ -564,6 +682,8 @@ class JudgmentQuerySet(models.QuerySet):
         qs = self.filter(
             match__prompt_set__slug=scope.prompt_set, kind=kind, status=Judgment.Status.OK
         ).exclude(match__origin=Match.Origin.SIDE_BY_SIDE)  # named votes: on no board
+        # Annotators' labels (a person's verdict on a run's match, judges.campaigns): on no board.
+        qs = qs.exclude(voter__isnull=False, match__origin=Match.Origin.RUN)
         if kind == Judgment.Kind.PAIRWISE:
             qs = qs.filter(match__k=2)
         if scope.by == "humans":
@@ -576,6 +696,8 @@ class JudgmentQuerySet(models.QuerySet):
             qs = qs.filter(match__run_id=scope.run_id)
         if scope.category:
             qs = qs.filter(match__category=scope.category)
+        if scope.criterion:  # a criterion's board: the verdicts that name it
+            qs = qs.filter(criteria__has_key=scope.criterion)
         return qs
 
 
@@ -623,6 +745,12 @@ class Judgment(models.Model):
         null=True,
         blank=True,
         help_text="Single-answer grade of the slot shown first (slot 0 in slot order).",
+    )
+    criteria = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Per criterion or aspect, its verdict in slot terms ({name: winner}): a "
+        "rubric judge's criteria (winner = their weighted total), a voter's aspect ballots.",
     )
     preference = models.FloatField(
         null=True,
@@ -893,3 +1021,177 @@ class PairOutcomeCount(models.Model):
             ),
             models.CheckConstraint(condition=Q(count__gte=0), name="pair_count_non_negative"),
         ]
+
+
+# --- annotation campaigns (judges.campaigns) --------------------------------------------
+
+
+class AnnotationCampaign(models.Model):
+    """An evaluation run whose judges are people: named annotators label matches of a run.
+
+    Each item (a match of ``run``) goes to ``redundancy`` annotators, balanced across them;
+    gold items (a match with ``gold_winner``) are mixed into every annotator's queue at
+    ``gold_rate``. An annotator's verdict is a ``Judgment`` on the run's match by the
+    annotator's ``Voter`` (kind ``annotator``): a human judgment on a run match, which no
+    board counts as a vote (``JudgmentQuerySet.in_scope``) and the run board's
+    human-anchored standings take as a label (``arena.anchoring.run_labels``).
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    guidelines = models.TextField(
+        blank=True, help_text="What annotators are asked to judge, and how (Markdown)."
+    )
+    run = models.ForeignKey(
+        EvaluationRun,
+        on_delete=models.CASCADE,
+        related_name="campaigns",
+        help_text="The run whose matches people judge.",
+    )
+    redundancy = models.PositiveSmallIntegerField(default=3, help_text="Annotators per item (r).")
+    gold_rate = models.FloatField(
+        default=0.1, help_text="Share of an annotator's assignments that are gold items."
+    )
+    assignment_seconds = models.PositiveIntegerField(
+        default=1800, help_text="An assignment not answered by then is handed out again."
+    )
+    queue_size = models.PositiveSmallIntegerField(
+        default=3, help_text="Assignments held ready per annotator."
+    )
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="CampaignMember", related_name="campaigns"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0) & Q(gold_rate__lt=1), name="campaign_gold_rate_0_1"
+            ),
+            models.CheckConstraint(condition=Q(redundancy__gte=1), name="campaign_redundancy_1"),
+            models.CheckConstraint(condition=Q(queue_size__gte=1), name="campaign_queue_size_1"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CampaignMember(models.Model):
+    """An annotator of the campaign's pool: a Django user and the Voter their labels carry."""
+
+    campaign = models.ForeignKey(
+        AnnotationCampaign, on_delete=models.CASCADE, related_name="members"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships"
+    )
+    voter = models.ForeignKey(Voter, on_delete=models.PROTECT, related_name="memberships")
+    active = models.BooleanField(default=True, help_text="Inactive: gets no new assignments.")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "user"], name="member_unique_user"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.campaign_id}"
+
+
+class CampaignItem(models.Model):
+    """A match of the campaign's run to be judged; ``gold``: a honeypot with a known answer."""
+
+    campaign = models.ForeignKey(AnnotationCampaign, on_delete=models.CASCADE, related_name="items")
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="campaign_items")
+    gold = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "match"], name="item_unique_match"),
+        ]
+        indexes = [models.Index(fields=["campaign", "gold"], name="item_campaign_gold_idx")]
+
+    def __str__(self):
+        return f"item {self.match_id} of {self.campaign_id}"
+
+
+class Assignment(models.Model):
+    """One item handed to one annotator, with the order its answers are shown in.
+
+    The browser knows it by ``public_id`` only (never the match's ids). Pending until
+    answered (done, with its judgment) or until ``expires_at`` passes (expired: the item
+    is handed out again, to someone else)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    item = models.ForeignKey(CampaignItem, on_delete=models.CASCADE, related_name="assignments")
+    member = models.ForeignKey(CampaignMember, on_delete=models.CASCADE, related_name="assignments")
+    presentation = models.CharField(
+        max_length=40, help_text="Slot order shown, comma-separated (arena.vocabulary)."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    handed_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    shown_at = models.DateTimeField(null=True, blank=True)
+    judgment = models.OneToOneField(
+        Judgment, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
+    )
+
+    class Meta:
+        constraints = [
+            # An annotator never gets the same item twice, unless an earlier one expired.
+            models.UniqueConstraint(
+                fields=["item", "member"],
+                condition=~Q(status="expired"),
+                name="assignment_unique_live",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["member", "status"], name="assignment_member_idx"),
+            models.Index(fields=["status", "expires_at"], name="assignment_expiry_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.item} to {self.member_id}: {self.status}"
+
+
+class MatchAnchor(models.Model):
+    """A run's match in its anchor selection (``arena.anchoring``): the matches humans
+    should judge to calibrate the run's LLM judge.
+
+    Every match of the run gets a row when the selection is drawn, with its stratum and its
+    probability of being chosen, so the human-anchored board can weight each label by
+    1 / probability (``arena.ratings.anchored``); ``chosen`` marks the matches drawn.
+    Human labels are ``Judgment`` rows by a voter on the chosen matches (or their
+    ``Match.gold_winner``).
+    """
+
+    match = models.OneToOneField(
+        Match, primary_key=True, on_delete=models.CASCADE, related_name="anchor"
+    )
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="anchors")
+    stratum = models.CharField(max_length=16, help_text="arena.matchmaking.anchors.STRATA")
+    probability = models.FloatField(help_text="Probability that the selection chose it.")
+    chosen = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(probability__gt=0) & Q(probability__lte=1),
+                name="anchor_probability_in_0_1",
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "chosen"], name="anchor_run_chosen_idx")]
+
+    def __str__(self):
+        return f"anchor {self.match_id} ({self.stratum}, p={self.probability:.3f})"

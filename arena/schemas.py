@@ -40,6 +40,9 @@ class BoardRow(Schema):
     # Win rate vs the baseline (AlpacaEval): the length-controlled win rate (%) and its SE.
     length_controlled_win_rate: float | None = None
     lc_standard_error: float | None = None
+    # Human-anchored standings (a run's board, arena.anchoring): the human labels on the
+    # model's matches (``standard_error`` is the rating's).
+    human_labels: int | None = None
 
 
 class Board(Schema):

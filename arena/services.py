@@ -52,7 +52,7 @@ def latest_snapshot(
 
 # The standings a leaderboard endpoint answers: Bradley-Terry (the snapshot's own rows) or
 # one of the options fitted beside it (LeaderboardSnapshot.options).
-BoardMethod = Literal["bt", "elo", "swiss", "winrate", "soft"]
+BoardMethod = Literal["bt", "elo", "swiss", "winrate", "anchored", "judge-effects", "soft"]
 BOARD_METHODS: tuple[str, ...] = get_args(BoardMethod)
 
 
@@ -102,13 +102,16 @@ def board_json(scope: BoardScope, snapshot, method: str = "bt") -> dict:
 def _option_of(snapshot, method: str) -> dict:
     option = snapshot.options.get(method)
     if option is None:
-        why = (
-            "win rates need a baseline, one model in every comparison"
-            if method == "winrate" and not snapshot.scope.endswith("|style=1")
-            else "soft outcomes need LLM verdicts with probabilities (a judge with logprobs)"
-            if method == "soft" and not snapshot.scope.endswith("|style=1")
-            else "only Bradley-Terry on a style-controlled board"
-        )
+        if snapshot.scope.endswith("|style=1"):
+            why = "only Bradley-Terry on a style-controlled board"
+        elif method == "winrate":
+            why = "win rates need a baseline, one model in every comparison"
+        elif method == "anchored":
+            why = "human-anchored standings need a run's board and human labels on its matches"
+        elif method == "soft" and "|crit=" not in snapshot.scope:
+            why = "soft outcomes need LLM verdicts with probabilities (a judge with logprobs)"
+        else:
+            why = "not fitted on this board"
         raise Refusal(
             f"no {method} standings on this board ({why})", field="method", status=NOT_FOUND
         )

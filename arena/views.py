@@ -4,6 +4,7 @@ import json
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
@@ -43,6 +44,7 @@ def leaderboard(request):
             request.GET.get("by") or default_by,
             request.GET.get("category", ""),
             request.GET.get("style", "0"),
+            request.GET.get("crit", ""),
         )
         if method not in BOARD_METHODS:
             raise Refusal(f"expected one of {', '.join(BOARD_METHODS)}", field="method")
@@ -61,6 +63,8 @@ def leaderboard(request):
         "category": scope.category,
         "style": int(scope.style_control),
     }
+    if scope.criterion:
+        params["crit"] = scope.criterion
     if method != "bt":
         params["method"] = method
     return render(
@@ -83,7 +87,11 @@ def leaderboard(request):
 @ensure_csrf_cookie
 def battle(request):
     sets = PromptSet.objects.filter(is_public_arena=True).order_by("slug")
-    return render(request, "arena/battle.html", {"nav": "battle", "sets": sets})
+    return render(
+        request,
+        "arena/battle.html",
+        {"nav": "battle", "sets": sets, "aspects": settings.ARENA_BALLOT_ASPECTS},
+    )
 
 
 async def battle_stream(request, battle_id):

@@ -44,6 +44,7 @@ class Ballot:
     winner: str | None
     ranking: tuple[int, ...] | None
     idempotency_key: str
+    aspects: dict[str, str] | None = None  # per-aspect winners of a 2-way vote (optional)
 
 
 def cast_vote(
@@ -97,7 +98,11 @@ def parse_ballot(k: int, payload: dict) -> Ballot:
             raise _bad("a 2-way battle takes a winner", "ranking")
         if winner not in WINNERS:
             raise _bad(f"expected one of {', '.join(WINNERS)}", "winner")
-        return Ballot(Judgment.Kind.PAIRWISE, winner, None, key)
+        return Ballot(
+            Judgment.Kind.PAIRWISE, winner, None, key, parse_aspects(payload.get("aspects"))
+        )
+    if payload.get("aspects") is not None:
+        raise _bad("only a 2-way battle takes aspect votes", "aspects")
     if winner is not None:
         raise _bad(f"a {k}-way battle takes a ranking or best", "winner")
     if best is not None:
@@ -112,6 +117,25 @@ def parse_ballot(k: int, payload: dict) -> Ballot:
     ):
         raise _bad(f"expected {k} ranks from 1 (best) to {k}, ties sharing a rank", "ranking")
     return Ballot(Judgment.Kind.RANKING, None, tuple(ranking), key)
+
+
+def parse_aspects(aspects) -> dict[str, str] | None:
+    """Optional per-aspect verdicts (``{"correctness": "a", ...}``, slot terms) of the
+    aspects ``ARENA_BALLOT_ASPECTS`` offers; an empty object is none. Refusal names the field."""
+    if aspects is None:
+        return None
+    if not isinstance(aspects, dict):
+        raise _bad("expected an object of aspect: winner", "aspects")
+    offered = settings.ARENA_BALLOT_ASPECTS
+    for name, winner in aspects.items():
+        if name not in offered:
+            raise _bad(
+                f"unknown aspect; expected some of {', '.join(offered) or '(none offered)'}",
+                "aspects",
+            )
+        if winner not in WINNERS:
+            raise _bad(f"aspect {name}: expected one of {', '.join(WINNERS)}", "aspects")
+    return dict(aspects) or None
 
 
 def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
@@ -130,7 +154,11 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
     named = battle.origin == Match.Origin.SIDE_BY_SIDE
     # A side-by-side vote is on no board: it asks for no refit.
     scopes = (
-        [] if named else scopes_touched_by(battle.prompt_set_id, battle.prompt_set, battle.category)
+        []
+        if named
+        else scopes_touched_by(
+            battle.prompt_set_id, battle.prompt_set, battle.category, ballot.aspects or ()
+        )
     )
     now = timezone.now()
     try:
@@ -142,6 +170,7 @@ def store_vote(battle: BattleFacts, ballot: Ballot) -> None:
                 kind=ballot.kind,
                 winner=ballot.winner,
                 ranking=list(ballot.ranking) if ballot.ranking else None,
+                criteria=ballot.aspects,
                 presentation=in_order(battle.k),  # the slots were shown in slot order
                 idempotency_key=ballot.idempotency_key,
                 shown_at=battle.created_at,
@@ -215,8 +244,9 @@ OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just op
 _open_boards: dict[int, tuple[float, list[str]]] = {}  # prompt set id -> (read at, scope keys)
 
 
-def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str) -> list[str]:
-    """The default human board of the set, plus every open board a vote in it belongs to.
+def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str, aspects=()) -> list[str]:
+    """The default human board of the set, plus every open board a vote in it belongs to
+    (an aspect's board, ``crit=<aspect>``, when the vote gives that aspect a verdict).
 
     Open boards are read from the database at most every ``OPEN_BOARDS_TTL`` seconds per
     process (a per-process memo: no round trip per vote).
@@ -230,10 +260,12 @@ def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str) -> lis
         )
         _open_boards[prompt_set_id] = (time.monotonic(), open_keys)
     keys = {BoardScope(prompt_set, "humans").key}
+    keys.update(BoardScope(prompt_set, "humans", criterion=aspect).key for aspect in aspects)
     for key in open_keys:
         scope = BoardScope.from_key_unchecked(key)
         if scope.by in ("humans", "all") and scope.category in ("", category):
-            keys.add(key)
+            if not scope.criterion or scope.criterion in aspects:
+                keys.add(key)
     return sorted(keys)
 
 

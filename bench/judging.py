@@ -33,6 +33,19 @@ max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.si
 the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
 checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
 
+Human-anchored boards (issue 20, pure numpy, ``bench/_human_anchored.py``;
+``--only-anchored`` runs it alone): a judge biased toward a quarter of the models, human
+labels on 10 % of the matches chosen by the anchor selector; coverage of the true ratings
+by each board's 95 % intervals and their widths (``goal human-anchored: ... MET``).
+
+Juries (issue 15, :mod:`bench._jury`; ``--only-jury`` runs it alone): three differently
+biased simulated jurors against their majority, mean and reliability-weighted verdicts.
+Goal: the jury's τ above its best juror's, its first-slot bias below every juror's
+(``goal jury: ... MET``).
+
+PRP sorting (issue 14 part 2, :mod:`bench._prp`, pure numpy): every prompt's answers
+sorted by PRP allpair, heapsort and sliding window on section 1's worlds; calls per prompt
+against N log2 N and top-1 accuracy. Goal: ≤ 2 N log2 N calls per prompt (``goal PRP``).
 TrustJudge (issue 14 part 3, :mod:`bench._trustjudge`): discrete verdicts against
 TrustJudge's distribution-sensitive scores and likelihood-aware aggregation on the
 simulated noisy judge; ``goal TrustJudge: ... MET`` / ``NOT MET``.
@@ -58,8 +71,11 @@ from scipy.stats import kendalltau
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import _human_anchored  # noqa: E402  (bench/_human_anchored.py: issue 20)
+import _jury  # noqa: E402  (bench/_jury.py: issue 15's juries)
 import _trustjudge  # noqa: E402  (bench/_trustjudge.py, this directory)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
+from _prp import prp_section  # noqa: E402  (bench/_prp.py: issue 14's PRP sorting)
 
 from arena.matchmaking import (  # noqa: E402
     Adaptive,
@@ -200,6 +216,7 @@ def simulation_section(args) -> None:
     )
     print_simulation(results)
     print(f"   ({time.perf_counter() - t0:.0f} s)")
+    prp_section(args, scenario)
 
 
 # -- placement: one newcomer on an existing board --------------------------------------
@@ -300,10 +317,14 @@ def parse_args(argv=None):
     parser.add_argument("--adaptive-growth", type=float, default=0.125)
     parser.add_argument("--adaptive-settle", type=int, default=3)
     parser.add_argument("--only-adaptive", action="store_true", help="run issue 16's section only")
+    parser.add_argument("--only-anchored", action="store_true", help="run issue 20's section only")
     parser.add_argument(
         "--no-pipeline", action="store_true", help="skip the Celery pipeline section"
     )
+    parser.add_argument("--only-jury", action="store_true", help="run issue 15's section only")
+    _jury.add_arguments(parser)
     judging_pipeline.add_arguments(parser)
+    _human_anchored.add_arguments(parser)
     _trustjudge.add_arguments(parser)
     parser.add_argument("--only-trustjudge", action="store_true", help="issue 14's TrustJudge rows")
     return parser.parse_args(argv)
@@ -329,11 +350,16 @@ def main(argv=None) -> None:
     if args.only_trustjudge:
         _trustjudge.trustjudge_section(args)
         return
-    if args.only_adaptive:
-        adaptive_section(args)
+    if args.only_adaptive or args.only_jury:
+        (adaptive_section if args.only_adaptive else _jury.jury_section)(args)
+        return
+    if args.only_anchored:
+        _human_anchored.section(args)
         return
     simulation_section(args)
     placement_section(args)
+    _human_anchored.section(args)
+    _jury.jury_section(args)
     _trustjudge.trustjudge_section(args)
     if not args.no_pipeline:
         pipeline_section(args)

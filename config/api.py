@@ -1,7 +1,8 @@
 """The one JSON API object: both apps' routers, how bodies are read, and how errors answer.
 
 config/urls.py mounts it at /api/ (OpenAPI at /api/docs, /api/openapi.json). The apps only
-define routers: arena's at the root, judges' runs API at /runs.
+define routers: arena's at the root, judges' runs API at /runs, the annotation
+campaigns' at /campaigns.
 
 Every error answers in one shape, ``{"detail": message, "field": field}``
 (:class:`arena.schemas.Problem`): a domain refusal (:class:`arena.errors.Refusal`) with
@@ -21,6 +22,7 @@ from ninja.parser import Parser
 from arena.api import router as arena_router
 from arena.errors import SERVICE_DOWN, Refusal
 from judges.api import router as runs_router
+from judges.campaign_api import router as campaigns_router
 
 # Text no endpoint can store: NUL (PostgreSQL refuses it) and lone UTF-16 surrogates
 # (JSON's "\ud800" decodes to one; it has no UTF-8 encoding).
@@ -140,3 +142,4 @@ def _field(loc) -> str | None:
 
 api.add_router("", arena_router)
 api.add_router("/runs", runs_router)
+api.add_router("/campaigns", campaigns_router)

@@ -204,6 +204,11 @@ ARENA_EMBEDDED_WORKER = env_bool("ARENA_EMBEDDED_WORKER", not REDIS_URL)
 if REDIS_URL:
     CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport with a channel that closes cleanly while Redis is down:
+        # without it a worker holding an unacked task dies when Redis restarts
+        # (config/broker.py says why).
+        CELERY_BROKER_TRANSPORT = "config.broker:Transport"
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -313,6 +318,13 @@ if ARENA_REVEAL not in ("fresh", "trusted", "always", "never"):
         f"ARENA_REVEAL={ARENA_REVEAL!r}: expected fresh, trusted, always or never"
     )
 ARENA_REVEAL_TRUST = env_float("ARENA_REVEAL_TRUST", 0.5)
+# Optional per-aspect votes on the battle page (issue 15): each a board of its own
+# (scope crit=<aspect>). Names as rubric criteria: lower case, comma-separated; empty: none.
+ARENA_BALLOT_ASPECTS = tuple(
+    a.strip()
+    for a in env_str("ARENA_BALLOT_ASPECTS", "correctness,helpfulness,style").split(",")
+    if a.strip()
+)
 # A vote from an address that minted more than this many session voters in the last hour
 # is counted as flagged at once (off the public board).
 ARENA_TRUST_BURST_SESSIONS = env_int("ARENA_TRUST_BURST_SESSIONS", 10)
@@ -323,11 +335,18 @@ ARENA_TRUST_Z = env_float("ARENA_TRUST_Z", 4.0)
 ARENA_TRUST_MIN_VOTES = env_int("ARENA_TRUST_MIN_VOTES", 10)
 ARENA_TRUST_INTERVAL_SECONDS = env_float("ARENA_TRUST_INTERVAL_SECONDS", 30.0)
 ARENA_TRUST_WINDOW_HOURS = env_float("ARENA_TRUST_WINDOW_HOURS", 24.0)
+# Annotation campaigns (judges.campaigns): how often beat expires overdue assignments and
+# hands their items out again (an annotator asking for work expires their own at once).
+ARENA_CAMPAIGN_EXPIRY_SECONDS = env_float("ARENA_CAMPAIGN_EXPIRY_SECONDS", 60.0)
 CELERY_BEAT_SCHEDULE = {
     "arena-voter-trust": {
         "task": "arena.tasks.score_voters",
         "schedule": ARENA_TRUST_INTERVAL_SECONDS,
-    }
+    },
+    "arena-campaign-expiry": {
+        "task": "judges.tasks.expire_assignments",
+        "schedule": ARENA_CAMPAIGN_EXPIRY_SECONDS,
+    },
 }
 # Evaluation runs (judges/runs/). A judge call is retried inside the task by the client
 # (the judge's max_retries, backoff from ARENA_JUDGE_RETRY_BASE_DELAY seconds, full jitter);

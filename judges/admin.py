@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from arena.errors import Refusal
-from arena.models import EvaluationRun, Judge
+from arena.models import AnnotationCampaign, CampaignMember, EvaluationRun, Judge
 from judges import runs, schedules
 from judges.models import ApiToken
 from judges.tokens import assign_new_secret
@@ -44,7 +44,7 @@ class EvaluationRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "design", "judge", "prompt_set", "tag"]
     search_fields = ["name", "tag"]
-    filter_horizontal = ["contestants"]
+    filter_horizontal = ["contestants", "jurors"]
     readonly_fields = [
         "status",
         "planned_calls",
@@ -125,3 +125,41 @@ class ApiTokenAdmin(admin.ModelAdmin):
                 f"Token {obj.name!r}: {raw} (copy it now; it is not stored and will not be shown again)",
                 messages.WARNING,
             )
+
+
+class CampaignMemberInline(admin.TabularInline):
+    """The pool: staff switch an annotator off (no new assignments); annotators join when
+    the campaign is opened (``judges.campaigns.open_campaign``, ``POST /api/campaigns``)."""
+
+    model = CampaignMember
+    fields = ["user", "voter", "active", "joined_at"]
+    readonly_fields = ["user", "voter", "joined_at"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AnnotationCampaign)
+class AnnotationCampaignAdmin(admin.ModelAdmin):
+    """Human judging campaigns: opened through the API (items and pool are checked there);
+    here staff edit the guidelines and the hand-out settings, or close a campaign."""
+
+    list_display = ["name", "run", "status", "redundancy", "gold_rate", "created_at"]
+    list_filter = ["status"]
+    fields = [
+        "name",
+        "run",
+        "status",
+        "guidelines",
+        "redundancy",
+        "gold_rate",
+        "assignment_seconds",
+        "queue_size",
+    ]
+    readonly_fields = ["run", "redundancy"]
+    inlines = [CampaignMemberInline]
+
+    def has_add_permission(self, request):
+        return False

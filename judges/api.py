@@ -13,11 +13,15 @@ from django.db import transaction
 from ninja import Router, Schema, Status
 from ninja.security import HttpBearer
 
+from arena import anchoring
 from arena.errors import NOT_FOUND, Refusal
 from arena.models import EvaluationRun, LeaderboardSnapshot
 from arena.schemas import BoardRow, Problem
 from judges import runs
+from judges.audit_reports.jury import juror_costs
 from judges.judging import run_scope
+from judges.rubric_drafts import draft_rubrics
+from judges.runs.criteria import criterion_report
 from judges.tokens import check_token
 
 
@@ -49,6 +53,9 @@ class RunIn(Schema):
     repeats: int = 1
     seed: int = 0
     tag: str = ""
+    # A jury run (judges.runs.jury): its judges, and {"size", "rule", "weights_from"}.
+    jurors: list[str] | None = None
+    jury: dict | None = None
     # Power planning: the rating difference the run should detect (default
     # ARENA_RUN_DETECT_RATING), and whether an under-powered plan is refused (400).
     detect: float | None = None
@@ -78,13 +85,40 @@ class LeaderboardOut(Schema):
     rows: list[BoardRow]
 
 
+class CriterionBoardOut(Schema):
+    set: str
+    by: str
+    crit: str
+    fitted: bool
+    leader: str | None
+    n_votes: int
+
+
+class CriterionOut(Schema):
+    """A rubric run's criterion: how often it named the weighted total's winner (agreed),
+    its loser (against), and decided the win (with it tied, the total would not name that
+    winner), out of ``decisive`` judgments; and its board."""
+
+    name: str
+    weights: list[float]
+    verdicts: int
+    decisive: int
+    agreed: int
+    against: int
+    decided: int
+    decided_share: float | None
+    board: CriterionBoardOut
+
+
 class RunOut(Schema):
     id: int
     name: str
     status: str
     design: str
     design_params: dict
-    design_report: dict  # what the design decided and why (mediocre anchor, placement)
+    design_report: (
+        dict  # what the design decided and why (mediocre anchor, placement, PRP rankings)
+    )
     prompt_set: str
     judge: str
     judge_version: str
@@ -105,6 +139,9 @@ class RunOut(Schema):
     page: str
     power: PowerOut | None = None
     leaderboard: LeaderboardOut | None = None
+    criteria: list[CriterionOut] = []  # a rubric judge's run (issue 15)
+    jury: dict = {}  # a jury run's design: jurors (ids), size, rule, weights_from, weights
+    jurors: list[dict] = []  # per juror: judge_id, name, calls, failed, cost, weight
 
 
 def run_out(run: EvaluationRun) -> dict:
@@ -137,6 +174,9 @@ def run_out(run: EvaluationRun) -> dict:
         "finished_at": iso(run.finished_at),
         "page": f"/runs/{run.id}/",
         "power": power_out(run),
+        "criteria": criterion_report(run),
+        "jury": run.jury,
+        "jurors": juror_costs(run) if run.jury else [],
         "leaderboard": (
             {
                 "scope": snapshot.scope,
@@ -174,6 +214,40 @@ def _get(run_id: int) -> EvaluationRun:
 
 # Every endpoint: 401 without a valid token, 422 for a value of the wrong type.
 AUTH_ERRORS = {401: Problem, 422: Problem}
+
+
+class RubricDraftIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    prompt_set: str
+    judge_id: int
+    prompt_ids: list[int] | None = None  # default: every public prompt of the set
+    overwrite: bool = False
+
+
+class RubricDraftOut(Schema):
+    drafted: list[int]  # prompt ids given a drafted rubric (edit them in the admin)
+    kept: list[int]  # prompt ids that had their own rubric (no overwrite)
+    failed: dict[str, str]  # prompt id -> why no rubric was drafted
+    cost: float
+
+
+@router.post(
+    "/rubrics/draft",
+    response={200: RubricDraftOut, 400: Problem, 404: Problem, **AUTH_ERRORS},
+    summary="An LLM drafts the rubric of each prompt of a set (issue 15)",
+)
+def draft(request, payload: RubricDraftIn):
+    """The judge's model drafts one rubric per prompt (``judges.rubric_drafts``), stored as
+    the prompt's own; answers when every draft is back (at most 200 prompts a request)."""
+    if not 0 < payload.judge_id <= MAX_ID:
+        raise Refusal(f"no judge {payload.judge_id}", field="judge_id", status=NOT_FOUND)
+    if payload.prompt_ids is not None and not all(0 < i <= MAX_ID for i in payload.prompt_ids):
+        raise Refusal("prompt ids are positive", field="prompt_ids")
+    outcome = draft_rubrics(
+        payload.prompt_set, payload.judge_id, payload.prompt_ids, overwrite=payload.overwrite
+    )
+    return outcome.as_dict()
 
 
 @router.post(
@@ -249,3 +323,55 @@ def cancel(request, run_id: int):
 def resume(request, run_id: int):
     runs.resume_run(_get(run_id))
     return run_out(_get(run_id))
+
+
+class AnchorsIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    # A share of the run's judged matches below 1, else a number of matches.
+    budget: float
+    uniform_share: float = 0.3
+    seed: int | None = None  # default: the run's seed
+
+
+class StratumOut(Schema):
+    stratum: str
+    matches: int
+    chosen: int
+    probability: float
+
+
+class AnchorOut(Schema):
+    match: int
+    public_id: str
+    prompt: int | None
+    models: list[str]
+    stratum: str
+    probability: float
+    chosen: bool
+    judge: float
+    human_labels: int
+
+
+@router.post(
+    "/{run_id}/anchors",
+    response={201: list[StratumOut], 400: Problem, 404: Problem, 409: Problem, **AUTH_ERRORS},
+    summary="Draw the matches humans should judge to anchor a done run's judge",
+)
+def draw_anchors(request, run_id: int, payload: AnchorsIn):
+    """Stratified by the judge's uncertainty, its split verdicts and the rank boundaries,
+    with a uniform share (``arena.matchmaking.anchors``); replaces an earlier draw only
+    while no human has labelled it (409)."""
+    summary = anchoring.select_run_anchors(
+        _get(run_id), payload.budget, uniform_share=payload.uniform_share, seed=payload.seed
+    )
+    return Status(201, summary)
+
+
+@router.get(
+    "/{run_id}/anchors",
+    response={200: list[AnchorOut], 404: Problem, **AUTH_ERRORS},
+    summary="Export a run's anchor selection: the chosen matches (every match with all=true)",
+)
+def export_anchors(request, run_id: int, all: bool = False):  # noqa: A002 - the query name
+    return anchoring.anchor_export(_get(run_id), chosen_only=not all)

@@ -24,6 +24,7 @@ from arena.models import Contestant, EvaluationRun, Judge, PromptSet
 from judges import access, audit_reports
 from judges.audit_metrics.groups import flatten
 from judges.audit_reports import queries
+from judges.audit_reports.jury import jury_report
 from judges.perturbations import PERTURBATIONS
 from judges.runs import launch_perturbation_audit, progress
 from judges.runs.create import PAIRWISE_MODES
@@ -106,7 +107,13 @@ def _columns(row: dict, metrics: list[dict]) -> dict:
 
 @staff_only
 def audit_overview(request):
-    return _page(request, "overview")
+    return _page(request, "overview", extra=_jury_runs)
+
+
+def _jury_runs(filters: dict) -> dict:
+    """The set's latest jury runs, each a link to its jurors side by side."""
+    runs = EvaluationRun.objects.filter(prompt_set__slug=filters["prompt_set"]).exclude(jury={})
+    return {"jury_runs": list(runs.order_by("-created_at")[:20])}
 
 
 @staff_only
@@ -266,3 +273,21 @@ def audit_judge_csv(request, judge_id: int, chart: str):
     report = audit_reports.judge_report(judge.id, filters["prompt_set"], filters["category"])
     rows = _chart_rows(report, chart)
     return _csv_response(rows, f"audit-judge-{judge.id}-{chart}-{filters['prompt_set']}")
+
+
+@staff_only
+def audit_jury(request, run_id: int):
+    """A jury run's jurors side by side: panel agreement, bias figures, cost."""
+    report = jury_report(run_id)
+    if report is None:
+        raise Http404(f"run {run_id} is not a jury run")
+    slug = report["run"]["prompt_set"]
+    return render(
+        request,
+        "judges/audit_jury.html",
+        {
+            "nav": "audit",
+            "query": urlencode({"set": slug}),
+            "report": report,
+        },
+    )

@@ -1,7 +1,9 @@
 """LLM judge calls, many at once, and generated answers: the work of the judge tasks.
 
 One path for every judge call: :func:`judge_batch` takes the calls of a batch task
-(``(match id, presentation, repeat)`` each; a single call is a batch of one).
+(``(match id, presentation, repeat)`` each; a single call is a batch of one). A jury run's
+calls name their juror too, ``(match id, presentation, repeat, judge id)``: each juror's
+call is an ordinary judge call of that judge, stored, cached and paid like any other.
 
 A call is idempotent on ``Judgment``'s unique key (match, judge, presentation, repeat): a
 call whose judgment exists is skipped, and a judgment is written once even when two
@@ -24,7 +26,9 @@ Paid but not stored: between a reply's arrival and its chunk's commit, the reply
 in the cache (Redis when ``REDIS_URL`` is set) under its content key. A worker killed in
 that moment, or a write that fails for good (the task is retried), leaves it there; the
 batch's next attempt stores it instead of calling again. Only the calls still in flight
-at a kill are paid twice.
+at a kill are paid twice. The stash is insurance, best effort: with the cache down a reply
+is stored all the same (uninsured meanwhile); a stash that cannot be read before the calls
+raises the outage (nothing paid), and the task tries the batch again later.
 
 A single-score judge (``single``, ``single_100``: TrustJudge's pointwise runs) grades one
 answer per call: a pair's match is asked in both presentations, and each call shows the
@@ -34,7 +38,8 @@ and the answer is paid for once. The judgment is a ``score`` judgment: ``score``
 rating as written, ``probabilities["score"]`` TrustJudge's distribution-sensitive score
 (:func:`judges.audit_metrics.trustjudge.distribution_score`) when the endpoint returned
 logprobs. A pairwise reply with token logprobs but no verdict probabilities keeps the
-reply's ``perplexity`` (TrustJudge's fallback for ties).
+reply's ``perplexity`` (TrustJudge's fallback for ties). A jury sits no single-score
+judge (:func:`judges.runs.jury.check_juror`).
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, connecti
 from django.db.models import F
 from django.utils import timezone
 
-from arena import services, vocabulary
+from arena import rubrics, services, vocabulary
 from arena.boards import BoardScope, count_judgments
 from arena.errors import SERVICE_DOWN
 from arena.generation import answer_messages, contestant_config, generation_label
@@ -65,13 +70,14 @@ from arena.models import (
     MatchSlot,
     Output,
     Prompt,
+    Rubric,
 )
 from judges import perturbations, prompts
 from judges.audit_metrics.trustjudge import distribution_score, perplexity
 from judges.clients.config import JudgeConfig
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
 from judges.events import broadcast_progress
-from judges.verdicts import ParseFailure, Score, SlotVerdict, to_slots
+from judges.verdicts import ParseFailure, Score, SlotRubricVerdict, to_slots
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
 from llm.openai_compat import complete_each_sync, complete_sync
@@ -99,7 +105,12 @@ def run_scope(run: EvaluationRun) -> BoardScope:
     return BoardScope(run.prompt_set.slug, f"run:{run.id}")
 
 
-Item = tuple[int, str, int]  # (match id, presentation, repeat): one judge call
+Item = tuple  # (match id, presentation, repeat[, judge id of a jury run's juror]): one call
+
+
+def item_judge(item, run) -> int:
+    """The judge of a call: its juror on a jury run, else the run's judge."""
+    return int(item[3]) if len(item) > 3 else run.judge_id
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,8 @@ class _Call:
     messages: list | None = None
     order: tuple[int, ...] = ()
     key: str = ""
+    criteria: tuple = ()  # the prompt's rubric (rubric judges): arena.rubrics.Criterion
+    problem: str = ""  # why the call cannot be made (a rubric judge on a prompt without one)
 
 
 def judge_batch(items, *, final_attempt: bool = True) -> BatchOutcome:
@@ -170,7 +183,7 @@ def judge_batch(items, *, final_attempt: bool = True) -> BatchOutcome:
             pk__in={i[0] for i in items}
         )
     }
-    by_run: dict[int, list[Item]] = {}
+    by_judge: dict[tuple[int, int], list[Item]] = {}
     for item in items:
         match = matches.get(item[0])
         if match is None or match.run is None:
@@ -178,14 +191,30 @@ def judge_batch(items, *, final_attempt: bool = True) -> BatchOutcome:
         elif match.run.status != RUNNING:
             outcome.outcomes[item] = CallOutcome("cancelled")
         else:
-            by_run.setdefault(match.run_id, []).append(item)
-    for run_items in by_run.values():
-        _judge_run_batch(matches[run_items[0][0]].run, run_items, matches, final_attempt, outcome)
+            by_judge.setdefault((match.run_id, item_judge(item, match.run)), []).append(item)
+    jurors = _jurors({run_id for run_id, _ in by_judge}, matches)
+    for (run_id, judge_id), judge_items in by_judge.items():
+        run = matches[judge_items[0][0]].run
+        judge = run.judge if judge_id == run.judge_id else jurors.get((run_id, judge_id))
+        if judge is None:  # not a juror of this run: nothing to call
+            outcome.outcomes.update((item, CallOutcome("gone")) for item in judge_items)
+            continue
+        _judge_run_batch(run, judge, judge_items, matches, final_attempt, outcome)
     return outcome
 
 
-def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOutcome) -> None:
-    judge = run.judge
+def _jurors(run_ids, matches) -> dict[tuple[int, int], Judge]:
+    """(run id, judge id) -> Judge of the jury runs among ``run_ids`` (one query)."""
+    jury_runs = {m.run_id for m in matches.values() if m.run is not None and m.run.jury}
+    through = EvaluationRun.jurors.through.objects.filter(
+        evaluationrun_id__in=set(run_ids) & jury_runs
+    ).select_related("judge")
+    return {(row.evaluationrun_id, row.judge_id): row.judge for row in through}
+
+
+def _judge_run_batch(
+    run, judge, items, matches, final_attempt: bool, outcome: BatchOutcome
+) -> None:
     match_ids = {i[0] for i in items}
     slots: dict[int, list] = {}
     for slot in (
@@ -202,8 +231,8 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
     }
     calls, ready = [], []  # to build, and (call, values, cached) to store
     for item in items:
-        if item in stored:
-            outcome.outcomes[item] = CallOutcome("exists", stored[item])
+        if item[:3] in stored:
+            outcome.outcomes[item] = CallOutcome("exists", stored[item[:3]])
             continue
         call = _Call(item, matches[item[0]], slots.get(item[0], []))
         unanswered = [s for s in call.slots if s.output_id is None]
@@ -213,6 +242,8 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
             calls.append(call)
     config = judge_config(judge)
     _build_requests(run, config, calls)
+    ready.extend((c, _failure(c.problem), False) for c in calls if c.problem)
+    calls = [c for c in calls if not c.problem]
     reusable = _reusable_verdicts([c.key for c in calls])
     stash = cache.get_many([_stash_key(c.key) for c in calls if c.key not in reusable])
     to_send: dict[str, list[_Call]] = {}
@@ -242,17 +273,14 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
             if isinstance(reply, LLMError):
                 values = _failure(reply.message)
             else:
-                values = _from_reply(config, reply, group[0].order)
+                values = _from_reply(config, reply, group[0].order, group[0].criteria)
             rows.append((group[0], values, False))
             # the same content twice in one batch (identical answers): paid once
             rows.extend(
                 (c, {**values, "cost": Decimal(0), "latency_ms": 0}, True) for c in group[1:]
             )
         if rows:  # paid: into the stash at once, into the database a second's worth at a time
-            cache.set_many(
-                {_stash_key(call.key): values for call, values, cached in rows if not cached},
-                timeout=STASH_SECONDS,
-            )
+            _stash({_stash_key(call.key): values for call, values, cached in rows if not cached})
             if not held:
                 since = time.monotonic()
             held.extend(rows)
@@ -266,7 +294,19 @@ def _judge_run_batch(run, items, matches, final_attempt: bool, outcome: BatchOut
 def _store_held(run, rows, outcome: BatchOutcome) -> None:
     """Store the replies held, then take them out of the stash."""
     _store_chunk(run, rows, outcome)
-    cache.delete_many([_stash_key(call.key) for call, _, cached in rows if not cached])
+    try:
+        cache.delete_many([_stash_key(call.key) for call, _, cached in rows if not cached])
+    except SERVICE_DOWN as exc:  # stored: a stale stash entry is never read (the judgment exists)
+        log.warning("paid replies stored, not taken out of the stash (cache down): %s", exc)
+
+
+def _stash(values: dict) -> None:
+    """Paid replies into the stash. Best effort: with the cache down they are stored all the
+    same, only not insured against the worker dying before their chunk is written."""
+    try:
+        cache.set_many(values, timeout=STASH_SECONDS)
+    except SERVICE_DOWN as exc:
+        log.warning("%d paid replies not stashed (cache down): %s", len(values), exc)
 
 
 def perturb(run, match: Match, slots, prompt: str, answers: list[str]):
@@ -319,8 +359,8 @@ def _failure(reason: str) -> dict:
     return {"status": Judgment.Status.FAILED, "error": reason[:4000]}
 
 
-def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
-    verdict = parse_reply(config.mode, reply.text)
+def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...], criteria=()) -> dict:
+    verdict = parse_reply(config.mode, reply.text, criteria=criteria)
     found = reply_probabilities(config.mode, reply)
     single = config.mode in prompts.SINGLE_MODES
     fields = {
@@ -348,13 +388,30 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...]) -> dict:
             "score": verdict.value,
             "verdict_label": verdict.label,
         }
-    slot: SlotVerdict = to_slots(verdict, order)
+    slot = to_slots(verdict, order)
+    if isinstance(slot, SlotRubricVerdict):
+        return {**fields, "status": Judgment.Status.OK, **_rubric_total(slot, criteria)}
     return {
         **fields,
         "status": Judgment.Status.OK,
         "winner": vocabulary.winner_of_slot(slot.winner),
         "strength": 2 if slot.strength == 2 else 1,
         "verdict_label": slot.label,
+    }
+
+
+def _rubric_total(verdict: SlotRubricVerdict, criteria) -> dict:
+    """A rubric judge's judgment: each criterion's verdict in slot terms, and the rubric's
+    weighted total as the judgment's winner (:mod:`arena.rubrics`)."""
+    names = [c.name for c in criteria]
+    by_name = {n: vocabulary.winner_of_slot(v.winner) for n, v in verdict.criteria.items()}
+    codes = rubrics.verdict_codes([by_name], names)
+    total = float(rubrics.weighted_totals(codes, [c.weight for c in criteria])[0])
+    return {
+        "winner": rubrics.total_winner(by_name, criteria),
+        "strength": 2 if abs(total) >= 1 - 1e-9 else 1,  # every criterion named the winner
+        "verdict_label": f"weighted total {total:+.2f}",
+        "criteria": by_name,
     }
 
 
@@ -397,6 +454,7 @@ def _copy(cached: Judgment) -> dict:
         "verdict_label": cached.verdict_label,
         "raw_text": cached.raw_text,
         "probabilities": cached.probabilities,
+        "criteria": cached.criteria,
         "latency_ms": 0,
         "prompt_tokens": cached.prompt_tokens,
         "completion_tokens": cached.completion_tokens,
@@ -408,8 +466,17 @@ def _copy(cached: Judgment) -> dict:
 def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
     """Each call's messages, presentation order and content key (in place)."""
     template = config.judge_template
+    rubric_of = (
+        Rubric.objects.for_prompts({c.match.prompt for c in calls})
+        if config.mode in prompts.RUBRIC_MODES
+        else None
+    )
     for call in calls:
         match, slots = call.match, call.slots
+        if rubric_of is not None:
+            call.criteria, call.problem = _criteria_of(rubric_of.get(match.prompt_id))
+            if call.problem:
+                continue
         reference = match.prompt.reference_answer or None
         if reference and template.user_with_reference is None:
             reference = None
@@ -425,10 +492,10 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
             call.order = order
         else:
             call.order, call.messages = build_messages(
-                config, prompt_text, answers, order, reference
+                config, prompt_text, answers, order, reference, call.criteria
             )
         call.key = request_key(config, call.messages, call.item[2])
-    later = [c for c in calls if c.match.round]
+    later = [c for c in calls if c.match.round and not c.problem]
     if not later:
         return
     if config.mode in prompts.SINGLE_MODES:
@@ -464,6 +531,16 @@ def _fresh_grades_for_asked_pairs(run, config: JudgeConfig, later: list[_Call]) 
             call.key = request_key(config, call.messages, f"{call.item[2]}@round{call.match.round}")
 
 
+def _criteria_of(rubric: Rubric | None) -> tuple[tuple, str]:
+    """(the rubric's criteria, "") or ((), why a rubric judge cannot judge this prompt)."""
+    if rubric is None:
+        return (), "a rubric judge needs a rubric: neither the prompt nor its set has one"
+    try:
+        return rubric.parsed(), ""
+    except ValueError as exc:
+        return (), f"the prompt's rubric is not valid: {exc}"
+
+
 def _reusable_verdicts(keys) -> dict[str, Judgment]:
     """The oldest OK judgment of each content key (same judge version, same messages)."""
     found: dict[str, Judgment] = {}
@@ -486,10 +563,10 @@ def _stash_key(content_key: str) -> str:
 
 
 def _judgment(run, call: _Call, values: dict, now) -> Judgment:
-    match_id, presentation, repeat = call.item
+    match_id, presentation, repeat = call.item[:3]
     return Judgment(
         match=call.match,
-        judge_id=run.judge_id,
+        judge_id=item_judge(call.item, run),
         kind=values.get("kind") or _kind_of(run.judge),
         presentation=presentation,
         repeat=repeat,
@@ -505,8 +582,8 @@ def _kind_of(judge: Judge) -> str:
 
 
 def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
-    """Write finished calls ``(call, values, cached)`` in one transaction, note their
-    outcomes, and tell the run page (throttled)."""
+    """Write one judge's finished calls ``(call, values, cached)`` in one transaction, note
+    their outcomes, and tell the run page (throttled)."""
     written = _with_write_retries(lambda: _write_chunk(run, rows))
     fresh_ok = False
     for (call, values, cached), judgment_id in zip(rows, written, strict=True):
@@ -548,14 +625,15 @@ def _write_chunk(run, rows) -> list[int | None]:
     keys wait for each other instead of deadlocking), add the OK ones to the running
     counts, and move the run's counters once; the new judgments' ids, None where stored."""
     order = sorted(range(len(rows)), key=lambda i: rows[i][0].item)
+    judge_id = item_judge(rows[0][0].item, run)  # one judge's calls (a jury run: one juror's)
     now = timezone.now()
     with transaction.atomic():
         stored = set(
             Judgment.objects.filter(
-                match_id__in={rows[i][0].item[0] for i in order}, judge_id=run.judge_id
+                match_id__in={rows[i][0].item[0] for i in order}, judge_id=judge_id
             ).values_list("match_id", "presentation", "repeat")
         )
-        fresh = [i for i in order if rows[i][0].item not in stored]
+        fresh = [i for i in order if rows[i][0].item[:3] not in stored]
         made = {i: _judgment(run, rows[i][0], rows[i][1], now) for i in fresh}
         try:
             with transaction.atomic():
@@ -623,17 +701,17 @@ def record_internal_failure(items, error: str) -> BatchOutcome:
     items = list(dict.fromkeys(tuple(i) for i in items))
     matches = Match.objects.select_related("run").filter(pk__in={i[0] for i in items})
     matches = {m.id: m for m in matches.prefetch_related("slots")}
-    by_run: dict[int, list] = {}
+    by_judge: dict[tuple[int, int], list] = {}
     for item in items:
         match = matches.get(item[0])
         if match is None or match.run is None:
             outcome.outcomes[item] = CallOutcome("gone")
             continue
         slots = sorted(match.slots.all(), key=lambda s: s.position)
-        by_run.setdefault(match.run_id, []).append(
+        by_judge.setdefault((match.run_id, item_judge(item, match.run)), []).append(
             (_Call(item, match, slots), _failure(f"internal error: {error}"), False)
         )
-    for rows in by_run.values():
+    for rows in by_judge.values():
         _store_chunk(rows[0][0].match.run, rows, outcome)
     return outcome
 

@@ -14,6 +14,12 @@ them again. Sources:
   ``pair-v2`` / ``pair-math-v1`` (``[[A]]``/``[[B]]``/``[[C]]``) and ``single-v1`` /
   ``single-math-v1`` (``Rating: [[5]]``).
 - Listwise K-wise ranking: ours, in the Arena-Hard style, answering ``[[C>A=B]]``.
+- Rubric-guided pairwise and pointwise (issue 15): ours, in the Arena-Hard style, after
+  the rubric-as-criteria prompts of ArenaRL and the Open Rubric System: the rubric
+  (:func:`rubric_block`) is shown between ``<|Rubric|>`` markers, the judge answers one
+  line per criterion (``correctness: [[A>B]]``, or ``correctness: [[3]]`` pointwise) and
+  gives no overall verdict: the total is the rubric's weighted total
+  (:mod:`arena.rubrics`), computed, not asked.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ PAIRWISE_MTBENCH = "pairwise_mtbench"
 LISTWISE = "listwise"
 SINGLE = "single"
 SINGLE_100 = "single_100"  # TrustJudge's fine-grained scale
-MODES = (PAIRWISE, PAIRWISE_MTBENCH, LISTWISE, SINGLE, SINGLE_100)
+RUBRIC = "rubric"  # pairwise, one verdict per criterion of the prompt's rubric
+RUBRIC_SINGLE = "rubric_single"  # pointwise, one level per criterion of the rubric
+MODES = (PAIRWISE, PAIRWISE_MTBENCH, LISTWISE, SINGLE, SINGLE_100, RUBRIC, RUBRIC_SINGLE)
 SINGLE_MODES = (SINGLE, SINGLE_100)
+RUBRIC_MODES = (RUBRIC, RUBRIC_SINGLE)
 
 ARENA_HARD_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 MTBENCH_LABELS = ("A", "B", "C")
@@ -37,7 +46,16 @@ SCORE_RANGE = (1, 10)
 SCORE_RANGES = {SINGLE: SCORE_RANGE, SINGLE_100: (1, 100)}
 MAX_LISTWISE = 26
 
-PLACEHOLDERS = ("question", "answer_a", "answer_b", "answers", "answer", "reference", "k")
+PLACEHOLDERS = (
+    "question",
+    "answer_a",
+    "answer_b",
+    "answers",
+    "answer",
+    "reference",
+    "k",
+    "rubric",
+)
 _PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 
@@ -290,9 +308,146 @@ LISTWISE_RANKING = JudgeTemplate(
     source="Arena (this project), Arena-Hard wording",
 )
 
+# --- rubric-guided pairwise and pointwise (ours, issue 15) -------------------------------
+
+RUBRIC_SYSTEM = (
+    "Please act as an impartial judge and evaluate the quality of the responses provided by "
+    "two AI assistants to the user prompt displayed below, criterion by criterion, with the "
+    "rubric given after the prompt. Each criterion says what it asks and describes its "
+    "levels from lowest to highest.\n\n"
+    "Begin your evaluation by generating your own answer to the prompt. Then, for each "
+    "criterion in turn, judge both answers on that criterion alone: place each answer on the "
+    "criterion's levels and compare them. Do not let one criterion colour another, the order "
+    "in which the answers are presented, or their length influence your evaluation.\n\n"
+    "After providing your explanation, output one line per criterion, in the rubric's order: "
+    "the criterion's name, a colon and one of these labels:\n\n"
+    "1. Assistant A is significantly better on it: [[A>>B]]\n"
+    "2. Assistant A is slightly better on it: [[A>B]]\n"
+    "3. Tie, relatively the same: [[A=B]]\n"
+    "4. Assistant B is slightly better on it: [[B>A]]\n"
+    "5. Assistant B is significantly better on it: [[B>>A]]\n\n"
+    'Example output: "correctness: [[A>B]]". Give no overall verdict: it is the weighted '
+    "total of the criteria."
+)
+
+RUBRIC_USER = (
+    "<|User Prompt|>\n{question}\n\n{rubric}\n\n"
+    "<|The Start of Assistant A's Answer|>\n{answer_a}\n<|The End of Assistant A's Answer|>\n\n"
+    "<|The Start of Assistant B's Answer|>\n{answer_b}\n<|The End of Assistant B's Answer|>"
+)
+
+RUBRIC_USER_REF = (
+    "<|User Prompt|>\n{question}\n\n{rubric}\n\n"
+    "<|The Start of Reference Answer|>\n{reference}\n<|The End of Reference Answer|>\n\n"
+    "<|The Start of Assistant A's Answer|>\n{answer_a}\n<|The End of Assistant A's Answer|>\n\n"
+    "<|The Start of Assistant B's Answer|>\n{answer_b}\n<|The End of Assistant B's Answer|>"
+)
+
+RUBRIC_PAIRWISE = JudgeTemplate(
+    name="rubric-pairwise-v1",
+    mode=RUBRIC,
+    system=RUBRIC_SYSTEM,
+    user=RUBRIC_USER,
+    system_with_reference=RUBRIC_SYSTEM,
+    user_with_reference=RUBRIC_USER_REF,
+    labels=ARENA_HARD_LABELS,
+    source="Arena (this project), Arena-Hard wording; rubric criteria as in ArenaRL / OpenRS",
+)
+
+RUBRIC_SINGLE_SYSTEM = (
+    "Please act as an impartial judge and evaluate the quality of the response provided by "
+    "an AI assistant to the user prompt displayed below, criterion by criterion, with the "
+    "rubric given after the prompt. Each criterion says what it asks and describes its "
+    "levels from lowest (level 1) to highest.\n\n"
+    "For each criterion in turn, judge the answer on that criterion alone and choose the "
+    "level whose description fits it best. Do not let one criterion colour another, or the "
+    "answer's length influence your evaluation.\n\n"
+    "After providing your explanation, output one line per criterion, in the rubric's order: "
+    "the criterion's name, a colon and the level's number in double square brackets, for "
+    'example: "correctness: [[3]]". Give no overall score: it is the weighted total of the '
+    "criteria."
+)
+
+RUBRIC_SINGLE_USER = (
+    "<|User Prompt|>\n{question}\n\n{rubric}\n\n"
+    "[The Start of Assistant's Answer]\n{answer}\n[The End of Assistant's Answer]"
+)
+
+RUBRIC_SINGLE_USER_REF = (
+    "<|User Prompt|>\n{question}\n\n{rubric}\n\n"
+    "<|The Start of Reference Answer|>\n{reference}\n<|The End of Reference Answer|>\n\n"
+    "[The Start of Assistant's Answer]\n{answer}\n[The End of Assistant's Answer]"
+)
+
+RUBRIC_POINTWISE = JudgeTemplate(
+    name="rubric-pointwise-v1",
+    mode=RUBRIC_SINGLE,
+    system=RUBRIC_SINGLE_SYSTEM,
+    user=RUBRIC_SINGLE_USER,
+    system_with_reference=RUBRIC_SINGLE_SYSTEM,
+    user_with_reference=RUBRIC_SINGLE_USER_REF,
+    source="Arena (this project); rubric levels as in ArenaRL / OpenRS",
+)
+
+RUBRIC_START, RUBRIC_END = "<|Rubric|>", "<|End of Rubric|>"
+
+
+def rubric_block(criteria) -> str:
+    """A rubric as the judge reads it (``arena.rubrics.Criterion`` objects, in order)::
+
+    <|Rubric|>
+    1. correctness (weight 2): Is it right?
+       Levels, lowest first: 1 = wrong; 2 = partly right; 3 = right
+    <|End of Rubric|>
+    """
+    lines = [RUBRIC_START]
+    for i, criterion in enumerate(criteria, start=1):
+        lines.append(
+            f"{i}. {criterion.name} (weight {criterion.weight:g}): {criterion.description}"
+        )
+        levels = "; ".join(f"{n} = {text}" for n, text in enumerate(criterion.levels, start=1))
+        lines.append(f"   Levels, lowest first: {levels}")
+    lines.append(RUBRIC_END)
+    return "\n".join(lines)
+
+
+# The request that asks a model to draft a prompt's rubric (judges.rubric_drafts); the
+# fake server (judges.clients.simulation) answers it by this marker.
+RUBRIC_DRAFT_MARKER = "<|Rubric Draft Request|>"
+
+RUBRIC_DRAFT_SYSTEM = (
+    "You write grading rubrics for judging answers to a user prompt. Read the prompt and "
+    "decide what a good answer to it must get right. Write 3 to 6 criteria, most important "
+    "first. Each criterion has a short lower-case name (letters, digits, '-' or '_'), a "
+    "weight (a number from 1 to 5: how much it counts), a one-sentence description of what "
+    "it asks, and 2 to 5 levels describing answers from worst to best.\n\n"
+    "Reply with the rubric as one JSON object and nothing after it, e.g.:\n"
+    '{"criteria": [{"name": "correctness", "weight": 3, "description": "Is every step '
+    'right?", "levels": ["wrong", "partly right", "fully right"]}]}'
+)
+
+RUBRIC_DRAFT_USER = RUBRIC_DRAFT_MARKER + "\n<|User Prompt|>\n{question}\n\n<|End of User Prompt|>"
+
+
+def rubric_draft_messages(prompt: str) -> list[dict[str, str]]:
+    """Chat messages asking a model to draft the rubric of one prompt."""
+    return [
+        {"role": "system", "content": RUBRIC_DRAFT_SYSTEM},
+        {"role": "user", "content": fill(RUBRIC_DRAFT_USER, {"question": prompt})},
+    ]
+
+
 TEMPLATES: dict[str, JudgeTemplate] = {
     t.name: t
-    for t in (ARENA_HARD, MTBENCH_PAIR, MTBENCH_SINGLE, MTBENCH_SINGLE_100, LISTWISE_RANKING)
+    for t in (
+        ARENA_HARD,
+        MTBENCH_PAIR,
+        MTBENCH_SINGLE,
+        MTBENCH_SINGLE_100,
+        LISTWISE_RANKING,
+        RUBRIC_PAIRWISE,
+        RUBRIC_POINTWISE,
+    )
 }
 DEFAULT_FOR_MODE: dict[str, JudgeTemplate] = {
     PAIRWISE: ARENA_HARD,
@@ -300,6 +455,8 @@ DEFAULT_FOR_MODE: dict[str, JudgeTemplate] = {
     LISTWISE: LISTWISE_RANKING,
     SINGLE: MTBENCH_SINGLE,
     SINGLE_100: MTBENCH_SINGLE_100,
+    RUBRIC: RUBRIC_PAIRWISE,
+    RUBRIC_SINGLE: RUBRIC_POINTWISE,
 }
 
 
@@ -385,6 +542,7 @@ def render(
     answers: Sequence[str],
     order: Sequence[int] | None = None,
     reference: str | None = None,
+    rubric: str | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages asking a judge about one match.
 
@@ -403,6 +561,8 @@ def render(
         back with ``judges.verdicts.to_slots(verdict, order)``.
     reference : str, optional
         Reference answer; switches to the template's reference variant.
+    rubric : str, optional
+        The prompt's rubric (:func:`rubric_block`): required by the rubric modes.
 
     Returns
     -------
@@ -419,8 +579,11 @@ def render(
         if tpl.user_with_reference is None:
             raise ValueError(f"template {tpl.name!r} has no variant with a reference answer")
         system, user = tpl.system_with_reference or "", tpl.user_with_reference
+    if tpl.mode in RUBRIC_MODES and not rubric:
+        raise ValueError(f"template {tpl.name!r} ({tpl.mode}) needs the prompt's rubric")
     values = {"question": prompt, "k": str(len(shown)), "reference": reference or ""}
-    if tpl.mode in SINGLE_MODES:
+    values["rubric"] = rubric or ""
+    if tpl.mode in (*SINGLE_MODES, RUBRIC_SINGLE):
         values["answer"] = shown[0]
     elif tpl.mode == LISTWISE:
         values["answers"] = "\n\n".join(
@@ -436,7 +599,14 @@ def render(
 
 
 def _check_count(tpl: JudgeTemplate, n: int) -> None:
-    expected = {SINGLE: (1, 1), SINGLE_100: (1, 1), PAIRWISE: (2, 2), PAIRWISE_MTBENCH: (2, 2)}
+    expected = {
+        SINGLE: (1, 1),
+        SINGLE_100: (1, 1),
+        RUBRIC_SINGLE: (1, 1),
+        PAIRWISE: (2, 2),
+        PAIRWISE_MTBENCH: (2, 2),
+        RUBRIC: (2, 2),
+    }
     lo, hi = expected.get(tpl.mode, (2, MAX_LISTWISE))
     if not lo <= n <= hi:
         raise ValueError(f"template {tpl.name!r} ({tpl.mode}) takes {lo}..{hi} answers, got {n}")

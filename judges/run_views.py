@@ -16,9 +16,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from arena.errors import Refusal
-from arena.models import EvaluationRun
+from arena.models import EvaluationRun, Prompt
 from judges import access, runs
 from judges.api import power_out, run_out
+from judges.audit_reports.calibration import calibration_report
 from judges.judging import run_scope
 
 PENDING = EvaluationRun.Status.PENDING
@@ -57,6 +58,7 @@ def run_detail(request, run_id: int):
     )
     scope = run_scope(run)
     data = run_out(run)
+    sorted_prompts = (run.design_report or {}).get("prompts") or []  # a PRP run's rankings
     return render(
         request,
         "judges/run_detail.html",
@@ -68,8 +70,29 @@ def run_detail(request, run_id: int):
             "scope_key": scope.key,
             "board_query": urlencode({"set": scope.prompt_set, "by": scope.by}),
             "can_act": request.user.is_staff,
+            # judge vs humans on the run's labelled matches: staff only, like the audit
+            "calibration": calibration_report(run.id) if request.user.is_staff else None,
+            "prp_rows": _prp_rows(sorted_prompts[:PRP_ROWS], run.design_report.get("top")),
+            "prp_more": len(sorted_prompts) > PRP_ROWS,
         },
     )
+
+
+PRP_ROWS = 100  # rankings shown on a PRP run's page (the API has them all)
+
+
+def _prp_rows(rows: list[dict], top: int | None) -> list[dict]:
+    """A PRP run's per-prompt rankings with their prompts' texts (one query)."""
+    texts = Prompt.objects.in_bulk([row["prompt"] for row in rows])
+    return [
+        {
+            "prompt": texts[row["prompt"]].text if row["prompt"] in texts else row["prompt"],
+            "ranked": row["ranking"][:top],
+            "rest": row["ranking"][top:],
+            "calls": row["calls"],
+        }
+        for row in rows
+    ]
 
 
 @require_POST

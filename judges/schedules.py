@@ -98,8 +98,11 @@ def clone_run(template: EvaluationRun) -> EvaluationRun:
             tag=template.tag,
             seed=template.seed,
             template=template,
+            # a jury's weights are read from the audit again when the copy starts
+            jury={k: v for k, v in template.jury.items() if k not in ("weights", "records")},
         )
         run.contestants.set(template.contestants.all())
+        run.jurors.set(template.jurors.all())
     return run
 
 

@@ -19,8 +19,9 @@ itself is retried, with only those calls (``LLMTransientError`` only) ``ARENA_JU
 ``ARENA_JUDGE_TASK_BACKOFF_SECONDS · 2^n`` later with jitter, freeing the worker meanwhile.
 On the last attempt the failure is stored with its reason. So one judgment costs at most
 ``(max_retries + 1) · (ARENA_JUDGE_TASK_RETRIES + 1)`` requests, and a permanent error
-(bad key, unknown model) costs one. A database error before the call (nothing paid yet)
-retries the task after a short pause, on its own budget of ``DB_RETRIES``.
+(bad key, unknown model) costs one. A database error before the call (nothing paid yet),
+or the cache unreachable before it (the stash of paid replies cannot be read), retries the
+task after a short pause, on its own budget of ``DB_RETRIES``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
-from judges import judging, schedules
+from arena.errors import SERVICE_DOWN
+from judges import campaigns, judging, schedules
 from judges.runs import lifecycle, orchestrate
 from llm.errors import LLMTransientError
 
@@ -90,7 +92,7 @@ def _judge(task, items, judge_retries: int, retry_args) -> str:
     final = judge_retries >= settings.ARENA_JUDGE_TASK_RETRIES
     try:
         outcome = judging.judge_batch(items, final_attempt=final)
-    except (DatabaseError, InterfaceError) as exc:
+    except (DatabaseError, InterfaceError, *SERVICE_DOWN) as exc:  # before paying: try later
         if task.request.retries - judge_retries < DB_RETRIES:
             raise task.retry(exc=exc, countdown=db_backoff(task.request.retries)) from None
         return _record_crash(items, exc)
@@ -146,3 +148,23 @@ def watch_runs() -> list[int]:
 def start_scheduled_run(template_id: int) -> int | None:
     """Beat, on a schedule template's crontab: start a copy of the template."""
     return schedules.start_scheduled_run(template_id)
+
+
+# Annotation campaigns (judges.campaigns): database errors retry; both are idempotent.
+@shared_task(
+    acks_late=True,
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    max_retries=5,
+    retry_backoff=0.5,
+    retry_backoff_max=10,
+)
+def hand_out_assignments(campaign_id: int) -> int:
+    """Fill the campaign's annotators' queues (after an answer, an expiry, an opening)."""
+    return campaigns.hand_out(campaign_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def expire_assignments() -> int:
+    """Beat, every ARENA_CAMPAIGN_EXPIRY_SECONDS: overdue assignments go to someone else."""
+    return campaigns.expire_overdue()

@@ -268,6 +268,89 @@ def parse_score(text: str, low: float = 1, high: float = 10) -> Score | ParseFai
     return Score(value=value, label=matches[-1])
 
 
+# --- rubric criteria (issue 15) ----------------------------------------------------------
+@dataclass(frozen=True)
+class RubricVerdict:
+    """One pairwise verdict per rubric criterion, in presentation terms (name -> Verdict)."""
+
+    criteria: dict[str, Verdict]
+
+
+@dataclass(frozen=True)
+class SlotRubricVerdict:
+    """One pairwise verdict per rubric criterion, in slot terms (name -> SlotVerdict)."""
+
+    criteria: dict[str, SlotVerdict]
+
+
+@dataclass(frozen=True)
+class RubricScores:
+    """A pointwise rubric grade: the level chosen per criterion (1 = lowest)."""
+
+    levels: dict[str, int]
+
+
+def _criterion_lines(text: str, names: Sequence[str]) -> dict[str, str]:
+    """The bracketed content of the last ``name: [[...]]`` line of each criterion.
+
+    A criterion's line starts with its name (any case, markdown emphasis or a list
+    marker before it, ``:`` or ``-`` after it) and holds one bracketed label."""
+    found: dict[str, str] = {}
+    wanted = {name.lower(): name for name in names}
+    for match in _CRITERION_LINE.finditer(text):
+        name = wanted.get(match.group(1).lower())
+        if name is not None:
+            found[name] = match.group(2)
+    return found
+
+
+_CRITERION_LINE = re.compile(
+    r"^[ \t>*_#\-\d.)]*([A-Za-z][A-Za-z0-9_-]{0,39})[*_ \t]*[:\-][ \t*_]*\[\[([^\[\]\n]{1,40})\]\]",
+    re.M,
+)
+
+
+def parse_rubric_pairwise(text: str, names: Sequence[str]) -> RubricVerdict | ParseFailure:
+    """Parse a rubric judge's reply: one ``name: [[A>B]]`` line per criterion (Arena-Hard
+    labels; the last line of a criterion counts). Every criterion of ``names`` must have a
+    well-formed label, else the reply is a failure naming the first one missing."""
+    if not names:
+        return ParseFailure("no rubric criteria to read")
+    if not text or not text.strip():
+        return ParseFailure("empty reply")
+    found = _criterion_lines(text, names)
+    out = {}
+    for name in names:
+        raw = found.get(name)
+        if raw is None:
+            return ParseFailure(f"no verdict for criterion {name!r}")
+        label = _normalise_pairwise(raw)
+        if label not in ARENA_HARD_LABELS:
+            return ParseFailure(f"criterion {name!r}: {raw!r} is not a verdict label")
+        winner, strength = ARENA_HARD_LABELS[label]
+        out[name] = Verdict(winner=winner, strength=strength, label=label)
+    return RubricVerdict(out)
+
+
+def parse_rubric_scores(text: str, levels: Mapping[str, int]) -> RubricScores | ParseFailure:
+    """Parse a pointwise rubric reply: one ``name: [[3]]`` line per criterion, the level a
+    whole number in ``1 .. levels[name]``."""
+    if not levels:
+        return ParseFailure("no rubric criteria to read")
+    if not text or not text.strip():
+        return ParseFailure("empty reply")
+    found = _criterion_lines(text, list(levels))
+    out = {}
+    for name, top in levels.items():
+        raw = found.get(name)
+        if raw is None:
+            return ParseFailure(f"no level for criterion {name!r}")
+        if not re.fullmatch(r"\s*\d{1,2}\s*", raw) or not 1 <= int(raw) <= top:
+            return ParseFailure(f"criterion {name!r}: {raw!r} is not a level in 1..{top}")
+        out[name] = int(raw)
+    return RubricScores(out)
+
+
 # --- slots and orders --------------------------------------------------------------------
 def to_slots(verdict, presentation: Sequence[int]):
     """Map a presentation-terms verdict back to match slots.
@@ -280,7 +363,8 @@ def to_slots(verdict, presentation: Sequence[int]):
 
     Returns
     -------
-    SlotVerdict, SlotRanking, or the input unchanged (Score, ParseFailure).
+    SlotVerdict, SlotRanking, SlotRubricVerdict, or the input unchanged (Score,
+    RubricScores, ParseFailure).
     """
     presentation = tuple(int(s) for s in presentation)
     if sorted(presentation) != list(range(len(presentation))):
@@ -292,6 +376,10 @@ def to_slots(verdict, presentation: Sequence[int]):
         index = {chr(ord("A") + p): slot for p, slot in enumerate(presentation)}
         groups = tuple(tuple(sorted(index[x] for x in g)) for g in verdict.groups)
         return SlotRanking(groups=groups, label=verdict.label)
+    if isinstance(verdict, RubricVerdict):
+        return SlotRubricVerdict(
+            {n: to_slots(v, presentation) for n, v in verdict.criteria.items()}
+        )
     return verdict
 
 

@@ -272,11 +272,18 @@ def _api_key(config: ModelConfig) -> str:
 
 
 LEASE_MARGIN_SECONDS = 15.0  # a lease outlives its request's timeout by this much
+# A call waits this long for an unreachable limits store (Redis restarting) before it fails
+# as transient: the outage is not the endpoint's, so it spends none of the call's retries.
+LIMITS_STORE_WAIT_SECONDS = 60.0
 
 
 class _Slot:
     """``async with _Slot(config, messages) as lease``: the endpoint's limits around one
-    request; set ``lease.used`` to the tokens the reply used (the rest is given back)."""
+    request; set ``lease.used`` to the tokens the reply used (the rest is given back).
+
+    While the limits' store is unreachable the request waits for it (it is never sent
+    without its limits), polling every 0.1 s to 2 s, for up to
+    :data:`LIMITS_STORE_WAIT_SECONDS`; then it fails with a transient error."""
 
     def __init__(self, config: ModelConfig, messages: Messages):
         self.config = config
@@ -284,26 +291,36 @@ class _Slot:
 
     async def __aenter__(self) -> limits.Lease:
         endpoint = self.config.endpoint
-        self.gate = limits.gate(endpoint.key)
-        try:
-            self.lease = await self.gate.acquire(
-                limits.Limits.of(endpoint),
-                self.tokens,
-                ttl=self.config.timeout_s + LEASE_MARGIN_SECONDS,
-            )
-        except (OSError, ConnectionError) as error:
-            raise _limits_down(error) from None
-        except Exception as error:
-            if type(error).__module__.startswith("redis"):
-                raise _limits_down(error) from None
-            raise
-        return self.lease
+        deadline, pause = time.monotonic() + LIMITS_STORE_WAIT_SECONDS, 0.1
+        while True:
+            self.gate = limits.gate(endpoint.key)
+            try:
+                self.lease = await self.gate.acquire(
+                    limits.Limits.of(endpoint),
+                    self.tokens,
+                    ttl=self.config.timeout_s + LEASE_MARGIN_SECONDS,
+                )
+                return self.lease
+            except Exception as error:
+                if not _store_down(error):
+                    raise
+                if time.monotonic() + pause > deadline:
+                    raise _limits_down(error) from None
+            await asyncio.sleep(pause * (0.5 + random.random() / 2))
+            pause = min(2.0, 2 * pause)
 
     async def __aexit__(self, *exc) -> None:
         try:
             await self.gate.release(self.lease)
         except Exception as error:  # the lease expires by itself (its ttl)
             log.warning("limits of %s: lease not given back: %s", self.config.model, error)
+
+
+def _store_down(error: BaseException) -> bool:
+    """Whether ``error`` says the limits' store (Redis) cannot be reached."""
+    return isinstance(error, OSError | ConnectionError) or type(error).__module__.startswith(
+        "redis"
+    )
 
 
 def _limits_down(error: BaseException) -> LLMTransientError:

@@ -25,6 +25,10 @@ matter):
 ``arena_import --format dpo`` (``arena.importers.formats.dpo``) reads an export back as
 judgments that export to the same rows, and a second import stores nothing twice.
 
+``ranked_lists`` writes one row per K-wise ranking; with ``--by run:<id>`` of a PRP run
+(the ``prp`` design) it writes the run's per-prompt rankings instead: every answer of the
+prompt, best first (``_sorted_rows``).
+
 A pair with as many votes each way is no preference and is left out. The aggregation is
 numpy over one row per verdict: no per-verdict Python loop.
 """
@@ -37,7 +41,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from arena.boards import BoardScope
-from arena.models import Judgment, Match, Output, Prompt, PromptSet
+from arena.models import EvaluationRun, Judgment, Match, MatchSlot, Output, Prompt, PromptSet
 from arena.vocabulary import A, B, slot_zero_first_array
 
 CHUNK = 2000
@@ -295,6 +299,10 @@ def ranked_lists(
     summary = summary if summary is not None else ExportSummary()
     summary.models = set()
     scope = BoardScope.validated(prompt_set.slug, filters.by)
+    run = EvaluationRun.objects.filter(pk=scope.run_id, design=EvaluationRun.Design.PRP).first()
+    if run is not None:  # a PRP run: its per-prompt sorts are the rankings
+        yield from _sorted_rows(run, summary)
+        return
     judgments = (
         Judgment.objects.in_scope(scope, kind=Judgment.Kind.RANKING)
         .exclude(voter__flagged=True)
@@ -341,6 +349,51 @@ def _ranked_rows(batch: list[tuple[int, list]], summary: ExportSummary) -> Itera
             "ranks": [int(ranking[i]) for i in order],
             "scores": [len(slots) - int(ranking[i]) for i in order],
         }
+
+
+def _sorted_rows(run: EvaluationRun, summary: ExportSummary) -> Iterator[dict]:
+    """A PRP run's per-prompt rankings (``design_report["prompts"]``, best first): the
+    answers its matches showed, ranks 0 .. top - 1 for the sorted best and ``top`` shared by
+    the rest. Texts are read in chunks, one query per chunk."""
+    rows = (run.design_report or {}).get("prompts") or []
+    top = run.design_report.get("top") if rows else None
+    shown = dict(
+        ((prompt_id, name), output_id)
+        for prompt_id, name, output_id in MatchSlot.objects.filter(
+            match__run=run, output__isnull=False
+        )
+        .values_list("match__prompt_id", "contestant__name", "output_id")
+        .order_by()
+    )
+    for start in range(0, len(rows), CHUNK):
+        part = rows[start : start + CHUNK]
+        prompts = Prompt.objects.filter(pk__in=[r["prompt"] for r in part]).exclude(
+            visibility=Prompt.Visibility.PRIVATE
+        )
+        prompts = {p.pk: p for p in prompts}
+        wanted = [shown.get((r["prompt"], m)) for r in part for m in r["ranking"]]
+        texts = dict(
+            Output.objects.filter(pk__in=[o for o in wanted if o]).values_list("pk", "text")
+        )
+        for row in part:
+            prompt = prompts.get(row["prompt"])
+            outputs = [shown.get((row["prompt"], m)) for m in row["ranking"]]
+            if prompt is None or any(o not in texts for o in outputs):
+                continue  # nothing to train on without the texts
+            k = len(outputs)
+            ranks = [min(i, top if top is not None else k) for i in range(k)]
+            summary.rows += 1
+            summary.verdicts += row["calls"]
+            summary.models.update(row["ranking"])
+            yield {
+                "prompt_id": prompt.external_id,
+                "category": prompt.category,
+                "prompt": prompt.text,
+                "responses": [texts[o] for o in outputs],
+                "models": list(row["ranking"]),
+                "ranks": ranks,
+                "scores": [k - r for r in ranks],
+            }
 
 
 def dataset_card(

@@ -8,7 +8,7 @@
   :class:`RoundRobin`, :class:`FixedAnchor`, :class:`MediocreAnchor` (:mod:`.designs`),
   :class:`SingleElimination`, :class:`Swiss` (:mod:`.tournament`), :class:`Adaptive`
   (:mod:`.adaptive`), :class:`Placement` (one newcomer on an existing board,
-  :mod:`.placement`).
+  :mod:`.placement`), :class:`PRP` (per-prompt PRP sorting of the answers, :mod:`.prp`).
 - :mod:`.power` — prompts needed to detect a win-rate difference against an anchor.
 - :mod:`.simulate` — known-strength worlds and a simulated judge, to compare designs;
   live boards voted on by a pairing policy (:func:`.simulate.simulate_live`).
@@ -22,6 +22,7 @@ from .pairing import POLICIES, draw_pair, expected_information, pair_weights
 from .placement import Placement
 from .plan import Call, Design, Plan, Verdict
 from .power import detectable_difference, prompts_needed, score_variance
+from .prp import PRP
 from .tournament import SingleElimination, Swiss, bracket_order, swiss_pairing
 
 DESIGNS = {
@@ -34,6 +35,7 @@ DESIGNS = {
         Swiss,
         Adaptive,
         Placement,
+        PRP,
     )
 }
 """Design classes by name (the ``design`` field of an EvaluationRun): construct with
@@ -45,6 +47,7 @@ __all__ = [
     "PRIOR",
     "Adaptive",
     "Placement",
+    "PRP",
     "Call",
     "Design",
     "FixedAnchor",

@@ -51,8 +51,9 @@ class JudgeResult:
         return not isinstance(self.verdict, verdicts.ParseFailure)
 
 
-def parse_reply(mode: str, text: str, k: int = 2):
-    """Parse a reply with the parser of the judge's mode (``k`` answers for listwise)."""
+def parse_reply(mode: str, text: str, k: int = 2, criteria: Sequence = ()):
+    """Parse a reply with the parser of the judge's mode (``k`` answers for listwise, the
+    rubric's ``criteria`` (:class:`arena.rubrics.Criterion`) for the rubric modes)."""
     if mode == prompts.PAIRWISE:
         return verdicts.parse_pairwise(text)
     if mode == prompts.PAIRWISE_MTBENCH:
@@ -61,6 +62,10 @@ def parse_reply(mode: str, text: str, k: int = 2):
         return verdicts.parse_ranking(text, k)
     if mode in prompts.SINGLE_MODES:
         return verdicts.parse_score(text, *prompts.score_scale(mode))
+    if mode == prompts.RUBRIC:
+        return verdicts.parse_rubric_pairwise(text, [c.name for c in criteria])
+    if mode == prompts.RUBRIC_SINGLE:
+        return verdicts.parse_rubric_scores(text, {c.name: len(c.levels) for c in criteria})
     raise ValueError(f"unknown judge mode {mode!r}")
 
 
@@ -100,10 +105,13 @@ def build_messages(
     answers: Sequence[str],
     order: Sequence[int] | None = None,
     reference: str | None = None,
+    criteria: Sequence = (),
 ) -> tuple[tuple[int, ...], list[dict]]:
-    """(order, messages) for one match with the config's template."""
+    """(order, messages) for one match with the config's template (and the prompt's rubric
+    criteria, :class:`arena.rubrics.Criterion`, for the rubric modes)."""
     order = tuple(range(len(answers))) if order is None else tuple(int(i) for i in order)
-    return order, prompts.render(config.judge_template, prompt, answers, order, reference)
+    rubric = prompts.rubric_block(criteria) if criteria else None
+    return order, prompts.render(config.judge_template, prompt, answers, order, reference, rubric)
 
 
 def _result(config, order, messages, reply, k) -> JudgeResult:

@@ -8,6 +8,12 @@ the first slot, P = 0.7 at equal quality, and its own family) and ``judge-verbos
 
 ``test``: a few candidates with exact properties (twins of equal quality, no answer
 noise), judges each with one bias, and models that fail in one way each.
+
+``jury``: the demo's twelve candidates and a panel of three noisy jurors of other
+families, each biased its own way (issue 15): ``juror-first`` favours the answer shown
+first and its own family (atlas), ``juror-second`` the answer shown second and long
+answers, ``juror-terse`` short answers and, less, the first slot: their biases differ in
+direction, so a panel dilutes each of them.
 """
 
 from __future__ import annotations
@@ -111,7 +117,39 @@ def test() -> Scenario:
     return Scenario("test", tuple(models), seed=0, answer_noise=0.0)
 
 
-SCENARIOS = {"demo": demo, "test": test}
+JURORS = ("juror-first", "juror-second", "juror-terse")
+
+
+def jury() -> Scenario:
+    """The jury scenario (see the module docstring): no juror is good alone."""
+    candidates = [m for m in demo().models if not m.name.startswith("judge-")]
+    jurors = [
+        SimModel(
+            "juror-first",
+            family="atlas",
+            judge=JudgeBehaviour(
+                discrimination=1.0, position_first=0.70, self_preference=0.6, noise=1.2, tie=0.1
+            ),
+        ),
+        SimModel(
+            "juror-second",
+            family="nimbus",
+            judge=JudgeBehaviour(
+                discrimination=1.0, position_first=0.32, length_bias=0.4, noise=1.2, tie=0.15
+            ),
+        ),
+        SimModel(
+            "juror-terse",
+            family="fjord",
+            judge=JudgeBehaviour(
+                discrimination=1.0, position_first=0.60, length_bias=-0.4, noise=1.2, tie=0.05
+            ),
+        ),
+    ]
+    return Scenario("jury", tuple(candidates + jurors), seed=0, answer_noise=0.4)
+
+
+SCENARIOS = {"demo": demo, "test": test, "jury": jury}
 
 
 def load_scenario(name_or_path: str | Scenario) -> Scenario:

@@ -40,6 +40,16 @@ stretched to 1..N (mean ``1 + (N - 1)/9 (4.5 + 1.5 (d q + ...))``, sd ``0.8 (N -
 Every reply can carry logprobs: the verdict token's ``top_logprobs`` are exactly this
 distribution, so :func:`judges.verdicts.verdict_probabilities` recovers it.
 
+Rubric judges (issue 15): a prompt with a ``<|Rubric|>`` block is judged criterion by
+criterion. An answer's quality on criterion ``c`` is its quality plus a per-(answer,
+criterion) offset ``criterion_sd * z(text, c)``, and the judge's discrimination on it is
+``d * criteria.get(c, 1)`` (:attr:`JudgeBehaviour.criteria`): a judge can be sharp on
+correctness and blind on style. Each criterion's label is drawn as a pairwise verdict with
+every other term unchanged; pointwise rubric grades are the level nearest
+``(L + 1) / 2 + (d_c q_c) (L - 1) / 4`` with a noise of sd 0.6 levels. A rubric drafting
+request (``<|Rubric Draft Request|>``, :data:`judges.prompts.RUBRIC_DRAFT_MARKER`) gets a
+JSON rubric built from the prompt's keywords.
+
 Randomness is a pure function of (scenario seed, model, messages, request seed) when
 ``temperature == 0`` or a ``seed`` is sent (repeat calls agree), and of a per-model call
 counter otherwise (repeats vary).
@@ -60,6 +70,7 @@ from functools import lru_cache
 import numpy as np
 
 from judges import perturbations
+from judges.prompts import RUBRIC_DRAFT_MARKER
 
 # --- scenario ----------------------------------------------------------------------------
 
@@ -97,6 +108,9 @@ class JudgeBehaviour:
     cue_bias : dict
         Logit per perturbation cue found in an answer (``padding``, ``authority``,
         ``model_name``, ``refinement``), e.g. ``{"authority": 0.5}``.
+    criteria : dict
+        Rubric criterion name -> multiplier of ``discrimination`` on that criterion
+        (default 1), e.g. ``{"correctness": 1.5, "style": 0.1}``.
     """
 
     discrimination: float = 1.0
@@ -107,6 +121,7 @@ class JudgeBehaviour:
     noise: float = 0.0
     tie: float = 0.0
     cue_bias: dict = field(default_factory=dict)
+    criteria: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not 0.0 < self.position_first < 1.0:
@@ -179,6 +194,7 @@ class Scenario:
     seed: int = 0
     answer_noise: float = 0.3
     unknown_quality_sd: float = 1.0
+    criterion_sd: float = 0.5
     faults: Faults = field(default_factory=Faults)
     api_key: str | None = None
 
@@ -442,8 +458,15 @@ _ANSWER_PATTERNS = (
 _SINGLE_ANSWER = re.compile(
     r"\[The Start of Assistant's Answer\]\n(.*?)\n\[The End of Assistant's Answer\]", re.S
 )
+_RUBRIC = re.compile(r"<\|Rubric\|>\n(.*?)\n<\|End of Rubric\|>", re.S)
+_RUBRIC_LINE = re.compile(
+    r"^\d+\. ([a-z][a-z0-9_-]*) \(weight [^)]*\):.*\n\s+Levels[^:]*: (.*)$", re.M
+)
 _QUESTION_PATTERNS = (
-    re.compile(r"<\|User Prompt\|>\n(.*?)\n\n(?:<\|The Start of|\Z)", re.S),
+    re.compile(
+        r"<\|User Prompt\|>\n(.*?)\n\n(?:<\|The Start of|<\|Rubric\|>|<\|End of User Prompt\|>|\Z)",
+        re.S,
+    ),
     re.compile(r"\[User Question\]\n(.*?)\n\n\[The Start of", re.S),
     re.compile(r"\[Question\]\n(.*?)\n\n\[The Start of", re.S),
 )
@@ -458,10 +481,11 @@ _REFERENCE = re.compile(
 class JudgeTask:
     """A judge prompt understood: its format, question and answers in presentation order."""
 
-    kind: str  # pairwise | pairwise_mtbench | listwise | single
+    kind: str  # pairwise | pairwise_mtbench | listwise | single | rubric | rubric_single | draft
     question: str
     answers: tuple[str, ...]
     reference: str | None = None
+    criteria: tuple[tuple[str, int], ...] = ()  # rubric: (name, number of levels), in order
     top_rating: int = 10  # single: ratings 1..top_rating
 
 
@@ -476,13 +500,26 @@ def read_judge_prompt(messages) -> JudgeTask | None:
     content = str(user.get("content") or "")
     everything = "\n".join(str(m.get("content") or "") for m in messages)
     question = next((m.group(1) for p in _QUESTION_PATTERNS if (m := p.search(content))), "")
+    if RUBRIC_DRAFT_MARKER in everything:
+        return JudgeTask("draft", question, ())
     reference = _REFERENCE.search(content)
     reference = reference.group(1) if reference else None
     single = _SINGLE_ANSWER.search(content)
+    rubric = _RUBRIC.search(content)
+    if rubric:
+        criteria = tuple(
+            (name, levels.count(" = ")) for name, levels in _RUBRIC_LINE.findall(rubric.group(1))
+        )
+        found = _ANSWER_PATTERNS[0].findall(content)
+        if single:
+            return JudgeTask("rubric_single", question, (single.group(1),), reference, criteria)
+        if len(found) == 2 and [label for label, _ in found] == ["A", "B"]:
+            return JudgeTask("rubric", question, tuple(t for _, t in found), reference, criteria)
+        return None
     if single and ("[[rating]]" in everything or "Rating: [[" in everything):
         scale = _SCALE.search(everything)
         top = int(scale.group(1)) if scale and 2 <= int(scale.group(1)) <= 1000 else 10
-        return JudgeTask("single", question, (single.group(1),), reference, top)
+        return JudgeTask("single", question, (single.group(1),), reference, top_rating=top)
     for pattern in _ANSWER_PATTERNS:
         found = pattern.findall(content)
         if len(found) >= 2:
@@ -646,7 +683,87 @@ class Simulator:
             return _verdict_reply(task, infos, label, dist, rng)
         if task.kind == "listwise":
             return self._rank(judge, task, infos, rng)
+        if task.kind == "rubric":
+            return self._rubric_pairwise(judge, task, infos, rng)
+        if task.kind == "rubric_single":
+            return self._rubric_levels(judge, task, infos[0], rng)
         return self._rate(judge, task, infos[0], rng, task.top_rating)
+
+    def _on_criterion(self, judge: SimModel, info: AnswerInfo, name: str, text: str):
+        """The judge as it judges criterion ``name``, and the answer's quality on it."""
+        offset = rng_for(self.scenario.seed, "criterion", name, text.strip()).standard_normal()
+        b = judge.judge
+        sharpness = float(b.criteria.get(name, 1.0))
+        on_it = replace(judge, judge=replace(b, discrimination=b.discrimination * sharpness))
+        return on_it, replace(info, quality=info.quality + self.scenario.criterion_sd * offset)
+
+    def _rubric_pairwise(self, judge, task, infos, rng) -> Reply:
+        lines = []
+        for name, _ in task.criteria:
+            pair = [
+                self._on_criterion(judge, i, name, t)
+                for i, t in zip(infos, task.answers, strict=True)
+            ]
+            p_a, p_b, p_tie = self.pairwise_probabilities(pair[0][0], [q for _, q in pair], rng)
+            p = p_a / max(p_a + p_b, 1e-12)
+            strong_a, strong_b = p**3, (1.0 - p) ** 3
+            dist = {
+                "A>>B": p_a * strong_a,
+                "A>B": p_a * (1 - strong_a),
+                "A=B": p_tie,
+                "B>A": p_b * (1 - strong_b),
+                "B>>A": p_b * strong_b,
+            }
+            lines.append(f"{name}: [[{_sample(dist, rng)}]]")
+        head = "I compared both answers on each criterion of the rubric in turn.\n\n"
+        return Reply(tokens=tokenize(head + "\n".join(lines)), kind="judge", verdict="rubric")
+
+    def _rubric_levels(self, judge, task, info, rng) -> Reply:
+        lines = []
+        for name, top in task.criteria:
+            on_it, graded = self._on_criterion(judge, info, name, task.answers[0])
+            u = self._utility(on_it, graded, float(rng.standard_normal()))
+            level = (top + 1) / 2 + u * (top - 1) / 4 + 0.6 * float(rng.standard_normal())
+            lines.append(f"{name}: [[{int(min(max(round(level), 1), max(top, 1)))}]]")
+        head = "I placed the answer on each criterion's levels in turn.\n\n"
+        return Reply(tokens=tokenize(head + "\n".join(lines)), kind="judge", verdict="rubric")
+
+    def draft_rubric(self, task: JudgeTask) -> Reply:
+        """A rubric for the question: correctness, helpfulness, clarity, and its topic."""
+        topic = next((k for k in _keywords(task.question) if re.fullmatch(r"[a-z]{3,30}", k)), "")
+        criteria = [
+            {
+                "name": "correctness",
+                "weight": 3,
+                "description": "Is every statement and step right?",
+                "levels": ["wrong", "partly right", "right with slips", "fully right"],
+            },
+            {
+                "name": "helpfulness",
+                "weight": 2,
+                "description": "Does it do what the user asked?",
+                "levels": ["misses the request", "partly answers", "answers it fully"],
+            },
+            {
+                "name": "clarity",
+                "weight": 1,
+                "description": "Is it easy to follow?",
+                "levels": ["confusing", "readable", "clear and well organised"],
+            },
+        ]
+        if topic:
+            criteria.append(
+                {
+                    "name": f"{topic}-coverage"[:40],
+                    "weight": 1,
+                    "description": f"Does it cover what matters about {topic}?",
+                    "levels": ["ignores it", "touches on it", "covers it well"],
+                }
+            )
+        text = "Here is a rubric for this prompt.\n\n" + json.dumps(
+            {"criteria": criteria}, indent=2
+        )
+        return Reply(tokens=tokenize(text), kind="judge", verdict="draft")
 
     def _rank(self, judge, task, infos, rng) -> Reply:
         b = judge.judge
@@ -687,7 +804,7 @@ class Simulator:
         if nonce is None:
             nonce = 0 if temperature == 0 else f"call-{call_index}"
         rng = rng_for(self.scenario.seed, "judge", model.name, _messages_key(messages), nonce)
-        reply = self.judge(model, task, rng)
+        reply = self.draft_rubric(task) if task.kind == "draft" else self.judge(model, task, rng)
         if max_tokens is not None and len(reply.tokens) > max_tokens:
             reply.tokens, reply.finish_reason = reply.tokens[:max_tokens], "length"
             if reply.verdict_index is not None and reply.verdict_index >= max_tokens:

@@ -40,10 +40,12 @@ from judges.events import broadcast_progress
 from judges.judging import judge_config
 from judges.perturbations import PERTURBATIONS
 from judges.runs.dispatch import enqueue_step, ensure_watchdog
+from judges.runs.jury import check_juror, frozen_weights, jury_design, panel_size
 
 RUNNING = EvaluationRun.Status.RUNNING
 MAX_INT = 2**31 - 1  # the largest value of the run's integer columns (and of a parameter)
-PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH)
+# a rubric judge (issue 15) gives a pairwise verdict too: its criteria's weighted total
+PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH, judge_prompts.RUBRIC)
 # Single-score judges run the same designs: each pair's match is asked in both
 # presentations, each call grading the answer shown first (judges.judging).
 RUN_MODES = PAIRWISE_MODES + judge_prompts.SINGLE_MODES
@@ -57,6 +59,7 @@ DESIGN_NAMES = {
     EvaluationRun.Design.SWISS: "swiss",
     EvaluationRun.Design.ADAPTIVE: "adaptive",
     EvaluationRun.Design.PLACEMENT: "placement",
+    EvaluationRun.Design.PRP: "prp",
 }
 
 
@@ -284,15 +287,37 @@ def create_run(
     tag: str = "",
     perturbation: str = "",
     baseline: EvaluationRun | None = None,
+    jurors: list | None = None,
+    jury: dict | None = None,
 ) -> EvaluationRun:
     """Resolve names to rows, check the plain fields and store a pending run (not started).
+
+    A jury run names its ``jurors`` (judges, names or ids; ``judge`` is one of them, the
+    first by default) and its ``jury`` design: ``{"size": jurors per comparison or null
+    for all, "rule": "majority" | "mean" | "weighted", "weights_from": "humans" | "gold"}``
+    (:mod:`judges.runs.jury`).
 
     A perturbation run (``perturbation`` one of :data:`judges.perturbations.PERTURBATIONS`)
     needs its ``baseline``: it judges the same comparisons, changed (see :func:`perturb`).
     Without a ``design``: :func:`default_design` (a perturbation run: its baseline's).
     """
     prompt_set = _resolve_prompt_set(prompt_set)
-    judge = _resolve_judge(judge)
+    panel = None
+    if jurors:
+        panel = [_resolve_judge(j) for j in jurors] if isinstance(jurors, list | tuple) else None
+        if panel is None:
+            raise Refusal("expected a list of judges", field="jurors")
+        judge = _resolve_judge(judge) if judge else panel[0]
+        if not isinstance(jury or {}, dict):
+            raise Refusal("expected an object: size, rule, weights_from", field="jury")
+        unknown = sorted(set(jury or {}) - {"size", "rule", "weights_from"})
+        if unknown:
+            raise Refusal(f"unknown jury field {unknown[0]!r}", field="jury")
+        jury = jury_design(panel, judge, **(jury or {}))
+    elif jury:
+        raise Refusal("a jury design needs its jurors", field="jurors")
+    else:
+        judge = _resolve_judge(judge)
     members = _resolve_contestants(contestants)
     if design is None and baseline is not None:
         design = baseline.design
@@ -321,6 +346,8 @@ def create_run(
             prompt_set, judge, str(design_params.get("newcomer", "")), design_params.get("board")
         )
         design_params.update(frozen)
+    if perturbation and panel:
+        raise Refusal("a perturbation audit judges with one judge, not a jury", field="jurors")
     if perturbation:
         _check_perturbation(perturbation, baseline, design, judge)
     elif baseline is not None:
@@ -338,8 +365,11 @@ def create_run(
         tag=tag,
         perturbation=perturbation,
         baseline=baseline,
+        jury=jury or {},
     )
     run.contestants.set(members)
+    if panel:
+        run.jurors.set(panel)
     return run
 
 
@@ -357,7 +387,8 @@ def _resolve_judge(value) -> Judge:
         return value
     judges = Judge.objects.filter(is_active=True)
     if isinstance(value, int) or str(value).isdigit():
-        found = judges.filter(pk=int(value)).first()
+        # an id past every database's integer range names no judge (and would overflow)
+        found = judges.filter(pk=int(value)).first() if 0 <= int(value) < 2**63 else None
     else:
         # A name may have several versions: the newest one.
         found = judges.filter(name=value).order_by("-created_at", "-id").first()
@@ -414,6 +445,13 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 f"a run needs at least 2 contestants, got {len(contestants)}", field="contestants"
             )
         _check_judge(run.judge)
+        if not run.jury and run.jurors.exists():  # a jury made in the admin: all, majority
+            run.jury = jury_design(list(run.jurors.all()), run.judge)
+        if run.jury:
+            for juror in Judge.objects.filter(pk__in=run.jury["jurors"]):
+                _check_judge(juror)
+                check_juror(juror)
+            run.jury = frozen_weights(run)
         if run.design == EvaluationRun.Design.PLACEMENT and "ratings" not in run.design_params:
             # A run made in the admin: the board is frozen now, before anything is judged.
             _, frozen = placement_setup(
@@ -434,10 +472,16 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 )
             prompt_ids, contestant_ids = baseline.prompt_ids, baseline.contestant_ids
         design = build_design(run, contestant_ids)
+        if getattr(design, "scoring", "") == "probability" and not run.judge.logprobs:
+            raise Refusal(
+                f"scoring by probability reads the judge's logprobs: judge {run.judge.name!r} "
+                "does not ask for them (turn on its logprobs, or use discrete scoring)",
+                field="design_params",
+            )
         both = shows_both_orders(run.judge)
         try:  # the design's own checks (anchor index, screening size ...)
             planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both)
-            planned *= run.repeats
+            planned *= run.repeats * panel_size(run)
             design.start(
                 len(contestant_ids), len(prompt_ids), np.random.default_rng(run.seed), both
             )
@@ -558,7 +602,8 @@ def plan_power(run: EvaluationRun, target: float | None = None) -> RunPower:
             target=float(target),
             both_orders=shows_both_orders(run.judge),
             repeats=run.repeats,
-            budget_calls=run.budget_calls,
+            # a jury's comparison costs one call per juror and gives one verdict
+            budget_calls=None if run.budget_calls is None else run.budget_calls // panel_size(run),
         )
     except (ValueError, TypeError, OverflowError) as exc:
         raise Refusal(str(exc), field="design_params") from None

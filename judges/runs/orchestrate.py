@@ -51,7 +51,9 @@ from arena.ratings.scale import ELO_SCALE
 from judges.events import broadcast_progress
 from judges.judging import run_scope, with_write_retries
 from judges.runs.create import DESIGN_NAMES
+from judges.runs.criteria import criterion_scopes
 from judges.runs.dispatch import dispatch_generation, dispatch_judging, enqueue_step
+from judges.runs.jury import juror_ids, panel
 from judges.runs.lifecycle import fail_run, stalled, step_perturbations, wait_for_baseline
 from judges.runs.replay import ReplayError, replay
 
@@ -193,7 +195,7 @@ def ensure_matches(
     prompts = {p.id: p for p in Prompt.objects.filter(id__in=run.prompt_ids)}
     source = f"run:{run.id}"
     plan_matches: dict[str, tuple[int, int, int]] = {}  # external id -> (prompt, slot0, slot1)
-    call_match: list[tuple[str, str]] = []
+    call_match: list[tuple[str, str, tuple]] = []
     probability: dict[str, float] = {}
     for p, a, b in calls:
         prompt_id, first, second = run.prompt_ids[p], run.contestant_ids[a], run.contestant_ids[b]
@@ -202,7 +204,7 @@ def ensure_matches(
         if drawn and (p, min(a, b), max(a, b)) in drawn:
             probability[external] = drawn[p, min(a, b), max(a, b)]
         shown = vocabulary.IN_ORDER if slot_zero == first else vocabulary.SWAPPED
-        call_match.append((external, shown))
+        call_match.append((external, shown, (p, min(a, b), max(a, b))))
     with transaction.atomic():
         existing = dict(
             Match.objects.filter(run=run, round=round_index).values_list("external_id", "id")
@@ -260,16 +262,21 @@ def ensure_matches(
         )
         _fill_missing_outputs(run, round_index, outputs)
     judged = set(
-        Judgment.objects.filter(match__run=run, match__round=round_index, judge_id=run.judge_id)
-        .values_list("match_id", "presentation", "repeat")
+        Judgment.objects.filter(
+            match__run=run, match__round=round_index, judge_id__in=juror_ids(run)
+        )
+        .values_list("match_id", "presentation", "repeat", "judge_id")
         .order_by()
     )
     pending = []
-    for external, presentation in call_match:
+    for external, presentation, (p, low, high) in call_match:
+        # a jury run: one call per juror of the comparison's panel, naming its judge
+        jurors = panel(run, round_index, p, low, high) if run.jury else [run.judge_id]
         for repeat in range(run.repeats):
-            item = (existing[external], presentation, repeat)
-            if item not in judged:
-                pending.append(item)
+            for judge_id in jurors:
+                item = (existing[external], presentation, repeat, judge_id)
+                if item not in judged:
+                    pending.append(item if run.jury else item[:3])
     return pending
 
 
@@ -309,6 +316,18 @@ def _keep_report(run: EvaluationRun, plan) -> None:
                 }
                 for row in shown[key]
             ]
+    if "prompts" in shown:  # PRP: each finished prompt's ranking, best first
+        shown["prompts"] = [
+            {
+                **row,
+                "prompt": run.prompt_ids[row["prompt"]],
+                "ranking": list(map(name, row["ranking"])),
+            }
+            for row in shown["prompts"]
+        ]
+        shown["best_counts"] = [
+            {**row, "model": name(row["model"])} for row in shown["best_counts"]
+        ]
     if shown != run.design_report:
         EvaluationRun.objects.filter(pk=run.pk).update(design_report=shown)
         run.design_report = shown
@@ -336,6 +355,13 @@ def finish_run(run: EvaluationRun) -> str:
         _give_back_fit_claim(run)
         enqueue_step(run.id, countdown=POLL_SECONDS)
         return "fit taken over"
+    for scope in criterion_scopes(run):  # a rubric run's board per criterion (issue 15)
+        try:
+            services.refit(scope.key, final=True)
+        except Exception:  # the run's own board is fitted: a criterion's must not undo it
+            log.exception(
+                "run %s: the board of criterion %s was not fitted", run.id, scope.criterion
+            )
     with transaction.atomic():  # done, and the runs waiting for it told, or neither
         EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
             status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"
@@ -355,7 +381,8 @@ def _give_back_fit_claim(run: EvaluationRun) -> None:
 def _refresh_judge_boards(run: EvaluationRun) -> None:
     """Boards of this prompt set that include the run's verdicts, if someone follows them."""
     slug = run.prompt_set.slug
-    keys = [BoardScope(slug, by).key for by in ("judges", f"judge:{run.judge_id}", "all")]
+    judge_boards = [f"judge:{judge_id}" for judge_id in juror_ids(run)]  # every juror's
+    keys = [BoardScope(slug, by).key for by in ("judges", *judge_boards, "all")]
     followed = list(BoardState.objects.filter(scope__in=keys).values_list("scope", flat=True))
     if followed:
         services.request_refit(followed)

@@ -19,6 +19,7 @@ from arena.matchmaking import Call, Verdict
 from arena.models import EvaluationRun, Judgment, MatchSlot
 from judges.prompts import SINGLE_MODES
 from judges.runs.create import build_design, shows_both_orders
+from judges.runs.jury import juror_ids, panel_size
 
 # The slot a winner code names (ties and "both bad" name none).
 SLOT_WON = {vocabulary.A: 0, vocabulary.B: 1}
@@ -65,11 +66,16 @@ class StoredVerdicts:
     """A run's stored judgments as arrays keyed by (round, prompt, first, second) in design indices.
 
     ``key = ((round · P + prompt) · N + first) · N + second`` where ``first`` is the model
-    shown first. Each key has up to ``repeats`` judgments; ``score`` is the first-shown
-    model's (1 win, ½ tie or both bad, 0 loss), NaN for a failed call.
+    shown first. Each key has up to ``repeats`` judgments (times the panel's size on a jury
+    run: the design sees the mean of its jurors' scores); ``score`` is the first-shown
+    model's (1 win, ½ tie or both bad, 0 loss), NaN for a failed call. With ``soft`` (a
+    design that scores by probability, PRP's ``scoring="probability"``) it is the judge's
+    probability of the first-shown answer (:func:`soft_scores`) where the judgment has one.
+    A single-score judge's judgment scores the answer it graded against the other answer's
+    grade (:func:`_graded_scores`).
     """
 
-    def __init__(self, run: EvaluationRun):
+    def __init__(self, run: EvaluationRun, soft: bool = False):
         self.n, self.p = len(run.contestant_ids), len(run.prompt_ids)
         contestants = np.asarray(run.contestant_ids)
         prompt_ids = np.asarray(run.prompt_ids)
@@ -84,7 +90,7 @@ class StoredVerdicts:
             dtype=np.int64,
         ).reshape(-1, 3)
         rows = list(
-            Judgment.objects.filter(match__run=run, judge_id=run.judge_id)
+            Judgment.objects.filter(match__run=run, judge_id__in=juror_ids(run))
             .values_list(
                 "match__round",
                 "match_id",
@@ -95,6 +101,7 @@ class StoredVerdicts:
                 "repeat",
                 "score",
                 "probabilities__score",
+                *(("probabilities",) if soft else ()),
             )
             .order_by()
         )
@@ -103,9 +110,8 @@ class StoredVerdicts:
         self.scores = np.zeros(0)
         if not rows:
             return
-        rounds, match_ids, prompt_of, presentation, status, winner, *scores = zip(
-            *rows, strict=True
-        )
+        rounds, match_ids, prompt_of, presentation, status, winner, *rest = zip(*rows, strict=True)
+        repeat, rating, trust, *probabilities = rest
         match_ids = np.asarray(match_ids, np.int64)
         slot_of = {}
         for position in (0, 1):
@@ -132,8 +138,11 @@ class StoredVerdicts:
         )  # -1: a tie, both bad, or no verdict
         ok = np.fromiter((s == Judgment.Status.OK for s in status), bool, len(rows))
         score = np.where(slot_won == -1, 0.5, (slot_won == first_slot).astype(float))
+        if probabilities:  # the judge's probability of the first-shown answer, where stored
+            soft = soft_scores(probabilities[0], first_slot)
+            score = np.where(np.isnan(soft), score, soft)
         if run.judge.mode in SINGLE_MODES:  # the graded answer against the other one's
-            ok, score = _graded_scores(match_ids, presentation, status, *scores)
+            ok, score = _graded_scores(match_ids, presentation, status, repeat, rating, trust)
         self.rounds = np.asarray(rounds, np.int64)
         self.keys = self._key(self.rounds, prompt_i, first_i, second_i)
         self.scores = np.where(ok, score, np.nan)
@@ -193,6 +202,26 @@ def _graded_scores(match_ids, presentation, status, repeat, rating, trust):
     return ok, np.where(mine > other, 1.0, np.where(mine < other, 0.0, 0.5))
 
 
+def soft_scores(probabilities, first_slot: np.ndarray) -> np.ndarray:
+    """The first-shown answer's score from each judgment's verdict probabilities
+    (``Judgment.probabilities["winner"]``, in slot terms): ``P(first) + ½ P(tie)`` over the
+    three's sum; NaN where a judgment has none."""
+    slots = (vocabulary.A, vocabulary.B, vocabulary.TIE)
+    p = np.array(
+        [
+            [float(w.get(k) or 0.0) for k in slots]
+            if isinstance(found, dict) and isinstance(w := found.get("winner"), dict)
+            else [np.nan] * 3
+            for found in probabilities
+        ],
+        dtype=np.float64,
+    ).reshape(-1, 3)
+    total = p.sum(axis=1)
+    first = np.where(np.asarray(first_slot) == 0, p[:, 0], p[:, 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (first + 0.5 * p[:, 2]) / total, np.nan)
+
+
 def _lookup(sorted_ids: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     at = np.searchsorted(sorted_ids, wanted).clip(max=max(len(sorted_ids) - 1, 0))
     if len(sorted_ids) == 0 or np.any(sorted_ids[at] != wanted):
@@ -211,7 +240,7 @@ def replay(run: EvaluationRun) -> RunState:
     )
     if run.perturbation == "swap":
         plan = SwappedPlan(plan)
-    stored = StoredVerdicts(run)
+    stored = StoredVerdicts(run, soft=getattr(design, "scoring", "") == "probability")
     round_index = 0
     while True:
         calls = plan.next_batch()
@@ -221,7 +250,7 @@ def replay(run: EvaluationRun) -> RunState:
                     f"stored judgments in round {int(stored.rounds.max())} after the plan ended"
                 )
             return RunState(plan, round_index, [], True)
-        complete, verdicts = stored.round_results(round_index, calls, run.repeats)
+        complete, verdicts = stored.round_results(round_index, calls, run.repeats * panel_size(run))
         if not complete:
             return RunState(plan, round_index, calls, False)
         plan.observe(verdicts)

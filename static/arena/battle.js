@@ -90,6 +90,9 @@
     }
     $("vote-pair").hidden = battle.k !== 2;
     $("vote-rank").hidden = battle.k === 2;
+    // Optional per-aspect ballots (a 2-way battle): cleared for every battle.
+    for (const r of document.querySelectorAll("#vote-aspects input")) { r.checked = false; r.disabled = false; }
+    if ($("vote-aspects")) $("vote-aspects").hidden = battle.k !== 2;
     $("after-vote").hidden = true;
     $("permalink").hidden = true;
     $("vote-result").textContent = "";
@@ -100,6 +103,10 @@
     if (!battle || voting || !$("after-vote").hidden || battle.ready === false) return;
     voting = true;
     for (const b of document.querySelectorAll("#battle button")) b.disabled = true;
+    if (battle.k === 2 && choice.winner !== undefined) {
+      const aspects = aspectBallots();
+      if (Object.keys(aspects).length) choice = Object.assign({ aspects }, choice);
+    }
     const { ok, status, data } = await post("/api/battles/" + battle.id + "/vote", Object.assign({ idempotency_key: voteKey }, choice));
     voting = false;
     for (const b of document.querySelectorAll("#battle button")) b.disabled = false;
@@ -107,6 +114,16 @@
     reveal(data.reveal, choice, data.withheld);
     // The battle's page, to share it: it exists from the vote on (/battles/<id>/).
     if (data.permalink) { $("permalink").href = data.permalink; $("permalink").hidden = false; }
+  }
+
+  // The aspects the voter answered: {"correctness": "a", ...} (slot terms: A is slot 0).
+  function aspectBallots() {
+    const out = {};
+    for (const set of document.querySelectorAll("#vote-aspects fieldset[data-aspect]")) {
+      const picked = set.querySelector("input:checked");
+      if (picked) out[set.dataset.aspect] = picked.value;
+    }
+    return out;
   }
 
   function reveal(slots, choice, withheld) {
@@ -128,6 +145,7 @@
     $("vote-result").textContent = said;
     $("vote-pair").hidden = true;
     $("vote-rank").hidden = true;
+    for (const r of document.querySelectorAll("#vote-aspects input")) r.disabled = true;
     $("after-vote").hidden = false;
     for (const s of document.querySelectorAll(".answer select, .answer .best")) s.disabled = true;
     $("next-battle").focus();

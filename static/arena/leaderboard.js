@@ -13,8 +13,11 @@
   // Win rate vs the baseline (AlpacaEval): the length-controlled win rate and its standard
   // error in the last column.
   const winrate = method === "winrate";
+  // Human-anchored (a run's board with human labels): the labels per model last.
+  const anchored = method === "anchored";
   const extra = (row) => {
     if (swiss) return fmt(row.p_first, 3);
+    if (anchored) return formatCount(row.human_labels);
     if (winrate) return row.length_controlled_win_rate === null || row.length_controlled_win_rate === undefined ? "" : fmt(row.length_controlled_win_rate, 1) + " ± " + fmt(row.lc_standard_error, 1);
     return row.win_rate === null || row.win_rate === undefined ? "" : fmt(row.win_rate, 3);
   };

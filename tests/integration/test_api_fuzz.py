@@ -142,6 +142,19 @@ FUZZED_FIELDS = {
     "seed": NUMBERS,
     "name": st.text(max_size=300) | st.just("n" * 10_000) | JSON_SCALARS,
     "tag": ANY_TEXT | st.just("t" * 10_000),
+    # a jury run (issue 15): its judges by name or id, and its design
+    "jurors": st.lists(
+        st.sampled_from(["judge-good", "judge-two", "judge-good", "1", "2", str(10**20)])
+        | ANY_TEXT,
+        max_size=4,
+    )
+    | JSON_SCALARS,
+    "jury": st.dictionaries(
+        st.sampled_from(["size", "rule", "weights_from", "quorum"]),
+        st.sampled_from(["majority", "mean", "weighted", "humans", "gold", 1, 2, 3]) | NUMBERS,
+        max_size=3,
+    )
+    | JSON_SCALARS,
 }
 # Each design's own parameters (run.design -> its class's fields).
 DESIGN_PARAMETERS = {
@@ -173,7 +186,9 @@ def run_bodies(draw):
 
 @pytest.fixture
 def runs_api(db, client):
-    make_world("http://127.0.0.1:9/v1", n_models=3, n_prompts=2)
+    _, _, judge = make_world("http://127.0.0.1:9/v1", n_models=3, n_prompts=2)
+    judge.pk, judge.name, judge.model = None, "judge-two", "judge-two"  # a second juror
+    judge.save()
     client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {create_token('fuzz')[1]}"
     return client
 

@@ -18,9 +18,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.core.cache import caches
 from django.db import OperationalError
 from django.db.models import Sum
+from redis.exceptions import ConnectionError as RedisUnavailable
 
+from arena.errors import SERVICE_DOWN
 from arena.models import Judgment
 from judges import judging
 from judges.clients.fake_server import FakeLLMServer
@@ -115,6 +118,34 @@ def test_replies_paid_but_not_stored_are_stored_by_the_next_attempt(started, mon
     assert judged.count() == run.calls_made == len(items)
     assert run.cost == judged.aggregate(c=Sum("cost"))["c"]
     assert run.cost == _price(stats["prompt_tokens"], stats["completion_tokens"])
+
+
+def test_a_batch_pays_nothing_before_the_stash_can_be_read_and_stores_without_it(
+    started, monkeypatch
+):
+    """Redis restarting. Before the calls the stash of paid replies cannot be read: the
+    batch pays nothing and raises the outage for its task to retry. After them it cannot
+    be written (nor cleared): the replies are stored all the same, none failed."""
+    server, run = started
+    items = _items(run)
+    cache = caches["default"]
+
+    def refused(*args, **kwargs):
+        raise RedisUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    with monkeypatch.context() as down:
+        down.setattr(cache, "get_many", refused)
+        with pytest.raises(SERVICE_DOWN):
+            judging.judge_batch(items)
+    assert judge_requests(server)["requests"] == 0
+
+    monkeypatch.setattr(cache, "set_many", refused)
+    monkeypatch.setattr(cache, "delete_many", refused)
+    outcome = judging.judge_batch(items)
+    assert {o.status for o in outcome.outcomes.values()} == {"ok"}
+    assert judge_requests(server)["requests"] == len(items)
+    run.refresh_from_db()
+    assert run.calls_made == len(items) and run.calls_failed == 0
 
 
 def test_calls_that_exhaust_their_retries_come_back_for_the_task_to_retry(

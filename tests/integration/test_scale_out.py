@@ -29,7 +29,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,6 +41,7 @@ from pathlib import Path
 import pytest
 
 from judges.clients.fake_server import FakeLLMServer
+from tests.integration.private_redis import Redis, free_port, wait
 from tests.integration.runs_world import judge_requests, scenario
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,61 +86,6 @@ def _load_stack():
 
 
 STACK = _load_stack()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(predicate, timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-class Redis:
-    """A private redis-server with an append-only file, stopped and started at will."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.port = _free_port()
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [
-            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.directory), "--appendonly", APPENDONLY, "--save", "",
-            "--logfile", str(self.directory / "redis.log"),
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, cwd=self.directory)
-        _wait(self.ping, 20, "redis-server to answer")
-
-    def ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # a clean shutdown: the AOF is flushed
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
 
 
 SEED = r"""
@@ -195,6 +140,8 @@ votes = Judgment.objects.filter(match__origin=Match.Origin.ARENA)
 print(json.dumps({
     "status": run.status, "error": run.error, "planned": run.planned_calls,
     "calls_made": run.calls_made, "calls_failed": run.calls_failed,
+    "failures": sorted(set(Judgment.objects.filter(match__run=run).exclude(
+        status=Judgment.Status.OK).values_list("error", flat=True)))[:5],
     "judgments": Judgment.objects.filter(match__run=run).count(),
     "matches": matches.count(),
     "matches_not_judged_once": list(matches.exclude(n=1).values_list("id", "n")),
@@ -427,18 +374,12 @@ def scratch_database():
 
 @pytest.fixture
 def redis(tmp_path):
-    server = Redis(tmp_path)
+    server = Redis(tmp_path, appendonly=APPENDONLY)
     server.start()
     yield server
     server.stop()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 16 part 4): since the batch judge path merged, a surviving worker can "
-    "die in kombu's reconnect during the Redis restart (_connparams: conninfo is None); "
-    "the run and the votes are checked all the same, the end check of live processes fails",
-)
 def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_connections(
     tmp_path, scratch_database, redis
 ):
@@ -468,7 +409,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
             )
             world = _django(env, SEED, server.base_url, str(N_MODELS), str(N_PROMPTS), VOTE_SET)
             stack = Stack(env, tmp_path)
-            ports = [_free_port(), _free_port()]
+            ports = [free_port(), free_port()]
             urls = [f"http://127.0.0.1:{port}" for port in ports]
             for i, port in enumerate(ports):
                 stack.web(f"web{i}", port)
@@ -476,7 +417,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
             stack.worker("worker1")
             stack.beat()
             for url in urls:
-                _wait(lambda url=url: _port_open(url), 60, f"{url} to serve")
+                wait(lambda url=url: _port_open(url), 60, f"{url} to serve")
 
             started = time.monotonic()
             client = Client(urls)
@@ -496,7 +437,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
             events = []
 
             def event(what: str, share: float, action) -> None:
-                _wait(lambda: progress(share), 90, f"{share:.0%} of the run before {what}")
+                wait(lambda: progress(share), 90, f"{share:.0%} of the run before {what}")
                 votes_before = len(client.recorded)
                 action()
                 events.append((what, votes_before, round(time.monotonic() - started)))
@@ -508,7 +449,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
             def restart_redis():
                 redis.stop()
                 stored = len(client.recorded)  # votes are stored while Redis is down
-                _wait(lambda: len(client.recorded) >= stored + 3, 30, "votes without Redis")
+                wait(lambda: len(client.recorded) >= stored + 3, 30, "votes without Redis")
                 redis.start()
 
             event("restart redis", 0.4, restart_redis)
@@ -525,10 +466,10 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
                 status, run = _get_json(run_url, token)
                 return run if status == 200 and run["status"] != "running" else None
 
-            run = _wait(finished, 120, "the run to finish", poll=0.5)
+            run = wait(finished, 120, "the run to finish", poll=0.5)
             events.append(("run finished", len(client.recorded), round(time.monotonic() - started)))
             votes_at_end = len(client.recorded)
-            _wait(
+            wait(
                 lambda: len(client.recorded) >= votes_at_end + 5 or client.error,
                 30,
                 "votes after the run",
@@ -558,7 +499,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
     assert run["status"] == "done", f"{run}\n{stack.tail()}"
     assert check["status"] == "done"
     assert check["judgments"] == check["planned"] == check["calls_made"] == check["matches"]
-    assert check["calls_failed"] == 0
+    assert check["calls_failed"] == 0, check["failures"]
     assert check["matches_not_judged_once"] == []
     # Every vote the client was told is stored, exactly once, and no other one.
     assert sorted(check["votes"]) == sorted(client.recorded)

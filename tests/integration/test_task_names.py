@@ -2,7 +2,7 @@
 
 from arena import services
 from config.celery import app
-from judges import schedules
+from judges import campaigns, schedules
 from judges.runs import dispatch
 
 
@@ -16,5 +16,7 @@ def test_every_queued_task_name_is_a_registered_task():
         dispatch.GENERATE_OUTPUT,
         dispatch.WATCH_RUNS,
         schedules.START_SCHEDULED_RUN,
+        campaigns.HAND_OUT,
+        campaigns.EXPIRE,
     ]
     assert [name for name in queued if name not in app.tasks] == []

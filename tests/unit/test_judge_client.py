@@ -24,7 +24,7 @@ from judges.clients.simulation import generate_answer, sigmoid
 from llm import openai_compat as oc
 from llm.config import ModelConfig
 from llm.errors import LLMPermanentError, LLMRetriesExhausted, LLMTransientError
-from llm.limits import use_store
+from llm.limits import LocalStore, use_store
 from llm.retry import RetryPolicy
 
 QUESTION = "Explain how photosynthesis works in plants."
@@ -354,6 +354,39 @@ def test_the_sync_wrapper_refuses_a_running_loop(server):
 
     with pytest.raises(RuntimeError, match="running event loop"):
         asyncio.run(inside())
+
+
+class DownStore(LocalStore):
+    """The process's limits, unreachable for the first ``down`` asks (Redis restarting)."""
+
+    def __init__(self, down: float):
+        super().__init__()
+        self.down, self.asks = down, 0
+
+    async def try_acquire_many(self, endpoint, requests, limits, ttl):
+        self.asks += 1
+        if self.asks <= self.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return await super().try_acquire_many(endpoint, requests, limits, ttl)
+
+
+def test_a_call_waits_for_the_limits_store_and_spends_no_retry_on_its_outage(server):
+    store = DownStore(down=3)
+    use_store(store)
+    cfg = config(server, "beta", max_retries=0)
+    reply = run(lambda: oc.complete_with_retry(cfg, [{"role": "user", "content": "hi"}]))
+    assert reply.text and reply.attempts == 1
+    assert store.asks == 4 and server.calls("beta") == 1
+
+
+def test_a_call_fails_as_transient_when_the_limits_store_stays_down(server, monkeypatch):
+    monkeypatch.setattr(oc, "LIMITS_STORE_WAIT_SECONDS", 0.5)
+    use_store(DownStore(down=math.inf))
+    cfg = config(server, "beta")
+    with pytest.raises(LLMTransientError, match="limits' store is unreachable") as caught:
+        run(lambda: oc.complete(cfg, [{"role": "user", "content": "hi"}]))
+    assert caught.value.kind == "limits"
+    assert server.calls("beta") == 0  # never sent without its limits
 
 
 # --- the API key never leaks --------------------------------------------------------------

@@ -234,6 +234,7 @@ def test_designs_are_registered_by_name_and_refuse_bad_parameters():
         "swiss",
         "adaptive",
         "placement",
+        "prp",
     }
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="anchor"):

@@ -66,6 +66,26 @@ class Command(BaseCommand):
             default=[],
             help="Design parameter key=value (repeatable), e.g. anchor=gpt-4 or fraction=0.2.",
         )
+        parser.add_argument(
+            "--jurors",
+            help="A jury run: judges (names or ids), comma-separated; --judge is one of "
+            "them (its presentation orders are the run's).",
+        )
+        parser.add_argument(
+            "--jury-size", type=int, help="Jurors per comparison (default: all of them)."
+        )
+        parser.add_argument(
+            "--jury-rule",
+            default="majority",
+            choices=("majority", "mean", "weighted"),
+            help="How the jury's verdicts are pooled (weighted: by the audit's records).",
+        )
+        parser.add_argument(
+            "--jury-weights",
+            default="humans",
+            choices=("humans", "gold"),
+            help="The weighted rule's records: agreement with humans or gold accuracy.",
+        )
         parser.add_argument("--max-prompts", type=int)
         parser.add_argument("--budget", type=int, dest="budget_calls", help="Most judge calls.")
         parser.add_argument("--repeats", type=int, default=1)
@@ -131,6 +151,7 @@ class Command(BaseCommand):
                     repeats=o["repeats"],
                     seed=o["seed"],
                     tag=o["tag"],
+                    **_jury_options(o),
                 )
                 power = runs.plan_power(run, o["detect"])
                 self.stdout.write(power.summary())
@@ -195,6 +216,10 @@ class Command(BaseCommand):
         snapshot = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
         for row in sorted(snapshot.rows, key=lambda r: -r["rating"]):
             self.stdout.write(f"{row['rank_ub']:>3}  {row['model']:<30} {row['rating']:8.1f}")
+        report = run.design_report
+        if run.design == EvaluationRun.Design.PRP and report.get("best_counts"):
+            best = ", ".join(f"{b['model']} {b['prompts']}" for b in report["best_counts"])
+            self.stdout.write(f"best answer (PRP {report['sorting']}) on its prompts: {best}")
 
     def _placed(self, run) -> None:
         """The board the newcomer was placed on, refitted now with the run's verdicts (one
@@ -211,3 +236,18 @@ class Command(BaseCommand):
                 f"{position:>3}  {row['model']:<30} {row['rating']:8.1f}  "
                 f"[{row.get('ci_lower') or 0:.0f}, {row.get('ci_upper') or 0:.0f}]{mark}"
             )
+
+
+def _jury_options(o) -> dict:
+    """``create_run``'s jury arguments from ``--jurors`` and ``--jury-*`` (none without)."""
+    jurors = [j.strip() for j in (o["jurors"] or "").split(",") if j.strip()]
+    if not jurors:
+        return {}
+    return {
+        "jurors": jurors,
+        "jury": {
+            "size": o["jury_size"],
+            "rule": o["jury_rule"],
+            "weights_from": o["jury_weights"],
+        },
+    }

@@ -6,14 +6,14 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('arena', '0013_judge_max_concurrency'),
+        ('arena', '0018_annotation_campaigns'),
     ]
 
     operations = [
         migrations.AlterField(
             model_name='judge',
             name='mode',
-            field=models.CharField(choices=[('pairwise', 'Pairwise, Arena-Hard labels ([[A>>B]] .. [[B>>A]])'), ('pairwise_mtbench', 'Pairwise, MT-Bench labels ([[A]] / [[B]] / [[C]])'), ('listwise', 'K-wise listwise ranking'), ('single', 'Single-answer score 1-10'), ('single_100', 'Single-answer score 1-100 (TrustJudge)')], default='pairwise', max_length=32),
+            field=models.CharField(choices=[('pairwise', 'Pairwise, Arena-Hard labels ([[A>>B]] .. [[B>>A]])'), ('pairwise_mtbench', 'Pairwise, MT-Bench labels ([[A]] / [[B]] / [[C]])'), ('listwise', 'K-wise listwise ranking'), ('single', 'Single-answer score 1-10'), ('single_100', 'Single-answer score 1-100 (TrustJudge)'), ('rubric', 'Pairwise per rubric criterion, weighted total')], default='pairwise', max_length=32),
         ),
         migrations.AlterField(
             model_name='judgment',
