@@ -39,7 +39,15 @@ from arena.ratings.jury import jury_verdicts
 from arena.ratings.plackett_luce import Rankings
 from arena.ratings.style import StyleVotes
 from arena.rubrics import NAME as CRITERION_NAME
-from arena.vocabulary import WINNERS, slot_zero_first, slot_zero_first_array, winner_codes
+from arena.vocabulary import (
+    A_CODE,
+    B_CODE,
+    TIE_CODE,
+    WINNERS,
+    slot_zero_first,
+    slot_zero_first_array,
+    winner_codes,
+)
 
 # Slot-relative winner code -> outcome relative to the order shown.
 _WHEN_A_FIRST = np.array([FIRST, SECOND, TIE, BOTH_BAD])
@@ -311,7 +319,7 @@ def scope_counts_and_ids(
     if scope.criterion:
         return counts_from_rows(_criterion_rows(scope, exclude_flagged, raw), model_ids)
     if scope.llm_only:
-        rows = _pairwise_rows(scope)
+        rows = concat_rows(_pairwise_rows(scope), _score_pair_rows(scope))
     elif exclude_flagged:
         rows = _grouped_rows(Judgment.objects.in_scope(scope).filter(voter__flagged=False))
     else:
@@ -320,21 +328,26 @@ def scope_counts_and_ids(
     return counts_from_rows(rows, model_ids)
 
 
-def counts_from_rows(rows, model_ids: list[int] | None = None) -> tuple[PairwiseCounts, list[int]]:
-    """Row arrays (below) as rating-engine counts, and the contestant id of each model."""
+def counts_from_rows(
+    rows, model_ids: list[int] | None = None, amount=None
+) -> tuple[PairwiseCounts, list[int]]:
+    """Row arrays (below) as rating-engine counts, and the contestant id of each model.
+    ``amount`` is each row's likelihood weight (1 each by default; soft outcomes: a
+    fraction, :func:`scope_soft_counts`)."""
     if rows is None:
         rows = tuple(np.zeros(0, np.int64) for _ in range(6))
+    amount = np.ones(len(rows[0])) if amount is None else np.asarray(amount, np.float64)
     unit, a_ids, b_ids, code, a_first, mult = rows
     if model_ids is not None:
         keep = np.isin(a_ids, model_ids) & np.isin(b_ids, model_ids)
         unit, a_ids, b_ids, code, a_first, mult = (x[keep] for x in rows)
+        amount = amount[keep]
         _, unit = np.unique(unit, return_inverse=True)
     models, ids, index = _model_index(np.concatenate([a_ids, b_ids]), model_ids)
     a, b = index(a_ids), index(b_ids)
     first, second = np.where(a_first, a, b), np.where(a_first, b, a)
     outcome = np.where(a_first, _WHEN_A_FIRST[code], _WHEN_B_FIRST[code])
-    ones = np.ones(len(unit))
-    counts = counts_from_arrays(models, unit.ravel(), first, second, outcome, ones, ones, mult)
+    counts = counts_from_arrays(models, unit.ravel(), first, second, outcome, amount, amount, mult)
     return counts, ids
 
 
@@ -391,10 +404,8 @@ def _pairwise_rows(scope: BoardScope, judgments=None, winner: str = "winner"):
     """LLM verdicts one per row (both orders of a comparison one unit); ``judgments`` and
     ``winner`` as :func:`_criterion_rows` gives them, else the scope's overall verdicts (a
     jury run's board: its jurors' verdicts pooled, :func:`_jury_rows`)."""
-    if judgments is None and scope.run_id is not None:
-        jury = EvaluationRun.objects.filter(pk=scope.run_id).values_list("jury", flat=True).first()
-        if jury:
-            return _jury_rows(scope, jury)
+    if judgments is None and (jury := _run_jury(scope)):
+        return _jury_rows(scope, jury)
     judgments = Judgment.objects.in_scope(scope) if judgments is None else judgments
     rows = list(
         judgments.with_slots(models_only=True)
@@ -424,6 +435,139 @@ def _pairwise_rows(scope: BoardScope, judgments=None, winner: str = "winner"):
         slot_zero_first_array(orders),
         np.asarray(weights, np.int64),
     )
+
+
+def _score_pair_rows(scope: BoardScope):
+    """Single-score judges' verdicts on pairs (TrustJudge's pointwise runs): a match whose
+    two answers a judge graded (slot 0 shown first, and slot 1) in the same repeat is a
+    comparison won by the higher score, a tie when equal. The score is the
+    distribution-sensitive one (``probabilities["score"]``) when the judgment has it, else
+    the rating as written. One bootstrap unit per (match, judge, repeat)."""
+    rows = list(
+        Judgment.objects.in_scope(scope, kind=Judgment.Kind.SCORE)
+        .filter(judge__isnull=False)
+        .with_slots(models_only=True)
+        .values_list(
+            "match_id",
+            "judge_id",
+            "repeat",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "presentation",
+            "score",
+            "probabilities",
+        )
+        .order_by()
+    )
+    graded: dict[tuple, list] = {}
+    for match_id, judge_id, repeat, a_id, b_id, shown, score, probabilities in rows:
+        if a_id is None or b_id is None:
+            continue
+        trust = (probabilities or {}).get("score") if isinstance(probabilities, dict) else None
+        value = float(trust if trust is not None else score)
+        pair = graded.setdefault((match_id, judge_id, repeat), [a_id, b_id, None, None])
+        pair[2 if slot_zero_first(shown) else 3] = value
+    done = [(key, p) for key, p in graded.items() if p[2] is not None and p[3] is not None]
+    if not done:
+        return None
+    keys, pairs = zip(*done, strict=True)
+    match_ids, judge_ids, repeats = zip(*keys, strict=True)
+    a_ids, b_ids, s0, s1 = (np.asarray(c) for c in zip(*pairs, strict=True))
+    s0, s1 = s0.astype(np.float64), s1.astype(np.float64)
+    code = np.where(s0 > s1, A_CODE, np.where(s0 < s1, B_CODE, TIE_CODE))
+    return (
+        _comparison_units(match_ids, judge_ids, [None] * len(done), repeats),
+        a_ids.astype(np.int64),
+        b_ids.astype(np.int64),
+        code.astype(np.int64),
+        np.ones(len(done), bool),
+        np.ones(len(done), np.int64),
+    )
+
+
+def scope_soft_counts(scope: BoardScope) -> PairwiseCounts | None:
+    """An LLM board's pairwise verdicts as soft outcomes (TrustJudge): a verdict whose
+    judge gave ``P(a)``, ``P(b)``, ``P(tie)`` (``Judgment.probabilities["winner"]``,
+    logprobs) counts ``p = (P(a) + P(tie)/2) / (P(a) + P(b) + P(tie))`` for slot 0 and
+    ``1 - p`` for slot 1 (:func:`arena.ratings.counts.soft_outcome_counts`); a verdict
+    without them counts as written (ties half). None when no verdict of the board has
+    probabilities (the option would be the BT board again).
+
+    A jury run's board counts one verdict per call (:func:`_jury_rows`): here each juror's
+    soft outcome on it weighs ``1 / jurors on the call``, so the call counts the mean of
+    its jurors' probabilities (the likelihood is linear in the weights), one bootstrap
+    unit per match."""
+    if not scope.llm_only or scope.criterion:
+        return None
+    judgments = Judgment.objects.in_scope(scope)
+    jury = _run_jury(scope)
+    if jury:
+        judgments = judgments.filter(judge_id__in=jury["jurors"])
+    rows = list(
+        judgments.with_slots(models_only=True)
+        .values_list(
+            "match_id",
+            "judge_id",
+            "voter_id",
+            "repeat",
+            "s0__contestant_id",
+            "s1__contestant_id",
+            "winner",
+            "presentation",
+            "weight",
+            "probabilities__winner__a",  # three numbers, not the stored dict
+            "probabilities__winner__b",
+            "probabilities__winner__tie",
+        )
+        .order_by()
+    )
+    if not rows:
+        return None
+    match_ids, judge_ids, voter_ids, repeats, a_ids, b_ids, winners, orders, weights, *p = zip(
+        *rows, strict=True
+    )
+    pa, pb, pt = (_numbers(column) for column in p)
+    total = pa + pb + pt
+    soft = np.isfinite(total) & (total > 0)
+    if not soft.any():
+        return None
+    hard = np.array([1.0, 0.0, 0.5, 0.5])[winner_codes(np.asarray(winners, dtype=object))]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_a = np.where(soft, (pa + 0.5 * pt) / total, hard)
+    n = len(rows)
+    unit = _comparison_units(match_ids, judge_ids, voter_ids, repeats)
+    share = np.ones(n)
+    if jury:
+        a_first = slot_zero_first_array(orders)
+        call = np.unique(
+            np.stack([np.asarray(match_ids, np.int64), a_first, np.asarray(repeats, np.int64)]),
+            axis=1,
+            return_inverse=True,
+        )[1].ravel()
+        share = 1.0 / np.bincount(call)[call]
+        unit = np.unique(np.asarray(match_ids, np.int64), return_inverse=True)[1].ravel()
+    both = (
+        np.concatenate([unit, unit]),
+        np.tile(np.asarray(a_ids, np.int64), 2),
+        np.tile(np.asarray(b_ids, np.int64), 2),
+        np.r_[np.full(n, A_CODE), np.full(n, B_CODE)].astype(np.int64),
+        np.tile(slot_zero_first_array(orders), 2),
+        np.tile(np.asarray(weights, np.int64), 2),
+    )
+    return counts_from_rows(both, amount=np.r_[p_a * share, (1 - p_a) * share])[0]
+
+
+def _numbers(values) -> np.ndarray:
+    """A column of JSON numbers (None where missing) as floats, NaN for None."""
+    return np.asarray([np.nan if v is None else float(v) for v in values], np.float64)
+
+
+def _run_jury(scope: BoardScope) -> dict:
+    """The jury of a run's board (``run:<id>``), else {}."""
+    if scope.run_id is None:
+        return {}
+    jury = EvaluationRun.objects.filter(pk=scope.run_id).values_list("jury", flat=True).first()
+    return jury or {}
 
 
 def _criterion_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = False):

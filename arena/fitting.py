@@ -17,6 +17,7 @@ from arena.boards import (
     scope_counts,
     scope_judge_verdicts,
     scope_rankings,
+    scope_soft_counts,
     scope_style_votes,
     scope_verdict_records,
     scope_vote_tally,
@@ -32,7 +33,7 @@ from arena.ratings.winrate import infer_baseline, winrate_leaderboard
 
 # The board options fitted beside the board's own fit (``FittedBoard.options``): beside
 # Bradley-Terry, or beside Plackett-Luce on a board of K-wise rankings only (then "bt").
-OPTION_METHODS = ("elo", "swiss", "winrate", "anchored", "judge-effects", "bt")
+OPTION_METHODS = ("elo", "swiss", "winrate", "anchored", "judge-effects", "soft", "bt")
 PAIRS_OF_RANKINGS = "Bradley-Terry on the pairs each K-wise ranking orders (ties half)"
 
 
@@ -77,7 +78,9 @@ def fit_scope(
     control, its options: the online Elo (K-factor ``elo_k``, the votes replayed in the
     order cast, continuing ``elo_state``, the last board's: :func:`board_elo`) and the
     Swiss standings (``swiss_tournaments`` simulated tournaments), and on a run's board
-    with human labels the human-anchored standings (:func:`arena.anchoring.anchored_option`)."""
+    with human labels the human-anchored standings (:func:`arena.anchoring.anchored_option`),
+    and where LLM verdicts carry verdict probabilities the soft-outcome standings
+    (:func:`arena.boards.scope_soft_counts`, TrustJudge)."""
     options = {}
     if scope.style_control:
         try:
@@ -113,6 +116,12 @@ def fit_scope(
                 options["anchored"] = anchored
             if scope.llm_only:
                 options["judge-effects"] = board_judge_effects(scope)
+            soft = scope_soft_counts(scope)
+            if soft is not None:  # TrustJudge: the judges' verdict probabilities as soft outcomes
+                soft_board = leaderboard(
+                    soft, bootstrap=bootstrap, seed=seed, anchor=_usable(anchor, soft.models)
+                ).as_dict()
+                options["soft"] = _option({**soft_board, "method": "soft", "value": "rating"})
         if rankings is not None:
             options["bt"] = _option(pairs)
     notes = list(board["notes"])

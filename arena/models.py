@@ -339,6 +339,7 @@ class Judge(models.Model):
         PAIRWISE_MTBENCH = "pairwise_mtbench", "Pairwise, MT-Bench labels ([[A]] / [[B]] / [[C]])"
         LISTWISE = "listwise", "K-wise listwise ranking"
         SINGLE = "single", "Single-answer score 1-10"
+        SINGLE_100 = "single_100", "Single-answer score 1-100 (TrustJudge)"
         # issue 15: one pairwise verdict per criterion of the prompt's rubric (arena.rubrics)
         RUBRIC = "rubric", "Pairwise per rubric criterion, weighted total"
 
@@ -743,7 +744,11 @@ class Judgment(models.Model):
     ranking = models.JSONField(
         null=True, blank=True, help_text="K-wise: rank per slot, 1 = best; ties share a rank."
     )
-    score = models.FloatField(null=True, blank=True, help_text="Single-answer grade of slot 0.")
+    score = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Single-answer grade of the slot shown first (slot 0 in slot order).",
+    )
     criteria = models.JSONField(
         null=True,
         blank=True,

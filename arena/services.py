@@ -52,7 +52,7 @@ def latest_snapshot(
 
 # The standings a leaderboard endpoint answers: Bradley-Terry (the snapshot's own rows) or
 # one of the options fitted beside it (LeaderboardSnapshot.options).
-BoardMethod = Literal["bt", "elo", "swiss", "winrate", "anchored", "judge-effects", "pl"]
+BoardMethod = Literal["bt", "elo", "swiss", "winrate", "anchored", "judge-effects", "soft", "pl"]
 BOARD_METHODS: tuple[str, ...] = get_args(BoardMethod)
 
 
@@ -111,6 +111,8 @@ def _option_of(snapshot, method: str) -> dict:
             why = "win rates need a baseline, one model in every comparison"
         elif method == "anchored":
             why = "human-anchored standings need a run's board and human labels on its matches"
+        elif method == "soft" and "|crit=" not in snapshot.scope:
+            why = "soft outcomes need LLM verdicts with probabilities (a judge with logprobs)"
         elif method == "pl":
             why = "Plackett-Luce fits a board of K-wise rankings only"
         else:

@@ -50,6 +50,9 @@ Goal: the jury's τ above its best juror's, its first-slot bias below every juro
 PRP sorting (issue 14 part 2, :mod:`bench._prp`, pure numpy): every prompt's answers
 sorted by PRP allpair, heapsort and sliding window on section 1's worlds; calls per prompt
 against N log2 N and top-1 accuracy. Goal: ≤ 2 N log2 N calls per prompt (``goal PRP``).
+TrustJudge (issue 14 part 3, :mod:`bench._trustjudge`): discrete verdicts against
+TrustJudge's distribution-sensitive scores and likelihood-aware aggregation on the
+simulated noisy judge; ``goal TrustJudge: ... MET`` / ``NOT MET``.
 
 Section 2 (:mod:`bench.judging_pipeline`, skipped when PostgreSQL or Redis is not
 reachable): judge calls per second through the real pipeline (Celery worker processes,
@@ -75,6 +78,7 @@ sys.path.insert(0, str(ROOT))
 import _human_anchored  # noqa: E402  (bench/_human_anchored.py: issue 20)
 import _jury  # noqa: E402  (bench/_jury.py: issue 15's juries)
 import _kwise  # noqa: E402  (bench/_kwise.py, this directory: issue 14's K-wise rows)
+import _trustjudge  # noqa: E402  (bench/_trustjudge.py, this directory)
 import judging_pipeline  # noqa: E402  (bench/judging_pipeline.py, this directory)
 from _prp import prp_section  # noqa: E402  (bench/_prp.py: issue 14's PRP sorting)
 
@@ -328,6 +332,8 @@ def parse_args(argv=None):
     _jury.add_arguments(parser)
     judging_pipeline.add_arguments(parser)
     _human_anchored.add_arguments(parser)
+    _trustjudge.add_arguments(parser)
+    parser.add_argument("--only-trustjudge", action="store_true", help="issue 14's TrustJudge rows")
     return parser.parse_args(argv)
 
 
@@ -348,6 +354,9 @@ def pipeline_section(args) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.only_trustjudge:
+        _trustjudge.trustjudge_section(args)
+        return
     if args.only_adaptive or args.only_jury:
         (adaptive_section if args.only_adaptive else _jury.jury_section)(args)
         return
@@ -358,6 +367,7 @@ def main(argv=None) -> None:
     placement_section(args)
     _human_anchored.section(args)
     _jury.jury_section(args)
+    _trustjudge.trustjudge_section(args)
     if not args.no_pipeline:
         pipeline_section(args)
     adaptive_section(args)

@@ -60,7 +60,7 @@ class AnswerIn(Schema):
     best: StrictInt | None = None  # the index of the best answer shown
 
 
-class AnswerOut(Schema):
+class LabelRecordedOut(Schema):
     recorded: bool
 
 
@@ -144,7 +144,7 @@ def next_item(request, campaign_id: int):
 @router.post(
     "/assignments/{assignment_id}/answer",
     response={
-        200: AnswerOut,
+        200: LabelRecordedOut,
         **{status: Problem for status in (400, 401, 403, 404, 409, 410, 422)},
     },
     summary="Answer an item of your queue",

@@ -29,6 +29,17 @@ batch's next attempt stores it instead of calling again. Only the calls still in
 at a kill are paid twice. The stash is insurance, best effort: with the cache down a reply
 is stored all the same (uninsured meanwhile); a stash that cannot be read before the calls
 raises the outage (nothing paid), and the task tries the batch again later.
+
+A single-score judge (``single``, ``single_100``: TrustJudge's pointwise runs) grades one
+answer per call: a pair's match is asked in both presentations, and each call shows the
+judge only the answer shown first, so it grades that slot. Its messages hold only that
+answer, so every pair with the same answer to the same prompt has the same content key
+and the answer is paid for once. The judgment is a ``score`` judgment: ``score`` the
+rating as written, ``probabilities["score"]`` TrustJudge's distribution-sensitive score
+(:func:`judges.audit_metrics.trustjudge.distribution_score`) when the endpoint returned
+logprobs. A pairwise reply with token logprobs but no verdict probabilities keeps the
+reply's ``perplexity`` (TrustJudge's fallback for ties). A jury sits no single-score
+judge (:func:`judges.runs.jury.check_juror`).
 """
 
 from __future__ import annotations
@@ -62,11 +73,12 @@ from arena.models import (
     Rubric,
 )
 from judges import perturbations, prompts
+from judges.audit_metrics.trustjudge import distribution_score, perplexity
 from judges.clients.config import JudgeConfig
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
 from judges.events import broadcast_progress
 from judges.listwise import LABELS, first_ranking, first_token_probabilities
-from judges.verdicts import ParseFailure, SlotRubricVerdict, to_slots
+from judges.verdicts import ParseFailure, Score, SlotRubricVerdict, to_slots
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
 from llm.openai_compat import complete_each_sync, complete_sync
@@ -350,18 +362,35 @@ def _failure(reason: str) -> dict:
 
 def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...], criteria=()) -> dict:
     verdict = parse_reply(config.mode, reply.text, len(order), criteria=criteria)
+    found = reply_probabilities(config.mode, reply)
+    single = config.mode in prompts.SINGLE_MODES
     fields = {
+        "kind": Judgment.Kind.SCORE if single else Judgment.Kind.PAIRWISE,
         "raw_text": reply.text,
         "latency_ms": round(reply.latency_ms),
         "prompt_tokens": reply.prompt_tokens,
         "completion_tokens": reply.completion_tokens,
         "cost": Decimal(str(round(reply.cost, 6))),
-        "probabilities": _probabilities(reply_probabilities(config.mode, reply), order),
+        "probabilities": _score_probabilities(found, config.mode)
+        if single
+        else _probabilities(found, order),
     }
     if config.mode == prompts.LISTWISE:
-        return _ranking_values(fields, reply, verdict, order)
+        return _ranking_values({**fields, "kind": Judgment.Kind.RANKING}, reply, verdict, order)
+    if fields["probabilities"] is None and reply.logprobs:  # TrustJudge's fallback
+        fields["probabilities"] = {"perplexity": perplexity([t.logprob for t in reply.logprobs])}
     if isinstance(verdict, ParseFailure):
-        return _parse_failed(fields, reply, verdict)
+        reason = verdict.reason
+        if reply.finish_reason == "length":
+            reason += " (the reply was cut off at max_tokens)"
+        return {**fields, "status": Judgment.Status.PARSE_FAILED, "error": reason}
+    if isinstance(verdict, Score):
+        return {
+            **fields,
+            "status": Judgment.Status.OK,
+            "score": verdict.value,
+            "verdict_label": verdict.label,
+        }
     slot = to_slots(verdict, order)
     if isinstance(slot, SlotRubricVerdict):
         return {**fields, "status": Judgment.Status.OK, **_rubric_total(slot, criteria)}
@@ -439,10 +468,24 @@ def _probabilities(found, order: tuple[int, ...]) -> dict | None:
     }
 
 
+def _score_probabilities(found, mode: str) -> dict | None:
+    """A rating's label probabilities and its distribution-sensitive score."""
+    if found is None:
+        return None
+    low, high = prompts.score_scale(mode)
+    return {
+        "labels": found.by_label,
+        "score": distribution_score(found.by_label, low, high),
+        "coverage": found.coverage,
+    }
+
+
 def _copy(cached: Judgment) -> dict:
     """An identical earlier call's verdict, reused: not paid again (cost 0)."""
     return {
         "status": Judgment.Status.OK,
+        "kind": cached.kind,
+        "score": cached.score,
         "winner": cached.winner,
         "strength": cached.strength,
         "verdict_label": cached.verdict_label,
@@ -480,12 +523,21 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
         if run.perturbation:
             prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
         order = vocabulary.parse_presentation(call.item[1])
-        call.order, call.messages = build_messages(
-            config, prompt_text, answers, order, reference, call.criteria
-        )
+        if config.mode in prompts.SINGLE_MODES:  # grade the answer shown first, alone
+            _, call.messages = build_messages(
+                config, prompt_text, [answers[order[0]]], None, reference
+            )
+            call.order = order
+        else:
+            call.order, call.messages = build_messages(
+                config, prompt_text, answers, order, reference, call.criteria
+            )
         call.key = request_key(config, call.messages, call.item[2])
     later = [c for c in calls if c.match.round and not c.problem]
     if not later:
+        return
+    if config.mode in prompts.SINGLE_MODES:
+        _fresh_grades_for_asked_pairs(run, config, later)
         return
     # The design asks a call of an earlier round again (adaptive designs re-ask a pair's
     # prompts once they have used them all): a fresh sample, not a copy of the earlier
@@ -497,6 +549,23 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
         earlier[key] = min(round_index, earlier.get(key, round_index))
     for call in later:
         if earlier.get(call.key, call.match.round) < call.match.round:
+            call.key = request_key(config, call.messages, f"{call.item[2]}@round{call.match.round}")
+
+
+def _fresh_grades_for_asked_pairs(run, config: JudgeConfig, later: list[_Call]) -> None:
+    """A single-score judge's grade is of one answer, so a copy serves every pair the
+    answer is in, in any round; only a comparison (prompt and pair: the match's external
+    id without its round) that an earlier round asked already gets fresh grades, which
+    the replay and the fit would otherwise count twice."""
+    first_round: dict[str, int] = {}
+    for external, round_index in Match.objects.filter(
+        run_id=run.id, round__lt=max(c.match.round for c in later)
+    ).values_list("external_id", "round"):
+        comparison = external.split(":", 1)[-1]
+        first_round[comparison] = min(round_index, first_round.get(comparison, round_index))
+    for call in later:
+        comparison = call.match.external_id.split(":", 1)[-1]
+        if first_round.get(comparison, call.match.round) < call.match.round:
             call.key = request_key(config, call.messages, f"{call.item[2]}@round{call.match.round}")
 
 
@@ -536,14 +605,20 @@ def _judgment(run, call: _Call, values: dict, now) -> Judgment:
     return Judgment(
         match=call.match,
         judge_id=item_judge(call.item, run),
-        kind=(
-            Judgment.Kind.RANKING if run.judge.mode == prompts.LISTWISE else Judgment.Kind.PAIRWISE
-        ),
+        kind=values.get("kind") or _kind_of(run.judge),
         presentation=presentation,
         repeat=repeat,
         voted_at=now,
-        **{"content_key": call.key, **values},
+        **{"content_key": call.key, **{k: v for k, v in values.items() if k != "kind"}},
     )
+
+
+def _kind_of(judge: Judge) -> str:
+    """The kind of judgment a judge's calls store (a failed call's too)."""
+    if judge.mode == prompts.LISTWISE:
+        return Judgment.Kind.RANKING
+    single = judge.mode in prompts.SINGLE_MODES
+    return Judgment.Kind.SCORE if single else Judgment.Kind.PAIRWISE
 
 
 def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
@@ -563,7 +638,7 @@ def _store_chunk(run, rows, outcome: BatchOutcome) -> None:
         _announce(run, board_changed=fresh_ok)
 
 
-def _with_write_retries(write, attempts: int = 12):
+def with_write_retries(write, attempts: int = 12):
     """Run a short write transaction, retrying a locked database (SQLite) or a lost
     connection (PostgreSQL restarted) in-process.
 
@@ -580,6 +655,9 @@ def _with_write_retries(write, attempts: int = 12):
             connection.close_if_unusable_or_obsolete()
             time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
     raise AssertionError("unreachable")
+
+
+_with_write_retries = with_write_retries  # the judge path's (tests replace it)
 
 
 def _write_chunk(run, rows) -> list[int | None]:

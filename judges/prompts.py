@@ -33,14 +33,17 @@ PAIRWISE = "pairwise"
 PAIRWISE_MTBENCH = "pairwise_mtbench"
 LISTWISE = "listwise"
 SINGLE = "single"
+SINGLE_100 = "single_100"  # TrustJudge's fine-grained scale
 RUBRIC = "rubric"  # pairwise, one verdict per criterion of the prompt's rubric
 RUBRIC_SINGLE = "rubric_single"  # pointwise, one level per criterion of the rubric
-MODES = (PAIRWISE, PAIRWISE_MTBENCH, LISTWISE, SINGLE, RUBRIC, RUBRIC_SINGLE)
+MODES = (PAIRWISE, PAIRWISE_MTBENCH, LISTWISE, SINGLE, SINGLE_100, RUBRIC, RUBRIC_SINGLE)
+SINGLE_MODES = (SINGLE, SINGLE_100)
 RUBRIC_MODES = (RUBRIC, RUBRIC_SINGLE)
 
 ARENA_HARD_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 MTBENCH_LABELS = ("A", "B", "C")
 SCORE_RANGE = (1, 10)
+SCORE_RANGES = {SINGLE: SCORE_RANGE, SINGLE_100: (1, 100)}
 MAX_LISTWISE = 26
 
 PLACEHOLDERS = (
@@ -252,6 +255,26 @@ MTBENCH_SINGLE = JudgeTemplate(
     source="lm-sys/FastChat fastchat/llm_judge/data/judge_prompts.jsonl single-v1, single-math-v1",
 )
 
+# TrustJudge's fine-grained single-answer scale (arXiv:2509.21117): MT-Bench's single-v1
+# wording on a 1-100 scale, so that the rating token's distribution keeps more information.
+MTBENCH_SINGLE_100_USER = MTBENCH_SINGLE_USER.replace(
+    "scale of 1 to 10", "scale of 1 to 100"
+).replace("Rating: [[5]]", "Rating: [[50]]")
+MTBENCH_SINGLE_100_MATH_USER = MTBENCH_SINGLE_MATH_USER.replace(
+    "scale of 1 to 10", "scale of 1 to 100"
+).replace("Rating: [[5]]", "Rating: [[50]]")
+
+MTBENCH_SINGLE_100 = JudgeTemplate(
+    name="single-100-v1",
+    mode=SINGLE_100,
+    system="You are a helpful assistant.",
+    user=MTBENCH_SINGLE_100_USER,
+    system_with_reference="You are a helpful assistant.",
+    user_with_reference=MTBENCH_SINGLE_100_MATH_USER,
+    labels=tuple(str(i) for i in range(1, 101)),
+    source="MT-Bench single-v1 wording on TrustJudge's 1-100 scale (arXiv:2509.21117)",
+)
+
 # --- K-wise listwise ranking (ours, Arena-Hard wording) ---------------------------------
 
 LISTWISE_SYSTEM = (
@@ -420,6 +443,7 @@ TEMPLATES: dict[str, JudgeTemplate] = {
         ARENA_HARD,
         MTBENCH_PAIR,
         MTBENCH_SINGLE,
+        MTBENCH_SINGLE_100,
         LISTWISE_RANKING,
         RUBRIC_PAIRWISE,
         RUBRIC_POINTWISE,
@@ -430,9 +454,15 @@ DEFAULT_FOR_MODE: dict[str, JudgeTemplate] = {
     PAIRWISE_MTBENCH: MTBENCH_PAIR,
     LISTWISE: LISTWISE_RANKING,
     SINGLE: MTBENCH_SINGLE,
+    SINGLE_100: MTBENCH_SINGLE_100,
     RUBRIC: RUBRIC_PAIRWISE,
     RUBRIC_SINGLE: RUBRIC_POINTWISE,
 }
+
+
+def score_scale(mode: str) -> tuple[int, int]:
+    """The (lowest, highest) rating of a single-answer mode."""
+    return SCORE_RANGES[mode]
 
 
 def answer_label(position: int) -> str:
@@ -553,7 +583,7 @@ def render(
         raise ValueError(f"template {tpl.name!r} ({tpl.mode}) needs the prompt's rubric")
     values = {"question": prompt, "k": str(len(shown)), "reference": reference or ""}
     values["rubric"] = rubric or ""
-    if tpl.mode in (SINGLE, RUBRIC_SINGLE):
+    if tpl.mode in (*SINGLE_MODES, RUBRIC_SINGLE):
         values["answer"] = shown[0]
     elif tpl.mode == LISTWISE:
         values["answers"] = "\n\n".join(
@@ -571,6 +601,7 @@ def render(
 def _check_count(tpl: JudgeTemplate, n: int) -> None:
     expected = {
         SINGLE: (1, 1),
+        SINGLE_100: (1, 1),
         RUBRIC_SINGLE: (1, 1),
         PAIRWISE: (2, 2),
         PAIRWISE_MTBENCH: (2, 2),

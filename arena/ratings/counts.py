@@ -212,6 +212,32 @@ def _validate(counts: PairwiseCounts) -> None:
 # -- from importer records --------------------------------------------------------------
 
 
+def soft_outcome_counts(
+    models: Sequence[str], first, second, p_first, weight=None
+) -> PairwiseCounts:
+    """Counts of soft outcomes: a verdict that the first model wins with probability ``p``
+    counts ``p`` as a win of the first and ``1 - p`` as a win of the second (TrustJudge's
+    likelihood-aware verdicts, a judge's verdict probabilities), times its ``weight``.
+
+    The BT likelihood is linear in the cell weights, so a fit of these counts is the fit
+    of the same verdicts with weights ``p`` and ``1 - p``; verdicts with ``p`` in {0, 1}
+    are hard verdicts. Fractional cells need explicit bootstrap units
+    (:meth:`PairwiseCounts.unit_types` refuses them).
+    """
+    p = np.asarray(p_first, np.float64)
+    if np.any((p < 0) | (p > 1)) or not np.all(np.isfinite(p)):
+        raise ValueError("p_first: probabilities must be finite and in [0, 1]")
+    w = np.ones_like(p) if weight is None else np.asarray(weight, np.float64)
+    first, second = np.asarray(first, np.intp), np.asarray(second, np.intp)
+    return PairwiseCounts.from_cells(
+        models,
+        np.concatenate([first, first]),
+        np.concatenate([second, second]),
+        np.concatenate([np.full(p.size, FIRST), np.full(p.size, SECOND)]),
+        np.concatenate([w * p, w * (1 - p)]),
+    )
+
+
 def counts_from_records(
     records: Iterable, *, strong_weight: float = 1.0, group_by_match: bool = True
 ) -> PairwiseCounts:

@@ -291,6 +291,7 @@ def _agreement_charts(m: JudgeMetrics) -> list[Chart]:
             else [],
             {"range": [0, 1]},
         ),
+        _trustjudge_chart(m),
         Chart(
             "gold",
             "Accuracy on gold labels",
@@ -303,6 +304,39 @@ def _agreement_charts(m: JudgeMetrics) -> list[Chart]:
             {"range": [0, 1]},
         ),
     ]
+
+
+def _trustjudge_chart(m: JudgeMetrics) -> Chart:
+    """TrustJudge's two inconsistency measures, discrete verdicts beside TrustJudge."""
+    tj = m.trustjudge
+    rows, note = [], ""
+    if tj is not None:
+        measures = (
+            ("score-comparison", tj.score_discrete, tj.score_trust),
+            (
+                "pairwise transitivity",
+                tj.transitivity_discrete.share,
+                tj.transitivity_trust.share,
+            ),
+        )
+        for label, discrete, trust in measures:
+            for series, est in (("discrete", discrete), ("TrustJudge", trust)):
+                if est is not None and est.n:
+                    rows.append(estimate_row(label, est, series=series))
+        note = (
+            f"{tj.n_pairs} pairs judged in both orders: {tj.n_likelihood} decided by both "
+            f"orders' verdict probabilities, {tj.n_perplexity} by perplexity, the rest as "
+            f"discrete verdicts; {tj.transitivity_discrete.n_triples} answer triples. "
+            "The paper reports 23.32% -> 14.89% and 15.22% -> 4.40% (Llama-3.1-70B)."
+        )
+    return Chart(
+        "trustjudge",
+        "Inconsistency: discrete vs TrustJudge (arXiv:2509.21117)",
+        "estimates",
+        rows,
+        {"range": [0, 1]},
+        note=note,
+    )
 
 
 def _category_chart(rows: queries.Verdicts, d: AuditData, judge: queries.JudgeInfo) -> Chart:

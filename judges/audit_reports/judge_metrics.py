@@ -35,6 +35,7 @@ from judges.audit_metrics import (
     transitivity_violations,
     verdict_score,
 )
+from judges.audit_metrics.trustjudge import TrustJudgeAudit, trustjudge_audit
 from judges.audit_reports import queries
 from judges.audit_reports.common import (
     HumanConsensus,
@@ -77,6 +78,7 @@ class JudgeMetrics:
     self_preference: SelfPreference | None = None
     family_preference: SelfPreference | None = None
     score_pairwise: ScorePairwise | None = None
+    trustjudge: TrustJudgeAudit | None = None  # pairs judged in both orders only
 
     @property
     def flagged(self) -> bool:
@@ -247,11 +249,55 @@ def _consistency_metrics(
             n_boot=n_boot(),
         )
     }
-    score_a = scores.lookup(judge.id, m.prompt, m.contestant_a)
-    score_b = scores.lookup(judge.id, m.prompt, m.contestant_b)
-    if np.any(np.isfinite(score_a) & np.isfinite(score_b)):
-        out["score_pairwise"] = score_pairwise_inconsistency(score_a, score_b, m.verdict)
+    scorer = scores.scorer(judge)
+    if scorer is not None:
+        score_a = scores.lookup(scorer, m.prompt, m.contestant_a)
+        score_b = scores.lookup(scorer, m.prompt, m.contestant_b)
+        if np.any(np.isfinite(score_a) & np.isfinite(score_b)):
+            out["score_pairwise"] = score_pairwise_inconsistency(score_a, score_b, m.verdict)
+    out["trustjudge"] = _trustjudge(rows, scores, scorer)
     return out
+
+
+def _trustjudge(
+    rows: queries.Verdicts, scores: queries.Scores, scorer: int | None
+) -> TrustJudgeAudit | None:
+    """TrustJudge's side by side on the (match, repeat)s judged in both orders: the two
+    verdicts, their probabilities and perplexities, and the judge's (or its model's
+    single-score judge's) scores of both answers; None without such pairs."""
+    rows = rows.take(rows.prompt >= 0)
+    (_, _), g = group_index(rows.match, rows.repeat)
+    n = int(g.max()) + 1 if g.size else 0
+    a_first = np.full(n, -1)
+    b_first = np.full(n, -1)
+    a_first[g[~rows.b_first]] = np.flatnonzero(~rows.b_first)
+    b_first[g[rows.b_first]] = np.flatnonzero(rows.b_first)
+    both = (a_first >= 0) & (b_first >= 0)
+    if not both.any():
+        return None
+    one, two = a_first[both], b_first[both]
+    probs = np.stack([rows.p_a, rows.p_b, rows.p_tie], axis=1)
+    prompt, ca, cb = rows.prompt[one], rows.contestant_a[one], rows.contestant_b[one]
+    graded = {}
+    if scorer is not None:
+        for key, trust in (("scores", False), ("trust_scores", True)):
+            graded[key] = (
+                scores.lookup(scorer, prompt, ca, trust=trust),
+                scores.lookup(scorer, prompt, cb, trust=trust),
+            )
+    return trustjudge_audit(
+        prompt,
+        ca,
+        cb,
+        rows.verdict[one],
+        rows.verdict[two],
+        probs[one],
+        probs[two],
+        rows.perplexity[one],
+        rows.perplexity[two],
+        n_boot=n_boot(),
+        **graded,
+    )
 
 
 def _gold_metrics(rows: queries.Verdicts, m: PerMatch) -> dict:
@@ -369,6 +415,27 @@ METRICS: list[Metric] = [
         "Score vs pairwise",
         _part("score_pairwise", "conflict"),
         "TrustJudge: share of pairs whose single-answer scores disagree with the pairwise verdict.",
+    ),
+    Metric(
+        "tj_score",
+        "Score vs pairwise, TrustJudge",
+        lambda m: m.trustjudge.score_trust if m.trustjudge else None,
+        "The same with TrustJudge's distribution-sensitive scores (the rating's expectation "
+        "over its token probabilities), pairs judged in both orders.",
+    ),
+    Metric(
+        "tj_transitivity_discrete",
+        "Non-transitive triples",
+        lambda m: m.trustjudge.transitivity_discrete.share if m.trustjudge else None,
+        "TrustJudge's pairwise transitivity inconsistency: share of answer triples whose "
+        "both-order relations (disagreement = tie) fit no order (cycles, A = B = C ≠ A).",
+    ),
+    Metric(
+        "tj_transitivity",
+        "Non-transitive, TrustJudge",
+        lambda m: m.trustjudge.transitivity_trust.share if m.trustjudge else None,
+        "The same with TrustJudge's likelihood-aware relations (both orders' verdict "
+        "probabilities summed, else the lower-perplexity order's verdict).",
     ),
     Metric(
         "gold",

@@ -19,10 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Q,
+    QuerySet,
+    When,
+)
 
 from arena.models import Contestant, Judge, Judgment, Match, PromptSet, Voter
-from arena.vocabulary import WINNER_CODE, slot_zero_first_array, winner_codes
+from arena.vocabulary import SWAPPED, WINNER_CODE, slot_zero_first_array, winner_codes
 from judges.audit_metrics import INVALID, MISSING, to_slot_terms
 
 
@@ -52,6 +62,11 @@ class Verdicts:
         Token lengths of the two answers (NaN where the answer is not stored).
     seconds : ndarray of float64
         Time to vote, ``voted_at - shown_at`` (NaN where unknown).
+    p_a, p_b, p_tie : ndarray of float64
+        The judge's verdict probabilities from logprobs, answer terms (``a`` = slot 0;
+        ``Judgment.probabilities["winner"]``), NaN where the reply had none.
+    perplexity : ndarray of float64
+        The reply's perplexity where it had token logprobs but no verdict probabilities.
     """
 
     match: np.ndarray
@@ -70,6 +85,10 @@ class Verdicts:
     len_a: np.ndarray
     len_b: np.ndarray
     seconds: np.ndarray
+    p_a: np.ndarray
+    p_b: np.ndarray
+    p_tie: np.ndarray
+    perplexity: np.ndarray
 
     def __len__(self) -> int:
         return len(self.match)
@@ -99,7 +118,7 @@ class Verdicts:
         i = np.zeros(0, np.int64)
         f = np.zeros(0, np.float64)
         s = np.zeros(0, dtype="<U1")
-        return cls(i, i, s, i, s, i, i, np.zeros(0, bool), i, i, i, i, i, f, f, f)
+        return cls(i, i, s, i, s, i, i, np.zeros(0, bool), i, i, i, i, i, f, f, f, f, f, f, f)
 
 
 def _codes(values, table: dict, default: int) -> np.ndarray:
@@ -144,6 +163,10 @@ _COLUMNS = (
     "s0__output__token_length",
     "s1__output__token_length",
     "time_to_vote",
+    "probabilities__winner__a",
+    "probabilities__winner__b",
+    "probabilities__winner__tie",
+    "probabilities__perplexity",
 )
 
 
@@ -195,33 +218,65 @@ def load_verdicts(
         len_a=np.asarray(cols["s0__output__token_length"], dtype=np.float64),
         len_b=np.asarray(cols["s1__output__token_length"], dtype=np.float64),
         seconds=seconds.astype(np.float64),
+        p_a=_floats(cols["probabilities__winner__a"]),
+        p_b=_floats(cols["probabilities__winner__b"]),
+        p_tie=_floats(cols["probabilities__winner__tie"]),
+        perplexity=_floats(cols["probabilities__perplexity"]),
+    )
+
+
+def _floats(values) -> np.ndarray:
+    """A column of numbers that may hold None (or anything else), with NaN for those."""
+    return np.asarray(
+        [float(v) if isinstance(v, int | float) else np.nan for v in values], np.float64
     )
 
 
 @dataclass(frozen=True, eq=False)
 class Scores:
-    """Mean single-answer score per (judge, prompt, graded contestant)."""
+    """Mean single-answer score per (judge, prompt, graded contestant): the ratings as
+    written (``score``) and TrustJudge's distribution-sensitive ones (``trust``, NaN where
+    the judgments had no rating probabilities); ``model`` is the judge's model name."""
 
     judge: np.ndarray
     prompt: np.ndarray
     contestant: np.ndarray
     score: np.ndarray
+    trust: np.ndarray
+    model: np.ndarray
 
-    def lookup(self, judge: int, prompt, contestant) -> np.ndarray:
-        """The judge's score of each (prompt, contestant) pair; NaN where it gave none."""
+    def scorer(self, judge: JudgeInfo) -> int | None:
+        """Whose scores go with a judge's pairwise verdicts: its own, else those of the
+        single-score judge of the same model that graded the most answers (TrustJudge
+        asks one model both ways; one judge, so that one scale)."""
+        if np.any(self.judge == judge.id):
+            return judge.id
+        if not judge.model:
+            return None
+        same = self.judge[self.model == judge.model]
+        if same.size == 0:
+            return None
+        ids, counts = np.unique(same, return_counts=True)
+        return int(ids[np.argmax(counts)])
+
+    def lookup(self, judge: int, prompt, contestant, trust: bool = False) -> np.ndarray:
+        """The judge's score of each (prompt, contestant) pair; NaN where it gave none
+        (``trust``: the distribution-sensitive score)."""
         mine = self.judge == judge
         if not mine.any():
             return np.full(np.shape(prompt), np.nan)
         keys = self.prompt[mine] * (1 << 32) + self.contestant[mine]
         order = np.argsort(keys)
-        keys, values = keys[order], self.score[mine][order]
+        keys, values = keys[order], (self.trust if trust else self.score)[mine][order]
         wanted = np.asarray(prompt, np.int64) * (1 << 32) + np.asarray(contestant, np.int64)
         at = np.clip(np.searchsorted(keys, wanted), 0, len(keys) - 1)
         return np.where(keys[at] == wanted, values[at], np.nan)
 
 
 def load_scores(prompt_set: str, category: str = "") -> Scores:
-    """Single-answer grades (``Judgment.score`` of slot 0) averaged per judge, prompt, answer."""
+    """Single-answer grades (``Judgment.score`` of the slot shown first) averaged per judge,
+    prompt, answer; and the distribution-sensitive scores (``probabilities["score"]``)
+    averaged over the judgments that have one. One query."""
     qs = Judgment.objects.filter(
         match__prompt_set__slug=prompt_set,
         kind=Judgment.Kind.SCORE,
@@ -231,22 +286,47 @@ def load_scores(prompt_set: str, category: str = "") -> Scores:
     )
     if category:
         qs = qs.filter(match__category=category)
+    graded = Case(  # the slot shown first is the one graded
+        When(presentation=SWAPPED, then=F("s1__contestant_id")), default=F("s0__contestant_id")
+    )
     rows = list(
         qs.with_slots()
-        .values_list("judge_id", "match__prompt_id", "s0__contestant_id")
-        .annotate(total=Sum(F("score") * F("weight")), n=Sum("weight"))
+        .annotate(graded=graded)
+        .values_list(
+            "judge_id",
+            "match__prompt_id",
+            "graded",
+            "score",
+            "weight",
+            "probabilities__score",
+            "judge__model",
+        )
         .order_by()
     )
     if not rows:
         z = np.zeros(0, np.int64)
-        return Scores(z, z, z, np.zeros(0))
-    judge, prompt, contestant, total, n = (np.asarray(c) for c in zip(*rows, strict=True))
-    return Scores(
-        judge.astype(np.int64),
-        prompt.astype(np.int64),
-        contestant.astype(np.int64),
-        total.astype(np.float64) / n.astype(np.float64),
-    )
+        return Scores(z, z, z, np.zeros(0), np.zeros(0), np.zeros(0, dtype=str))
+    judge, prompt, contestant, score, weight, trust, model = zip(*rows, strict=True)
+    (judge, prompt, contestant), g = _groups(judge, prompt, contestant)
+    w = np.asarray(weight, np.float64)
+    n = judge.size
+    score = np.bincount(g, w * np.asarray(score, np.float64), n) / np.bincount(g, w, n)
+    t = _floats(trust)
+    has = ~np.isnan(t)
+    t_sum = np.bincount(g[has], (w * t)[has], n)
+    t_n = np.bincount(g[has], w[has], n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        trust = np.where(t_n > 0, t_sum / t_n, np.nan)
+    names = np.empty(n, dtype=object)
+    names[g] = np.asarray(model, dtype=object)
+    return Scores(judge, prompt, contestant, score, trust, names.astype(str))
+
+
+def _groups(*columns) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Distinct rows of integer columns, and each row's group."""
+    stacked = np.stack([np.asarray(c, np.int64) for c in columns])
+    uniq, inverse = np.unique(stacked, axis=1, return_inverse=True)
+    return tuple(uniq), inverse.ravel()
 
 
 # -- names --------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ class JudgeConfig(ModelConfig):
     Attributes
     ----------
     mode : str
-        ``pairwise`` | ``pairwise_mtbench`` | ``listwise`` | ``single``
+        ``pairwise`` | ``pairwise_mtbench`` | ``listwise`` | ``single`` | ``single_100``
         (:data:`judges.prompts.MODES`).
     system_prompt, template : str
         Overrides for the built-in template of ``mode`` (see

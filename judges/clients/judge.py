@@ -60,8 +60,8 @@ def parse_reply(mode: str, text: str, k: int = 2, criteria: Sequence = ()):
         return verdicts.parse_mtbench(text)
     if mode == prompts.LISTWISE:
         return verdicts.parse_ranking(text, k)
-    if mode == prompts.SINGLE:
-        return verdicts.parse_score(text)
+    if mode in prompts.SINGLE_MODES:
+        return verdicts.parse_score(text, *prompts.score_scale(mode))
     if mode == prompts.RUBRIC:
         return verdicts.parse_rubric_pairwise(text, [c.name for c in criteria])
     if mode == prompts.RUBRIC_SINGLE:
@@ -77,8 +77,9 @@ def reply_probabilities(mode: str, reply: ChatReply) -> verdicts.VerdictProbabil
         labels, winners = verdicts.ARENA_HARD_CHOICES, verdicts.ARENA_HARD_LABELS
     elif mode == prompts.PAIRWISE_MTBENCH:
         labels, winners = tuple(verdicts.MT_BENCH_LABELS), verdicts.MT_BENCH_LABELS
-    elif mode == prompts.SINGLE:
-        labels, winners = tuple(str(s) for s in range(1, 11)), None
+    elif mode in prompts.SINGLE_MODES:
+        low, high = prompts.score_scale(mode)
+        labels, winners = tuple(str(s) for s in range(low, high + 1)), None
     else:
         return None
     return verdicts.verdict_probabilities(reply.text, reply.logprobs, labels, winners)

@@ -34,7 +34,9 @@ so with equal answers and no other bias ``P(A wins | not a tie) = position_first
 Arena-Hard labels split a win into significant / slight with ``P(A>>B | A) = p**3``
 (``(1-p)**3`` for B). K-wise rankings are Plackett-Luce samples with utilities
 ``d q_i + length + self + cues + noise`` (+ ``logit(position_first)`` for the first slot);
-1-10 ratings are a discretised normal around ``5.5 + 1.5 (d q + ...)`` with sd 0.8.
+1-10 ratings are a discretised normal around ``5.5 + 1.5 (d q + ...)`` with sd 0.8; a
+prompt asking for "a scale of 1 to N" (1-100: TrustJudge's scale) gets the same rule
+stretched to 1..N (mean ``1 + (N - 1)/9 (4.5 + 1.5 (d q + ...))``, sd ``0.8 (N - 1)/9``).
 Every reply can carry logprobs: the verdict token's ``top_logprobs`` are exactly this
 distribution, so :func:`judges.verdicts.verdict_probabilities` recovers it.
 
@@ -484,6 +486,10 @@ class JudgeTask:
     answers: tuple[str, ...]
     reference: str | None = None
     criteria: tuple[tuple[str, int], ...] = ()  # rubric: (name, number of levels), in order
+    top_rating: int = 10  # single: ratings 1..top_rating
+
+
+_SCALE = re.compile(r"scale of 1 to (\d+)")
 
 
 def read_judge_prompt(messages) -> JudgeTask | None:
@@ -511,7 +517,9 @@ def read_judge_prompt(messages) -> JudgeTask | None:
             return JudgeTask("rubric", question, tuple(t for _, t in found), reference, criteria)
         return None
     if single and ("[[rating]]" in everything or "Rating: [[" in everything):
-        return JudgeTask("single", question, (single.group(1),), reference)
+        scale = _SCALE.search(everything)
+        top = int(scale.group(1)) if scale and 2 <= int(scale.group(1)) <= 1000 else 10
+        return JudgeTask("single", question, (single.group(1),), reference, top_rating=top)
     for pattern in _ANSWER_PATTERNS:
         found = pattern.findall(content)
         if len(found) >= 2:
@@ -679,7 +687,7 @@ class Simulator:
             return self._rubric_pairwise(judge, task, infos, rng)
         if task.kind == "rubric_single":
             return self._rubric_levels(judge, task, infos[0], rng)
-        return self._rate(judge, task, infos[0], rng)
+        return self._rate(judge, task, infos[0], rng, task.top_rating)
 
     def _on_criterion(self, judge: SimModel, info: AnswerInfo, name: str, text: str):
         """The judge as it judges criterion ``name``, and the answer's quality on it."""
@@ -769,13 +777,16 @@ class Simulator:
         dist = {chr(ord("A") + i): float(q) for i, q in enumerate(first)}
         return _ranking_reply(letters, dist, rng)
 
-    def _rate(self, judge, task, info, rng) -> Reply:
-        mean = 5.5 + 1.5 * self._utility(judge, info, float(rng.standard_normal()))
-        scores = np.arange(1, 11)
-        weights = np.exp(-0.5 * ((scores - mean) / 0.8) ** 2) + 1e-12
+    def _rate(self, judge, task, info, rng, top: int = 10) -> Reply:
+        """A rating on 1..top: the 1-10 rule stretched linearly (1-100: mean
+        ``50.5 + 16.5 u``, sd 8.8), so that both scales rate the same latent."""
+        stretch = (top - 1) / 9
+        mean = 1 + stretch * (4.5 + 1.5 * self._utility(judge, info, float(rng.standard_normal())))
+        scores = np.arange(1, top + 1)
+        weights = np.exp(-0.5 * ((scores - mean) / (0.8 * stretch)) ** 2) + 1e-12
         weights /= weights.sum()
         dist = {str(s): float(w) for s, w in zip(scores, weights, strict=True)}
-        return _rating_reply(_sample(dist, rng), dist, rng)
+        return _rating_reply(_sample(dist, rng), dist, rng, top)
 
     # entry point ----------------------------------------------------------------------------
     def chat(self, body: dict, call_index: int) -> Reply:
@@ -903,8 +914,8 @@ def _ranking_reply(letters, dist, rng) -> Reply:
     )
 
 
-def _rating_reply(score: str, dist, rng) -> Reply:
-    quality = int(score)
+def _rating_reply(score: str, dist, rng, top: int = 10) -> Reply:
+    quality = 1 + (int(score) - 1) * 9 / (top - 1)  # on the 1-10 scale
     words = (
         "excellent"
         if quality >= 8

@@ -40,12 +40,15 @@ from judges.events import broadcast_progress
 from judges.judging import judge_config
 from judges.perturbations import PERTURBATIONS
 from judges.runs.dispatch import enqueue_step, ensure_watchdog
-from judges.runs.jury import frozen_weights, jury_design, panel_size
+from judges.runs.jury import check_juror, frozen_weights, jury_design, panel_size
 
 RUNNING = EvaluationRun.Status.RUNNING
 MAX_INT = 2**31 - 1  # the largest value of the run's integer columns (and of a parameter)
 # a rubric judge (issue 15) gives a pairwise verdict too: its criteria's weighted total
 PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH, judge_prompts.RUBRIC)
+# Single-score judges run the same designs: each pair's match is asked in both
+# presentations, each call grading the answer shown first (judges.judging).
+RUN_MODES = PAIRWISE_MODES + judge_prompts.SINGLE_MODES
 
 # EvaluationRun.design -> arena.matchmaking.DESIGNS key.
 DESIGN_NAMES = {
@@ -457,6 +460,7 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
         if run.jury:
             for juror in Judge.objects.filter(pk__in=run.jury["jurors"]):
                 _check_judge(juror)
+                check_juror(juror)
             run.jury = frozen_weights(run)
         if run.design == EvaluationRun.Design.PLACEMENT and "ratings" not in run.design_params:
             # A run made in the admin: the board is frozen now, before anything is judged.
@@ -484,7 +488,7 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
                 "does not ask for them (turn on its logprobs, or use discrete scoring)",
                 field="design_params",
             )
-        both = run.judge.both_orders
+        both = shows_both_orders(run.judge)
         try:  # the design's own checks (anchor index, screening size ...)
             planned = design.planned_calls(len(contestant_ids), len(prompt_ids), both)
             planned *= run.repeats * panel_size(run)
@@ -510,6 +514,12 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
     return run
 
 
+def shows_both_orders(judge: Judge) -> bool:
+    """Whether a run asks each pair in both orders: the judge's setting, and always for a
+    single-score judge (each order grades one of the two answers)."""
+    return judge.both_orders or judge.mode in judge_prompts.SINGLE_MODES
+
+
 def _check_judge(judge: Judge, design: str = "") -> None:
     if not judge.base_url or not judge.model:
         raise Refusal(
@@ -522,9 +532,10 @@ def _check_judge(judge: Judge, design: str = "") -> None:
                 "listwise one (it ranks K answers per call)",
                 field="judge",
             )
-    elif judge.mode not in PAIRWISE_MODES:
+    elif judge.mode not in RUN_MODES:
         raise Refusal(
-            f"judge {judge.name!r} is a {judge.mode} judge; evaluation designs need a pairwise one",
+            f"judge {judge.name!r} is a {judge.mode} judge; evaluation designs need a pairwise "
+            "or single-score one",
             field="judge",
         )
     try:
@@ -606,7 +617,7 @@ def plan_power(run: EvaluationRun, target: float | None = None) -> RunPower:
             len(contestant_ids),
             len(prompt_ids),
             target=float(target),
-            both_orders=run.judge.both_orders,
+            both_orders=shows_both_orders(run.judge),
             repeats=run.repeats,
             # a jury's comparison costs one call per juror and gives one verdict
             budget_calls=None if run.budget_calls is None else run.budget_calls // panel_size(run),

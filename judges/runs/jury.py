@@ -22,6 +22,7 @@ import numpy as np
 from arena.errors import Refusal
 from arena.models import EvaluationRun, Judge
 from arena.ratings.jury import RULES, panel_for, reliability_weights
+from judges.prompts import SINGLE_MODES
 
 WEIGHT_SOURCES = ("humans", "gold")
 MAX_JURORS = 12
@@ -59,6 +60,8 @@ def jury_design(jurors, judge: Judge, size=None, rule="majority", weights_from="
         raise Refusal("a judge is named twice", field="jurors")
     if judge.pk not in ids:
         raise Refusal("the run's judge must be one of the jurors", field="judge")
+    for juror in jurors:
+        check_juror(juror)
     if size is not None and not (
         isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= len(ids)
     ):
@@ -72,6 +75,16 @@ def jury_design(jurors, judge: Judge, size=None, rule="majority", weights_from="
             f"weights from {' or '.join(WEIGHT_SOURCES)}; got {weights_from!r}", field="jury"
         )
     return {"jurors": ids, "size": size, "rule": rule, "weights_from": weights_from}
+
+
+def check_juror(juror: Judge) -> None:
+    """A jury pools pairwise verdicts: a single-score judge (each call grades one answer,
+    :mod:`judges.judging`) sits on none."""
+    if juror.mode in SINGLE_MODES:
+        raise Refusal(
+            f"judge {juror.name!r} is a {juror.mode} judge; a jury pools pairwise verdicts",
+            field="jurors",
+        )
 
 
 def frozen_weights(run: EvaluationRun) -> dict:

@@ -49,8 +49,7 @@ from arena.models import (
 )
 from arena.ratings.scale import ELO_SCALE
 from judges.events import broadcast_progress
-from judges.judging import _with_write_retries as write_with_retries
-from judges.judging import run_scope
+from judges.judging import run_scope, with_write_retries
 from judges.runs.create import DESIGN_NAMES
 from judges.runs.criteria import criterion_scopes
 from judges.runs.dispatch import dispatch_generation, dispatch_judging, enqueue_step
@@ -354,9 +353,9 @@ def finish_run(run: EvaluationRun) -> str:
         snapshot = services.refit(run_scope(run).key, final=True)
     except Exception:
         # Give the claim back, so that the task's retry fits the run at once instead of
-        # finding it "fitting" until the claim stalls (ARENA_RUN_STALL_SECONDS); retried
-        # in-process, since the error is often the locked database this write meets too.
-        write_with_retries(lambda: _give_back_fit_claim(run))
+        # finding it "fitting" until the claim stalls (ARENA_RUN_STALL_SECONDS); a locked
+        # database (SQLite) that failed the fit can refuse this update too: retried.
+        with_write_retries(lambda: _give_back_fit_claim(run))
         raise
     if snapshot is None:  # another final fit of this board took it over: look again later
         _give_back_fit_claim(run)

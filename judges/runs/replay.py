@@ -17,7 +17,8 @@ import numpy as np
 from arena import vocabulary
 from arena.matchmaking import Call, GroupPlan, Verdict
 from arena.models import EvaluationRun, Judgment, MatchSlot
-from judges.runs.create import build_design
+from judges.prompts import SINGLE_MODES
+from judges.runs.create import build_design, shows_both_orders
 from judges.runs.errors import ReplayError
 from judges.runs.jury import juror_ids, panel_size
 from judges.runs.kwise import StoredRankings
@@ -70,6 +71,8 @@ class StoredVerdicts:
     model's (1 win, ½ tie or both bad, 0 loss), NaN for a failed call. With ``soft`` (a
     design that scores by probability, PRP's ``scoring="probability"``) it is the judge's
     probability of the first-shown answer (:func:`soft_scores`) where the judgment has one.
+    A single-score judge's judgment scores the answer it graded against the other answer's
+    grade (:func:`_graded_scores`).
     """
 
     def __init__(self, run: EvaluationRun, soft: bool = False):
@@ -95,6 +98,9 @@ class StoredVerdicts:
                 "presentation",
                 "status",
                 "winner",
+                "repeat",
+                "score",
+                "probabilities__score",
                 *(("probabilities",) if soft else ()),
             )
             .order_by()
@@ -104,9 +110,8 @@ class StoredVerdicts:
         self.scores = np.zeros(0)
         if not rows:
             return
-        rounds, match_ids, prompt_of, presentation, status, winner, *probabilities = zip(
-            *rows, strict=True
-        )
+        rounds, match_ids, prompt_of, presentation, status, winner, *rest = zip(*rows, strict=True)
+        repeat, rating, trust, *probabilities = rest
         match_ids = np.asarray(match_ids, np.int64)
         slot_of = {}
         for position in (0, 1):
@@ -136,6 +141,8 @@ class StoredVerdicts:
         if probabilities:  # the judge's probability of the first-shown answer, where stored
             soft = soft_scores(probabilities[0], first_slot)
             score = np.where(np.isnan(soft), score, soft)
+        if run.judge.mode in SINGLE_MODES:  # the graded answer against the other one's
+            ok, score = _graded_scores(match_ids, presentation, status, repeat, rating, trust)
         self.rounds = np.asarray(rounds, np.int64)
         self.keys = self._key(self.rounds, prompt_i, first_i, second_i)
         self.scores = np.where(ok, score, np.nan)
@@ -178,6 +185,27 @@ class StoredVerdicts:
         return True, verdicts
 
 
+def _graded_scores(match_ids, presentation, status, repeat, rating, trust):
+    """For a single-score judge's judgments: whether each can be compared, and the design's
+    score of the answer it graded (the one shown first) against the other answer of its
+    match (same repeat): 1 higher, ½ equal, 0 lower. The distribution-sensitive score
+    (``probabilities["score"]``, TrustJudge) when the judgment has one, else the rating as
+    written."""
+    value = {}
+    keys = []
+    for match_id, shown, r, st, rated, expected in zip(
+        match_ids.tolist(), presentation, repeat, status, rating, trust, strict=True
+    ):
+        slot = 0 if vocabulary.slot_zero_first(shown) else 1
+        keys.append((match_id, r, slot))
+        if st == Judgment.Status.OK and rated is not None:
+            value[match_id, r, slot] = float(expected if expected is not None else rated)
+    mine = np.array([value.get(k, np.nan) for k in keys])
+    other = np.array([value.get((m, r, 1 - s), np.nan) for m, r, s in keys])
+    ok = ~np.isnan(mine) & ~np.isnan(other)
+    return ok, np.where(mine > other, 1.0, np.where(mine < other, 0.0, 0.5))
+
+
 def soft_scores(probabilities, first_slot: np.ndarray) -> np.ndarray:
     """The first-shown answer's score from each judgment's verdict probabilities
     (``Judgment.probabilities["winner"]``, in slot terms): ``P(first) + ½ P(tie)`` over the
@@ -211,7 +239,9 @@ def replay(run: EvaluationRun) -> RunState:
         raise ReplayError("the run was never started (no frozen contestants and prompts)")
     design = build_design(run)
     rng = np.random.default_rng(run.seed)
-    plan = design.start(len(run.contestant_ids), len(run.prompt_ids), rng, run.judge.both_orders)
+    plan = design.start(
+        len(run.contestant_ids), len(run.prompt_ids), rng, shows_both_orders(run.judge)
+    )
     if run.perturbation == "swap":
         plan = SwappedPlan(plan)
     # K-wise designs hand out group calls and learn from rankings (judges.runs.kwise)

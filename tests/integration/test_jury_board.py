@@ -154,3 +154,23 @@ def test_weights_come_from_the_jurors_gold_record_shrunk_toward_equal(world):
     weights = [jury["weights"][str(j.pk)] for j in judges]
     assert weights[0] > weights[2] > weights[1]  # no record: the panel's pooled accuracy
     assert sum(weights) == pytest.approx(3.0, abs=1e-4)
+
+
+def test_the_soft_option_of_a_jury_board_counts_each_call_at_its_jurors_mean_probability(world):
+    from arena.boards import scope_soft_counts
+
+    run, judges, match = world
+    near = {"winner": {"a": 0.45, "b": 0.55, "tie": 0.0}}
+    sure = {"winner": {"a": 1.0, "b": 0.0, "tie": 0.0}}
+    _verdicts(match, judges, ["b", "b", "a"], [near, near, sure])
+    soft = scope_soft_counts(BoardScope(run.prompt_set.slug, f"run:{run.pk}"))
+    # one call (alpha shown first): alpha wins (0.45 + 0.45 + 1) / 3 of it, beta the rest
+    weight = {int(o): float(w) for o, w in zip(soft.outcome, soft.weight, strict=True)}
+    assert weight == pytest.approx({FIRST: 1.9 / 3, SECOND: 1.1 / 3})
+    assert soft.total_votes == pytest.approx(1.0)  # as the BT board: one verdict per call
+    snapshot = refit(BoardScope(run.prompt_set.slug, f"run:{run.pk}").key, final=True)
+    assert snapshot.options["soft"]["method"] == "soft"
+    # a criterion's board is BT only: no soft counts
+    assert (
+        scope_soft_counts(BoardScope(run.prompt_set.slug, f"run:{run.pk}", criterion="x")) is None
+    )

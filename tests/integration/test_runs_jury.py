@@ -133,7 +133,11 @@ def test_a_jury_run_judges_each_comparison_by_its_panel_and_pools_the_verdicts(
 def test_jury_refusals_write_nothing(server):
     prompt_set, contestants, jurors = _panel(server)
     names = [j.name for j in jurors]
+    grader = Judge.objects.get(pk=jurors[0].pk)  # a single-score judge: grades one answer
+    grader.pk, grader.name, grader.mode = None, "grader", Judge.Mode.SINGLE_100
+    grader.save()
     bad = [
+        ({"jurors": [*names[:2], "grader"]}, "jurors"),
         ({"jurors": names[:1]}, "jurors"),
         ({"jurors": names, "jury": {"size": 4}}, "jury"),
         ({"jurors": names, "jury": {"rule": "loudest"}}, "jury"),

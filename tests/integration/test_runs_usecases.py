@@ -91,9 +91,9 @@ def test_contestants_without_endpoint_use_stored_answers_and_restrict_the_prompt
         runs.start_run(bad)
 
 
-def test_only_pairwise_judges_run_designs(db):
+def test_only_pairwise_and_single_score_judges_run_designs(db):
     prompt_set, contestants, judge = make_world(NOWHERE, n_models=3, n_prompts=2)
-    judge.mode = "single"
+    judge.mode = "listwise"  # single-score judges run (tests/integration/test_runs_single_score.py)
     judge.save()
     run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
     with pytest.raises(Refusal) as caught:

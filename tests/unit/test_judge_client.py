@@ -15,10 +15,11 @@ from dataclasses import replace
 import pytest
 
 from judges import prompts, verdicts
+from judges.audit_metrics.trustjudge import distribution_score
 from judges.clients import scenarios
 from judges.clients.config import JudgeConfig
 from judges.clients.fake_server import FakeLLMServer
-from judges.clients.judge import judge, judge_sync, request_key
+from judges.clients.judge import judge, judge_sync, reply_probabilities, request_key
 from judges.clients.simulation import generate_answer, sigmoid
 from llm import openai_compat as oc
 from llm.config import ModelConfig
@@ -144,6 +145,24 @@ def test_it_reads_rating_probabilities_with_two_digit_tokens(server):
     weights = [math.exp(-0.5 * ((s - mean) / 0.8) ** 2) + 1e-12 for s in range(1, 11)]
     for s, w in zip(range(1, 11), weights, strict=True):
         assert probs.by_label[str(s)] == pytest.approx(w / sum(weights), abs=1e-9)
+
+
+def test_it_reads_1_to_100_rating_probabilities_from_the_top_20(server):
+    """TrustJudge's fine scale through the HTTP fake server: the rating token's top 20
+    alternatives are the simulated distribution's 20 likeliest ratings, renormalised."""
+    cfg = config(server, "judge-fair", mode="single_100", logprobs=True, top_logprobs=20)
+    messages = prompts.render(cfg.judge_template, QUESTION, answers("alpha"))
+    reply = run(lambda: oc.complete(cfg, messages))
+    score = verdicts.parse_score(reply.text, 1, 100)
+    assert isinstance(score, verdicts.Score)
+    probs = reply_probabilities("single_100", reply)
+    mean = 1 + 11 * (4.5 + 1.5 * 1.5)  # judge-fair on alpha (quality 1.5), stretched
+    weights = {s: math.exp(-0.5 * ((s - mean) / 8.8) ** 2) + 1e-12 for s in range(1, 101)}
+    top = sorted(weights, key=weights.get, reverse=True)[:20]
+    for s in range(1, 101):
+        want = weights[s] / sum(weights[t] for t in top) if s in top else 0.0
+        assert probs.by_label[str(s)] == pytest.approx(want, abs=1e-9)
+    assert distribution_score(probs.by_label, 1, 100) == pytest.approx(mean, abs=2.0)
 
 
 def test_it_streams_the_same_text_with_usage(server):
