@@ -9,6 +9,7 @@ resolves its input and calls one use case of :mod:`judges.campaigns`.
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -71,7 +72,8 @@ class CampaignIn(Schema):
     annotators: list[StrictStr]  # usernames of the pool
     name: StrictStr = ""  # shown to the annotators, like the guidelines: name no model
     guidelines: StrictStr = ""  # Markdown, shown above every item
-    matches: list[StrictInt] | None = None  # ids of the run's matches (default: all)
+    # ids of the run's matches, or "anchors": those its anchor selection chose (default: all)
+    matches: list[StrictInt] | Literal["anchors"] | None = None
     redundancy: StrictInt = 3
     gold_rate: float = 0.1
     assignment_seconds: StrictInt = 1800

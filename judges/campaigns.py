@@ -84,6 +84,9 @@ def annotator_voter(user) -> Voter:
     return voter
 
 
+ANCHORS = "anchors"  # open_campaign(matches=ANCHORS): the run's anchor selection
+
+
 def open_campaign(
     run: EvaluationRun,
     annotators,
@@ -96,7 +99,9 @@ def open_campaign(
     assignment_seconds: int = 1800,
     queue_size: int = 3,
 ) -> AnnotationCampaign:
-    """Check, then store a campaign over ``matches`` of ``run`` (default: all of them).
+    """Check, then store a campaign over ``matches`` of ``run`` (default: all of them;
+    ``"anchors"``: the matches the run's anchor selection chose, ``arena.anchoring``, so
+    the human-anchored board weighs every label by its known inclusion probability).
 
     A match with a ``gold_winner`` is a gold item; the others are regular items, each to
     be judged by ``redundancy`` annotators. Refuses (nothing written) a pool smaller than
@@ -120,7 +125,17 @@ def open_campaign(
         raise Refusal("assignment_seconds must be 10 s to 7 days", field="assignment_seconds")
     if not 1 <= queue_size <= 50:
         raise Refusal("queue_size must be 1..50", field="queue_size")
-    chosen = Match.objects.filter(run=run) if matches is None else _run_matches(run, matches)
+    if matches == ANCHORS:
+        chosen = Match.objects.filter(run=run, anchor__chosen=True)
+        if not chosen.exists():
+            raise Refusal(
+                "the run has no anchor selection: draw one first (POST /api/runs/<id>/anchors)",
+                field="matches",
+            )
+    elif matches is None:
+        chosen = Match.objects.filter(run=run)
+    else:
+        chosen = _run_matches(run, matches)
     rows = list(chosen.values_list("pk", "gold_winner", "k"))
     if any(gold and k != 2 for _, gold, k in rows):
         raise Refusal("a gold item must be a pairwise match", field="matches")

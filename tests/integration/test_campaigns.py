@@ -409,3 +409,22 @@ def test_expiry_is_a_task_on_the_beat_schedule(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["arena-campaign-expiry"]
     assert entry["task"] == campaigns.EXPIRE and campaigns.EXPIRE in app.tasks
     assert entry["schedule"] == settings.ARENA_CAMPAIGN_EXPIRY_SECONDS
+
+
+def test_a_campaign_over_the_runs_anchor_selection_takes_its_chosen_matches():
+    from arena.errors import Refusal  # local: only these tests raise it
+    from arena.models import AnnotationCampaign, MatchAnchor  # local: only this test
+
+    run, matches = run_with_matches(5)
+    pool = annotators(2)
+    with pytest.raises(Refusal, match="no anchor selection"):
+        open_campaign(run, pool, matches="anchors", redundancy=1)
+    assert not AnnotationCampaign.objects.exists()
+    MatchAnchor.objects.bulk_create(
+        MatchAnchor(match=m, run=run, stratum="uniform", probability=0.4, chosen=i in (1, 3))
+        for i, m in enumerate(matches)
+    )
+    campaign = open_campaign(run, pool, matches="anchors", redundancy=1, gold_rate=0.0)
+    assert sorted(campaign.items.values_list("match_id", flat=True)) == sorted(
+        [matches[1].pk, matches[3].pk]
+    )
