@@ -316,6 +316,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--adaptive-growth", type=float, default=0.125)
     parser.add_argument("--adaptive-settle", type=int, default=3)
+    parser.add_argument(
+        "--adaptive-seed-base",
+        type=int,
+        default=ADAPTIVE_SEED_BASE,
+        help="first seed (the policies were tuned on seeds 0-199: run others)",
+    )
     parser.add_argument("--only-adaptive", action="store_true", help="run issue 16's section only")
     parser.add_argument("--only-anchored", action="store_true", help="run issue 20's section only")
     parser.add_argument(
@@ -440,11 +446,12 @@ def adaptive_section(args) -> None:
     policies = adaptive_policies()
     print(
         "\n== adaptive matchmaking (issue 16): Chatbot Arena strengths (a random subset of "
-        f"the 129 per seed), {args.adaptive_seeds} seeds at N={ADAPTIVE_GOAL_MODELS}, "
+        f"the 129 per seed), {args.adaptive_seeds} seeds from {args.adaptive_seed_base} at "
+        f"N={ADAPTIVE_GOAL_MODELS}, "
         f"{args.adaptive_other_seeds} at other N ==\n"
         f"   a vote: Davidson ties (nu={ARENA_TIE_NU}); the board refits (project BT, warm "
         f"start) every max({args.adaptive_batch:g} N, {args.adaptive_growth:g} x votes) votes, "
-        "the same for every policy; floor 0.2 uniform.\n"
+        "the same for every policy; uniform floor 0.2 (misorder: 0.1).\n"
         f"   budget = votes at the first checkpoint (x2^(1/{args.adaptive_grid:g}) grid) from "
         f"which the target holds at {args.adaptive_settle} checkpoints in a row; cap "
         f"{args.adaptive_cap} x N votes. Median over seeds; ratio = median of per-seed "
@@ -455,7 +462,7 @@ def adaptive_section(args) -> None:
     with threadpool_limits(1):  # tiny matrices: BLAS threads only fight on a busy machine
         for n in args.adaptive_models:
             count = args.adaptive_seeds if n == ADAPTIVE_GOAL_MODELS else args.adaptive_other_seeds
-            seeds = range(ADAPTIVE_SEED_BASE, ADAPTIVE_SEED_BASE + count)
+            seeds = range(args.adaptive_seed_base, args.adaptive_seed_base + count)
             got = {
                 label: np.array([adaptive_budgets(p, n, seed, args) for seed in seeds])
                 for label, p in policies.items()
@@ -487,7 +494,7 @@ def adaptive_section(args) -> None:
     tau_x, top_x, both_x = scored[best]
     met = both_x <= ADAPTIVE_GOAL_SHARE
     print(
-        f"goal adaptive: at N={n}, {best} needs {both_x:.2f} x uniform's votes until tau >= 0.9 "
+        f"goal adaptive: at N={n} (seeds from {args.adaptive_seed_base}), {best} needs {both_x:.2f} x uniform's votes until tau >= 0.9 "
         f"and the top-10 set are both right ({tau_x:.2f} x for tau alone, {top_x:.2f} x for "
         f"the top 10; <= {ADAPTIVE_GOAL_SHARE:.1f} x) {'MET' if met else 'NOT MET'}"
     )
