@@ -32,6 +32,8 @@ the reference table per seed), votes drawn in batches by each pairing policy of
 max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.simulate_live`);
 the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
 checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
+The policies' settings were tuned on seeds 0-199; the bench runs 20 seeds from
+``--adaptive-seed-base`` (default 1000): run 2000, 3000, ... for seed sets never seen.
 
 Human-anchored boards (issue 20, pure numpy, ``bench/_human_anchored.py``;
 ``--only-anchored`` runs it alone): a judge biased toward a quarter of the models, human
