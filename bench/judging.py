@@ -453,7 +453,7 @@ def adaptive_section(args) -> None:
         f"{args.adaptive_other_seeds} at other N ==\n"
         f"   a vote: Davidson ties (nu={ARENA_TIE_NU}); the board refits (project BT, warm "
         f"start) every max({args.adaptive_batch:g} N, {args.adaptive_growth:g} x votes) votes, "
-        "the same for every policy; uniform floor 0.2 (misorder: 0.1).\n"
+        "the same for every policy; floor 0.2 uniform.\n"
         f"   budget = votes at the first checkpoint (x2^(1/{args.adaptive_grid:g}) grid) from "
         f"which the target holds at {args.adaptive_settle} checkpoints in a row; cap "
         f"{args.adaptive_cap} x N votes. Median over seeds; ratio = median of per-seed "

@@ -56,17 +56,13 @@ Policies
     of the misorder probability, :func:`arena.matchmaking.adaptive.misorder_after`,
     spent votes on such ties and did worse in ``bench/judging.py``'s tuning). The top
     set tolerates none: ``focus`` of the non-floor mass goes to the pairs across the
-    fitted top ``top``'s boundary in proportion to ``Φ(-|Δ|/√v)^sharpness`` (the
-    pairs still in doubt, near-ties included; ``sharpness`` 4 puts that share on the
-    few pairs most in doubt, as LUCB samples the pair across the boundary whose
-    intervals overlap most, where ``sharpness`` 1 spread it over the ``top × (n - top)``
-    pairs across, most of them barely in doubt), ``1 - focus`` to all pairs by ``g``,
-    and the uniform floor keeps the graph connected and re-weighting bounded:
-    ``P(i, j) = (1 - floor)((1 - focus) g_ij / Σ g + focus · b_ij m_ij^k / Σ b m^k) + floor / P``
+    fitted top ``top``'s boundary in proportion to ``Φ(-|Δ|/√v)`` alone (the pairs
+    still in doubt, near-ties included, as top-k identification samples them),
+    ``1 - focus`` to all pairs by ``g``, and the uniform floor keeps the graph
+    connected and re-weighting bounded:
+    ``P(i, j) = (1 - floor)((1 - focus) g_ij / Σ g + focus · b_ij m_ij / Σ b m) + floor / P``
     (``m_ij = Φ(-|Δ_ij|/√v_ij)``; ``b_ij``: one of the pair in the fitted top set, the
-    other not; ``k``: ``sharpness``). Its floor is ``MISORDER_FLOOR`` (10 %), not the
-    20 % of the others: the propensities are stored either way, and the floor's votes
-    buy neither target.
+    other not).
 ``"ucb"``
     After K-Sort Arena's exploration-exploitation matchmaking (Li et al. 2024,
     arXiv:2408.14468: a UCB on the score gap ``|S_i - S_q|`` with the bonus
@@ -93,10 +89,7 @@ UCB_ALPHA = 0.5  # logits; see "ucb" in the module docstring
 THOMPSON_DRAWS = 256
 TOP = 10  # "thompson", "misorder": the top set whose boundary gets a share ``focus``
 FOCUS = 0.25  # "thompson": of each draw's mass
-# "misorder" (tuned on bench/judging.py's seeds 0-199 only, N = 64)
-MISORDER_FLOOR = 0.1  # its uniform floor
-MISORDER_FOCUS = 0.3  # of the non-floor mass, to the top set's boundary
-MISORDER_SHARPNESS = 4.0  # the boundary's share ∝ P(order wrong) ** this
+MISORDER_FOCUS = 0.5  # "misorder": of the non-floor mass
 
 
 def pair_weights(
@@ -106,7 +99,7 @@ def pair_weights(
     pairs: np.ndarray,
     votes: np.ndarray,
     *,
-    floor: float | None = None,
+    floor: float = FLOOR,
     new_votes: int = NEW_VOTES,
     boost: float = NEW_BOOST,
     pair_votes: np.ndarray | None = None,
@@ -129,10 +122,9 @@ def pair_weights(
         Eligible pairs, as indices into ``strengths``.
     votes : ndarray, shape (n,)
         Votes per contestant so far; used by "boost-new".
-    floor : float in [0, 1], optional
+    floor : float in [0, 1]
         Every policy but "uniform" and "boost-new": probability mass spread uniformly
-        over all pairs (exploration, and a bound ``P / floor`` on re-weighting); default
-        ``MISORDER_FLOOR`` for "misorder", ``FLOOR`` for the others.
+        over all pairs (exploration, and a bound ``P / floor`` on re-weighting).
     new_votes, boost : int, float
         "boost-new" only: contestants with fewer than ``new_votes`` votes weigh ``boost``
         (pass ``settings.ARENA_NEW_CONTESTANT_VOTES`` / ``..._BOOST``).
@@ -170,8 +162,6 @@ def pair_weights(
         raise ValueError(
             f"policy: unknown matchmaking policy {policy!r}; known: {', '.join(POLICIES)}"
         )
-    if floor is None:
-        floor = MISORDER_FLOOR if policy == "misorder" else FLOOR
     if not 0.0 <= floor <= 1.0:
         raise ValueError(f"floor: expected a probability in [0, 1], got {floor}")
     if policy == "info-gain":
@@ -225,13 +215,10 @@ def likely_misordered(
     *,
     top: int = TOP,
     focus: float = MISORDER_FOCUS,
-    sharpness: float = MISORDER_SHARPNESS,
 ) -> np.ndarray:
     """Each eligible pair's share under "misorder" (module docstring), no floor."""
     if not 0.0 <= focus <= 1.0:
         raise ValueError(f"focus: expected a share in [0, 1], got {focus}")
-    if not sharpness > 0:
-        raise ValueError(f"sharpness: expected a positive power, got {sharpness}")
     wrong, removed = misorder_gain(strengths, variances, pairs)
     share = _normalise(wrong * removed)
     s = np.asarray(strengths, dtype=np.float64)
@@ -240,8 +227,7 @@ def likely_misordered(
     across = inside[pairs[:, 0]] != inside[pairs[:, 1]]
     if focus == 0 or not (wrong[across] > 0).any():
         return share
-    boundary = np.where(across, wrong, 0.0) / wrong[across].max()  # ** k cannot underflow
-    return (1.0 - focus) * share + focus * _normalise(boundary**sharpness)
+    return (1.0 - focus) * share + focus * _normalise(np.where(across, wrong, 0.0))
 
 
 def adjacent_in_draws(

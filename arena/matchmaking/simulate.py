@@ -26,7 +26,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from ._fit import fit_scores, laplace_covariance
-from .pairing import pair_weights
+from .pairing import FLOOR, pair_weights
 from .plan import Call, Design, Verdict
 
 
@@ -169,7 +169,7 @@ class LivePolicy:
 
     policy: str = "uniform"
     covariance: bool = True
-    floor: float | None = None  # the policy's default
+    floor: float = FLOOR
     focus: float | None = None  # the policy's default
 
     def probabilities(self, scores, cov, pairs, pair_votes, seed) -> np.ndarray:

@@ -63,7 +63,6 @@ def test_world_rejects_strengths_of_the_wrong_shape():
 
 
 def test_a_live_board_converges_and_keeps_the_propensity_of_every_vote():
-    from arena.matchmaking.pairing import FLOOR, MISORDER_FLOOR
     from arena.matchmaking.simulate import LivePolicy, simulate_live
 
     strengths = np.linspace(2.0, -2.0, 12)
@@ -83,9 +82,8 @@ def test_a_live_board_converges_and_keeps_the_propensity_of_every_vote():
         assert np.all((run.propensity > 0) & (run.propensity <= 1))
         if policy.policy == "uniform":
             np.testing.assert_allclose(run.propensity, 1 / 66)
-        else:  # the policy's uniform floor (misorder 10 %, the others 20 %)
-            floor = MISORDER_FLOOR if policy.policy == "misorder" else FLOOR
-            assert run.propensity.min() >= floor / 66 - 1e-12
+        else:  # the 20 % uniform floor
+            assert run.propensity.min() >= 0.2 / 66 - 1e-12
         assert run.tau[-1] > 0.9 and run.top_right[-1]
         assert run.tau[-1] > run.tau[0]
 
