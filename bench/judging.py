@@ -36,6 +36,8 @@ the reference table per seed), votes drawn in batches by each pairing policy of
 max(2 N, votes / 8) votes for every policy (:func:`arena.matchmaking.simulate.simulate_live`);
 the votes until Kendall τ ≥ 0.9 and until the top-10 set is right (each held at 3
 checkpoints in a row), as a multiple of uniform pairs' on the same worlds. Goal: ≤ 0.5 x at N = 64 (``goal adaptive: ... MET``).
+The policies' settings were tuned on seeds 0-199; the bench runs 20 seeds from
+``--adaptive-seed-base`` (default 1000): run 2000, 3000, ... for seed sets never seen.
 
 Human-anchored boards (issue 20, pure numpy, ``bench/_human_anchored.py``;
 ``--only-anchored`` runs it alone): a judge biased toward a quarter of the models, human
@@ -323,6 +325,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--adaptive-growth", type=float, default=0.125)
     parser.add_argument("--adaptive-settle", type=int, default=3)
+    parser.add_argument(
+        "--adaptive-seed-base",
+        type=int,
+        default=ADAPTIVE_SEED_BASE,
+        help="first seed (the policies were tuned on seeds 0-199: run others)",
+    )
     parser.add_argument("--only-adaptive", action="store_true", help="run issue 16's section only")
     parser.add_argument("--only-anchored", action="store_true", help="run issue 20's section only")
     parser.add_argument(
@@ -447,7 +455,8 @@ def adaptive_section(args) -> None:
     policies = adaptive_policies()
     print(
         "\n== adaptive matchmaking (issue 16): Chatbot Arena strengths (a random subset of "
-        f"the 129 per seed), {args.adaptive_seeds} seeds at N={ADAPTIVE_GOAL_MODELS}, "
+        f"the 129 per seed), {args.adaptive_seeds} seeds from {args.adaptive_seed_base} at "
+        f"N={ADAPTIVE_GOAL_MODELS}, "
         f"{args.adaptive_other_seeds} at other N ==\n"
         f"   a vote: Davidson ties (nu={ARENA_TIE_NU}); the board refits (project BT, warm "
         f"start) every max({args.adaptive_batch:g} N, {args.adaptive_growth:g} x votes) votes, "
@@ -462,7 +471,7 @@ def adaptive_section(args) -> None:
     with threadpool_limits(1):  # tiny matrices: BLAS threads only fight on a busy machine
         for n in args.adaptive_models:
             count = args.adaptive_seeds if n == ADAPTIVE_GOAL_MODELS else args.adaptive_other_seeds
-            seeds = range(ADAPTIVE_SEED_BASE, ADAPTIVE_SEED_BASE + count)
+            seeds = range(args.adaptive_seed_base, args.adaptive_seed_base + count)
             got = {
                 label: np.array([adaptive_budgets(p, n, seed, args) for seed in seeds])
                 for label, p in policies.items()
@@ -494,7 +503,7 @@ def adaptive_section(args) -> None:
     tau_x, top_x, both_x = scored[best]
     met = both_x <= ADAPTIVE_GOAL_SHARE
     print(
-        f"goal adaptive: at N={n}, {best} needs {both_x:.2f} x uniform's votes until tau >= 0.9 "
+        f"goal adaptive: at N={n} (seeds from {args.adaptive_seed_base}), {best} needs {both_x:.2f} x uniform's votes until tau >= 0.9 "
         f"and the top-10 set are both right ({tau_x:.2f} x for tau alone, {top_x:.2f} x for "
         f"the top 10; <= {ADAPTIVE_GOAL_SHARE:.1f} x) {'MET' if met else 'NOT MET'}"
     )
