@@ -184,8 +184,8 @@ def deciders(codes: np.ndarray, weights: Sequence[float], names: Sequence[str]) 
 def _decided(values: np.ndarray, weights: Sequence[float], names: Sequence[str]) -> Deciders:
     """:func:`deciders` on each row's per-criterion values (positive: for slot 0)."""
     w = np.asarray(weights, float)
-    total = np.round(_weighted_mean(values, w), 9)  # equal grades are a tie, whatever rounding
-    sign = np.sign(np.nan_to_num(total))
+    total = _weighted_mean(values, w)
+    sign = np.sign(np.round(np.nan_to_num(total), 9))  # equal grades tie, whatever rounding
     decisive = sign != 0
     present = np.where(np.isnan(values), 0.0, values)
     given = ~np.isnan(values)
@@ -194,7 +194,9 @@ def _decided(values: np.ndarray, weights: Sequence[float], names: Sequence[str])
     without = total[:, None] * mass - present * w
     agreed = (present * sign[:, None] > 0) & decisive[:, None]
     against = (present * sign[:, None] < 0) & decisive[:, None]
-    pivotal = agreed & (np.round(without, 9) * sign[:, None] <= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tied = np.round(np.nan_to_num(without / mass), 9)  # the total with c tied
+    pivotal = agreed & (tied * sign[:, None] <= 0)
     return Deciders(
         names=tuple(names),
         agreed=agreed.sum(axis=0),

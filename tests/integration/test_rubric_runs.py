@@ -10,8 +10,8 @@ from django.core.management import call_command
 from arena.boards import BoardScope, scope_counts
 from arena.models import Judge, Judgment, LeaderboardSnapshot, Rubric
 from arena.ratings.counts import TIE
-from arena.vocabulary import slot_zero_first
 from arena.rubrics import grade_totals, parse_criteria, total_winner
+from arena.vocabulary import slot_zero_first
 from judges.clients.fake_server import FakeLLMServer
 from judges.clients.simulation import JudgeBehaviour, SimModel
 from judges.judging import run_scope
