@@ -465,7 +465,9 @@ def _rubric_grade(verdict: RubricScores, criteria) -> dict:
     total = float(rubrics.grade_totals([verdict.levels], criteria)[0])
     return {
         "score": round(total, 9),  # equal totals compare equal on the boards
-        "verdict_label": " ".join(f"{n}={v}" for n, v in verdict.levels.items()),
+        # the levels in the rubric's order (names would not fit the label's 100 characters)
+        "verdict_label": f"levels {'/'.join(str(v) for v in verdict.levels.values())}, "
+        f"total {total:.2f}",
         "criteria": dict(verdict.levels),
     }
 

@@ -211,6 +211,7 @@ def test_a_pointwise_rubric_reply_is_a_score_judgment_with_its_levels():
     assert values["criteria"] == {"correctness": 2, "helpfulness": 2, "style": 1}
     assert values["score"] == pytest.approx(3.5 / 6)
     assert "winner" not in values
+    assert values["verdict_label"] == "levels 2/2/1, total 0.58"
     cut = SimpleNamespace(**{**vars(reply), "text": "correctness: [[2]]"})
     failed = _from_reply(config, cut, (0, 1), criteria)
     assert failed["status"] == "parse_failed" and "helpfulness" in failed["error"]
