@@ -438,11 +438,12 @@ def _pairwise_rows(scope: BoardScope, judgments=None, winner: str = "winner"):
 
 
 def _score_pair_rows(scope: BoardScope):
-    """Single-score judges' verdicts on pairs (TrustJudge's pointwise runs): a match whose
-    two answers a judge graded (slot 0 shown first, and slot 1) in the same repeat is a
-    comparison won by the higher score, a tie when equal. The score is the
+    """Single-score judges' verdicts on pairs (TrustJudge's pointwise runs, pointwise rubric
+    runs): a match whose two answers a judge graded (slot 0 shown first, and slot 1) in the
+    same repeat is a comparison won by the higher score, a tie when equal. The score is the
     distribution-sensitive one (``probabilities["score"]``) when the judgment has it, else
-    the rating as written. One bootstrap unit per (match, judge, repeat)."""
+    the grade as stored; on a criterion's board (``scope.criterion``) the grade's level on
+    that criterion (``Judgment.criteria``). One bootstrap unit per (match, judge, repeat)."""
     rows = list(
         Judgment.objects.in_scope(scope, kind=Judgment.Kind.SCORE)
         .filter(judge__isnull=False)
@@ -455,16 +456,22 @@ def _score_pair_rows(scope: BoardScope):
             "s1__contestant_id",
             "presentation",
             "score",
-            "probabilities",
+            "criteria" if scope.criterion else "probabilities",
         )
         .order_by()
     )
     graded: dict[tuple, list] = {}
-    for match_id, judge_id, repeat, a_id, b_id, shown, score, probabilities in rows:
+    for match_id, judge_id, repeat, a_id, b_id, shown, score, extra in rows:
         if a_id is None or b_id is None:
             continue
-        trust = (probabilities or {}).get("score") if isinstance(probabilities, dict) else None
-        value = float(trust if trust is not None else score)
+        if scope.criterion:
+            value = extra.get(scope.criterion) if isinstance(extra, dict) else None
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue  # a level is a number (a pairwise criterion verdict is not)
+        else:
+            trust = extra.get("score") if isinstance(extra, dict) else None
+            value = trust if trust is not None else score
+        value = float(value)
         pair = graded.setdefault((match_id, judge_id, repeat), [a_id, b_id, None, None])
         pair[2 if slot_zero_first(shown) else 3] = value
     done = [(key, p) for key, p in graded.items() if p[2] is not None and p[3] is not None]
@@ -573,7 +580,8 @@ def _run_jury(scope: BoardScope) -> dict:
 def _criterion_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = False):
     """A criterion board's rows: the verdicts on ``scope.criterion`` (``Judgment.criteria``,
     read in the database as a text column) in place of the overall ones; LLM verdicts one
-    per row as :func:`_pairwise_rows`, human aspect ballots grouped into cells (one GROUP BY:
+    per row as :func:`_pairwise_rows` (a pointwise rubric judge's two levels of a match as
+    :func:`_score_pair_rows`), human aspect ballots grouped into cells (one GROUP BY:
     no running counts hold aspects), flagged voters as on the other human boards."""
     judgments = (
         Judgment.objects.in_scope(scope)
@@ -581,8 +589,10 @@ def _criterion_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool 
         .annotate(criterion_winner=Cast(KeyTextTransform(scope.criterion, "criteria"), CharField()))
         .filter(criterion_winner__in=WINNERS)
     )
-    if scope.llm_only:
-        return _pairwise_rows(scope, judgments, "criterion_winner")
+    if scope.llm_only:  # pairwise criterion verdicts, and pairs of pointwise levels
+        return concat_rows(
+            _pairwise_rows(scope, judgments, "criterion_winner"), _score_pair_rows(scope)
+        )
     if exclude_flagged:
         judgments = judgments.exclude(voter__flagged=True)
     elif not raw:

@@ -342,6 +342,8 @@ class Judge(models.Model):
         SINGLE_100 = "single_100", "Single-answer score 1-100 (TrustJudge)"
         # issue 15: one pairwise verdict per criterion of the prompt's rubric (arena.rubrics)
         RUBRIC = "rubric", "Pairwise per rubric criterion, weighted total"
+        # one level per criterion of the answer shown first; its grade the weighted total
+        RUBRIC_SINGLE = "rubric_single", "Pointwise per rubric criterion, weighted total"
 
     name = models.CharField(max_length=200)
     version = models.CharField(max_length=16, editable=False)
@@ -753,7 +755,9 @@ class Judgment(models.Model):
         null=True,
         blank=True,
         help_text="Per criterion or aspect, its verdict in slot terms ({name: winner}): a "
-        "rubric judge's criteria (winner = their weighted total), a voter's aspect ballots.",
+        "rubric judge's criteria (winner = their weighted total), a voter's aspect ballots; "
+        "a pointwise rubric judge's level per criterion ({name: level}; score = their "
+        "weighted total).",
     )
     preference = models.FloatField(
         null=True,

@@ -19,6 +19,20 @@ The total's winner is ``a`` if ``T > 0``, ``b`` if ``T < 0``; at ``T = 0`` it is
 ``bothbad`` when every given criterion said both bad, else a tie. A criterion *decided* a
 decisive total (it is pivotal) when, with its own verdict turned into a tie, the total
 would no longer name that winner.
+
+Pointwise grades
+----------------
+A pointwise rubric judge (mode ``rubric_single``) gives the graded answer a level per
+criterion, ``l_c`` in ``1 .. L_c`` (``L_c`` the criterion's number of levels). Each level
+is normalised to ``x_c = (l_c - 1) / (L_c - 1)`` in ``[0, 1]``, and the grade is their
+weighted mean (:func:`grade_totals`)::
+
+    G = sum_c w_c x_c / sum_{c given} w_c          (in [0, 1])
+
+Two grades of one match make its pair verdict: the higher ``G`` wins, per criterion the
+higher level. Which criteria decided such a win is the rule above with ``v_c = x_c(a) -
+x_c(b)`` in place of ``+1/-1/0`` (:func:`grade_deciders`): the total is then ``G(a) -
+G(b)``, and a criterion is pivotal when equal levels on it would not leave that winner.
 """
 
 from __future__ import annotations
@@ -113,7 +127,11 @@ def _values(codes: np.ndarray) -> np.ndarray:
 
 def weighted_totals(codes: np.ndarray, weights: Sequence[float]) -> np.ndarray:
     """The weighted total ``T`` of each row (module docstring); NaN for a row with no verdict."""
-    values = _values(np.asarray(codes, float))
+    return _weighted_mean(_values(np.asarray(codes, float)), weights)
+
+
+def _weighted_mean(values: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """Each row's weighted mean over its given (non-NaN) values; NaN for a row with none."""
     w = np.asarray(weights, float)
     given = ~np.isnan(values)
     mass = (given * w).sum(axis=1)
@@ -160,10 +178,14 @@ class Deciders:
 def deciders(codes: np.ndarray, weights: Sequence[float], names: Sequence[str]) -> Deciders:
     """Which criteria decided the wins (vectorised over judgments and criteria)."""
     codes = np.asarray(codes, float).reshape(-1, len(names))
+    return _decided(_values(codes), weights, names)
+
+
+def _decided(values: np.ndarray, weights: Sequence[float], names: Sequence[str]) -> Deciders:
+    """:func:`deciders` on each row's per-criterion values (positive: for slot 0)."""
     w = np.asarray(weights, float)
-    values = _values(codes)
-    total = weighted_totals(codes, w)
-    sign = np.sign(np.nan_to_num(total))
+    total = _weighted_mean(values, w)
+    sign = np.sign(np.round(np.nan_to_num(total), 9))  # equal grades tie, whatever rounding
     decisive = sign != 0
     present = np.where(np.isnan(values), 0.0, values)
     given = ~np.isnan(values)
@@ -172,7 +194,9 @@ def deciders(codes: np.ndarray, weights: Sequence[float], names: Sequence[str]) 
     without = total[:, None] * mass - present * w
     agreed = (present * sign[:, None] > 0) & decisive[:, None]
     against = (present * sign[:, None] < 0) & decisive[:, None]
-    pivotal = agreed & (without * sign[:, None] <= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tied = np.round(np.nan_to_num(without / mass), 9)  # the total with c tied
+    pivotal = agreed & (tied * sign[:, None] <= 0)
     return Deciders(
         names=tuple(names),
         agreed=agreed.sum(axis=0),
@@ -180,3 +204,41 @@ def deciders(codes: np.ndarray, weights: Sequence[float], names: Sequence[str]) 
         pivotal=pivotal.sum(axis=0),
         decisive=int(decisive.sum()),
     )
+
+
+# --- pointwise grades (module docstring) ---------------------------------------------------
+def normalised_levels(
+    grades: Sequence[Mapping[str, int] | None], criteria: Sequence[Criterion]
+) -> np.ndarray:
+    """``(n, C)`` levels of pointwise grades as ``(l - 1) / (L - 1)`` in ``[0, 1]`` (NaN where
+    a grade has no level for a criterion, or one outside its levels)."""
+    levels = np.full((len(grades), len(criteria)), np.nan)
+    column = {c.name: j for j, c in enumerate(criteria)}
+    for i, given in enumerate(grades):
+        for name, level in (given or {}).items():
+            j = column.get(name)
+            if j is not None and isinstance(level, int | float) and not isinstance(level, bool):
+                levels[i, j] = level
+    top = np.asarray([len(c.levels) for c in criteria], float)
+    x = (levels - 1) / (top - 1)
+    return np.where((x >= 0) & (x <= 1), x, np.nan)
+
+
+def grade_totals(
+    grades: Sequence[Mapping[str, int] | None], criteria: Sequence[Criterion]
+) -> np.ndarray:
+    """Each pointwise grade's weighted total ``G`` in ``[0, 1]`` (NaN with no level given)."""
+    x = normalised_levels(grades, criteria)
+    return _weighted_mean(x, [c.weight for c in criteria])
+
+
+def grade_deciders(
+    slot0: Sequence[Mapping[str, int] | None],
+    slot1: Sequence[Mapping[str, int] | None],
+    criteria: Sequence[Criterion],
+) -> Deciders:
+    """Which criteria decided the wins of matches graded pointwise (row i: the grades of
+    slot 0 and slot 1 of one match), the module docstring's rule on level differences."""
+    names = [c.name for c in criteria]
+    values = normalised_levels(slot0, criteria) - normalised_levels(slot1, criteria)
+    return _decided(values.reshape(-1, len(names)), [c.weight for c in criteria], names)

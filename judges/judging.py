@@ -39,7 +39,10 @@ rating as written, ``probabilities["score"]`` TrustJudge's distribution-sensitiv
 (:func:`judges.audit_metrics.trustjudge.distribution_score`) when the endpoint returned
 logprobs. A pairwise reply with token logprobs but no verdict probabilities keeps the
 reply's ``perplexity`` (TrustJudge's fallback for ties). A jury sits no single-score
-judge (:func:`judges.runs.jury.check_juror`).
+judge (:func:`judges.runs.jury.check_juror`). A pointwise rubric judge (``rubric_single``)
+runs the same way: each call grades the answer shown first on every criterion of the
+prompt's rubric; ``criteria`` holds its level per criterion and ``score`` the rubric's
+weighted total of the normalised levels (:func:`arena.rubrics.grade_totals`, in [0, 1]).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ from judges.clients.config import JudgeConfig
 from judges.clients.judge import build_messages, parse_reply, reply_probabilities, request_key
 from judges.events import broadcast_progress
 from judges.listwise import LABELS, first_ranking, first_token_probabilities
-from judges.verdicts import ParseFailure, Score, SlotRubricVerdict, to_slots
+from judges.verdicts import ParseFailure, RubricScores, Score, SlotRubricVerdict, to_slots
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
 from llm.openai_compat import complete_each_sync, complete_sync
@@ -364,8 +367,9 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...], criteria=())
     verdict = parse_reply(config.mode, reply.text, len(order), criteria=criteria)
     found = reply_probabilities(config.mode, reply)
     single = config.mode in prompts.SINGLE_MODES
+    pointwise = config.mode in prompts.POINTWISE_MODES
     fields = {
-        "kind": Judgment.Kind.SCORE if single else Judgment.Kind.PAIRWISE,
+        "kind": Judgment.Kind.SCORE if pointwise else Judgment.Kind.PAIRWISE,
         "raw_text": reply.text,
         "latency_ms": round(reply.latency_ms),
         "prompt_tokens": reply.prompt_tokens,
@@ -391,6 +395,8 @@ def _from_reply(config: JudgeConfig, reply, order: tuple[int, ...], criteria=())
             "score": verdict.value,
             "verdict_label": verdict.label,
         }
+    if isinstance(verdict, RubricScores):
+        return {**fields, "status": Judgment.Status.OK, **_rubric_grade(verdict, criteria)}
     slot = to_slots(verdict, order)
     if isinstance(slot, SlotRubricVerdict):
         return {**fields, "status": Judgment.Status.OK, **_rubric_total(slot, criteria)}
@@ -449,6 +455,20 @@ def _rubric_total(verdict: SlotRubricVerdict, criteria) -> dict:
         "strength": 2 if abs(total) >= 1 - 1e-9 else 1,  # every criterion named the winner
         "verdict_label": f"weighted total {total:+.2f}",
         "criteria": by_name,
+    }
+
+
+def _rubric_grade(verdict: RubricScores, criteria) -> dict:
+    """A pointwise rubric judge's grade of the answer shown first: its level per criterion,
+    and the rubric's weighted total of the normalised levels (in [0, 1],
+    :func:`arena.rubrics.grade_totals`) as the score."""
+    total = float(rubrics.grade_totals([verdict.levels], criteria)[0])
+    return {
+        "score": round(total, 9),  # equal totals compare equal on the boards
+        # the levels in the rubric's order (names would not fit the label's 100 characters)
+        "verdict_label": f"levels {'/'.join(str(v) for v in verdict.levels.values())}, "
+        f"total {total:.2f}",
+        "criteria": dict(verdict.levels),
     }
 
 
@@ -523,9 +543,9 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
         if run.perturbation:
             prompt_text, answers = perturb(run, match, slots, prompt_text, answers)
         order = vocabulary.parse_presentation(call.item[1])
-        if config.mode in prompts.SINGLE_MODES:  # grade the answer shown first, alone
+        if config.mode in prompts.POINTWISE_MODES:  # grade the answer shown first, alone
             _, call.messages = build_messages(
-                config, prompt_text, [answers[order[0]]], None, reference
+                config, prompt_text, [answers[order[0]]], None, reference, call.criteria
             )
             call.order = order
         else:
@@ -536,7 +556,7 @@ def _build_requests(run, config: JudgeConfig, calls: list[_Call]) -> None:
     later = [c for c in calls if c.match.round and not c.problem]
     if not later:
         return
-    if config.mode in prompts.SINGLE_MODES:
+    if config.mode in prompts.POINTWISE_MODES:
         _fresh_grades_for_asked_pairs(run, config, later)
         return
     # The design asks a call of an earlier round again (adaptive designs re-ask a pair's
@@ -617,8 +637,8 @@ def _kind_of(judge: Judge) -> str:
     """The kind of judgment a judge's calls store (a failed call's too)."""
     if judge.mode == prompts.LISTWISE:
         return Judgment.Kind.RANKING
-    single = judge.mode in prompts.SINGLE_MODES
-    return Judgment.Kind.SCORE if single else Judgment.Kind.PAIRWISE
+    pointwise = judge.mode in prompts.POINTWISE_MODES
+    return Judgment.Kind.SCORE if pointwise else Judgment.Kind.PAIRWISE
 
 
 def _store_chunk(run, rows, outcome: BatchOutcome) -> None:

@@ -39,6 +39,8 @@ RUBRIC_SINGLE = "rubric_single"  # pointwise, one level per criterion of the rub
 MODES = (PAIRWISE, PAIRWISE_MTBENCH, LISTWISE, SINGLE, SINGLE_100, RUBRIC, RUBRIC_SINGLE)
 SINGLE_MODES = (SINGLE, SINGLE_100)
 RUBRIC_MODES = (RUBRIC, RUBRIC_SINGLE)
+# Modes that grade one answer per call (the answer shown first): single-score runs
+POINTWISE_MODES = (*SINGLE_MODES, RUBRIC_SINGLE)
 
 ARENA_HARD_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
 MTBENCH_LABELS = ("A", "B", "C")
@@ -583,7 +585,7 @@ def render(
         raise ValueError(f"template {tpl.name!r} ({tpl.mode}) needs the prompt's rubric")
     values = {"question": prompt, "k": str(len(shown)), "reference": reference or ""}
     values["rubric"] = rubric or ""
-    if tpl.mode in (*SINGLE_MODES, RUBRIC_SINGLE):
+    if tpl.mode in POINTWISE_MODES:
         values["answer"] = shown[0]
     elif tpl.mode == LISTWISE:
         values["answers"] = "\n\n".join(

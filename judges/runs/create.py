@@ -48,7 +48,7 @@ MAX_INT = 2**31 - 1  # the largest value of the run's integer columns (and of a 
 PAIRWISE_MODES = (judge_prompts.PAIRWISE, judge_prompts.PAIRWISE_MTBENCH, judge_prompts.RUBRIC)
 # Single-score judges run the same designs: each pair's match is asked in both
 # presentations, each call grading the answer shown first (judges.judging).
-RUN_MODES = PAIRWISE_MODES + judge_prompts.SINGLE_MODES
+RUN_MODES = PAIRWISE_MODES + judge_prompts.POINTWISE_MODES
 
 # EvaluationRun.design -> arena.matchmaking.DESIGNS key.
 DESIGN_NAMES = {
@@ -517,7 +517,7 @@ def start_run(run: EvaluationRun) -> EvaluationRun:
 def shows_both_orders(judge: Judge) -> bool:
     """Whether a run asks each pair in both orders: the judge's setting, and always for a
     single-score judge (each order grades one of the two answers)."""
-    return judge.both_orders or judge.mode in judge_prompts.SINGLE_MODES
+    return judge.both_orders or judge.mode in judge_prompts.POINTWISE_MODES
 
 
 def _check_judge(judge: Judge, design: str = "") -> None:

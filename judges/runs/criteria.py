@@ -7,6 +7,11 @@ board (``run:<id>``) is the weighted total, and each criterion has a board of it
 the runs API show, per criterion, how often it named the total's winner, named the loser,
 and decided the win (:func:`arena.rubrics.deciders`, with the weights of each prompt's
 rubric as it is now).
+
+A pointwise rubric judge (``Judge.Mode.RUBRIC_SINGLE``) grades each answer of a match on
+its own (one judgment per presentation, its level per criterion on ``criteria``): the
+match's two grades are its pair verdict, on the total and per criterion, and the same
+report counts them (:func:`arena.rubrics.grade_deciders`).
 """
 
 from __future__ import annotations
@@ -15,12 +20,14 @@ import numpy as np
 
 from arena.boards import BoardScope
 from arena.models import EvaluationRun, Judge, Judgment, LeaderboardSnapshot, Prompt, Rubric
-from arena.rubrics import deciders, verdict_codes
+from arena.rubrics import deciders, grade_deciders, normalised_levels, verdict_codes
+from arena.vocabulary import slot_zero_first
+from judges.prompts import RUBRIC_MODES
 
 
 def run_rubrics(run: EvaluationRun) -> dict[int, tuple]:
     """Prompt id -> its rubric's criteria, for the run's prompts (a rubric judge's run only)."""
-    if run.judge.mode != Judge.Mode.RUBRIC:
+    if run.judge.mode not in RUBRIC_MODES:
         return {}
     prompts = Prompt.objects.filter(pk__in=run.prompt_ids or []).only("id", "prompt_set_id")
     out = {}
@@ -56,12 +63,8 @@ def criterion_report(run: EvaluationRun) -> list[dict]:
     names = criterion_names(rubrics)
     if not names:
         return []
-    rows = Judgment.objects.filter(
-        match__run=run, status=Judgment.Status.OK, criteria__isnull=False
-    ).values_list("match__prompt_id", "criteria")
-    by_prompt: dict[int, list] = {}
-    for prompt_id, criteria in rows:
-        by_prompt.setdefault(prompt_id, []).append(criteria)
+    pointwise = run.judge.mode == Judge.Mode.RUBRIC_SINGLE
+    by_prompt = _graded_pairs(run) if pointwise else _verdicts(run)
     agreed = dict.fromkeys(names, 0)
     against, pivotal, verdicts = dict(agreed), dict(agreed), dict(agreed)
     weights: dict[str, set] = {name: set() for name in names}
@@ -74,10 +77,18 @@ def criterion_report(run: EvaluationRun) -> list[dict]:
             blocks.setdefault(criteria, []).extend(given)
     for criteria, given in blocks.items():
         own = [c.name for c in criteria]
-        codes = verdict_codes(given, own)
-        found = deciders(codes, [c.weight for c in criteria], own)
+        if pointwise:
+            slot0, slot1 = zip(*given, strict=True)
+            found = grade_deciders(slot0, slot1, criteria)
+            both = ~np.isnan(
+                normalised_levels(slot0, criteria) - normalised_levels(slot1, criteria)
+            )
+            counted = both.sum(axis=0)
+        else:
+            codes = verdict_codes(given, own)
+            found = deciders(codes, [c.weight for c in criteria], own)
+            counted = (~np.isnan(codes)).sum(axis=0)
         decisive += found.decisive
-        counted = (~np.isnan(codes)).sum(axis=0)
         for j, criterion in enumerate(criteria):
             weights[criterion.name].add(criterion.weight)
             agreed[criterion.name] += int(found.agreed[j])
@@ -121,3 +132,31 @@ def criterion_report(run: EvaluationRun) -> list[dict]:
             }
         )
     return out
+
+
+def _verdicts(run: EvaluationRun) -> dict[int, list]:
+    """Prompt id -> the criteria of its OK judgments (a pairwise rubric judge's verdicts)."""
+    rows = Judgment.objects.filter(
+        match__run=run, status=Judgment.Status.OK, criteria__isnull=False
+    ).values_list("match__prompt_id", "criteria")
+    by_prompt: dict[int, list] = {}
+    for prompt_id, criteria in rows:
+        by_prompt.setdefault(prompt_id, []).append(criteria)
+    return by_prompt
+
+
+def _graded_pairs(run: EvaluationRun) -> dict[int, list]:
+    """Prompt id -> (slot 0's levels, slot 1's levels) of each match and repeat whose two
+    answers a pointwise rubric judge graded (slot 0's grade: the call showing it first)."""
+    rows = Judgment.objects.filter(
+        match__run=run, status=Judgment.Status.OK, criteria__isnull=False
+    ).values_list("match_id", "match__prompt_id", "judge_id", "repeat", "presentation", "criteria")
+    graded: dict[tuple, list] = {}
+    for match_id, prompt_id, judge_id, repeat, shown, criteria in rows:
+        pair = graded.setdefault((match_id, judge_id, repeat), [prompt_id, None, None])
+        pair[1 if slot_zero_first(shown) else 2] = criteria
+    by_prompt: dict[int, list] = {}
+    for prompt_id, slot0, slot1 in graded.values():
+        if slot0 is not None and slot1 is not None:
+            by_prompt.setdefault(prompt_id, []).append((slot0, slot1))
+    return by_prompt

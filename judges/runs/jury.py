@@ -22,7 +22,7 @@ import numpy as np
 from arena.errors import Refusal
 from arena.models import EvaluationRun, Judge
 from arena.ratings.jury import RULES, panel_for, reliability_weights
-from judges.prompts import SINGLE_MODES
+from judges.prompts import POINTWISE_MODES
 
 WEIGHT_SOURCES = ("humans", "gold")
 MAX_JURORS = 12
@@ -80,7 +80,7 @@ def jury_design(jurors, judge: Judge, size=None, rule="majority", weights_from="
 def check_juror(juror: Judge) -> None:
     """A jury pools pairwise verdicts: a single-score judge (each call grades one answer,
     :mod:`judges.judging`) sits on none."""
-    if juror.mode in SINGLE_MODES:
+    if juror.mode in POINTWISE_MODES:
         raise Refusal(
             f"judge {juror.name!r} is a {juror.mode} judge; a jury pools pairwise verdicts",
             field="jurors",

@@ -17,7 +17,7 @@ import numpy as np
 from arena import vocabulary
 from arena.matchmaking import Call, GroupPlan, Verdict
 from arena.models import EvaluationRun, Judgment, MatchSlot
-from judges.prompts import SINGLE_MODES
+from judges.prompts import POINTWISE_MODES
 from judges.runs.create import build_design, shows_both_orders
 from judges.runs.errors import ReplayError
 from judges.runs.jury import juror_ids, panel_size
@@ -141,7 +141,7 @@ class StoredVerdicts:
         if probabilities:  # the judge's probability of the first-shown answer, where stored
             soft = soft_scores(probabilities[0], first_slot)
             score = np.where(np.isnan(soft), score, soft)
-        if run.judge.mode in SINGLE_MODES:  # the graded answer against the other one's
+        if run.judge.mode in POINTWISE_MODES:  # the graded answer against the other one's
             ok, score = _graded_scores(match_ids, presentation, status, repeat, rating, trust)
         self.rounds = np.asarray(rounds, np.int64)
         self.keys = self._key(self.rounds, prompt_i, first_i, second_i)
@@ -186,7 +186,7 @@ class StoredVerdicts:
 
 
 def _graded_scores(match_ids, presentation, status, repeat, rating, trust):
-    """For a single-score judge's judgments: whether each can be compared, and the design's
+    """For a single-score (or pointwise rubric) judge's judgments: whether each can be compared, and the design's
     score of the answer it graded (the one shown first) against the other answer of its
     match (same repeat): 1 higher, ½ equal, 0 lower. The distribution-sensitive score
     (``probabilities["score"]``, TrustJudge) when the judgment has one, else the rating as

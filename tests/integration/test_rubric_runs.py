@@ -9,11 +9,14 @@ from django.core.management import call_command
 
 from arena.boards import BoardScope, scope_counts
 from arena.models import Judge, Judgment, LeaderboardSnapshot, Rubric
-from arena.rubrics import parse_criteria, total_winner
+from arena.ratings.counts import TIE
+from arena.rubrics import grade_totals, parse_criteria, total_winner
+from arena.vocabulary import slot_zero_first
 from judges.clients.fake_server import FakeLLMServer
 from judges.clients.simulation import JudgeBehaviour, SimModel
 from judges.judging import run_scope
 from judges.runs import create_run, start_run
+from judges.tokens import create_token
 from tests.integration.runs_world import (
     kendall_tau,
     make_world,
@@ -127,6 +130,85 @@ def test_a_rubric_run_stores_criterion_verdicts_and_fits_a_board_per_criterion(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_pointwise_rubric_run_grades_each_answer_on_every_criterion(server, celery_worker, staff):
+    n, n_prompts = 6, 4
+    prompt_set, contestants, judge = make_world(
+        server.base_url,
+        n_models=n,
+        n_prompts=n_prompts,
+        judge_model=RUBRIC_JUDGE,
+        mode="rubric_single",
+    )
+    Rubric.objects.create(prompt_set=prompt_set, criteria=CRITERIA, source="staff")
+    run = create_run(
+        prompt_set=prompt_set, judge=judge, contestants=contestants, design="all_pairs"
+    )
+    start_run(run)
+    run = wait_until_finished(run, 120)
+    assert run.status == "done", run.error
+    pairs = n * (n - 1) // 2
+    # both orders of every pair: each call grades one of the two answers
+    assert run.calls_failed == 0 and run.planned_calls == run.calls_made == 2 * pairs * n_prompts
+    # a grade is of one answer: its copies serve the other pairs (two batch tasks running at
+    # once may each pay for an answer they share)
+    requests = server.stats()["models"][RUBRIC_JUDGE]["requests"]
+    assert n * n_prompts <= requests == run.calls_made - run.calls_cached < run.calls_made // 2
+
+    criteria = parse_criteria(CRITERIA)
+    judgments = list(Judgment.objects.filter(match__run=run).select_related("match"))
+    grades: dict[tuple, dict] = {}
+    for j in judgments:
+        assert j.kind == Judgment.Kind.SCORE and j.winner is None
+        assert set(j.criteria) == {c.name for c in criteria}
+        assert all(1 <= j.criteria[c.name] <= len(c.levels) for c in criteria)
+        assert j.score == pytest.approx(float(grade_totals([j.criteria], criteria)[0]))
+        assert 0 <= j.score <= 1
+        grades[(j.match_id, slot_zero_first(j.presentation))] = j.criteria
+    assert len({tuple(sorted(g.items())) for g in grades.values()}) > 1  # not all one grade
+
+    # the run's board (the weighted totals compared) and a board per criterion (the levels)
+    slug = prompt_set.slug
+    total = LeaderboardSnapshot.objects.latest_of(run_scope(run).key)
+    assert total is not None and total.n_votes == pairs * n_prompts
+    boards = {}
+    for c in criteria:
+        scope = BoardScope.validated(slug, f"run:{run.id}", criterion=c.name)
+        snapshot = LeaderboardSnapshot.objects.latest_of(scope.key)
+        assert snapshot is not None, c.name
+        assert snapshot.n_votes == pairs * n_prompts
+        boards[c.name] = [r["model"] for r in sorted(snapshot.rows, key=lambda r: -r["rating"])]
+        # a criterion's pair verdict is the higher level of the match's two grades
+        counts = scope_counts(scope)
+        assert counts.votes.sum() == pairs * n_prompts
+    wins = scope_counts(BoardScope(slug, f"run:{run.id}", criterion="correctness"))
+    expected_ties = sum(
+        grades[(m, True)]["correctness"] == grades[(m, False)]["correctness"]
+        for m in {m for m, _ in grades}
+    )
+    assert wins.votes[wins.outcome == TIE].sum() == expected_ties
+    assert kendall_tau(boards["correctness"], true_order(n)) > 0.6
+    assert kendall_tau(boards["correctness"], true_order(n)) > kendall_tau(
+        boards["style"], true_order(n)
+    )
+
+    # the run page and the API say which criteria decided the wins
+    html = staff.get(f"/runs/{run.id}/").content.decode()
+    assert "Criteria: which decided the wins" in html
+    assert f"by=run%3A{run.id}&amp;crit=correctness" in html
+    from judges.runs.criteria import criterion_report
+
+    report = {row["name"]: row for row in criterion_report(run)}
+    assert set(report) == {"correctness", "helpfulness", "style"}
+    assert all(row["verdicts"] == pairs * n_prompts for row in report.values())
+    assert 0 < report["correctness"]["decisive"] <= pairs * n_prompts
+    assert report["correctness"]["decided"] > report["style"]["decided"]
+    assert report["correctness"]["board"]["fitted"]
+    token = create_token("t")[1]
+    api = staff.get(f"/api/runs/{run.id}", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert {row["name"] for row in api["criteria"]} == set(report)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_rubric_judge_without_a_rubric_stores_failures_that_say_why(server, celery_worker):
     prompt_set, contestants, judge = make_world(
         server.base_url, n_models=3, n_prompts=2, judge_model=RUBRIC_JUDGE, mode="rubric"
@@ -144,8 +226,6 @@ def test_a_rubric_judge_without_a_rubric_stores_failures_that_say_why(server, ce
 
 @pytest.mark.django_db
 def test_drafting_is_refused_before_anything_is_written(client):
-    from judges.tokens import create_token
-
     _, token = create_token("drafts")
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     prompt_set, _, judge = make_world("http://127.0.0.1:9/v1", n_models=2, n_prompts=2)

@@ -136,8 +136,13 @@ def test_jury_refusals_write_nothing(server):
     grader = Judge.objects.get(pk=jurors[0].pk)  # a single-score judge: grades one answer
     grader.pk, grader.name, grader.mode = None, "grader", Judge.Mode.SINGLE_100
     grader.save()
+    rubric_grader = Judge.objects.get(pk=jurors[0].pk)  # a pointwise rubric judge: the same
+    rubric_grader.pk, rubric_grader.name = None, "rubric-grader"
+    rubric_grader.mode = Judge.Mode.RUBRIC_SINGLE
+    rubric_grader.save()
     bad = [
         ({"jurors": [*names[:2], "grader"]}, "jurors"),
+        ({"jurors": [*names[:2], "rubric-grader"]}, "jurors"),
         ({"jurors": names[:1]}, "jurors"),
         ({"jurors": names, "jury": {"size": 4}}, "jury"),
         ({"jurors": names, "jury": {"rule": "loudest"}}, "jury"),

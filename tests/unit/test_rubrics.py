@@ -7,6 +7,9 @@ import pytest
 from arena.rubrics import (
     Criterion,
     deciders,
+    grade_deciders,
+    grade_totals,
+    normalised_levels,
     parse_criteria,
     total_winner,
     total_winner_codes,
@@ -142,6 +145,76 @@ def test_deciders_count_the_criteria_that_decided_a_win():
     # row 1: without correctness -2+1 < 0 (pivotal), without style 3-2 > 0 (not pivotal)
     # row 2: without correctness 2-1 > 0, without helpfulness 3-1 > 0: none pivotal
     assert found.pivotal.tolist() == [1, 0, 0]
+
+
+def test_a_pointwise_grade_is_the_weighted_mean_of_the_normalised_levels():
+    criteria = parse_criteria(CRITERIA)  # weights 3, 2, 1; levels 3, 2, 3
+    grades = [
+        {"correctness": 3, "helpfulness": 2, "style": 3},  # all top: 1
+        {"correctness": 1, "helpfulness": 1, "style": 1},  # all bottom: 0
+        {"correctness": 2, "helpfulness": 2, "style": 1},  # (3 * .5 + 2 * 1 + 0) / 6
+        {"style": 2},  # only style given: its level alone
+        {"correctness": 4, "helpfulness": True},  # out of range / not a level: none given
+        None,
+    ]
+    x = normalised_levels(grades, criteria)
+    np.testing.assert_allclose(x[2], [0.5, 1.0, 0.0])
+    totals = grade_totals(grades, criteria)
+    np.testing.assert_allclose(totals[:4], [1.0, 0.0, 3.5 / 6, 0.5])
+    assert np.isnan(totals[4:]).all()
+
+
+def test_grade_deciders_weigh_level_differences():
+    criteria = parse_criteria(CRITERIA)
+    slot0 = [
+        {"correctness": 3, "helpfulness": 1, "style": 1},  # 3*1 - 2*1 - 1*1 = 0: no winner
+        {"correctness": 3, "helpfulness": 1, "style": 3},  # 3 - 2 + 1 > 0: a wins
+        {"correctness": 2, "helpfulness": 2, "style": 3},  # 0 + 0 + 1 > 0: a wins on style
+        {"correctness": 1, "helpfulness": 2, "style": 1},  # -3*.5 + 0 + 0 < 0: b wins
+    ]
+    slot1 = [
+        {"correctness": 1, "helpfulness": 2, "style": 3},
+        {"correctness": 1, "helpfulness": 2, "style": 1},
+        {"correctness": 2, "helpfulness": 2, "style": 1},
+        {"correctness": 2, "helpfulness": 2, "style": 1},
+    ]
+    found = grade_deciders(slot0, slot1, criteria)
+    assert found.decisive == 3
+    assert found.agreed.tolist() == [2, 0, 2]
+    assert found.against.tolist() == [0, 1, 0]
+    # row 2: without correctness -2+1 < 0 (pivotal), without style 3-2 > 0 (not);
+    # row 3: style alone decided; row 4: correctness alone decided
+    assert found.pivotal.tolist() == [2, 0, 1]
+    # the same totals as the grades' own: G(a) - G(b) decides
+    totals = grade_totals(slot0, criteria) - grade_totals(slot1, criteria)
+    assert (np.round(totals, 9) != 0).sum() == found.decisive
+
+
+def test_a_pointwise_rubric_reply_is_a_score_judgment_with_its_levels():
+    from types import SimpleNamespace
+
+    from judges.judging import _from_reply
+
+    criteria = parse_criteria(CRITERIA)
+    reply = SimpleNamespace(
+        text="correctness: [[2]]\nhelpfulness: [[2]]\nstyle: [[1]]",
+        logprobs=None,
+        latency_ms=5,
+        prompt_tokens=1,
+        completion_tokens=1,
+        cost=0.0,
+        finish_reason="stop",
+    )
+    config = SimpleNamespace(mode="rubric_single")
+    values = _from_reply(config, reply, (1, 0), criteria)
+    assert values["kind"] == "score" and values["status"] == "ok"
+    assert values["criteria"] == {"correctness": 2, "helpfulness": 2, "style": 1}
+    assert values["score"] == pytest.approx(3.5 / 6)
+    assert "winner" not in values
+    assert values["verdict_label"] == "levels 2/2/1, total 0.58"
+    cut = SimpleNamespace(**{**vars(reply), "text": "correctness: [[2]]"})
+    failed = _from_reply(config, cut, (0, 1), criteria)
+    assert failed["status"] == "parse_failed" and "helpfulness" in failed["error"]
 
 
 def test_the_rubric_template_shows_the_rubric_and_needs_one():
