@@ -39,13 +39,13 @@ def dispatch_generation(run_id: int, round_index: int, missing) -> None:
     )
 
 
-def dispatch_judging(run_id: int, round_index: int, pending) -> None:
+def dispatch_judging(run_id: int, round_index: int, pending, groups=None) -> None:
     """A chord of the batch's judge calls, ``(match id, presentation, repeat)`` each, in
     tasks of ``ARENA_JUDGE_BATCH_CALLS`` calls (each sends its calls at once), then the
-    next step."""
+    next step. ``groups`` (a key per call, e.g. the answer a pointwise judge grades) keeps
+    the calls of one key in one task (a task may then hold more calls than the size)."""
     size = max(1, settings.ARENA_JUDGE_BATCH_CALLS)
-    pending = [list(item) for item in pending]
-    header = [(JUDGE_BATCH, (pending[i : i + size],)) for i in range(0, len(pending), size)]
+    header = [(JUDGE_BATCH, (task,)) for task in _tasks(pending, groups, size)]
     log.info(
         "run %s round %s: %d judge calls handed out in %d tasks",
         run_id,
@@ -54,6 +54,22 @@ def dispatch_judging(run_id: int, round_index: int, pending) -> None:
         len(header),
     )
     chord_on_commit(header, (RUN_STEP, (run_id,), {"round_index": round_index}))
+
+
+def _tasks(pending, groups, size: int) -> list[list[list]]:
+    """The calls in tasks of about ``size``: in order, or whole groups packed in key order."""
+    pending = [list(item) for item in pending]
+    if groups is None:
+        return [pending[i : i + size] for i in range(0, len(pending), size)]
+    by_key: dict = {}
+    for key, item in zip(groups, pending, strict=True):
+        by_key.setdefault(key, []).append(item)
+    tasks: list[list[list]] = [[]]
+    for calls in by_key.values():
+        if tasks[-1] and len(tasks[-1]) + len(calls) > size:
+            tasks.append([])
+        tasks[-1].extend(calls)
+    return [task for task in tasks if task]
 
 
 def ensure_watchdog() -> None:

@@ -48,6 +48,7 @@ from arena.models import (
     Prompt,
 )
 from arena.ratings.scale import ELO_SCALE
+from judges import prompts
 from judges.events import broadcast_progress
 from judges.judging import run_scope, with_write_retries
 from judges.runs.create import DESIGN_NAMES
@@ -125,13 +126,29 @@ def run_step(
                 enqueue_step(run.id, countdown=POLL_SECONDS, round_index=current)
             return "judging"
         if _claim(run, f"{current}:judge", len(pending)):
-            dispatch_judging(run.id, current, pending)
+            dispatch_judging(run.id, current, pending, _graded_answers(run, pending))
             return "judging"
         return "claimed elsewhere"
     except (ReplayError, Refusal) as exc:
         log.error("run %s failed: %s", run_id, exc)
         fail_run(run, str(exc))
         return "failed"
+
+
+def _graded_answers(run: EvaluationRun, pending) -> list[int] | None:
+    """For a pointwise judge (it grades the answer shown first, alone), the graded answer's
+    output id per pending call, so that the dispatch keeps every call grading one answer in
+    one task: calls in one task pay once per content key, calls in two tasks running at
+    once would both pay. None for the other judges (one query when pointwise)."""
+    if run.judge.mode not in prompts.POINTWISE_MODES:
+        return None
+    outputs = {
+        (match_id, position): output_id
+        for match_id, position, output_id in MatchSlot.objects.filter(
+            match_id__in={item[0] for item in pending}
+        ).values_list("match_id", "position", "output_id")
+    }
+    return [outputs[item[0], vocabulary.parse_presentation(item[1])[0]] or 0 for item in pending]
 
 
 def _claim(run: EvaluationRun, step: str, calls: int) -> bool:

@@ -149,10 +149,10 @@ def test_a_pointwise_rubric_run_grades_each_answer_on_every_criterion(server, ce
     pairs = n * (n - 1) // 2
     # both orders of every pair: each call grades one of the two answers
     assert run.calls_failed == 0 and run.planned_calls == run.calls_made == 2 * pairs * n_prompts
-    # a grade is of one answer: its copies serve the other pairs (two batch tasks running at
-    # once may each pay for an answer they share)
+    # a grade is of one answer: its copies serve the other pairs, and every call grading one
+    # answer goes to one batch task (judges.runs.dispatch), so each answer is paid once
     requests = server.stats()["models"][RUBRIC_JUDGE]["requests"]
-    assert n * n_prompts <= requests == run.calls_made - run.calls_cached < run.calls_made // 2
+    assert requests == n * n_prompts == run.calls_made - run.calls_cached
 
     criteria = parse_criteria(CRITERIA)
     judgments = list(Judgment.objects.filter(match__run=run).select_related("match"))
