@@ -767,15 +767,7 @@ def scope_rankings(scope: BoardScope) -> Rankings | None:
     rows = list(judgments.values_list("match_id", "ranking", "weight").order_by())
     if not rows or Judgment.objects.in_scope(scope).exists():
         return None
-    slots: dict[int, list[int]] = {}
-    for match_id, contestant_id in (
-        MatchSlot.objects.filter(
-            match_id__in={r[0] for r in rows}, contestant__kind=Contestant.Kind.MODEL
-        )
-        .order_by("match_id", "position")
-        .values_list("match_id", "contestant_id")
-    ):
-        slots.setdefault(match_id, []).append(contestant_id)
+    slots = _model_slots({r[0] for r in rows})
     kept = [
         (slots[match_id], ranking, weight)
         for match_id, ranking, weight in rows
@@ -793,6 +785,18 @@ def scope_rankings(scope: BoardScope) -> Rankings | None:
     )
 
 
+def _model_slots(match_ids) -> dict[int, list[int]]:
+    """Each match's model contestants in slot order (one query)."""
+    slots: dict[int, list[int]] = {}
+    for match_id, contestant_id in (
+        MatchSlot.objects.filter(match_id__in=match_ids, contestant__kind=Contestant.Kind.MODEL)
+        .order_by("match_id", "position")
+        .values_list("match_id", "contestant_id")
+    ):
+        slots.setdefault(match_id, []).append(contestant_id)
+    return slots
+
+
 def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = False):
     """K-wise rankings broken into the pairs they order; one bootstrap unit per ranking."""
     rankings = Judgment.objects.in_scope(scope, Judgment.Kind.RANKING)
@@ -803,15 +807,7 @@ def _ranking_rows(scope: BoardScope, exclude_flagged: bool = False, raw: bool = 
     rankings = list(rankings.values_list("id", "match_id", "ranking", "weight").order_by())
     if not rankings:
         return None
-    slots: dict[int, list[int]] = {}
-    for match_id, contestant_id in (
-        MatchSlot.objects.filter(
-            match_id__in={r[1] for r in rankings}, contestant__kind=Contestant.Kind.MODEL
-        )
-        .order_by("match_id", "position")
-        .values_list("match_id", "contestant_id")
-    ):
-        slots.setdefault(match_id, []).append(contestant_id)
+    slots = _model_slots({r[1] for r in rankings})
     unit, a_ids, b_ids, code, mult = [], [], [], [], []
     for k, (_, match_id, ranking, weight) in enumerate(rankings):
         contestants = slots.get(match_id, [])

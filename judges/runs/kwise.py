@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
-from django.db import transaction
 
 from arena import vocabulary
 from arena.matchmaking import GroupCall, GroupVerdict
-from arena.models import EvaluationRun, Judgment, Match, MatchSlot, Prompt
-from judges.runs.create import DESIGN_NAMES
+from arena.models import EvaluationRun, Judgment, MatchSlot
 from judges.runs.errors import ReplayError
+from judges.runs.matches import store_round_matches
 
 
 def is_group_batch(calls) -> bool:
@@ -42,7 +41,6 @@ def _external(round_index: int, prompt_id: int, contestant_ids) -> str:
 def ensure_group_matches(run: EvaluationRun, round_index: int, calls, outputs) -> list[tuple]:
     """Create the batch's K-wise matches and slots (idempotent); return the calls without
     a judgment as ``(match_id, presentation, repeat)``, in batch order."""
-    prompts = {p.id: p for p in Prompt.objects.filter(id__in=run.prompt_ids)}
     plan_matches: dict[str, tuple[int, tuple[int, ...]]] = {}  # external -> (prompt, slots)
     call_match: list[tuple[str, str]] = []
     for call in calls:
@@ -51,60 +49,7 @@ def ensure_group_matches(run: EvaluationRun, round_index: int, calls, outputs) -
         external = _external(round_index, prompt_id, shown)
         _, slots = plan_matches.setdefault(external, (prompt_id, shown))
         call_match.append((external, vocabulary.presentation([slots.index(c) for c in shown])))
-    with transaction.atomic():
-        existing = dict(
-            Match.objects.filter(run=run, round=round_index).values_list("external_id", "id")
-        )
-        stray = set(existing) - set(plan_matches)
-        if stray:
-            raise ReplayError(
-                f"round {round_index}: stored match {sorted(stray)[0]} is not in the replayed batch"
-            )
-        new = [e for e in plan_matches if e not in existing]
-        Match.objects.bulk_create(
-            [
-                Match(
-                    prompt_set_id=run.prompt_set_id,
-                    prompt_id=plan_matches[e][0],
-                    origin=Match.Origin.RUN,
-                    source=f"run:{run.id}",
-                    external_id=e,
-                    run=run,
-                    round=round_index,
-                    k=len(plan_matches[e][1]),
-                    category=prompts[plan_matches[e][0]].category,
-                    language=prompts[plan_matches[e][0]].language,
-                    policy=DESIGN_NAMES[run.design],
-                )
-                for e in new
-            ],
-            batch_size=1000,
-            ignore_conflicts=True,
-        )
-        if new:
-            existing = dict(
-                Match.objects.filter(run=run, round=round_index).values_list("external_id", "id")
-            )
-        with_slots = set(
-            MatchSlot.objects.filter(match__run=run, match__round=round_index).values_list(
-                "match_id", flat=True
-            )
-        )
-        MatchSlot.objects.bulk_create(
-            [
-                MatchSlot(
-                    match_id=existing[e],
-                    position=position,
-                    contestant_id=contestant_id,
-                    output_id=outputs.get((prompt_id, contestant_id)),
-                )
-                for e, (prompt_id, slot_contestants) in plan_matches.items()
-                if existing[e] not in with_slots
-                for position, contestant_id in enumerate(slot_contestants)
-            ],
-            batch_size=2000,
-            ignore_conflicts=True,
-        )
+    existing = store_round_matches(run, round_index, plan_matches, outputs)
     judged = set(
         Judgment.objects.filter(match__run=run, match__round=round_index, judge_id=run.judge_id)
         .values_list("match_id", "presentation", "repeat")

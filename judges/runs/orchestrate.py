@@ -42,21 +42,19 @@ from arena.models import (
     Contestant,
     EvaluationRun,
     Judgment,
-    Match,
     MatchSlot,
     Output,
-    Prompt,
 )
 from arena.ratings.scale import ELO_SCALE
 from judges import prompts
 from judges.events import broadcast_progress
 from judges.judging import run_scope, with_write_retries
-from judges.runs.create import DESIGN_NAMES
 from judges.runs.criteria import criterion_scopes
 from judges.runs.dispatch import dispatch_generation, dispatch_judging, enqueue_step
 from judges.runs.jury import juror_ids, panel
 from judges.runs.kwise import call_answers, ensure_group_matches, is_group_batch
 from judges.runs.lifecycle import fail_run, stalled, step_perturbations, wait_for_baseline
+from judges.runs.matches import store_round_matches
 from judges.runs.replay import ReplayError, replay
 
 log = logging.getLogger(__name__)
@@ -215,75 +213,18 @@ def ensure_matches(
     list of (match_id, presentation, repeat)
         In batch order.
     """
-    prompts = {p.id: p for p in Prompt.objects.filter(id__in=run.prompt_ids)}
-    source = f"run:{run.id}"
-    plan_matches: dict[str, tuple[int, int, int]] = {}  # external id -> (prompt, slot0, slot1)
+    plan_matches: dict[str, tuple[int, tuple[int, int]]] = {}  # external -> (prompt, slots)
     call_match: list[tuple[str, str, tuple]] = []
     probability: dict[str, float] = {}
     for p, a, b in calls:
         prompt_id, first, second = run.prompt_ids[p], run.contestant_ids[a], run.contestant_ids[b]
         external = f"r{round_index}:p{prompt_id}:{min(first, second)}-{max(first, second)}"
-        _, slot_zero, _ = plan_matches.setdefault(external, (prompt_id, first, second))
+        _, (slot_zero, _) = plan_matches.setdefault(external, (prompt_id, (first, second)))
         if drawn and (p, min(a, b), max(a, b)) in drawn:
             probability[external] = drawn[p, min(a, b), max(a, b)]
         shown = vocabulary.IN_ORDER if slot_zero == first else vocabulary.SWAPPED
         call_match.append((external, shown, (p, min(a, b), max(a, b))))
-    with transaction.atomic():
-        existing = dict(
-            Match.objects.filter(run=run, round=round_index).values_list("external_id", "id")
-        )
-        stray = set(existing) - set(plan_matches)
-        if stray:
-            raise ReplayError(
-                f"round {round_index}: stored match {sorted(stray)[0]} is not in the replayed batch"
-            )
-        new = [e for e in plan_matches if e not in existing]
-        Match.objects.bulk_create(
-            [
-                Match(
-                    prompt_set_id=run.prompt_set_id,
-                    prompt_id=plan_matches[e][0],
-                    origin=Match.Origin.RUN,
-                    source=source,
-                    external_id=e,
-                    run=run,
-                    round=round_index,
-                    k=2,
-                    category=prompts[plan_matches[e][0]].category,
-                    language=prompts[plan_matches[e][0]].language,
-                    policy=DESIGN_NAMES[run.design],
-                    pair_probability=probability.get(e),
-                )
-                for e in new
-            ],
-            batch_size=1000,
-            ignore_conflicts=True,
-        )
-        if new:
-            existing = dict(
-                Match.objects.filter(run=run, round=round_index).values_list("external_id", "id")
-            )
-        with_slots = set(
-            MatchSlot.objects.filter(match__run=run, match__round=round_index).values_list(
-                "match_id", flat=True
-            )
-        )
-        MatchSlot.objects.bulk_create(
-            [
-                MatchSlot(
-                    match_id=existing[e],
-                    position=position,
-                    contestant_id=contestant_id,
-                    output_id=outputs.get((prompt_id, contestant_id)),
-                )
-                for e, (prompt_id, *slot_contestants) in plan_matches.items()
-                if existing[e] not in with_slots
-                for position, contestant_id in enumerate(slot_contestants)
-            ],
-            batch_size=2000,
-            ignore_conflicts=True,
-        )
-        _fill_missing_outputs(run, round_index, outputs)
+    existing = store_round_matches(run, round_index, plan_matches, outputs, probability)
     judged = set(
         Judgment.objects.filter(
             match__run=run, match__round=round_index, judge_id__in=juror_ids(run)
@@ -301,17 +242,6 @@ def ensure_matches(
                 if item not in judged:
                     pending.append(item if run.jury else item[:3])
     return pending
-
-
-def _fill_missing_outputs(run: EvaluationRun, round_index: int, outputs) -> None:
-    """Slots created while an answer was missing get it once it exists (after a resume)."""
-    empty = MatchSlot.objects.filter(match__run=run, match__round=round_index, output__isnull=True)
-    for slot_id, prompt_id, contestant_id in empty.values_list(
-        "id", "match__prompt_id", "contestant_id"
-    ):
-        output_id = outputs.get((prompt_id, contestant_id))
-        if output_id is not None:
-            MatchSlot.objects.filter(id=slot_id).update(output_id=output_id)
 
 
 def _keep_report(run: EvaluationRun, plan) -> None:
