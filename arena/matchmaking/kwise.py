@@ -294,11 +294,7 @@ class RandomGroups:
         each of its calls spread evenly over the pairs, a ranking worth
         :func:`ranking_information` comparisons."""
         k = _check_k(self.k, n_models)
-        calls = self.planned_calls(n_models, n_prompts, both_orders)
-        graph = np.full((n_models, n_models), calls * ranking_information(k))
-        graph /= max(math.comb(n_models, 2), 1)
-        np.fill_diagonal(graph, 0.0)
-        return graph
+        return _spread_evenly(self.planned_calls(n_models, n_prompts, both_orders), k, n_models)
 
     def start(self, models, prompts, rng, both_orders=False) -> GroupPlan:
         n, n_prompts = size_of(models), size_of(prompts)
@@ -375,11 +371,7 @@ class SlidingWindows:
     def pair_comparisons(self, n_models: int, n_prompts: int, both_orders: bool = False):
         """Spread evenly over the pairs (the windows follow the verdicts)."""
         k = _check_k(self.k, n_models)
-        calls = self.planned_calls(n_models, n_prompts, both_orders)
-        graph = np.full((n_models, n_models), calls * ranking_information(k))
-        graph /= max(math.comb(n_models, 2), 1)
-        np.fill_diagonal(graph, 0.0)
-        return graph
+        return _spread_evenly(self.planned_calls(n_models, n_prompts, both_orders), k, n_models)
 
     def start(self, models, prompts, rng, both_orders=False) -> GroupPlan:
         n, n_prompts = size_of(models), size_of(prompts)
@@ -389,6 +381,15 @@ class SlidingWindows:
             n, n_prompts, rng, k, _presentations(k, both_orders), cover, stride, screen,
             int(self.refit_prompts),
         )  # fmt: skip
+
+
+def _spread_evenly(calls: int, k: int, n_models: int) -> np.ndarray:
+    """The pairwise comparisons ``calls`` K-wise rankings are worth, spread evenly over the
+    pairs, (n, n) symmetric: a ranking worth :func:`ranking_information` comparisons."""
+    graph = np.full((n_models, n_models), calls * ranking_information(k))
+    graph /= max(math.comb(n_models, 2), 1)
+    np.fill_diagonal(graph, 0.0)
+    return graph
 
 
 class _WindowPlan(GroupPlan):
@@ -461,11 +462,7 @@ class AdaptiveGroups:
     def pair_comparisons(self, n_models: int, n_prompts: int, both_orders: bool = False):
         """Spread evenly over the pairs (the groups follow the verdicts)."""
         k = _check_k(self.k, n_models)
-        calls = self.planned_calls(n_models, n_prompts, both_orders)
-        graph = np.full((n_models, n_models), calls * ranking_information(k))
-        graph /= max(math.comb(n_models, 2), 1)
-        np.fill_diagonal(graph, 0.0)
-        return graph
+        return _spread_evenly(self.planned_calls(n_models, n_prompts, both_orders), k, n_models)
 
     def start(self, models, prompts, rng, both_orders=False) -> GroupPlan:
         n, n_prompts = size_of(models), size_of(prompts)
