@@ -669,12 +669,10 @@ def _slot0_probability(probabilities) -> float:
     return (a + tie / 2) / total if total > 0 else float("nan")
 
 
-def _jury_rows(scope: BoardScope, jury: dict):
-    """A jury run's board: one verdict per call, its jurors' pooled by the jury's rule
-    (:func:`arena.ratings.jury.jury_verdicts`); one bootstrap unit per match."""
-    v = juror_verdicts(scope, jury)
-    if not v.call.size:
-        return None
+def pool_jury(v: JurorVerdicts, jury: dict):
+    """The jury's verdict per call by its rule (:func:`arena.ratings.jury.jury_verdicts`,
+    the stored weights for ``weighted``), and a row of ``v`` for each call (its match,
+    slots and lengths)."""
     weights = None
     if jury.get("rule") == "weighted":
         stored = jury.get("weights") or {}
@@ -689,6 +687,16 @@ def _jury_rows(scope: BoardScope, jury: dict):
     )
     first = np.zeros(len(pooled.winner), np.int64)
     first[v.call[::-1]] = np.arange(len(v.call))[::-1]  # a row of each call
+    return pooled, first
+
+
+def _jury_rows(scope: BoardScope, jury: dict):
+    """A jury run's board: one verdict per call, its jurors' pooled by the jury's rule
+    (:func:`arena.ratings.jury.jury_verdicts`); one bootstrap unit per match."""
+    v = juror_verdicts(scope, jury)
+    if not v.call.size:
+        return None
+    pooled, first = pool_jury(v, jury)
     match = v.match[first]
     return (
         np.unique(match, return_inverse=True)[1].ravel(),

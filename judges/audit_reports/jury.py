@@ -18,10 +18,10 @@ from decimal import Decimal
 import numpy as np
 from django.db.models import Count, Q, Sum
 
-from arena.boards import BoardScope, juror_verdicts, scope_judge_verdicts
+from arena.boards import BoardScope, juror_verdicts, pool_jury, scope_judge_verdicts
 from arena.models import EvaluationRun, Judge, Judgment
 from arena.ratings.judge_effects import fit_judge_effects
-from arena.ratings.jury import jury_verdicts, panel_agreement
+from arena.ratings.jury import panel_agreement
 from judges.audit_metrics import first_slot_win_rate
 from judges.audit_metrics.estimate import proportion
 from judges.audit_metrics.length import longer_won
@@ -110,19 +110,7 @@ def jury_report(run_id: int) -> dict | None:
                 **effects.get(cost["judge_id"], {}),
             }
         )
-    weights = None
-    if jury.get("rule") == "weighted":
-        weights = [float((jury.get("weights") or {}).get(str(j), 1.0)) for j in jury["jurors"]]
-    pooled = jury_verdicts(
-        v.call,
-        v.juror,
-        v.winner,
-        rule=jury.get("rule", "majority"),
-        weights=weights,
-        slot0_probability=v.slot0_probability,
-    )
-    first = np.zeros(len(pooled.winner), np.int64)
-    first[v.call[::-1]] = np.arange(len(v.call))[::-1]
+    pooled, first = pool_jury(v, jury)
     keep = pooled.jurors > 0
     jury_row = {
         "name": f"the jury ({jury.get('rule', 'majority')})",
