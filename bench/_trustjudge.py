@@ -11,12 +11,14 @@ and :func:`judges.clients.judge.reply_probabilities`.
 Per prompt, every answer is rated once on 1-10 and once on 1-100, and every pair is
 judged in both orders with MT-Bench's ``[[A]]/[[B]]/[[C]]`` labels (the paper's). Rows:
 
-- score-comparison inconsistency (the paper's conflict rate: the both-orders pair relation
-  against the relation of the two scores): discrete 1-10 ratings, TrustJudge's
-  distribution-sensitive 1-10 scores, discrete 1-100, TrustJudge 1-100 (softmax T = 0.2);
-  the rows "vs likelihood" put the likelihood-aware relation on the pair side too (not
-  the paper's measure, which keeps discrete pairs; shown for what the whole of TrustJudge
-  does, never used by the goal);
+- score-comparison inconsistency (the paper's conflict rate: a pair relation against the
+  relation of the two scores), each way of judging against itself, as the audit measures
+  it (:func:`judges.audit_metrics.trustjudge.trustjudge_audit`): discrete 1-10 (or 1-100)
+  ratings against the both-orders relation, TrustJudge's distribution-sensitive 1-10 (or
+  1-100, softmax T = 0.2) scores against the likelihood-aware relation; the rows "vs
+  discrete pairs" mix the two (distribution-sensitive scores against the both-orders
+  relation: every pair whose orders disagree is a tie there, which no continuous score
+  matches), shown for what the score side alone does;
 - pairwise transitivity inconsistency (triples fitting no weak order): discrete both-order
   relations (disagreement = tie), likelihood-aware aggregation, perplexity fallback;
   "pairs tied by the orders" is the share of pairs whose two orders disagree (a tie on
@@ -29,7 +31,10 @@ judged in both orders with MT-Bench's ``[[A]]/[[B]]/[[C]]`` labels (the paper's)
   with ``p`` its probability, :func:`arena.ratings.counts.soft_outcome_counts`).
 
 Goal: both TrustJudge rates at least 30 % lower (relative) than the discrete ones
-(1-10 scores for the score comparison, likelihood aggregation for transitivity).
+(1-10 scores against each way's own pair relation for the score comparison, likelihood
+aggregation for transitivity). The goal line also prints the score side alone (the
+distribution-sensitive scores against the discrete relation), which on this judge is not
+lower: 44 % of its pairs are ties by the orders, which no continuous score matches.
 """
 
 from __future__ import annotations
@@ -151,15 +156,17 @@ def measure(world: dict) -> dict:
     decisive = (discrete == A) | (discrete == B)
     out["pairs tied by the orders"] = float(np.mean(discrete == TIE))
     for (mode, kind), s in world["scores"].items():
-        conflict = score_pairwise_inconsistency(s[prompt, a], s[prompt, b], discrete).conflict
+        top = prompts.score_scale(mode)[1]
+        own = discrete if kind == "discrete" else likely  # each way of judging against itself
+        conflict = score_pairwise_inconsistency(s[prompt, a], s[prompt, b], own).conflict
         on_decisive = score_pairwise_inconsistency(
             s[prompt, a][decisive], s[prompt, b][decisive], discrete[decisive]
         ).conflict
-        out[f"score {kind} {prompts.score_scale(mode)[1]} on decisive pairs"] = on_decisive.value
-        out[f"score {kind} {prompts.score_scale(mode)[1]}"] = conflict.value
-        if kind == "trust":  # not the paper's measure: TrustJudge on both sides
-            both = score_pairwise_inconsistency(s[prompt, a], s[prompt, b], likely).conflict
-            out[f"score trust {prompts.score_scale(mode)[1]} vs likelihood"] = both.value
+        out[f"score {kind} {top}"] = conflict.value
+        if kind == "trust":  # the score side alone: against the discrete relation
+            mixed = score_pairwise_inconsistency(s[prompt, a], s[prompt, b], discrete).conflict
+            out[f"score trust {top} vs discrete pairs"] = mixed.value
+        out[f"score {kind} {top} on decisive pairs"] = on_decisive.value
         out[f"tau mean score {kind} {prompts.score_scale(mode)[1]}"] = _tau(
             np.nanmean(s, axis=0), world["quality"]
         )
@@ -220,7 +227,10 @@ def trustjudge_section(args) -> None:
     met = score_cut >= GOAL_REDUCTION and trans_cut >= GOAL_REDUCTION
     print(
         f"goal TrustJudge: score-comparison inconsistency {mean['score discrete 10']:.2%} -> "
-        f"{mean['score trust 10']:.2%} ({score_cut:.0%} lower), pairwise transitivity "
+        f"{mean['score trust 10']:.2%} ({score_cut:.0%} lower; the scores alone against the "
+        f"discrete pairs {mean['score trust 10 vs discrete pairs']:.2%}, on decisive pairs "
+        f"{mean['score discrete 10 on decisive pairs']:.1%} -> "
+        f"{mean['score trust 10 on decisive pairs']:.1%}), pairwise transitivity "
         f"inconsistency {mean['transitivity discrete']:.2%} -> "
         f"{mean['transitivity likelihood']:.2%} ({trans_cut:.0%} lower); both >= "
         f"{GOAL_REDUCTION:.0%} lower: {'MET' if met else 'NOT MET'}"

@@ -26,9 +26,14 @@ The measures (the paper's section 2):
 
 - **Score-comparison inconsistency** is
   :func:`judges.audit_metrics.score_pairwise_inconsistency`'s ``conflict``: the share of
-  pairs judged in both orders whose discrete pair relation (A only if both orders say A)
-  differs from the relation the two single scores imply (``ConflictCalculator``); the
-  scores are discrete ratings or distribution-sensitive ones, the pair side is the same.
+  pairs judged in both orders whose pair relation differs from the relation the two single
+  scores imply (``ConflictCalculator``). Each way of judging is measured against itself:
+  discrete judging's ratings as written against its both-orders relation (A only if both
+  orders say A, else a tie), TrustJudge's distribution-sensitive scores against its own
+  pair relation (likelihood-aware, else perplexity, else discrete: what the audit and
+  boards of TrustJudge use). Distribution-sensitive scores against the discrete relation
+  mix the two: continuous scores never tie, so every pair whose orders disagree counts as a
+  conflict there, whatever the scores (``bench/_trustjudge.py`` prints that row too).
 - **Pairwise transitivity inconsistency** (:func:`transitivity_inconsistency`): the share
   of answer triples of one prompt whose three pair relations fit no weak order: a circular
   chain (``A > B > C > A``, also through a tie: ``A > B = C > A``) or an equivalence
@@ -314,9 +319,10 @@ class TrustJudgeAudit:
     Attributes
     ----------
     score_discrete, score_trust : Estimate or None
-        Score-comparison inconsistency (the both-orders discrete pair relation against the
-        scores): with the ratings as written, and with the distribution-sensitive scores
-        (None when the judge's answers were not graded, or graded without probabilities).
+        Score-comparison inconsistency: the ratings as written against the both-orders
+        discrete relation, and the distribution-sensitive scores against TrustJudge's
+        relation (``transitivity_trust``'s); None when the judge's answers were not
+        graded, or graded without probabilities.
     transitivity_discrete, transitivity_trust : TransitivityInconsistency
         Pairwise transitivity inconsistency of the discrete both-orders relations, and of
         TrustJudge's (likelihood-aware where both orders have verdict probabilities, else
@@ -380,11 +386,14 @@ def trustjudge_audit(
     trust = np.where(use_likely, likely, np.where(use_ppl, ppl, discrete))
     trust = np.where(discrete == MISSING, MISSING, trust)
     out = {}
-    for name, pair in (("score_discrete", scores), ("score_trust", trust_scores)):
+    for name, pair, relation in (
+        ("score_discrete", scores, discrete),
+        ("score_trust", trust_scores, trust),
+    ):
         s_i, s_j = (nan, nan) if pair is None else pair
         has = np.isfinite(np.asarray(s_i, np.float64)) & np.isfinite(np.asarray(s_j, np.float64))
         out[name] = (
-            score_pairwise_inconsistency(s_i, s_j, discrete, level=level).conflict
+            score_pairwise_inconsistency(s_i, s_j, relation, level=level).conflict
             if has.any()
             else None
         )

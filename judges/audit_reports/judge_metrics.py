@@ -420,8 +420,9 @@ METRICS: list[Metric] = [
         "tj_score",
         "Score vs pairwise, TrustJudge",
         lambda m: m.trustjudge.score_trust if m.trustjudge else None,
-        "The same with TrustJudge's distribution-sensitive scores (the rating's expectation "
-        "over its token probabilities), pairs judged in both orders.",
+        "The same with TrustJudge on both sides: its distribution-sensitive scores (the "
+        "rating's expectation over its token probabilities) against its likelihood-aware "
+        "pair relation, pairs judged in both orders.",
     ),
     Metric(
         "tj_transitivity_discrete",

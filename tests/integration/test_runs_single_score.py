@@ -199,7 +199,7 @@ def test_the_audit_shows_discrete_and_trustjudge_side_by_side(server, celery_wor
             mean_score(ca, 0), mean_score(cb, 0), discrete
         ).conflict,
         ("score-comparison", "TrustJudge"): score_pairwise_inconsistency(
-            mean_score(ca, 1), mean_score(cb, 1), discrete
+            mean_score(ca, 1), mean_score(cb, 1), trust
         ).conflict,
         ("pairwise transitivity", "discrete"): transitivity_inconsistency(
             prompt, ca, cb, discrete, n_boot=0

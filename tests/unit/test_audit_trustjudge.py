@@ -213,7 +213,31 @@ def test_the_audit_uses_likelihood_then_perplexity_then_the_discrete_relation():
     # discrete: all ties, consistent; TrustJudge: x > y, y < z, x = z: y lowest, consistent
     assert audit.transitivity_discrete.share.value == 0
     assert audit.transitivity_trust.share.value == 0
-    # scores against the discrete (all tie) relation: 1 of 3 pairs ties on the ratings,
-    # none on the distribution-sensitive scores
+    # the ratings against the discrete (all tie) relation: 1 of 3 pairs ties on the
+    # ratings; the distribution-sensitive scores (x 7.4 > y 7.1, y 7.1 > z 6.2, x 7.4 >
+    # z 6.2) against TrustJudge's own relation (x > y, y < z, x = z): only x-y agrees.
+    # Against the discrete ties they would conflict on all three.
     assert audit.score_discrete.value == pytest.approx(2 / 3)
-    assert audit.score_trust.value == pytest.approx(1.0)
+    assert audit.score_trust.value == pytest.approx(2 / 3)
+
+
+def test_trustjudge_scores_are_measured_against_trustjudges_own_pair_relation():
+    """A pair whose orders disagree is a discrete tie; its verdict probabilities break the
+    tie for the answer the distribution-sensitive scores prefer: no conflict for
+    TrustJudge, while the equal ratings match the discrete tie."""
+    from judges.audit_metrics.trustjudge import trustjudge_audit
+
+    audit = trustjudge_audit(
+        group=[0],
+        i=["x"],
+        j=["y"],
+        first=[A],
+        second=[B],
+        p_first=[[0.8, 0.2, 0.0]],
+        p_second=[[0.45, 0.55, 0.0]],  # summed: x 1.25, y 0.75
+        scores=([7.0], [7.0]),
+        trust_scores=([7.3], [6.9]),
+        n_boot=0,
+    )
+    assert audit.score_discrete.value == 0
+    assert audit.score_trust.value == 0  # against the discrete tie it would be 1
