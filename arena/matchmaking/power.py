@@ -135,7 +135,8 @@ def _difference_variance(delta: float, win_rate: float, tie_rate: float, rho: fl
 
 
 # Designs whose comparison graph is known before the verdicts (the rest: calls spread evenly).
-EXACT_GRAPHS = ("round-robin", "anchor", "mediocre-anchor")
+# K-wise random groups are drawn before any verdict: their graph is the groups' expected one.
+EXACT_GRAPHS = ("round-robin", "anchor", "mediocre-anchor", "kwise-groups")
 
 
 def comparison_graph(design, n_models: int, n_prompts: int, both_orders: bool = False):
@@ -251,6 +252,7 @@ def run_power(
     target: float,
     both_orders: bool = False,
     repeats: int = 1,
+    panel: int = 1,
     budget_calls: int | None = None,
     tie_rate: float = 0.0,
     alpha: float = 0.05,
@@ -258,7 +260,9 @@ def run_power(
 ) -> RunPower:
     """The two planning figures of a run (module doc): the rating difference its plan
     detects, and the prompts (and calls) a ``target`` difference needs; with a budget,
-    the difference the budget's most prompts detect. Repeats count as more comparisons."""
+    the difference the budget's most prompts detect. Repeats count as more comparisons;
+    a jury's ``panel`` of jurors makes each comparison cost that many calls for one
+    pooled verdict."""
     if not target > 0:
         raise ValueError("target: expected a positive rating difference")
 
@@ -267,7 +271,8 @@ def run_power(
         return detectable_rating_difference(graph, tie_rate, alpha, power)
 
     def calls(prompts: int) -> int:
-        return design.planned_calls(n_models, prompts, both_orders) * max(repeats, 1)
+        comparisons = design.planned_calls(n_models, prompts, both_orders) * max(repeats, 1)
+        return comparisons * max(panel, 1)
 
     def smallest(ok, low: int, high: int) -> int | None:
         """The smallest prompt count in [low, high] where ``ok`` holds (monotone)."""

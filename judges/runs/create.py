@@ -619,8 +619,8 @@ def plan_power(run: EvaluationRun, target: float | None = None) -> RunPower:
             target=float(target),
             both_orders=shows_both_orders(run.judge),
             repeats=run.repeats,
-            # a jury's comparison costs one call per juror and gives one verdict
-            budget_calls=None if run.budget_calls is None else run.budget_calls // panel_size(run),
+            panel=panel_size(run),  # a jury's comparison: one call per juror, one verdict
+            budget_calls=run.budget_calls,
         )
     except (ValueError, TypeError, OverflowError) as exc:
         raise Refusal(str(exc), field="design_params") from None

@@ -63,7 +63,9 @@ def test_prompts_needed_is_the_smallest_count_that_reaches_the_target(name, m, n
     if needed > low:
         assert run_power(d, m, needed - 1, target=target, both_orders=both).detectable > target
     assert p.calls_needed == d.planned_calls(m, needed, both)
-    assert p.approximate == (name not in ("round-robin", "anchor", "mediocre-anchor"))
+    assert p.approximate == (
+        name not in ("round-robin", "anchor", "mediocre-anchor", "kwise-groups")
+    )
 
 
 def test_repeats_ties_and_both_orders_count_as_information():
@@ -103,3 +105,22 @@ def test_the_summary_states_both_figures_and_warns():
     assert "the budget of 1000 calls detects" in text
     with pytest.raises(ValueError, match="positive"):
         run_power(design("anchor"), 8, 100, target=0)
+
+
+def test_a_jury_pays_its_panel_per_comparison_for_the_same_power():
+    one = run_power(design("round-robin"), 5, 40, target=60, budget_calls=1200)
+    jury = run_power(design("round-robin"), 5, 40, target=60, panel=3, budget_calls=3600)
+    assert jury.planned_calls == 3 * one.planned_calls
+    assert jury.calls_needed == 3 * one.calls_needed
+    assert jury.prompts_needed == one.prompts_needed
+    assert jury.detectable == pytest.approx(one.detectable)
+    assert jury.budget_detectable == pytest.approx(one.budget_detectable)
+
+
+def test_only_designs_that_pick_pairs_from_verdicts_are_approximate():
+    from arena.matchmaking.kwise import AdaptiveGroups, RandomGroups, SlidingWindows
+
+    assert not run_power(RandomGroups(k=4), 8, 20, target=60).approximate
+    assert run_power(SlidingWindows(k=4), 8, 20, target=60).approximate
+    assert run_power(AdaptiveGroups(k=4), 8, 20, target=60).approximate
+    assert not run_power(design("round-robin"), 8, 20, target=60).approximate
