@@ -244,9 +244,12 @@ OPEN_BOARDS_TTL = 10  # seconds a vote may miss a board that someone has just op
 _open_boards: dict[int, tuple[float, list[str]]] = {}  # prompt set id -> (read at, scope keys)
 
 
-def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str, aspects=()) -> list[str]:
+def scopes_touched_by(
+    prompt_set_id: int, prompt_set: str, category: str, aspects=(), any_aspect: bool = False
+) -> list[str]:
     """The default human board of the set, plus every open board a vote in it belongs to
-    (an aspect's board, ``crit=<aspect>``, when the vote gives that aspect a verdict).
+    (an aspect's board, ``crit=<aspect>``, when the vote gives that aspect a verdict; with
+    ``any_aspect``, every open aspect board: votes moved whose aspects are not read).
 
     Open boards are read from the database at most every ``OPEN_BOARDS_TTL`` seconds per
     process (a per-process memo: no round trip per vote).
@@ -264,7 +267,7 @@ def scopes_touched_by(prompt_set_id: int, prompt_set: str, category: str, aspect
     for key in open_keys:
         scope = BoardScope.from_key_unchecked(key)
         if scope.by in ("humans", "all") and scope.category in ("", category):
-            if not scope.criterion or scope.criterion in aspects:
+            if not scope.criterion or any_aspect or scope.criterion in aspects:
                 keys.add(key)
     return sorted(keys)
 

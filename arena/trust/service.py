@@ -33,7 +33,7 @@ from arena.services import request_refit
 from arena.trust import scores
 from arena.trust.burst import BURST_WINDOW
 from arena.vocabulary import A, B
-from arena.votes import scopes_touched_by
+from arena.votes import forget_open_boards, scopes_touched_by
 
 SCORED_KINDS = (Voter.Kind.SESSION, Voter.Kind.USER)
 
@@ -312,7 +312,11 @@ def _scopes(touched: set[tuple[int, str]]) -> list[str]:
     slugs = dict(
         PromptSet.objects.filter(pk__in={ps for ps, _ in touched}).values_list("pk", "slug")
     )
+    forget_open_boards()  # read the open boards afresh: a board opened since must not be missed
     keys: set[str] = set()
     for prompt_set_id, category in touched:
-        keys.update(scopes_touched_by(prompt_set_id, slugs[prompt_set_id], category))
+        # the moved votes may carry aspect verdicts: the open aspect boards move with them
+        keys.update(
+            scopes_touched_by(prompt_set_id, slugs[prompt_set_id], category, any_aspect=True)
+        )
     return sorted(keys)

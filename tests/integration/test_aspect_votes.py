@@ -97,3 +97,22 @@ def test_a_criterion_scope_is_checked_like_every_scope(client):
     assert scope.key.endswith("|crit=style")
     assert BoardScope.from_key(scope.key) == scope
     assert BoardScope.from_key(BoardScope(SLUG).key).criterion == ""
+
+
+def test_flagging_a_voter_refits_the_aspect_boards_their_votes_leave():
+    """The trust pass (or staff) flagging a voter moves their votes off the public boards
+    and asks for the refit of every board those votes were on, aspect boards included."""
+    from arena.trust import service as trust
+
+    shill = _voter("anonymous")
+    response = shill.post(
+        _vote_url(_battle(shill)),
+        {"winner": "a", "aspects": {"style": "a"}, "idempotency_key": "aspects-shill"},
+    )
+    assert response.status_code == 200, response.content
+    style = BoardScope(SLUG, "humans", criterion="style")
+    assert refit(style.key, final=True).n_votes == 1
+    voter = Voter.objects.get(judgments__idempotency_key="aspects-shill")
+    _, scopes = trust.set_flags([voter.pk], True, "staff: test")
+    assert style.key in scopes and BoardScope(SLUG, "humans").key in scopes
+    assert refit(style.key, final=True).n_votes == 0
