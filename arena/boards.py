@@ -1342,6 +1342,31 @@ def public_rows(scope: BoardScope, *, exclude_flagged: bool = False):
     return _table_rows(scope)
 
 
+def has_public_human_votes(prompt_set: str) -> bool:
+    """Whether the set's public human board (``by=humans``) has a vote to count: a pairwise
+    vote between two models or a K-wise ranking that :meth:`JudgmentQuerySet.in_scope` puts
+    on it, by a voter not counted as flagged. Annotators' labels on a run's matches and
+    side-by-side votes are on no board, so they never make one. At most two EXISTS queries.
+    """
+    humans = BoardScope(prompt_set, "humans")
+    votes = Judgment.objects.in_scope(humans).with_slots(models_only=True)
+    rankings = Judgment.objects.in_scope(humans, Judgment.Kind.RANKING)
+    return any(
+        judgments.exclude(voter__counted_flagged=True).exists() for judgments in (votes, rankings)
+    )
+
+
+def has_annotation_labels(prompt_set: str) -> bool:
+    """Whether people labelled matches of the set's runs (annotators' labels,
+    ``judges.campaigns``): human judgments that no public board counts. One EXISTS."""
+    return Judgment.objects.filter(
+        match__prompt_set__slug=prompt_set,
+        match__origin=Match.Origin.RUN,
+        voter__isnull=False,
+        status=Judgment.Status.OK,
+    ).exists()
+
+
 def count_judgment(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int):
     """Add one stored OK pairwise judgment to the running counts (inside its transaction)."""
     count_judgments([(judgment, match, contestant_a_id, contestant_b_id)])
