@@ -646,8 +646,9 @@ _JUROR_COLUMNS = (
 
 def juror_verdicts(scope: BoardScope, jury: dict, *, answer_chars: bool = False) -> JurorVerdicts:
     """The OK verdicts of a jury run's board scope (``run:<id>``) in the order written
-    (``created_at``, then id), in one query whatever the number of jurors; ``answer_chars`` also reads both answers' lengths in characters
-    (AlpacaEval's length control, :func:`scope_verdict_records`)."""
+    (``created_at``, then id), in one query whatever the number of jurors;
+    ``answer_chars`` also reads both answers' lengths in characters (AlpacaEval's length
+    control, :func:`scope_verdict_records`)."""
     judgments = (
         Judgment.objects.in_scope(scope)
         .with_slots(models_only=True)
