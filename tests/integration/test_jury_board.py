@@ -245,7 +245,7 @@ def _jury_run(n_jurors: int, n_prompts: int = 4):
     return BoardScope(prompt_set.slug, f"run:{run.pk}")
 
 
-def test_the_elo_and_win_rate_options_of_a_jury_board_read_it_in_queries_that_do_not_grow_with_the_jurors():
+def test_a_jury_boards_elo_and_win_rates_read_queries_that_do_not_grow_with_the_jurors():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
