@@ -18,7 +18,7 @@ from ninja.utils import check_csrf
 from pydantic import StrictInt, StrictStr
 
 from arena.battles import NamedPick, battle_view, common_prompt_choices, serve_battle
-from arena.boards import BoardScope, pair_matrix
+from arena.boards import BoardScope, has_public_human_votes, pair_matrix
 from arena.errors import BAD_REQUEST, FORBIDDEN, Refusal
 from arena.gate import issue_challenge
 from arena.model_pages import csv_rows, model_profile, public_model
@@ -129,7 +129,9 @@ def prompt_sets(request):
 def board_choices(ps: PromptSet) -> dict:
     judgments = Judgment.objects.filter(match__prompt_set=ps, status=Judgment.Status.OK)
     boards = []
-    if judgments.filter(voter__isnull=False).exists():
+    # only where the public human board has a vote (annotators' labels on run matches and
+    # side-by-side votes are on no board: they alone would offer an empty board)
+    if has_public_human_votes(ps.slug):
         boards.append({"by": "humans", "label": "Human votes"})
     judge_ids = list(
         judgments.filter(judge__isnull=False).values_list("judge_id", flat=True).distinct()

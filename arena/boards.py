@@ -605,8 +605,10 @@ class JurorVerdicts:
     """A jury run's OK juror verdicts (one row each, columns): the call each belongs to
     (0..calls-1: a match's presentation and repeat), its match, the juror's index in the
     jury's ``jurors``, the winner code in slot terms, slot 0's probability from logprobs
-    (NaN without them), the slot contestants, whether slot 0 was shown first, and the
-    answers' token lengths."""
+    (NaN without them), the slot contestants, whether slot 0 was shown first, the answers'
+    token lengths, the judgment's id and ``created_at`` (the order verdicts were written),
+    the match's prompt (-1 without one) and the answers' lengths in characters (NaN where
+    an answer has no stored text, or where they were not asked for)."""
 
     call: np.ndarray
     match: np.ndarray
@@ -618,30 +620,52 @@ class JurorVerdicts:
     a_first: np.ndarray
     len_a: np.ndarray
     len_b: np.ndarray
+    judgment: np.ndarray
+    created_at: np.ndarray
+    prompt: np.ndarray
+    chars_a: np.ndarray
+    chars_b: np.ndarray
 
 
-def juror_verdicts(scope: BoardScope, jury: dict) -> JurorVerdicts:
-    """The OK verdicts of a jury run's board scope (``run:<id>``), in one query."""
-    rows = list(
+_JUROR_COLUMNS = (
+    "match_id",
+    "presentation",
+    "repeat",
+    "judge_id",
+    "winner",
+    "probabilities",
+    "s0__contestant_id",
+    "s1__contestant_id",
+    "s0__output__token_length",
+    "s1__output__token_length",
+    "id",
+    "created_at",
+    "match__prompt_id",
+)
+
+
+def juror_verdicts(scope: BoardScope, jury: dict, *, answer_chars: bool = False) -> JurorVerdicts:
+    """The OK verdicts of a jury run's board scope (``run:<id>``) in the order written
+    (``created_at``, then id), in one query whatever the number of jurors;
+    ``answer_chars`` also reads both answers' lengths in characters (AlpacaEval's length
+    control, :func:`scope_verdict_records`)."""
+    judgments = (
         Judgment.objects.in_scope(scope)
         .with_slots(models_only=True)
         .filter(judge_id__in=jury["jurors"])
-        .values_list(
-            "match_id",
-            "presentation",
-            "repeat",
-            "judge_id",
-            "winner",
-            "probabilities",
-            "s0__contestant_id",
-            "s1__contestant_id",
-            "s0__output__token_length",
-            "s1__output__token_length",
-        )
-        .order_by()
     )
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 10
-    match, presentation, repeat, judge, winner, probabilities, a, b, len_a, len_b = columns
+    columns = _JUROR_COLUMNS
+    if answer_chars:
+        judgments = judgments.annotate(
+            chars0=Length("s0__output__text"), chars1=Length("s1__output__text")
+        )
+        columns = (*columns, "chars0", "chars1")
+    rows = list(judgments.values_list(*columns).order_by("created_at", "id"))
+    n = len(rows)
+    found = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    match, presentation, repeat, judge, winner, probabilities, a, b, len_a, len_b = found[:10]
+    ids, created_at, prompt = found[10:13]
+    chars = found[13:] if answer_chars else [(None,) * n] * 2
     match = np.asarray(match, np.int64)
     a_first = slot_zero_first_array(presentation)
     key = np.stack([match, (~a_first).astype(np.int64), np.asarray(repeat, np.int64)])
@@ -650,14 +674,19 @@ def juror_verdicts(scope: BoardScope, jury: dict) -> JurorVerdicts:
     return JurorVerdicts(
         call=call,
         match=match,
-        juror=np.fromiter((index[j] for j in judge), np.int64, len(rows)),
+        juror=np.fromiter((index[j] for j in judge), np.int64, n),
         winner=winner_codes(winner),
-        slot0_probability=np.fromiter(map(_slot0_probability, probabilities), float, len(rows)),
+        slot0_probability=np.fromiter(map(_slot0_probability, probabilities), float, n),
         contestant_a=np.asarray(a, np.int64),
         contestant_b=np.asarray(b, np.int64),
         a_first=a_first,
         len_a=np.asarray([x or 0 for x in len_a], np.float64),
         len_b=np.asarray([x or 0 for x in len_b], np.float64),
+        judgment=np.asarray(ids, np.int64),
+        created_at=np.asarray(created_at, dtype=object),
+        prompt=np.asarray([-1 if p is None else p for p in prompt], np.int64),
+        chars_a=_numbers(chars[0]),
+        chars_b=_numbers(chars[1]),
     )
 
 
@@ -688,6 +717,18 @@ def pool_jury(v: JurorVerdicts, jury: dict):
     first = np.zeros(len(pooled.winner), np.int64)
     first[v.call[::-1]] = np.arange(len(v.call))[::-1]  # a row of each call
     return pooled, first
+
+
+def _jury_calls_in_order(scope: BoardScope, jury: dict, *, answer_chars: bool = False):
+    """A jury run's verdicts (:func:`juror_verdicts`, one query), the jury's verdict per
+    call (:func:`pool_jury`) and the calls in the order their verdicts were complete: a
+    call's place is its last juror verdict's (the rows come in the order written)."""
+    v = juror_verdicts(scope, jury, answer_chars=answer_chars)
+    pooled, _ = pool_jury(v, jury)
+    last = np.full(len(pooled.winner), -1, np.int64)
+    np.maximum.at(last, v.call, np.arange(len(v.call)))
+    order = np.argsort(last, kind="stable")
+    return v, pooled.winner[order], last[order]
 
 
 def _jury_rows(scope: BoardScope, jury: dict):
@@ -934,6 +975,9 @@ def scope_votes_in_order(scope: BoardScope, after_id: int = 0) -> VotesInOrder:
     of the primary key; ``arena.fitting``). Human votes counted as flagged stay off, as on
     the public board; K-wise rankings are left out (Elo takes pairs in order).
     """
+    jury = _run_jury(scope)
+    if jury:
+        return _jury_votes_in_order(scope, jury, after_id)
     judgments = Judgment.objects.in_scope(scope)
     if not scope.llm_only:
         judgments = judgments.exclude(voter__counted_flagged=True)
@@ -960,6 +1004,24 @@ def scope_votes_in_order(scope: BoardScope, after_id: int = 0) -> VotesInOrder:
     )
 
 
+def _jury_votes_in_order(scope: BoardScope, jury: dict, after_id: int = 0) -> VotesInOrder:
+    """A jury run's board replays the jury's verdicts, one per call, each in the place of
+    its call's last juror verdict (its id and ``created_at``), with a call's last verdict
+    id above ``after_id``. Every juror verdict is read (one query): a call's verdict is
+    pooled from all of them."""
+    v, winner, last = _jury_calls_in_order(scope, jury)
+    keep = v.judgment[last] > after_id
+    winner, last = winner[keep], last[keep]
+    return VotesInOrder(
+        v.judgment[last],
+        list(v.created_at[last]),
+        v.contestant_a[last],
+        v.contestant_b[last],
+        winner,
+        np.ones(len(last), np.int64),
+    )
+
+
 def scope_verdict_records(scope: BoardScope) -> list[JudgmentRecord]:
     """The scope's pairwise verdicts between two models as rating-engine records, each with
     its prompt and both answers' lengths in characters (``meta["output_chars"]``, empty
@@ -969,6 +1031,9 @@ def scope_verdict_records(scope: BoardScope) -> list[JudgmentRecord]:
     One query, O(verdicts): only a board whose every comparison includes one model (a
     baseline) reads it. Human votes counted as flagged stay off, as on the public board.
     """
+    jury = _run_jury(scope)
+    if jury:
+        return _jury_verdict_records(scope, jury)
     judgments = Judgment.objects.in_scope(scope)
     if not scope.llm_only:
         judgments = judgments.exclude(voter__counted_flagged=True)
@@ -1002,11 +1067,42 @@ def scope_verdict_records(scope: BoardScope) -> list[JudgmentRecord]:
     ]
 
 
+def _jury_verdict_records(scope: BoardScope, jury: dict) -> list[JudgmentRecord]:
+    """A jury run's board as records: the jury's verdict per call (as its BT board counts
+    it), in the order the calls were complete; two queries whatever the jurors."""
+    v, winner, last = _jury_calls_in_order(scope, jury, answer_chars=True)
+    names = model_names(np.union1d(v.contestant_a, v.contestant_b))
+    chars = np.stack([v.chars_a[last], v.chars_b[last]], axis=1)
+    return [
+        JudgmentRecord(
+            match_id=str(match_id),
+            contestants=(names[a], names[b]),
+            winner=WINNERS[code],
+            prompt_id=None if prompt < 0 else str(prompt),
+            meta={} if np.isnan(c).any() else {"output_chars": (int(c[0]), int(c[1]))},
+        )
+        for match_id, a, b, code, prompt, c in zip(
+            v.match[last].tolist(),
+            v.contestant_a[last].tolist(),
+            v.contestant_b[last].tolist(),
+            winner.tolist(),
+            v.prompt[last].tolist(),
+            chars,
+            strict=True,
+        )
+    ]
+
+
 def scope_vote_tally(scope: BoardScope) -> tuple[int, int]:
     """The number of the votes :func:`scope_votes_in_order` reads (without ``after_id``)
     and their :func:`vote_fingerprint`, from the running counts: one GROUP BY of
     O(models²) rows, whatever the number of votes. A run's board has no running counts:
-    its judgments are grouped instead (one GROUP BY over the run's verdicts)."""
+    its judgments are grouped instead (one GROUP BY over the run's verdicts), a jury run's
+    pooled per call (every juror verdict read, one query)."""
+    jury = _run_jury(scope)
+    if jury:
+        votes = _jury_votes_in_order(scope, jury)
+        return len(votes), votes.fingerprint
     if scope.run_id is not None:
         rows = list(
             Judgment.objects.in_scope(scope)
@@ -1245,6 +1341,31 @@ def public_rows(scope: BoardScope, *, exclude_flagged: bool = False):
     if exclude_flagged:
         return _grouped_rows(Judgment.objects.in_scope(scope).filter(voter__flagged=False))
     return _table_rows(scope)
+
+
+def has_public_human_votes(prompt_set: str) -> bool:
+    """Whether the set's public human board (``by=humans``) has a vote to count: a pairwise
+    vote between two models or a K-wise ranking that :meth:`JudgmentQuerySet.in_scope` puts
+    on it, by a voter not counted as flagged. Annotators' labels on a run's matches and
+    side-by-side votes are on no board, so they never make one. At most two EXISTS queries.
+    """
+    humans = BoardScope(prompt_set, "humans")
+    votes = Judgment.objects.in_scope(humans).with_slots(models_only=True)
+    rankings = Judgment.objects.in_scope(humans, Judgment.Kind.RANKING)
+    return any(
+        judgments.exclude(voter__counted_flagged=True).exists() for judgments in (votes, rankings)
+    )
+
+
+def has_annotation_labels(prompt_set: str) -> bool:
+    """Whether people labelled matches of the set's runs (annotators' labels,
+    ``judges.campaigns``): human judgments that no public board counts. One EXISTS."""
+    return Judgment.objects.filter(
+        match__prompt_set__slug=prompt_set,
+        match__origin=Match.Origin.RUN,
+        voter__isnull=False,
+        status=Judgment.Status.OK,
+    ).exists()
 
 
 def count_judgment(judgment: Judgment, match: Match, contestant_a_id: int, contestant_b_id: int):

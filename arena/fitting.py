@@ -157,7 +157,10 @@ def board_elo(scope: BoardScope, k: float, state: dict | None = None) -> dict:
     (a voter's votes moved between the public and the flagged counts, a vote deleted, one
     committed late with an earlier place in the order, another K), it replays every vote.
     Either way the ratings are bit for bit those of a full replay in order. A board of
-    aggregated counts has no order to replay: no rows, a note, no state.
+    aggregated counts has no order to replay: no rows, a note, no state. A jury run's board
+    replays the jury's verdicts, one per call, each where its last juror verdict was
+    written (a late juror's verdict moves its call: a full replay), read in one query
+    whatever the jurors (:func:`arena.boards.scope_votes_in_order`).
     """
     state = state if state and state.get("k") == k else None
     with one_snapshot():  # a vote cast meanwhile: in the new votes and the tally, or neither
@@ -240,7 +243,8 @@ def board_winrate(scope: BoardScope, counts) -> dict | None:
     It reads every verdict of the board (:func:`arena.boards.scope_verdict_records`) and
     fits the instruction difficulties jointly, so it costs O(verdicts), and seconds for a
     board of many models; only baseline boards pay it, and these are imported or run
-    boards, not the live human ones.
+    boards, not the live human ones. On a jury run's board each record is the jury's
+    verdict on a call, as its Bradley-Terry board counts it.
     """
     try:
         baseline = infer_baseline(counts)

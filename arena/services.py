@@ -19,7 +19,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from arena.boards import BoardScope
+from arena.boards import BoardScope, has_public_human_votes
 from arena.enqueue import enqueue_on_commit
 from arena.errors import NOT_FOUND, SERVICE_DOWN, Refusal
 from arena.events import broadcast_board
@@ -186,7 +186,7 @@ def default_scopes(prompt_set: PromptSet) -> list[BoardScope]:
     )
 
     scopes = []
-    if has.filter(voter__isnull=False).exists():
+    if has_public_human_votes(prompt_set.slug):  # not annotators' labels alone
         scopes.append(BoardScope(prompt_set.slug, "humans"))
     if has.filter(judge__isnull=False).exists():
         scopes.append(BoardScope(prompt_set.slug, "judges"))

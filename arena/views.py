@@ -12,7 +12,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from arena.api import board_choices
 from arena.battles import side_by_side_choices
-from arena.boards import BoardScope
+from arena.boards import BoardScope, has_annotation_labels
 from arena.errors import Refusal
 from arena.live_answers import live_answer_events, open_live_stream
 from arena.model_pages import model_profile, public_model
@@ -67,6 +67,8 @@ def leaderboard(request):
         params["crit"] = scope.criterion
     if method != "bt":
         params["method"] = method
+    # asked for (a link, the default of a set without boards) where it can only be empty
+    no_human_votes = scope.by == "humans" and all(b["by"] != "humans" for b in choices["boards"])
     return render(
         request,
         "arena/leaderboard.html",
@@ -80,6 +82,8 @@ def leaderboard(request):
             "board": board,
             "method": method,
             "query": urlencode(params),
+            "no_human_votes": no_human_votes,
+            "annotation_labels": no_human_votes and has_annotation_labels(prompt_set.slug),
         },
     )
 

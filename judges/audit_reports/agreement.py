@@ -46,20 +46,20 @@ def _agreement(prompt_set: str, category: str) -> dict:
     human_cols = [_column(mv, rater, matches) for rater in human_ids]
     judge_labels = [d.judges[j].label for j in judge_ids]
     human_labels = [names.get(-h, (str(h), False))[0] for h in human_ids]
-    majority, _ = d.humans.at(matches)
-    if np.any(majority != MISSING):
-        judge_cols_and_majority = [*judge_cols, tie_merged(majority)]
-        judge_labels_and_majority = [*judge_labels, "human majority"]
-    else:
-        judge_cols_and_majority, judge_labels_and_majority = judge_cols, judge_labels
+    judge_cols_and_majority, judge_labels_and_majority = list(judge_cols), list(judge_labels)
+    for consensus, label in ((d.humans, "human majority"), (d.annotators, "annotator majority")):
+        majority, _ = consensus.at(matches)  # the crowd's and the annotators', never mixed
+        if np.any(majority != MISSING):
+            judge_cols_and_majority.append(tie_merged(majority))
+            judge_labels_and_majority.append(label)
     charts = []
     if len(judge_cols_and_majority) >= 2:
-        title = "Cohen's κ between judges (and the human majority)"
+        title = "Cohen's κ between judges (and the human and annotator majorities)"
         charts.append(
             _kappa_heatmap("judges", title, judge_cols_and_majority, judge_labels_and_majority)
         )
     if len(human_cols) >= 2:
-        title = "Cohen's κ between human annotators"
+        title = "Cohen's κ between people (voters, and annotators by their label)"
         charts.append(_kappa_heatmap("humans", title, human_cols, human_labels))
     groups = []
     if len(judge_cols) >= 2:

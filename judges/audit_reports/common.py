@@ -9,9 +9,12 @@ Conventions shared by every metric of the audit pages (see also
   score-consistency metrics compare -- is the repeat-0 verdict; for a pair judged in
   both orders it is the PRP combination (:func:`judges.audit_metrics.combine_orders`: A
   or B only when both orders agree, else a tie; INVALID if either order was unparsable).
-- The human verdict on a match is the weighted majority of its human votes (the label
+- The human verdict on a match is the weighted majority of its crowd votes (the label
   more than half of the votes gave; both-bad counts as a tie), and the human score of
-  answer A is the share of votes it won (ties half).
+  answer A is the share of votes it won (ties half). Annotators' labels (people's
+  verdicts on a run's matches, ``judges.campaigns``; ``Verdicts.annotation``) are never
+  mixed in: they form the annotators' verdict, the same majority of the labels alone,
+  which the judge metrics compare with apart (``annotator_agreement``, ``annotator_kappa``).
 - Agreement merges both-bad into tie on both sides (FastChat's MT-Bench convention).
 - A row with ``weight`` w stands for w identical votes: per-vote metrics repeat it w
   times, never count it once.
@@ -197,15 +200,18 @@ class HumanConsensus:
         return np.where(has, self.majority[j], MISSING), np.where(has, self.score_a[j], np.nan)
 
 
-def human_consensus(rows: queries.Verdicts) -> HumanConsensus:
-    """Weighted majority and A's share of the human votes on each match.
+def human_consensus(rows: queries.Verdicts, annotators: bool = False) -> HumanConsensus:
+    """Weighted majority and A's share of the crowd's votes on each match, or with
+    ``annotators`` of the annotators' labels (never both at once).
 
     With ``n_c`` the votes for verdict ``c`` (A, B, tie; both-bad as tie; weighted):
     majority = the ``c`` with ``2 n_c > Σ n`` (MISSING if none), ``score_A = (n_A +
     n_tie / 2) / Σ n``. With unit weights the majority is
     :func:`judges.audit_metrics.human_majority` of the votes.
     """
-    rows = rows.take((rows.voter >= 0) & (rows.verdict != INVALID))
+    rows = rows.take(
+        (rows.voter >= 0) & (rows.annotation == annotators) & (rows.verdict != INVALID)
+    )
     match, g = np.unique(rows.match, return_inverse=True)
     table = np.zeros((match.size, 3))
     np.add.at(table, (g, tie_merged(rows.verdict)), rows.weight)
@@ -232,14 +238,16 @@ class AuditData:
     judges: dict[int, queries.JudgeInfo]
     owners: dict[int, tuple[str, str]]
     scores: queries.Scores
-    humans: HumanConsensus
+    humans: HumanConsensus  # the crowd's votes
+    annotators: HumanConsensus  # the annotators' labels (annotation campaigns)
 
 
 REPEAT_TAGS = ("repeat", "repeats")
 
 
 def load_audit_data(prompt_set: str, category: str = "", judge_id: int | None = None) -> AuditData:
-    """Untagged verdicts, names, single-answer scores and the human consensus (5 queries)."""
+    """Untagged verdicts, names, single-answer scores, the crowd's consensus and the
+    annotators' (5 queries)."""
     everything = queries.load_verdicts(prompt_set, category, judge_id=judge_id)
     v = everything.take(everything.tag == "")
     judges = queries.judge_info(np.unique(v.judge[v.judge >= 0]))
@@ -251,6 +259,7 @@ def load_audit_data(prompt_set: str, category: str = "", judge_id: int | None = 
         owners,
         queries.load_scores(prompt_set, category),
         human_consensus(v),
+        human_consensus(v, annotators=True),
     )
 
 

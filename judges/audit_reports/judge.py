@@ -37,6 +37,7 @@ def _metrics_of(d: AuditData, judge_id: int, detail: bool) -> JudgeMetrics:
         d.scores,
         detail=detail,
         repeats=d.repeats.take(d.repeats.judge == judge_id),
+        annotators=d.annotators,
     )
 
 
@@ -73,6 +74,12 @@ def _overview(prompt_set: str, category: str) -> dict:
         ),
         _cell_chart(rows, "consistency", "Position consistency", {"range": [0, 1]}),
         _cell_chart(rows, "kappa", "Cohen's κ with the human majority", {"range": [-0.2, 1]}),
+        _cell_chart(
+            rows,
+            "annotator_kappa",
+            "Cohen's κ with the annotators' majority (campaign labels)",
+            {"range": [-0.2, 1]},
+        ),
         _cell_chart(rows, "gold", "Accuracy on gold labels", {"range": [0, 1]}),
     ]
     return {
@@ -81,6 +88,7 @@ def _overview(prompt_set: str, category: str) -> dict:
         "table": _overview_table(rows).as_dict(),
         "charts": [c.as_dict() for c in map(drawable, charts) if c.rows],
         "n_humans": int(d.humans.match.size),
+        "n_annotated": int(d.annotators.match.size),
     }
 
 
@@ -266,6 +274,18 @@ def _agreement_charts(m: JudgeMetrics) -> list[Chart]:
                 estimate_row("Cohen's κ", m.kappa),
             ],
             {"range": [-0.2, 1]},
+            note="The crowd's votes (those the public boards count); annotators' labels apart.",
+        ),
+        Chart(
+            "annotator-agreement",
+            "Agreement with the annotators' majority (campaign labels on run matches)",
+            "estimates",
+            [
+                estimate_row("raw agreement (with ties)", m.annotator_agreement),
+                estimate_row("raw agreement (without ties)", m.annotator_agreement_no_ties),
+                estimate_row("Cohen's κ", m.annotator_kappa),
+            ],
+            {"range": [-0.2, 1]},
         ),
         Chart(
             "stability",
@@ -347,7 +367,13 @@ def _category_chart(rows: queries.Verdicts, d: AuditData, judge: queries.JudgeIn
     out = []
     for category, _ in keep[:MAX_CATEGORIES]:
         m = judge_metrics(
-            rows.take(rows.category == category), d.humans, judge, d.owners, d.scores, False
+            rows.take(rows.category == category),
+            d.humans,
+            judge,
+            d.owners,
+            d.scores,
+            False,
+            annotators=d.annotators,
         )
         for est, name in (
             (m.consistency, "position consistency"),

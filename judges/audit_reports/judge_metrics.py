@@ -65,9 +65,12 @@ class JudgeMetrics:
     first_slot: FirstSlotTest
     first_slot_design: str  # which verdicts the first-slot test could use
     stability: Estimate  # modal verdict share over repeats
-    agreement: Estimate  # with the human majority, ties included
+    agreement: Estimate  # with the human (crowd's) majority, ties included
     agreement_no_ties: Estimate
     kappa: Estimate  # Cohen's kappa with the human majority
+    annotator_agreement: Estimate  # with the annotators' majority (their labels), ties included
+    annotator_agreement_no_ties: Estimate
+    annotator_kappa: Estimate
     length: LengthBias
     transitivity: Transitivity
     gold: Estimate  # per-match verdict vs gold label
@@ -89,12 +92,14 @@ class JudgeMetrics:
 @dataclass(frozen=True, eq=False)
 class PerMatch:
     """One row per judged match (a weighted match repeated ``weight`` times): the judge's
-    verdict, the humans' majority and A's share of their votes, and the match's columns."""
+    verdict, the crowd's majority and A's share of their votes, the annotators' majority,
+    and the match's columns."""
 
     match: np.ndarray
     verdict: np.ndarray
     majority: np.ndarray
     human_score: np.ndarray
+    annotator_majority: np.ndarray
     prompt: np.ndarray
     gold: np.ndarray
     contestant_a: np.ndarray
@@ -111,14 +116,17 @@ def judge_metrics(
     scores: queries.Scores,
     detail: bool = True,
     repeats: queries.Verdicts | None = None,
+    annotators: HumanConsensus | None = None,
 ) -> JudgeMetrics:
     """Every audit metric of one judge on its (untagged) rows.
 
     ``detail=False`` skips the logistic length fits (the slowest part), for tables.
     ``repeats`` are the judge's verdicts in repeat runs: they count for repeat stability
-    (with the untagged re-runs) and for nothing else.
+    (with the untagged re-runs) and for nothing else. ``humans`` is the crowd's consensus
+    (every human comparison: length, self-preference), ``annotators`` the annotators'
+    (their labels: agreement only).
     """
-    per_match = _per_match(rows, humans)
+    per_match = _per_match(rows, humans, annotators)
     stability_rows = rows if repeats is None else queries.Verdicts.concat(rows, repeats)
     return JudgeMetrics(
         n_judgments=int(rows.weight.sum()),
@@ -136,18 +144,25 @@ def judge_metrics(
 # Each helper returns some of JudgeMetrics' fields, by name.
 
 
-def _per_match(rows: queries.Verdicts, humans: HumanConsensus) -> PerMatch:
-    """The judge's per-match verdicts beside the human consensus and the match columns."""
+def _per_match(
+    rows: queries.Verdicts, humans: HumanConsensus, annotators: HumanConsensus | None
+) -> PerMatch:
+    """The judge's per-match verdicts beside the crowd's and the annotators' consensus and
+    the match columns."""
     mv = match_verdicts(rows)
     matches = np.repeat(mv.match, mv.weight)  # a weighted row is that many matches
     uniq, first = np.unique(rows.match, return_index=True)
     src = first[np.maximum(align(matches, uniq), 0)]
     majority, human_score = humans.at(matches)
+    labelled = (
+        annotators.at(matches)[0] if annotators is not None else np.full(matches.shape, MISSING)
+    )
     return PerMatch(
         match=matches,
         verdict=np.repeat(mv.verdict, mv.weight),
         majority=majority,
         human_score=human_score,
+        annotator_majority=labelled,
         prompt=rows.prompt[src],
         gold=rows.gold[src],
         contestant_a=rows.contestant_a[src],
@@ -197,11 +212,15 @@ def first_slot_design(rows: queries.Verdicts) -> tuple[np.ndarray, str]:
 
 
 def _agreement_metrics(m: PerMatch) -> dict:
-    return {
-        "agreement": raw_agreement(m.verdict, m.majority, ties=True),
-        "agreement_no_ties": raw_agreement(m.verdict, m.majority, ties=False),
-        "kappa": cohen_kappa(tie_merged(m.verdict), tie_merged(m.majority), n_boot=n_boot()),
-    }
+    """Agreement with the crowd's majority, and apart with the annotators'."""
+    out = {}
+    for prefix, majority in (("", m.majority), ("annotator_", m.annotator_majority)):
+        out[f"{prefix}agreement"] = raw_agreement(m.verdict, majority, ties=True)
+        out[f"{prefix}agreement_no_ties"] = raw_agreement(m.verdict, majority, ties=False)
+        out[f"{prefix}kappa"] = cohen_kappa(
+            tie_merged(m.verdict), tie_merged(majority), n_boot=n_boot()
+        )
+    return out
 
 
 def _length_metrics(m: PerMatch, detail: bool) -> dict:
@@ -372,7 +391,8 @@ METRICS: list[Metric] = [
         "agreement",
         "Agreement with humans",
         lambda m: m.agreement,
-        "Share of matches where the judge's verdict equals the human majority, ties included.",
+        "Share of matches where the judge's verdict equals the majority of the crowd's votes "
+        "(people's votes the public boards count), ties included.",
     ),
     Metric(
         "agreement_no_ties",
@@ -385,6 +405,20 @@ METRICS: list[Metric] = [
         "Cohen's κ vs humans",
         lambda m: m.kappa,
         "Chance-corrected agreement with the human majority (bootstrap CI).",
+    ),
+    Metric(
+        "annotator_agreement",
+        "Agreement with annotators",
+        lambda m: m.annotator_agreement,
+        "Share of matches where the judge's verdict equals the majority of the annotators' "
+        "labels (annotation campaigns on run matches), ties included; never mixed with the "
+        "crowd's votes above.",
+    ),
+    Metric(
+        "annotator_kappa",
+        "Cohen's κ vs annotators",
+        lambda m: m.annotator_kappa,
+        "Chance-corrected agreement with the annotators' majority (bootstrap CI).",
     ),
     Metric(
         "length",

@@ -35,14 +35,19 @@ _SHOWN_WHEN_B_FIRST = np.array([1, 0, 2, 3])
 
 def juror_records(prompt_set: str, judge_ids, source: str) -> tuple[np.ndarray, np.ndarray]:
     """(agreed, judged) per juror in the set's audit: decisive verdicts that matched the
-    human majority (``humans``) or the gold answer (``gold``); 0 of 0 without a record."""
+    crowd's majority (``humans``), the annotators' majority (``annotators``: their labels,
+    :mod:`judges.campaigns`) or the gold answer (``gold``); 0 of 0 without a record."""
     d = load_audit_data(prompt_set)
     agreed, judged = np.zeros(len(judge_ids), np.int64), np.zeros(len(judge_ids), np.int64)
     for i, judge_id in enumerate(judge_ids):
         if judge_id not in d.judges:
             continue
         m = _metrics_of(d, judge_id, detail=False)
-        est = m.agreement_no_ties if source == "humans" else m.gold
+        est = {
+            "humans": m.agreement_no_ties,
+            "annotators": m.annotator_agreement_no_ties,
+            "gold": m.gold,
+        }[source]
         if est.n and np.isfinite(est.value):
             judged[i] = est.n
             agreed[i] = round(est.value * est.n)

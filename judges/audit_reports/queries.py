@@ -51,6 +51,10 @@ class Verdicts:
         ``EvaluationRun.tag`` of the match's run ("" for untagged runs and no run).
     judge, voter : ndarray of int64
         Exactly one of them is >= 0 per row (-1 for the other).
+    annotation : ndarray of bool
+        The row is an annotator's label: a person's verdict on a run's match (an
+        annotation campaign's answer, ``judges.campaigns``), which no public board counts.
+        A person's other verdicts (``voter >= 0`` and not ``annotation``) are crowd votes.
     b_first : ndarray of bool
         Slot 1 was shown first.
     repeat, weight : ndarray of int64
@@ -76,6 +80,7 @@ class Verdicts:
     tag: np.ndarray
     judge: np.ndarray
     voter: np.ndarray
+    annotation: np.ndarray
     b_first: np.ndarray
     repeat: np.ndarray
     weight: np.ndarray
@@ -118,7 +123,8 @@ class Verdicts:
         i = np.zeros(0, np.int64)
         f = np.zeros(0, np.float64)
         s = np.zeros(0, dtype="<U1")
-        return cls(i, i, s, i, s, i, i, np.zeros(0, bool), i, i, i, i, i, f, f, f, f, f, f, f)
+        b = np.zeros(0, bool)
+        return cls(i, i, s, i, s, i, i, b, b, i, i, i, i, i, f, f, f, f, f, f, f)
 
 
 def _codes(values, table: dict, default: int) -> np.ndarray:
@@ -135,7 +141,9 @@ def _ints(values) -> np.ndarray:
 
 
 def pairwise_judgments(prompt_set: str, category: str = "") -> QuerySet[Judgment]:
-    """Pairwise judgments of two-answer matches that produced a verdict or a parse failure."""
+    """Pairwise judgments of two-answer matches that produced a verdict or a parse failure:
+    judges' verdicts, crowd votes and annotators' labels (people's verdicts on a run's
+    matches), told apart by :func:`load_verdicts` (``who``, ``Verdicts.annotation``)."""
     qs = Judgment.objects.filter(
         match__prompt_set__slug=prompt_set,
         match__k=2,
@@ -151,6 +159,7 @@ _COLUMNS = (
     "match__category",
     "match__gold_winner",
     "match__run__tag",
+    "match__origin",
     "judge_id",
     "voter_id",
     "presentation",
@@ -177,15 +186,20 @@ def load_verdicts(
 
     Parameters
     ----------
-    who : {"all", "judges", "humans"}
+    who : {"all", "judges", "humans", "annotators"}
+        ``humans``: the crowd's votes (people's verdicts the public boards count);
+        ``annotators``: annotators' labels (people's verdicts on a run's matches, on no
+        public board); ``all``: everything, the labels marked (``Verdicts.annotation``).
     judge_id : int, optional
-        Only this judge's verdicts (and, with ``who="all"``, every human's).
+        Only this judge's verdicts (and, with ``who="all"``, every person's).
     """
     qs = pairwise_judgments(prompt_set, category)
     if who == "judges":
         qs = qs.filter(judge__isnull=False)
     elif who == "humans":
-        qs = qs.filter(voter__isnull=False)
+        qs = qs.filter(voter__isnull=False).exclude(match__origin=Match.Origin.RUN)
+    elif who == "annotators":
+        qs = qs.filter(voter__isnull=False, match__origin=Match.Origin.RUN)
     if judge_id is not None:
         qs = qs.filter(Q(judge_id=judge_id) | Q(voter__isnull=False))
     rows = list(
@@ -201,6 +215,7 @@ def load_verdicts(
     verdict = np.full(len(rows), INVALID, np.int64)
     verdict[parsed] = winner_codes(np.asarray(cols["winner"], dtype=object)[parsed])
     seconds = np.asarray(cols["time_to_vote"], dtype="timedelta64[us]") / np.timedelta64(1, "s")
+    voter = _ints(cols["voter_id"])
     return Verdicts(
         match=np.asarray(cols["match_id"], np.int64),
         prompt=_ints(cols["match__prompt_id"]),
@@ -208,7 +223,8 @@ def load_verdicts(
         gold=_codes(cols["match__gold_winner"], WINNER_CODE, MISSING),
         tag=np.asarray([t or "" for t in cols["match__run__tag"]], dtype=str),
         judge=_ints(cols["judge_id"]),
-        voter=_ints(cols["voter_id"]),
+        voter=voter,
+        annotation=(voter >= 0) & (np.asarray(cols["match__origin"]) == Match.Origin.RUN),
         b_first=~slot_zero_first_array(cols["presentation"]),
         repeat=np.asarray(cols["repeat"], np.int64),
         weight=np.asarray(cols["weight"], np.int64),

@@ -304,7 +304,7 @@ def create_run(
 
     A jury run names its ``jurors`` (judges, names or ids; ``judge`` is one of them, the
     first by default) and its ``jury`` design: ``{"size": jurors per comparison or null
-    for all, "rule": "majority" | "mean" | "weighted", "weights_from": "humans" | "gold"}``
+    for all, "rule": "majority" | "mean" | "weighted", "weights_from": "humans" | "annotators" | "gold"}``
     (:mod:`judges.runs.jury`).
 
     A perturbation run (``perturbation`` one of :data:`judges.perturbations.PERTURBATIONS`)

@@ -24,7 +24,9 @@ from arena.models import EvaluationRun, Judge
 from arena.ratings.jury import RULES, panel_for, reliability_weights
 from judges.prompts import POINTWISE_MODES
 
-WEIGHT_SOURCES = ("humans", "gold")
+# the audit records a weighted jury reads: agreement with the crowd's majority, with the
+# annotators' (campaign labels), or gold accuracy (judges.audit_reports.jury.juror_records)
+WEIGHT_SOURCES = ("humans", "annotators", "gold")
 MAX_JURORS = 12
 
 

@@ -264,3 +264,65 @@ def test_alpha_over_many_arena_voters_equals_alpha_of_the_full_matrix(staff):
     assert groups["humans: Krippendorff's α"]["value"] == pytest.approx(expected.value, abs=1e-12)
     assert groups["humans: Krippendorff's α"]["n"] == expected.n
     assert response.context["report"]["n_humans"] == np.any(full != MISSING, axis=0).sum()
+
+
+def test_annotators_labels_are_compared_apart_from_the_crowds_votes(staff):
+    """Agreement with the annotators (their labels on a run's matches) is its own metric,
+    never mixed into agreement with the crowd; the vote-integrity panel reads the crowd."""
+    from judges.audit_reports import queries
+    from judges.audit_reports.judge import overview_report
+    from judges.audit_reports.jury import juror_records
+
+    rng = np.random.default_rng(5)
+    n = 40
+    judge = rng.integers(0, 2, n)
+    records = []
+    for k in range(n):
+        pair = ("alpha", "beta")
+        records.append(
+            JudgmentRecord(
+                match_id=f"m{k}", contestants=pair, winner=LETTER[int(judge[k])], judge="j"
+            )
+        )
+        # the crowd agrees with the judge on the first half, the annotator never does on
+        # the second half (those matches become a run's, their people's verdicts labels)
+        person, winner = ("crowd", judge[k]) if k < n // 2 else ("annotator:1", 1 - judge[k])
+        records.append(
+            JudgmentRecord(
+                match_id=f"m{k}", contestants=pair, winner=LETTER[int(winner)], voter=person
+            )
+        )
+    import_records(records, prompt_set="labelled", source="t")
+    run = EvaluationRun.objects.create(
+        name="r",
+        prompt_set=PromptSet.objects.get(slug="labelled"),
+        judge=Judge.objects.get(name="j"),
+    )
+    labelled = [f"m{k}" for k in range(n // 2, n)]
+    Match.objects.filter(external_id__in=labelled).update(origin=Match.Origin.RUN, run=run)
+
+    cells = _judge_page(staff, "j", "labelled")["cells"]
+    assert (cells["agreement"]["value"], cells["agreement"]["n"]) == (1.0, n // 2)
+    annotated = cells["annotator_agreement"]
+    assert (annotated["value"], annotated["n"]) == (0.0, n // 2)
+    assert cells["annotator_kappa"]["n"] == n // 2
+    overview = overview_report("labelled")
+    assert (overview["n_humans"], overview["n_annotated"]) == (n // 2, n // 2)
+
+    crowd = queries.load_verdicts("labelled", who="humans")
+    labels = queries.load_verdicts("labelled", who="annotators")
+    assert len(crowd) == len(labels) == n // 2
+    assert not crowd.annotation.any() and labels.annotation.all()
+    assert len(np.unique(crowd.voter)) == len(np.unique(labels.voter)) == 1
+    assert crowd.voter[0] != labels.voter[0]
+    everything = queries.load_verdicts("labelled")
+    assert int(everything.annotation.sum()) == n // 2 and len(everything) == 2 * n
+
+    judge_id = [Judge.objects.get(name="j").pk]
+    assert [x.tolist() for x in juror_records("labelled", judge_id, "humans")] == [[20], [20]]
+    assert [x.tolist() for x in juror_records("labelled", judge_id, "annotators")] == [[0], [20]]
+
+    agreement = staff.get("/audit/agreement/", {"set": "labelled"})
+    assert agreement.status_code == 200
+    (heatmap,) = [c for c in agreement.context["report"]["charts"] if c["key"] == "kappa-judges"]
+    assert heatmap["options"]["labels"][1:] == ["human majority", "annotator majority"]

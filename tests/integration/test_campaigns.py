@@ -428,3 +428,47 @@ def test_a_campaign_over_the_runs_anchor_selection_takes_its_chosen_matches():
     assert sorted(campaign.items.values_list("match_id", flat=True)) == sorted(
         [matches[1].pk, matches[3].pk]
     )
+
+
+def test_a_set_whose_only_human_judgments_are_labels_offers_no_human_board(workers):
+    from arena.models import Match, PromptSet
+    from arena.services import default_scopes
+
+    run, matches = run_with_matches(2)
+    (user,) = annotators(1)
+    campaign = open_campaign(run, [user], redundancy=1, gold_rate=0.0, queue_size=2)
+    client = logged_in(user)
+    while (data := next_item(client, campaign))["state"] != "finished":
+        assert answer(client, data["item"], winner="a").status_code == 200
+    assert run_labels(run).count() == 2
+
+    def choices():
+        (camp,) = [s for s in Client().get("/api/prompt-sets").json() if s["slug"] == "camp"]
+        return [b["by"] for b in camp["boards"]]
+
+    # the labels are on no public board: no "Human votes" choice, nor a board kept fresh
+    assert choices() == [f"run:{run.pk}"]
+    assert [s.by for s in default_scopes(run.prompt_set)] == []
+    page = Client().get("/", {"set": "camp"}).content.decode()
+    assert 'value="humans"' not in page and "no-human-votes" not in page
+    # asked for all the same (an old link): the page says why it is empty
+    page = Client().get("/", {"set": "camp", "by": "humans"}).content.decode()
+    assert 'id="no-human-votes"' in page and "annotators' labels" in page
+
+    # one crowd vote on a match of the set's own (not a run's): the human board has a vote
+    crowd = Match.objects.create(
+        prompt_set=PromptSet.objects.get(slug="camp"),
+        prompt=matches[0].prompt,
+        origin=Match.Origin.IMPORT,
+        external_id="crowd",
+    )
+    for slot in MatchSlot.objects.filter(match=matches[0]):
+        MatchSlot.objects.create(
+            match=crowd, position=slot.position, contestant=slot.contestant, output=slot.output
+        )
+    voter = Voter.objects.create(label="crowd:1", kind=Voter.Kind.IMPORTED)
+    Judgment.objects.create(match=crowd, voter=voter, winner="b")
+    assert choices() == ["humans", f"run:{run.pk}"]
+    assert [s.by for s in default_scopes(run.prompt_set)] == ["humans"]
+    page = Client().get("/", {"set": "camp", "by": "humans"}).content.decode()
+    assert 'value="humans"' in page and "no-human-votes" not in page

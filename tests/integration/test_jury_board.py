@@ -174,3 +174,93 @@ def test_the_soft_option_of_a_jury_board_counts_each_call_at_its_jurors_mean_pro
     assert (
         scope_soft_counts(BoardScope(run.prompt_set.slug, f"run:{run.pk}", criterion="x")) is None
     )
+
+
+def test_the_elo_and_win_rate_options_replay_the_jurys_verdicts_not_each_jurors(world):
+    from arena.boards import scope_verdict_records, scope_votes_in_order
+
+    run, judges, match = world
+    _verdicts(match, judges, ["a", "b", "b"])  # the jury: beta, once
+    _verdicts(match, judges, ["b", "b", "a"], presentation="1,0")  # beta shown first: beta
+    scope = BoardScope(run.prompt_set.slug, f"run:{run.pk}")
+    votes = scope_votes_in_order(scope)
+    assert votes.winner.tolist() == [1, 1]  # two calls, each the jury's "b"
+    last = list(Judgment.objects.filter(match=match).order_by("created_at", "id"))
+    assert votes.ids.tolist() == [last[2].pk, last[5].pk]  # each call at its last verdict
+    records = scope_verdict_records(scope)
+    assert [(r.contestants, r.winner) for r in records] == [(("alpha", "beta"), "b")] * 2
+    assert records[0].meta == {"output_chars": (50, 40)}
+    snapshot = refit(scope.key, final=True)
+    elo = snapshot.options["elo"]
+    assert elo["n_votes"] == 2  # as the BT board: one verdict per call
+    ratings = {row["model"]: row["rating"] for row in elo["rows"]}
+    assert ratings["beta"] > ratings["alpha"]
+
+
+def test_a_late_juror_changes_its_call_and_the_elo_replays_it(world):
+    from arena.fitting import board_elo
+
+    run, judges, match = world
+    scope = BoardScope(run.prompt_set.slug, f"run:{run.pk}")
+    _verdicts(match, judges[:2], ["a", "b"])  # a split panel so far: a tie
+    first = board_elo(scope, k=4.0)
+    assert first["n_votes"] == 1
+    _verdicts(match, judges[2:], ["b"])  # the third juror: beta by majority now
+    again = board_elo(scope, k=4.0, state=first["state"])
+    fresh = board_elo(scope, k=4.0)
+    assert again["n_votes"] == 1
+    assert again["rows"] == fresh["rows"]
+    ratings = {row["model"]: row["rating"] for row in again["rows"]}
+    assert ratings["beta"] > ratings["alpha"]
+
+
+def _jury_run(n_jurors: int, n_prompts: int = 4):
+    """A jury run of ``n_jurors`` over alpha (the baseline, shown first) and two others on
+    ``n_prompts`` prompts, every juror's verdict on every match written."""
+    prompt_set = PromptSet.objects.create(slug=f"jq{n_jurors}", name="jq")
+    models = [Contestant.objects.get_or_create(name=n)[0] for n in ("alpha", "beta", "gamma")]
+    judges = [Judge.objects.create(name=f"q{n_jurors}-{i}", model="m") for i in range(n_jurors)]
+    run = EvaluationRun.objects.create(
+        name="jury",
+        prompt_set=prompt_set,
+        judge=judges[0],
+        jury={"jurors": [j.pk for j in judges], "size": None, "rule": "majority"},
+    )
+    run.jurors.set(judges)
+    for p in range(n_prompts):
+        prompt = Prompt.objects.create(prompt_set=prompt_set, external_id=f"q{p}", text="q?")
+        outputs = [
+            Output.objects.create(prompt=prompt, contestant=c, text=c.name * (p + 1))
+            for c in models
+        ]
+        for rival in (1, 2):
+            match = Match.objects.create(
+                prompt_set=prompt_set, prompt=prompt, origin=Match.Origin.RUN, run=run
+            )
+            for position, i in enumerate((0, rival)):
+                MatchSlot.objects.create(
+                    match=match, position=position, contestant=models[i], output=outputs[i]
+                )
+            _verdicts(match, judges, [("a", "b")[(p + i) % 2] for i in range(n_jurors)])
+    return BoardScope(prompt_set.slug, f"run:{run.pk}")
+
+
+def test_a_jury_boards_elo_and_win_rates_read_queries_that_do_not_grow_with_the_jurors():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from arena.fitting import board_elo, board_winrate
+
+    queries = {}
+    for n_jurors in (2, 7):
+        scope = _jury_run(n_jurors)
+        counts = scope_counts(scope)
+        with CaptureQueriesContext(connection) as read:
+            elo = board_elo(scope, k=4.0)
+            again = board_elo(scope, k=4.0, state=elo["state"])  # the tally, then the votes
+            winrate = board_winrate(scope, counts)
+        queries[n_jurors] = len(read.captured_queries)
+        assert elo["n_votes"] == again["n_votes"] == 8  # one verdict per call
+        assert winrate is not None and winrate["n_votes"] == 8
+        assert winrate["coefficients"] == {"baseline": "alpha"}
+    assert queries[2] == queries[7] <= 12, queries

@@ -83,8 +83,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--jury-weights",
             default="humans",
-            choices=("humans", "gold"),
-            help="The weighted rule's records: agreement with humans or gold accuracy.",
+            choices=("humans", "annotators", "gold"),
+            help="The weighted rule's records: agreement with the crowd's or the annotators' "
+            "majority, or gold accuracy.",
         )
         parser.add_argument("--max-prompts", type=int)
         parser.add_argument("--budget", type=int, dest="budget_calls", help="Most judge calls.")
