@@ -226,9 +226,8 @@ def _judge_run_batch(
     or made here if its claims expired (it died)."""
     owner, pause = uuid.uuid4().hex, CLAIM_POLL_SECONDS
     while items := _judge_unclaimed(run, judge, items, matches, final_attempt, outcome, owner):
-        log.info(
-            "%d calls of run %s are being made by another attempt: waiting", len(items), run.pk
-        )
+        if pause == CLAIM_POLL_SECONDS:
+            log.info("%d calls of run %s are being made by another attempt", len(items), run.pk)
         time.sleep(pause * (0.5 + random.random() / 2))
         pause = min(2 * pause, CLAIM_POLL_MAX_SECONDS)
 
