@@ -30,6 +30,13 @@ at a kill are paid twice. The stash is insurance, best effort: with the cache do
 is stored all the same (uninsured meanwhile); a stash that cannot be read before the calls
 raises the outage (nothing paid), and the task tries the batch again later.
 
+Paid twice at once: a batch that outlives the broker's visibility timeout is handed to a
+second worker while the first still runs it. Each attempt claims its calls by content key
+(:mod:`llm.claims`) before it reads what was paid and sends; the claims on calls in flight
+are renewed, and each is released once its reply is stored. Calls another attempt holds
+are waited for and read as stored, or made here once their holder's claims expired (it
+died): never lost, and paid twice only when a holder died with them in flight.
+
 A single-score judge (``single``, ``single_100``: TrustJudge's pointwise runs) grades one
 answer per call: a pair's match is asked in both presentations, and each call shows the
 judge only the answer shown first, so it grades that slot. Its messages hold only that
