@@ -90,7 +90,7 @@ from judges.clients.judge import build_messages, parse_reply, reply_probabilitie
 from judges.events import broadcast_progress
 from judges.listwise import LABELS, first_ranking, first_token_probabilities
 from judges.verdicts import ParseFailure, RubricScores, Score, SlotRubricVerdict, to_slots
-from llm.claims import claims
+from llm.claims import claims, holding
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
 from llm.openai_compat import complete_each_sync, complete_sync
@@ -871,6 +871,8 @@ def generate_output(
     The answer goes through the contestant's endpoint with the same client as the judges.
     A failure is logged and remembered for a day (the judge calls that needed the answer
     are stored as failed with the reason); ``run_id`` is charged the generation's cost.
+    The answer is claimed (:mod:`llm.claims`) while it is generated: a task handed out
+    again meanwhile waits for it instead of paying for it again.
 
     Raises
     ------
@@ -884,10 +886,23 @@ def generate_output(
     if run_id is not None and not EvaluationRun.objects.filter(pk=run_id, status=RUNNING).exists():
         return "cancelled"
     label = generation_label(contestant)
-    if Output.objects.filter(
-        prompt=prompt, contestant=contestant, generation_config=label
-    ).exists():
+    answered = Output.objects.filter(prompt=prompt, contestant=contestant, generation_config=label)
+    if answered.exists():
         return "exists"
+    # Claimed like a judge call: a task handed out twice waits for the other's answer.
+    key, owner, pause = f"answer:{prompt.pk}:{contestant.pk}:{label}", uuid.uuid4().hex, 0.0
+    while not claims().take({key}, owner, settings.ARENA_JUDGE_CLAIM_SECONDS):
+        pause = min(2 * pause or CLAIM_POLL_SECONDS, CLAIM_POLL_MAX_SECONDS)
+        time.sleep(pause * (0.5 + random.random() / 2))
+        if answered.exists():
+            return "exists"
+    with holding({key}, owner, settings.ARENA_JUDGE_CLAIM_SECONDS):
+        if answered.exists():  # stored by the holder that let go just now
+            return "exists"
+        return _generate_answer(prompt, contestant, label, run_id, final_attempt)
+
+
+def _generate_answer(prompt, contestant, label: str, run_id, final_attempt: bool) -> str:
     try:
         config = contestant_config(contestant)
         reply = complete_sync(config, answer_messages(prompt.text), policy=retry_policy(config))

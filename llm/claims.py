@@ -20,10 +20,14 @@ for a batch of keys), else in the process (:class:`LocalClaims`, an embedded ser
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger("llm")
 
 Clock = Callable[[], float]
 
@@ -190,3 +194,30 @@ def use_claims(new: Claims | None) -> None:
     global _claims, _claims_pid
     with _claims_lock:
         _claims, _claims_pid = new, (os.getpid() if new is not None else None)
+
+
+@contextmanager
+def holding(keys: Iterable[str], owner: str, ttl: float) -> Iterator[None]:
+    """Keep ``owner``'s claims on ``keys`` (taken) while the block runs: a thread renews
+    them every ``ttl / 4`` seconds; they are released after. Renewing and releasing are
+    best effort (a claim not renewed or not released expires by itself)."""
+    keys, stop = set(keys), threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(ttl / 4):
+            try:
+                claims().renew(keys, owner, ttl)
+            except Exception as error:  # noqa: BLE001 - the store unreachable: it expires
+                log.warning("claims on %d requests not renewed: %s", len(keys), error)
+
+    renewer = threading.Thread(target=renew, name="llm-claims-renewer", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        try:
+            claims().release(keys, owner)
+        except Exception as error:  # noqa: BLE001 - the store unreachable: they expire
+            log.warning("claims on %d requests not released: %s", len(keys), error)

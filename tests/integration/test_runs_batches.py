@@ -423,3 +423,38 @@ def test_a_batch_handed_out_again_past_the_visibility_timeout_pays_each_call_onc
             f"{len(items)} calls, requested {stats['requests']}, at the kill {paid_at_kill} paid, {stored_at_kill} stored"
         )
         assert len(items) <= stats["requests"] <= len(items) + paid_at_kill - stored_at_kill
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_generated_twice_at_once_is_paid_once(settings):
+    """Two executions of one answer's task at once: the second waits for the first's claim
+    and finds the answer stored."""
+    from arena.models import Contestant, Output, Prompt, PromptSet
+
+    fast_settings(settings)
+    outcomes = {}
+
+    def attempt(name, prompt_id, contestant_id):
+        try:
+            outcomes[name] = judging.generate_output(prompt_id, contestant_id)
+        finally:
+            connections.close_all()
+
+    with FakeLLMServer(scenario(2, latency_ms=600)) as server:
+        make_world(server.base_url, n_models=2, n_prompts=1)
+        prompt = Prompt.objects.get(prompt_set=PromptSet.objects.get(slug="evals"))
+        contestant = Contestant.objects.get(name="cand-00")
+        threads = [
+            threading.Thread(target=attempt, args=(name, prompt.pk, contestant.pk))
+            for name in ("first", "second")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        requests = server.stats()["models"]["cand-00"]["requests"]
+        close_pooled_connections()
+
+    assert sorted(outcomes.values()) == ["exists", "generated"]
+    assert requests == 1
+    assert Output.objects.filter(prompt=prompt, contestant=contestant).count() == 1

@@ -79,3 +79,16 @@ def test_the_claims_are_in_redis_exactly_when_redis_url_is_set(monkeypatch):
     claims_module.use_claims(None)
     assert isinstance(claims_module.claims(), LocalClaims)
     claims_module.use_claims(None)
+
+
+def test_claims_held_in_a_block_are_renewed_meanwhile_and_released_after():
+    claims_module.use_claims(LocalClaims())
+    try:
+        store = claims_module.claims()
+        assert store.take(["answer"], "worker", ttl=0.2) == {"answer"}
+        with claims_module.holding(["answer"], "worker", ttl=0.2):
+            time.sleep(0.5)  # past the ttl: renewed meanwhile
+            assert store.take(["answer"], "other", ttl=30) == set()
+        assert store.take(["answer"], "other", ttl=30) == {"answer"}
+    finally:
+        claims_module.use_claims(None)
