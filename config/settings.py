@@ -358,6 +358,10 @@ ARENA_JUDGE_TASK_BACKOFF_SECONDS = env_float("ARENA_JUDGE_TASK_BACKOFF_SECONDS",
 # Judge calls per batch task: a task sends its calls at once on one event loop; how many
 # are in flight is the judge endpoint's limits' business (llm.limits, shared by workers).
 ARENA_JUDGE_BATCH_CALLS = env_int("ARENA_JUDGE_BATCH_CALLS", 64)
+# Seconds a judge call's claim lives unless its worker renews it (llm.claims): a batch
+# delivered twice (a task past CELERY_VISIBILITY_TIMEOUT) waits for the calls the other
+# delivery holds; a dead worker's calls are made again this long after it died.
+ARENA_JUDGE_CLAIM_SECONDS = env_float("ARENA_JUDGE_CLAIM_SECONDS", 60.0)
 # A batch with no new verdict for this long is handed out again (its tasks were lost).
 ARENA_RUN_STALL_SECONDS = env_int("ARENA_RUN_STALL_SECONDS", 900)
 # How often beat looks for such stalled runs (judges.tasks.watch_runs).

@@ -30,6 +30,13 @@ at a kill are paid twice. The stash is insurance, best effort: with the cache do
 is stored all the same (uninsured meanwhile); a stash that cannot be read before the calls
 raises the outage (nothing paid), and the task tries the batch again later.
 
+Paid twice at once: a batch that outlives the broker's visibility timeout is handed to a
+second worker while the first still runs it. Each attempt claims its calls by content key
+(:mod:`llm.claims`) before it reads what was paid and sends; the claims on calls in flight
+are renewed, and each is released once its reply is stored. Calls another attempt holds
+are waited for and read as stored, or made here once their holder's claims expired (it
+died): never lost, and paid twice only when a holder died with them in flight.
+
 A single-score judge (``single``, ``single_100``: TrustJudge's pointwise runs) grades one
 answer per call: a pair's match is asked in both presentations, and each call shows the
 judge only the answer shown first, so it grades that slot. Its messages hold only that
@@ -50,6 +57,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -82,6 +90,7 @@ from judges.clients.judge import build_messages, parse_reply, reply_probabilitie
 from judges.events import broadcast_progress
 from judges.listwise import LABELS, first_ranking, first_token_probabilities
 from judges.verdicts import ParseFailure, RubricScores, Score, SlotRubricVerdict, to_slots
+from llm.claims import claims, holding
 from llm.config import ModelConfig
 from llm.errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError
 from llm.openai_compat import complete_each_sync, complete_sync
@@ -219,6 +228,31 @@ def _jurors(run_ids, matches) -> dict[tuple[int, int], Judge]:
 def _judge_run_batch(
     run, judge, items, matches, final_attempt: bool, outcome: BatchOutcome
 ) -> None:
+    """Judge one judge's calls of a batch. Calls another attempt holds (:mod:`llm.claims`:
+    the same batch delivered twice) are waited for, then read as that attempt stored them,
+    or made here if its claims expired (it died)."""
+    owner, pause = uuid.uuid4().hex, CLAIM_POLL_SECONDS
+    while items := _judge_unclaimed(run, judge, items, matches, final_attempt, outcome, owner):
+        if pause == CLAIM_POLL_SECONDS:
+            log.info("%d calls of run %s are being made by another attempt", len(items), run.pk)
+        time.sleep(pause * (0.5 + random.random() / 2))
+        pause = min(2 * pause, CLAIM_POLL_MAX_SECONDS)
+
+
+def _stored(match_ids, judge) -> dict[tuple, int]:
+    """(match id, presentation, repeat) -> judgment id of the judge's stored calls."""
+    return {
+        (m, p, r): pk
+        for m, p, r, pk in Judgment.objects.filter(
+            match_id__in=match_ids, judge_id=judge.id
+        ).values_list("match_id", "presentation", "repeat", "id")
+    }
+
+
+def _judge_unclaimed(
+    run, judge, items, matches, final_attempt: bool, outcome: BatchOutcome, owner: str
+) -> list:
+    """Judge the calls no other attempt holds; the items it holds, to wait for."""
     match_ids = {i[0] for i in items}
     slots: dict[int, list] = {}
     for slot in (
@@ -227,12 +261,7 @@ def _judge_run_batch(
         .order_by("match_id", "position")
     ):
         slots.setdefault(slot.match_id, []).append(slot)
-    stored = {
-        (m, p, r): pk
-        for m, p, r, pk in Judgment.objects.filter(
-            match_id__in=match_ids, judge_id=judge.id
-        ).values_list("match_id", "presentation", "repeat", "id")
-    }
+    stored = _stored(match_ids, judge)
     calls, ready = [], []  # to build, and (call, values, cached) to store
     for item in items:
         if item[:3] in stored:
@@ -248,6 +277,24 @@ def _judge_run_batch(
     _build_requests(run, config, calls)
     ready.extend((c, _failure(c.problem), False) for c in calls if c.problem)
     calls = [c for c in calls if not c.problem]
+    # Claim before reading what was paid: a holder lets go only once it has stored.
+    mine = claims().take({c.key for c in calls}, owner, settings.ARENA_JUDGE_CLAIM_SECONDS)
+    held_elsewhere = [c.item for c in calls if c.key not in mine]
+    calls = [c for c in calls if c.key in mine]
+    try:
+        if calls:  # a holder may have stored and let go of some since the first read
+            stored = _stored({c.item[0] for c in calls}, judge)
+            for call in [c for c in calls if c.item[:3] in stored]:
+                outcome.outcomes[call.item] = CallOutcome("exists", stored[call.item[:3]])
+            calls = [c for c in calls if c.item[:3] not in stored]
+        _judge_claimed(run, config, calls, ready, final_attempt, outcome, owner)
+    finally:  # what this attempt did not store is free for the next one at once
+        _let_go(mine, owner)
+    return held_elsewhere
+
+
+def _judge_claimed(run, config, calls, ready, final_attempt: bool, outcome, owner: str) -> None:
+    """Reuse, take from the stash or send the calls this attempt holds; store them all."""
     reusable = _reusable_verdicts([c.key for c in calls])
     stash = cache.get_many([_stash_key(c.key) for c in calls if c.key not in reusable])
     to_send: dict[str, list[_Call]] = {}
@@ -266,6 +313,7 @@ def _judge_run_batch(
     requests = [group[0].messages for group in groups]
     replies = complete_each_sync(config, requests, policy=retry_policy(config))
     held, since = [], time.monotonic()
+    in_flight, renewed = set(to_send), time.monotonic()
     for chunk in replies:
         rows = []
         for index, reply in chunk:
@@ -290,9 +338,37 @@ def _judge_run_batch(
             held.extend(rows)
         if held and time.monotonic() - since >= STORE_EVERY_SECONDS:
             _store_held(run, held, outcome)
+            _let_go({call.key for call, _, _ in held}, owner, in_flight)
             held = []
+        if time.monotonic() - renewed >= settings.ARENA_JUDGE_CLAIM_SECONDS / 4:
+            _renew(in_flight, owner)
+            renewed = time.monotonic()
     if held:
         _store_held(run, held, outcome)
+
+
+def _renew(keys: set, owner: str) -> None:
+    """Keep this attempt's claims on the calls in flight. Best effort: a claim lost (Redis
+    restarted, or this worker stalled past the claim's life) only lets a second attempt
+    pay for the call too, never loses it."""
+    try:
+        claims().renew(keys, owner, settings.ARENA_JUDGE_CLAIM_SECONDS)
+    except SERVICE_DOWN as exc:
+        log.warning("claims on %d calls in flight not renewed (Redis down): %s", len(keys), exc)
+
+
+def _let_go(keys: set, owner: str, in_flight: set | None = None) -> None:
+    """Release this attempt's claims on ``keys`` (stored, or not to be made here after all).
+    Best effort: an unreleased claim expires after ``ARENA_JUDGE_CLAIM_SECONDS``."""
+    if in_flight is not None:
+        keys = keys & in_flight
+        in_flight.difference_update(keys)
+    if not keys:
+        return
+    try:
+        claims().release(keys, owner)
+    except SERVICE_DOWN as exc:
+        log.warning("claims on %d calls not released (Redis down): %s", len(keys), exc)
 
 
 def _store_held(run, rows, outcome: BatchOutcome) -> None:
@@ -616,6 +692,10 @@ STASH_SECONDS = 7 * 86400
 STORE_EVERY_SECONDS = 1.0
 
 
+# A second attempt at calls another attempt holds polls for them every 0.2 s, up to every 2 s.
+CLAIM_POLL_SECONDS, CLAIM_POLL_MAX_SECONDS = 0.2, 2.0
+
+
 def _stash_key(content_key: str) -> str:
     return f"judges:paid:{content_key}"
 
@@ -791,6 +871,8 @@ def generate_output(
     The answer goes through the contestant's endpoint with the same client as the judges.
     A failure is logged and remembered for a day (the judge calls that needed the answer
     are stored as failed with the reason); ``run_id`` is charged the generation's cost.
+    The answer is claimed (:mod:`llm.claims`) while it is generated: a task handed out
+    again meanwhile waits for it instead of paying for it again.
 
     Raises
     ------
@@ -804,10 +886,23 @@ def generate_output(
     if run_id is not None and not EvaluationRun.objects.filter(pk=run_id, status=RUNNING).exists():
         return "cancelled"
     label = generation_label(contestant)
-    if Output.objects.filter(
-        prompt=prompt, contestant=contestant, generation_config=label
-    ).exists():
+    answered = Output.objects.filter(prompt=prompt, contestant=contestant, generation_config=label)
+    if answered.exists():
         return "exists"
+    # Claimed like a judge call: a task handed out twice waits for the other's answer.
+    key, owner, pause = f"answer:{prompt.pk}:{contestant.pk}:{label}", uuid.uuid4().hex, 0.0
+    while not claims().take({key}, owner, settings.ARENA_JUDGE_CLAIM_SECONDS):
+        pause = min(2 * pause or CLAIM_POLL_SECONDS, CLAIM_POLL_MAX_SECONDS)
+        time.sleep(pause * (0.5 + random.random() / 2))
+        if answered.exists():
+            return "exists"
+    with holding({key}, owner, settings.ARENA_JUDGE_CLAIM_SECONDS):
+        if answered.exists():  # stored by the holder that let go just now
+            return "exists"
+        return _generate_answer(prompt, contestant, label, run_id, final_attempt)
+
+
+def _generate_answer(prompt, contestant, label: str, run_id, final_attempt: bool) -> str:
     try:
         config = contestant_config(contestant)
         reply = complete_sync(config, answer_messages(prompt.text), policy=retry_policy(config))

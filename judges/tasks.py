@@ -20,8 +20,10 @@ itself is retried, with only those calls (``LLMTransientError`` only) ``ARENA_JU
 On the last attempt the failure is stored with its reason. So one judgment costs at most
 ``(max_retries + 1) · (ARENA_JUDGE_TASK_RETRIES + 1)`` requests, and a permanent error
 (bad key, unknown model) costs one. A database error before the call (nothing paid yet),
-or the cache unreachable before it (the stash of paid replies cannot be read), retries the
-task after a short pause, on its own budget of ``DB_RETRIES``.
+or Redis unreachable before it (the stash of paid replies cannot be read, the calls cannot
+be claimed: :mod:`llm.claims`), retries the task after a short pause, on its own budget of
+``DB_RETRIES``. A batch handed out twice (past the broker's visibility timeout) waits for
+the calls the other delivery holds instead of paying for them again.
 """
 
 from __future__ import annotations

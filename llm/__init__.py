@@ -10,5 +10,6 @@ templates and verdict parsing on top).
   and blocking variants.
 - :mod:`llm.retry`: backoff with full jitter, honouring Retry-After.
 - :mod:`llm.limits`: per-endpoint limits (in flight, per minute) shared by every process.
+- :mod:`llm.claims`: claims on paid requests, so that two processes never send one at once.
 - :mod:`llm.errors`: transient / permanent / retries-exhausted, and secret redaction.
 """

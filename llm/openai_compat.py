@@ -36,7 +36,7 @@ import openai
 
 from . import limits
 from .config import ModelConfig, api_key
-from .errors import LLMError, LLMPermanentError, LLMTransientError, redact
+from .errors import LLMError, LLMPermanentError, LLMRetriesExhausted, LLMTransientError, redact
 from .retry import RetryPolicy, call_with_retry
 
 try:  # the SDK's transport; its timeouts can surface raw while a stream is read
@@ -304,9 +304,10 @@ class _Slot:
             except Exception as error:
                 if not _store_down(error):
                     raise
-                if time.monotonic() + pause > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise _limits_down(error) from None
-            await asyncio.sleep(pause * (0.5 + random.random() / 2))
+            await asyncio.sleep(min(left, pause * (0.5 + random.random() / 2)))
             pause = min(2.0, 2 * pause)
 
     async def __aexit__(self, *exc) -> None:
@@ -323,10 +324,13 @@ def _store_down(error: BaseException) -> bool:
     )
 
 
+LIMITS_DOWN = "limits"  # the kind of a call's error when the limits' store stayed unreachable
+
+
 def _limits_down(error: BaseException) -> LLMTransientError:
     return LLMTransientError(
         f"the endpoint limits' store is unreachable: {type(error).__name__}: {error}",
-        kind="limits",
+        kind=LIMITS_DOWN,
     )
 
 
@@ -415,7 +419,10 @@ async def complete_with_retry(
     LLMPermanentError
         At once, without retrying.
     LLMRetriesExhausted
-        After ``policy.max_retries`` retries (default: ``config.max_retries``).
+        After ``policy.max_retries`` retries (default: ``config.max_retries``), or at once
+        when the endpoint limits' store stayed unreachable for
+        :data:`LIMITS_STORE_WAIT_SECONDS` (kind :data:`LIMITS_DOWN`): the call was never
+        sent, and a retry would only wait as long again.
     """
     policy = policy or retry_policy(config)
     attempts = 0
@@ -423,7 +430,12 @@ async def complete_with_retry(
     async def attempt() -> ChatReply:
         nonlocal attempts
         attempts += 1
-        return await complete(config, messages)
+        try:
+            return await complete(config, messages)
+        except LLMTransientError as error:
+            if error.kind == LIMITS_DOWN:  # waited out once already: the caller decides
+                raise LLMRetriesExhausted(attempts, error) from None
+            raise
 
     reply = await call_with_retry(attempt, policy, rng=rng, sleep=sleep, on_retry=on_retry)
     return dataclasses.replace(reply, attempts=attempts)

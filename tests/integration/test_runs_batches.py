@@ -12,14 +12,16 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.cache import caches
-from django.db import OperationalError
+from django.db import OperationalError, connections
 from django.db.models import Sum
 from redis.exceptions import ConnectionError as RedisUnavailable
 
@@ -31,6 +33,7 @@ from judges.clients.simulation import Faults
 from judges.runs import create_run, start_run
 from judges.runs.orchestrate import ensure_matches
 from judges.runs.replay import replay
+from tests.integration.private_redis import wait
 from tests.integration.runs_world import (
     JUDGE,
     close_pooled_connections,
@@ -177,9 +180,12 @@ def _database_url_of_test_db() -> str:
     return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
-def _start_worker(queue: str, name: str, log: Path) -> subprocess.Popen:
+def _start_worker(
+    queue: str, name: str, log: Path, *, concurrency: int = 3, level: str = "WARNING", **extra_env
+) -> subprocess.Popen:
     env = {
         **os.environ,
+        **extra_env,
         "DATABASE_URL": _database_url_of_test_db(),
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "ARENA_JUDGE_RETRY_BASE_DELAY": "0.01",
@@ -190,8 +196,8 @@ def _start_worker(queue: str, name: str, log: Path) -> subprocess.Popen:
         "SECRET_KEY": os.environ.get("SECRET_KEY", "test-only-not-secret"),
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "3",
-        "--pool", "threads", "-n", f"{name}@{queue}", "-l", "WARNING",
+        sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
+        "-c", str(concurrency), "--pool", "threads", "-n", f"{name}@{queue}", "-l", level,
         "--without-mingle", "--without-gossip", "--without-heartbeat",
     ]  # fmt: skip
     return subprocess.Popen(
@@ -283,3 +289,172 @@ def test_two_worker_processes_keep_one_judge_limit_and_account_for_every_call(se
     assert made and made == sorted(made) and made[-1] == run.planned_calls
     assert listener.messages[-1]["status"] == "done"
     assert JUDGE in server.stats()["models"]
+
+
+# --- one batch run twice at once (a task handed out again while it runs) --------------------------
+@contextmanager
+def _no_worker_reads():
+    """Tasks queued meanwhile (the run's first step) go to a queue no worker reads, emptied
+    after: the test runs the batch itself."""
+    from config.celery import app
+
+    old, app.conf.task_default_queue = app.conf.task_default_queue, f"nobody-{uuid.uuid4().hex[:8]}"
+    try:
+        yield
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(app.conf.task_default_queue)
+        app.conf.task_default_queue = old
+
+
+def _committed_items(server, n_prompts: int, **judge_fields):
+    """A started all-pairs run of 4 contestants (its rows committed) and its first batch."""
+    with _no_worker_reads():
+        prompt_set, contestants, judge = make_world(
+            server.base_url, n_models=4, n_prompts=n_prompts, **judge_fields
+        )
+        run = start_run(create_run(prompt_set=prompt_set, judge=judge, contestants=contestants))
+        return run, _items(run)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_batch_run_twice_at_once_pays_each_call_once(settings):
+    """The second execution finds every call claimed by the first: it waits for them and
+    reads what the first stored, paying for nothing."""
+    fast_settings(settings)
+    outcomes = {}
+
+    def attempt(name, items):
+        try:
+            outcomes[name] = judging.judge_batch(items)
+        finally:
+            connections.close_all()
+
+    with FakeLLMServer(scenario(4, latency_ms=150)) as server:
+        run, items = _committed_items(server, n_prompts=2, max_concurrency=2)
+        first = threading.Thread(target=attempt, args=("first", items))
+        first.start()
+        wait(lambda: judge_requests(server)["requests"] >= 1, 20, "the first execution's calls")
+        stored_when_second_started = Judgment.objects.filter(match__run=run).count()
+        second = threading.Thread(target=attempt, args=("second", items))
+        second.start()
+        first.join(60)
+        second.join(60)
+        stats = judge_requests(server)
+        close_pooled_connections()
+
+    assert stored_when_second_started < len(items)  # the two executions overlapped
+    assert stats["requests"] == len(items)  # each call paid once
+    assert {o.status for o in outcomes["first"].outcomes.values()} == {"ok"}
+    assert {o.status for o in outcomes["second"].outcomes.values()} == {"exists"}
+    assert set(outcomes["second"].outcomes) == set(outcomes["first"].outcomes) == set(items)
+    run.refresh_from_db()
+    judged = Judgment.objects.filter(match__run=run)
+    assert judged.count() == run.calls_made == len(items)
+    assert run.cost == _price(stats["prompt_tokens"], stats["completion_tokens"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not PG_AND_REDIS,
+    reason="needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL) shared with worker "
+    "processes; CI sets both (bash .ci/run)",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("holder", ["finishes", "dies"])
+def test_a_batch_handed_out_again_past_the_visibility_timeout_pays_each_call_once(
+    settings, tmp_path, holder
+):
+    """A batch outlives the broker's visibility timeout, so Redis hands it to a second worker
+    while the first still works on it. The second waits for the calls the first holds: when
+    the first finishes, nothing is paid twice; when it dies, its claims expire and the second
+    makes its calls, paying again only for those the first had in flight."""
+    from config.celery import app
+
+    fast_settings(settings)
+    queue = f"twice-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "workers.log"
+    env = {
+        "CELERY_VISIBILITY_TIMEOUT": "2",
+        "ARENA_JUDGE_CLAIM_SECONDS": "3",
+        "LOG_LEVEL_CHATTY": "INFO",  # the worker logs each task received and succeeded
+    }
+    workers = []
+
+    def count(word: str) -> int:
+        return log.read_text().count(f"judges.tasks.judge_batch[{task.id}] {word}")
+
+    try:
+        # 18 calls, one at a time, 1.6 s each: the batch lasts about 30 s, longer than the
+        # visibility timeout and than a second worker takes to start
+        with FakeLLMServer(scenario(4, judge_faults=Faults(latency_ms=1600))) as server:
+            run, items = _committed_items(server, n_prompts=3, max_concurrency=1)
+            workers.append(_start_worker(queue, "one", log, concurrency=1, level="INFO", **env))
+            task = app.send_task("judges.tasks.judge_batch", args=[items], queue=queue)
+            wait(lambda: count("received") == 1, 60, "the first worker to take the batch")
+            time.sleep(2)  # the second worker, once up, finds the batch unacked past the timeout
+            workers.append(_start_worker(queue, "two", log, concurrency=1, level="INFO", **env))
+            wait(lambda: count("received") == 2, 60, "the batch handed to the second worker")
+            assert count("succeeded") == 0  # while the first still works on it
+            if holder == "dies":
+                paid_at_kill = judge_requests(server)["requests"]
+                stored_at_kill = Judgment.objects.filter(match__run=run).count()
+                workers[0].kill()
+                workers[0].wait(10)
+            stored = Judgment.objects.filter(match__run=run)
+            wait(lambda: stored.count() == len(items), 120, "every call stored")
+            wait(lambda: count("succeeded") >= (2 if holder == "finishes" else 1), 60, "the end")
+            stats = judge_requests(server)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+            worker.wait(10)
+        close_pooled_connections()
+
+    assert count("received") == 2, log.read_text()[-3000:]
+    run.refresh_from_db()
+    assert run.calls_made == len(items) == stored.count()
+    if holder == "finishes":
+        assert stats["requests"] == len(items)  # each call paid once
+        assert run.cost == _price(stats["prompt_tokens"], stats["completion_tokens"])
+    else:  # paid again: at most the calls the dead worker had sent but not stored
+        print(
+            f"{len(items)} calls, requested {stats['requests']}, at the kill {paid_at_kill} paid, {stored_at_kill} stored"
+        )
+        assert len(items) <= stats["requests"] <= len(items) + paid_at_kill - stored_at_kill
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_generated_twice_at_once_is_paid_once(settings):
+    """Two executions of one answer's task at once: the second waits for the first's claim
+    and finds the answer stored."""
+    from arena.models import Contestant, Output, Prompt, PromptSet
+
+    fast_settings(settings)
+    outcomes = {}
+
+    def attempt(name, prompt_id, contestant_id):
+        try:
+            outcomes[name] = judging.generate_output(prompt_id, contestant_id)
+        finally:
+            connections.close_all()
+
+    with FakeLLMServer(scenario(2, latency_ms=600)) as server:
+        make_world(server.base_url, n_models=2, n_prompts=1)
+        prompt = Prompt.objects.get(prompt_set=PromptSet.objects.get(slug="evals"))
+        contestant = Contestant.objects.get(name="cand-00")
+        threads = [
+            threading.Thread(target=attempt, args=(name, prompt.pk, contestant.pk))
+            for name in ("first", "second")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        requests = server.stats()["models"]["cand-00"]["requests"]
+        close_pooled_connections()
+
+    assert sorted(outcomes.values()) == ["exists", "generated"]
+    assert requests == 1
+    assert Output.objects.filter(prompt=prompt, contestant=contestant).count() == 1

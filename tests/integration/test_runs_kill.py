@@ -58,6 +58,7 @@ def _start_worker(queue: str, name: str, log: Path) -> subprocess.Popen:
         "DATABASE_URL": _database_url_of_test_db(),
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY),
+        "ARENA_JUDGE_CLAIM_SECONDS": str(VISIBILITY),  # the dead worker's claims on its calls
         "ARENA_JUDGE_RETRY_BASE_DELAY": "0.01",
         "ARENA_JUDGE_TASK_BACKOFF_SECONDS": "0.05",
         "ARENA_RUN_REFIT_SECONDS": "2",

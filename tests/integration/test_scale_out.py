@@ -394,6 +394,7 @@ def test_a_run_and_votes_survive_a_killed_worker_a_redis_restart_and_dropped_con
                 redis.url,
                 LOG_LEVEL="WARNING",
                 CELERY_VISIBILITY_TIMEOUT="5",
+                ARENA_JUDGE_CLAIM_SECONDS="5",
                 ARENA_JUDGE_RETRY_BASE_DELAY="0.05",
                 ARENA_JUDGE_TASK_BACKOFF_SECONDS="0.2",
                 ARENA_RUN_REFIT_SECONDS="2",
