@@ -351,6 +351,7 @@ def test_a_run_whose_done_write_is_refused_after_its_fit_gives_the_claim_back(
     runs.start_run(run)
     run = wait_until_finished(run)
     assert run.status == "done", run.error
+    celery_worker.stop()  # no task of the run still queued steps it beside this test
     EvaluationRun.objects.filter(pk=run.pk).update(status="running", step="0:judge")
 
     holding, refused = threading.Event(), threading.Event()
