@@ -379,7 +379,7 @@ def test_a_run_whose_done_write_is_refused_after_its_fit_gives_the_claim_back(
         """The write that marks the run done waits 0.2 s for the lock, not 20 s: SQLite's
         BEGIN IMMEDIATE (busy timeout), PostgreSQL's update of the run (lock_timeout)."""
         marks_done = sql.startswith(
-            "BEGIN" if connection.vendor == "sqlite" else 'UPDATE "arena_evaluationrun"'
+            "BEGIN" if connection.vendor == "sqlite" else f'UPDATE "{EvaluationRun._meta.db_table}"'
         )
         if not (marks_done and holding.is_set() and not refused.is_set()):
             return execute(sql, params, many, context)
