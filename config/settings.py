@@ -11,6 +11,7 @@ Every variable is listed in README.md.
 import ipaddress
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -163,6 +164,15 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;",
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
+            },
+            # The test database is a file like the real one, not Django's default shared-cache
+            # in-memory database: there SQLite locks tables between connections and a second
+            # connection (a worker thread beside the test, or two worker threads) fails at
+            # once with "database table is locked", never waiting on busy_timeout, which WAL
+            # and the busy timeout above make a short wait. One file per test process (two
+            # runs in one checkout must not share it); Django removes it at the end.
+            "TEST": {
+                "NAME": str(Path(tempfile.gettempdir()) / f"arena-test-{os.getpid()}.sqlite3")
             },
         }
     }

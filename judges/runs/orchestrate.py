@@ -298,28 +298,29 @@ def finish_run(run: EvaluationRun) -> str:
         return "claimed elsewhere"
     try:
         snapshot = services.refit(run_scope(run).key, final=True)
+        if snapshot is None:  # another final fit of this board took it over: look again later
+            _give_back_fit_claim(run)
+            enqueue_step(run.id, countdown=POLL_SECONDS)
+            return "fit taken over"
+        for scope in criterion_scopes(run):  # a rubric run's board per criterion (issue 15)
+            try:
+                services.refit(scope.key, final=True)
+            except Exception:  # the run's own board is fitted: a criterion's must not undo it
+                log.exception(
+                    "run %s: the board of criterion %s was not fitted", run.id, scope.criterion
+                )
+        with transaction.atomic():  # done, and the runs waiting for it told, or neither
+            EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
+                status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"
+            )
+            step_perturbations(run)
     except Exception:
-        # Give the claim back, so that the task's retry fits the run at once instead of
-        # finding it "fitting" until the claim stalls (ARENA_RUN_STALL_SECONDS); a locked
-        # database (SQLite) that failed the fit can refuse this update too: retried.
+        # Give the claim back whatever failed, the fit or marking the run done, so that the
+        # task's retry fits the run at once instead of finding it "fitting" until the claim
+        # stalls (ARENA_RUN_STALL_SECONDS); a database that refused the write (SQLite's
+        # busy timeout ran out) can refuse this update too: retried.
         with_write_retries(lambda: _give_back_fit_claim(run))
         raise
-    if snapshot is None:  # another final fit of this board took it over: look again later
-        _give_back_fit_claim(run)
-        enqueue_step(run.id, countdown=POLL_SECONDS)
-        return "fit taken over"
-    for scope in criterion_scopes(run):  # a rubric run's board per criterion (issue 15)
-        try:
-            services.refit(scope.key, final=True)
-        except Exception:  # the run's own board is fitted: a criterion's must not undo it
-            log.exception(
-                "run %s: the board of criterion %s was not fitted", run.id, scope.criterion
-            )
-    with transaction.atomic():  # done, and the runs waiting for it told, or neither
-        EvaluationRun.objects.filter(pk=run.pk, status=RUNNING).update(
-            status=EvaluationRun.Status.DONE, finished_at=timezone.now(), step="done"
-        )
-        step_perturbations(run)
     run.refresh_from_db()
     broadcast_progress(run)
     _refresh_judge_boards(run)

@@ -127,17 +127,11 @@ def _topics(n: int) -> list[str]:
 
 def wait_until_finished(run, timeout: float = 60.0):
     """Poll until the run is done, failed or cancelled; fail the test with its state otherwise."""
-    from django.db import OperationalError
-
     from arena.models import EvaluationRun
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            run.refresh_from_db()
-        except OperationalError:  # SQLite's shared-cache test database: a writer holds the table
-            time.sleep(0.05)
-            continue
+        run.refresh_from_db()
         if run.status in (
             EvaluationRun.Status.DONE,
             EvaluationRun.Status.FAILED,

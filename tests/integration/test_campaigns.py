@@ -30,18 +30,6 @@ from tests.integration.campaign_world import MODELS, annotators, run_with_matche
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def workers(request):
-    """Real Celery workers beside the test's own requests: both write at once, which
-    PostgreSQL takes (CI) and SQLite's shared in-memory test database refuses at once
-    ("database table is locked", no busy wait), so these tests run on PostgreSQL only."""
-    from django.db import connection  # local: read once the test database is set up
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the test and the workers write at once: PostgreSQL (DATABASE_URL)")
-    return request.getfixturevalue("celery_worker")
-
-
 def run_labels(run):
     """The human labels on the run's matches (what the human-anchored board reads)."""
     return Judgment.objects.filter(match__run=run, voter__isnull=False, status="ok")
@@ -83,7 +71,7 @@ def right_answer(item) -> str:
 
 
 def test_it_hands_each_item_to_r_annotators_balanced_and_keeps_labels_off_the_boards(
-    workers,
+    celery_worker,
 ):
     run, matches = run_with_matches(12)
     pool = annotators(4)
@@ -128,7 +116,7 @@ def test_it_hands_each_item_to_r_annotators_balanced_and_keeps_labels_off_the_bo
         assert scope_counts(BoardScope("camp", by)).weight.sum() == 0
 
 
-def test_an_expired_assignment_is_handed_to_someone_else(workers):
+def test_an_expired_assignment_is_handed_to_someone_else(celery_worker):
     run, matches = run_with_matches(1)
     slow, quick = annotators(2)
     campaign = open_campaign(run, [slow, quick], redundancy=1, gold_rate=0.0, queue_size=1)
@@ -159,7 +147,7 @@ def test_an_expired_assignment_is_handed_to_someone_else(workers):
     assert Judgment.objects.get().winner == "tie"
 
 
-def test_gold_items_measure_each_annotators_accuracy(workers):
+def test_gold_items_measure_each_annotators_accuracy(celery_worker):
     run, matches = run_with_matches(16, n_gold=8)
     careful, careless, third = annotators(3)
     campaign = open_campaign(
@@ -206,7 +194,7 @@ def test_gold_items_measure_each_annotators_accuracy(workers):
     assert page.status_code == 200 and b"annotator1" in page.content
 
 
-def test_the_annotator_page_says_nothing_of_who_wrote_what(workers):
+def test_the_annotator_page_says_nothing_of_who_wrote_what(celery_worker):
     run, matches = run_with_matches(2, n_kwise=1, k=3)
     (user,) = annotators(1)
     campaign = open_campaign(
@@ -245,7 +233,7 @@ def test_the_annotator_page_says_nothing_of_who_wrote_what(workers):
     assert [ranked.ranking[slot] for slot in shown] == [2, 1, 3]  # stored in slot terms
 
 
-def test_an_annotator_sees_only_their_own_queue(workers):
+def test_an_annotator_sees_only_their_own_queue(celery_worker):
     run, matches = run_with_matches(3)
     member, outsider = annotators(2)
     campaign = open_campaign(run, [member], redundancy=1, gold_rate=0.0)
@@ -350,7 +338,7 @@ def test_staff_see_a_campaign_in_the_admin_which_opens_none():
     assert staff.get("/admin/arena/annotationcampaign/add/").status_code == 403
 
 
-def test_a_second_campaign_on_the_same_matches_stores_repeats_and_a_closed_one_stops(workers):
+def test_a_second_campaign_on_the_same_matches_stores_repeats_and_a_closed_one_stops(celery_worker):
     run, matches = run_with_matches(1)
     (user,) = annotators(1)
     client = logged_in(user)

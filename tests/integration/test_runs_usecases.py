@@ -1,5 +1,6 @@
 """Run use cases: validation, replay and resume, never paying twice, schedules, the watchdog."""
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -332,6 +333,84 @@ def test_a_fit_that_fails_gives_its_claim_back_so_the_retry_finishes_the_run(
     assert run.status == "running" and run.step == ""  # not left "fitting"
     monkeypatch.setattr(arena.services, "fit_scope", fit)
     assert runs.run_step(run.pk) == "done"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_done_write_is_refused_after_its_fit_gives_the_claim_back(
+    settings, server, celery_worker, monkeypatch
+):
+    """The fit is stored, then marking the run done meets another connection's write lock
+    held past the wait (SQLite: the busy timeout; PostgreSQL: lock_timeout): the claim is
+    given back, so that the task's retry finishes the run instead of finding it "fitting"
+    until the claim stalls (ARENA_RUN_STALL_SECONDS)."""
+    from django.db import OperationalError, connection, connections, transaction
+
+    fast_settings(settings)
+    prompt_set, contestants, judge = make_world(server.base_url, n_models=3, n_prompts=2)
+    run = runs.create_run(prompt_set=prompt_set, judge=judge, contestants=contestants)
+    runs.start_run(run)
+    run = wait_until_finished(run)
+    assert run.status == "done", run.error
+    celery_worker.stop()  # no task of the run still queued steps it beside this test
+    EvaluationRun.objects.filter(pk=run.pk).update(status="running", step="0:judge")
+
+    holding, refused = threading.Event(), threading.Event()
+
+    def hold_the_run_row():  # another connection's write transaction, until the refusal
+        try:
+            with transaction.atomic():
+                EvaluationRun.objects.filter(pk=run.pk).update(error="")
+                holding.set()
+                refused.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_run_row)
+    refit = services.refit
+
+    def refit_then_a_writer_holds_the_run(key, **options):
+        snapshot = refit(key, **options)
+        if key == run_scope(run).key:
+            holder.start()
+            assert holding.wait(30)
+        return snapshot
+
+    def refuse_after_a_short_wait(execute, sql, params, many, context):
+        """The write that marks the run done waits 0.2 s for the lock, not 20 s: SQLite's
+        BEGIN IMMEDIATE (busy timeout), PostgreSQL's update of the run (lock_timeout)."""
+        marks_done = sql.startswith(
+            "BEGIN" if connection.vendor == "sqlite" else f'UPDATE "{EvaluationRun._meta.db_table}"'
+        )
+        if not (marks_done and holding.is_set() and not refused.is_set()):
+            return execute(sql, params, many, context)
+        raw = context["cursor"].cursor
+        if connection.vendor == "sqlite":
+            wait = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+            raw.execute("PRAGMA busy_timeout = 200")
+        else:
+            raw.execute("SET LOCAL lock_timeout = '200ms'")  # until this transaction ends
+        try:
+            return execute(sql, params, many, context)
+        except OperationalError:
+            refused.set()
+            raise
+        finally:
+            if connection.vendor == "sqlite":
+                raw.execute(f"PRAGMA busy_timeout = {int(wait)}")
+
+    monkeypatch.setattr(services, "refit", refit_then_a_writer_holds_the_run)
+    try:
+        with connection.execute_wrapper(refuse_after_a_short_wait), pytest.raises(OperationalError):
+            runs.run_step(run.pk)
+    finally:
+        refused.set()
+        if holder.is_alive():
+            holder.join(30)
+    run.refresh_from_db()
+    assert run.status == "running" and run.step == ""  # not left "fitting"
+    monkeypatch.setattr(services, "refit", refit)
+    assert runs.run_step(run.pk) == "done"
+    assert EvaluationRun.objects.get(pk=run.pk).status == "done"
 
 
 # --- the run's board: one refit path ------------------------------------------------------------
