@@ -418,7 +418,7 @@ def test_a_campaign_over_the_runs_anchor_selection_takes_its_chosen_matches():
     )
 
 
-def test_a_set_whose_only_human_judgments_are_labels_offers_no_human_board(workers):
+def test_a_set_whose_only_human_judgments_are_labels_offers_no_human_board(celery_worker):
     from arena.models import Match, PromptSet
     from arena.services import default_scopes
 
