@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from arena.boards import rebuild_pair_counts
+from arena.boards import BoardScope, human_source, judge_source
+from arena.importers.bulk import Stager, as_json, public_ids
 from arena.importers.formats import parse
 from arena.importers.formats._common import unstorable
 from arena.importers.records import (
@@ -34,19 +35,21 @@ from arena.importers.records import (
     printable,
 )
 from arena.models import (
+    BoardState,
     Contestant,
     Judge,
     Judgment,
     Match,
-    MatchSlot,
     Output,
+    PairOutcomeCount,
     Prompt,
     PromptSet,
     Voter,
 )
-from arena.vocabulary import presentation
+from arena.services import request_refit
+from arena.vocabulary import presentation, slot_zero_first
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 50_000  # records per batch: staged, then stored by a few statements
 
 DEFAULT_PROMPT_SETS = {
     "counts": "chatbot-arena",
@@ -104,14 +107,16 @@ def import_file(
     """Parse and store one file; on any error store nothing and report it.
 
     ``options`` go to the format (:func:`arena.importers.formats.parse`); a record may be
-    ``settings.ARENA_IMPORT_MAX_RECORD_BYTES`` long unless ``max_record_bytes`` says otherwise.
+    ``settings.ARENA_IMPORT_MAX_RECORD_BYTES`` long unless ``max_record_bytes`` says otherwise,
+    and ``progress`` (a :class:`arena.importers.formats.progress.Progress`) is told the
+    bytes read as the file is read.
     """
     report = ImportReport(path=str(path))
     slug = prompt_set or DEFAULT_PROMPT_SETS.get(fmt, fmt)
     options.setdefault("max_record_bytes", settings.ARENA_IMPORT_MAX_RECORD_BYTES)
     try:
         with transaction.atomic():
-            loader = _Loader(_prompt_set(slug, fmt, path), source=fmt, report=report)
+            loader = _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True)
             for batch in _batched(parse(fmt, path, **options), BATCH_SIZE):
                 loader.store(batch)
             loader.finish()
@@ -126,16 +131,22 @@ def import_file(
 
 
 def import_records(
-    records: Iterable, prompt_set: str, source: str, path: str = "<records>"
+    records: Iterable,
+    prompt_set: str,
+    source: str,
+    path: str = "<records>",
+    refit: bool = False,
 ) -> ImportReport:
     """Store records that are already parsed (used by tests and by the export/import round trip).
 
-    Raises ImportRowError (nothing stored) where :func:`import_file` reports one.
+    Raises ImportRowError (nothing stored) where :func:`import_file` reports one. Unlike
+    :func:`import_file`, asks for no refit of the boards the votes are on unless ``refit``
+    (a seed fits its boards itself).
     """
     report = ImportReport(path=path)
     try:
         with transaction.atomic():
-            loader = _Loader(_prompt_set(prompt_set, source, path), source=source, report=report)
+            loader = _Loader(_prompt_set(prompt_set, source, path), source, report, refit=refit)
             for batch in _batched(iter(records), BATCH_SIZE):
                 loader.store(batch)
             loader.finish()
@@ -175,8 +186,9 @@ def _prompt_set(slug: str, fmt: str, path) -> PromptSet:
 class _Loader:
     """Maps records to rows for one prompt set, with name -> id caches across batches."""
 
-    def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport):
+    def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport, refit: bool):
         self.prompt_set, self.source, self.report = prompt_set, source, report
+        self.refit = refit
         self.contestants: dict[str, int] = {}
         self.voters: dict[str, int] = {}
         self.judges: dict[str, int] = {}
@@ -185,6 +197,11 @@ class _Loader:
         )
         # judgments with a larger id were stored by this import (for naming a conflict's line)
         self.stored_before = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
+        self.stage = Stager(prompt_set.id, source)
+        self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
+        # running-count cells of the judgments stored: (source, category, a, b, winner,
+        # a_first) -> votes, added to the counts once the file is through
+        self.cells: dict[tuple, int] = {}
 
     def error(self, r, field: str, message: str) -> ImportRowError:
         return ImportRowError(getattr(r, "path", "") or self.report.path, r.line, field, message)
@@ -203,15 +220,43 @@ class _Loader:
             self._store_judgments(judgments)
 
     def finish(self) -> None:
-        """Bring the running pair counts in line with the raw judgments (same transaction)."""
-        if self.report.judgments:
-            rebuild_pair_counts(self.prompt_set)
+        """Add the stored judgments to the running counts and mark the boards they are on
+        for a refit (same transaction; the refits are queued once it commits)."""
+        self.stage.close()
+        if not self.cells:
+            return
+        set_id = self.prompt_set.id
+        PairOutcomeCount.objects.bump_many(
+            (set_id, *cell, n) for cell, n in sorted(self.cells.items())
+        )
+        if self.refit:
+            request_refit(self._boards())
+
+    def _boards(self) -> list[str]:
+        """The boards the stored votes are on: the set's human and judge boards, and every
+        board of the set someone opened (a ``BoardState``) that reads one of the cells."""
+        slug = self.prompt_set.slug
+        sources = {(source, category) for source, category, *_ in self.cells}
+        keys = set()
+        if any(source == "human" for source, _ in sources):
+            keys.add(BoardScope(slug, "humans").key)
+        if any(source.startswith("judge:") for source, _ in sources):
+            keys.add(BoardScope(slug, "judges").key)
+        # a slug needs no escaping in a key
+        opened = BoardState.objects.filter(scope__startswith=f"set={slug}|")
+        for key in opened.values_list("scope", flat=True):
+            scope = BoardScope.from_key_unchecked(key)
+            if any(_reads(scope, source, category) for source, category in sources):
+                keys.add(key)
+        return sorted(keys)
 
     def _check_limits(self, r) -> None:
-        """What the columns cannot hold is an error of its line, not a database failure."""
+        """What the columns cannot hold is an error of its line, not a database failure.
+        A name (contestant, voter, judge, category ...) is checked once per import."""
+        fine = self.fine
         for name, values, limit in _limits(r):
             for value in values:
-                if value is None:
+                if value is None or (value, name) in fine:
                     continue
                 if len(value) > limit:
                     raise self.error(
@@ -221,6 +266,8 @@ class _Loader:
                 problem = unstorable(value)
                 if problem:
                     raise self.error(r, name, problem)
+                if name in _NAMES:
+                    fine.add((value, name))
         if isinstance(r, JudgmentRecord):
             for name, value, limit in (
                 ("repeat", r.repeat, REPEAT_MAX),
@@ -336,143 +383,105 @@ class _Loader:
 
     # --- matches and judgments -------------------------------------------------------------
     def _store_judgments(self, records: list[JudgmentRecord]) -> None:
+        """One batch of judgments, set-based (:mod:`arena.importers.bulk`): the batch is
+        checked and keyed here, staged, and stored by a few statements."""
         contestants = self._contestant_ids({name for r in records for name in r.contestants})
         voters = self._voter_ids({r.voter for r in records if r.voter})
         judges = self._judge_ids({r.judge for r in records if r.judge})
-        for r in records:
-            if r.prompt_id and r.prompt_id not in self.prompts:
-                raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
-        matches = self._match_ids(records, contestants)
-
-        keys = []
-        for r in records:
-            who = ("judge", judges[r.judge]) if r.judge else ("voter", voters[r.voter])
-            keys.append((matches[r.match_id], who, presentation(r.presentation), r.repeat))
-        existing: dict[tuple, tuple[int, tuple]] = {}  # key -> (id, verdict) of stored rows
-        for who_field in ("judge", "voter"):
-            rows = Judgment.objects.filter(
-                match_id__in={k[0] for k in keys if k[1][0] == who_field},
-                **{f"{who_field}__isnull": False},
-            )
-            for m, w, p, rep, pk, *verdict in rows.values_list(
-                "match_id", f"{who_field}_id", "presentation", "repeat", "id", *VERDICT
-            ):
-                existing[(m, (who_field, w), p, rep)] = (pk, _verdict_values(verdict))
-        new: dict[tuple, Judgment] = {}
-        first: dict[tuple, JudgmentRecord] = {}
-        for key, r in zip(keys, records, strict=True):
-            if key in new or key in existing:
-                earlier = first.get(key)
-                stored_id, verdict = (None, _verdict(first[key])) if key in new else existing[key]
-                mine = _verdict(r)
-                differs = _differs(verdict, mine)
-                if differs is not None:
-                    raise _Conflict(
-                        self.error(r, differs, ""),
-                        r,
-                        verdict[VERDICT.index(differs)],
-                        mine[VERDICT.index(differs)],
-                        earlier,
-                        stored_id is not None and stored_id > self.stored_before,
-                    )
-                self.report.skipped += 1
-                continue
-            new[key] = _judgment(r, key)
-            first[key] = r
-        Judgment.objects.bulk_create(new.values())
-        self.report.judgments += len(new)
-        self.report.votes += sum(j.weight for j in new.values())
-
-    def _match_ids(
-        self, records: list[JudgmentRecord], contestants: dict[str, int]
-    ) -> dict[str, int]:
-        first = {}
-        for r in records:
-            seen = first.setdefault(r.match_id, r)
-            if seen.contestants != r.contestants:
+        prompts = self.prompts
+        first: dict[str, JudgmentRecord] = {}  # match id -> its first record in the batch
+        keyed: dict[tuple, JudgmentRecord] = {}  # judgment key -> its first record
+        matches, slots, judgments = [], [], []
+        shown = _shown
+        for index, r in enumerate(records):  # the stage's "line": the record's place
+            seen = first.get(r.match_id)
+            if seen is None:
+                first[r.match_id] = r
+                prompt_id = None
+                if r.prompt_id:
+                    prompt_id = prompts.get(r.prompt_id)
+                    if prompt_id is None:
+                        raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
+                matches.append(
+                    [index, r.match_id, None, prompt_id, len(r.contestants), r.category,
+                     r.language, r.gold_winner or ""]
+                )  # fmt: skip
+                configs = r.output_configs  # the answer each slot showed, if named
+                for position, name in enumerate(r.contestants):
+                    config = configs[position] if configs else ""
+                    slots.append((r.match_id, position, contestants[name], config))
+            elif seen.contestants != r.contestants:
                 raise self.error(
                     r,
                     "contestants",
                     f"match {r.match_id!r} was given other contestants on {_where(seen, r)}",
                 )
-        ids = dict(
-            Match.objects.filter(
-                prompt_set=self.prompt_set, source=self.source, external_id__in=first.keys()
-            ).values_list("external_id", "id")
-        )
-        self._check_existing_slots(ids, first, contestants)
-        new = [
-            Match(
-                prompt_set=self.prompt_set,
-                prompt_id=self.prompts.get(r.prompt_id) if r.prompt_id else None,
-                origin=Match.Origin.IMPORT,
-                source=self.source,
-                external_id=match_id,
-                k=len(r.contestants),
-                category=r.category,
-                language=r.language,
-                gold_winner=r.gold_winner or "",
+            elif r.prompt_id and r.prompt_id not in prompts:
+                raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
+            presentation = shown(r.presentation)
+            if r.judge:
+                judge_id, voter_id = judges[r.judge], None
+            else:
+                judge_id, voter_id = None, voters[r.voter]
+            key = (r.match_id, judge_id, voter_id, presentation, r.repeat)
+            earlier = keyed.get(key)
+            if earlier is not None:
+                there, mine = _verdict(earlier), _verdict(r)
+                differs = _differs(there, mine)
+                if differs is not None:
+                    index = VERDICT.index(differs)
+                    raise _Conflict(
+                        self.error(r, differs, ""), r, there[index], mine[index], earlier, False
+                    )
+                self.report.skipped += 1
+                continue
+            keyed[key] = r
+            ok = _parsed(r)
+            judgments.append(
+                (index, r.match_id, judge_id, voter_id, r.kind,
+                 Judgment.Status.OK if ok else Judgment.Status.PARSE_FAILED,
+                 r.winner if ok else None, r.strength,
+                 as_json(list(r.ranking)) if r.ranking is not None else None,
+                 r.score, r.preference, presentation, r.repeat, r.weight,
+                 r.verdict_label[:100], r.raw_text, as_json(r.meta.get("probabilities")))
+            )  # fmt: skip
+        for row, uid in zip(matches, public_ids(len(matches)), strict=True):
+            row[2] = uid
+        stage = self.stage
+        stage.load(matches, slots, judgments)
+        clash = stage.clashing_match()
+        if clash is not None:
+            r = records[clash]
+            raise self.error(
+                r, "contestants", f"match {r.match_id!r} is already stored with other contestants"
             )
-            for match_id, r in first.items()
-            if match_id not in ids
-        ]
-        Match.objects.bulk_create(new)
-        ids.update({m.external_id: m.id for m in new})
-        self.report.matches += len(new)
-
-        outputs = self._output_ids([first[m.external_id] for m in new if m.prompt_id], contestants)
-        MatchSlot.objects.bulk_create(
-            MatchSlot(
-                match_id=m.id,
-                position=pos,
-                contestant_id=contestants[name],
-                output_id=outputs.get((m.prompt_id, contestants[name], _config(first, m, pos))),
+        conflict = stage.conflicting_judgment(VERDICT)
+        if conflict is not None:
+            index, stored_id = conflict
+            r = records[index]
+            there = _verdict_values(
+                Judgment.objects.filter(pk=stored_id).values_list(*VERDICT).get()
             )
-            for m in new
-            for pos, name in enumerate(first[m.external_id].contestants)
-        )
-        return ids
-
-    def _check_existing_slots(
-        self, ids: dict[str, int], first: dict[str, JudgmentRecord], contestants: dict[str, int]
-    ) -> None:
-        if not ids:
-            return
-        stored: dict[int, list[int]] = {}
-        for match_id, contestant_id in (
-            MatchSlot.objects.filter(match_id__in=ids.values())
-            .order_by("match_id", "position")
-            .values_list("match_id", "contestant_id")
-        ):
-            stored.setdefault(match_id, []).append(contestant_id)
-        for external_id, match_id in ids.items():
-            r = first[external_id]
-            if stored.get(match_id) != [contestants[n] for n in r.contestants]:
-                raise self.error(
-                    r,
-                    "contestants",
-                    f"match {external_id!r} is already stored with other contestants",
-                )
-
-    def _output_ids(
-        self, records: list[JudgmentRecord], contestants: dict[str, int]
-    ) -> dict[tuple[int, int, str], int]:
-        prompt_ids = {self.prompts[r.prompt_id] for r in records}
-        if not prompt_ids:
-            return {}
-        configs = {c for r in records for c in r.output_configs} | {""}
-        return {
-            (p, c, g): o
-            for o, p, c, g in Output.objects.filter(
-                prompt_id__in=prompt_ids, generation_config__in=configs
-            ).values_list("id", "prompt_id", "contestant_id", "generation_config")
-        }
-
-
-def _config(first: dict[str, JudgmentRecord], match: Match, position: int) -> str:
-    """The generation_config of the answer a slot showed ("" unless the record names one)."""
-    configs = first[match.external_id].output_configs
-    return configs[position] if configs else ""
+            mine = _verdict(r)
+            differs = _differs(there, mine)
+            index = VERDICT.index(differs)
+            raise _Conflict(
+                self.error(r, differs, ""),
+                r,
+                there[index],
+                mine[index],
+                None,
+                stored_id > self.stored_before,
+            )
+        stored = stage.store()
+        self.report.matches += stored.matches
+        self.report.judgments += stored.judgments
+        self.report.votes += stored.votes
+        self.report.skipped += len(judgments) - stored.judgments
+        for (judge_id, flagged, category, a, b, winner, order), n in stored.cells.items():
+            source = judge_source(judge_id) if judge_id else human_source(flagged)
+            cell = (source, category, a, b, winner, slot_zero_first(order))
+            self.cells[cell] = self.cells.get(cell, 0) + n
 
 
 VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")
@@ -570,7 +579,7 @@ def _limits(r) -> list[tuple[str, list, int]]:
             ("judge", [r.judge], size["judge"]),
             ("category", [r.category], size["match_category"]),
             ("language", [r.language], size["match_language"]),
-            ("presentation", [presentation(r.presentation)], size["presentation"]),
+            ("presentation", [_shown(r.presentation)], size["presentation"]),
         ]
     return []
 
@@ -595,6 +604,39 @@ def _max_lengths() -> dict[str, int]:
         ):
             _SIZES[name] = model._meta.get_field(field).max_length
     return _SIZES
+
+
+def _reads(scope: BoardScope, source: str, category: str) -> bool:
+    """Whether a board reads a running-count cell of this source and category."""
+    if scope.category not in ("", category):
+        return False
+    if source == "human":
+        return scope.by in ("humans", "all")
+    if source.startswith("judge:"):
+        return scope.by in ("judges", "all", f"judge:{source.removeprefix('judge:')}")
+    return False  # flagged votes are on no public board
+
+
+# fields whose values repeat across a file's records (checked once each)
+_NAMES = frozenset(
+    ("contestant", "contestants", "voter", "judge", "category", "language", "presentation")
+)
+
+
+def _presentations():
+    """``presentation(order)`` memoised per order (a batch has few distinct orders)."""
+    memo: dict[tuple, str] = {}
+
+    def shown(order) -> str:
+        text = memo.get(order)
+        if text is None:
+            text = memo[order] = presentation(order)
+        return text
+
+    return shown
+
+
+_shown = _presentations()
 
 
 def _parsed(r: JudgmentRecord) -> bool:
