@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from arena.boards import BoardScope, human_source, judge_source
-from arena.importers.bulk import Stager, as_json, public_ids
+from arena.importers.bulk import VERDICT, Stager, as_json, public_ids
 from arena.importers.formats import parse
 from arena.importers.formats._common import unstorable
 from arena.importers.records import (
@@ -384,46 +384,37 @@ class _Loader:
     # --- matches and judgments -------------------------------------------------------------
     def _store_judgments(self, records: list[JudgmentRecord]) -> None:
         """One batch of judgments, set-based (:mod:`arena.importers.bulk`): the batch is
-        checked and keyed here, staged, and stored by a few statements."""
+        checked and keyed here, what of it is stored is found by a few index probes, and
+        the new rows are written straight in."""
         contestants = self._contestant_ids({name for r in records for name in r.contestants})
         voters = self._voter_ids({r.voter for r in records if r.voter})
         judges = self._judge_ids({r.judge for r in records if r.judge})
         prompts = self.prompts
-        first: dict[str, JudgmentRecord] = {}  # match id -> its first record in the batch
+        first: dict[str, int] = {}  # match id -> place of its first record in the batch
         keyed: dict[tuple, JudgmentRecord] = {}  # judgment key -> its first record
-        matches, slots, judgments = [], [], []
+        fresh = []  # (place, match id, judge id, voter id, presentation) of new keys
         shown = _shown
-        for index, r in enumerate(records):  # the stage's "line": the record's place
+        for index, r in enumerate(records):
             seen = first.get(r.match_id)
             if seen is None:
-                first[r.match_id] = r
-                prompt_id = None
-                if r.prompt_id:
-                    prompt_id = prompts.get(r.prompt_id)
-                    if prompt_id is None:
-                        raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
-                matches.append(
-                    [index, r.match_id, None, prompt_id, len(r.contestants), r.category,
-                     r.language, r.gold_winner or ""]
-                )  # fmt: skip
-                configs = r.output_configs  # the answer each slot showed, if named
-                for position, name in enumerate(r.contestants):
-                    config = configs[position] if configs else ""
-                    slots.append((r.match_id, position, contestants[name], config))
-            elif seen.contestants != r.contestants:
+                first[r.match_id] = index
+                if r.prompt_id and r.prompt_id not in prompts:
+                    raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
+            elif records[seen].contestants != r.contestants:
                 raise self.error(
                     r,
                     "contestants",
-                    f"match {r.match_id!r} was given other contestants on {_where(seen, r)}",
+                    f"match {r.match_id!r} was given other contestants on "
+                    f"{_where(records[seen], r)}",
                 )
             elif r.prompt_id and r.prompt_id not in prompts:
                 raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
-            presentation = shown(r.presentation)
+            order = shown(r.presentation)
             if r.judge:
                 judge_id, voter_id = judges[r.judge], None
             else:
                 judge_id, voter_id = None, voters[r.voter]
-            key = (r.match_id, judge_id, voter_id, presentation, r.repeat)
+            key = (r.match_id, judge_id, voter_id, order, r.repeat)
             earlier = keyed.get(key)
             if earlier is not None:
                 there, mine = _verdict(earlier), _verdict(r)
@@ -436,55 +427,101 @@ class _Loader:
                 self.report.skipped += 1
                 continue
             keyed[key] = r
-            ok = _parsed(r)
-            judgments.append(
-                (index, r.match_id, judge_id, voter_id, r.kind,
-                 Judgment.Status.OK if ok else Judgment.Status.PARSE_FAILED,
-                 r.winner if ok else None, r.strength,
-                 as_json(list(r.ranking)) if r.ranking is not None else None,
-                 r.score, r.preference, presentation, r.repeat, r.weight,
-                 r.verdict_label[:100], r.raw_text, as_json(r.meta.get("probabilities")))
-            )  # fmt: skip
-        for row, uid in zip(matches, public_ids(len(matches)), strict=True):
-            row[2] = uid
+            fresh.append((index, r.match_id, judge_id, voter_id, order))
+
         stage = self.stage
-        stage.load(matches, slots, judgments)
-        clash = stage.clashing_match()
-        if clash is not None:
-            r = records[clash]
-            raise self.error(
-                r, "contestants", f"match {r.match_id!r} is already stored with other contestants"
-            )
-        conflict = stage.conflicting_judgment(VERDICT)
-        if conflict is not None:
-            index, stored_id = conflict
+        stored = stage.stored_matches(list(first))
+        if stored:
+            slots = stage.stored_slots(sorted(id_ for id_, _, _ in stored.values()))
+            for ext, index in first.items():
+                if ext not in stored:
+                    continue
+                r = records[index]
+                ids = [contestants[name] for name in r.contestants]
+                kept = slots.get(stored[ext][0], {})
+                if stored[ext][1] != len(ids) or any(
+                    kept.get(position, id_) != id_ for position, id_ in enumerate(ids)
+                ):
+                    raise self.error(
+                        r,
+                        "contestants",
+                        f"match {r.match_id!r} is already stored with other contestants",
+                    )
+            there = stage.stored_judgments(sorted(id_ for id_, _, _ in stored.values()))
+        else:
+            there = {}
+
+        # the new matches: ids, rows and slots
+        new = [ext for ext in first if ext not in stored]
+        matches, slots = [], []
+        match_of = {ext: (id_, category) for ext, (id_, _, category) in stored.items()}
+        outputs = {}
+        wanted = {
+            prompts[records[first[ext]].prompt_id] for ext in new if records[first[ext]].prompt_id
+        }
+        if wanted:
+            outputs = stage.output_ids(sorted(wanted))
+        for ext, id_, uid in zip(new, stage.match_ids(len(new)), public_ids(len(new)), strict=True):
+            r = records[first[ext]]
+            prompt_id = prompts[r.prompt_id] if r.prompt_id else None
+            matches.append(
+                stage.match_row(id_, prompt_id, ext, len(r.contestants), r.category,
+                                r.language, r.gold_winner or "", uid)
+            )  # fmt: skip
+            match_of[ext] = (id_, r.category)
+            configs = r.output_configs  # the answer each slot showed, if named
+            for position, name in enumerate(r.contestants):
+                contestant = contestants[name]
+                config = configs[position] if configs else ""
+                output = outputs.get((prompt_id, contestant, config)) if prompt_id else None
+                slots.append((id_, position, contestant, output))
+
+        # the new judgments, and what they add to the running counts
+        flagged = stage.counted_flagged({voter for *_, voter, _ in fresh if voter})
+        tail = stage.judgment_tail()
+        judgments, added = [], []
+        cells = self.cells
+        ok_status, failed = Judgment.Status.OK, Judgment.Status.PARSE_FAILED
+        for index, ext, judge_id, voter_id, order in fresh:
             r = records[index]
-            there = _verdict_values(
-                Judgment.objects.filter(pk=stored_id).values_list(*VERDICT).get()
-            )
-            mine = _verdict(r)
-            differs = _differs(there, mine)
-            index = VERDICT.index(differs)
-            raise _Conflict(
-                self.error(r, differs, ""),
-                r,
-                there[index],
-                mine[index],
-                None,
-                stored_id > self.stored_before,
-            )
-        stored = stage.store()
-        self.report.matches += stored.matches
-        self.report.judgments += stored.judgments
-        self.report.votes += stored.votes
-        self.report.skipped += len(judgments) - stored.judgments
-        for (judge_id, flagged, category, a, b, winner, order), n in stored.cells.items():
-            source = judge_source(judge_id) if judge_id else human_source(flagged)
-            cell = (source, category, a, b, winner, slot_zero_first(order))
-            self.cells[cell] = self.cells.get(cell, 0) + n
+            match_id, category = match_of[ext]
+            held = there.get((match_id, judge_id, voter_id, order, r.repeat))
+            if held is not None:
+                stored_id, verdict = held
+                mine = _verdict(r)
+                differs = _differs(verdict, mine)
+                if differs is not None:
+                    place = VERDICT.index(differs)
+                    raise _Conflict(
+                        self.error(r, differs, ""),
+                        r,
+                        verdict[place],
+                        mine[place],
+                        None,
+                        stored_id > self.stored_before,
+                    )
+                self.report.skipped += 1
+                continue
+            ok = _parsed(r)
+            row = (
+                match_id, judge_id, voter_id, r.kind, ok_status if ok else failed,
+                r.winner if ok else None, r.strength,
+                as_json(list(r.ranking)) if r.ranking is not None else None,
+                r.score, r.preference, order, r.repeat, r.weight, r.verdict_label[:100],
+                r.raw_text, as_json(r.meta.get("probabilities")), *tail,
+            )  # fmt: skip
+            (added if ext in stored else judgments).append(row)
+            self.report.judgments += 1
+            self.report.votes += r.weight
+            if ok and r.kind == "pairwise" and len(r.contestants) == 2:
+                source = judge_source(judge_id) if judge_id else human_source(flagged[voter_id])
+                a, b = contestants[r.contestants[0]], contestants[r.contestants[1]]
+                cell = (source, category, a, b, r.winner, slot_zero_first(order))
+                cells[cell] = cells.get(cell, 0) + r.weight
+        stage.write(matches, slots, judgments, added)
+        self.report.matches += len(matches)
 
 
-VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")
 REPEAT_MAX = 32767  # Judgment.repeat is a small integer
 WEIGHT_MAX = 2**31 - 1
 
@@ -494,10 +531,6 @@ def _verdict(r: JudgmentRecord) -> tuple:
     winner = r.winner if _parsed(r) else None
     ranking = tuple(r.ranking) if r.ranking is not None else None
     return (r.kind, winner, r.strength, ranking, r.score, r.preference, r.weight)
-
-
-def _verdict_values(values) -> tuple:
-    return tuple(tuple(v) if isinstance(v, list) else v for v in values)
 
 
 def _finite(value) -> bool:
