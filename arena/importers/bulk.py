@@ -73,6 +73,12 @@ class Stager:
         self.prompt_set_id, self.source = prompt_set_id, source
         self.postgres = connection.vendor == "postgresql"
         self.now = timezone.now()
+        # the rows' created_at as the database takes it as text (not converted per row)
+        self.created_at = (
+            self.now.isoformat()
+            if self.postgres
+            else connection.ops.adapt_datetimefield_value(self.now)
+        )
         self.fast_keys = False
         self.flagged: dict[int, bool] = {}  # voter id -> counted as flagged
         with connection.cursor() as cursor:
@@ -183,12 +189,12 @@ class Stager:
         """A new match's row in MATCH_COLUMNS order."""
         return (
             id_, uid, self.prompt_set_id, prompt_id, "import", self.source, ext, k, category,
-            language, "", gold_winner, self.now,
+            language, "", gold_winner, self.created_at,
         )  # fmt: skip
 
     def judgment_tail(self) -> tuple:
         """The last columns of a new judgment's row (error, keys, created_at)."""
-        return ("", "", "", self.now)
+        return ("", "", "", self.created_at)
 
     def write(self, matches, slots, judgments, added: list[tuple]) -> None:
         """Store new matches, their slots and judgments, and ``added`` judgments of matches

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,8 +120,10 @@ def import_file(
     try:
         with transaction.atomic():
             loader = _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True)
-            for batch in _batched(parse(fmt, path, **options), BATCH_SIZE):
-                loader.store(batch)
+            batches = _batched(parse(fmt, path, **options), BATCH_SIZE)
+            with closing(_read_ahead(batches)) as batches:
+                for batch in batches:
+                    loader.store(batch)
             loader.finish()
     except ImportRowError as exc:
         if isinstance(exc, _Conflict):
@@ -161,6 +166,48 @@ def _batched(it: Iterator, n: int) -> Iterator[list]:
         yield batch
 
 
+def _read_ahead(batches: Iterator[list]) -> Iterator[list]:
+    """The batches, the next one read and parsed in a thread while the caller stores this
+    one: the database's work (which lets go of the GIL) overlaps the parsing. An error of
+    the reading is raised here, in its place after the batches before it. Closing the
+    generator stops the thread (it finishes the batch it is reading)."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not hand_over((batch, None)):
+                    return
+        except BaseException as exc:  # raised in the caller's thread
+            hand_over((None, exc))
+        else:
+            hand_over((None, None))
+
+    thread = threading.Thread(target=read, name="import-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, error = ahead.get()
+            if error is not None:
+                raise error
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
+
+
 _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
 
@@ -199,6 +246,8 @@ class _Loader:
         self.stored_before = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
         self.stage = Stager(prompt_set.id, source)
         self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
+        self.fine_names: set[tuple] = set()  # a judgment's names, all found storable
+        self.match_id_limit = _max_lengths()["match_id"]
         # running-count cells of the judgments stored: (source, category, a, b, winner,
         # a_first) -> votes, added to the counts once the file is through
         self.cells: dict[tuple, int] = {}
@@ -252,7 +301,18 @@ class _Loader:
 
     def _check_limits(self, r) -> None:
         """What the columns cannot hold is an error of its line, not a database failure.
-        A name (contestant, voter, judge, category ...) is checked once per import."""
+        A name (contestant, voter, judge, category ...) is checked once per import, and a
+        judgment's names as a whole once (a battle log repeats a few hundred of them)."""
+        names = None
+        if type(r) is JudgmentRecord:
+            names = (r.contestants, r.voter, r.judge, r.category, r.language, r.presentation)
+            if (
+                names in self.fine_names
+                and len(r.match_id) <= self.match_id_limit
+                and not unstorable(r.match_id)
+            ):
+                self._check_numbers(r)
+                return
         fine = self.fine
         for name, values, limit in _limits(r):
             for value in values:
@@ -269,15 +329,20 @@ class _Loader:
                 if name in _NAMES:
                     fine.add((value, name))
         if isinstance(r, JudgmentRecord):
-            for name, value, limit in (
-                ("repeat", r.repeat, REPEAT_MAX),
-                ("weight", r.weight, WEIGHT_MAX),
-            ):
-                if not 0 <= value <= limit:
-                    raise self.error(r, name, f"must be from 0 to {limit}, got {value}")
-            for name, value in (("score", r.score), ("preference", r.preference)):
-                if value is not None and not _finite(value):
-                    raise self.error(r, name, f"expected a finite number, got {value!r}")
+            self._check_numbers(r)
+            if names is not None and len(self.fine_names) < FINE_NAMES_MAX:
+                self.fine_names.add(names)
+
+    def _check_numbers(self, r: JudgmentRecord) -> None:
+        for name, value, limit in (
+            ("repeat", r.repeat, REPEAT_MAX),
+            ("weight", r.weight, WEIGHT_MAX),
+        ):
+            if not 0 <= value <= limit:
+                raise self.error(r, name, f"must be from 0 to {limit}, got {value}")
+        for name, value in (("score", r.score), ("preference", r.preference)):
+            if value is not None and not _finite(value):
+                raise self.error(r, name, f"expected a finite number, got {value!r}")
 
     # --- names ---------------------------------------------------------------------------
     def _contestant_ids(self, names: set[str]) -> dict[str, int]:
@@ -480,7 +545,7 @@ class _Loader:
         flagged = stage.counted_flagged({voter for *_, voter, _ in fresh if voter})
         tail = stage.judgment_tail()
         judgments, added = [], []
-        cells = self.cells
+        cells, zero_first = self.cells, {}
         ok_status, failed = Judgment.Status.OK, Judgment.Status.PARSE_FAILED
         for index, ext, judge_id, voter_id, order in fresh:
             r = records[index]
@@ -516,12 +581,16 @@ class _Loader:
             if ok and r.kind == "pairwise" and len(r.contestants) == 2:
                 source = judge_source(judge_id) if judge_id else human_source(flagged[voter_id])
                 a, b = contestants[r.contestants[0]], contestants[r.contestants[1]]
-                cell = (source, category, a, b, r.winner, slot_zero_first(order))
+                first_shown = zero_first.get(order)
+                if first_shown is None:
+                    first_shown = zero_first[order] = slot_zero_first(order)
+                cell = (source, category, a, b, r.winner, first_shown)
                 cells[cell] = cells.get(cell, 0) + r.weight
         stage.write(matches, slots, judgments, added)
         self.report.matches += len(matches)
 
 
+FINE_NAMES_MAX = 100_000  # judgments' name tuples remembered as checked (memory bound)
 REPEAT_MAX = 32767  # Judgment.repeat is a small integer
 WEIGHT_MAX = 2**31 - 1
 
