@@ -2,8 +2,8 @@
 
 The loader (:mod:`arena.importers.loader`) keys each batch of judgment records and asks the
 :class:`Stager` what of it is stored, with one statement per table whatever the batch's
-size, each a probe of a unique or foreign-key index by the batch's keys (PostgreSQL
-``= ANY(array)``, SQLite ``IN (SELECT value FROM json_each(...))``):
+size, each a probe of a unique or foreign-key index by each of the batch's keys, given
+as one JSON array (the keys as the outer loop, see :meth:`Stager._probe`):
 
 1. the batch's matches already stored (by set, source and external id): their id, slot
    count and category;
@@ -52,7 +52,7 @@ JUDGMENT_COLUMNS = (
 )  # fmt: skip
 # the columns that say what a judgment says (a stored key with others is a conflict)
 VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")
-PROBE = 20_000  # keys per probe statement (SQLite's json_each and PostgreSQL's arrays alike)
+PROBE = 20_000  # keys per probe statement
 
 
 def public_ids(n: int) -> list[str]:
@@ -96,51 +96,72 @@ class Stager:
         """Nothing is left to undo: no staging table, no planner setting."""
 
     # --- probes ----------------------------------------------------------------------------
-    def _in(self, column: str) -> str:
-        """``column`` is one of a list of values given as one parameter."""
+    def _probe(self, columns: str, table: str, where: str, cast: str = "") -> str:
+        """A SELECT of ``columns`` of the rows ``t`` of ``table`` that ``where`` finds for
+        each key of a list given as one JSON array parameter (``key``: the key; ``cast``: its
+        PostgreSQL type, text if not given). The keys are the outer loop and each one probes
+        the table's index, whatever the planner knows of the table: a LATERAL subquery
+        behind ``OFFSET 0`` (not flattened into a join) on PostgreSQL, ``CROSS JOIN`` (the
+        left table outside) on SQLite. The database reads the JSON: adapting each value by
+        the driver took longer than the probe."""
         if self.postgres:
-            return f"{column} = ANY(%s)"
-        return f"{column} IN (SELECT value FROM json_each(%s))"
+            key = "probe.value" + (f"::{cast}" if cast else "")
+            return (
+                f"SELECT {columns} FROM json_array_elements_text(%s::json) AS probe(value) "
+                f"CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE "
+                f"{where.format(key=key)} OFFSET 0) t"
+            )
+        return (
+            f"SELECT {columns} FROM json_each(%s) AS probe CROSS JOIN {table} t "
+            f"ON {where.format(key='probe.value')}"
+        )
 
-    def _rows(self, sql: str, params: list, keys: list) -> Iterable[tuple]:
-        """The rows of ``sql`` for ``keys``, PROBE at a time (the list is its last parameter)."""
+    def _rows(self, sql: str, keys: list, params: tuple = ()) -> Iterable[tuple]:
+        """The rows of ``sql`` for ``keys``, PROBE at a time (the keys' JSON is its first
+        parameter, ``params`` the others)."""
         with connection.cursor() as cursor:
             for start in range(0, len(keys), PROBE):
-                chunk = keys[start : start + PROBE]
-                cursor.execute(sql, [*params, chunk if self.postgres else json.dumps(chunk)])
+                cursor.execute(sql, [json.dumps(keys[start : start + PROBE]), *params])
                 yield from cursor.fetchall()
 
     def stored_matches(self, exts: list[str]) -> dict[str, tuple[int, int, str]]:
         """External id -> (id, slot count, category) of the stored matches among ``exts``
         (in the form of the partial unique index, so both databases probe it)."""
-        sql = (
-            "SELECT external_id, id, k, category FROM arena_match "
-            "WHERE prompt_set_id = %s AND source = %s AND NOT (external_id = '') AND "
-            + self._in("external_id")
+        sql = self._probe(
+            "t.external_id, t.id, t.k, t.category",
+            "arena_match",
+            "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
+            "AND NOT (t.external_id = '')",
         )
-        rows = self._rows(sql, [self.prompt_set_id, self.source], exts)
+        rows = self._rows(sql, exts, (self.prompt_set_id, self.source))
         return {ext: (id_, k, category) for ext, id_, k, category in rows}
 
     def stored_slots(self, match_ids: list[int]) -> dict[int, dict[int, int]]:
         """Match id -> {position: contestant id} of stored matches."""
         slots: dict[int, dict[int, int]] = {}
-        sql = "SELECT match_id, position, contestant_id FROM arena_matchslot WHERE " + self._in(
-            "match_id"
+        sql = self._probe(
+            "t.match_id, t.position, t.contestant_id",
+            "arena_matchslot",
+            "t.match_id = {key}",
+            "bigint",
         )
-        for match_id, position, contestant_id in self._rows(sql, [], match_ids):
+        for match_id, position, contestant_id in self._rows(sql, match_ids):
             slots.setdefault(match_id, {})[position] = contestant_id
         return slots
 
     def stored_judgments(self, match_ids: list[int]) -> dict[tuple, tuple[int, tuple]]:
         """(match id, judge id, voter id, presentation, repeat) -> (id, VERDICT values) of
         the judgments of stored matches (a JSON ranking as a tuple)."""
-        sql = (
-            f"SELECT match_id, judge_id, voter_id, presentation, repeat, id, {', '.join(VERDICT)} "
-            "FROM arena_judgment WHERE " + self._in("match_id")
+        sql = self._probe(
+            "t.match_id, t.judge_id, t.voter_id, t.presentation, t.repeat, t.id, "
+            + ", ".join(f"t.{c}" for c in VERDICT),
+            "arena_judgment",
+            "t.match_id = {key}",
+            "bigint",
         )
         ranking = VERDICT.index("ranking")
         stored = {}
-        for row in self._rows(sql, [], match_ids):
+        for row in self._rows(sql, match_ids):
             verdict = list(row[6:])
             value = verdict[ranking]
             if isinstance(value, str):  # SQLite hands JSON over as text
@@ -151,18 +172,20 @@ class Stager:
 
     def output_ids(self, prompt_ids: list[int]) -> dict[tuple[int, int, str], int]:
         """(prompt id, contestant id, generation config) -> id of the prompts' outputs."""
-        sql = (
-            "SELECT prompt_id, contestant_id, generation_config, id FROM arena_output WHERE "
-            + self._in("prompt_id")
+        sql = self._probe(
+            "t.prompt_id, t.contestant_id, t.generation_config, t.id",
+            "arena_output",
+            "t.prompt_id = {key}",
+            "bigint",
         )
-        return {row[:3]: row[3] for row in self._rows(sql, [], prompt_ids)}
+        return {row[:3]: row[3] for row in self._rows(sql, prompt_ids)}
 
     def counted_flagged(self, voter_ids: set[int]) -> dict[int, bool]:
         """Voter id -> whether the voter's votes are counted as flagged (cached)."""
         missing = sorted(voter_ids - self.flagged.keys())
         if missing:
-            sql = "SELECT id, counted_flagged FROM arena_voter WHERE " + self._in("id")
-            self.flagged.update((id_, bool(f)) for id_, f in self._rows(sql, [], missing))
+            sql = self._probe("t.id, t.counted_flagged", "arena_voter", "t.id = {key}", "bigint")
+            self.flagged.update((id_, bool(f)) for id_, f in self._rows(sql, missing))
         return self.flagged
 
     # --- writing ---------------------------------------------------------------------------

@@ -526,7 +526,9 @@ class _Loader:
         }
         if wanted:
             outputs = stage.output_ids(sorted(wanted))
-        for ext, id_, uid in zip(new, stage.match_ids(len(new)), public_ids(len(new)), strict=True):
+        # the batch's public ids in order: their unique index takes them as one sweep
+        uids = sorted(public_ids(len(new)))
+        for ext, id_, uid in zip(new, stage.match_ids(len(new)), uids, strict=True):
             r = records[first[ext]]
             prompt_id = prompts[r.prompt_id] if r.prompt_id else None
             matches.append(
@@ -546,11 +548,17 @@ class _Loader:
         tail = stage.judgment_tail()
         judgments, added = [], []
         cells, zero_first = self.cells, {}
-        ok_status, failed = Judgment.Status.OK, Judgment.Status.PARSE_FAILED
+        ok_status, failed = Judgment.Status.OK.value, Judgment.Status.PARSE_FAILED.value
+        # the running-count source of each judge and voter of the batch
+        sources = {(judge, None): judge_source(judge) for judge in judges.values()}
+        sources.update(
+            ((None, v), human_source(flagged[v])) for v in {x[3] for x in fresh} - {None}
+        )
+        new_judgments = votes = 0
         for index, ext, judge_id, voter_id, order in fresh:
             r = records[index]
             match_id, category = match_of[ext]
-            held = there.get((match_id, judge_id, voter_id, order, r.repeat))
+            held = there.get((match_id, judge_id, voter_id, order, r.repeat)) if there else None
             if held is not None:
                 stored_id, verdict = held
                 mine = _verdict(r)
@@ -568,24 +576,29 @@ class _Loader:
                 self.report.skipped += 1
                 continue
             ok = _parsed(r)
+            ranking, probabilities = r.ranking, r.meta.get("probabilities")
             row = (
                 match_id, judge_id, voter_id, r.kind, ok_status if ok else failed,
                 r.winner if ok else None, r.strength,
-                as_json(list(r.ranking)) if r.ranking is not None else None,
+                None if ranking is None else as_json(list(ranking)),
                 r.score, r.preference, order, r.repeat, r.weight, r.verdict_label[:100],
-                r.raw_text, as_json(r.meta.get("probabilities")), *tail,
+                r.raw_text, None if probabilities is None else as_json(probabilities), *tail,
             )  # fmt: skip
             (added if ext in stored else judgments).append(row)
-            self.report.judgments += 1
-            self.report.votes += r.weight
+            new_judgments += 1
+            votes += r.weight
             if ok and r.kind == "pairwise" and len(r.contestants) == 2:
-                source = judge_source(judge_id) if judge_id else human_source(flagged[voter_id])
-                a, b = contestants[r.contestants[0]], contestants[r.contestants[1]]
+                a, b = r.contestants
                 first_shown = zero_first.get(order)
                 if first_shown is None:
                     first_shown = zero_first[order] = slot_zero_first(order)
-                cell = (source, category, a, b, r.winner, first_shown)
+                cell = (
+                    sources[judge_id, voter_id], category, contestants[a], contestants[b],
+                    r.winner, first_shown,
+                )  # fmt: skip
                 cells[cell] = cells.get(cell, 0) + r.weight
+        self.report.judgments += new_judgments
+        self.report.votes += votes
         stage.write(matches, slots, judgments, added)
         self.report.matches += len(matches)
 
