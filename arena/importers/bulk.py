@@ -92,9 +92,6 @@ class Stager:
             else:
                 cursor.execute("PRAGMA cache_size = -262144")  # 256 MB of pages
 
-    def close(self) -> None:
-        """Nothing is left to undo: no staging table, no planner setting."""
-
     # --- probes ----------------------------------------------------------------------------
     def _probe(self, columns: str, table: str, where: str, cast: str = "") -> str:
         """A SELECT of ``columns`` of the rows ``t`` of ``table`` that ``where`` finds for

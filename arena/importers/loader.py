@@ -271,7 +271,6 @@ class _Loader:
     def finish(self) -> None:
         """Add the stored judgments to the running counts and mark the boards they are on
         for a refit (same transaction; the refits are queued once it commits)."""
-        self.stage.close()
         if not self.cells:
             return
         set_id = self.prompt_set.id
