@@ -567,7 +567,11 @@ class Match(models.Model):
 
     # What the browser sees: an unguessable id, so battles cannot be enumerated.
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    prompt_set = models.ForeignKey(PromptSet, on_delete=models.CASCADE, related_name="matches")
+    # db_index=False on a foreign key whose column leads a composite index or unique key
+    # (here match_board_idx): that one serves its lookups, one index fewer per row written
+    prompt_set = models.ForeignKey(
+        PromptSet, on_delete=models.CASCADE, related_name="matches", db_index=False
+    )
     prompt = models.ForeignKey(
         Prompt, null=True, blank=True, on_delete=models.CASCADE, related_name="matches"
     )
@@ -576,12 +580,13 @@ class Match(models.Model):
         max_length=100, blank=True, help_text="Importer or run that created it."
     )
     external_id = models.CharField(max_length=200, blank=True)
-    run = models.ForeignKey(
+    run = models.ForeignKey(  # led by match_run_idx
         EvaluationRun,
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="matches",
+        db_index=False,
     )
     round = models.PositiveIntegerField(
         null=True, blank=True, help_text="Tournament round, for designs that have them."
@@ -642,9 +647,12 @@ class Match(models.Model):
 
 
 class MatchSlot(models.Model):
-    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="slots")
+    # led by slot_unique_position and slot_contestant_idx (see Match.prompt_set)
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="slots", db_index=False)
     position = models.PositiveSmallIntegerField(help_text="0 = left / first shown.")
-    contestant = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="slots")
+    contestant = models.ForeignKey(
+        Contestant, on_delete=models.PROTECT, related_name="slots", db_index=False
+    )
     output = models.ForeignKey(
         Output, null=True, blank=True, on_delete=models.PROTECT, related_name="slots"
     )
@@ -731,11 +739,22 @@ class Judgment(models.Model):
         BOTH_BAD = vocabulary.BOTH_BAD, "Both bad"
 
     match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="judgments")
+    # led by judgment_judge_status_idx and judgment_voter_idx (see Match.prompt_set)
     judge = models.ForeignKey(
-        Judge, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
+        Judge,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="judgments",
+        db_index=False,
     )
     voter = models.ForeignKey(
-        Voter, null=True, blank=True, on_delete=models.PROTECT, related_name="judgments"
+        Voter,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="judgments",
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PAIRWISE)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)

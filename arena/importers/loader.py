@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +26,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 
-from arena.boards import rebuild_pair_counts
+from arena.boards import BoardScope, human_source, judge_source
+from arena.importers.bulk import VERDICT, Stager, as_json, public_ids
 from arena.importers.formats import parse
 from arena.importers.formats._common import unstorable
 from arena.importers.records import (
@@ -34,19 +38,21 @@ from arena.importers.records import (
     printable,
 )
 from arena.models import (
+    BoardState,
     Contestant,
     Judge,
     Judgment,
     Match,
-    MatchSlot,
     Output,
+    PairOutcomeCount,
     Prompt,
     PromptSet,
     Voter,
 )
-from arena.vocabulary import presentation
+from arena.services import request_refit
+from arena.vocabulary import presentation, slot_zero_first
 
-BATCH_SIZE = 2000
+BATCH_SIZE = 50_000  # records per batch: staged, then stored by a few statements
 
 DEFAULT_PROMPT_SETS = {
     "counts": "chatbot-arena",
@@ -104,16 +110,20 @@ def import_file(
     """Parse and store one file; on any error store nothing and report it.
 
     ``options`` go to the format (:func:`arena.importers.formats.parse`); a record may be
-    ``settings.ARENA_IMPORT_MAX_RECORD_BYTES`` long unless ``max_record_bytes`` says otherwise.
+    ``settings.ARENA_IMPORT_MAX_RECORD_BYTES`` long unless ``max_record_bytes`` says otherwise,
+    and ``progress`` (a :class:`arena.importers.formats.progress.Progress`) is told the
+    bytes read as the file is read.
     """
     report = ImportReport(path=str(path))
     slug = prompt_set or DEFAULT_PROMPT_SETS.get(fmt, fmt)
     options.setdefault("max_record_bytes", settings.ARENA_IMPORT_MAX_RECORD_BYTES)
     try:
         with transaction.atomic():
-            loader = _Loader(_prompt_set(slug, fmt, path), source=fmt, report=report)
-            for batch in _batched(parse(fmt, path, **options), BATCH_SIZE):
-                loader.store(batch)
+            loader = _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True)
+            batches = _batched(parse(fmt, path, **options), BATCH_SIZE)
+            with closing(_read_ahead(batches)) as batches:
+                for batch in batches:
+                    loader.store(batch)
             loader.finish()
     except ImportRowError as exc:
         if isinstance(exc, _Conflict):
@@ -126,16 +136,22 @@ def import_file(
 
 
 def import_records(
-    records: Iterable, prompt_set: str, source: str, path: str = "<records>"
+    records: Iterable,
+    prompt_set: str,
+    source: str,
+    path: str = "<records>",
+    refit: bool = False,
 ) -> ImportReport:
     """Store records that are already parsed (used by tests and by the export/import round trip).
 
-    Raises ImportRowError (nothing stored) where :func:`import_file` reports one.
+    Raises ImportRowError (nothing stored) where :func:`import_file` reports one. Unlike
+    :func:`import_file`, asks for no refit of the boards the votes are on unless ``refit``
+    (a seed fits its boards itself).
     """
     report = ImportReport(path=path)
     try:
         with transaction.atomic():
-            loader = _Loader(_prompt_set(prompt_set, source, path), source=source, report=report)
+            loader = _Loader(_prompt_set(prompt_set, source, path), source, report, refit=refit)
             for batch in _batched(iter(records), BATCH_SIZE):
                 loader.store(batch)
             loader.finish()
@@ -148,6 +164,48 @@ def import_records(
 def _batched(it: Iterator, n: int) -> Iterator[list]:
     while batch := list(itertools.islice(it, n)):
         yield batch
+
+
+def _read_ahead(batches: Iterator[list]) -> Iterator[list]:
+    """The batches, the next one read and parsed in a thread while the caller stores this
+    one: the database's work (which lets go of the GIL) overlaps the parsing. An error of
+    the reading is raised here, in its place after the batches before it. Closing the
+    generator stops the thread (it finishes the batch it is reading)."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not hand_over((batch, None)):
+                    return
+        except BaseException as exc:  # raised in the caller's thread
+            hand_over((None, exc))
+        else:
+            hand_over((None, None))
+
+    thread = threading.Thread(target=read, name="import-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            batch, error = ahead.get()
+            if error is not None:
+                raise error
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        thread.join()
 
 
 _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
@@ -175,8 +233,9 @@ def _prompt_set(slug: str, fmt: str, path) -> PromptSet:
 class _Loader:
     """Maps records to rows for one prompt set, with name -> id caches across batches."""
 
-    def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport):
+    def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport, refit: bool):
         self.prompt_set, self.source, self.report = prompt_set, source, report
+        self.refit = refit
         self.contestants: dict[str, int] = {}
         self.voters: dict[str, int] = {}
         self.judges: dict[str, int] = {}
@@ -185,6 +244,13 @@ class _Loader:
         )
         # judgments with a larger id were stored by this import (for naming a conflict's line)
         self.stored_before = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
+        self.stage = Stager(prompt_set.id, source)
+        self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
+        self.fine_names: set[tuple] = set()  # a judgment's names, all found storable
+        self.match_id_limit = _max_lengths()["match_id"]
+        # running-count cells of the judgments stored: (source, category, a, b, winner,
+        # a_first) -> votes, added to the counts once the file is through
+        self.cells: dict[tuple, int] = {}
 
     def error(self, r, field: str, message: str) -> ImportRowError:
         return ImportRowError(getattr(r, "path", "") or self.report.path, r.line, field, message)
@@ -203,15 +269,53 @@ class _Loader:
             self._store_judgments(judgments)
 
     def finish(self) -> None:
-        """Bring the running pair counts in line with the raw judgments (same transaction)."""
-        if self.report.judgments:
-            rebuild_pair_counts(self.prompt_set)
+        """Add the stored judgments to the running counts and mark the boards they are on
+        for a refit (same transaction; the refits are queued once it commits)."""
+        if not self.cells:
+            return
+        set_id = self.prompt_set.id
+        PairOutcomeCount.objects.bump_many(
+            (set_id, *cell, n) for cell, n in sorted(self.cells.items())
+        )
+        if self.refit:
+            request_refit(self._boards())
+
+    def _boards(self) -> list[str]:
+        """The boards the stored votes are on: the set's human and judge boards, and every
+        board of the set someone opened (a ``BoardState``) that reads one of the cells."""
+        slug = self.prompt_set.slug
+        sources = {(source, category) for source, category, *_ in self.cells}
+        keys = set()
+        if any(source == "human" for source, _ in sources):
+            keys.add(BoardScope(slug, "humans").key)
+        if any(source.startswith("judge:") for source, _ in sources):
+            keys.add(BoardScope(slug, "judges").key)
+        # a slug needs no escaping in a key
+        opened = BoardState.objects.filter(scope__startswith=f"set={slug}|")
+        for key in opened.values_list("scope", flat=True):
+            scope = BoardScope.from_key_unchecked(key)
+            if any(_reads(scope, source, category) for source, category in sources):
+                keys.add(key)
+        return sorted(keys)
 
     def _check_limits(self, r) -> None:
-        """What the columns cannot hold is an error of its line, not a database failure."""
+        """What the columns cannot hold is an error of its line, not a database failure.
+        A name (contestant, voter, judge, category ...) is checked once per import, and a
+        judgment's names as a whole once (a battle log repeats a few hundred of them)."""
+        names = None
+        if type(r) is JudgmentRecord:
+            names = (r.contestants, r.voter, r.judge, r.category, r.language, r.presentation)
+            if (
+                names in self.fine_names
+                and len(r.match_id) <= self.match_id_limit
+                and not unstorable(r.match_id)
+            ):
+                self._check_numbers(r)
+                return
+        fine = self.fine
         for name, values, limit in _limits(r):
             for value in values:
-                if value is None:
+                if value is None or (value, name) in fine:
                     continue
                 if len(value) > limit:
                     raise self.error(
@@ -221,16 +325,23 @@ class _Loader:
                 problem = unstorable(value)
                 if problem:
                     raise self.error(r, name, problem)
+                if name in _NAMES:
+                    fine.add((value, name))
         if isinstance(r, JudgmentRecord):
-            for name, value, limit in (
-                ("repeat", r.repeat, REPEAT_MAX),
-                ("weight", r.weight, WEIGHT_MAX),
-            ):
-                if not 0 <= value <= limit:
-                    raise self.error(r, name, f"must be from 0 to {limit}, got {value}")
-            for name, value in (("score", r.score), ("preference", r.preference)):
-                if value is not None and not _finite(value):
-                    raise self.error(r, name, f"expected a finite number, got {value!r}")
+            self._check_numbers(r)
+            if names is not None and len(self.fine_names) < FINE_NAMES_MAX:
+                self.fine_names.add(names)
+
+    def _check_numbers(self, r: JudgmentRecord) -> None:
+        for name, value, limit in (
+            ("repeat", r.repeat, REPEAT_MAX),
+            ("weight", r.weight, WEIGHT_MAX),
+        ):
+            if not 0 <= value <= limit:
+                raise self.error(r, name, f"must be from 0 to {limit}, got {value}")
+        for name, value in (("score", r.score), ("preference", r.preference)):
+            if value is not None and not _finite(value):
+                raise self.error(r, name, f"expected a finite number, got {value!r}")
 
     # --- names ---------------------------------------------------------------------------
     def _contestant_ids(self, names: set[str]) -> dict[str, int]:
@@ -336,146 +447,162 @@ class _Loader:
 
     # --- matches and judgments -------------------------------------------------------------
     def _store_judgments(self, records: list[JudgmentRecord]) -> None:
+        """One batch of judgments, set-based (:mod:`arena.importers.bulk`): the batch is
+        checked and keyed here, what of it is stored is found by a few index probes, and
+        the new rows are written straight in."""
         contestants = self._contestant_ids({name for r in records for name in r.contestants})
         voters = self._voter_ids({r.voter for r in records if r.voter})
         judges = self._judge_ids({r.judge for r in records if r.judge})
-        for r in records:
-            if r.prompt_id and r.prompt_id not in self.prompts:
+        prompts = self.prompts
+        first: dict[str, int] = {}  # match id -> place of its first record in the batch
+        keyed: dict[tuple, JudgmentRecord] = {}  # judgment key -> its first record
+        fresh = []  # (place, match id, judge id, voter id, presentation) of new keys
+        shown = _shown
+        for index, r in enumerate(records):
+            seen = first.get(r.match_id)
+            if seen is None:
+                first[r.match_id] = index
+                if r.prompt_id and r.prompt_id not in prompts:
+                    raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
+            elif records[seen].contestants != r.contestants:
+                raise self.error(
+                    r,
+                    "contestants",
+                    f"match {r.match_id!r} was given other contestants on "
+                    f"{_where(records[seen], r)}",
+                )
+            elif r.prompt_id and r.prompt_id not in prompts:
                 raise self.error(r, "prompt_id", f"unknown prompt {r.prompt_id!r}")
-        matches = self._match_ids(records, contestants)
-
-        keys = []
-        for r in records:
-            who = ("judge", judges[r.judge]) if r.judge else ("voter", voters[r.voter])
-            keys.append((matches[r.match_id], who, presentation(r.presentation), r.repeat))
-        existing: dict[tuple, tuple[int, tuple]] = {}  # key -> (id, verdict) of stored rows
-        for who_field in ("judge", "voter"):
-            rows = Judgment.objects.filter(
-                match_id__in={k[0] for k in keys if k[1][0] == who_field},
-                **{f"{who_field}__isnull": False},
-            )
-            for m, w, p, rep, pk, *verdict in rows.values_list(
-                "match_id", f"{who_field}_id", "presentation", "repeat", "id", *VERDICT
-            ):
-                existing[(m, (who_field, w), p, rep)] = (pk, _verdict_values(verdict))
-        new: dict[tuple, Judgment] = {}
-        first: dict[tuple, JudgmentRecord] = {}
-        for key, r in zip(keys, records, strict=True):
-            if key in new or key in existing:
-                earlier = first.get(key)
-                stored_id, verdict = (None, _verdict(first[key])) if key in new else existing[key]
-                mine = _verdict(r)
-                differs = _differs(verdict, mine)
+            order = shown(r.presentation)
+            if r.judge:
+                judge_id, voter_id = judges[r.judge], None
+            else:
+                judge_id, voter_id = None, voters[r.voter]
+            key = (r.match_id, judge_id, voter_id, order, r.repeat)
+            earlier = keyed.get(key)
+            if earlier is not None:
+                there, mine = _verdict(earlier), _verdict(r)
+                differs = _differs(there, mine)
                 if differs is not None:
+                    index = VERDICT.index(differs)
                     raise _Conflict(
-                        self.error(r, differs, ""),
-                        r,
-                        verdict[VERDICT.index(differs)],
-                        mine[VERDICT.index(differs)],
-                        earlier,
-                        stored_id is not None and stored_id > self.stored_before,
+                        self.error(r, differs, ""), r, there[index], mine[index], earlier, False
                     )
                 self.report.skipped += 1
                 continue
-            new[key] = _judgment(r, key)
-            first[key] = r
-        Judgment.objects.bulk_create(new.values())
-        self.report.judgments += len(new)
-        self.report.votes += sum(j.weight for j in new.values())
+            keyed[key] = r
+            fresh.append((index, r.match_id, judge_id, voter_id, order))
 
-    def _match_ids(
-        self, records: list[JudgmentRecord], contestants: dict[str, int]
-    ) -> dict[str, int]:
-        first = {}
-        for r in records:
-            seen = first.setdefault(r.match_id, r)
-            if seen.contestants != r.contestants:
-                raise self.error(
-                    r,
-                    "contestants",
-                    f"match {r.match_id!r} was given other contestants on {_where(seen, r)}",
-                )
-        ids = dict(
-            Match.objects.filter(
-                prompt_set=self.prompt_set, source=self.source, external_id__in=first.keys()
-            ).values_list("external_id", "id")
-        )
-        self._check_existing_slots(ids, first, contestants)
-        new = [
-            Match(
-                prompt_set=self.prompt_set,
-                prompt_id=self.prompts.get(r.prompt_id) if r.prompt_id else None,
-                origin=Match.Origin.IMPORT,
-                source=self.source,
-                external_id=match_id,
-                k=len(r.contestants),
-                category=r.category,
-                language=r.language,
-                gold_winner=r.gold_winner or "",
-            )
-            for match_id, r in first.items()
-            if match_id not in ids
-        ]
-        Match.objects.bulk_create(new)
-        ids.update({m.external_id: m.id for m in new})
-        self.report.matches += len(new)
+        stage = self.stage
+        stored = stage.stored_matches(list(first))
+        if stored:
+            slots = stage.stored_slots(sorted(id_ for id_, _, _ in stored.values()))
+            for ext, index in first.items():
+                if ext not in stored:
+                    continue
+                r = records[index]
+                ids = [contestants[name] for name in r.contestants]
+                kept = slots.get(stored[ext][0], {})
+                if stored[ext][1] != len(ids) or any(
+                    kept.get(position, id_) != id_ for position, id_ in enumerate(ids)
+                ):
+                    raise self.error(
+                        r,
+                        "contestants",
+                        f"match {r.match_id!r} is already stored with other contestants",
+                    )
+            there = stage.stored_judgments(sorted(id_ for id_, _, _ in stored.values()))
+        else:
+            there = {}
 
-        outputs = self._output_ids([first[m.external_id] for m in new if m.prompt_id], contestants)
-        MatchSlot.objects.bulk_create(
-            MatchSlot(
-                match_id=m.id,
-                position=pos,
-                contestant_id=contestants[name],
-                output_id=outputs.get((m.prompt_id, contestants[name], _config(first, m, pos))),
-            )
-            for m in new
-            for pos, name in enumerate(first[m.external_id].contestants)
-        )
-        return ids
-
-    def _check_existing_slots(
-        self, ids: dict[str, int], first: dict[str, JudgmentRecord], contestants: dict[str, int]
-    ) -> None:
-        if not ids:
-            return
-        stored: dict[int, list[int]] = {}
-        for match_id, contestant_id in (
-            MatchSlot.objects.filter(match_id__in=ids.values())
-            .order_by("match_id", "position")
-            .values_list("match_id", "contestant_id")
-        ):
-            stored.setdefault(match_id, []).append(contestant_id)
-        for external_id, match_id in ids.items():
-            r = first[external_id]
-            if stored.get(match_id) != [contestants[n] for n in r.contestants]:
-                raise self.error(
-                    r,
-                    "contestants",
-                    f"match {external_id!r} is already stored with other contestants",
-                )
-
-    def _output_ids(
-        self, records: list[JudgmentRecord], contestants: dict[str, int]
-    ) -> dict[tuple[int, int, str], int]:
-        prompt_ids = {self.prompts[r.prompt_id] for r in records}
-        if not prompt_ids:
-            return {}
-        configs = {c for r in records for c in r.output_configs} | {""}
-        return {
-            (p, c, g): o
-            for o, p, c, g in Output.objects.filter(
-                prompt_id__in=prompt_ids, generation_config__in=configs
-            ).values_list("id", "prompt_id", "contestant_id", "generation_config")
+        # the new matches: ids, rows and slots
+        new = [ext for ext in first if ext not in stored]
+        matches, slots = [], []
+        match_of = {ext: (id_, category) for ext, (id_, _, category) in stored.items()}
+        outputs = {}
+        wanted = {
+            prompts[records[first[ext]].prompt_id] for ext in new if records[first[ext]].prompt_id
         }
+        if wanted:
+            outputs = stage.output_ids(sorted(wanted))
+        # the batch's public ids in order: their unique index takes them as one sweep
+        uids = sorted(public_ids(len(new)))
+        for ext, id_, uid in zip(new, stage.match_ids(len(new)), uids, strict=True):
+            r = records[first[ext]]
+            prompt_id = prompts[r.prompt_id] if r.prompt_id else None
+            matches.append(
+                stage.match_row(id_, prompt_id, ext, len(r.contestants), r.category,
+                                r.language, r.gold_winner or "", uid)
+            )  # fmt: skip
+            match_of[ext] = (id_, r.category)
+            configs = r.output_configs  # the answer each slot showed, if named
+            for position, name in enumerate(r.contestants):
+                contestant = contestants[name]
+                config = configs[position] if configs else ""
+                output = outputs.get((prompt_id, contestant, config)) if prompt_id else None
+                slots.append((id_, position, contestant, output))
+
+        # the new judgments, and what they add to the running counts
+        flagged = stage.counted_flagged({voter for *_, voter, _ in fresh if voter})
+        tail = stage.judgment_tail()
+        judgments, added = [], []
+        cells, zero_first = self.cells, {}
+        ok_status, failed = Judgment.Status.OK.value, Judgment.Status.PARSE_FAILED.value
+        # the running-count source of each judge and voter of the batch
+        sources = {(judge, None): judge_source(judge) for judge in judges.values()}
+        sources.update(
+            ((None, v), human_source(flagged[v])) for v in {x[3] for x in fresh} - {None}
+        )
+        new_judgments = votes = 0
+        for index, ext, judge_id, voter_id, order in fresh:
+            r = records[index]
+            match_id, category = match_of[ext]
+            held = there.get((match_id, judge_id, voter_id, order, r.repeat)) if there else None
+            if held is not None:
+                stored_id, verdict = held
+                mine = _verdict(r)
+                differs = _differs(verdict, mine)
+                if differs is not None:
+                    place = VERDICT.index(differs)
+                    raise _Conflict(
+                        self.error(r, differs, ""),
+                        r,
+                        verdict[place],
+                        mine[place],
+                        None,
+                        stored_id > self.stored_before,
+                    )
+                self.report.skipped += 1
+                continue
+            ok = _parsed(r)
+            ranking, probabilities = r.ranking, r.meta.get("probabilities")
+            row = (
+                match_id, judge_id, voter_id, r.kind, ok_status if ok else failed,
+                r.winner if ok else None, r.strength,
+                None if ranking is None else as_json(list(ranking)),
+                r.score, r.preference, order, r.repeat, r.weight, r.verdict_label[:100],
+                r.raw_text, None if probabilities is None else as_json(probabilities), *tail,
+            )  # fmt: skip
+            (added if ext in stored else judgments).append(row)
+            new_judgments += 1
+            votes += r.weight
+            if ok and r.kind == "pairwise" and len(r.contestants) == 2:
+                a, b = r.contestants
+                first_shown = zero_first.get(order)
+                if first_shown is None:
+                    first_shown = zero_first[order] = slot_zero_first(order)
+                cell = (
+                    sources[judge_id, voter_id], category, contestants[a], contestants[b],
+                    r.winner, first_shown,
+                )  # fmt: skip
+                cells[cell] = cells.get(cell, 0) + r.weight
+        self.report.judgments += new_judgments
+        self.report.votes += votes
+        stage.write(matches, slots, judgments, added)
+        self.report.matches += len(matches)
 
 
-def _config(first: dict[str, JudgmentRecord], match: Match, position: int) -> str:
-    """The generation_config of the answer a slot showed ("" unless the record names one)."""
-    configs = first[match.external_id].output_configs
-    return configs[position] if configs else ""
-
-
-VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")
+FINE_NAMES_MAX = 100_000  # judgments' name tuples remembered as checked (memory bound)
 REPEAT_MAX = 32767  # Judgment.repeat is a small integer
 WEIGHT_MAX = 2**31 - 1
 
@@ -485,10 +612,6 @@ def _verdict(r: JudgmentRecord) -> tuple:
     winner = r.winner if _parsed(r) else None
     ranking = tuple(r.ranking) if r.ranking is not None else None
     return (r.kind, winner, r.strength, ranking, r.score, r.preference, r.weight)
-
-
-def _verdict_values(values) -> tuple:
-    return tuple(tuple(v) if isinstance(v, list) else v for v in values)
 
 
 def _finite(value) -> bool:
@@ -570,7 +693,7 @@ def _limits(r) -> list[tuple[str, list, int]]:
             ("judge", [r.judge], size["judge"]),
             ("category", [r.category], size["match_category"]),
             ("language", [r.language], size["match_language"]),
-            ("presentation", [presentation(r.presentation)], size["presentation"]),
+            ("presentation", [_shown(r.presentation)], size["presentation"]),
         ]
     return []
 
@@ -595,6 +718,39 @@ def _max_lengths() -> dict[str, int]:
         ):
             _SIZES[name] = model._meta.get_field(field).max_length
     return _SIZES
+
+
+def _reads(scope: BoardScope, source: str, category: str) -> bool:
+    """Whether a board reads a running-count cell of this source and category."""
+    if scope.category not in ("", category):
+        return False
+    if source == "human":
+        return scope.by in ("humans", "all")
+    if source.startswith("judge:"):
+        return scope.by in ("judges", "all", f"judge:{source.removeprefix('judge:')}")
+    return False  # flagged votes are on no public board
+
+
+# fields whose values repeat across a file's records (checked once each)
+_NAMES = frozenset(
+    ("contestant", "contestants", "voter", "judge", "category", "language", "presentation")
+)
+
+
+def _presentations():
+    """``presentation(order)`` memoised per order (a batch has few distinct orders)."""
+    memo: dict[tuple, str] = {}
+
+    def shown(order) -> str:
+        text = memo.get(order)
+        if text is None:
+            text = memo[order] = presentation(order)
+        return text
+
+    return shown
+
+
+_shown = _presentations()
 
 
 def _parsed(r: JudgmentRecord) -> bool:

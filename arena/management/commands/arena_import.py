@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from arena.importers.formats.progress import Progress
+from arena.importers.formats.reader import file_bytes
 from arena.importers.loader import DEFAULT_PROMPT_SETS, import_file
 from arena.importers.records import printable
 
@@ -32,8 +34,13 @@ class Command(BaseCommand):
             help="alpaca-eval results folder: the annotator's folder name to read "
             "(needed when it holds several, e.g. weighted_alpaca_eval_gpt4_turbo).",
         )
+        parser.add_argument(
+            "--quiet",
+            action="store_true",
+            help="No progress bar (on a terminal) or progress lines (otherwise) on stderr.",
+        )
 
-    def handle(self, *args, paths, fmt, prompt_set, baseline, judges, annotator, **options):
+    def handle(self, *args, paths, fmt, prompt_set, baseline, judges, annotator, quiet, **options):
         extra = {}
         if annotator:
             extra["annotator"] = annotator
@@ -43,7 +50,12 @@ class Command(BaseCommand):
             extra["judges"] = judges
         failed = []
         for path in paths:
-            report = import_file(fmt, path, prompt_set=prompt_set, **extra)
+            progress = None if quiet else Progress(file_bytes([path]), self.stderr._out)
+            try:
+                report = import_file(fmt, path, prompt_set=prompt_set, progress=progress, **extra)
+            finally:
+                if progress is not None:
+                    progress.close()
             if report.ok:
                 self.stdout.write(report.summary())
             else:

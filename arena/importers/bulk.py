@@ -1,0 +1,274 @@
+"""Set-based storage of judgment batches: a few index probes, then rows written straight in.
+
+The loader (:mod:`arena.importers.loader`) keys each batch of judgment records and asks the
+:class:`Stager` what of it is stored, with one statement per table whatever the batch's
+size, each a probe of a unique or foreign-key index by each of the batch's keys, given
+as one JSON array (the keys as the outer loop, see :meth:`Stager._probe`):
+
+1. the batch's matches already stored (by set, source and external id): their id, slot
+   count and category;
+2. the slots of those matches (a match stored with other contestants is an error of its
+   line);
+3. the judgments of those matches (a key stored with another verdict is a conflict; one
+   stored with the same verdict is skipped).
+
+The new rows are then written as they are, without a join: the new matches take ids
+allocated up front (PostgreSQL: the id sequence's ``nextval``; SQLite, which holds the
+write lock for the whole transaction: the ids above the largest one), and go in with their
+slots and judgments by ``COPY`` (PostgreSQL) or one ``executemany`` each (SQLite). Nothing
+joins the batch to the big tables, so no plan depends on their statistics: nothing here
+runs ``ANALYZE`` or turns a join method off, and the caller's transaction goes on with the
+planner as it was. A re-imported batch (every key stored, same verdicts) costs the three
+probes and writes nothing.
+
+Everything runs inside the caller's transaction: a file is stored whole or not at all. The
+unique keys stay the guard: two imports of one file at once cannot both store a row (the
+second fails on the key and stores nothing). On PostgreSQL a role allowed to set
+``session_replication_role`` skips the per-row foreign-key triggers for the rows of new
+matches (``SET LOCAL``): their references are checked set-wise instead (the batch's
+contestants, voters, judges, prompts and outputs are locked ``FOR KEY SHARE`` once each,
+what each trigger would do row by row; the new slots and judgments point at matches this
+transaction made); judgments added to matches stored before are left to the triggers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+
+from django.db import connection
+from django.utils import timezone
+
+MATCH_COLUMNS = (
+    "id", "public_id", "prompt_set_id", "prompt_id", "origin", "source", "external_id", "k",
+    "category", "language", "policy", "gold_winner", "created_at",
+)  # fmt: skip
+SLOT_COLUMNS = ("match_id", "position", "contestant_id", "output_id")
+JUDGMENT_COLUMNS = (
+    "match_id", "judge_id", "voter_id", "kind", "status", "winner", "strength", "ranking",
+    "score", "preference", "presentation", "repeat", "weight", "verdict_label", "raw_text",
+    "probabilities", "error", "idempotency_key", "content_key", "created_at",
+)  # fmt: skip
+# the columns that say what a judgment says (a stored key with others is a conflict)
+VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")
+PROBE = 20_000  # keys per probe statement
+
+
+def public_ids(n: int) -> list[str]:
+    """``n`` random 128-bit ids as 32 hex digits (Match.public_id: unguessable)."""
+    blob = os.urandom(16 * n).hex()
+    return [blob[32 * i : 32 * i + 32] for i in range(n)]
+
+
+def as_json(value) -> str | None:
+    """A JSON column's text as Django's JSONField writes it (None stays NULL)."""
+    return None if value is None else json.dumps(value)
+
+
+class Stager:
+    """The probes and writes of one import's batches, for one prompt set and source."""
+
+    def __init__(self, prompt_set_id: int, source: str):
+        self.prompt_set_id, self.source = prompt_set_id, source
+        self.postgres = connection.vendor == "postgresql"
+        self.now = timezone.now()
+        # the rows' created_at as the database takes it as text (not converted per row)
+        self.created_at = (
+            self.now.isoformat()
+            if self.postgres
+            else connection.ops.adapt_datetimefield_value(self.now)
+        )
+        self.fast_keys = False
+        self.flagged: dict[int, bool] = {}  # voter id -> counted as flagged
+        with connection.cursor() as cursor:
+            if self.postgres:
+                cursor.execute(
+                    "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+                    " UNION ALL SELECT has_parameter_privilege("
+                    "'session_replication_role', 'SET')"
+                )
+                self.fast_keys = any(row[0] for row in cursor.fetchall())
+            else:
+                cursor.execute("PRAGMA cache_size = -262144")  # 256 MB of pages
+
+    # --- probes ----------------------------------------------------------------------------
+    def _probe(self, columns: str, table: str, where: str, cast: str = "") -> str:
+        """A SELECT of ``columns`` of the rows ``t`` of ``table`` that ``where`` finds for
+        each key of a list given as one JSON array parameter (``key``: the key; ``cast``: its
+        PostgreSQL type, text if not given). The keys are the outer loop and each one probes
+        the table's index, whatever the planner knows of the table: a LATERAL subquery
+        behind ``OFFSET 0`` (not flattened into a join) on PostgreSQL, ``CROSS JOIN`` (the
+        left table outside) on SQLite. The database reads the JSON: adapting each value by
+        the driver took longer than the probe."""
+        if self.postgres:
+            key = "probe.value" + (f"::{cast}" if cast else "")
+            return (
+                f"SELECT {columns} FROM json_array_elements_text(%s::json) AS probe(value) "
+                f"CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE "
+                f"{where.format(key=key)} OFFSET 0) t"
+            )
+        return (
+            f"SELECT {columns} FROM json_each(%s) AS probe CROSS JOIN {table} t "
+            f"ON {where.format(key='probe.value')}"
+        )
+
+    def _rows(self, sql: str, keys: list, params: tuple = ()) -> Iterable[tuple]:
+        """The rows of ``sql`` for ``keys``, PROBE at a time (the keys' JSON is its first
+        parameter, ``params`` the others)."""
+        with connection.cursor() as cursor:
+            for start in range(0, len(keys), PROBE):
+                cursor.execute(sql, [json.dumps(keys[start : start + PROBE]), *params])
+                yield from cursor.fetchall()
+
+    def stored_matches(self, exts: list[str]) -> dict[str, tuple[int, int, str]]:
+        """External id -> (id, slot count, category) of the stored matches among ``exts``
+        (in the form of the partial unique index, so both databases probe it)."""
+        sql = self._probe(
+            "t.external_id, t.id, t.k, t.category",
+            "arena_match",
+            "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
+            "AND NOT (t.external_id = '')",
+        )
+        rows = self._rows(sql, exts, (self.prompt_set_id, self.source))
+        return {ext: (id_, k, category) for ext, id_, k, category in rows}
+
+    def stored_slots(self, match_ids: list[int]) -> dict[int, dict[int, int]]:
+        """Match id -> {position: contestant id} of stored matches."""
+        slots: dict[int, dict[int, int]] = {}
+        sql = self._probe(
+            "t.match_id, t.position, t.contestant_id",
+            "arena_matchslot",
+            "t.match_id = {key}",
+            "bigint",
+        )
+        for match_id, position, contestant_id in self._rows(sql, match_ids):
+            slots.setdefault(match_id, {})[position] = contestant_id
+        return slots
+
+    def stored_judgments(self, match_ids: list[int]) -> dict[tuple, tuple[int, tuple]]:
+        """(match id, judge id, voter id, presentation, repeat) -> (id, VERDICT values) of
+        the judgments of stored matches (a JSON ranking as a tuple)."""
+        sql = self._probe(
+            "t.match_id, t.judge_id, t.voter_id, t.presentation, t.repeat, t.id, "
+            + ", ".join(f"t.{c}" for c in VERDICT),
+            "arena_judgment",
+            "t.match_id = {key}",
+            "bigint",
+        )
+        ranking = VERDICT.index("ranking")
+        stored = {}
+        for row in self._rows(sql, match_ids):
+            verdict = list(row[6:])
+            value = verdict[ranking]
+            if isinstance(value, str):  # SQLite hands JSON over as text
+                value = json.loads(value)
+            verdict[ranking] = tuple(value) if value is not None else None
+            stored[row[:5]] = (row[5], tuple(verdict))
+        return stored
+
+    def output_ids(self, prompt_ids: list[int]) -> dict[tuple[int, int, str], int]:
+        """(prompt id, contestant id, generation config) -> id of the prompts' outputs."""
+        sql = self._probe(
+            "t.prompt_id, t.contestant_id, t.generation_config, t.id",
+            "arena_output",
+            "t.prompt_id = {key}",
+            "bigint",
+        )
+        return {row[:3]: row[3] for row in self._rows(sql, prompt_ids)}
+
+    def counted_flagged(self, voter_ids: set[int]) -> dict[int, bool]:
+        """Voter id -> whether the voter's votes are counted as flagged (cached)."""
+        missing = sorted(voter_ids - self.flagged.keys())
+        if missing:
+            sql = self._probe("t.id, t.counted_flagged", "arena_voter", "t.id = {key}", "bigint")
+            self.flagged.update((id_, bool(f)) for id_, f in self._rows(sql, missing))
+        return self.flagged
+
+    # --- writing ---------------------------------------------------------------------------
+    def match_ids(self, n: int) -> list[int]:
+        """``n`` ids for new matches."""
+        if not n:
+            return []
+        with connection.cursor() as cursor:
+            if self.postgres:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence('arena_match', 'id')) "
+                    "FROM generate_series(1, %s)",
+                    [n],
+                )
+                return [row[0] for row in cursor.fetchall()]
+            cursor.execute(
+                "SELECT max(coalesce((SELECT max(id) FROM arena_match), 0), coalesce("
+                "(SELECT seq FROM sqlite_sequence WHERE name = 'arena_match'), 0))"
+            )
+            last = cursor.fetchone()[0]
+        return list(range(last + 1, last + 1 + n))
+
+    def match_row(self, id_, prompt_id, ext, k, category, language, gold_winner, uid) -> tuple:
+        """A new match's row in MATCH_COLUMNS order."""
+        return (
+            id_, uid, self.prompt_set_id, prompt_id, "import", self.source, ext, k, category,
+            language, "", gold_winner, self.created_at,
+        )  # fmt: skip
+
+    def judgment_tail(self) -> tuple:
+        """The last columns of a new judgment's row (error, keys, created_at)."""
+        return ("", "", "", self.created_at)
+
+    def write(self, matches, slots, judgments, added: list[tuple]) -> None:
+        """Store new matches, their slots and judgments, and ``added`` judgments of matches
+        stored before (rows in the *_COLUMNS orders)."""
+        with connection.cursor() as cursor:
+            if self.fast_keys and (matches or judgments):
+                self._lock_references(cursor, matches, slots, judgments)
+                cursor.execute("SET LOCAL session_replication_role = replica")
+            try:
+                self._put(cursor, "arena_match", MATCH_COLUMNS, matches)
+                self._put(cursor, "arena_matchslot", SLOT_COLUMNS, slots)
+                self._put(cursor, "arena_judgment", JUDGMENT_COLUMNS, judgments)
+            finally:
+                if self.fast_keys and (matches or judgments):
+                    cursor.execute("SET LOCAL session_replication_role = origin")
+            # judgments of matches stored before this batch: the triggers check them
+            self._put(cursor, "arena_judgment", JUDGMENT_COLUMNS, added)
+
+    def _put(self, cursor, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        if self.postgres:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                write = copy.write_row
+                for row in rows:
+                    write(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            cursor.cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            )
+
+    def _lock_references(self, cursor, matches, slots, judgments) -> None:
+        """What the foreign-key triggers would do per row, once per referenced row."""
+        cursor.execute(
+            "SELECT 1 FROM arena_promptset WHERE id = %s FOR KEY SHARE", [self.prompt_set_id]
+        )
+        prompt, contestant, output = (
+            MATCH_COLUMNS.index("prompt_id"),
+            SLOT_COLUMNS.index("contestant_id"),
+            SLOT_COLUMNS.index("output_id"),
+        )
+        judge, voter = JUDGMENT_COLUMNS.index("judge_id"), JUDGMENT_COLUMNS.index("voter_id")
+        for table, rows, column in (
+            ("arena_prompt", matches, prompt),
+            ("arena_contestant", slots, contestant),
+            ("arena_output", slots, output),
+            ("judges_judge", judgments, judge),
+            ("arena_voter", judgments, voter),
+        ):
+            ids = sorted({row[column] for row in rows} - {None})
+            if ids:
+                cursor.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE id = ANY(%s) "
+                    "FOR KEY SHARE) locked",
+                    [ids],
+                )
