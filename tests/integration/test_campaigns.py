@@ -442,6 +442,7 @@ def test_a_set_whose_only_human_judgments_are_labels_offers_no_human_board(celer
     # asked for all the same (an old link): the page says why it is empty
     page = Client().get("/", {"set": "camp", "by": "humans"}).content.decode()
     assert 'id="no-human-votes"' in page and "annotators' labels" in page
+    assert '<option value="humans" selected>Human votes (none yet)</option>' in page
 
     # one crowd vote on a match of the set's own (not a run's): the human board has a vote
     crowd = Match.objects.create(
