@@ -55,6 +55,10 @@ VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weig
 PROBE = 20_000  # keys per probe statement
 
 
+# The key of the imports' pg_advisory_xact_lock ("ARIMPORT").
+IMPORT_LOCK = int.from_bytes(b"ARIMPORT") >> 1
+
+
 def public_ids(n: int) -> list[str]:
     """``n`` random 128-bit ids as 32 hex digits (Match.public_id: unguessable)."""
     blob = os.urandom(16 * n).hex()
@@ -83,6 +87,12 @@ class Stager:
         self.flagged: dict[int, bool] = {}  # voter id -> counted as flagged
         with connection.cursor() as cursor:
             if self.postgres:
+                # One import at a time (held to the end of the transaction): a second import
+                # of the same rows waits, then finds them stored and skips them, instead of
+                # failing on the unique keys (its matches', or the contestants' and voters'
+                # names two imports add at once) that its probes could not see. SQLite's
+                # IMMEDIATE transaction already takes one writer at a time.
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [IMPORT_LOCK])
                 cursor.execute(
                     "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
                     " UNION ALL SELECT has_parameter_privilege("

@@ -286,3 +286,37 @@ def test_the_import_takes_no_statistics_and_turns_no_join_method_off(tmp_path):
     assert any("arena_judgment" in sql for sql in statements)
     planner = re.compile(r"\bANALYZE\b|\benable_\w+", re.IGNORECASE)
     assert [sql for sql in statements if planner.search(sql)] == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("sets", [("fastchat", "fastchat"), ("fastchat", "other")])
+def test_two_imports_at_once_take_turns(tmp_path, sets):
+    """Imports take turns (PostgreSQL: an advisory lock held to the end of the
+    transaction; SQLite: its one writer). Into one set, the second finds the first's rows
+    stored and skips them; into two sets, both store them, the new models made once. Run
+    beside each other, the second's probes would miss the first's rows and fail on the
+    unique keys (the models' names first)."""
+    import threading
+
+    from django.db import connection
+
+    path = _write(tmp_path / "log.jsonl", _battles(3000, seed=7))
+    reports, start = [], threading.Barrier(2)
+
+    def run(prompt_set):
+        start.wait()
+        try:
+            reports.append(import_file("fastchat", path, prompt_set))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in sets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(reports) == 2 and all(r.ok for r in reports), [r.summary() for r in reports]
+    stored = [(3000, 0), (3000, 0)] if sets[0] != sets[1] else [(0, 3000), (3000, 0)]
+    assert sorted((r.matches, r.skipped) for r in reports) == stored
+    assert Match.objects.count() == 3000 * len(set(sets))
+    assert Contestant.objects.count() == len(NAMES)
