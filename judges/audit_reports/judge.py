@@ -263,29 +263,30 @@ def _bias_charts(m: JudgeMetrics, judge: queries.JudgeInfo) -> list[Chart]:
 def _agreement_charts(m: JudgeMetrics) -> list[Chart]:
     """Agreement with humans, stability and transitivity, score vs pairwise, gold."""
     cycles = m.transitivity
+
+    def agreement(key, title, with_ties, without_ties, kappa, note=""):
+        rows = [
+            estimate_row("raw agreement (with ties)", with_ties),
+            estimate_row("raw agreement (without ties)", without_ties),
+            estimate_row("Cohen's κ", kappa),
+        ]
+        return Chart(key, title, "estimates", rows, {"range": [-0.2, 1]}, note=note)
+
     return [
-        Chart(
+        agreement(
             "agreement",
             "Agreement with the human majority",
-            "estimates",
-            [
-                estimate_row("raw agreement (with ties)", m.agreement),
-                estimate_row("raw agreement (without ties)", m.agreement_no_ties),
-                estimate_row("Cohen's κ", m.kappa),
-            ],
-            {"range": [-0.2, 1]},
+            m.agreement,
+            m.agreement_no_ties,
+            m.kappa,
             note="The crowd's votes (those the public boards count); annotators' labels apart.",
         ),
-        Chart(
+        agreement(
             "annotator-agreement",
             "Agreement with the annotators' majority (campaign labels on run matches)",
-            "estimates",
-            [
-                estimate_row("raw agreement (with ties)", m.annotator_agreement),
-                estimate_row("raw agreement (without ties)", m.annotator_agreement_no_ties),
-                estimate_row("Cohen's κ", m.annotator_kappa),
-            ],
-            {"range": [-0.2, 1]},
+            m.annotator_agreement,
+            m.annotator_agreement_no_ties,
+            m.annotator_kappa,
         ),
         Chart(
             "stability",
