@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from itertools import chain, groupby
+from operator import itemgetter
 
 from django.db import connections
+from django.db.models.expressions import RawSQL
 
 from arena.importers.records import (
     JudgmentRecord,
@@ -20,7 +23,17 @@ from arena.importers.records import (
     PromptRecord,
     judgment_maker,
 )
-from arena.models import Contestant, Judgment, MatchSlot, Output, Prompt, PromptSet
+from arena.models import (
+    Contestant,
+    Judge,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    Prompt,
+    PromptSet,
+    Voter,
+)
 from arena.vocabulary import parse_presentation
 
 CHUNK = 5000  # rows fetched at a time from each cursor
@@ -35,14 +48,21 @@ _COPIED = (
     ("preference", "preference"),
     ("repeat", "repeat"),
     ("weight", "weight"),
-    ("voter__label", "voter"),
-    ("judge__name", "judge"),
     ("match__category", "category"),
     ("match__language", "language"),
     ("raw_text", "raw_text"),
     ("verdict_label", "verdict_label"),
 )
-_OWN = ("match_id", "contestants", "ranking", "presentation", "prompt_id", "gold_winner")
+_OWN = (
+    "match_id",
+    "contestants",
+    "ranking",
+    "presentation",
+    "prompt_id",
+    "gold_winner",
+    "voter",
+    "judge",
+)
 _make_judgment = judgment_maker((*_OWN, "output_configs", *(name for _, name in _COPIED)))
 
 
@@ -98,27 +118,29 @@ def iter_records(
         "match__gold_winner",
         "ranking",
         "presentation",
+        "voter_id",
+        "judge_id",
         *(column for column, _ in _COPIED),
     )
+    # voters' labels and judges' names by id: a dict look-up a judgment instead of two joins
+    voter_of = dict(Voter.objects.values_list("id", "label")).get
+    judge_of = dict(Judge.objects.values_list("id", "name")).get
     make, get_prompt = _make_judgment, prompt_ids.get
     orders: dict[str, tuple[int, ...]] = {}  # "0,1" -> (0, 1): a few distinct values
     match_of = -1
     contestants: tuple[str, ...] = ()
     output_configs: tuple[str, ...] = ()
-    slot = next(slots, None)
+    slot = next(slots, None)  # (match id, its contestants, the configs shown)
     for chunk in _raw_chunks(judgments):
         for row in chunk:
-            match_id, external_id, prompt_id, gold, ranking, presentation = row[:6]
-            if match_id != match_of:  # the match's slots: the next ones in the slot stream
-                match_of, names_of, configs_of = match_id, [], []
+            match_id, external_id, prompt_id, gold, ranking, presentation, voter, judge = row[:8]
+            if match_id != match_of:  # the match's slots: the next in the slot stream
+                match_of, contestants, output_configs = match_id, (), ()
                 while slot is not None and slot[0] < match_id:
                     slot = next(slots, None)
-                while slot is not None and slot[0] == match_id:
-                    names_of.append(slot[1])
-                    configs_of.append(slot[2])
+                if slot is not None and slot[0] == match_id:
+                    _, contestants, output_configs = slot
                     slot = next(slots, None)
-                contestants = tuple(names_of)
-                output_configs = tuple(configs_of) if any(configs_of) else ()
             order = orders.get(presentation)
             if order is None:
                 order = orders[presentation] = parse_presentation(presentation)
@@ -130,12 +152,20 @@ def iter_records(
                     order,
                     get_prompt(prompt_id) if prompt_id else None,
                     gold or None,
+                    voter_of(voter) if voter else None,
+                    judge_of(judge) if judge else None,
                     output_configs,
                 )
-                + row[6:]
+                + row[8:]
             )
         if progress is not None:
             progress(len(chunk))
+
+
+# The joined match's own id, not the row's match_id (Django would write that for
+# "match_id" or "match__id"): the same order, but SQLite then reads the rows in it along
+# its indexes (the set's matches, each one's judgments or slots) instead of sorting them all.
+_MATCH_ID = RawSQL(f"{Match._meta.db_table}.id", ()).asc()
 
 
 def judgment_count(prompt_set: PromptSet, include_failed: bool = True) -> int:
@@ -147,7 +177,7 @@ def _judgments(prompt_set: PromptSet, include_failed: bool):
     judgments = (
         Judgment.objects.filter(match__prompt_set=prompt_set)
         .exclude(match__prompt__visibility=Prompt.Visibility.PRIVATE)
-        .order_by("match_id", "id")
+        .order_by(_MATCH_ID, "id")
     )
     if not include_failed:
         judgments = judgments.filter(status=Judgment.Status.OK)
@@ -156,18 +186,29 @@ def _judgments(prompt_set: PromptSet, include_failed: bool):
 
 def _slots(
     prompt_set: PromptSet, names: dict[int, str], configs: dict[int, str]
-) -> Iterator[tuple[int, str, str]]:
-    """(match id, contestant name, generation_config of the answer shown) of every slot of
-    the set's matches, in (match, position) order."""
+) -> Iterator[tuple[int, tuple[str, ...], tuple[str, ...]]]:
+    """(match id, its contestants' names by position, the generation_configs of the answers
+    shown or () when all are "") of the set's matches that have slots, in match order."""
     rows = (
         MatchSlot.objects.filter(match__prompt_set=prompt_set)
-        .order_by("match_id", "position")
+        .order_by(_MATCH_ID, "position")
         .values_list("match_id", "contestant_id", "output_id")
     )
+    named: dict[tuple[int, ...], tuple[str, ...]] = {}  # contestant ids -> their names
     get = configs.get
-    for chunk in _raw_chunks(rows):
-        for match_id, contestant_id, output_id in chunk:
-            yield match_id, names[contestant_id], get(output_id, "") if output_id else ""
+    for match_id, slots in groupby(chain.from_iterable(_raw_chunks(rows)), itemgetter(0)):
+        slots = list(slots)
+        ids = tuple([slot[1] for slot in slots])
+        contestants = named.get(ids)
+        if contestants is None:
+            if len(named) >= 1 << 16:  # many K-wise orders: keep memory bounded
+                named.clear()
+            contestants = named[ids] = tuple([names[c] for c in ids])
+        shown = ()
+        if configs:  # a set with several answers by one contestant to a prompt
+            shown = tuple([get(slot[2], "") if slot[2] else "" for slot in slots])
+            shown = shown if any(shown) else ()
+        yield match_id, contestants, shown
 
 
 def _raw_chunks(queryset) -> Iterator[list[tuple]]:
