@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain, groupby
 from operator import itemgetter
 
@@ -215,14 +216,30 @@ def _raw_chunks(queryset) -> Iterator[list[tuple]]:
     """A values_list queryset's rows as the database driver gives them, ``CHUNK`` at a time,
     through Django's chunked cursor (server-side on PostgreSQL): without the per-row
     converters of ``.iterator()``, a third of the export's time. Only for columns the driver
-    already gives as Python values (numbers, text; JSON comes as its text)."""
+    already gives as Python values (numbers, text; JSON comes as its text).
+
+    The next chunk is fetched by a thread while the caller works on this one: the database
+    (PostgreSQL's server, SQLite's engine, both without Python's lock) reads it meanwhile.
+    One fetch at a time a cursor, on the caller's connection (its transaction, its data);
+    the drivers serialise the use of a connection from two threads (psycopg's connection
+    lock, SQLite in serialized mode)."""
     sql, params = queryset.query.sql_with_params()
     connection = connections[queryset.db]
     # as QuerySet.iterator(): no server-side cursor where the settings forbid them (pgbouncer)
     server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
+    with (
+        connection.chunked_cursor() if server_side else connection.cursor() as cursor,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="arena-export") as reader,
+    ):
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK):
+        fetch = cursor.cursor.fetchmany  # the driver's own: Django's wrapper is per thread
+        pending = reader.submit(fetch, CHUNK)
+        while True:
+            with connection.wrap_database_errors:
+                rows = pending.result()
+            if not rows:
+                return
+            pending = reader.submit(fetch, CHUNK)
             yield rows
 
 
