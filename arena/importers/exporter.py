@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import chain, groupby
-from operator import itemgetter
 
 from django.db import connections
 from django.db.models.expressions import RawSQL
@@ -131,17 +129,20 @@ def iter_records(
     match_of = -1
     contestants: tuple[str, ...] = ()
     output_configs: tuple[str, ...] = ()
-    slot = next(slots, None)  # (match id, its contestants, the configs shown)
+    slot = next(slots, None)
     for chunk in _raw_chunks(judgments):
         for row in chunk:
             match_id, external_id, prompt_id, gold, ranking, presentation, voter, judge = row[:8]
-            if match_id != match_of:  # the match's slots: the next in the slot stream
-                match_of, contestants, output_configs = match_id, (), ()
+            if match_id != match_of:  # the match's slots: the next ones in the slot stream
+                match_of, names_of, configs_of = match_id, [], []
                 while slot is not None and slot[0] < match_id:
                     slot = next(slots, None)
-                if slot is not None and slot[0] == match_id:
-                    _, contestants, output_configs = slot
+                while slot is not None and slot[0] == match_id:
+                    names_of.append(slot[1])
+                    configs_of.append(slot[2])
                     slot = next(slots, None)
+                contestants = tuple(names_of)
+                output_configs = tuple(configs_of) if any(configs_of) else ()
             order = orders.get(presentation)
             if order is None:
                 order = orders[presentation] = parse_presentation(presentation)
@@ -187,29 +188,18 @@ def _judgments(prompt_set: PromptSet, include_failed: bool):
 
 def _slots(
     prompt_set: PromptSet, names: dict[int, str], configs: dict[int, str]
-) -> Iterator[tuple[int, tuple[str, ...], tuple[str, ...]]]:
-    """(match id, its contestants' names by position, the generation_configs of the answers
-    shown or () when all are "") of the set's matches that have slots, in match order."""
+) -> Iterator[tuple[int, str, str]]:
+    """(match id, contestant name, generation_config of the answer shown) of every slot of
+    the set's matches, in (match, position) order."""
     rows = (
         MatchSlot.objects.filter(match__prompt_set=prompt_set)
         .order_by(_MATCH_ID, "position")
         .values_list("match_id", "contestant_id", "output_id")
     )
-    named: dict[tuple[int, ...], tuple[str, ...]] = {}  # contestant ids -> their names
     get = configs.get
-    for match_id, slots in groupby(chain.from_iterable(_raw_chunks(rows)), itemgetter(0)):
-        slots = list(slots)
-        ids = tuple([slot[1] for slot in slots])
-        contestants = named.get(ids)
-        if contestants is None:
-            if len(named) >= 1 << 16:  # many K-wise orders: keep memory bounded
-                named.clear()
-            contestants = named[ids] = tuple([names[c] for c in ids])
-        shown = ()
-        if configs:  # a set with several answers by one contestant to a prompt
-            shown = tuple([get(slot[2], "") if slot[2] else "" for slot in slots])
-            shown = shown if any(shown) else ()
-        yield match_id, contestants, shown
+    for chunk in _raw_chunks(rows):
+        for match_id, contestant_id, output_id in chunk:
+            yield match_id, names[contestant_id], get(output_id, "") if output_id else ""
 
 
 def _raw_chunks(queryset) -> Iterator[list[tuple]]:
