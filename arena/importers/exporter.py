@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from django.db import connections
+from django.db.models.expressions import RawSQL
 
 from arena.importers.records import (
     JudgmentRecord,
@@ -20,7 +22,17 @@ from arena.importers.records import (
     PromptRecord,
     judgment_maker,
 )
-from arena.models import Contestant, Judgment, MatchSlot, Output, Prompt, PromptSet
+from arena.models import (
+    Contestant,
+    Judge,
+    Judgment,
+    Match,
+    MatchSlot,
+    Output,
+    Prompt,
+    PromptSet,
+    Voter,
+)
 from arena.vocabulary import parse_presentation
 
 CHUNK = 5000  # rows fetched at a time from each cursor
@@ -35,14 +47,21 @@ _COPIED = (
     ("preference", "preference"),
     ("repeat", "repeat"),
     ("weight", "weight"),
-    ("voter__label", "voter"),
-    ("judge__name", "judge"),
     ("match__category", "category"),
     ("match__language", "language"),
     ("raw_text", "raw_text"),
     ("verdict_label", "verdict_label"),
 )
-_OWN = ("match_id", "contestants", "ranking", "presentation", "prompt_id", "gold_winner")
+_OWN = (
+    "match_id",
+    "contestants",
+    "ranking",
+    "presentation",
+    "prompt_id",
+    "gold_winner",
+    "voter",
+    "judge",
+)
 _make_judgment = judgment_maker((*_OWN, "output_configs", *(name for _, name in _COPIED)))
 
 
@@ -98,8 +117,13 @@ def iter_records(
         "match__gold_winner",
         "ranking",
         "presentation",
+        "voter_id",
+        "judge_id",
         *(column for column, _ in _COPIED),
     )
+    # voters' labels and judges' names by id: a dict look-up a judgment instead of two joins
+    voter_of = dict(Voter.objects.values_list("id", "label")).get
+    judge_of = dict(Judge.objects.values_list("id", "name")).get
     make, get_prompt = _make_judgment, prompt_ids.get
     orders: dict[str, tuple[int, ...]] = {}  # "0,1" -> (0, 1): a few distinct values
     match_of = -1
@@ -108,7 +132,7 @@ def iter_records(
     slot = next(slots, None)
     for chunk in _raw_chunks(judgments):
         for row in chunk:
-            match_id, external_id, prompt_id, gold, ranking, presentation = row[:6]
+            match_id, external_id, prompt_id, gold, ranking, presentation, voter, judge = row[:8]
             if match_id != match_of:  # the match's slots: the next ones in the slot stream
                 match_of, names_of, configs_of = match_id, [], []
                 while slot is not None and slot[0] < match_id:
@@ -130,12 +154,20 @@ def iter_records(
                     order,
                     get_prompt(prompt_id) if prompt_id else None,
                     gold or None,
+                    voter_of(voter) if voter else None,
+                    judge_of(judge) if judge else None,
                     output_configs,
                 )
-                + row[6:]
+                + row[8:]
             )
         if progress is not None:
             progress(len(chunk))
+
+
+# The joined match's own id, not the row's match_id (Django would write that for
+# "match_id" or "match__id"): the same order, but SQLite then reads the rows in it along
+# its indexes (the set's matches, each one's judgments or slots) instead of sorting them all.
+_MATCH_ID = RawSQL(f"{Match._meta.db_table}.id", ()).asc()
 
 
 def judgment_count(prompt_set: PromptSet, include_failed: bool = True) -> int:
@@ -147,7 +179,7 @@ def _judgments(prompt_set: PromptSet, include_failed: bool):
     judgments = (
         Judgment.objects.filter(match__prompt_set=prompt_set)
         .exclude(match__prompt__visibility=Prompt.Visibility.PRIVATE)
-        .order_by("match_id", "id")
+        .order_by(_MATCH_ID, "id")
     )
     if not include_failed:
         judgments = judgments.filter(status=Judgment.Status.OK)
@@ -161,7 +193,7 @@ def _slots(
     the set's matches, in (match, position) order."""
     rows = (
         MatchSlot.objects.filter(match__prompt_set=prompt_set)
-        .order_by("match_id", "position")
+        .order_by(_MATCH_ID, "position")
         .values_list("match_id", "contestant_id", "output_id")
     )
     get = configs.get
@@ -174,14 +206,30 @@ def _raw_chunks(queryset) -> Iterator[list[tuple]]:
     """A values_list queryset's rows as the database driver gives them, ``CHUNK`` at a time,
     through Django's chunked cursor (server-side on PostgreSQL): without the per-row
     converters of ``.iterator()``, a third of the export's time. Only for columns the driver
-    already gives as Python values (numbers, text; JSON comes as its text)."""
+    already gives as Python values (numbers, text; JSON comes as its text).
+
+    The next chunk is fetched by a thread while the caller works on this one: the database
+    (PostgreSQL's server, SQLite's engine, both without Python's lock) reads it meanwhile.
+    One fetch at a time a cursor, on the caller's connection (its transaction, its data);
+    the drivers serialise the use of a connection from two threads (psycopg's connection
+    lock, SQLite in serialized mode)."""
     sql, params = queryset.query.sql_with_params()
     connection = connections[queryset.db]
     # as QuerySet.iterator(): no server-side cursor where the settings forbid them (pgbouncer)
     server_side = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-    with connection.chunked_cursor() if server_side else connection.cursor() as cursor:
+    with (
+        connection.chunked_cursor() if server_side else connection.cursor() as cursor,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="arena-export") as reader,
+    ):
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK):
+        fetch = cursor.cursor.fetchmany  # the driver's own: Django's wrapper is per thread
+        pending = reader.submit(fetch, CHUNK)
+        while True:
+            with connection.wrap_database_errors:
+                rows = pending.result()
+            if not rows:
+                return
+            pending = reader.submit(fetch, CHUNK)
             yield rows
 
 

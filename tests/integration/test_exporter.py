@@ -1,0 +1,100 @@
+"""arena.importers.exporter: the records of a stored set, read in chunks a thread fetches
+ahead, equal to the records the file they were imported from gives."""
+
+import io
+import json
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from arena.importers import exporter
+from arena.importers.formats import parse
+from arena.importers.records import JudgmentRecord
+from arena.models import Judgment, Prompt, PromptSet
+
+pytestmark = pytest.mark.django_db
+
+LINES = [
+    {"type": "prompt", "id": "p1", "text": "What is 2+2?", "category": "math"},
+    {"type": "prompt", "id": "p2", "text": "Name a colour."},
+    {"type": "output", "prompt": "p1", "contestant": "zeta", "text": "4"},
+    {"type": "output", "prompt": "p1", "contestant": "alpha", "text": "four", "config": "t=1"},
+    {"type": "output", "prompt": "p1", "contestant": "alpha", "text": "4.0"},
+    {"type": "output", "prompt": "p1", "contestant": "mid", "text": "IV"},
+    {"type": "output", "prompt": "p2", "contestant": "alpha", "text": "red"},
+    {"type": "output", "prompt": "p2", "contestant": "zeta", "text": "blue"},
+    # slots not in name order, two judgments of one match, a weighted one, a judge's
+    {"type": "judgment", "match": "m1", "contestants": ["zeta", "alpha"], "winner": "a",
+     "voter": "ann", "prompt": "p1", "configs": ["", "t=1"]},
+    {"type": "judgment", "match": "m1", "contestants": ["zeta", "alpha"], "winner": "b",
+     "voter": "bob", "prompt": "p1", "configs": ["", "t=1"], "weight": 2},
+    {"type": "judgment", "match": "m2", "contestants": ["mid", "zeta", "alpha"],
+     "kind": "ranking", "ranking": [2, 1, 3], "judge": "gpt-judge", "prompt": "p1",
+     "order": [2, 0, 1]},
+    {"type": "judgment", "match": "m3", "contestants": ["alpha", "zeta"], "winner": "tie",
+     "judge": "gpt-judge", "prompt": "p2", "repeat": 1, "raw_text": "[[C]]"},
+    {"type": "judgment", "match": "m4", "contestants": ["zeta", "mid"], "winner": "bothbad",
+     "voter": "ann", "language": "en"},
+    {"type": "judgment", "match": "m5", "contestants": ["mid", "alpha"], "winner": "a",
+     "voter": "cat"},
+]  # fmt: skip
+# what a stored judgment does not keep (the file's line) or the export leaves out
+UNKEPT = ("line", "path", "meta", "style", "turn")
+
+
+def _stored(tmp_path) -> PromptSet:
+    path = tmp_path / "set.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in LINES))
+    call_command(
+        "arena_import", "--format", "jsonl", "--prompt-set", "s", "--quiet", str(path),
+        stdout=io.StringIO(), stderr=io.StringIO(),
+    )  # fmt: skip
+    return PromptSet.objects.get(slug="s")
+
+
+def _judgments(records) -> list[JudgmentRecord]:
+    kept = []
+    for r in records:
+        if isinstance(r, JudgmentRecord):
+            state = {k: v for k, v in vars(r).items() if k not in UNKEPT}
+            kept.append(state)
+    return kept
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5000])
+def test_records_read_in_chunks_are_those_imported(tmp_path, monkeypatch, chunk):
+    ps = _stored(tmp_path)
+    monkeypatch.setattr(exporter, "CHUNK", chunk)  # matches' slots across chunks' ends
+    records = list(exporter.iter_records(ps))
+    imported = list(parse("jsonl", tmp_path / "set.jsonl"))
+    assert _judgments(records) == _judgments(imported)
+    assert [r for r in records if not isinstance(r, JudgmentRecord)] == [
+        r.__class__(**{**vars(r), "line": 0}) for r in imported if not isinstance(r, JudgmentRecord)
+    ]
+
+
+def test_a_private_prompt_s_judgments_are_left_out_in_match_order(tmp_path, monkeypatch):
+    ps = _stored(tmp_path)
+    Prompt.objects.filter(external_id="p1").update(visibility=Prompt.Visibility.PRIVATE)
+    monkeypatch.setattr(exporter, "CHUNK", 1)
+    matches = [r.match_id for r in exporter.iter_records(ps) if isinstance(r, JudgmentRecord)]
+    assert matches == ["m3", "m4", "m5"]
+    assert exporter.judgment_count(ps) == 3
+
+
+def test_a_reading_stopped_early_leaves_no_thread_and_the_connection_usable(tmp_path, monkeypatch):
+    ps = _stored(tmp_path)
+    monkeypatch.setattr(exporter, "CHUNK", 1)
+    threads = threading.active_count()
+    records = exporter.iter_records(ps)
+    while not isinstance(next(records), JudgmentRecord):
+        pass
+    assert threading.active_count() == threads + 2  # a reader a stream: judgments, slots
+    records.close()
+    assert threading.active_count() == threads
+    assert Judgment.objects.count() == 6
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
