@@ -31,8 +31,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-
-import openai
+from typing import TYPE_CHECKING
 
 from . import limits
 from .config import ModelConfig, api_key
@@ -44,7 +43,20 @@ try:  # the SDK's transport; its timeouts can surface raw while a stream is read
 except ImportError:  # pragma: no cover - older SDKs use httpx
     import httpx as _httpx
 
+if TYPE_CHECKING:
+    import openai
+
 log = logging.getLogger("llm")
+
+
+def _sdk():
+    """The ``openai`` SDK, imported on first use: it takes most of a second to import, and
+    every process that imports this module (each management command, through the admin)
+    would pay it whether it calls a model or not."""
+    import openai
+
+    return openai
+
 
 Messages = Sequence[dict]
 
@@ -145,12 +157,12 @@ def _client(config: ModelConfig, key: str) -> openai.AsyncOpenAI:
     clients = _loop_state()["clients"]
     client = clients.get(cache_key)
     if client is None:
-        client = clients[cache_key] = openai.AsyncOpenAI(
+        client = clients[cache_key] = _sdk().AsyncOpenAI(
             base_url=config.base_url,
             api_key=key,
             max_retries=0,
             timeout=config.timeout_s,
-            http_client=openai.DefaultAsyncHttpxClient(
+            http_client=_sdk().DefaultAsyncHttpxClient(
                 verify=_shared_ssl_context(), limits=_CONNECTION_LIMITS
             ),
         )
@@ -204,6 +216,7 @@ def _status_kind(status: int) -> str:
 def classify(error: BaseException, config: ModelConfig, key: str | None):
     """The :class:`LLMTransientError` / :class:`LLMPermanentError` for an SDK error."""
     where = f"{config.model} at {config.base_url}"
+    openai = _sdk()
     if isinstance(error, openai.APITimeoutError | _httpx.TimeoutException):
         return LLMTransientError(
             f"timeout after {config.timeout_s:g}s calling {where}", kind="timeout"
@@ -361,7 +374,7 @@ async def complete(config: ModelConfig, messages: Messages) -> ChatReply:
             response = await _client(config, key).chat.completions.create(
                 **_request_args(config, messages)
             )
-        except (openai.OpenAIError, _httpx.HTTPError) as error:
+        except (_sdk().OpenAIError, _httpx.HTTPError) as error:
             failure = classify(error, config, key)
             log.warning("model call failed: %s", failure.message)
             raise failure from None
@@ -468,7 +481,7 @@ async def astream(config: ModelConfig, messages: Messages) -> AsyncIterator[Stre
                 if usage is not None:
                     lease.used = (delta.prompt_tokens or 0) + (delta.completion_tokens or 0)
                 yield delta
-        except (openai.OpenAIError, _httpx.HTTPError) as error:
+        except (_sdk().OpenAIError, _httpx.HTTPError) as error:
             failure = classify(error, config, key)
             log.warning("streamed call failed: %s", failure.message)
             raise failure from None
