@@ -446,6 +446,54 @@ class _Loader:
         self.report.outputs += len(new)
 
     # --- matches and judgments -------------------------------------------------------------
+    def _stored_as_given(self, records, contestants, voters, judges) -> dict | None:
+        """None when the whole batch is stored as it is (a re-import): every match with the
+        batch's contestants and every judgment with the batch's verdict. Else the stored
+        matches among the batch's (:meth:`Stager.stored_matches`) for the keyed path.
+
+        Three probes and a comparison of the batch with them as sets, no per-record keying:
+        anything that differs (a new row, another verdict, other contestants, an unknown
+        prompt) leaves the batch to the keyed path, which finds and names it as before. Two
+        records of one key with different verdicts cannot both be in the stored set (one
+        row per key), so a batch found stored holds no conflict either."""
+        lineups = {r.match_id: r.contestants for r in records}
+        stored = self.stage.stored_matches(list(lineups))
+        if len(stored) < len(lineups):
+            return stored
+        if len({(r.match_id, r.contestants) for r in records}) != len(lineups) or not (
+            {r.prompt_id for r in records} - {None, ""} <= self.prompts.keys()
+        ):
+            return stored
+        wanted = {
+            (stored[ext][0], position, contestants[name])
+            for ext, names in lineups.items()
+            for position, name in enumerate(names)
+        }
+        ids = sorted(id_ for id_, _, _ in stored.values())
+        if any(stored[ext][1] != len(names) for ext, names in lineups.items()) or (
+            wanted != self.stage.stored_lineups(ids)
+        ):
+            return stored
+        shown, parsed = _shown, _parsed
+        given = {
+            (
+                stored[r.match_id][0],
+                judges[r.judge] if r.judge else None,
+                None if r.judge else voters[r.voter],
+                shown(r.presentation),
+                r.repeat,
+                r.kind,
+                r.winner if parsed(r) else None,
+                r.strength,
+                None if r.ranking is None else as_json(list(r.ranking)),
+                r.score,
+                r.preference,
+                r.weight,
+            )
+            for r in records
+        }
+        return None if given <= self.stage.stored_verdicts(ids) else stored
+
     def _store_judgments(self, records: list[JudgmentRecord]) -> None:
         """One batch of judgments, set-based (:mod:`arena.importers.bulk`): the batch is
         checked and keyed here, what of it is stored is found by a few index probes, and
@@ -454,6 +502,10 @@ class _Loader:
         voters = self._voter_ids({r.voter for r in records if r.voter})
         judges = self._judge_ids({r.judge for r in records if r.judge})
         prompts = self.prompts
+        stored = self._stored_as_given(records, contestants, voters, judges)
+        if stored is None:  # a re-imported batch: every row of it is stored as it is
+            self.report.skipped += len(records)
+            return
         first: dict[str, int] = {}  # match id -> place of its first record in the batch
         keyed: dict[tuple, JudgmentRecord] = {}  # judgment key -> its first record
         fresh = []  # (place, match id, judge id, voter id, presentation) of new keys
@@ -494,7 +546,6 @@ class _Loader:
             fresh.append((index, r.match_id, judge_id, voter_id, order))
 
         stage = self.stage
-        stored = stage.stored_matches(list(first))
         if stored:
             slots = stage.stored_slots(sorted(id_ for id_, _, _ in stored.values()))
             for ext, index in first.items():

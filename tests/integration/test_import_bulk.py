@@ -15,6 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from arena.boards import rebuild_pair_counts
 from arena.importers import loader
@@ -133,6 +135,47 @@ def test_a_match_stored_with_other_contestants_is_refused_in_a_later_batch(tmp_p
         f"'q0-0:{clash['tstamp']}' is already stored with other contestants"
     ]
     assert _sizes() == before
+
+
+@pytest.mark.django_db
+def test_a_reimport_stores_nothing_and_keys_no_record_of_a_batch_stored_as_it_is(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    path = _write(tmp_path / "log.jsonl", _battles(3000))
+    assert import_file("fastchat", path).ok
+    before, counted = _sizes(), _cells()
+    with CaptureQueriesContext(connection) as queries:
+        again = import_file("fastchat", path)
+    assert again.ok and (again.matches, again.judgments, again.skipped) == (0, 0, 3000)
+    assert _sizes() == before and _cells() == counted
+    sql = [q["sql"] for q in queries.captured_queries]
+    # each batch found stored by its three set probes: the keyed path's probe of the
+    # stored judgments' ids (for naming a conflict) never ran, nothing was written
+    assert not [s for s in sql if "t.repeat, t.id" in s]
+    assert not [s for s in sql if s.lstrip().upper().startswith(("INSERT", "COPY", "UPDATE"))]
+    assert sum("arena_judgment t " in s for s in sql) == 5  # one probe a batch (3000 / 700)
+
+
+@pytest.mark.django_db
+def test_a_reimport_with_one_verdict_changed_in_its_last_batch_names_that_line(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    items = list(_battles(3000))
+    path = _write(tmp_path / "log.jsonl", items)
+    assert import_file("fastchat", path).ok
+    line = 2950  # in the last batch (lines 2801-3000)
+    old = items[line - 1]["winner"]
+    items[line - 1] = {**items[line - 1], "winner": "tie" if old != "tie" else "model_a"}
+    _write(path, items)
+    before, counted = _sizes(), _cells()
+    report = import_file("fastchat", path)
+    assert [(e["line"], e["field"]) for e in report.errors] == [(line, "winner")]
+    assert report.error_lines()[0].startswith(
+        f"{path}:{line}: winner: conflicts with the judgment already stored (by an earlier import)"
+    )
+    assert _sizes() == before and _cells() == counted
 
 
 # --- a killed import -----------------------------------------------------------------------
