@@ -124,14 +124,16 @@ class Stager:
 
     def stored_matches(self, exts: list[str]) -> dict[str, tuple[int, int, str]]:
         """External id -> (id, slot count, category) of the stored matches among ``exts``
-        (in the form of the partial unique index, so both databases probe it)."""
+        (in the form of the partial unique index, so both databases probe it). The ids are
+        probed in sorted order: a batch's lookups walk the index once, leaf after leaf,
+        rather than at random (a log's battle ids are random)."""
         sql = self._probe(
             "t.external_id, t.id, t.k, t.category",
             "arena_match",
             "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
             "AND NOT (t.external_id = '')",
         )
-        rows = self._rows(sql, exts, (self.prompt_set_id, self.source))
+        rows = self._rows(sql, sorted(exts), (self.prompt_set_id, self.source))
         return {ext: (id_, k, category) for ext, id_, k, category in rows}
 
     def stored_slots(self, match_ids: list[int]) -> dict[int, dict[int, int]]:

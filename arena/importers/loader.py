@@ -167,7 +167,7 @@ def import_records(
 def _batches(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
     """The file's records in batches of BATCH_SIZE, or the format's own batches (votes as
     columns) when it has a ``batches`` reader (same checks and errors as its ``parse``)."""
-    module = FORMATS[fmt] if fmt in FORMATS else None
+    module = FORMATS.get(fmt)
     if module is not None and hasattr(module, "batches"):
         return guarded(fmt, path, module.batches, size=BATCH_SIZE, **options)
     return _batched(parse(fmt, path, **options), BATCH_SIZE)
