@@ -18,8 +18,9 @@ write lock for the whole transaction: the ids above the largest one), and go in 
 slots and judgments by ``COPY`` (PostgreSQL) or one ``executemany`` each (SQLite). Nothing
 joins the batch to the big tables, so no plan depends on their statistics: nothing here
 runs ``ANALYZE`` or turns a join method off, and the caller's transaction goes on with the
-planner as it was. A re-imported batch (every key stored, same verdicts) costs the three
-probes and writes nothing.
+planner as it was. A re-imported batch (every key stored, same verdicts) is found so as a
+whole, by three probes compared with the batch as sets (:meth:`Stager.stored_lineups`,
+:meth:`Stager.stored_verdicts`), and writes nothing.
 
 Everything runs inside the caller's transaction: a file is stored whole or not at all. The
 unique keys stay the guard: two imports of one file at once cannot both store a row (the
@@ -133,14 +134,16 @@ class Stager:
 
     def stored_matches(self, exts: list[str]) -> dict[str, tuple[int, int, str]]:
         """External id -> (id, slot count, category) of the stored matches among ``exts``
-        (in the form of the partial unique index, so both databases probe it)."""
+        (in the form of the partial unique index, so both databases probe it). The ids are
+        probed in sorted order: a batch's lookups walk the index once, leaf after leaf,
+        rather than at random (a log's battle ids are random)."""
         sql = self._probe(
             "t.external_id, t.id, t.k, t.category",
             "arena_match",
             "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
             "AND NOT (t.external_id = '')",
         )
-        rows = self._rows(sql, exts, (self.prompt_set_id, self.source))
+        rows = self._rows(sql, sorted(exts), (self.prompt_set_id, self.source))
         return {ext: (id_, k, category) for ext, id_, k, category in rows}
 
     def stored_slots(self, match_ids: list[int]) -> dict[int, dict[int, int]]:
@@ -155,6 +158,29 @@ class Stager:
         for match_id, position, contestant_id in self._rows(sql, match_ids):
             slots.setdefault(match_id, {})[position] = contestant_id
         return slots
+
+    def stored_lineups(self, match_ids: list[int]) -> set[tuple[int, int, int]]:
+        """(match id, position, contestant id) of every slot of stored matches."""
+        sql = self._probe(
+            "t.match_id, t.position, t.contestant_id", "arena_matchslot", "t.match_id = {key}",
+            "bigint",
+        )  # fmt: skip
+        return set(self._rows(sql, match_ids))
+
+    def stored_verdicts(self, match_ids: list[int]) -> set[tuple]:
+        """(match id, judge id, voter id, presentation, repeat, *VERDICT) of every judgment
+        of stored matches, as the database hands them over (the ranking as its JSON text):
+        what a re-imported batch is compared with as a whole (the loader's
+        ``_stored_as_given``)."""
+        ranking = "t.ranking::text" if self.postgres else "t.ranking"
+        sql = self._probe(
+            "t.match_id, t.judge_id, t.voter_id, t.presentation, t.repeat, "
+            + ", ".join(ranking if c == "ranking" else f"t.{c}" for c in VERDICT),
+            "arena_judgment",
+            "t.match_id = {key}",
+            "bigint",
+        )
+        return set(self._rows(sql, match_ids))
 
     def stored_judgments(self, match_ids: list[int]) -> dict[tuple, tuple[int, tuple]]:
         """(match id, judge id, voter id, presentation, repeat) -> (id, VERDICT values) of

@@ -17,9 +17,11 @@ import math
 import queue
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
 
 from django.conf import settings
@@ -28,13 +30,14 @@ from django.db.models import Max
 
 from arena.boards import BoardScope, human_source, judge_source
 from arena.importers.bulk import VERDICT, Stager, as_json, public_ids
-from arena.importers.formats import parse
+from arena.importers.formats import FORMATS, guarded, parse
 from arena.importers.formats._common import unstorable
 from arena.importers.records import (
     ImportRowError,
     JudgmentRecord,
     OutputRecord,
     PromptRecord,
+    VoteColumns,
     printable,
 )
 from arena.models import (
@@ -120,7 +123,7 @@ def import_file(
     try:
         with transaction.atomic():
             loader = _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True)
-            batches = _batched(parse(fmt, path, **options), BATCH_SIZE)
+            batches = _batches(fmt, path, options)
             with closing(_read_ahead(batches)) as batches:
                 for batch in batches:
                     loader.store(batch)
@@ -159,6 +162,15 @@ def import_records(
         rescan = (lambda: iter(records)) if isinstance(records, list | tuple) else None
         raise exc.located(rescan) from None
     return report
+
+
+def _batches(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
+    """The file's records in batches of BATCH_SIZE, or the format's own batches (votes as
+    columns) when it has a ``batches`` reader (same checks and errors as its ``parse``)."""
+    module = FORMATS.get(fmt)
+    if module is not None and hasattr(module, "batches"):
+        return guarded(fmt, path, module.batches, size=BATCH_SIZE, **options)
+    return _batched(parse(fmt, path, **options), BATCH_SIZE)
 
 
 def _batched(it: Iterator, n: int) -> Iterator[list]:
@@ -255,7 +267,10 @@ class _Loader:
     def error(self, r, field: str, message: str) -> ImportRowError:
         return ImportRowError(getattr(r, "path", "") or self.report.path, r.line, field, message)
 
-    def store(self, batch: list) -> None:
+    def store(self, batch: list | VoteColumns) -> None:
+        if type(batch) is VoteColumns:
+            self._store_votes(batch)
+            return
         for r in batch:
             self._check_limits(r)
         prompts = [r for r in batch if isinstance(r, PromptRecord)]
@@ -446,6 +461,194 @@ class _Loader:
         self.report.outputs += len(new)
 
     # --- matches and judgments -------------------------------------------------------------
+    def _stored_as_given(self, records, contestants, voters, judges) -> dict | None:
+        """None when the whole batch is stored as it is (a re-import): every match with the
+        batch's contestants and every judgment with the batch's verdict. Else the stored
+        matches among the batch's (:meth:`Stager.stored_matches`) for the keyed path.
+
+        Three probes and a comparison of the batch with them as sets, no per-record keying:
+        anything that differs (a new row, another verdict, other contestants, an unknown
+        prompt) leaves the batch to the keyed path, which finds and names it as before. Two
+        records of one key with different verdicts cannot both be in the stored set (one
+        row per key), so a batch found stored holds no conflict either."""
+        lineups = {r.match_id: r.contestants for r in records}
+        stored = self.stage.stored_matches(list(lineups))
+        if len(stored) < len(lineups):
+            return stored
+        if len({(r.match_id, r.contestants) for r in records}) != len(lineups) or not (
+            {r.prompt_id for r in records} - {None, ""} <= self.prompts.keys()
+        ):
+            return stored
+        wanted = {
+            (stored[ext][0], position, contestants[name])
+            for ext, names in lineups.items()
+            for position, name in enumerate(names)
+        }
+        if any(stored[ext][1] != len(names) for ext, names in lineups.items()):
+            return stored
+        shown, parsed = _shown, _parsed
+        given = {
+            (
+                stored[r.match_id][0],
+                judges[r.judge] if r.judge else None,
+                None if r.judge else voters[r.voter],
+                shown(r.presentation),
+                r.repeat,
+                r.kind,
+                r.winner if parsed(r) else None,
+                r.strength,
+                None if r.ranking is None else as_json(list(r.ranking)),
+                r.score,
+                r.preference,
+                r.weight,
+            )
+            for r in records
+        }
+        return None if self._stored_as_is(stored, wanted, given) else stored
+
+    def _stored_as_is(self, stored: dict, lineups: set, verdicts: set) -> bool:
+        """Whether the stored matches' slots are ``lineups`` and their judgments hold
+        ``verdicts`` (:meth:`Stager.stored_verdicts` rows), each compared as one set."""
+        ids = sorted(id_ for id_, _, _ in stored.values())
+        return lineups == self.stage.stored_lineups(ids) and verdicts <= (
+            self.stage.stored_verdicts(ids)
+        )
+
+    def _store_votes(self, votes: VoteColumns) -> None:
+        """A batch of votes as columns (a battle log's, ``fastchat.batches``), checked and
+        keyed column-wise: names once per import, ids mapped by dict, the rows of a new
+        batch zipped from the columns and its running-count cells counted by a Counter; a
+        re-imported batch is compared with the stored rows as sets. A batch out of the
+        ordinary (a name or id its column cannot hold, a match id given twice, some of its
+        matches stored and others not) goes the records' way (:meth:`VoteColumns.records`),
+        which finds and names the line as for any format."""
+        ids, n = votes.match_ids, len(votes)
+        if not self._votes_fit(votes) or len(set(ids)) != n:
+            self.store(votes.records())
+            return
+        contestants = self._contestant_ids(set(votes.model_a) | set(votes.model_b))
+        a_ids = list(map(contestants.__getitem__, votes.model_a))
+        b_ids = list(map(contestants.__getitem__, votes.model_b))
+        voter_ids = list(map(self._voter_ids(set(votes.voters)).__getitem__, votes.voters))
+        shown, stage = _shown((0, 1)), self.stage
+        stored = stage.stored_matches(ids)
+        if stored:
+            pks = [stored[ext][0] for ext in ids] if len(stored) == n else None
+            if pks is not None and {k for _, k, _ in stored.values()} == {2}:
+                lineups = set(zip(pks, repeat(0), a_ids)) | set(zip(pks, repeat(1), b_ids))
+                verdicts = set(
+                    zip(
+                        pks,
+                        repeat(None),
+                        voter_ids,
+                        repeat(shown),
+                        repeat(0),
+                        repeat("pairwise"),
+                        votes.winners,
+                        repeat(1),
+                        repeat(None),
+                        repeat(None),
+                        repeat(None),
+                        repeat(1),
+                    )  # fmt: skip
+                )
+                if self._stored_as_is(stored, lineups, verdicts):
+                    self.report.skipped += n
+                    return
+            self.store(votes.records())
+            return
+        pks = stage.match_ids(n)
+        matches = list(
+            zip(
+                pks,
+                sorted(public_ids(n)),
+                repeat(self.prompt_set.id),
+                repeat(None),
+                repeat("import"),
+                repeat(self.source),
+                ids,
+                repeat(2),
+                votes.categories,
+                votes.languages,
+                repeat(""),
+                repeat(""),
+                repeat(stage.created_at),
+            )  # fmt: skip
+        )
+        slots = list(
+            chain.from_iterable(
+                zip(
+                    zip(pks, repeat(0), a_ids, repeat(None)),
+                    zip(pks, repeat(1), b_ids, repeat(None)),
+                    strict=True,
+                )
+            )
+        )
+        ok = Judgment.Status.OK.value
+        # (a verdict label is one of the log's four winner names: never over 100 characters)
+        judgments = list(
+            zip(
+                pks,
+                repeat(None),
+                voter_ids,
+                repeat("pairwise"),
+                repeat(ok),
+                votes.winners,
+                repeat(1),
+                repeat(None),
+                repeat(None),
+                repeat(None),
+                repeat(shown),
+                repeat(0),
+                repeat(1),
+                votes.verdict_labels,
+                repeat(""),
+                repeat(None),
+                *map(repeat, stage.judgment_tail()),
+            )  # fmt: skip
+        )
+        flagged = stage.counted_flagged(set(voter_ids))
+        sources = {v: human_source(flagged[v]) for v in set(voter_ids)}
+        a_first, cells = slot_zero_first(shown), self.cells
+        counted = Counter(
+            zip(
+                map(sources.__getitem__, voter_ids),
+                votes.categories,
+                a_ids,
+                b_ids,
+                votes.winners,
+                strict=True,
+            )
+        )
+        for (source, category, a, b, winner), count in counted.items():
+            cell = (source, category, a, b, winner, a_first)
+            cells[cell] = cells.get(cell, 0) + count
+        self.report.judgments += n
+        self.report.votes += n
+        stage.write(matches, slots, judgments, [])
+        self.report.matches += n
+
+    def _votes_fit(self, votes: VoteColumns) -> bool:
+        """Whether the columns' text fits its columns (:meth:`_check_limits`'s checks, each
+        distinct name once per import, the match ids as one text)."""
+        size, fine = _max_lengths(), self.fine
+        ids = votes.match_ids
+        if max(map(len, ids)) > size["match_id"] or unstorable("".join(ids)):
+            return False
+        for name, values, limit in (
+            ("contestants", set(votes.model_a) | set(votes.model_b), size["contestant"]),
+            ("voter", set(votes.voters), size["voter"]),
+            ("category", set(votes.categories), size["match_category"]),
+            ("language", set(votes.languages), size["match_language"]),
+        ):
+            for value in values:
+                if (value, name) in fine:
+                    continue
+                if len(value) > limit or unstorable(value):
+                    return False
+                fine.add((value, name))
+        return True
+
     def _store_judgments(self, records: list[JudgmentRecord]) -> None:
         """One batch of judgments, set-based (:mod:`arena.importers.bulk`): the batch is
         checked and keyed here, what of it is stored is found by a few index probes, and
@@ -454,6 +657,10 @@ class _Loader:
         voters = self._voter_ids({r.voter for r in records if r.voter})
         judges = self._judge_ids({r.judge for r in records if r.judge})
         prompts = self.prompts
+        stored = self._stored_as_given(records, contestants, voters, judges)
+        if stored is None:  # a re-imported batch: every row of it is stored as it is
+            self.report.skipped += len(records)
+            return
         first: dict[str, int] = {}  # match id -> place of its first record in the batch
         keyed: dict[tuple, JudgmentRecord] = {}  # judgment key -> its first record
         fresh = []  # (place, match id, judge id, voter id, presentation) of new keys
@@ -494,7 +701,6 @@ class _Loader:
             fresh.append((index, r.match_id, judge_id, voter_id, order))
 
         stage = self.stage
-        stored = stage.stored_matches(list(first))
         if stored:
             slots = stage.stored_slots(sorted(id_ for id_, _, _ in stored.values()))
             for ext, index in first.items():

@@ -147,3 +147,74 @@ def judgment_maker(names: Sequence[str]) -> Callable[[tuple], JudgmentRecord]:
         return record
 
     return make
+
+
+class VoteColumns:
+    """Pairwise votes of voters (a battle log's lines without a conversation), one per line,
+    held as columns instead of a :class:`JudgmentRecord` each: what a format may hand the
+    loader when a record object per line is the cost (``fastchat.batches``).
+
+    Every vote is ``kind`` pairwise with a winner, shown in slot order, repeat 0, weight 1,
+    strength 1, no judge, prompt or output; the columns hold what differs from line to line.
+    :meth:`records` gives the same votes as the records ``parse`` gives.
+    """
+
+    __slots__ = (
+        "lines", "match_ids", "model_a", "model_b", "winners", "voters",
+        "categories", "languages", "verdict_labels",
+    )  # fmt: skip
+
+    def __init__(self):
+        self.lines: list[int] = []
+        self.match_ids: list[str] = []
+        self.model_a: list[str] = []
+        self.model_b: list[str] = []
+        self.winners: list[str] = []  # ours (arena.vocabulary)
+        self.voters: list[str] = []
+        self.categories: list[str] = []
+        self.languages: list[str] = []
+        self.verdict_labels: list[str] = []  # the winner as the file wrote it
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def add(
+        self, line, match_id, model_a, model_b, winner, voter, category, language, label
+    ) -> None:
+        """One vote, its line's values."""
+        self.lines.append(line)
+        self.match_ids.append(match_id)
+        self.model_a.append(model_a)
+        self.model_b.append(model_b)
+        self.winners.append(winner)
+        self.voters.append(voter)
+        self.categories.append(category)
+        self.languages.append(language)
+        self.verdict_labels.append(label)
+
+    def records(self) -> list[JudgmentRecord]:
+        """The votes as JudgmentRecords (the fields the loader stores and names lines by)."""
+        return [
+            JudgmentRecord(
+                match_id=match_id,
+                contestants=(a, b),
+                winner=winner,
+                voter=voter,
+                category=category,
+                language=language,
+                verdict_label=label,
+                line=line,
+            )  # fmt: skip
+            for line, match_id, a, b, winner, voter, category, language, label in zip(
+                self.lines,
+                self.match_ids,
+                self.model_a,
+                self.model_b,
+                self.winners,
+                self.voters,
+                self.categories,
+                self.languages,
+                self.verdict_labels,
+                strict=True,
+            )  # fmt: skip
+        ]

@@ -15,9 +15,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from arena.boards import rebuild_pair_counts
 from arena.importers import loader
+from arena.importers.formats import parse
 from arena.importers.loader import import_file, import_records
 from arena.importers.records import JudgmentRecord
 from arena.models import (
@@ -133,6 +136,127 @@ def test_a_match_stored_with_other_contestants_is_refused_in_a_later_batch(tmp_p
         f"'q0-0:{clash['tstamp']}' is already stored with other contestants"
     ]
     assert _sizes() == before
+
+
+@pytest.mark.django_db
+def test_a_reimport_stores_nothing_and_keys_no_record_of_a_batch_stored_as_it_is(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    path = _write(tmp_path / "log.jsonl", _battles(3000))
+    assert import_file("fastchat", path).ok
+    before, counted = _sizes(), _cells()
+    with CaptureQueriesContext(connection) as queries:
+        again = import_file("fastchat", path)
+    assert again.ok and (again.matches, again.judgments, again.skipped) == (0, 0, 3000)
+    assert _sizes() == before and _cells() == counted
+    sql = [q["sql"] for q in queries.captured_queries]
+    # each batch found stored by its three set probes: the keyed path's probe of the
+    # stored judgments' ids (for naming a conflict) never ran, nothing was written
+    assert not [s for s in sql if "t.repeat, t.id" in s]
+    assert not [s for s in sql if s.lstrip().upper().startswith(("INSERT", "COPY", "UPDATE"))]
+    assert sum("arena_judgment t " in s for s in sql) == 5  # one probe a batch (3000 / 700)
+
+
+@pytest.mark.django_db
+def test_a_reimport_with_one_verdict_changed_in_its_last_batch_names_that_line(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    items = list(_battles(3000))
+    path = _write(tmp_path / "log.jsonl", items)
+    assert import_file("fastchat", path).ok
+    line = 2950  # in the last batch (lines 2801-3000)
+    old = items[line - 1]["winner"]
+    items[line - 1] = {**items[line - 1], "winner": "tie" if old != "tie" else "model_a"}
+    _write(path, items)
+    before, counted = _sizes(), _cells()
+    report = import_file("fastchat", path)
+    assert [(e["line"], e["field"]) for e in report.errors] == [(line, "winner")]
+    assert report.error_lines()[0].startswith(
+        f"{path}:{line}: winner: conflicts with the judgment already stored (by an earlier import)"
+    )
+    assert _sizes() == before and _cells() == counted
+
+
+def _stored(slug: str):
+    """A set's judgments and running counts as names and values (ids and the set aside)."""
+    judgments = sorted(
+        Judgment.objects.filter(match__prompt_set__slug=slug).values_list(
+            "match__external_id",
+            "match__k",
+            "match__category",
+            "match__language",
+            "match__origin",
+            "voter__label",
+            "kind",
+            "status",
+            "winner",
+            "strength",
+            "ranking",
+            "score",
+            "preference",
+            "presentation",
+            "repeat",
+            "weight",
+            "verdict_label",
+        )  # fmt: skip
+    )
+    slots = sorted(
+        MatchSlot.objects.filter(match__prompt_set__slug=slug).values_list(
+            "match__external_id", "position", "contestant__name", "output"
+        )
+    )
+    cells = sorted(
+        PairOutcomeCount.objects.filter(prompt_set__slug=slug).values_list(
+            "source",
+            "category",
+            "contestant_a__name",
+            "contestant_b__name",
+            "winner",
+            "a_first",
+            "count",
+        )  # fmt: skip
+    )
+    return judgments, slots, cells
+
+
+@pytest.mark.django_db
+def test_votes_stored_as_columns_equal_the_same_votes_stored_as_records(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    items = [{**item, "category": f"c{k % 3}"} for k, item in enumerate(_battles(2000))]
+    items[5] = {**items[5], "judge": None, "language": "de", "turn": 2}
+    path = _write(tmp_path / "log.jsonl", items)
+    by_columns = import_file("fastchat", path, prompt_set="columns")
+    assert by_columns.ok, by_columns.summary()
+    records = list(parse("fastchat", path))
+    by_records = import_records(records, "records", "fastchat")
+    assert (by_columns.matches, by_columns.judgments, by_columns.votes) == (2000, 2000, 2000)
+    assert (by_records.matches, by_records.judgments) == (2000, 2000)
+    assert _stored("columns") == _stored("records")
+
+
+@pytest.mark.django_db
+def test_a_grown_log_stores_its_new_lines_and_skips_the_stored_ones(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    items = list(_battles(3000))
+    assert import_file("fastchat", _write(tmp_path / "log.jsonl", items[:1000])).ok
+    report = import_file("fastchat", _write(tmp_path / "log.jsonl", items))
+    assert report.ok and (report.matches, report.judgments, report.skipped) == (2000, 2000, 1000)
+    assert Judgment.objects.count() == 3000 and sum(_cells().values()) == 3000
+
+
+@pytest.mark.django_db
+def test_a_name_too_long_for_its_column_is_named_as_in_a_record_batch(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    items = list(_battles(2000))
+    items[1500] = {**items[1500], "model_b": "m" * 201}
+    path = _write(tmp_path / "log.jsonl", items)
+    report = import_file("fastchat", path)
+    assert report.error_lines() == [
+        f"{path}:1501: contestants: longer than 200 characters (201 given)"
+    ]
+    assert _sizes() == [0] * len(MODELS)
 
 
 # --- a killed import -----------------------------------------------------------------------

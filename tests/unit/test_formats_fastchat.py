@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from arena.importers.formats import export, parse
-from arena.importers.records import ImportRowError, JudgmentRecord, OutputRecord, PromptRecord
+from arena.importers.formats import export, fastchat, parse
+from arena.importers.records import (
+    ImportRowError,
+    JudgmentRecord,
+    OutputRecord,
+    PromptRecord,
+    VoteColumns,
+)
 
 SMALL = Path(__file__).resolve().parents[2] / "tests" / "data" / "formats"
 BATTLES = SMALL / "fastchat_battles.jsonl"
@@ -183,3 +189,66 @@ def test_export_then_parse_keeps_votes_style_prompts_and_answers(tmp_path):
     assert [r.meta.get("tstamp") for r in _judgments(again)] == [
         r.meta.get("tstamp") for r in _judgments(records)
     ]
+
+
+# --- the loader's batches: votes as columns --------------------------------------------------
+
+
+def _stored_fields(records):
+    """What the loader stores of each record (a judgment's meta, turn and style it does not)."""
+    out = []
+    for r in records:
+        if isinstance(r, JudgmentRecord):
+            out.append(
+                (r.line, r.match_id, r.contestants, r.winner, r.voter, r.judge, r.prompt_id,
+                 r.category, r.language, r.verdict_label, r.presentation, r.repeat, r.weight)
+            )  # fmt: skip
+        else:
+            out.append(r)
+    return out
+
+
+def _from_batches(path, size, **options):
+    out, kinds = [], []
+    for batch in fastchat.batches(path, size=size, **options):
+        kinds.append(type(batch).__name__)
+        out.extend(batch.records() if isinstance(batch, VoteColumns) else batch)
+    return out, kinds
+
+
+@pytest.mark.parametrize("options", [{}, {"anony_only": True}, {"sampled_only": True}])
+def test_batches_give_the_votes_of_parse_columns_for_lines_without_a_conversation(
+    tmp_path, options
+):
+    plain = [{k: v for k, v in r.items() if not k.startswith("conversation")} for r in _rows()]
+    no_id = {"model_a": "m-1", "model_b": "m-2", "winner": "tie", "category": "code"}
+    rows = [*plain, *_rows()[:2], *plain, no_id, no_id, {**no_id, "judge": "x", "turn": 3}]
+    path = tmp_path / "battles.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records, kinds = _from_batches(path, 3, **options)
+    assert _stored_fields(records) == _stored_fields(parse("fastchat", path, **options))
+    if not options:
+        assert kinds[:5] == ["VoteColumns", "VoteColumns", "list", "list", "VoteColumns"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda r: r.update(winner="model_c"), "winner"),
+        (lambda r: r.update(model_b=r["model_a"]), "model_b"),
+        (lambda r: r.update(turn=-1), "turn"),
+        (lambda r: r.update(language=["en"]), "language"),
+    ],
+)
+def test_batches_raise_the_error_of_parse_on_a_line_like_an_earlier_one(tmp_path, change, field):
+    rows = [{k: v for k, v in r.items() if not k.startswith("conversation")} for r in _rows()]
+    broken = dict(rows[2])
+    change(broken)
+    path = tmp_path / "battles.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*rows, broken]))
+    with pytest.raises(ImportRowError) as exc:
+        list(fastchat.batches(path, size=2))
+    assert (exc.value.line, exc.value.field) == (6, field)
+    with pytest.raises(ImportRowError) as same:
+        list(parse("fastchat", path))
+    assert str(exc.value) == str(same.value)

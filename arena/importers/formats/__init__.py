@@ -4,7 +4,9 @@ Formats: fastchat, counts, arena-hard, alpaca-eval, pandalm, llmbar, lmarena, dp
 only) and jsonl. ``dpo`` reads Arena's own DPO export back (its writer is ``arena_export
 --format dpo``, from the database: ``arena.importers.preferences``).
 Every bad input raises :class:`arena.importers.records.ImportRowError` naming file, line
-and field. Pure Python: no Django.
+and field. A format may also have ``batches(path, size, **options)``, the loader's reader in
+place of ``parse`` (same checks and errors): fastchat's hands the votes of lines without a
+conversation over as :class:`arena.importers.records.VoteColumns`. Pure Python: no Django.
 """
 
 from __future__ import annotations

@@ -34,7 +34,13 @@ from arena.importers.formats._common import (
     json_line,
     read_items,
 )
-from arena.importers.records import JudgmentRecord, OutputRecord, PromptRecord, judgment_maker
+from arena.importers.records import (
+    JudgmentRecord,
+    OutputRecord,
+    PromptRecord,
+    VoteColumns,
+    judgment_maker,
+)
 from arena.vocabulary import BOTH_BAD, TIE, A, B
 
 # FastChat's winner labels -> ours (arena.vocabulary).
@@ -58,53 +64,137 @@ def parse(
     prompts_seen: set[str] = set()
     for line, item in read_items(path, **options):
         battle = _battle(Row(path, line, item), anony_only, sampled_only)
-        if battle is None:
-            continue
-        model_a, model_b = battle.model_a, battle.model_b
-        question_id = battle.question_id
-        tstamp = item.get("tstamp")
-        base = (
-            f"{question_id}:{tstamp}"
-            if question_id and tstamp is not None
-            else question_id or content_id(item)
-        )
-        match_id = ids(base)
-        prompt_id = None
-        if battle.conversation is not None:
-            users, answer_a, answer_b = battle.conversation
-            prompt_id = match_id
-            if prompt_id not in prompts_seen:
-                prompts_seen.add(prompt_id)
-                yield PromptRecord(
-                    external_id=prompt_id,
-                    text=users[0],
-                    turns=tuple(users[1:]),
-                    category=battle.category,
-                    language=battle.language,
-                    line=line,
-                )
-                yield OutputRecord(
-                    prompt_id=prompt_id, contestant=model_a, text=answer_a, line=line
-                )
-                yield OutputRecord(
-                    prompt_id=prompt_id, contestant=model_b, text=answer_b, line=line
-                )
-        yield judgment(
-            (
-                match_id,
-                (model_a, model_b),
-                battle.winner,
-                f"fastchat:{battle.voter}",
-                prompt_id,
-                battle.category,
-                battle.language,
-                battle.turn,
-                item["winner"],
-                battle.style,
-                {k: item[k] for k in _META if k in item},
-                line,
+        if battle is not None:
+            yield from _records(battle, item, ids, prompts_seen, judgment)
+
+
+def _match_key(item: dict, question_id: str) -> str:
+    """The battle id before :class:`Occurrences` numbers its repeats."""
+    tstamp = item.get("tstamp")
+    if question_id and tstamp is not None:
+        return f"{question_id}:{tstamp}"
+    return question_id or content_id(item)
+
+
+def _records(battle: Battle, item: dict, ids: Occurrences, prompts_seen: set, judgment):
+    """The records of one checked battle: its prompt and outputs (the first time its
+    conversation is seen), then its judgment."""
+    model_a, model_b, line = battle.model_a, battle.model_b, battle.row.line
+    match_id = ids(_match_key(item, battle.question_id))
+    prompt_id = None
+    if battle.conversation is not None:
+        users, answer_a, answer_b = battle.conversation
+        prompt_id = match_id
+        if prompt_id not in prompts_seen:
+            prompts_seen.add(prompt_id)
+            yield PromptRecord(
+                external_id=prompt_id,
+                text=users[0],
+                turns=tuple(users[1:]),
+                category=battle.category,
+                language=battle.language,
+                line=line,
             )
+            yield OutputRecord(prompt_id=prompt_id, contestant=model_a, text=answer_a, line=line)
+            yield OutputRecord(prompt_id=prompt_id, contestant=model_b, text=answer_b, line=line)
+    yield judgment(
+        (
+            match_id,
+            (model_a, model_b),
+            battle.winner,
+            f"fastchat:{battle.voter}",
+            prompt_id,
+            battle.category,
+            battle.language,
+            battle.turn,
+            item["winner"],
+            battle.style,
+            {k: item[k] for k in _META if k in item},
+            line,
         )
+    )
+
+
+def batches(
+    path, size: int, anony_only: bool = False, sampled_only: bool = False, **options
+) -> Iterator[VoteColumns | list]:
+    """The battles of :func:`parse` in batches of at most ``size``, checked as it checks
+    them (same errors): the votes of battles without a conversation as
+    :class:`VoteColumns` (no record object per line), those with one as lists of records
+    (prompt, outputs, judgment). A line is checked as :func:`battles` checks it: one whose
+    (model_a, model_b, winner) has passed every check on an earlier line needs only the
+    checks of its optional text fields and ``turn``; any other goes through :func:`_battle`.
+    """
+    ids = Occurrences()
+    judgment = judgment_maker(_JUDGMENT_FIELDS)
+    prompts_seen: set[str] = set()
+    known: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # as written -> ours
+    conv_a, conv_b, meta = _CHECKED_FIELDS
+    get, fast = dict.get, not sampled_only  # (sampled_only checks dedup_tag: every line)
+    votes, records = VoteColumns(), []
+    for line, item in read_items(path, **options):
+        if fast and type(item) is dict and conv_a not in item and conv_b not in item:
+            model_a, model_b, winner = (
+                get(item, "model_a"),
+                get(item, "model_b"),
+                get(item, "winner"),
+            )
+            if (
+                type(model_a) is str
+                and type(model_b) is str
+                and type(winner) is str
+                and (battle := known.get((model_a, model_b, winner))) is not None
+                and meta not in item
+                and ((question_id := get(item, "question_id")) is None or type(question_id) is str)
+                and ((voter := get(item, "judge")) is None or type(voter) is str)
+                and ((category := get(item, "category")) is None or type(category) is str)
+                and ((language := get(item, "language")) is None or type(language) is str)
+                and ((v := get(item, "turn")) is None or (type(v) is int and 0 <= v <= INT_MAX))
+            ):
+                if anony_only and get(item, "anony") is not True:
+                    continue
+                if records:
+                    yield records
+                    records = []
+                votes.add(
+                    line, ids(_match_key(item, question_id or "")), model_a, model_b,
+                    battle[2], f"fastchat:{voter or 'anonymous'}", category or "",
+                    language or "", winner,
+                )  # fmt: skip
+                if len(votes) >= size:
+                    yield votes
+                    votes = VoteColumns()
+                continue
+        checked = _battle(Row(path, line, item), anony_only, sampled_only)
+        if checked is None:
+            continue
+        if checked.conversation is None:
+            known[(checked.model_a, checked.model_b, item["winner"])] = (
+                checked.model_a, checked.model_b, checked.winner,
+            )  # fmt: skip
+            if records:
+                yield records
+                records = []
+            votes.add(
+                line, ids(_match_key(item, checked.question_id)), checked.model_a,
+                checked.model_b, checked.winner, f"fastchat:{checked.voter}", checked.category,
+                checked.language, item["winner"],
+            )  # fmt: skip
+            if len(votes) >= size:
+                yield votes
+                votes = VoteColumns()
+            continue
+        if len(votes):
+            yield votes
+            votes = VoteColumns()
+        records.extend(_records(checked, item, ids, prompts_seen, judgment))
+        if len(records) >= size:
+            yield records
+            records = []
+    if len(votes):
+        yield votes
+    if records:
+        yield records
 
 
 _JUDGMENT_FIELDS = (
