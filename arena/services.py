@@ -272,6 +272,27 @@ def refit_if_dirty(scope_key: str) -> LeaderboardSnapshot | None:
     return snapshot
 
 
+def sweep_dirty_boards(now=None) -> list[str]:
+    """Queue a refit of every board asked for and not fitted since, whose request is older
+    than ``ARENA_REFIT_SWEEP_SECONDS`` and that nobody is fitting: the refits whose task
+    was lost (asked for by a process with an in-memory broker, such as ``arena_import`` run
+    beside an embedded-worker server; a broker that lost its queue). Beat runs it every
+    ``ARENA_REFIT_SWEEP_SECONDS``; a board whose refit is merely queued is refitted once
+    and found clean by the second task. Returns the scope keys."""
+    now = now or timezone.now()
+    waited = now - timedelta(seconds=settings.ARENA_REFIT_SWEEP_SECONDS)
+    keys = list(
+        BoardState.objects.filter(
+            Q(fitted_up_to__isnull=True) | Q(requested_at__gt=F("fitted_up_to")),
+            Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
+            requested_at__lt=waited,
+        ).values_list("scope", flat=True)
+    )
+    for key in keys:
+        enqueue_on_commit(REFIT_TASK, key)
+    return keys
+
+
 def _give_back_claim(scope_key: str, claimed_at) -> None:
     """A fit failed: give its claim back, on a fresh connection when the error broke this
     one (PostgreSQL dropped it); if even that fails the claim expires (CLAIM_TIMEOUT)."""

@@ -28,6 +28,12 @@ def refit_leaderboard(scope_key: str) -> int | None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
+def sweep_dirty_boards() -> int:
+    """Beat (every ARENA_REFIT_SWEEP_SECONDS): queue the refits whose task was lost."""
+    return len(services.sweep_dirty_boards())
+
+
+@shared_task(acks_late=True, ignore_result=True)
 def score_voters() -> dict:
     """The trust pass (beat: every ARENA_TRUST_INTERVAL_SECONDS): flag, unflag, move counts."""
     done = trust.score_voters()

@@ -348,7 +348,15 @@ ARENA_TRUST_WINDOW_HOURS = env_float("ARENA_TRUST_WINDOW_HOURS", 24.0)
 # Annotation campaigns (judges.campaigns): how often beat expires overdue assignments and
 # hands their items out again (an annotator asking for work expires their own at once).
 ARENA_CAMPAIGN_EXPIRY_SECONDS = env_float("ARENA_CAMPAIGN_EXPIRY_SECONDS", 60.0)
+# Beat looks this often for boards asked for and not fitted for as long, nobody fitting
+# them (arena.services.sweep_dirty_boards): refits whose task was lost, e.g. asked for by
+# a command-line import beside a server with the embedded worker (an in-memory broker).
+ARENA_REFIT_SWEEP_SECONDS = env_float("ARENA_REFIT_SWEEP_SECONDS", 30.0)
 CELERY_BEAT_SCHEDULE = {
+    "arena-refit-sweep": {
+        "task": "arena.tasks.sweep_dirty_boards",
+        "schedule": ARENA_REFIT_SWEEP_SECONDS,
+    },
     "arena-voter-trust": {
         "task": "arena.tasks.score_voters",
         "schedule": ARENA_TRUST_INTERVAL_SECONDS,

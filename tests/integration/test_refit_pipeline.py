@@ -157,3 +157,27 @@ def test_a_category_board_someone_opened_follows_new_votes(celery_worker):
     assert code.key in scopes_touched_by(match.prompt_set_id, "live", match.category)
     other = BoardScope("live", "humans", "math").key
     assert other not in scopes_touched_by(match.prompt_set_id, "live", match.category)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_board_whose_refit_task_was_lost_is_refitted_by_the_sweep(celery_worker):
+    """An import in another process (the command line beside a server with the embedded
+    worker: an in-memory broker that ends with the command) marks the board dirty and
+    its refit task is lost; the beat's sweep queues it once the request is old enough,
+    and leaves alone boards that are clean or asked for just now."""
+    from datetime import timedelta
+
+    from arena.services import sweep_dirty_boards
+
+    import_records(_votes(12), prompt_set="lost", source="test")
+    scope = BoardScope("lost", "humans")
+    asked = timezone.now() - timedelta(minutes=5)  # the lost request, long ago
+    BoardState.objects.create(scope=scope.key, requested_at=asked)
+    BoardState.objects.create(scope="set=lost|by=judges|cat=|style=0", requested_at=timezone.now())
+    assert not LeaderboardSnapshot.objects.filter(scope=scope.key).exists()
+    with TaskTracker((REFIT_TASK,)) as refits:
+        assert sweep_dirty_boards() == [scope.key]  # not the board asked for just now
+        assert _wait_for(lambda: LeaderboardSnapshot.objects.filter(scope=scope.key).exists())
+        assert refits.wait_settled()
+    assert LeaderboardSnapshot.objects.get(scope=scope.key).n_votes == 12
+    assert sweep_dirty_boards() == []  # fitted: clean
