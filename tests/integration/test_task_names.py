@@ -20,3 +20,10 @@ def test_every_queued_task_name_is_a_registered_task():
         campaigns.EXPIRE,
     ]
     assert [name for name in queued if name not in app.tasks] == []
+
+
+def test_every_task_on_the_beat_schedule_is_a_registered_task(settings):
+    app.loader.import_default_modules()
+    scheduled = [entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()]
+    assert "arena.tasks.sweep_dirty_boards" in scheduled
+    assert [name for name in scheduled if name not in app.tasks] == []
