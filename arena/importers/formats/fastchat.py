@@ -129,42 +129,25 @@ def batches(
     judgment = judgment_maker(_JUDGMENT_FIELDS)
     prompts_seen: set[str] = set()
     known: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # as written -> ours
-    conv_a, conv_b, meta = _CHECKED_FIELDS
-    get, fast = dict.get, not sampled_only  # (sampled_only checks dedup_tag: every line)
+    fast = not sampled_only  # (sampled_only checks dedup_tag: every line)
     votes, records = VoteColumns(), []
     for line, item in read_items(path, **options):
-        if fast and type(item) is dict and conv_a not in item and conv_b not in item:
-            model_a, model_b, winner = (
-                get(item, "model_a"),
-                get(item, "model_b"),
-                get(item, "winner"),
-            )
-            if (
-                type(model_a) is str
-                and type(model_b) is str
-                and type(winner) is str
-                and (battle := known.get((model_a, model_b, winner))) is not None
-                and meta not in item
-                and ((question_id := get(item, "question_id")) is None or type(question_id) is str)
-                and ((voter := get(item, "judge")) is None or type(voter) is str)
-                and ((category := get(item, "category")) is None or type(category) is str)
-                and ((language := get(item, "language")) is None or type(language) is str)
-                and ((v := get(item, "turn")) is None or (type(v) is int and 0 <= v <= INT_MAX))
-            ):
-                if anony_only and get(item, "anony") is not True:
-                    continue
-                if records:
-                    yield records
-                    records = []
-                votes.add(
-                    line, ids(_match_key(item, question_id or "")), model_a, model_b,
-                    battle[2], f"fastchat:{voter or 'anonymous'}", category or "",
-                    language or "", winner,
-                )  # fmt: skip
-                if len(votes) >= size:
-                    yield votes
-                    votes = VoteColumns()
+        if fast and (seen := _seen_battle(item, known)) is not None:
+            battle, question_id, voter, category, language = seen
+            if anony_only and item.get("anony") is not True:
                 continue
+            if records:
+                yield records
+                records = []
+            votes.add(
+                line, ids(_match_key(item, question_id or "")), battle[0], battle[1],
+                battle[2], f"fastchat:{voter or 'anonymous'}", category or "",
+                language or "", item["winner"],
+            )  # fmt: skip
+            if len(votes) >= size:
+                yield votes
+                votes = VoteColumns()
+            continue
         checked = _battle(Row(path, line, item), anony_only, sampled_only)
         if checked is None:
             continue
@@ -265,36 +248,47 @@ def battles(
     no other check; any other line goes through the checks of :func:`parse`.
     """
     known: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # as written -> ours
-    conv_a, conv_b, meta = _CHECKED_FIELDS
-    get, fast = dict.get, not sampled_only  # (sampled_only checks dedup_tag: every line)
+    fast = not sampled_only  # (sampled_only checks dedup_tag: every line)
     for line, item in read_items(path, **options):
-        if fast and type(item) is dict and conv_a not in item and conv_b not in item:
-            model_a, model_b, winner = (
-                get(item, "model_a"),
-                get(item, "model_b"),
-                get(item, "winner"),
-            )
-            if (
-                type(model_a) is str
-                and type(model_b) is str
-                and type(winner) is str
-                and (battle := known.get((model_a, model_b, winner))) is not None
-                and meta not in item
-                and ((v := get(item, "question_id")) is None or type(v) is str)
-                and ((v := get(item, "judge")) is None or type(v) is str)
-                and ((v := get(item, "category")) is None or type(v) is str)
-                and ((v := get(item, "language")) is None or type(v) is str)
-                and ((v := get(item, "turn")) is None or (type(v) is int and 0 <= v <= INT_MAX))
-            ):
-                if not anony_only or get(item, "anony") is True:
-                    yield battle
-                continue
+        if fast and (seen := _seen_battle(item, known)) is not None:
+            if not anony_only or item.get("anony") is True:
+                yield seen[0]
+            continue
         checked = _battle(Row(path, line, item), anony_only, sampled_only)
         if checked is None:
             continue
         battle = (checked.model_a, checked.model_b, checked.winner)
         known[(checked.model_a, checked.model_b, item["winner"])] = battle
         yield battle
+
+
+def _seen_battle(item, known: dict) -> tuple | None:
+    """The fast path of :func:`battles` and :func:`batches`: for a line without
+    conversations or style counts, whose (model_a, model_b, winner) as written passed every
+    check on an earlier line (``known``: as written -> ours), whose optional text fields are
+    text and ``turn`` a small integer, ``(our battle, question_id, judge, category,
+    language)``; None for any other line (it takes every check of :func:`_battle`)."""
+    if type(item) is not dict:
+        return None
+    conv_a, conv_b, meta = _CHECKED_FIELDS
+    get = item.get
+    model_a, model_b, winner = get("model_a"), get("model_b"), get("winner")
+    if (
+        type(model_a) is str
+        and type(model_b) is str
+        and type(winner) is str
+        and conv_a not in item
+        and conv_b not in item
+        and (battle := known.get((model_a, model_b, winner))) is not None
+        and meta not in item
+        and ((question_id := get("question_id")) is None or type(question_id) is str)
+        and ((voter := get("judge")) is None or type(voter) is str)
+        and ((category := get("category")) is None or type(category) is str)
+        and ((language := get("language")) is None or type(language) is str)
+        and ((v := get("turn")) is None or (type(v) is int and 0 <= v <= INT_MAX))
+    ):
+        return battle, question_id, voter, category, language
+    return None
 
 
 def _sampled(row: Row) -> bool:
