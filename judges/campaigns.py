@@ -406,14 +406,14 @@ def item_view(assignment: Assignment) -> dict:
     }
 
 
+def _status_counts(assignments) -> dict[str, int]:
+    """Assignment status -> how many of ``assignments`` have it (one GROUP BY)."""
+    return dict(assignments.values_list("status").annotate(n=Count("pk")).order_by())
+
+
 def my_counts(member: CampaignMember) -> dict:
     """The annotator's own progress: answered and waiting in their queue."""
-    by_status = dict(
-        Assignment.objects.filter(member=member)
-        .values_list("status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    by_status = _status_counts(Assignment.objects.filter(member=member))
     return {
         "done": by_status.get(Assignment.Status.DONE, 0),
         "pending": by_status.get(Assignment.Status.PENDING, 0),
@@ -584,12 +584,7 @@ def coverage(campaign: AnnotationCampaign) -> dict:
         .values_list("answered", flat=True)
     )
     answered = np.asarray(per_item, dtype=np.int64)
-    by_status = dict(
-        Assignment.objects.filter(item__campaign=campaign)
-        .values_list("status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    by_status = _status_counts(Assignment.objects.filter(item__campaign=campaign))
     return {
         "items": int(answered.size),
         "items_done": int((answered >= campaign.redundancy).sum()),
