@@ -968,28 +968,6 @@ def _parsed(r: JudgmentRecord) -> bool:
     return r.score is not None
 
 
-def _judgment(r: JudgmentRecord, key) -> Judgment:
-    match_id, (who_field, who_id), presentation, repeat = key
-    ok = _parsed(r)
-    return Judgment(
-        match_id=match_id,
-        **{f"{who_field}_id": who_id},
-        kind=r.kind,
-        status=Judgment.Status.OK if ok else Judgment.Status.PARSE_FAILED,
-        winner=r.winner if ok else None,
-        strength=r.strength,
-        ranking=list(r.ranking) if r.ranking is not None else None,
-        score=r.score,
-        preference=r.preference,
-        presentation=presentation,
-        repeat=repeat,
-        weight=r.weight,
-        verdict_label=r.verdict_label[:100],
-        raw_text=r.raw_text,
-        probabilities=r.meta.get("probabilities"),
-    )
-
-
 _FAMILIES = (
     "cerebras",
     "gpt",
