@@ -22,9 +22,10 @@ planner as it was. A re-imported batch (every key stored, same verdicts) is foun
 whole, by three probes compared with the batch as sets (:meth:`Stager.stored_lineups`,
 :meth:`Stager.stored_verdicts`), and writes nothing.
 
-Everything runs inside the caller's transaction: a file is stored whole or not at all. The
-unique keys stay the guard: two imports of one file at once cannot both store a row (the
-second fails on the key and stores nothing). On PostgreSQL a role allowed to set
+Everything runs inside the caller's transaction: a file is stored whole or not at all.
+Imports take turns (PostgreSQL: an advisory lock held to the end of the transaction,
+:data:`IMPORT_LOCK`; SQLite: its one writer), so a second import of the same file finds the
+first's rows stored and skips them; the unique keys stay the guard. On PostgreSQL a role allowed to set
 ``session_replication_role`` skips the per-row foreign-key triggers for the rows of new
 matches (``SET LOCAL``): their references are checked set-wise instead (the batch's
 contestants, voters, judges, prompts and outputs are locked ``FOR KEY SHARE`` once each,
