@@ -572,8 +572,16 @@ class Match(models.Model):
     prompt_set = models.ForeignKey(
         PromptSet, on_delete=models.CASCADE, related_name="matches", db_index=False
     )
+    # A nullable foreign key is indexed where it is set (match_prompt_idx ...): the rows
+    # without one (an imported battle log's) write no entry. "prompt_id = x" implies the
+    # condition, so the lookups and cascades by it still use the index.
     prompt = models.ForeignKey(
-        Prompt, null=True, blank=True, on_delete=models.CASCADE, related_name="matches"
+        Prompt,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="matches",
+        db_index=False,
     )
     origin = models.CharField(max_length=16, choices=Origin.choices)
     source = models.CharField(
@@ -609,6 +617,7 @@ class Match(models.Model):
         on_delete=models.SET_NULL,
         related_name="battles",
         help_text="Voter this battle was served to.",
+        db_index=False,
     )
     gold_winner = models.CharField(
         max_length=8,
@@ -639,7 +648,15 @@ class Match(models.Model):
         ]
         indexes = [
             models.Index(fields=["prompt_set", "k", "category"], name="match_board_idx"),
-            models.Index(fields=["run", "round"], name="match_run_idx"),
+            models.Index(
+                fields=["run", "round"], condition=Q(run__isnull=False), name="match_run_idx"
+            ),
+            models.Index(
+                fields=["prompt"], condition=Q(prompt__isnull=False), name="match_prompt_idx"
+            ),
+            models.Index(
+                fields=["owner"], condition=Q(owner__isnull=False), name="match_owner_idx"
+            ),
         ]
 
     def __str__(self):
@@ -653,8 +670,13 @@ class MatchSlot(models.Model):
     contestant = models.ForeignKey(
         Contestant, on_delete=models.PROTECT, related_name="slots", db_index=False
     )
-    output = models.ForeignKey(
-        Output, null=True, blank=True, on_delete=models.PROTECT, related_name="slots"
+    output = models.ForeignKey(  # indexed where set (see Match.prompt)
+        Output,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="slots",
+        db_index=False,
     )
 
     class Meta:
@@ -666,7 +688,12 @@ class MatchSlot(models.Model):
                 condition=Q(position__lt=MAX_SLOTS), name="slot_position_below_max"
             ),
         ]
-        indexes = [models.Index(fields=["contestant", "match"], name="slot_contestant_idx")]
+        indexes = [
+            models.Index(fields=["contestant", "match"], name="slot_contestant_idx"),
+            models.Index(
+                fields=["output"], condition=Q(output__isnull=False), name="slot_output_idx"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.match_id}[{self.position}] {self.contestant_id}"
@@ -874,7 +901,11 @@ class Judgment(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["judge", "status"], name="judgment_judge_status_idx"),
+            models.Index(  # where set (see Match.prompt): a human vote writes no entry
+                fields=["judge", "status"],
+                condition=Q(judge__isnull=False),
+                name="judgment_judge_status_idx",
+            ),
             models.Index(fields=["voter", "created_at"], name="judgment_voter_idx"),
             models.Index(
                 fields=["content_key"],

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable
 
 from django.db import connection
@@ -62,9 +63,14 @@ IMPORT_LOCK = int.from_bytes(b"ARIMPORT") >> 1
 
 
 def public_ids(n: int) -> list[str]:
-    """``n`` random 128-bit ids as 32 hex digits (Match.public_id: unguessable)."""
-    blob = os.urandom(16 * n).hex()
-    return [blob[32 * i : 32 * i + 32] for i in range(n)]
+    """``n`` ids as 32 hex digits, sorted (Match.public_id): the time in milliseconds (12
+    digits), then 80 random bits. Unguessable, as a public id must be, and ordered by time:
+    a batch's ids go into their unique index after every earlier batch's, as appends,
+    rather than scattered over the whole index (random ids left the import writing index
+    pages all over it once it outgrew the server's buffers)."""
+    now = f"{time.time_ns() // 1_000_000:012x}"
+    blob = os.urandom(10 * n).hex()
+    return sorted(now + blob[20 * i : 20 * i + 20] for i in range(n))
 
 
 def as_json(value) -> str | None:
@@ -101,6 +107,9 @@ class Stager:
                     "'session_replication_role', 'SET')"
                 )
                 self.fast_keys = any(row[0] for row in cursor.fetchall())
+                # looked up once: per row it took nine tenths of the ids' time
+                cursor.execute("SELECT pg_get_serial_sequence('arena_match', 'id')")
+                self.match_sequence = cursor.fetchone()[0]
             else:
                 cursor.execute("PRAGMA cache_size = -262144")  # 256 MB of pages
 
@@ -133,40 +142,165 @@ class Stager:
                 cursor.execute(sql, [json.dumps(keys[start : start + PROBE]), *params])
                 yield from cursor.fetchall()
 
+    def _of_matches(self, columns: str, table: str, match_ids: list[int]) -> Iterable[tuple]:
+        """The rows (``columns``, the first ``t.match_id``) of ``table`` whose match is one
+        of ``match_ids`` (sorted, distinct). A batch's matches were given consecutive ids,
+        so when the ids are about as many as their range, the range is read from the
+        match_id index in one sweep (the rows of other matches in it dropped); else each
+        id is probed (:meth:`_probe`)."""
+        if not match_ids:
+            return []
+        lo, hi = match_ids[0], match_ids[-1]
+        if hi - lo >= 2 * len(match_ids):
+            return self._rows(
+                self._probe(columns, table, "t.match_id = {key}", "bigint"), match_ids
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM {table} t WHERE t.match_id BETWEEN %s AND %s", [lo, hi]
+            )
+            rows = cursor.fetchall()
+        if hi - lo + 1 == len(match_ids):  # every id of the range is one of them
+            return rows
+        wanted = set(match_ids)
+        return [row for row in rows if row[0] in wanted]
+
+    def _span(self, keys: list[str]) -> tuple[int, int] | None:
+        """(smallest id, largest id) of the stored matches of the smallest and the largest of
+        ``keys`` (sorted), None unless both are stored."""
+        ends = sorted({keys[0], keys[-1]})
+        sql = self._probe(
+            "t.id",
+            "arena_match",
+            "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
+            "AND NOT (t.external_id = '')",
+        )
+        ids = [row[0] for row in self._rows(sql, ends, (self.prompt_set_id, self.source))]
+        return (min(ids), max(ids)) if len(ids) == len(ends) else None
+
     def stored_matches(self, exts: list[str]) -> dict[str, tuple[int, int, str]]:
         """External id -> (id, slot count, category) of the stored matches among ``exts``
-        (in the form of the partial unique index, so both databases probe it). The ids are
-        probed in sorted order: a batch's lookups walk the index once, leaf after leaf,
-        rather than at random (a log's battle ids are random)."""
+        (distinct). A batch imported before was given consecutive ids in the order of its
+        external ids (the loader sorts it): if the ids of its smallest and largest key span
+        every key, that range is read from the primary key in one sweep. Else each key is
+        probed in sorted order (in the form of the partial unique index, so both databases
+        probe it): the lookups walk the index once, leaf after leaf, rather than at random
+        (a log's battle ids are random)."""
+        keys = sorted(exts)
+        if not keys:
+            return {}
+        where = (self.prompt_set_id, self.source)
+        span = self._span(keys)
+        if span is not None and span[1] - span[0] < 2 * len(keys):
+            with connection.cursor() as cursor:
+                # by the primary key alone: nothing else for a planner to pick
+                cursor.execute(
+                    "SELECT t.external_id, t.id, t.k, t.category, t.prompt_set_id, "
+                    "t.source FROM arena_match t WHERE t.id BETWEEN %s AND %s",
+                    list(span),
+                )
+                rows = cursor.fetchall()
+            wanted = set(keys)
+            found = {
+                ext: (id_, k, c)
+                for ext, id_, k, c, *of in rows
+                if ext in wanted and tuple(of) == where
+            }
+            if len(found) == len(keys):
+                return found
         sql = self._probe(
             "t.external_id, t.id, t.k, t.category",
             "arena_match",
             "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
             "AND NOT (t.external_id = '')",
         )
-        rows = self._rows(sql, sorted(exts), (self.prompt_set_id, self.source))
-        return {ext: (id_, k, category) for ext, id_, k, category in rows}
+        return {ext: (id_, k, c) for ext, id_, k, c in self._rows(sql, keys, where)}
+
+    def votes_stored(self, keys, a_ids, b_ids, voter_ids, winners, shown: str) -> bool:
+        """Whether a batch of votes (``keys`` sorted, the other columns in their order) is
+        stored as a batch of votes is written: its matches the ids lo..hi of one range in
+        the order of their keys (this set and source, two slots), their slots the votes'
+        contestants, each match one judgment, the vote's (voter, winner, the rest as
+        ``Loader._store_votes`` writes it). Each table's rows of the range are read as one
+        text aggregated in the database (no row handed over) and compared with the
+        batch's; False for anything else (not stored, stored otherwise, other rows in the
+        range), which the caller compares row by row."""
+        span = self._span(keys)
+        n = len(keys)
+        if span is None or span[1] - span[0] + 1 != n:
+            return False
+        lo, hi = span
+        ids = range(lo, hi + 1)
+        set_id, source = self.prompt_set_id, self.source
+        matches = self._aggregate(
+            "t.id || ':' || length(t.external_id) || ':' || t.external_id",
+            "CASE WHEN t.prompt_set_id = %s AND t.source = %s AND t.k = 2 THEN 1 END",
+            "arena_match t WHERE t.id BETWEEN %s AND %s",
+            "t.id",
+            [set_id, source, lo, hi],
+        )
+        if matches != (
+            "\n".join(f"{i}:{len(k)}:{k}" for i, k in zip(ids, keys, strict=True)),
+            n,
+        ):
+            return False
+        slots = self._aggregate(
+            "t.match_id || ':' || t.position || ':' || t.contestant_id",
+            "CASE WHEN t.output_id IS NULL THEN 1 END",
+            "arena_matchslot t WHERE t.match_id BETWEEN %s AND %s",
+            "t.match_id, t.position",
+            [lo, hi],
+        )
+        if slots != (
+            "\n".join(f"{i}:0:{a}\n{i}:1:{b}" for i, a, b in zip(ids, a_ids, b_ids, strict=True)),
+            2 * n,
+        ):
+            return False
+        judgments = self._aggregate(
+            "t.match_id || ':' || t.voter_id || ':' || t.winner",
+            "CASE WHEN t.judge_id IS NULL AND t.presentation = %s AND t.repeat = 0 "
+            "AND t.kind = 'pairwise' AND t.strength = 1 AND t.ranking IS NULL "
+            "AND t.score IS NULL AND t.preference IS NULL AND t.weight = 1 THEN 1 END",
+            "arena_judgment t WHERE t.match_id BETWEEN %s AND %s",
+            "t.match_id",
+            [shown, lo, hi],
+        )
+        return judgments == (
+            "\n".join(f"{i}:{v}:{w}" for i, v, w in zip(ids, voter_ids, winners, strict=True)),
+            n,
+        )
+
+    def _aggregate(self, row: str, fits: str, rows: str, order: str, params) -> tuple:
+        """(the texts ``row`` of the ``rows`` (a FROM clause) in ``order``, one a line;
+        how many fit: ``fits`` (1 or NULL) counted), or (None, 0) when there is none."""
+        if self.postgres:
+            sql = f"SELECT string_agg({row}, E'\\n' ORDER BY {order}), count({fits}) FROM {rows}"
+        else:  # (SQLite aggregates in the order the subquery hands over)
+            sql = (
+                f"SELECT group_concat(line, char(10)), count(fit) FROM (SELECT {row} AS line,"
+                f" {fits} AS fit FROM {rows} ORDER BY {order})"
+            )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            text, fit = cursor.fetchone()
+        return text, fit
 
     def stored_slots(self, match_ids: list[int]) -> dict[int, dict[int, int]]:
         """Match id -> {position: contestant id} of stored matches."""
         slots: dict[int, dict[int, int]] = {}
-        sql = self._probe(
-            "t.match_id, t.position, t.contestant_id",
-            "arena_matchslot",
-            "t.match_id = {key}",
-            "bigint",
-        )
-        for match_id, position, contestant_id in self._rows(sql, match_ids):
+        columns = "t.match_id, t.position, t.contestant_id"
+        rows = self._of_matches(columns, "arena_matchslot", match_ids)
+        for match_id, position, contestant_id in rows:
             slots.setdefault(match_id, {})[position] = contestant_id
         return slots
 
     def stored_lineups(self, match_ids: list[int]) -> set[tuple[int, int, int]]:
         """(match id, position, contestant id) of every slot of stored matches."""
-        sql = self._probe(
-            "t.match_id, t.position, t.contestant_id", "arena_matchslot", "t.match_id = {key}",
-            "bigint",
-        )  # fmt: skip
-        return set(self._rows(sql, match_ids))
+        return set(
+            self._of_matches(
+                "t.match_id, t.position, t.contestant_id", "arena_matchslot", match_ids
+            )
+        )
 
     def stored_verdicts(self, match_ids: list[int]) -> set[tuple]:
         """(match id, judge id, voter id, presentation, repeat, *VERDICT) of every judgment
@@ -174,28 +308,20 @@ class Stager:
         what a re-imported batch is compared with as a whole (the loader's
         ``_stored_as_given``)."""
         ranking = "t.ranking::text" if self.postgres else "t.ranking"
-        sql = self._probe(
-            "t.match_id, t.judge_id, t.voter_id, t.presentation, t.repeat, "
-            + ", ".join(ranking if c == "ranking" else f"t.{c}" for c in VERDICT),
-            "arena_judgment",
-            "t.match_id = {key}",
-            "bigint",
+        columns = "t.match_id, t.judge_id, t.voter_id, t.presentation, t.repeat, " + ", ".join(
+            ranking if c == "ranking" else f"t.{c}" for c in VERDICT
         )
-        return set(self._rows(sql, match_ids))
+        return set(self._of_matches(columns, "arena_judgment", match_ids))
 
     def stored_judgments(self, match_ids: list[int]) -> dict[tuple, tuple[int, tuple]]:
         """(match id, judge id, voter id, presentation, repeat) -> (id, VERDICT values) of
         the judgments of stored matches (a JSON ranking as a tuple)."""
-        sql = self._probe(
-            "t.match_id, t.judge_id, t.voter_id, t.presentation, t.repeat, t.id, "
-            + ", ".join(f"t.{c}" for c in VERDICT),
-            "arena_judgment",
-            "t.match_id = {key}",
-            "bigint",
+        columns = "t.match_id, t.judge_id, t.voter_id, t.presentation, t.repeat, t.id, " + (
+            ", ".join(f"t.{c}" for c in VERDICT)
         )
         ranking = VERDICT.index("ranking")
         stored = {}
-        for row in self._rows(sql, match_ids):
+        for row in self._of_matches(columns, "arena_judgment", match_ids):
             verdict = list(row[6:])
             value = verdict[ranking]
             if isinstance(value, str):  # SQLite hands JSON over as text
@@ -230,9 +356,8 @@ class Stager:
         with connection.cursor() as cursor:
             if self.postgres:
                 cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence('arena_match', 'id')) "
-                    "FROM generate_series(1, %s)",
-                    [n],
+                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                    [self.match_sequence, n],
                 )
                 return [row[0] for row in cursor.fetchall()]
             cursor.execute(

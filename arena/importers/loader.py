@@ -257,6 +257,14 @@ class _Loader:
         # judgments with a larger id were stored by this import (for naming a conflict's line)
         self.stored_before = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
         self.stage = Stager(prompt_set.id, source)
+        # No keyed match of this set and source was stored before the import (read under
+        # the import lock): then none of a batch of votes is stored, as no earlier batch
+        # named its matches (VoteColumns), and its probes are skipped.
+        self.fresh = not (
+            Match.objects.filter(prompt_set=prompt_set, source=source)
+            .exclude(external_id="")
+            .exists()
+        )
         self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
         self.fine_names: set[tuple] = set()  # a judgment's names, all found storable
         self.match_id_limit = _max_lengths()["match_id"]
@@ -518,7 +526,8 @@ class _Loader:
         """A batch of votes as columns (a battle log's, ``fastchat.batches``), checked and
         keyed column-wise: names once per import, ids mapped by dict, the rows of a new
         batch zipped from the columns and its running-count cells counted by a Counter; a
-        re-imported batch is compared with the stored rows as sets. A batch out of the
+        re-imported batch is compared with the stored rows as one range of ids, aggregated
+        in the database (:meth:`Stager.votes_stored`), else as sets. A batch out of the
         ordinary (a name or id its column cannot hold, a match id given twice, some of its
         matches stored and others not) goes the records' way (:meth:`VoteColumns.records`),
         which finds and names the line as for any format."""
@@ -531,45 +540,66 @@ class _Loader:
         b_ids = list(map(contestants.__getitem__, votes.model_b))
         voter_ids = list(map(self._voter_ids(set(votes.voters)).__getitem__, votes.voters))
         shown, stage = _shown((0, 1)), self.stage
-        stored = stage.stored_matches(ids)
-        if stored:
-            pks = [stored[ext][0] for ext in ids] if len(stored) == n else None
-            if pks is not None and {k for _, k, _ in stored.values()} == {2}:
-                lineups = set(zip(pks, repeat(0), a_ids)) | set(zip(pks, repeat(1), b_ids))
-                verdicts = set(
-                    zip(
-                        pks,
-                        repeat(None),
-                        voter_ids,
-                        repeat(shown),
-                        repeat(0),
-                        repeat("pairwise"),
-                        votes.winners,
-                        repeat(1),
-                        repeat(None),
-                        repeat(None),
-                        repeat(None),
-                        repeat(1),
-                    )  # fmt: skip
-                )
-                if self._stored_as_is(stored, lineups, verdicts):
-                    self.report.skipped += n
-                    return
-            self.store(votes.records())
-            return
+        # In the order of the external ids: new matches take their ids in it (their keys
+        # go into the unique index in one sweep), and a re-import finds them so, as one
+        # range of ids (Stager.votes_stored, Stager.stored_matches).
+        order = sorted(range(n), key=ids.__getitem__)
+        ids, a_ids, b_ids, voter_ids, categories, languages, winners, labels = (
+            list(map(column.__getitem__, order))
+            for column in (
+                ids,
+                a_ids,
+                b_ids,
+                voter_ids,
+                votes.categories,
+                votes.languages,
+                votes.winners,
+                votes.verdict_labels,
+            )
+        )
+        if not self.fresh:
+            if stage.votes_stored(ids, a_ids, b_ids, voter_ids, winners, shown):
+                self.report.skipped += n
+                return
+            stored = stage.stored_matches(ids)
+            if stored:
+                if len(stored) == n and {k for _, k, _ in stored.values()} == {2}:
+                    pks = [stored[ext][0] for ext in ids]
+                    lineups = set(zip(pks, repeat(0), a_ids)) | set(zip(pks, repeat(1), b_ids))
+                    verdicts = set(
+                        zip(
+                            pks,
+                            repeat(None),
+                            voter_ids,
+                            repeat(shown),
+                            repeat(0),
+                            repeat("pairwise"),
+                            winners,
+                            repeat(1),
+                            repeat(None),
+                            repeat(None),
+                            repeat(None),
+                            repeat(1),
+                        )  # fmt: skip
+                    )
+                    if self._stored_as_is(stored, lineups, verdicts):
+                        self.report.skipped += n
+                        return
+                self.store(votes.records())
+                return
         pks = stage.match_ids(n)
         matches = list(
             zip(
                 pks,
-                sorted(public_ids(n)),
+                public_ids(n),
                 repeat(self.prompt_set.id),
                 repeat(None),
                 repeat("import"),
                 repeat(self.source),
                 ids,
                 repeat(2),
-                votes.categories,
-                votes.languages,
+                categories,
+                languages,
                 repeat(""),
                 repeat(""),
                 repeat(stage.created_at),
@@ -593,7 +623,7 @@ class _Loader:
                 voter_ids,
                 repeat("pairwise"),
                 repeat(ok),
-                votes.winners,
+                winners,
                 repeat(1),
                 repeat(None),
                 repeat(None),
@@ -601,7 +631,7 @@ class _Loader:
                 repeat(shown),
                 repeat(0),
                 repeat(1),
-                votes.verdict_labels,
+                labels,
                 repeat(""),
                 repeat(None),
                 *map(repeat, stage.judgment_tail()),
@@ -613,10 +643,10 @@ class _Loader:
         counted = Counter(
             zip(
                 map(sources.__getitem__, voter_ids),
-                votes.categories,
+                categories,
                 a_ids,
                 b_ids,
-                votes.winners,
+                winners,
                 strict=True,
             )
         )
@@ -722,7 +752,7 @@ class _Loader:
             there = {}
 
         # the new matches: ids, rows and slots
-        new = [ext for ext in first if ext not in stored]
+        new = sorted(ext for ext in first if ext not in stored)  # ids in key order
         matches, slots = [], []
         match_of = {ext: (id_, category) for ext, (id_, _, category) in stored.items()}
         outputs = {}
@@ -732,7 +762,7 @@ class _Loader:
         if wanted:
             outputs = stage.output_ids(sorted(wanted))
         # the batch's public ids in order: their unique index takes them as one sweep
-        uids = sorted(public_ids(len(new)))
+        uids = public_ids(len(new))
         for ext, id_, uid in zip(new, stage.match_ids(len(new)), uids, strict=True):
             r = records[first[ext]]
             prompt_id = prompts[r.prompt_id] if r.prompt_id else None

@@ -151,11 +151,73 @@ def test_a_reimport_stores_nothing_and_keys_no_record_of_a_batch_stored_as_it_is
     assert again.ok and (again.matches, again.judgments, again.skipped) == (0, 0, 3000)
     assert _sizes() == before and _cells() == counted
     sql = [q["sql"] for q in queries.captured_queries]
-    # each batch found stored by its three set probes: the keyed path's probe of the
-    # stored judgments' ids (for naming a conflict) never ran, nothing was written
+    # each batch found stored as one range of ids, each table read once as one aggregated
+    # text: no key probed but the batch's smallest and largest, the keyed path's probe of
+    # the stored judgments' ids (for naming a conflict) never ran, nothing was written
+    probes = [s for s in sql if "json_each" in s or "json_array_elements" in s]
+    assert len(probes) == 5 and all(s.startswith("SELECT t.id FROM") for s in probes)
     assert not [s for s in sql if "t.repeat, t.id" in s]
     assert not [s for s in sql if s.lstrip().upper().startswith(("INSERT", "COPY", "UPDATE"))]
-    assert sum("arena_judgment t " in s for s in sql) == 5  # one probe a batch (3000 / 700)
+    assert sum("arena_judgment t " in s for s in sql) == 5  # once a batch (3000 / 700)
+
+
+@pytest.mark.django_db
+def test_a_first_import_into_a_set_probes_no_key_and_a_later_one_does(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    items = list(_battles(3000))
+    with CaptureQueriesContext(connection) as first:
+        assert import_file("fastchat", _write(tmp_path / "a.jsonl", items[:1500])).ok
+    with CaptureQueriesContext(connection) as later:
+        report = import_file("fastchat", _write(tmp_path / "b.jsonl", items[1000:]))
+    assert report.ok and (report.matches, report.skipped) == (1500, 500)
+    assert Match.objects.count() == 3000 and Judgment.objects.count() == 3000
+
+    def probes(queries):
+        return [q for q in queries.captured_queries if "arena_match t" in q["sql"]]
+
+    assert probes(first) == []  # nothing of the set was stored: no batch can be
+    assert probes(later)
+
+
+def _tamper(change: str):
+    """One stored row of the imported battle log changed behind the importer's back."""
+    match = Match.objects.order_by("id")[1000]
+    if change == "winner":
+        judgment = match.judgments.get()
+        judgment.winner = "tie" if judgment.winner != "tie" else "a"
+        judgment.save(update_fields=["winner"])
+    elif change == "contestant":
+        slot = match.slots.get(position=1)
+        taken = set(match.slots.values_list("contestant_id", flat=True))
+        slot.contestant = Contestant.objects.exclude(id__in=taken).first()
+        slot.save(update_fields=["contestant"])
+    else:  # another voter's vote on the same battle
+        judgment = match.judgments.get()
+        judgment.pk, judgment.voter = None, Voter.objects.create(label="late-voter")
+        judgment.save()
+    return match
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("change", ["winner", "contestant", "another vote"])
+def test_a_reimport_compares_row_by_row_a_batch_changed_since(tmp_path, monkeypatch, change):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    path = _write(tmp_path / "log.jsonl", _battles(3000))
+    assert import_file("fastchat", path).ok
+    match = _tamper(change)
+    line = next(
+        k + 1
+        for k, r in enumerate(r for r in parse("fastchat", path) if isinstance(r, JudgmentRecord))
+        if r.match_id == match.external_id
+    )
+    before = _sizes()
+    report = import_file("fastchat", path)
+    assert _sizes() == before
+    if change == "another vote":  # the log's votes are all stored: nothing to do
+        assert report.ok and (report.matches, report.judgments, report.skipped) == (0, 0, 3000)
+        return
+    field = "winner" if change == "winner" else "contestants"
+    assert [(e["line"], e["field"]) for e in report.errors] == [(line, field)]
 
 
 @pytest.mark.django_db

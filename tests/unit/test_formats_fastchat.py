@@ -54,6 +54,18 @@ def test_battles_map_to_slots_voters_and_ids():
     assert [r.line for r in js] == [1, 2, 3, 4, 5] and js[0].turn == 2
 
 
+def test_no_id_is_given_twice_in_a_file_even_to_a_battle_named_like_a_numbered_one(tmp_path):
+    row = {"model_a": "m1", "model_b": "m2", "winner": "model_a"}  # no tstamp: id = name
+    path = tmp_path / "log.jsonl"
+    names = ["x", "x#2", "x", "x", "x#3#2", "x#3"]
+    path.write_text("".join(json.dumps({**row, "question_id": q}) + "\n" for q in names))
+    ids = [r.match_id for r in _judgments(parse("fastchat", path))]
+    assert len(set(ids)) == len(ids) == 6
+    # a repeat takes the next number not given; the named ones keep their names
+    assert ids == ["x", "x#2", "x#3", "x#4", "x#3#2", "x#3#3"]
+    assert [r.match_id for r in _judgments(parse("fastchat", path))] == ids  # stable
+
+
 def test_conversations_give_the_prompt_its_later_turns_and_both_answers():
     records = list(parse("fastchat", BATTLES))
     prompts = [r for r in records if isinstance(r, PromptRecord)]

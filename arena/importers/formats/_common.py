@@ -23,7 +23,6 @@ import hashlib
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -509,12 +508,27 @@ def content_id(*parts: Any) -> str:
 
 
 class Occurrences:
-    """Gives repeated identical rows distinct ids (#1, #2 ...), stable across re-imports of one file."""
+    """Gives repeated identical rows distinct ids (the first ``key``, then ``key#2``,
+    ``key#3`` ...), stable across re-imports of one file. No id is given twice in a file:
+    a numbered id that an earlier row's key already took (a file naming a battle
+    ``x#2`` and then repeating ``x``) moves on to the next number, so a file's ids are
+    its matches' keys, one match each (what the loader counts on)."""
 
     def __init__(self):
-        self.seen: Counter[str] = Counter()
+        self.given: set[str] = set()
+        self.last: dict[str, int] = {}  # a repeated key -> the last number it was given
 
     def __call__(self, key: str) -> str:
-        self.seen[key] += 1
-        n = self.seen[key]
-        return key if n == 1 else f"{key}#{n}"
+        given = self.given
+        if key not in given:
+            given.add(key)
+            return key
+        n = self.last.get(key, 1)
+        while True:
+            n += 1
+            numbered = f"{key}#{n}"
+            if numbered not in given:
+                break
+        self.last[key] = n
+        given.add(numbered)
+        return numbered
