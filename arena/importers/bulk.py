@@ -169,13 +169,7 @@ class Stager:
         """(smallest id, largest id) of the stored matches of the smallest and the largest of
         ``keys`` (sorted), None unless both are stored."""
         ends = sorted({keys[0], keys[-1]})
-        sql = self._probe(
-            "t.id",
-            "arena_match",
-            "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
-            "AND NOT (t.external_id = '')",
-        )
-        ids = [row[0] for row in self._rows(sql, ends, (self.prompt_set_id, self.source))]
+        ids = [row[0] for row in self._matches_by_key("t.id", ends)]
         return (min(ids), max(ids)) if len(ids) == len(ends) else None
 
     def stored_matches(self, exts: list[str]) -> dict[str, tuple[int, int, str]]:
@@ -183,9 +177,8 @@ class Stager:
         (distinct). A batch imported before was given consecutive ids in the order of its
         external ids (the loader sorts it): if the ids of its smallest and largest key span
         every key, that range is read from the primary key in one sweep. Else each key is
-        probed in sorted order (in the form of the partial unique index, so both databases
-        probe it): the lookups walk the index once, leaf after leaf, rather than at random
-        (a log's battle ids are random)."""
+        probed in sorted order: the lookups walk the index once, leaf after leaf, rather
+        than at random (a log's battle ids are random)."""
         keys = sorted(exts)
         if not keys:
             return {}
@@ -208,13 +201,19 @@ class Stager:
             }
             if len(found) == len(keys):
                 return found
+        rows = self._matches_by_key("t.external_id, t.id, t.k, t.category", keys)
+        return {ext: (id_, k, c) for ext, id_, k, c in rows}
+
+    def _matches_by_key(self, columns: str, keys: list[str]) -> Iterable[tuple]:
+        """``columns`` of this set and source's stored matches of ``keys``, each probed (in
+        the form of the partial unique index, so both databases probe it)."""
         sql = self._probe(
-            "t.external_id, t.id, t.k, t.category",
+            columns,
             "arena_match",
             "t.prompt_set_id = %s AND t.source = %s AND t.external_id = {key} "
             "AND NOT (t.external_id = '')",
         )
-        return {ext: (id_, k, c) for ext, id_, k, c in self._rows(sql, keys, where)}
+        return self._rows(sql, keys, (self.prompt_set_id, self.source))
 
     def votes_stored(self, keys, a_ids, b_ids, voter_ids, winners, shown: str) -> bool:
         """Whether a batch of votes (``keys`` sorted, the other columns in their order) is

@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import itertools
 import math
+import multiprocessing
+import os
+import pickle
 import queue
 import re
+import signal
 import threading
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from itertools import chain, repeat
 from pathlib import Path
@@ -123,8 +128,7 @@ def import_file(
     try:
         with transaction.atomic():
             loader = _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True)
-            batches = _batches(fmt, path, options)
-            with closing(_read_ahead(batches)) as batches:
+            with closing(_read_ahead(fmt, path, options)) as batches:
                 for batch in batches:
                     loader.store(batch)
             loader.finish()
@@ -178,11 +182,82 @@ def _batched(it: Iterator, n: int) -> Iterator[list]:
         yield batch
 
 
-def _read_ahead(batches: Iterator[list]) -> Iterator[list]:
-    """The batches, the next one read and parsed in a thread while the caller stores this
-    one: the database's work (which lets go of the GIL) overlaps the parsing. An error of
-    the reading is raised here, in its place after the batches before it. Closing the
-    generator stops the thread (it finishes the batch it is reading)."""
+def _read_ahead(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
+    """The file's batches (:func:`_batches`), the next one read and parsed while the caller
+    stores this one: by a child process (forked), so that the parsing has a core of its own
+    and the caller's Python (keying, comparing, writing) does not wait for Python's lock;
+    by a thread where this process cannot fork safely (no ``fork``, or other threads
+    running), where the database's work, which lets go of the lock, still overlaps the
+    parsing. An error of the reading is raised here, in its place after the batches before
+    it. Closing the generator stops the reader."""
+    if hasattr(os, "fork") and threading.active_count() == 1:
+        return _read_in_child(fmt, path, options)
+    return _read_in_thread(_batches(fmt, path, options))
+
+
+_BATCH, _PROGRESS, _ERROR, _DONE = range(4)  # what the reading child sends
+
+
+def _read_in_child(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
+    """:func:`_read_ahead` by a forked child, which sends each batch (pickled) down a pipe
+    and tells the caller's ``progress`` through it. The pipe holds about one batch: the
+    child is never more than one ahead. The child touches no database connection and ends
+    by ``os._exit`` (none of the caller's frames, its transaction's among them, unwinds in
+    it); a child still reading when the caller stops is killed."""
+    progress = options.get("progress")
+    receiving, sending = multiprocessing.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the child
+        status = 1
+        try:
+            receiving.close()
+            told = dict(options)
+            if progress is not None:
+                told["progress"] = lambda n: sending.send((_PROGRESS, n))
+            try:
+                for batch in _batches(fmt, path, told):
+                    sending.send((_BATCH, batch))
+            except Exception as exc:
+                sending.send((_ERROR, _portable(exc)))
+            else:
+                sending.send((_DONE, None))
+            status = 0
+        finally:
+            os._exit(status)
+    sending.close()
+    try:
+        while True:
+            try:
+                kind, value = receiving.recv()
+            except EOFError:
+                raise RuntimeError(f"the reader of {path} ended before the file did") from None
+            if kind == _BATCH:
+                yield value
+            elif kind == _PROGRESS:
+                progress(value)
+            elif kind == _ERROR:
+                raise value
+            else:
+                return
+    finally:
+        receiving.close()
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # (a child that has ended is only reaped)
+        os.waitpid(pid, 0)
+
+
+def _portable(exc: Exception) -> Exception:
+    """``exc`` if it survives pickling, else a RuntimeError with its traceback's text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        text = "".join(traceback.format_exception(exc)).strip()
+        return RuntimeError(f"reading the file failed:\n{text}")
+    return exc
+
+
+def _read_in_thread(batches: Iterator[list]) -> Iterator[list]:
+    """:func:`_read_ahead` by a thread."""
     ahead: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 

@@ -53,6 +53,9 @@ class ImportRowError(ValueError):
     def as_dict(self) -> dict:
         return {"path": self.path, "line": self.line, "field": self.field, "message": self.message}
 
+    def __reduce__(self):  # pickled as its four parts (an import's reader sends it)
+        return type(self), (self.path, self.line, self.field, self.message)
+
 
 def printable(text: str) -> str:
     """``text`` with lone surrogates (unencodable anywhere) replaced by their escapes."""
@@ -156,7 +159,8 @@ class VoteColumns:
 
     Every vote is ``kind`` pairwise with a winner, shown in slot order, repeat 0, weight 1,
     strength 1, no judge, prompt or output; the columns hold what differs from line to line.
-    :meth:`records` gives the same votes as the records ``parse`` gives.
+    :meth:`records` gives the same votes as the records ``parse`` gives. A format names each
+    match once in a file (``Occurrences``): a first import into a set probes none of them.
     """
 
     __slots__ = (
@@ -177,6 +181,18 @@ class VoteColumns:
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    @classmethod
+    def of(cls, rows: list[tuple]) -> VoteColumns:
+        """The votes of ``rows``, one tuple a line in :meth:`add`'s order, as columns (a
+        reader collects a tuple a line and turns the batch at once: one append a line)."""
+        votes = cls()
+        if rows:
+            (
+                votes.lines, votes.match_ids, votes.model_a, votes.model_b, votes.winners,
+                votes.voters, votes.categories, votes.languages, votes.verdict_labels,
+            ) = map(list, zip(*rows, strict=True))  # fmt: skip
+        return votes
 
     def add(
         self, line, match_id, model_a, model_b, winner, voter, category, language, label

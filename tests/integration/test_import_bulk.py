@@ -506,3 +506,51 @@ def test_two_imports_at_once_take_turns(tmp_path, sets):
     assert sorted((r.matches, r.skipped) for r in reports) == stored
     assert Match.objects.count() == 3000 * len(set(sets))
     assert Contestant.objects.count() == len(NAMES)
+
+
+@pytest.mark.django_db
+def test_the_file_is_read_by_a_child_process_that_tells_the_progress(tmp_path, monkeypatch):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    path = _write(tmp_path / "log.jsonl", _battles(3000))
+    readers = tmp_path / "readers"
+    batches = loader._batches
+
+    def recorded(fmt, where, options):
+        for batch in batches(fmt, where, options):
+            with readers.open("a") as f:
+                f.write(f"{os.getpid()}\n")
+            yield batch
+
+    monkeypatch.setattr(loader, "_batches", recorded)
+    told = []
+    report = import_file("fastchat", path, progress=told.append)
+    assert report.ok and report.judgments == 3000
+    assert {int(pid) for pid in readers.read_text().split()} - {os.getpid()}  # another process
+    assert sum(told) == path.stat().st_size  # every byte read was told, in this process
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["dies", "unpicklable error"])
+def test_a_reader_that_dies_or_fails_oddly_stores_nothing_and_says_so(tmp_path, monkeypatch, how):
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    path = _write(tmp_path / "log.jsonl", _battles(3000))
+    batches, parent = loader._batches, os.getpid()
+
+    class Odd(Exception):
+        def __init__(self, a, b):  # not picklable: its args are not its parameters
+            super().__init__(f"{a} {b}")
+
+    def failing(fmt, where, options):
+        for k, batch in enumerate(batches(fmt, where, options)):
+            if k == 2 and os.getpid() != parent:
+                if how == "dies":
+                    os._exit(3)
+                raise Odd("odd", "failure")
+            yield batch
+
+    monkeypatch.setattr(loader, "_batches", failing)
+    before = _sizes()
+    message = "ended before the file did" if how == "dies" else "Odd: odd failure"
+    with pytest.raises(RuntimeError, match=message):
+        import_file("fastchat", path)
+    assert _sizes() == before

@@ -129,8 +129,11 @@ def batches(
     judgment = judgment_maker(_JUDGMENT_FIELDS)
     prompts_seen: set[str] = set()
     known: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # as written -> ours
+    voters: dict[str | None, str] = {}  # the judge as written -> our voter label
     fast = not sampled_only  # (sampled_only checks dedup_tag: every line)
-    votes, records = VoteColumns(), []
+    votes: list[tuple] = []  # a tuple a line, VoteColumns.add's order
+    records: list = []
+    vote = votes.append
     for line, item in read_items(path, **options):
         if fast and (seen := _seen_battle(item, known)) is not None:
             battle, question_id, voter, category, language = seen
@@ -139,14 +142,17 @@ def batches(
             if records:
                 yield records
                 records = []
-            votes.add(
-                line, ids(_match_key(item, question_id or "")), battle[0], battle[1],
-                battle[2], f"fastchat:{voter or 'anonymous'}", category or "",
-                language or "", item["winner"],
-            )  # fmt: skip
+            label = voters.get(voter)
+            if label is None:
+                label = voters[voter] = f"fastchat:{voter or 'anonymous'}"
+            vote((
+                line, ids(_match_key(item, question_id or "")), *battle, label,
+                category or "", language or "", item["winner"],
+            ))  # fmt: skip
             if len(votes) >= size:
-                yield votes
-                votes = VoteColumns()
+                yield VoteColumns.of(votes)
+                votes = []
+                vote = votes.append
             continue
         checked = _battle(Row(path, line, item), anony_only, sampled_only)
         if checked is None:
@@ -158,24 +164,26 @@ def batches(
             if records:
                 yield records
                 records = []
-            votes.add(
+            vote((
                 line, ids(_match_key(item, checked.question_id)), checked.model_a,
                 checked.model_b, checked.winner, f"fastchat:{checked.voter}", checked.category,
                 checked.language, item["winner"],
-            )  # fmt: skip
+            ))  # fmt: skip
             if len(votes) >= size:
-                yield votes
-                votes = VoteColumns()
+                yield VoteColumns.of(votes)
+                votes = []
+                vote = votes.append
             continue
-        if len(votes):
-            yield votes
-            votes = VoteColumns()
+        if votes:
+            yield VoteColumns.of(votes)
+            votes = []
+            vote = votes.append
         records.extend(_records(checked, item, ids, prompts_seen, judgment))
         if len(records) >= size:
             yield records
             records = []
-    if len(votes):
-        yield votes
+    if votes:
+        yield VoteColumns.of(votes)
     if records:
         yield records
 
