@@ -39,6 +39,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from itertools import chain
 
 from django.db import connection
 from django.utils import timezone
@@ -220,69 +221,75 @@ class Stager:
         stored as a batch of votes is written: its matches the ids lo..hi of one range in
         the order of their keys (this set and source, two slots), their slots the votes'
         contestants, each match one judgment, the vote's (voter, winner, the rest as
-        ``Loader._store_votes`` writes it). Each table's rows of the range are read as one
-        text aggregated in the database (no row handed over) and compared with the
-        batch's; False for anything else (not stored, stored otherwise, other rows in the
-        range), which the caller compares row by row."""
+        ``Loader._store_votes`` writes it). Each table's rows of the range are read a
+        column at a time as one text (:meth:`_texts`) and compared with the batch's
+        columns joined alike; False for anything else (not stored, stored otherwise, other
+        rows in the range, a key with a line break), which the caller compares row by row.
+        """
+        n, lines = len(keys), "\n".join(keys)
+        if lines.count("\n") != n - 1:  # (a key with a line break would blur the lines)
+            return False
         span = self._span(keys)
-        n = len(keys)
         if span is None or span[1] - span[0] + 1 != n:
             return False
         lo, hi = span
-        ids = range(lo, hi + 1)
-        set_id, source = self.prompt_set_id, self.source
-        matches = self._aggregate(
-            "t.id || ':' || length(t.external_id) || ':' || t.external_id",
-            "CASE WHEN t.prompt_set_id = %s AND t.source = %s AND t.k = 2 THEN 1 END",
+        text = "\n".join
+        # n rows ordered by id in a range of n ids: the i-th is lo + i
+        if self._texts(
+            ["t.external_id"],
+            "t.prompt_set_id = %s AND t.source = %s AND t.k = 2",
             "arena_match t WHERE t.id BETWEEN %s AND %s",
             "t.id",
-            [set_id, source, lo, hi],
-        )
-        if matches != (
-            "\n".join(f"{i}:{len(k)}:{k}" for i, k in zip(ids, keys, strict=True)),
-            n,
-        ):
+            [self.prompt_set_id, self.source, lo, hi],
+        ) != ([lines], n, n):
             return False
-        slots = self._aggregate(
-            "t.match_id || ':' || t.position || ':' || t.contestant_id",
-            "CASE WHEN t.output_id IS NULL THEN 1 END",
+        # 2n slots at positions 0 and 1, one of each a match (unique): a0, b0, a1, b1 ...
+        if self._texts(
+            ["t.contestant_id"],
+            "t.position < 2 AND t.output_id IS NULL",
             "arena_matchslot t WHERE t.match_id BETWEEN %s AND %s",
             "t.match_id, t.position",
             [lo, hi],
-        )
-        if slots != (
-            "\n".join(f"{i}:0:{a}\n{i}:1:{b}" for i, a, b in zip(ids, a_ids, b_ids, strict=True)),
-            2 * n,
-        ):
+        ) != ([text(map(str, chain.from_iterable(zip(a_ids, b_ids, strict=True))))], 2 * n, 2 * n):
             return False
-        judgments = self._aggregate(
-            "t.match_id || ':' || t.voter_id || ':' || t.winner",
-            "CASE WHEN t.judge_id IS NULL AND t.presentation = %s AND t.repeat = 0 "
+        return self._texts(
+            ["t.match_id", "t.voter_id", "t.winner"],
+            "t.judge_id IS NULL AND t.presentation = %s AND t.repeat = 0 "
             "AND t.kind = 'pairwise' AND t.strength = 1 AND t.ranking IS NULL "
-            "AND t.score IS NULL AND t.preference IS NULL AND t.weight = 1 THEN 1 END",
+            "AND t.score IS NULL AND t.preference IS NULL AND t.weight = 1",
             "arena_judgment t WHERE t.match_id BETWEEN %s AND %s",
             "t.match_id",
             [shown, lo, hi],
-        )
-        return judgments == (
-            "\n".join(f"{i}:{v}:{w}" for i, v, w in zip(ids, voter_ids, winners, strict=True)),
-            n,
-        )
+        ) == ([text(map(str, range(lo, hi + 1))), text(map(str, voter_ids)), text(winners)], n, n)
 
-    def _aggregate(self, row: str, fits: str, rows: str, order: str, params) -> tuple:
-        """(the texts ``row`` of the ``rows`` (a FROM clause) in ``order``, one a line;
-        how many fit: ``fits`` (1 or NULL) counted), or (None, 0) when there is none."""
-        if self.postgres:
-            sql = f"SELECT string_agg({row}, E'\\n' ORDER BY {order}), count({fits}) FROM {rows}"
-        else:  # (SQLite aggregates in the order the subquery hands over)
-            sql = (
-                f"SELECT group_concat(line, char(10)), count(fit) FROM (SELECT {row} AS line,"
-                f" {fits} AS fit FROM {rows} ORDER BY {order})"
-            )
+    def _texts(self, columns: list[str], fits: str, rows: str, order: str, params) -> tuple:
+        """([each of ``columns`` of ``rows`` (a FROM clause) in ``order``, as one text, a
+        line a row], how many rows, how many of them ``fits``). PostgreSQL aggregates the
+        texts itself (``string_agg``, no row handed over); SQLite hands the rows over in
+        process, joined here."""
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            text, fit = cursor.fetchone()
-        return text, fit
+            if self.postgres:
+                texts = ", ".join(
+                    f"string_agg(({c})::text, E'\\n' ORDER BY {order})" for c in columns
+                )
+                cursor.execute(
+                    f"SELECT {texts}, count(*), count(CASE WHEN {fits} THEN 1 END) FROM {rows}",
+                    params,
+                )
+                *texts, count, fit = cursor.fetchone()
+                return [text or "" for text in texts], count, fit
+            cursor.execute(
+                f"SELECT {', '.join(columns)}, CASE WHEN {fits} THEN 1 END FROM {rows} "
+                f"ORDER BY {order}",
+                params,
+            )
+            found = cursor.fetchall()
+        *values, fits_ = zip(*found, strict=True) if found else [()] * (len(columns) + 1)
+        return (
+            ["\n".join(map(str, column)) for column in values],
+            len(found),
+            sum(filter(None, fits_)),
+        )
 
     def stored_slots(self, match_ids: list[int]) -> dict[int, dict[int, int]]:
         """Match id -> {position: contestant id} of stored matches."""

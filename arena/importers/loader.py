@@ -12,6 +12,7 @@ naming both lines. Every error reads ``file:line: field: message``.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import multiprocessing
@@ -186,11 +187,10 @@ def _read_ahead(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
     """The file's batches (:func:`_batches`), the next one read and parsed while the caller
     stores this one: by a child process (forked), so that the parsing has a core of its own
     and the caller's Python (keying, comparing, writing) does not wait for Python's lock;
-    by a thread where this process cannot fork safely (no ``fork``, or other threads
-    running), where the database's work, which lets go of the lock, still overlaps the
-    parsing. An error of the reading is raised here, in its place after the batches before
-    it. Closing the generator stops the reader."""
-    if hasattr(os, "fork") and threading.active_count() == 1:
+    by a thread where there is no ``fork``, where the database's work, which lets go of
+    the lock, still overlaps the parsing. An error of the reading is raised here, in its
+    place after the batches before it. Closing the generator stops the reader."""
+    if hasattr(os, "fork"):
         return _read_in_child(fmt, path, options)
     return _read_in_thread(_batches(fmt, path, options))
 
@@ -201,12 +201,23 @@ _BATCH, _PROGRESS, _ERROR, _DONE = range(4)  # what the reading child sends
 def _read_in_child(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
     """:func:`_read_ahead` by a forked child, which sends each batch (pickled) down a pipe
     and tells the caller's ``progress`` through it. The pipe holds about one batch: the
-    child is never more than one ahead. The child touches no database connection and ends
-    by ``os._exit`` (none of the caller's frames, its transaction's among them, unwinds in
-    it); a child still reading when the caller stops is killed."""
+    child is never more than one ahead. The child reads the file and writes the pipe, and
+    nothing else: it touches no database connection and takes no lock of the caller's
+    other threads (a connection pool's), its garbage collector never looks at the objects
+    it was forked with (``gc.freeze``: no finalizer of the caller's, a connection's among
+    them, runs in it), and it ends by ``os._exit`` (none of the caller's frames, its
+    transaction's among them, unwinds in it). A child still reading when the caller stops
+    is killed."""
     progress = options.get("progress")
     receiving, sending = multiprocessing.Pipe(duplex=False)
-    pid = os.fork()
+    gc.freeze()
+    try:
+        pid = os.fork()
+    except BaseException:
+        gc.unfreeze()
+        raise
+    if pid:
+        gc.unfreeze()
     if pid == 0:  # the child
         status = 1
         try:
