@@ -234,7 +234,7 @@ class Stager:
             return False
         lo, hi = span
         text = "\n".join
-        # n rows ordered by id in a range of n ids: the i-th is lo + i
+        # n rows ordered by id in a range of n ids: the i-th is lo + i (the keys are distinct)
         if self._texts(
             ["t.external_id"],
             "t.prompt_set_id = %s AND t.source = %s AND t.k = 2",
@@ -243,14 +243,22 @@ class Stager:
             [self.prompt_set_id, self.source, lo, hi],
         ) != ([lines], n, n):
             return False
-        # 2n slots at positions 0 and 1, one of each a match (unique): a0, b0, a1, b1 ...
+        ids = range(lo, hi + 1)
         if self._texts(
-            ["t.contestant_id"],
-            "t.position < 2 AND t.output_id IS NULL",
+            ["t.match_id", "t.position", "t.contestant_id"],
+            "t.output_id IS NULL",
             "arena_matchslot t WHERE t.match_id BETWEEN %s AND %s",
             "t.match_id, t.position",
             [lo, hi],
-        ) != ([text(map(str, chain.from_iterable(zip(a_ids, b_ids, strict=True))))], 2 * n, 2 * n):
+        ) != (
+            [
+                text(map(str, chain.from_iterable(zip(ids, ids, strict=True)))),
+                text(("0", "1") * n),
+                text(map(str, chain.from_iterable(zip(a_ids, b_ids, strict=True)))),
+            ],
+            2 * n,
+            2 * n,
+        ):
             return False
         return self._texts(
             ["t.match_id", "t.voter_id", "t.winner"],
@@ -260,36 +268,29 @@ class Stager:
             "arena_judgment t WHERE t.match_id BETWEEN %s AND %s",
             "t.match_id",
             [shown, lo, hi],
-        ) == ([text(map(str, range(lo, hi + 1))), text(map(str, voter_ids)), text(winners)], n, n)
+        ) == ([text(map(str, ids)), text(map(str, voter_ids)), text(winners)], n, n)
 
     def _texts(self, columns: list[str], fits: str, rows: str, order: str, params) -> tuple:
         """([each of ``columns`` of ``rows`` (a FROM clause) in ``order``, as one text, a
-        line a row], how many rows, how many of them ``fits``). PostgreSQL aggregates the
-        texts itself (``string_agg``, no row handed over); SQLite hands the rows over in
-        process, joined here."""
-        with connection.cursor() as cursor:
-            if self.postgres:
-                texts = ", ".join(
-                    f"string_agg(({c})::text, E'\\n' ORDER BY {order})" for c in columns
-                )
-                cursor.execute(
-                    f"SELECT {texts}, count(*), count(CASE WHEN {fits} THEN 1 END) FROM {rows}",
-                    params,
-                )
-                *texts, count, fit = cursor.fetchone()
-                return [text or "" for text in texts], count, fit
-            cursor.execute(
-                f"SELECT {', '.join(columns)}, CASE WHEN {fits} THEN 1 END FROM {rows} "
-                f"ORDER BY {order}",
-                params,
+        line a row], how many rows, how many of them ``fits``), aggregated in the database:
+        no row is handed over. PostgreSQL's ``string_agg`` takes the order; SQLite's
+        ``group_concat`` reads the rows of a subquery in its order (not promised: the
+        callers read columns that show the order, each row's distinct key among them, so
+        rows in another order compare unequal)."""
+        if self.postgres:
+            texts = ", ".join(f"string_agg(({c})::text, E'\\n' ORDER BY {order})" for c in columns)
+            sql = f"SELECT {texts}, count(*), count(CASE WHEN {fits} THEN 1 END) FROM {rows}"
+        else:
+            texts = ", ".join(f"group_concat(c{k}, char(10))" for k in range(len(columns)))
+            named = ", ".join(f"{c} AS c{k}" for k, c in enumerate(columns))
+            sql = (
+                f"SELECT {texts}, count(*), count(fit) FROM (SELECT {named}, "
+                f"CASE WHEN {fits} THEN 1 END AS fit FROM {rows} ORDER BY {order})"
             )
-            found = cursor.fetchall()
-        *values, fits_ = zip(*found, strict=True) if found else [()] * (len(columns) + 1)
-        return (
-            ["\n".join(map(str, column)) for column in values],
-            len(found),
-            sum(filter(None, fits_)),
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            *texts, count, fit = cursor.fetchone()
+        return [text or "" for text in texts], count, fit
 
     def stored_slots(self, match_ids: list[int]) -> dict[int, dict[int, int]]:
         """Match id -> {position: contestant id} of stored matches."""
