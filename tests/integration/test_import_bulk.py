@@ -554,3 +554,38 @@ def test_a_reader_that_dies_or_fails_oddly_stores_nothing_and_says_so(tmp_path, 
     with pytest.raises(RuntimeError, match=message):
         import_file("fastchat", path)
     assert _sizes() == before
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("broken", [False, True])
+def test_an_import_of_its_own_transaction_checks_its_references_itself_on_sqlite(
+    tmp_path, monkeypatch, broken
+):
+    from django.db import connection
+
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    items = list(_battles(2000))
+    if broken:
+        items[1500] = {**items[1500], "winner": "maybe"}
+    path = _write(tmp_path / "log.jsonl", items)
+    with CaptureQueriesContext(connection) as queries:
+        report = import_file("fastchat", path)
+    sql = [q["sql"] for q in queries.captured_queries]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys" if connection.vendor == "sqlite" else "SELECT 1")
+        assert cursor.fetchone() == (1,)  # (back on, on SQLite)
+    if connection.vendor == "sqlite":
+        assert sql[0] == "PRAGMA foreign_keys = OFF" and sql[-1] == "PRAGMA foreign_keys = ON"
+    else:
+        assert not [s for s in sql if "foreign_keys" in s]
+    if broken:
+        assert [(e["line"], e["field"]) for e in report.errors] == [(1501, "winner")]
+        assert _sizes() == [0] * len(MODELS)
+        return
+    assert report.ok and (report.matches, report.judgments) == (2000, 2000)
+    assert MatchSlot.objects.count() == 4000 and Voter.objects.count() == 50
+    with connection.cursor() as cursor:  # every reference it wrote is to a row there
+        for table in ("arena_match", "arena_matchslot", "arena_judgment"):
+            if connection.vendor == "sqlite":
+                cursor.execute(f"PRAGMA foreign_key_check({table})")
+                assert cursor.fetchall() == [], table
