@@ -18,9 +18,14 @@ write lock for the whole transaction: the ids above the largest one), and go in 
 slots and judgments by ``COPY`` (PostgreSQL) or one ``executemany`` each (SQLite). Nothing
 joins the batch to the big tables, so no plan depends on their statistics: nothing here
 runs ``ANALYZE`` or turns a join method off, and the caller's transaction goes on with the
-planner as it was. A re-imported batch (every key stored, same verdicts) is found so as a
-whole, by three probes compared with the batch as sets (:meth:`Stager.stored_lineups`,
-:meth:`Stager.stored_verdicts`), and writes nothing.
+planner as it was. A batch's new matches take consecutive ids in the order of their keys,
+so the stored rows of a batch imported before are one range of ids: they are read as a
+range of the primary key or of ``match_id`` (nothing else in the statement for a planner
+to pick) when the ids are about as many as their range, and a re-imported batch of votes
+is first compared as that range, each table's columns aggregated to one text in the
+database (:meth:`Stager.votes_stored`). Else a re-imported batch (every key stored, same
+verdicts) is found so as a whole, by three probes compared with the batch as sets
+(:meth:`Stager.stored_lineups`, :meth:`Stager.stored_verdicts`), and writes nothing.
 
 Everything runs inside the caller's transaction: a file is stored whole or not at all.
 Imports take turns (PostgreSQL: an advisory lock held to the end of the transaction,
