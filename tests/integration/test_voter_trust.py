@@ -36,11 +36,15 @@ SCOPE = BoardScope(SET, "humans")
 
 
 def _cells() -> dict:
-    """Every running-count cell with a count, keyed by its identity."""
+    """Every running-count cell with a count, keyed by its identity (its prompt set last:
+    two sets' cells of the same pair and outcome are two cells)."""
     return {
-        (c.source, c.category, c.contestant_a_id, c.contestant_b_id, c.winner, c.a_first): c.count
+        (
+            c.source, c.category, c.contestant_a_id, c.contestant_b_id, c.winner, c.a_first,
+            c.prompt_set_id,
+        ): c.count
         for c in PairOutcomeCount.objects.filter(count__gt=0)
-    }
+    }  # fmt: skip
 
 
 def _rebuilt() -> dict:
