@@ -184,8 +184,9 @@ class VoteColumns:
 
     @classmethod
     def of(cls, rows: list[tuple]) -> VoteColumns:
-        """The votes of ``rows``, one tuple a line in :meth:`add`'s order, as columns (a
-        reader collects a tuple a line and turns the batch at once: one append a line)."""
+        """The votes of ``rows`` as columns, one tuple a line: (line, match id, model a,
+        model b, winner, voter, category, language, verdict label). A reader collects a
+        tuple a line and turns the batch at once: one append a line."""
         votes = cls()
         if rows:
             (
@@ -193,20 +194,6 @@ class VoteColumns:
                 votes.voters, votes.categories, votes.languages, votes.verdict_labels,
             ) = map(list, zip(*rows, strict=True))  # fmt: skip
         return votes
-
-    def add(
-        self, line, match_id, model_a, model_b, winner, voter, category, language, label
-    ) -> None:
-        """One vote, its line's values."""
-        self.lines.append(line)
-        self.match_ids.append(match_id)
-        self.model_a.append(model_a)
-        self.model_b.append(model_b)
-        self.winners.append(winner)
-        self.voters.append(voter)
-        self.categories.append(category)
-        self.languages.append(language)
-        self.verdict_labels.append(label)
 
     def records(self) -> list[JudgmentRecord]:
         """The votes as JudgmentRecords (the fields the loader stores and names lines by)."""

@@ -131,7 +131,7 @@ def batches(
     known: dict[tuple[str, str, str], tuple[str, str, str]] = {}  # as written -> ours
     voters: dict[str | None, str] = {}  # the judge as written -> our voter label
     fast = not sampled_only  # (sampled_only checks dedup_tag: every line)
-    votes: list[tuple] = []  # a tuple a line, VoteColumns.add's order
+    votes: list[tuple] = []  # a tuple a line, in VoteColumns.of's order
     records: list = []
     vote = votes.append
     for line, item in read_items(path, **options):
