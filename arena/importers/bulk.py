@@ -226,9 +226,9 @@ class Stager:
         stored as a batch of votes is written: its matches the ids lo..hi of one range in
         the order of their keys (this set and source, two slots), their slots the votes'
         contestants, each match one judgment, the vote's (voter, winner, the rest as
-        ``Loader._store_votes`` writes it). Each table's rows of the range are read a
-        column at a time as one text (:meth:`_texts`) and compared with the batch's
-        columns joined alike; False for anything else (not stored, stored otherwise, other
+        ``Loader._store_votes`` writes it). Each table's rows of the range are read as one
+        text (:meth:`_texts`: an expression of the row, a line each) and compared with the
+        batch's columns joined alike; False for anything else (not stored, stored otherwise, other
         rows in the range, a key with a line break), which the caller compares row by row.
         """
         n, lines = len(keys), "\n".join(keys)
@@ -248,32 +248,31 @@ class Stager:
             [self.prompt_set_id, self.source, lo, hi],
         ) != ([lines], n, n):
             return False
-        ids = range(lo, hi + 1)
+        # Slots: (match, position) is unique, so 2n slots of the n matches, each at
+        # position 0 or 1, are both slots of each; their contestants in (match, position)
+        # order are then the votes' (a, b) in turn. One text a table: each text's order is
+        # a sort in the database.
         if self._texts(
-            ["t.match_id", "t.position", "t.contestant_id"],
-            "t.output_id IS NULL",
+            ["t.contestant_id"],
+            "t.output_id IS NULL AND t.position IN (0, 1)",
             "arena_matchslot t WHERE t.match_id BETWEEN %s AND %s",
             "t.match_id, t.position",
             [lo, hi],
-        ) != (
-            [
-                text(map(str, chain.from_iterable(zip(ids, ids, strict=True)))),
-                text(("0", "1") * n),
-                text(map(str, chain.from_iterable(zip(a_ids, b_ids, strict=True)))),
-            ],
-            2 * n,
-            2 * n,
-        ):
+        ) != ([text(map(str, chain.from_iterable(zip(a_ids, b_ids, strict=True))))], 2 * n, 2 * n):
             return False
         return self._texts(
-            ["t.match_id", "t.voter_id", "t.winner"],
+            ["t.match_id || ' ' || t.voter_id || ' ' || t.winner"],
             "t.judge_id IS NULL AND t.presentation = %s AND t.repeat = 0 "
             "AND t.kind = 'pairwise' AND t.strength = 1 AND t.ranking IS NULL "
             "AND t.score IS NULL AND t.preference IS NULL AND t.weight = 1",
             "arena_judgment t WHERE t.match_id BETWEEN %s AND %s",
             "t.match_id",
             [shown, lo, hi],
-        ) == ([text(map(str, ids)), text(map(str, voter_ids)), text(winners)], n, n)
+        ) == (
+            [text(map("{} {} {}".format, range(lo, hi + 1), voter_ids, winners))],
+            n,
+            n,
+        )
 
     def _texts(self, columns: list[str], fits: str, rows: str, order: str, params) -> tuple:
         """([each of ``columns`` of ``rows`` (a FROM clause) in ``order``, as one text, a
