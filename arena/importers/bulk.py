@@ -44,7 +44,9 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
+from typing import NamedTuple
 
 from django.db import connection
 from django.utils import timezone
@@ -84,11 +86,61 @@ def as_json(value) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-class Stager:
-    """The probes and writes of one import's batches, for one prompt set and source."""
+class Rows(NamedTuple):
+    """New rows of one table: ``values`` a tuple a row in the order of ``columns``, and
+    the ``fixed`` columns' one value for every row (SQLite binds only the others, a third
+    of its time on a battle log's judgments; ``COPY`` sends them on each row)."""
 
-    def __init__(self, prompt_set_id: int, source: str):
+    columns: tuple[str, ...]
+    values: list[tuple]
+    fixed: dict[str, object] = {}
+
+    def referenced(self, column: str) -> set:
+        """The distinct values of ``column`` in these rows, NULL left out."""
+        if not self.values:
+            return set()
+        if column in self.fixed:
+            return {self.fixed[column]} - {None}
+        if column not in self.columns:
+            return set()
+        k = self.columns.index(column)
+        return {row[k] for row in self.values} - {None}
+
+
+def _sqlite_literal(value) -> str:
+    """A fixed column's value written into SQLite's INSERT (the import's own values:
+    None, integers and text without NUL)."""
+    if value is None:
+        return "NULL"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"not a fixed column value: {value!r}")
+
+
+class Stager:
+    """The probes and writes of one import's batches, for one prompt set and source.
+
+    Used as a context manager around the import's work in its transaction. A batch's rows
+    are written by a thread of the Stager's (:meth:`write` returns at once), on the
+    caller's connection through its driver, while the caller reads and keys the next
+    batch: the database's work (``COPY``'s parsing and index entries; SQLite's B-trees,
+    which let go of Python's lock) and the caller's Python overlap. Any statement of the
+    caller's on the connection first waits for the write (an execute wrapper of the
+    connection's), and raises its error, so nothing reads a half-written batch or uses the
+    connection beside the writer; leaving the context waits for it too.
+    ``ids_ahead``: the most new matches a batch may have (a write reserves that many ids
+    for the next batch, so that keying it asks the database for nothing)."""
+
+    def __init__(self, prompt_set_id: int, source: str, ids_ahead: int = 0):
         self.prompt_set_id, self.source = prompt_set_id, source
+        self.ids_ahead = ids_ahead
+        self._ids: list[int] = []  # match ids reserved for the next batch, in order
+        self._ids_from = 0  # SQLite: the id after the last one given
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+        self._wrapped = None
         self.postgres = connection.vendor == "postgresql"
         self.now = timezone.now()
         # the rows' created_at as the database takes it as text (not converted per row)
@@ -118,6 +170,35 @@ class Stager:
                 self.match_sequence = cursor.fetchone()[0]
             else:
                 cursor.execute("PRAGMA cache_size = -262144")  # 256 MB of pages
+        self._driver = connection.connection  # the driver's connection, for the writer
+
+    def __enter__(self) -> Stager:
+        self._wrapped = connection.execute_wrapper(self._after_the_write)
+        self._wrapped.__enter__()
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        try:
+            if error is None:
+                self.settle()
+            elif self._pending is not None:  # the caller's error wins; the write is awaited
+                self._pending.exception()
+                self._pending = None
+        finally:
+            if self._writer is not None:
+                self._writer.shutdown()
+            self._wrapped.__exit__(None, None, None)
+
+    def _after_the_write(self, execute, sql, params, many, context):
+        self.settle()
+        return execute(sql, params, many, context)
+
+    def settle(self) -> None:
+        """Wait for the batch being written; its error (as Django's) is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            with connection.wrap_database_errors:
+                pending.result()
 
     # --- probes ----------------------------------------------------------------------------
     def _probe(self, columns: str, table: str, where: str, cast: str = "") -> str:
@@ -361,22 +442,36 @@ class Stager:
 
     # --- writing ---------------------------------------------------------------------------
     def match_ids(self, n: int) -> list[int]:
-        """``n`` ids for new matches."""
+        """``n`` consecutive ids for new matches: the ones reserved by the last write if
+        they are enough, else new ones (the reserved ones left unused, as gaps)."""
         if not n:
             return []
-        with connection.cursor() as cursor:
-            if self.postgres:
+        if len(self._ids) < n:
+            self._ids = self._new_ids(max(n, self.ids_ahead))
+        ids, self._ids = self._ids[:n], self._ids[n:]
+        return ids
+
+    def _new_ids(self, n: int) -> list[int]:
+        """``n`` ids for new matches, taken now (PostgreSQL: from the id sequence, so
+        another writer's rows take others; SQLite, which holds the write lock for the
+        import, the ones after the largest id, or after the last ones it gave)."""
+        if not self.postgres and self._ids_from:
+            first = self._ids_from
+        else:
+            with connection.cursor() as cursor:
+                if self.postgres:
+                    cursor.execute(
+                        "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                        [self.match_sequence, n],
+                    )
+                    return [row[0] for row in cursor.fetchall()]
                 cursor.execute(
-                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                    [self.match_sequence, n],
+                    "SELECT max(coalesce((SELECT max(id) FROM arena_match), 0), coalesce("
+                    "(SELECT seq FROM sqlite_sequence WHERE name = 'arena_match'), 0))"
                 )
-                return [row[0] for row in cursor.fetchall()]
-            cursor.execute(
-                "SELECT max(coalesce((SELECT max(id) FROM arena_match), 0), coalesce("
-                "(SELECT seq FROM sqlite_sequence WHERE name = 'arena_match'), 0))"
-            )
-            last = cursor.fetchone()[0]
-        return list(range(last + 1, last + 1 + n))
+                first = cursor.fetchone()[0] + 1
+        self._ids_from = first + n
+        return list(range(first, first + n))
 
     def match_row(self, id_, prompt_id, ext, k, category, language, gold_winner, uid) -> tuple:
         """A new match's row in MATCH_COLUMNS order."""
@@ -389,56 +484,71 @@ class Stager:
         """The last columns of a new judgment's row (error, keys, created_at)."""
         return ("", "", "", self.created_at)
 
-    def write(self, matches, slots, judgments, added: list[tuple]) -> None:
+    def write(self, matches: Rows, slots: Rows, judgments: Rows, added: Rows) -> None:
         """Store new matches, their slots and judgments, and ``added`` judgments of matches
-        stored before (rows in the *_COLUMNS orders)."""
-        with connection.cursor() as cursor:
-            if self.fast_keys and (matches or judgments):
+        stored before, by the writer thread (see the class): this returns once the last
+        batch's write is through and this one's has started. Before it starts, the ids
+        of the next batch's new matches are reserved (while the connection is free)."""
+        self.settle()
+        if self.ids_ahead and len(self._ids) < self.ids_ahead:
+            self._ids = self._new_ids(self.ids_ahead)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arena-import")
+        self._pending = self._writer.submit(self._write, matches, slots, judgments, added)
+
+    def _write(self, matches: Rows, slots: Rows, judgments: Rows, added: Rows) -> None:
+        """:meth:`write`'s work, in the writer thread, by the driver's own cursor."""
+        fast_keys = self.fast_keys and bool(matches.values or judgments.values)
+        cursor = self._driver.cursor()
+        try:
+            if fast_keys:
                 self._lock_references(cursor, matches, slots, judgments)
                 cursor.execute("SET LOCAL session_replication_role = replica")
-            try:
-                self._put(cursor, "arena_match", MATCH_COLUMNS, matches)
-                self._put(cursor, "arena_matchslot", SLOT_COLUMNS, slots)
-                self._put(cursor, "arena_judgment", JUDGMENT_COLUMNS, judgments)
-            finally:
-                if self.fast_keys and (matches or judgments):
-                    cursor.execute("SET LOCAL session_replication_role = origin")
+            self._put(cursor, "arena_match", matches)
+            self._put(cursor, "arena_matchslot", slots)
+            self._put(cursor, "arena_judgment", judgments)
+            # (a refused row aborts the transaction: its rollback undoes the SET LOCAL, and
+            # a statement here would only hide the refusal behind "transaction aborted")
+            if fast_keys:
+                cursor.execute("SET LOCAL session_replication_role = origin")
             # judgments of matches stored before this batch: the triggers check them
-            self._put(cursor, "arena_judgment", JUDGMENT_COLUMNS, added)
+            self._put(cursor, "arena_judgment", added)
+        finally:
+            cursor.close()
 
-    def _put(self, cursor, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        if not rows:
+    def _put(self, cursor, table: str, rows: Rows) -> None:
+        if not rows.values:
             return
+        columns = ", ".join((*rows.columns, *rows.fixed))
         if self.postgres:
-            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            fixed = tuple(rows.fixed.values())
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 write = copy.write_row
-                for row in rows:
-                    write(row)
+                if fixed:
+                    for row in rows.values:
+                        write(row + fixed)
+                else:
+                    for row in rows.values:
+                        write(row)
         else:
-            marks = ", ".join("?" * len(columns))
-            cursor.cursor.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+            marks = ", ".join(
+                ("?",) * len(rows.columns) + tuple(map(_sqlite_literal, rows.fixed.values()))
             )
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows.values)
 
-    def _lock_references(self, cursor, matches, slots, judgments) -> None:
+    def _lock_references(self, cursor, matches: Rows, slots: Rows, judgments: Rows) -> None:
         """What the foreign-key triggers would do per row, once per referenced row."""
         cursor.execute(
             "SELECT 1 FROM arena_promptset WHERE id = %s FOR KEY SHARE", [self.prompt_set_id]
         )
-        prompt, contestant, output = (
-            MATCH_COLUMNS.index("prompt_id"),
-            SLOT_COLUMNS.index("contestant_id"),
-            SLOT_COLUMNS.index("output_id"),
-        )
-        judge, voter = JUDGMENT_COLUMNS.index("judge_id"), JUDGMENT_COLUMNS.index("voter_id")
         for table, rows, column in (
-            ("arena_prompt", matches, prompt),
-            ("arena_contestant", slots, contestant),
-            ("arena_output", slots, output),
-            ("judges_judge", judgments, judge),
-            ("arena_voter", judgments, voter),
+            ("arena_prompt", matches, "prompt_id"),
+            ("arena_contestant", slots, "contestant_id"),
+            ("arena_output", slots, "output_id"),
+            ("judges_judge", judgments, "judge_id"),
+            ("arena_voter", judgments, "voter_id"),
         ):
-            ids = sorted({row[column] for row in rows} - {None})
+            ids = sorted(rows.referenced(column))
             if ids:
                 cursor.execute(
                     f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE id = ANY(%s) "

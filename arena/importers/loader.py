@@ -35,7 +35,16 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from arena.boards import BoardScope, human_source, judge_source
-from arena.importers.bulk import VERDICT, Stager, as_json, public_ids
+from arena.importers.bulk import (
+    JUDGMENT_COLUMNS,
+    MATCH_COLUMNS,
+    SLOT_COLUMNS,
+    VERDICT,
+    Rows,
+    Stager,
+    as_json,
+    public_ids,
+)
 from arena.importers.formats import FORMATS, guarded, parse
 from arena.importers.formats._common import unstorable
 from arena.importers.records import (
@@ -128,11 +137,13 @@ def import_file(
     options.setdefault("max_record_bytes", settings.ARENA_IMPORT_MAX_RECORD_BYTES)
     try:
         with _references_checked_by_the_import(), transaction.atomic():
-            loader = _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True)
-            with closing(_read_ahead(fmt, path, options)) as batches:
+            with (
+                _Loader(_prompt_set(slug, fmt, path), fmt, report, refit=True) as loader,
+                closing(_read_ahead(fmt, path, options)) as batches,
+            ):
                 for batch in batches:
                     loader.store(batch)
-            loader.finish()
+                loader.finish()
     except ImportRowError as exc:
         if isinstance(exc, _Conflict):
             exc = exc.located(lambda: parse(fmt, path, **options))
@@ -158,8 +169,10 @@ def import_records(
     """
     report = ImportReport(path=path)
     try:
-        with transaction.atomic():
-            loader = _Loader(_prompt_set(prompt_set, source, path), source, report, refit=refit)
+        with (
+            transaction.atomic(),
+            _Loader(_prompt_set(prompt_set, source, path), source, report, refit=refit) as loader,
+        ):
             for batch in _batched(iter(records), BATCH_SIZE):
                 loader.store(batch)
             loader.finish()
@@ -351,7 +364,8 @@ def _prompt_set(slug: str, fmt: str, path) -> PromptSet:
 
 
 class _Loader:
-    """Maps records to rows for one prompt set, with name -> id caches across batches."""
+    """Maps records to rows for one prompt set, with name -> id caches across batches.
+    A context manager: its batches are written by its :class:`Stager`'s thread."""
 
     def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport, refit: bool):
         self.prompt_set, self.source, self.report = prompt_set, source, report
@@ -364,7 +378,7 @@ class _Loader:
         )
         # judgments with a larger id were stored by this import (for naming a conflict's line)
         self.stored_before = Judgment.objects.aggregate(last=Max("id"))["last"] or 0
-        self.stage = Stager(prompt_set.id, source)
+        self.stage = Stager(prompt_set.id, source, ids_ahead=BATCH_SIZE)
         # No keyed match of this set and source was stored before the import (read under
         # the import lock): then none of a batch of votes is stored, as no earlier batch
         # named its matches (VoteColumns), and its probes are skipped.
@@ -379,6 +393,13 @@ class _Loader:
         # running-count cells of the judgments stored: (source, category, a, b, winner,
         # a_first) -> votes, added to the counts once the file is through
         self.cells: dict[tuple, int] = {}
+
+    def __enter__(self) -> _Loader:
+        self.stage.__enter__()
+        return self
+
+    def __exit__(self, *error) -> None:
+        self.stage.__exit__(*error)
 
     def error(self, r, field: str, message: str) -> ImportRowError:
         return ImportRowError(getattr(r, "path", "") or self.report.path, r.line, field, message)
@@ -696,55 +717,37 @@ class _Loader:
                 self.store(votes.records())
                 return
         pks = stage.match_ids(n)
-        matches = list(
-            zip(
-                pks,
-                public_ids(n),
-                repeat(self.prompt_set.id),
-                repeat(None),
-                repeat("import"),
-                repeat(self.source),
-                ids,
-                repeat(2),
-                categories,
-                languages,
-                repeat(""),
-                repeat(""),
-                repeat(stage.created_at),
-            )  # fmt: skip
-        )
-        slots = list(
-            chain.from_iterable(
-                zip(
-                    zip(pks, repeat(0), a_ids, repeat(None)),
-                    zip(pks, repeat(1), b_ids, repeat(None)),
-                    strict=True,
+        # each table's varying columns, and the columns every vote writes alike
+        matches = Rows(
+            ("id", "public_id", "external_id", "category", "language"),
+            list(zip(pks, public_ids(n), ids, categories, languages, strict=True)),
+            {
+                "prompt_set_id": self.prompt_set.id, "prompt_id": None, "origin": "import",
+                "source": self.source, "k": 2, "policy": "", "gold_winner": "",
+                "created_at": stage.created_at,
+            },
+        )  # fmt: skip
+        slots = Rows(
+            ("match_id", "position", "contestant_id"),
+            list(
+                chain.from_iterable(
+                    zip(zip(pks, repeat(0), a_ids), zip(pks, repeat(1), b_ids), strict=True)
                 )
-            )
+            ),
+            {"output_id": None},
         )
-        ok = Judgment.Status.OK.value
         # (a verdict label is one of the log's four winner names: never over 100 characters)
-        judgments = list(
-            zip(
-                pks,
-                repeat(None),
-                voter_ids,
-                repeat("pairwise"),
-                repeat(ok),
-                winners,
-                repeat(1),
-                repeat(None),
-                repeat(None),
-                repeat(None),
-                repeat(shown),
-                repeat(0),
-                repeat(1),
-                labels,
-                repeat(""),
-                repeat(None),
-                *map(repeat, stage.judgment_tail()),
-            )  # fmt: skip
-        )
+        judgments = Rows(
+            ("match_id", "voter_id", "winner", "verdict_label"),
+            list(zip(pks, voter_ids, winners, labels, strict=True)),
+            {
+                "judge_id": None, "kind": "pairwise", "status": Judgment.Status.OK.value,
+                "strength": 1, "ranking": None, "score": None, "preference": None,
+                "presentation": shown, "repeat": 0, "weight": 1, "raw_text": "",
+                "probabilities": None,
+                **dict(zip(JUDGMENT_COLUMNS[-4:], stage.judgment_tail(), strict=True)),
+            },
+        )  # fmt: skip
         flagged = stage.counted_flagged(set(voter_ids))
         sources = {v: human_source(flagged[v]) for v in set(voter_ids)}
         a_first, cells = slot_zero_first(shown), self.cells
@@ -763,7 +766,7 @@ class _Loader:
             cells[cell] = cells.get(cell, 0) + count
         self.report.judgments += n
         self.report.votes += n
-        stage.write(matches, slots, judgments, [])
+        stage.write(matches, slots, judgments, Rows(JUDGMENT_COLUMNS, []))
         self.report.matches += n
 
     def _votes_fit(self, votes: VoteColumns) -> bool:
@@ -942,7 +945,12 @@ class _Loader:
                 cells[cell] = cells.get(cell, 0) + r.weight
         self.report.judgments += new_judgments
         self.report.votes += votes
-        stage.write(matches, slots, judgments, added)
+        stage.write(
+            Rows(MATCH_COLUMNS, matches),
+            Rows(SLOT_COLUMNS, slots),
+            Rows(JUDGMENT_COLUMNS, judgments),
+            Rows(JUDGMENT_COLUMNS, added),
+        )
         self.report.matches += len(matches)
 
 

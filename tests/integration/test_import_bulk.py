@@ -556,6 +556,38 @@ def test_a_reader_that_dies_or_fails_oddly_stores_nothing_and_says_so(tmp_path, 
     assert _sizes() == before
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("line", [1001, 2000])
+def test_a_batch_the_database_refuses_while_the_next_is_keyed_stores_nothing(
+    tmp_path, monkeypatch, line
+):
+    """A batch is written by the Stager's thread while the next one is read and keyed: the
+    database's refusal of it (here a constraint on one match, in a middle batch and in the
+    last) is raised in the import, nothing is stored, and the connection goes on."""
+    from django.db import IntegrityError
+
+    monkeypatch.setattr(loader, "BATCH_SIZE", 700)
+    path = _write(tmp_path / "log.jsonl", _battles(2000))
+    key = f"q0-{line - 1}:{1_700_000_000 + line - 1}"
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON arena_match "
+                f"WHEN NEW.external_id = '{key}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        else:
+            cursor.execute(
+                f"ALTER TABLE arena_match ADD CONSTRAINT refuse_one CHECK (external_id <> '{key}')"
+            )
+    with pytest.raises(IntegrityError):
+        import_file("fastchat", path)
+    assert _sizes() == [0] * len(MODELS)
+    rest = path.read_text().splitlines(keepends=True)
+    del rest[line - 1]
+    report = import_file("fastchat", _write(tmp_path / "rest.jsonl", map(json.loads, rest)))
+    assert report.ok and (report.matches, report.judgments) == (1999, 1999)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("broken", [False, True])
 def test_an_import_of_its_own_transaction_checks_its_references_itself_on_sqlite(

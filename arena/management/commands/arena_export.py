@@ -32,6 +32,8 @@ class Command(BaseCommand):
         "reads back, or its preference data for training (dpo: prompt/chosen/rejected pairs; "
         "ranked: K-wise lists)."
     )
+    # The models' checks only: the URL checks load every view (a second of start-up)
+    requires_system_checks = ["models"]
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -11,6 +11,8 @@ class Command(BaseCommand):
         "Import battles, judgments, prompts and outputs. Each file is stored completely or not "
         "at all; re-importing stores nothing twice. Errors read file:line: field: message."
     )
+    # The models' checks only: the URL checks load every view (a second of start-up)
+    requires_system_checks = ["models"]
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH")
