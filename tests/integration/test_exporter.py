@@ -1,5 +1,5 @@
-"""arena.importers.exporter: the records of a stored set, read in chunks a thread fetches
-ahead, equal to the records the file they were imported from gives."""
+"""arena.importers.exporter: the records of a stored set, read in chunks (on PostgreSQL a
+thread fetches ahead), equal to the records the file they were imported from gives."""
 
 import io
 import json
@@ -91,10 +91,71 @@ def test_a_reading_stopped_early_leaves_no_thread_and_the_connection_usable(tmp_
     records = exporter.iter_records(ps)
     while not isinstance(next(records), JudgmentRecord):
         pass
-    assert threading.active_count() == threads + 2  # a reader a stream: judgments, slots
+    # PostgreSQL: a reader a stream (judgments, slots); SQLite's are read by the caller
+    readers = 2 if connection.vendor == "postgresql" else 0
+    assert threading.active_count() == threads + readers
     records.close()
     assert threading.active_count() == threads
     assert Judgment.objects.count() == 6
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+def test_a_sets_matches_among_another_sets_are_its_own_in_match_order(tmp_path):
+    """A set's match ids may enclose another set's (imported in between): the export of
+    each gives its own judgments, in match order, and the count says as many."""
+    ps = _stored(tmp_path)
+    other = tmp_path / "other.jsonl"
+    other.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "type": "judgment",
+                    "match": f"o{k}",
+                    "contestants": ["alpha", "zeta"],
+                    "winner": "a",
+                    "voter": "dan",
+                }
+            )
+            + "\n"
+            for k in range(3)
+        )  # fmt: skip
+    )
+    later = tmp_path / "later.jsonl"
+    later.write_text(
+        json.dumps({"type": "judgment", "match": "m6", "contestants": ["mid", "zeta"],
+                    "winner": "b", "voter": "ann"}) + "\n"
+    )  # fmt: skip
+    for path, slug in ((other, "t"), (later, "s")):
+        call_command(
+            "arena_import", "--format", "jsonl", "--prompt-set", slug, "--quiet", str(path),
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+
+    def matches(slug):
+        records = exporter.iter_records(PromptSet.objects.get(slug=slug))
+        return [(r.match_id, r.contestants) for r in records if isinstance(r, JudgmentRecord)]
+
+    assert [m for m, _ in matches("s")] == ["m1", "m1", "m2", "m3", "m4", "m5", "m6"]
+    assert matches("s")[-1] == ("m6", ("mid", "zeta"))
+    assert matches("t") == [(f"o{k}", ("alpha", "zeta")) for k in range(3)]
+    assert exporter.judgment_count(ps) == 7
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan")
+def test_sqlite_reads_a_sets_judgments_and_slots_in_order_without_sorting_them_all(tmp_path):
+    """Each match's own rows only are sorted (a B-tree for the right part of the order):
+    the rows come as they are read, not after all of them are."""
+    from arena.models import MatchSlot
+
+    ps = _stored(tmp_path)
+    for rows in (
+        exporter._judgments(ps, True),
+        exporter._of_the_sets_matches(MatchSlot.objects, ps, "position"),
+    ):
+        sql, params = rows.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = [row[-1] for row in cursor.fetchall()]
+        assert not [step for step in plan if step == "USE TEMP B-TREE FOR ORDER BY"], plan
