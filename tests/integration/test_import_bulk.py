@@ -561,9 +561,10 @@ def test_a_reader_that_dies_or_fails_oddly_stores_nothing_and_says_so(tmp_path, 
 def test_a_batch_the_database_refuses_while_the_next_is_keyed_stores_nothing(
     tmp_path, monkeypatch, line
 ):
-    """A batch is written by the Stager's thread while the next one is read and keyed: the
-    database's refusal of it (here a constraint on one match, in a middle batch and in the
-    last) is raised in the import, nothing is stored, and the connection goes on."""
+    """A batch is written (on PostgreSQL by the Stager's thread while the next one is read
+    and keyed): the database's refusal of it (here a constraint on one match, in a middle
+    batch and in the last) is raised in the import as Django's error, nothing is stored,
+    and the connection goes on."""
     from django.db import IntegrityError
 
     monkeypatch.setattr(loader, "BATCH_SIZE", 700)
