@@ -673,18 +673,9 @@ class _Loader:
         # go into the unique index in one sweep), and a re-import finds them so, as one
         # range of ids (Stager.votes_stored, Stager.stored_matches).
         order = sorted(range(n), key=ids.__getitem__)
-        ids, a_ids, b_ids, voter_ids, categories, languages, winners, labels = (
+        ids, a_ids, b_ids, voter_ids, winners = (
             list(map(column.__getitem__, order))
-            for column in (
-                ids,
-                a_ids,
-                b_ids,
-                voter_ids,
-                votes.categories,
-                votes.languages,
-                votes.winners,
-                votes.verdict_labels,
-            )
+            for column in (ids, a_ids, b_ids, voter_ids, votes.winners)
         )
         if not self.fresh:
             if stage.votes_stored(ids, a_ids, b_ids, voter_ids, winners, shown):
@@ -716,6 +707,10 @@ class _Loader:
                         return
                 self.store(votes.records())
                 return
+        categories, languages, labels = (
+            list(map(column.__getitem__, order))
+            for column in (votes.categories, votes.languages, votes.verdict_labels)
+        )  # (only a new batch writes them)
         pks = stage.match_ids(n)
         # each table's varying columns, and the columns every vote writes alike
         matches = Rows(
@@ -774,7 +769,10 @@ class _Loader:
         distinct name once per import, the match ids as one text)."""
         size, fine = _max_lengths(), self.fine
         ids = votes.match_ids
-        if max(map(len, ids)) > size["match_id"] or unstorable("".join(ids)):
+        joined = "".join(ids)  # (ASCII without a NUL is storable: two scans in C)
+        if max(map(len, ids)) > size["match_id"] or (
+            not (joined.isascii() and "\x00" not in joined) and unstorable(joined)
+        ):
             return False
         for name, values, limit in (
             ("contestants", set(votes.model_a) | set(votes.model_b), size["contestant"]),
