@@ -110,8 +110,9 @@ def iter_records(
             text=text,
             generation_config=config,
         )
-    slots = _slots(prompt_set, names, configs)
-    judgments = _judgments(prompt_set, include_failed).values_list(
+    span = _match_span(prompt_set)
+    slots = _slots(prompt_set, names, configs, span)
+    judgments = _judgments(prompt_set, include_failed, span).values_list(
         "match_id",
         "match__external_id",
         "match__prompt_id",
@@ -176,11 +177,11 @@ _SET_UNINDEXED = Func(
 
 def judgment_count(prompt_set: PromptSet, include_failed: bool = True) -> int:
     """How many judgments :func:`iter_records` gives (for a progress bar's total)."""
-    return _judgments(prompt_set, include_failed).count()
+    return _judgments(prompt_set, include_failed, _match_span(prompt_set)).count()
 
 
-def _judgments(prompt_set: PromptSet, include_failed: bool):
-    judgments = _of_the_sets_matches(Judgment.objects, prompt_set, "id").exclude(
+def _judgments(prompt_set: PromptSet, include_failed: bool, span: tuple[int, int] | None):
+    judgments = _of_the_sets_matches(Judgment.objects, prompt_set, "id", span).exclude(
         match__prompt__visibility=Prompt.Visibility.PRIVATE
     )
     if not include_failed:
@@ -188,7 +189,16 @@ def _judgments(prompt_set: PromptSet, include_failed: bool):
     return judgments
 
 
-def _of_the_sets_matches(manager, prompt_set: PromptSet, then: str):
+def _match_span(prompt_set: PromptSet) -> tuple[int, int] | None:
+    """SQLite: (smallest, largest) id of the set's matches, for :func:`_of_the_sets_matches`
+    ((0, -1) if it has none); None on PostgreSQL, which needs none."""
+    if connection.vendor != "sqlite":
+        return None
+    span = Match.objects.filter(prompt_set=prompt_set).aggregate(lo=Min("id"), hi=Max("id"))
+    return (span["lo"], span["hi"]) if span["lo"] is not None else (0, -1)
+
+
+def _of_the_sets_matches(manager, prompt_set: PromptSet, then: str, span):
     """The rows of ``manager`` (judgments, slots) of the set's matches, in the order of
     their match, then of ``then``. On PostgreSQL by a join on the set (its plan sorts them,
     in parallel). SQLite, given the set through its index (``match_board_idx``), read the
@@ -197,22 +207,21 @@ def _of_the_sets_matches(manager, prompt_set: PromptSet, then: str):
     their own ``match_id`` index, over the range of the set's match ids, with the set
     checked on each match (``_SET_UNINDEXED``), so they come in order as they are read
     (only each match's own rows are sorted) and the export's Python works meanwhile."""
-    if connection.vendor != "sqlite":
+    if span is None:
         return manager.filter(match__prompt_set=prompt_set).order_by(_MATCH_ID, then)
-    span = Match.objects.filter(prompt_set=prompt_set).aggregate(lo=Min("id"), hi=Max("id"))
     return (
         manager.alias(set_id=_SET_UNINDEXED)
-        .filter(set_id=prompt_set.id, match__gte=span["lo"] or 0, match__lte=span["hi"] or -1)
+        .filter(set_id=prompt_set.id, match__gte=span[0], match__lte=span[1])
         .order_by("match_id", then)
     )
 
 
 def _slots(
-    prompt_set: PromptSet, names: dict[int, str], configs: dict[int, str]
+    prompt_set: PromptSet, names: dict[int, str], configs: dict[int, str], span
 ) -> Iterator[tuple[int, str, str]]:
     """(match id, contestant name, generation_config of the answer shown) of every slot of
     the set's matches, in (match, position) order."""
-    rows = _of_the_sets_matches(MatchSlot.objects, prompt_set, "position").values_list(
+    rows = _of_the_sets_matches(MatchSlot.objects, prompt_set, "position", span).values_list(
         "match_id", "contestant_id", "output_id"
     )
     get = configs.get

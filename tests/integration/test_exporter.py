@@ -151,8 +151,8 @@ def test_sqlite_reads_a_sets_judgments_and_slots_in_order_without_sorting_them_a
 
     ps = _stored(tmp_path)
     for rows in (
-        exporter._judgments(ps, True),
-        exporter._of_the_sets_matches(MatchSlot.objects, ps, "position"),
+        exporter._judgments(ps, True, exporter._match_span(ps)),
+        exporter._of_the_sets_matches(MatchSlot.objects, ps, "position", exporter._match_span(ps)),
     ):
         sql, params = rows.query.sql_with_params()
         with connection.cursor() as cursor:

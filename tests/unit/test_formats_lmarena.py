@@ -229,8 +229,11 @@ def test_judgment_maker_makes_the_records_the_dataclass_makes():
     values = ("m1", ("x", "y"), "tie", ("text:1", "text:2"), 3)
     made = judgment_maker(names)(values)
     assert made == JudgmentRecord(**dict(zip(names, values, strict=True)))
+    assert vars(made) == vars(JudgmentRecord(**dict(zip(names, values, strict=True))))
     assert made.meta == {} and made.meta is not judgment_maker(names)(values).meta
     with pytest.raises(ValueError, match="2 values for 5 fields"):
         judgment_maker(names)(values[:2])
     with pytest.raises(TypeError, match="no field nope"):
         judgment_maker(("nope",))
+    with pytest.raises(TypeError, match="needs contestants"):
+        judgment_maker(("match_id",))

@@ -356,6 +356,7 @@ def export(records: Iterable, out: TextIO, **options) -> None:
     prompts: dict[str, str] = {}
     answers: dict[tuple[str, str], str] = {}  # (prompt, contestant): its (last) answer
     shown: dict[tuple[str, str, str], str] = {}  # (prompt, contestant, config): that answer
+    orders: dict[tuple[int, ...], str] = {}  # a presentation -> its text in the key (a few)
     write = out.write
     for r in records:  # judgments first: an export holds millions of them
         if isinstance(r, JudgmentRecord):
@@ -388,7 +389,10 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                         else shown.get((r.prompt_id, name, config), "")
                     )
                     row[f"conversation_{side}"] = _messages(prompt, answer)
-            key = f"{r.match_id}|{','.join(map(str, r.presentation))}|{r.repeat}|{who}"
+            order = orders.get(r.presentation)
+            if order is None:
+                order = orders[r.presentation] = ",".join(map(str, r.presentation))
+            key = f"{r.match_id}|{order}|{r.repeat}|{who}"
             if r.weight == 1:
                 row["question_id"] = key
                 write(json_line(row))
