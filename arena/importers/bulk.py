@@ -311,8 +311,9 @@ class Stager:
         contestants, each match one judgment, the vote's (voter, winner, the rest as
         ``Loader._store_votes`` writes it). Each table's rows of the range are read as one
         text (:meth:`_texts`: an expression of the row, a line each) and compared with the
-        batch's columns joined alike; False for anything else (not stored, stored otherwise, other
-        rows in the range, a key with a line break), which the caller compares row by row.
+        batch's columns joined alike; False for anything else (not stored, stored
+        otherwise, other rows in the range, a key with a line break), which the caller
+        compares row by row.
         """
         n, lines = len(keys), "\n".join(keys)
         if lines.count("\n") != n - 1:  # (a key with a line break would blur the lines)
@@ -503,7 +504,8 @@ class Stager:
         self._pending = self._writer.submit(self._write, matches, slots, judgments, added)
 
     def _write(self, matches: Rows, slots: Rows, judgments: Rows, added: Rows) -> None:
-        """:meth:`write`'s work, in the writer thread, by the driver's own cursor."""
+        """:meth:`write`'s work (in the writer thread on PostgreSQL), by the driver's own
+        cursor."""
         fast_keys = self.fast_keys and bool(matches.values or judgments.values)
         cursor = self._driver.cursor()
         try:

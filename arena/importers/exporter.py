@@ -206,7 +206,8 @@ def _of_the_sets_matches(manager, prompt_set: PromptSet, then: str, span):
     first (10 s of a 1.67M-battle export's 30, waited for): there the rows are read along
     their own ``match_id`` index, over the range of the set's match ids, with the set
     checked on each match (``_SET_UNINDEXED``), so they come in order as they are read
-    (only each match's own rows are sorted) and the export's Python works meanwhile."""
+    (only each match's own rows are sorted) and the export's Python works meanwhile.
+    ``span``: :func:`_match_span`'s (None on PostgreSQL)."""
     if span is None:
         return manager.filter(match__prompt_set=prompt_set).order_by(_MATCH_ID, then)
     return (

@@ -365,7 +365,8 @@ def _prompt_set(slug: str, fmt: str, path) -> PromptSet:
 
 class _Loader:
     """Maps records to rows for one prompt set, with name -> id caches across batches.
-    A context manager: its batches are written by its :class:`Stager`'s thread."""
+    A context manager around its :class:`Stager` (on PostgreSQL a batch is written by the
+    Stager's thread while the next one is keyed)."""
 
     def __init__(self, prompt_set: PromptSet, source: str, report: ImportReport, refit: bool):
         self.prompt_set, self.source, self.report = prompt_set, source, report
