@@ -107,18 +107,6 @@ class Rows(NamedTuple):
         return {row[k] for row in self.values} - {None}
 
 
-def _sqlite_literal(value) -> str:
-    """A fixed column's value written into SQLite's INSERT (the import's own values:
-    None, integers and text without NUL)."""
-    if value is None:
-        return "NULL"
-    if type(value) is int:
-        return str(value)
-    if type(value) is str and "\x00" not in value:
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"not a fixed column value: {value!r}")
-
-
 class Stager:
     """The probes and writes of one import's batches, for one prompt set and source.
 
@@ -132,14 +120,15 @@ class Stager:
     caller's on the connection first waits for the write (an execute wrapper of the
     connection's), and raises its error, so nothing reads a half-written batch or uses the
     connection beside the writer; leaving the context waits for it too.
-    ``ids_ahead``: the most new matches a batch may have (a write reserves that many ids
-    for the next batch, so that keying it asks the database for nothing)."""
+    ``ids_ahead``: the most new matches a batch may have (on PostgreSQL a write reserves
+    that many ids for the next batch, so that keying it asks the database for nothing;
+    reserved ids left unused are gaps, as after a rollback)."""
 
     def __init__(self, prompt_set_id: int, source: str, ids_ahead: int = 0):
         self.prompt_set_id, self.source = prompt_set_id, source
         self.ids_ahead = ids_ahead
-        self._ids: list[int] = []  # match ids reserved for the next batch, in order
-        self._ids_from = 0  # SQLite: the id after the last one given
+        self._ids: list[int] = []  # PostgreSQL: match ids reserved for the next batch
+        self._ids_from = 0  # SQLite: the next match id to give (0: not looked up yet)
         self._writer: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
         self._wrapped = None
@@ -445,35 +434,34 @@ class Stager:
 
     # --- writing ---------------------------------------------------------------------------
     def match_ids(self, n: int) -> list[int]:
-        """``n`` consecutive ids for new matches: the ones reserved by the last write if
-        they are enough, else new ones (the reserved ones left unused, as gaps)."""
+        """``n`` consecutive ids for new matches. PostgreSQL: the ones the last write
+        reserved if they are enough, else new ones."""
         if not n:
             return []
-        if len(self._ids) < n:
-            self._ids = self._new_ids(max(n, self.ids_ahead))
+        if not self.postgres or len(self._ids) < n:
+            return self._new_ids(n)
         ids, self._ids = self._ids[:n], self._ids[n:]
         return ids
 
     def _new_ids(self, n: int) -> list[int]:
-        """``n`` ids for new matches, taken now (PostgreSQL: from the id sequence, so
-        another writer's rows take others; SQLite, which holds the write lock for the
-        import, the ones after the largest id, or after the last ones it gave)."""
-        if not self.postgres and self._ids_from:
-            first = self._ids_from
-        else:
+        """``n`` ids for new matches, taken now. PostgreSQL: from the id sequence, so
+        another writer's rows take others. SQLite, which holds the write lock for the
+        import: the ones after the largest id (looked up once), then after the last given."""
+        if self.postgres:
             with connection.cursor() as cursor:
-                if self.postgres:
-                    cursor.execute(
-                        "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
-                        [self.match_sequence, n],
-                    )
-                    return [row[0] for row in cursor.fetchall()]
+                cursor.execute(
+                    "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                    [self.match_sequence, n],
+                )
+                return [row[0] for row in cursor.fetchall()]
+        if not self._ids_from:
+            with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT max(coalesce((SELECT max(id) FROM arena_match), 0), coalesce("
                     "(SELECT seq FROM sqlite_sequence WHERE name = 'arena_match'), 0))"
                 )
-                first = cursor.fetchone()[0] + 1
-        self._ids_from = first + n
+                self._ids_from = cursor.fetchone()[0] + 1
+        first, self._ids_from = self._ids_from, self._ids_from + n
         return list(range(first, first + n))
 
     def match_row(self, id_, prompt_id, ext, k, category, language, gold_winner, uid) -> tuple:
@@ -539,9 +527,8 @@ class Stager:
                     for row in rows.values:
                         write(row)
         else:
-            marks = ", ".join(
-                ("?",) * len(rows.columns) + tuple(map(_sqlite_literal, rows.fixed.values()))
-            )
+            quote = connection.schema_editor().quote_value  # (the import's own values)
+            marks = ", ".join(("?",) * len(rows.columns) + tuple(map(quote, rows.fixed.values())))
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows.values)
 
     def _lock_references(self, cursor, matches: Rows, slots: Rows, judgments: Rows) -> None:

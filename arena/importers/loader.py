@@ -770,10 +770,7 @@ class _Loader:
         distinct name once per import, the match ids as one text)."""
         size, fine = _max_lengths(), self.fine
         ids = votes.match_ids
-        joined = "".join(ids)  # (ASCII without a NUL is storable: two scans in C)
-        if max(map(len, ids)) > size["match_id"] or (
-            not (joined.isascii() and "\x00" not in joined) and unstorable(joined)
-        ):
+        if max(map(len, ids)) > size["match_id"] or unstorable("".join(ids)):
             return False
         for name, values, limit in (
             ("contestants", set(votes.model_a) | set(votes.model_b), size["contestant"]),
