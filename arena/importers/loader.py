@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain, repeat
 from pathlib import Path
 
@@ -61,6 +62,7 @@ from arena.models import (
     Judge,
     Judgment,
     Match,
+    MatchSlot,
     Output,
     PairOutcomeCount,
     Prompt,
@@ -71,6 +73,8 @@ from arena.services import request_refit
 from arena.vocabulary import presentation, slot_zero_first
 
 BATCH_SIZE = 50_000  # records per batch: staged, then stored by a few statements
+# PostgreSQL: a table an import wrote this many rows to is analysed once the import commits
+ANALYZED_AFTER_ROWS = 10_000
 
 DEFAULT_PROMPT_SETS = {
     "counts": "chatbot-arena",
@@ -144,6 +148,7 @@ def import_file(
                 for batch in batches:
                     loader.store(batch)
                 loader.finish()
+            _analyze_once_committed(report)
     except ImportRowError as exc:
         if isinstance(exc, _Conflict):
             exc = exc.located(lambda: parse(fmt, path, **options))
@@ -176,10 +181,40 @@ def import_records(
             for batch in _batched(iter(records), BATCH_SIZE):
                 loader.store(batch)
             loader.finish()
+            _analyze_once_committed(report)
     except _Conflict as exc:
         rescan = (lambda: iter(records)) if isinstance(records, list | tuple) else None
         raise exc.located(rescan) from None
     return report
+
+
+def _analyze_once_committed(report: ImportReport) -> None:
+    """PostgreSQL: once the import's transaction commits, ``ANALYZE`` the tables it wrote
+    ``ANALYZED_AFTER_ROWS`` rows or more to, as PostgreSQL advises after a bulk load
+    ("Populating a Database"). Until autovacuum gets to them (a minute or so, never where it
+    is off) the planner would plan the queries right after a large import, its boards'
+    refit and an export among them, by the row counts and statistics of before: an export
+    of 1.67M imported battles first sorted every judgment (32-37 s, 28-30 s analysed).
+    Never inside the transaction: ``ANALYZE`` writes its row estimates to ``pg_class``
+    whether the transaction commits or not, and a rolled-back import left estimates for
+    rows that were not there (see ``test_the_import_takes_no_statistics...``)."""
+    if connection.vendor != "postgresql":
+        return
+    written = (
+        (Match, report.matches),
+        (MatchSlot, report.matches),  # (two slots or more a match)
+        (Judgment, report.judgments),
+        (Prompt, report.prompts),
+        (Output, report.outputs),
+    )
+    tables = [model._meta.db_table for model, rows in written if rows >= ANALYZED_AFTER_ROWS]
+    if tables:
+        transaction.on_commit(partial(_analyze, tables), robust=True)
+
+
+def _analyze(tables: list[str]) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {', '.join(map(connection.ops.quote_name, tables))}")
 
 
 @contextmanager

@@ -475,6 +475,44 @@ def test_the_import_takes_no_statistics_and_turns_no_join_method_off(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_large_import_analyses_the_tables_it_wrote_once_it_has_committed(
+    tmp_path, monkeypatch
+):
+    # PostgreSQL's planner plans by the row counts ANALYZE last took: after a bulk load the
+    # export and the refit right after it would be planned for the tables as they were.
+    # Only a committed import, only the tables it wrote enough rows to, and never inside
+    # its transaction (a rolled-back ANALYZE still leaves its estimates in pg_class).
+    from django.db import connection
+
+    monkeypatch.setattr(loader, "ANALYZED_AFTER_ROWS", 200)
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append((sql, connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    path = _write(tmp_path / "log.jsonl", _battles(300))
+    broken = _write(tmp_path / "broken.jsonl", [*_battles(300, seed=1), {"model_a": "x"}])
+    with connection.execute_wrapper(record):
+        assert not import_file("fastchat", broken).ok
+        assert import_file("fastchat", path).judgments == 300
+        assert import_file("fastchat", _write(tmp_path / "few.jsonl", _battles(100, seed=2))).ok
+    analyzed = [(sql, inside) for sql, inside in statements if "ANALYZE" in sql.upper()]
+    if connection.vendor != "postgresql":
+        assert analyzed == []
+        return
+    assert analyzed == [('ANALYZE "arena_match", "arena_matchslot", "arena_judgment"', False)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname IN "
+            "('arena_match', 'arena_matchslot', 'arena_judgment')"
+        )
+        estimates = dict(cursor.fetchall())
+    # the small import's 100 came after the ANALYZE
+    assert estimates == {"arena_match": 300, "arena_matchslot": 600, "arena_judgment": 300}
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("sets", [("fastchat", "fastchat"), ("fastchat", "other")])
 def test_two_imports_at_once_take_turns(tmp_path, sets):
     """Imports take turns (PostgreSQL: an advisory lock held to the end of the
