@@ -12,6 +12,7 @@ naming both lines. Every error reads ``file:line: field: message``.
 
 from __future__ import annotations
 
+import collections
 import gc
 import itertools
 import math
@@ -263,12 +264,14 @@ def _read_ahead(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
 
 
 _BATCH, _PROGRESS, _ERROR, _DONE = range(4)  # what the reading child sends
+_AHEAD_BYTES = 16 << 20  # what the caller holds of the reading child's messages, pickled
 
 
 def _read_in_child(fmt: str, path, options: dict) -> Iterator[list | VoteColumns]:
     """:func:`_read_ahead` by a forked child, which sends each batch (pickled) down a pipe
-    and tells the caller's ``progress`` through it. The pipe holds about one batch: the
-    child is never more than one ahead. The child reads the file and writes the pipe, and
+    and tells the caller's ``progress`` through it. The caller's thread takes them off the
+    pipe as they come (:class:`_Received`): the child is at most ``_AHEAD_BYTES`` of
+    pickled batches ahead (one batch at least). The child reads the file and writes the pipe, and
     nothing else: it touches no database connection and takes no lock of the caller's
     other threads (a connection pool's), its garbage collector never looks at the objects
     it was forked with (``gc.freeze``: no finalizer of the caller's, a connection's among
@@ -306,12 +309,13 @@ def _read_in_child(fmt: str, path, options: dict) -> Iterator[list | VoteColumns
         finally:
             os._exit(status)
     sending.close()
+    received = _Received(receiving)
     try:
         while True:
-            try:
-                kind, value = receiving.recv()
-            except EOFError:
-                raise RuntimeError(f"the reader of {path} ended before the file did") from None
+            message = received.next()
+            if message is None:
+                raise RuntimeError(f"the reader of {path} ended before the file did")
+            kind, value = pickle.loads(message)
             if kind == _BATCH:
                 yield value
             elif kind == _PROGRESS:
@@ -321,10 +325,70 @@ def _read_in_child(fmt: str, path, options: dict) -> Iterator[list | VoteColumns
             else:
                 return
     finally:
-        receiving.close()
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # (a child that has ended is only reaped)
+        received.close()  # (the pipe's end: its thread has seen it)
+        receiving.close()
         os.waitpid(pid, 0)
+
+
+class _Received:
+    """The messages of the reading child's pipe, taken off it by a thread as they come and
+    held until the caller asks for them, up to ``_AHEAD_BYTES`` of them (one at least). The
+    pipe alone holds one batch: the child waited while the caller stored a batch that
+    took long (a database's turn) and the caller waited while the child read one that took
+    long, a quarter of a re-import spent waiting; a few batches ahead, each waits only for
+    the other's average. The thread holds Python's lock only between the pipe's reads."""
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.held: collections.deque[bytes] = collections.deque()
+        self.size = 0  # bytes held
+        self.ended = False  # the pipe's end was read (or it failed)
+        self.stopped = False  # the caller wants no more
+        self.turn = threading.Condition()
+        self.thread = threading.Thread(target=self._take, name="import-read-ahead", daemon=True)
+        self.thread.start()
+
+    def _take(self) -> None:
+        turn = self.turn
+        try:
+            while True:
+                with turn:
+                    turn.wait_for(lambda: self.size < _AHEAD_BYTES or self.stopped)
+                    if self.stopped:
+                        return
+                message = self.pipe.recv_bytes()
+                with turn:
+                    self.held.append(message)
+                    self.size += len(message)
+                    turn.notify_all()
+        except (EOFError, OSError):
+            pass
+        finally:
+            with turn:
+                self.ended = True
+                turn.notify_all()
+
+    def next(self) -> bytes | None:
+        """The next message, None at the pipe's end."""
+        with self.turn:
+            self.turn.wait_for(lambda: self.held or self.ended)
+            if not self.held:
+                return None
+            message = self.held.popleft()
+            self.size -= len(message)
+            self.turn.notify_all()
+            return message
+
+    def close(self) -> None:
+        """Stop taking messages and wait for the thread (the child's end of the pipe
+        closed, or about to: a thread in the pipe's read waits for that)."""
+        with self.turn:
+            self.stopped = True
+            self.held.clear()
+            self.turn.notify_all()
+        self.thread.join()
 
 
 def _portable(exc: Exception) -> Exception:

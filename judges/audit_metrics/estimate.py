@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats
+from scipy.special import ndtri  # norm.ppf
 
 LEVEL = 0.95
 N_BOOT = 1000
@@ -71,7 +71,7 @@ def as_rng(rng) -> np.random.Generator:
 
 
 def _z(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2))
+    return float(ndtri(0.5 + level / 2))
 
 
 def wilson_interval(k, n, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +100,8 @@ def proportion(k: int, n: int, level: float = LEVEL, method: str = "wilson") -> 
         low, high = wilson_interval(k, n, level)
         return Estimate(k / n, float(low), float(high), n, method, level)
     if method == "exact":
+        from scipy import stats  # (half a second to import: not at every process's start)
+
         ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
         return Estimate(k / n, float(ci.low), float(ci.high), n, method, level)
     raise ValueError(f"method must be 'wilson' or 'exact', got {method!r}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .estimate import LEVEL, Estimate, proportion
 from .verdicts import BOTH_BAD, FIRST, MISSING, SECOND, TIE, as_verdicts, swap
@@ -167,5 +166,7 @@ def first_slot_win_rate(slot_verdicts, level: float = LEVEL, alpha: float = 0.05
     ties = int(np.sum((v == TIE) | (v == BOTH_BAD)))
     if n == 0:
         return FirstSlotTest(proportion(0, 0, level, "exact"), np.nan, 0, 0, ties, False)
+    from scipy import stats  # (half a second to import: not at every process's start)
+
     p = float(stats.binomtest(k, n, 0.5).pvalue)
     return FirstSlotTest(proportion(k, n, level, "exact"), p, k, n - k, ties, p < alpha)

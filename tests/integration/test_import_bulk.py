@@ -4,11 +4,13 @@ and an import killed midway (SIGKILL) leaves nothing behind."""
 
 import json
 import os
+import pickle
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -567,6 +569,44 @@ def test_the_file_is_read_by_a_child_process_that_tells_the_progress(tmp_path, m
     assert sum(told) == path.stat().st_size  # every byte read was told, in this process
 
 
+def test_the_reader_runs_ahead_up_to_its_bound_and_stops_with_its_caller(tmp_path, monkeypatch):
+    # The caller's thread takes the child's batches off the pipe while the caller works,
+    # up to _AHEAD_BYTES of them (one at least); a caller that stops early (an error of its
+    # own) is not kept waiting by a child still reading, which is killed and reaped.
+    monkeypatch.setattr(loader, "BATCH_SIZE", 100)
+    path = _write(tmp_path / "log.jsonl", _battles(3000))
+    taken = []
+    original = loader._Received._take
+
+    def counted(self):
+        recv = self.pipe.recv_bytes
+
+        def recv_bytes():
+            message = recv()
+            taken.append(len(message))
+            return message
+
+        self.pipe.recv_bytes = recv_bytes
+        original(self)
+
+    monkeypatch.setattr(loader._Received, "_take", counted)
+    size = len(pickle.dumps(next(loader._batches("fastchat", path, {}))))
+    monkeypatch.setattr(loader, "_AHEAD_BYTES", 3 * size)
+    batches = loader._read_ahead("fastchat", path, {})
+    first = next(batches)
+    assert len(first) == 100
+    deadline = time.monotonic() + 30
+    while len(taken) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # (no more is taken while the caller holds three)
+    assert 4 <= len(taken) <= 5  # the first, three held, and one being taken
+    started = time.monotonic()
+    batches.close()
+    assert time.monotonic() - started < 10
+    assert [t for t in threading.enumerate() if t.name == "import-read-ahead"] == []
+    assert len(list(loader._read_ahead("fastchat", path, {}))) == 30  # every batch, in turn
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("how", ["dies", "unpicklable error"])
 def test_a_reader_that_dies_or_fails_oddly_stores_nothing_and_says_so(tmp_path, monkeypatch, how):
@@ -660,3 +700,16 @@ def test_an_import_of_its_own_transaction_checks_its_references_itself_on_sqlite
             if connection.vendor == "sqlite":
                 cursor.execute(f"PRAGMA foreign_key_check({table})")
                 assert cursor.fetchall() == [], table
+
+
+def test_a_process_start_imports_no_scipy_stats():
+    # scipy.stats takes about half a second to import, paid by every arena_import and
+    # arena_export before its first line: the modules django.setup() imports (the admin's
+    # among them) take what they need from scipy.special, and the rest imports it when used.
+    code = "import sys, django; django.setup(); print('scipy.stats' in sys.modules)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
