@@ -212,7 +212,10 @@ def export(records: Iterable, out: TextIO, **options) -> None:
 
 
 def _judgment_row(r: JudgmentRecord) -> dict:
-    row = {"type": "judgment", "match": r.match_id, "contestants": list(r.contestants)}
+    """A judgment's line, its empty fields left out. Tuples go in as they are (JSON arrays,
+    as lists would be) and the fields are tested one by one, not in a loop over pairs: an
+    export writes millions of these, and the lists and pairs made a third of its time."""
+    row = {"type": "judgment", "match": r.match_id, "contestants": r.contestants}
     if r.kind:
         row["kind"] = r.kind
     if r.winner:
@@ -220,39 +223,39 @@ def _judgment_row(r: JudgmentRecord) -> dict:
     if r.strength is not None:
         row["strength"] = r.strength
     if r.ranking:
-        row["ranking"] = list(r.ranking)
+        row["ranking"] = r.ranking
     if r.score is not None:
         row["score"] = r.score
     if r.preference is not None:
         row["preference"] = r.preference
     if r.presentation:
-        row["order"] = list(r.presentation)
+        row["order"] = r.presentation
     if r.repeat is not None:
         row["repeat"] = r.repeat
     if r.weight is not None:
         row["weight"] = r.weight
-    for key, value in (
-        ("voter", r.voter),
-        ("judge", r.judge),
-        ("prompt", r.prompt_id),
-        ("category", r.category),
-        ("language", r.language),
-    ):
-        if value:
-            row[key] = value
+    if r.voter:
+        row["voter"] = r.voter
+    if r.judge:
+        row["judge"] = r.judge
+    if r.prompt_id:
+        row["prompt"] = r.prompt_id
+    if r.category:
+        row["category"] = r.category
+    if r.language:
+        row["language"] = r.language
     if r.turn != 1 and r.turn is not None:
         row["turn"] = r.turn
-    for key, value in (
-        ("raw_text", r.raw_text),
-        ("verdict", r.verdict_label),
-        ("gold", r.gold_winner),
-    ):
-        if value:
-            row[key] = value
+    if r.raw_text:
+        row["raw_text"] = r.raw_text
+    if r.verdict_label:
+        row["verdict"] = r.verdict_label
+    if r.gold_winner:
+        row["gold"] = r.gold_winner
     if r.style:
-        row["style"] = list(r.style)
+        row["style"] = r.style
     if r.output_configs:
-        row["configs"] = list(r.output_configs)
+        row["configs"] = r.output_configs
     if r.meta:
         row["meta"] = r.meta
     return row
