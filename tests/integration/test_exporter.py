@@ -159,3 +159,32 @@ def test_sqlite_reads_a_sets_judgments_and_slots_in_order_without_sorting_them_a
             cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
             plan = [row[-1] for row in cursor.fetchall()]
         assert not [step for step in plan if step == "USE TEMP B-TREE FOR ORDER BY"], plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_arena_export_reads_in_one_snapshot_on_postgresql_and_holds_no_lock_on_sqlite(tmp_path):
+    # PostgreSQL: inside one read-only REPEATABLE READ transaction its counts and streams are
+    # of one moment, and its server-side cursors stream (outside one, Django declares them
+    # WITH HOLD and PostgreSQL computes every row before the first is fetched). SQLite:
+    # Django's transactions are IMMEDIATE there, and an export's would hold the write lock.
+    _stored(tmp_path)
+    seen = []
+
+    def record(execute, sql, params, many, context):
+        seen.append((sql.split()[0].upper(), connection.in_atomic_block))
+        return execute(sql, params, many, context)
+
+    out = tmp_path / "out.jsonl"
+    with connection.execute_wrapper(record):
+        call_command(
+            "arena_export", "--format", "jsonl", "--prompt-set", "s", "-o", str(out),
+            stderr=io.StringIO(),
+        )  # fmt: skip
+    assert sum(1 for _ in out.open()) == len(LINES)
+    inside = {atomic for _, atomic in seen}
+    if connection.vendor == "postgresql":
+        first = seen.index(("SET", True))
+        assert all(atomic for _, atomic in seen[first:])
+        assert [kind for kind, _ in seen[first:]].count("SELECT") >= 5  # count, names, rows
+    else:
+        assert inside == {False}

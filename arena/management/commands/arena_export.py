@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from arena.errors import Refusal
-from arena.importers.exporter import iter_records, judgment_count
+from arena.importers.exporter import iter_records, judgment_count, one_reading
 from arena.importers.formats import EXPORTABLE, FORMATS, export
 from arena.importers.formats.progress import Progress
 from arena.importers.preferences import (
@@ -93,19 +93,21 @@ class Command(BaseCommand):
             )
         ps = _prompt_set(prompt_set)
         extra = {"baseline": baseline} if baseline else {}
-        progress = None if quiet else Progress(judgment_count(ps), unit="rows", desc="exporting")
-        try:
-            if not output:
-                self._export(fmt, ps, sys.stdout, extra, progress)
-                return
-            with (
-                _replaced(Path(output)) as tmp,
-                open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out,
-            ):
-                self._export(fmt, ps, out, extra, progress)
-        finally:
-            if progress is not None:
-                progress.close()
+        with one_reading():
+            total = None if quiet else judgment_count(ps)
+            progress = None if quiet else Progress(total, unit="rows", desc="exporting")
+            try:
+                if not output:
+                    self._export(fmt, ps, sys.stdout, extra, progress)
+                    return
+                with (
+                    _replaced(Path(output)) as tmp,
+                    open(tmp, "w", encoding="utf-8", buffering=1 << 20) as out,
+                ):
+                    self._export(fmt, ps, out, extra, progress)
+            finally:
+                if progress is not None:
+                    progress.close()
 
     def _training_data(self, fmt, slug, output, options):
         filters = _filters(options)
@@ -113,20 +115,21 @@ class Command(BaseCommand):
             raise CommandError("--parquet writes a file: give -o PATH")
         ps = _prompt_set(slug)
         summary = ExportSummary()
-        rows = PREFERENCE_FORMATS[fmt](ps, filters, summary)
         try:
-            if not output:
-                for row in rows:
-                    sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-                return
-            target = Path(output)
-            with _replaced(target) as tmp:
-                if options["parquet"]:
-                    _write_parquet(fmt, rows, tmp)
-                else:
-                    with open(tmp, "w", encoding="utf-8") as out:
-                        for row in rows:
-                            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            with one_reading():
+                rows = PREFERENCE_FORMATS[fmt](ps, filters, summary)
+                if not output:
+                    for row in rows:
+                        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    return
+                target = Path(output)
+                with _replaced(target) as tmp:
+                    if options["parquet"]:
+                        _write_parquet(fmt, rows, tmp)
+                    else:
+                        with open(tmp, "w", encoding="utf-8") as out:
+                            for row in rows:
+                                out.write(json.dumps(row, ensure_ascii=False) + "\n")
         except Refusal as exc:
             raise CommandError(f"--{exc.field or 'by'}: {exc.message}") from None
         card = target.with_name(f"{target.stem}.README.md")
