@@ -477,9 +477,7 @@ def test_the_import_takes_no_statistics_and_turns_no_join_method_off(tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_large_import_analyses_the_tables_it_wrote_once_it_has_committed(
-    tmp_path, monkeypatch
-):
+def test_a_large_import_analyses_the_tables_it_wrote_once_it_has_committed(tmp_path, monkeypatch):
     # PostgreSQL's planner plans by the row counts ANALYZE last took: after a bulk load the
     # export and the refit right after it would be planned for the tables as they were.
     # Only a committed import, only the tables it wrote enough rows to, and never inside
