@@ -309,8 +309,9 @@ def _read_in_child(fmt: str, path, options: dict) -> Iterator[list | VoteColumns
         finally:
             os._exit(status)
     sending.close()
-    received = _Received(receiving)
+    received = None
     try:
+        received = _Received(receiving)
         while True:
             message = received.next()
             if message is None:
@@ -327,7 +328,8 @@ def _read_in_child(fmt: str, path, options: dict) -> Iterator[list | VoteColumns
     finally:
         with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # (a child that has ended is only reaped)
-        received.close()  # (the pipe's end: its thread has seen it)
+        if received is not None:
+            received.close()  # (the pipe's end: its thread has seen it)
         receiving.close()
         os.waitpid(pid, 0)
 
