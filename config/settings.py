@@ -226,7 +226,8 @@ if REDIS_URL:
         }
     }
 else:
-    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
+    # (a host named: kombu warns "No hostname was supplied" on every process without one)
+    CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://localhost/")
     CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "cache+memory://")
     CHANNEL_LAYERS = {"default": {"BACKEND": "config.layers.ThreadSafeInMemoryChannelLayer"}}
 
