@@ -94,8 +94,9 @@ class Command(BaseCommand):
         ps = _prompt_set(prompt_set)
         extra = {"baseline": baseline} if baseline else {}
         with one_reading():
-            total = None if quiet else judgment_count(ps)
-            progress = None if quiet else Progress(total, unit="rows", desc="exporting")
+            progress = (
+                None if quiet else Progress(judgment_count(ps), unit="rows", desc="exporting")
+            )
             try:
                 if not output:
                     self._export(fmt, ps, sys.stdout, extra, progress)
