@@ -59,7 +59,7 @@ SLOT_COLUMNS = ("match_id", "position", "contestant_id", "output_id")
 JUDGMENT_COLUMNS = (
     "match_id", "judge_id", "voter_id", "kind", "status", "winner", "strength", "ranking",
     "score", "preference", "presentation", "repeat", "weight", "verdict_label", "raw_text",
-    "probabilities", "error", "idempotency_key", "content_key", "created_at",
+    "probabilities", "criteria", "error", "idempotency_key", "content_key", "created_at",
 )  # fmt: skip
 # the columns that say what a judgment says (a stored key with others is a conflict)
 VERDICT = ("kind", "winner", "strength", "ranking", "score", "preference", "weight")

@@ -64,6 +64,8 @@ _OWN = (
     "gold_winner",
     "voter",
     "judge",
+    "criteria",
+    "probabilities",
 )
 _make_judgment = judgment_maker((*_OWN, "output_configs", *(name for _, name in _COPIED)))
 
@@ -142,6 +144,8 @@ def iter_records(
         "presentation",
         "voter_id",
         "judge_id",
+        "criteria",
+        "probabilities",
         *(column for column, _ in _COPIED),
     )
     # voters' labels and judges' names by id: a dict look-up a judgment instead of two joins
@@ -156,6 +160,7 @@ def iter_records(
     for chunk in _raw_chunks(judgments):
         for row in chunk:
             match_id, external_id, prompt_id, gold, ranking, presentation, voter, judge = row[:8]
+            criteria, probabilities = row[8], row[9]
             if match_id != match_of:  # the match's slots: the next ones in the slot stream
                 match_of, names_of, configs_of = match_id, [], []
                 while slot is not None and slot[0] < match_id:
@@ -179,9 +184,11 @@ def iter_records(
                     gold or None,
                     voter_of(voter) if voter else None,
                     judge_of(judge) if judge else None,
+                    None if criteria is None else _json(criteria),
+                    None if probabilities is None else _json(probabilities),
                     output_configs,
                 )
-                + row[8:]
+                + row[10:]
             )
         if progress is not None:
             progress(len(chunk))
@@ -295,4 +302,9 @@ def _ranking(value) -> tuple[int, ...] | None:
     """A stored ranking (JSON text from the driver, or a list) as the record's tuple."""
     if value is None:
         return None
-    return tuple(json.loads(value) if isinstance(value, str | bytes) else value)
+    return tuple(_json(value))
+
+
+def _json(value):
+    """A JSON column's value as the driver gave it (its text, or parsed) as Python."""
+    return json.loads(value) if isinstance(value, str | bytes) else value

@@ -1019,13 +1019,13 @@ class _Loader:
                 self.report.skipped += 1
                 continue
             ok = _parsed(r)
-            ranking, probabilities = r.ranking, r.meta.get("probabilities")
+            ranking = r.ranking
             row = (
                 match_id, judge_id, voter_id, r.kind, ok_status if ok else failed,
                 r.winner if ok else None, r.strength,
                 None if ranking is None else as_json(list(ranking)),
                 r.score, r.preference, order, r.repeat, r.weight, r.verdict_label[:100],
-                r.raw_text, None if probabilities is None else as_json(probabilities), *tail,
+                r.raw_text, as_json(r.probabilities), as_json(r.criteria or None), *tail,
             )  # fmt: skip
             (added if ext in stored else judgments).append(row)
             new_judgments += 1

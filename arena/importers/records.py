@@ -108,6 +108,11 @@ class JudgmentRecord:
     # per slot: the generation_config of the answer the slot showed, when a prompt has
     # several answers by one contestant (LMArena's datasets); () = the answer with config ""
     output_configs: tuple[str, ...] = ()
+    # per criterion or aspect its verdict ({name: winner}, slot terms) or, on a score, its
+    # level ({name: level}): what a rubric judge or an aspect ballot said (Judgment.criteria)
+    criteria: dict | None = field(default=None, hash=False)
+    # the judge's verdict probabilities from logprobs, as stored (Judgment.probabilities)
+    probabilities: dict | None = field(default=None, hash=False)
     meta: dict = field(default_factory=dict, hash=False, compare=False)
     line: int = 0
     path: str = field(default="", compare=False)  # the file of ``line`` when not the one imported

@@ -161,6 +161,60 @@ def test_export_then_import_reproduces_the_judgment_counts(tmp_path, fmt):
     assert copy == original
 
 
+def test_a_jsonl_export_keeps_the_criteria_and_probabilities_the_boards_read(tmp_path):
+    _import("--format", "pandalm", str(dataset("pandalm")))
+    # per-aspect verdicts and logprob probabilities, as aspect ballots and rubric judges
+    # store them (Judgment.criteria, Judgment.probabilities)
+    flip = {"a": "b", "b": "a", "tie": "tie", "bothbad": "bothbad"}
+    judged = list(Judgment.objects.filter(status="ok").order_by("id"))
+    for i, judgment in enumerate(judged):
+        judgment.criteria = {"correctness": judgment.winner}
+        if i % 3:
+            judgment.criteria["style"] = flip[judgment.winner]
+        if judgment.judge_id and i % 2:
+            judgment.probabilities = {"winner": {"a": 0.5, "b": 0.25 + i % 5 / 20, "tie": 0.1}}
+    Judgment.objects.bulk_update(judged, ["criteria", "probabilities"])
+    out = tmp_path / "pandalm.jsonl"
+    call_command("arena_export", "--format", "jsonl", "--prompt-set", "pandalm", "-o", str(out))
+    _import("--format", "jsonl", "--prompt-set", "copy", str(out))
+
+    assert _said_per_criterion("copy") == _said_per_criterion("pandalm")
+    for by in ("humans", "judges"):
+        for criterion in ("correctness", "style"):
+            original = _cells(scope_counts(BoardScope("pandalm", by, criterion=criterion)))
+            assert original and original == _cells(
+                scope_counts(BoardScope("copy", by, criterion=criterion))
+            )
+
+
+def _said_per_criterion(prompt_set: str) -> Counter:
+    """(slot contestants, who, order, repeat, criteria, probabilities) of every judgment."""
+    slots: dict[int, list[str]] = {}
+    for match_id, name in (
+        MatchSlot.objects.filter(match__prompt_set__slug=prompt_set)
+        .order_by("match_id", "position")
+        .values_list("match_id", "contestant__name")
+    ):
+        slots.setdefault(match_id, []).append(name)
+    rows = Judgment.objects.filter(match__prompt_set__slug=prompt_set).values_list(
+        "match_id", "voter__label", "judge__name", "presentation", "repeat", "criteria",
+        "probabilities",
+    )  # fmt: skip
+    return Counter(
+        (tuple(slots[m]), voter, judge, shown, repeat, json.dumps(c, sort_keys=True),
+         json.dumps(p, sort_keys=True))
+        for m, voter, judge, shown, repeat, c, p in rows
+    )  # fmt: skip
+
+
+def _cells(counts) -> Counter:
+    """A board's counts by model names: (first, second, outcome) -> votes."""
+    names, cells = counts.models, Counter()
+    for i, j, o, v in zip(counts.first, counts.second, counts.outcome, counts.votes, strict=True):
+        cells[names[i], names[j], int(o)] += float(v)
+    return cells
+
+
 def test_llmbar_gold_pairs():
     _import("--format", "llmbar", str(dataset("llmbar", "Natural")))
     assert Match.objects.exclude(gold_winner="").count() == 100

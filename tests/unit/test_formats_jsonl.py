@@ -56,6 +56,8 @@ def test_every_documented_judgment_field_is_read():
         verdict_label="A>B",
         gold_winner="a",
         style=({"tokens": 1}, {"tokens": 2}),
+        criteria={"correctness": "a"},
+        probabilities={"winner": {"a": 0.9, "b": 0.1}},
         meta={"k": 1},
         preference=1.2,
         strength=2,
@@ -108,12 +110,19 @@ def _records():
             extra["winner"] = draw(st.none() | st.sampled_from(WINNERS))
             extra["preference"] = draw(st.none() | st.floats(1, 2))
             extra["strength"] = draw(st.sampled_from([1, 2]))
+            verdicts = st.sampled_from(WINNERS)
         elif kind == "ranking":
             extra["ranking"] = draw(
                 st.none() | st.lists(st.integers(1, k), min_size=k, max_size=k).map(tuple)
             )
+            verdicts = None  # a ranking takes no criteria
         else:
             extra["score"] = draw(st.none() | st.floats(0, 10))
+            verdicts = st.integers(0, 4) | st.floats(0, 1)  # levels
+        if verdicts is not None:
+            criterion = st.from_regex(r"[a-z][a-z0-9_-]{0,6}", fullmatch=True)
+            extra["criteria"] = draw(st.none() | st.dictionaries(criterion, verdicts, min_size=1))
+        numbers = st.dictionaries(name, st.floats(0, 1), max_size=3)
         features = st.fixed_dictionaries({"tokens": st.integers(0, 9), "bold": st.floats(0, 3)})
         return JudgmentRecord(
             match_id=draw(name),
@@ -131,6 +140,7 @@ def _records():
             gold_winner=draw(st.none() | st.sampled_from(WINNERS)),
             style=draw(st.none() | st.lists(features, min_size=k, max_size=k).map(tuple)),
             meta=draw(st.dictionaries(name, st.integers() | text, max_size=2)),
+            probabilities=draw(st.none() | st.dictionaries(name, st.floats(0, 1) | numbers)),
             **{who: draw(name)},
             **extra,
         )
@@ -175,6 +185,17 @@ GOOD = {"type": "judgment", "match": "m1", "contestants": ["x", "y"], "winner": 
         ({**GOOD, "style": [{"tokens": 1}]}, "style"),
         ({**GOOD, "style": [{"tokens": -1}, {"tokens": 1}]}, "style"),
         ({**GOOD, "meta": [1]}, "meta"),
+        ({**GOOD, "criteria": ["correctness"]}, "criteria"),
+        ({**GOOD, "criteria": {"correctness": "A"}}, "criteria"),
+        ({**GOOD, "criteria": {"": "a"}}, "criteria"),
+        ({**GOOD, "criteria": {"Correctness": "a"}}, "criteria"),
+        ({**GOOD, "kind": "score", "score": 7, "criteria": {"correctness": "a"}}, "criteria"),
+        ({**GOOD, "kind": "score", "score": 7, "criteria": {"correctness": True}}, "criteria"),
+        (
+            {**GOOD, "contestants": ["x", "y", "z"], "ranking": [1, 2, 3], "criteria": {"c": "a"}},
+            "criteria",
+        ),
+        ({**GOOD, "probabilities": 0.9}, "probabilities"),
         ({**GOOD, "turn": 0}, "turn"),
         ({**GOOD, "contestants": ["x", "y", "z"], "ranking": [1, 2, 4]}, "ranking"),
         ({"type": "output", "prompt": "p", "contestant": "x"}, "text"),

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from arena.importers.formats._common import Row, finite, json_line, read_items
 from arena.importers.records import WINNERS, JudgmentRecord, OutputRecord, PromptRecord
+from arena.rubrics import NAME as CRITERION_NAME
 
 KINDS = ("pairwise", "ranking", "score")
 # fields written even when empty (an output's text may be "")
@@ -135,7 +136,9 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
         gold_winner=gold,
         style=_style(row, k),
         output_configs=_configs(row, k),
-        meta=_meta(row),
+        criteria=_criteria(row, kind),
+        probabilities=_object(row, "probabilities"),
+        meta=_object(row, "meta") or {},
         line=line,
     )
 
@@ -173,11 +176,36 @@ def _configs(row: Row, k: int) -> tuple[str, ...]:
     return tuple(configs)
 
 
-def _meta(row: Row) -> dict:
-    meta = row.item.get("meta", {})
-    if not isinstance(meta, dict):
-        raise row.error("meta", f"expected an object, got {type(meta).__name__}")
-    return meta
+def _criteria(row: Row, kind: str) -> dict | None:
+    """Per criterion or aspect its verdict, a slot's winner name on a pairwise judgment
+    (``{"correctness": "a"}``), a level (a number) on a score; empty or absent: none."""
+    criteria = _object(row, "criteria")
+    if not criteria:
+        return None
+    if kind == "ranking":
+        raise row.error("criteria", "a ranking takes no criteria (pairwise and score do)")
+    for name, value in criteria.items():
+        if not CRITERION_NAME.fullmatch(name):
+            raise row.error(
+                "criteria",
+                f"{name!r}: a criterion's name is 1-40 lower-case letters, digits, '-' or '_', "
+                "starting with a letter (as a rubric's)",
+            )
+        if kind == "pairwise" and value not in WINNERS:
+            raise row.error(
+                "criteria", f"{name}: expected one of {', '.join(WINNERS)}, got {value!r}"
+            )
+        if kind == "score" and not finite(value):
+            raise row.error("criteria", f"{name}: expected a level (a number), got {value!r}")
+    return criteria
+
+
+def _object(row: Row, field: str) -> dict | None:
+    """A field that holds a JSON object as it is (absent or null: None)."""
+    value = row.item.get(field)
+    if value is not None and not isinstance(value, dict):
+        raise row.error(field, f"expected an object, got {type(value).__name__}")
+    return value
 
 
 def export(records: Iterable, out: TextIO, **options) -> None:
@@ -256,6 +284,10 @@ def _judgment_row(r: JudgmentRecord) -> dict:
         row["style"] = r.style
     if r.output_configs:
         row["configs"] = r.output_configs
+    if r.criteria:
+        row["criteria"] = r.criteria
+    if r.probabilities is not None:
+        row["probabilities"] = r.probabilities
     if r.meta:
         row["meta"] = r.meta
     return row
