@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from django.db import connection, connections
-from django.db.models import F, Func, IntegerField, Max, Min
+from django.db.models import F, Func, IntegerField, Max, Min, Q
 from django.db.models.expressions import RawSQL
 
 from arena.boards import one_snapshot
@@ -23,6 +23,7 @@ from arena.importers.records import (
     JudgmentRecord,
     OutputRecord,
     PromptRecord,
+    RubricRecord,
     judgment_maker,
 )
 from arena.models import (
@@ -34,6 +35,7 @@ from arena.models import (
     Output,
     Prompt,
     PromptSet,
+    Rubric,
     Voter,
 )
 from arena.vocabulary import parse_presentation
@@ -92,8 +94,9 @@ def iter_records(
     prompt_set: PromptSet,
     include_failed: bool = True,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
-    """Prompts, then outputs, then judgments of one prompt set, in id order.
+) -> Iterator[PromptRecord | RubricRecord | OutputRecord | JudgmentRecord]:
+    """Prompts, then rubrics (the set's and its prompts'), outputs and judgments of one prompt
+    set, in id order.
 
     A typed prompt private to its author (``Prompt.visibility``) is left out, with its
     answers and the judgments of its battles: an export is meant to be shared. Read it
@@ -117,6 +120,14 @@ def iter_records(
             language=language,
             reference_answer=reference,
             turns=tuple(turns or ()),
+        )
+    rubrics = Rubric.objects.filter(Q(prompt_set=prompt_set) | Q(prompt__in=public))
+    rubrics = rubrics.order_by("id").values_list("prompt_id", "criteria", "source")
+    for prompt_id, criteria, source in sorted(rubrics, key=lambda r: r[0] is not None):
+        yield RubricRecord(
+            criteria=tuple(criteria),
+            prompt_id=prompt_ids[prompt_id] if prompt_id is not None else None,
+            source=source,
         )
     configs: dict[int, str] = {}  # output id -> its generation_config, when not ""
     outputs = (

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from arena.boards import BoardScope, human_source, judge_source
 from arena.importers.bulk import (
@@ -54,6 +54,7 @@ from arena.importers.records import (
     JudgmentRecord,
     OutputRecord,
     PromptRecord,
+    RubricRecord,
     VoteColumns,
     printable,
 )
@@ -68,6 +69,7 @@ from arena.models import (
     PairOutcomeCount,
     Prompt,
     PromptSet,
+    Rubric,
     Voter,
 )
 from arena.services import request_refit
@@ -95,6 +97,7 @@ class ImportReport:
     path: str
     prompts: int = 0
     outputs: int = 0
+    rubrics: int = 0
     matches: int = 0
     judgments: int = 0
     votes: int = 0  # judgments weighted by multiplicity
@@ -121,9 +124,11 @@ class ImportReport:
                     f"({n} error{'s' if n > 1 else ''})",
                 ]
             )
+        rubrics = f"{self.rubrics} rubrics, " if self.rubrics else ""
         return (
-            f"{path}: {self.prompts} prompts, {self.outputs} outputs, {self.matches} matches, "
-            f"{self.judgments} judgments ({self.votes} votes) stored; {self.skipped} already present"
+            f"{path}: {self.prompts} prompts, {self.outputs} outputs, {rubrics}"
+            f"{self.matches} matches, {self.judgments} judgments ({self.votes} votes) stored; "
+            f"{self.skipped} already present"
         )
 
 
@@ -489,6 +494,7 @@ class _Loader:
             .exclude(external_id="")
             .exists()
         )
+        self.rubrics: dict[int | None, list] = {}  # prompt id (None: the set's) -> criteria
         self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
         self.fine_names: set[tuple] = set()  # a judgment's names, all found storable
         self.match_id_limit = _max_lengths()["match_id"]
@@ -514,11 +520,14 @@ class _Loader:
             self._check_limits(r)
         prompts = [r for r in batch if isinstance(r, PromptRecord)]
         outputs = [r for r in batch if isinstance(r, OutputRecord)]
+        rubrics = [r for r in batch if isinstance(r, RubricRecord)]
         judgments = [r for r in batch if isinstance(r, JudgmentRecord)]
         if prompts:
             self._store_prompts(prompts)
         if outputs:
             self._store_outputs(outputs)
+        if rubrics:
+            self._store_rubrics(rubrics)
         if judgments:
             self._store_judgments(judgments)
 
@@ -698,6 +707,49 @@ class _Loader:
             new[key] = output
         Output.objects.bulk_create(new.values())
         self.report.outputs += len(new)
+
+    def _store_rubrics(self, records: list[RubricRecord]) -> None:
+        """The set's rubric and its prompts' own: one each, so a rubric already there (stored
+        or earlier in the file) is skipped when it has the same criteria, and is an error of
+        the line when it has others (an import does not change a rubric)."""
+        for r in records:
+            if r.prompt_id is not None and r.prompt_id not in self.prompts:
+                raise self.error(
+                    r,
+                    "prompt_id",
+                    f"unknown prompt {r.prompt_id!r} (prompts must come before their rubrics)",
+                )
+        prompt_ids = {self.prompts[r.prompt_id] for r in records if r.prompt_id is not None}
+        held = {
+            prompt_id: criteria
+            for prompt_id, criteria in Rubric.objects.filter(
+                Q(prompt_set=self.prompt_set) | Q(prompt_id__in=prompt_ids)
+            ).values_list("prompt_id", "criteria")
+        }
+        held.update(self.rubrics)
+        new = []
+        for r in records:
+            prompt_id = self.prompts[r.prompt_id] if r.prompt_id is not None else None
+            criteria = list(r.criteria)
+            if prompt_id in held:
+                if held[prompt_id] != criteria:
+                    whose = f"prompt {r.prompt_id!r}" if r.prompt_id else "the prompt set"
+                    raise self.error(
+                        r, "criteria", f"{whose} already has a rubric with other criteria"
+                    )
+                self.report.skipped += 1
+                continue
+            held[prompt_id] = self.rubrics[prompt_id] = criteria
+            new.append(
+                Rubric(
+                    prompt_set=None if prompt_id else self.prompt_set,
+                    prompt_id=prompt_id,
+                    criteria=criteria,
+                    source=r.source,
+                )
+            )
+        Rubric.objects.bulk_create(new)
+        self.report.rubrics += len(new)
 
     # --- matches and judgments -------------------------------------------------------------
     def _stored_as_given(self, records, contestants, voters, judges) -> dict | None:
@@ -1134,6 +1186,8 @@ def _limits(r) -> list[tuple[str, list, int]]:
             ("contestant", [r.contestant], size["contestant"]),
             ("generation_config", [r.generation_config], size["config"]),
         ]
+    if isinstance(r, RubricRecord):
+        return [("source", [r.source], size["rubric_source"])]
     if isinstance(r, JudgmentRecord):
         return [
             ("match_id", [r.match_id], size["match_id"]),
@@ -1164,6 +1218,7 @@ def _max_lengths() -> dict[str, int]:
             ("voter", Voter, "label"),
             ("judge", Judge, "name"),
             ("presentation", Judgment, "presentation"),
+            ("rubric_source", Rubric, "source"),
         ):
             _SIZES[name] = model._meta.get_field(field).max_length
     return _SIZES

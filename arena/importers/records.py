@@ -83,6 +83,18 @@ class OutputRecord:
 
 
 @dataclass(frozen=True)
+class RubricRecord:
+    """The criteria answers are judged by (the list :func:`arena.rubrics.parse_criteria`
+    checks, as given): of one prompt (``prompt_id``), or without one of every prompt of the
+    set. Its criterion names are what a criterion board may be asked for."""
+
+    criteria: tuple[dict, ...] = field(hash=False)
+    prompt_id: str | None = None
+    source: str = ""  # who wrote it
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class JudgmentRecord:
     match_id: str
     contestants: tuple[str, ...]

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Sum
+from django.db.models import Q, Sum
 
 from arena.boards import BoardScope, scope_counts
+from arena.importers.loader import import_file
 from arena.models import (
     Contestant,
     Judge,
@@ -20,6 +21,7 @@ from arena.models import (
     PairOutcomeCount,
     Prompt,
     PromptSet,
+    Rubric,
     Voter,
 )
 from arena.ratings.leaderboard import leaderboard
@@ -174,10 +176,25 @@ def test_a_jsonl_export_keeps_the_criteria_and_probabilities_the_boards_read(tmp
         if judgment.judge_id and i % 2:
             judgment.probabilities = {"winner": {"a": 0.5, "b": 0.25 + i % 5 / 20, "tie": 0.1}}
     Judgment.objects.bulk_update(judged, ["criteria", "probabilities"])
+    # the set's rubric (its criteria are what a judges' criterion board may be asked for),
+    # and one prompt's own
+    levels = ["wrong", "right"]
+    Rubric.objects.create(
+        prompt_set=PromptSet.objects.get(slug="pandalm"),
+        criteria=[
+            {"name": "correctness", "weight": 2, "levels": levels},
+            {"name": "style", "levels": levels},
+        ],
+        source="staff",
+    )
+    own = Prompt.objects.filter(prompt_set__slug="pandalm").order_by("id")[7]
+    Rubric.objects.create(prompt=own, criteria=[{"name": "brevity", "levels": levels}])
     out = tmp_path / "pandalm.jsonl"
     call_command("arena_export", "--format", "jsonl", "--prompt-set", "pandalm", "-o", str(out))
     _import("--format", "jsonl", "--prompt-set", "copy", str(out))
 
+    assert _rubrics("copy") == _rubrics("pandalm") and len(_rubrics("copy")) == 2
+    BoardScope.validated("copy", "judges", criterion="style")  # a criterion of the copy's
     assert _said_per_criterion("copy") == _said_per_criterion("pandalm")
     for by in ("humans", "judges"):
         for criterion in ("correctness", "style"):
@@ -185,6 +202,56 @@ def test_a_jsonl_export_keeps_the_criteria_and_probabilities_the_boards_read(tmp
             assert original and original == _cells(
                 scope_counts(BoardScope("copy", by, criterion=criterion))
             )
+
+
+def _rubrics(prompt_set: str) -> list:
+    """(prompt's external id or None, criteria, source) of the set's rubrics."""
+    return sorted(
+        (
+            (external_id, json.dumps(criteria), source)
+            for external_id, criteria, source in Rubric.objects.filter(
+                Q(prompt_set__slug=prompt_set) | Q(prompt__prompt_set__slug=prompt_set)
+            ).values_list("prompt__external_id", "criteria", "source")
+        ),
+        key=str,
+    )
+
+
+def test_a_rubric_is_stored_once_and_an_other_one_is_refused(tmp_path):
+    criteria = [{"name": "correctness", "levels": ["wrong", "right"]}]
+    lines = [
+        {"type": "prompt", "id": "p1", "text": "What is 2+2?"},
+        {"type": "rubric", "criteria": criteria, "source": "staff"},
+        {"type": "rubric", "prompt": "p1", "criteria": criteria},
+        {"type": "rubric", "criteria": criteria},  # the same again: skipped
+        {"type": "judgment", "match": "m1", "contestants": ["x", "y"], "winner": "a",
+         "judge": "j", "prompt": "p1", "criteria": {"correctness": "a"}},
+    ]  # fmt: skip
+    path = tmp_path / "rubric.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    said = _import("--format", "jsonl", "--prompt-set", "graded", str(path))
+    assert "2 rubrics" in said and "1 already present" in said
+    assert len(_rubrics("graded")) == 2
+    said = _import("--format", "jsonl", "--prompt-set", "graded", str(path))
+    # the prompt, the three rubric lines and the judgment
+    assert "0 outputs, 0 matches" in said and "5 already present" in said
+
+    other = tmp_path / "other.jsonl"
+    other.write_text(
+        json.dumps({"type": "prompt", "id": "p2", "text": "And 3+3?"}) + "\n"
+        + json.dumps({"type": "rubric", "criteria": [{**criteria[0], "weight": 3}]}) + "\n"
+    )  # fmt: skip
+    before = _sizes(), _rubrics("graded")
+    report = import_file("jsonl", other, prompt_set="graded")
+    assert report.error_lines() == [
+        f"{other}:2: criteria: the prompt set already has a rubric with other criteria"
+    ]
+    unknown = tmp_path / "unknown.jsonl"
+    unknown.write_text(json.dumps({"type": "rubric", "prompt": "nope", "criteria": criteria}))
+    assert import_file("jsonl", unknown, prompt_set="graded").error_lines() == [
+        f"{unknown}:1: prompt_id: unknown prompt 'nope' (prompts must come before their rubrics)"
+    ]
+    assert (_sizes(), _rubrics("graded")) == before  # nothing of the file stored
 
 
 def _said_per_criterion(prompt_set: str) -> Counter:

@@ -27,6 +27,7 @@ PURE = (
 # The pure modules a pure package may import besides its own.
 PURE_MAY_IMPORT = (
     "arena.vocabulary",
+    "arena.rubrics",
     "arena.ratings",
     "arena.importers.formats",
     "arena.importers.records",

@@ -16,6 +16,7 @@ from arena.importers.records import (
     JudgmentRecord,
     OutputRecord,
     PromptRecord,
+    RubricRecord,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,9 +33,13 @@ def test_the_documented_example_parses(tmp_path):
     block = re.search(r"Example:\n\n```\n(.*?)```", DOCS.read_text(), re.S).group(1)
     records = list(parse("jsonl", _write(tmp_path, block.strip().splitlines())))
     kinds = [type(r).__name__ for r in records]
-    assert kinds == ["PromptRecord"] + ["OutputRecord"] * 2 + ["JudgmentRecord"] * 4
+    assert (
+        kinds == ["PromptRecord"] + ["OutputRecord"] * 2 + ["RubricRecord"] + ["JudgmentRecord"] * 4
+    )
     assert records[-1].ranking == (1, 2, 2) and records[-1].kind == "ranking"
-    assert records[5].presentation == (1, 0) and records[4].strength == 2
+    assert records[6].presentation == (1, 0) and records[5].strength == 2
+    assert [c["name"] for c in records[3].criteria] == ["correctness", "style"]
+    assert records[5].criteria == {"correctness": "a", "style": "tie"}
 
 
 def test_every_documented_judgment_field_is_read():
@@ -93,6 +98,22 @@ def _records():
     output = st.builds(
         OutputRecord, prompt_id=name, contestant=name, text=text, generation_config=text
     )
+    criterion = st.fixed_dictionaries(
+        {"name": st.from_regex(r"[a-z][a-z0-9_-]{0,6}", fullmatch=True)},
+        optional={
+            "weight": st.integers(1, 5) | st.floats(0.5, 100),
+            "description": text,
+            "levels": st.lists(text.filter(str.strip), min_size=2, max_size=4),
+        },
+    ).filter(lambda c: "levels" in c)
+    rubric = st.builds(
+        RubricRecord,
+        criteria=st.lists(criterion, min_size=1, max_size=3, unique_by=lambda c: c["name"]).map(
+            tuple
+        ),
+        prompt_id=st.none() | name,
+        source=text,
+    )
 
     @st.composite
     def judgment(draw):
@@ -145,7 +166,7 @@ def _records():
             **extra,
         )
 
-    return st.lists(st.one_of(prompt, output, judgment()), min_size=1, max_size=6)
+    return st.lists(st.one_of(prompt, output, rubric, judgment()), min_size=1, max_size=6)
 
 
 @settings(max_examples=60, deadline=None)
@@ -196,6 +217,13 @@ GOOD = {"type": "judgment", "match": "m1", "contestants": ["x", "y"], "winner": 
             "criteria",
         ),
         ({**GOOD, "probabilities": 0.9}, "probabilities"),
+        ({"type": "rubric"}, "criteria"),
+        ({"type": "rubric", "criteria": [{"name": "c", "levels": ["one"]}]}, "criteria"),
+        ({"type": "rubric", "criteria": [{"name": "C", "levels": ["lo", "hi"]}]}, "criteria"),
+        (
+            {"type": "rubric", "criteria": [{"name": "c", "levels": ["lo", "hi"]}], "prompt": 1},
+            "prompt",
+        ),
         ({**GOOD, "turn": 0}, "turn"),
         ({**GOOD, "contestants": ["x", "y", "z"], "ranking": [1, 2, 4]}, "ranking"),
         ({"type": "output", "prompt": "p", "contestant": "x"}, "text"),

@@ -4,6 +4,7 @@ See docs/formats.md for every field. In short::
 
     {"type": "prompt", "id": "p1", "text": "What is 2+2?", "category": "math"}
     {"type": "output", "prompt": "p1", "contestant": "model-x", "text": "4"}
+    {"type": "rubric", "criteria": [{"name": "correctness", "levels": ["wrong", "right"]}]}
     {"type": "judgment", "match": "m1", "contestants": ["model-x", "model-y"],
      "winner": "a", "voter": "alice", "prompt": "p1"}
 """
@@ -14,22 +15,30 @@ from collections.abc import Iterable, Iterator
 from typing import TextIO
 
 from arena.importers.formats._common import Row, finite, json_line, read_items
-from arena.importers.records import WINNERS, JudgmentRecord, OutputRecord, PromptRecord
+from arena.importers.records import (
+    WINNERS,
+    JudgmentRecord,
+    OutputRecord,
+    PromptRecord,
+    RubricRecord,
+)
 from arena.rubrics import NAME as CRITERION_NAME
+from arena.rubrics import parse_criteria
 
 KINDS = ("pairwise", "ranking", "score")
 # fields written even when empty (an output's text may be "")
 ALWAYS = {
     "prompt": {"type", "id", "text"},
     "output": {"type", "prompt", "contestant", "text"},
+    "rubric": {"type", "criteria"},
     "judgment": {"type", "match", "contestants"},
 }
 
 
-def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRecord]:
+def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | RubricRecord | JudgmentRecord]:
     for line, item in read_items(path, **options):
         row = Row(path, line, item)
-        kind = row.choice("type", {"prompt": "prompt", "output": "output", "judgment": "judgment"})
+        kind = row.choice("type", {k: k for k in ("prompt", "output", "rubric", "judgment")})
         if kind == "prompt":
             turns = item.get("turns", [])
             if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
@@ -51,8 +60,24 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | JudgmentRec
                 generation_config=row.str("config", required=False),
                 line=line,
             )
+        elif kind == "rubric":
+            yield _rubric(row, line)
         else:
             yield _judgment(row, line)
+
+
+def _rubric(row: Row, line: int) -> RubricRecord:
+    criteria = row.item.get("criteria")
+    try:
+        parse_criteria(criteria)
+    except ValueError as exc:
+        raise row.error("criteria", str(exc)) from None
+    return RubricRecord(
+        criteria=tuple(criteria),
+        prompt_id=row.str("prompt", required=False) or None,
+        source=row.str("source", required=False),
+        line=line,
+    )
 
 
 def _judgment(row: Row, line: int) -> JudgmentRecord:
@@ -225,6 +250,13 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 "language": r.language,
                 "reference": r.reference_answer,
                 "turns": list(r.turns),
+            }
+        elif isinstance(r, RubricRecord):
+            row = {
+                "type": "rubric",
+                "prompt": r.prompt_id,
+                "criteria": r.criteria,
+                "source": r.source,
             }
         else:
             row = {
