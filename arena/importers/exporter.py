@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from django.db import connection, connections
-from django.db.models import F, Func, IntegerField, Max, Min, Q
+from django.db.models import Exists, F, Func, IntegerField, Max, Min, OuterRef, Q
 from django.db.models.expressions import RawSQL
 
 from arena.boards import one_snapshot
@@ -24,6 +24,7 @@ from arena.importers.records import (
     OutputRecord,
     PromptRecord,
     RubricRecord,
+    VoterRecord,
     judgment_maker,
 )
 from arena.models import (
@@ -94,9 +95,9 @@ def iter_records(
     prompt_set: PromptSet,
     include_failed: bool = True,
     progress: Callable[[int], None] | None = None,
-) -> Iterator[PromptRecord | RubricRecord | OutputRecord | JudgmentRecord]:
-    """Prompts, then rubrics (the set's and its prompts'), outputs and judgments of one prompt
-    set, in id order.
+) -> Iterator[PromptRecord | RubricRecord | OutputRecord | VoterRecord | JudgmentRecord]:
+    """Prompts, then rubrics (the set's and its prompts'), outputs, the flagged voters of
+    its judgments and the judgments of one prompt set, in id order.
 
     A typed prompt private to its author (``Prompt.visibility``) is left out, with its
     answers and the judgments of its battles: an export is meant to be shared. Read it
@@ -144,6 +145,16 @@ def iter_records(
             text=text,
             generation_config=config,
         )
+    # the flagged voters (few), so that their votes stay off the boards where they are imported
+    flagged = Voter.objects.filter(flagged=True).filter(
+        Exists(
+            Judgment.objects.filter(voter=OuterRef("pk"), match__prompt_set=prompt_set).exclude(
+                match__prompt__visibility=Prompt.Visibility.PRIVATE
+            )
+        )
+    )
+    for label, reason in flagged.order_by("id").values_list("label", "flag_reason"):
+        yield VoterRecord(label=label, flagged=True, reason=reason)
     span = _match_span(prompt_set)
     slots = _slots(prompt_set, names, configs, span)
     judgments = _judgments(prompt_set, include_failed, span).values_list(

@@ -56,6 +56,7 @@ from arena.importers.records import (
     PromptRecord,
     RubricRecord,
     VoteColumns,
+    VoterRecord,
     printable,
 )
 from arena.models import (
@@ -98,6 +99,7 @@ class ImportReport:
     prompts: int = 0
     outputs: int = 0
     rubrics: int = 0
+    voters: int = 0  # made by a voter line (a judgment's new voter is not counted)
     matches: int = 0
     judgments: int = 0
     votes: int = 0  # judgments weighted by multiplicity
@@ -125,8 +127,9 @@ class ImportReport:
                 ]
             )
         rubrics = f"{self.rubrics} rubrics, " if self.rubrics else ""
+        voters = f"{self.voters} voters, " if self.voters else ""
         return (
-            f"{path}: {self.prompts} prompts, {self.outputs} outputs, {rubrics}"
+            f"{path}: {self.prompts} prompts, {self.outputs} outputs, {rubrics}{voters}"
             f"{self.matches} matches, {self.judgments} judgments ({self.votes} votes) stored; "
             f"{self.skipped} already present"
         )
@@ -521,6 +524,7 @@ class _Loader:
         prompts = [r for r in batch if isinstance(r, PromptRecord)]
         outputs = [r for r in batch if isinstance(r, OutputRecord)]
         rubrics = [r for r in batch if isinstance(r, RubricRecord)]
+        voters = [r for r in batch if isinstance(r, VoterRecord)]
         judgments = [r for r in batch if isinstance(r, JudgmentRecord)]
         if prompts:
             self._store_prompts(prompts)
@@ -528,6 +532,8 @@ class _Loader:
             self._store_outputs(outputs)
         if rubrics:
             self._store_rubrics(rubrics)
+        if voters:
+            self._store_voters(voters)
         if judgments:
             self._store_judgments(judgments)
 
@@ -707,6 +713,29 @@ class _Loader:
             new[key] = output
         Output.objects.bulk_create(new.values())
         self.report.outputs += len(new)
+
+    def _store_voters(self, records: list[VoterRecord]) -> None:
+        """Voters named before their judgments, with their flag: one the arena does not know
+        is made (imported) flagged or not as the file says, and its votes are counted as
+        such; one it knows keeps its own flag (an import flags or unflags no one here)."""
+        labels = {r.label for r in records}
+        known = set(Voter.objects.filter(label__in=labels).values_list("label", flat=True))
+        known |= self.voters.keys()
+        new = {}
+        for r in records:
+            if r.label in known or r.label in new:
+                self.report.skipped += 1
+                continue
+            new[r.label] = Voter(
+                label=r.label,
+                kind=Voter.Kind.IMPORTED,
+                flagged=r.flagged,
+                counted_flagged=r.flagged,  # (it has no votes to move)
+                flag_reason=r.reason if r.flagged else "",
+            )
+        Voter.objects.bulk_create(new.values())
+        self.voters.update({v.label: v.id for v in new.values()})
+        self.report.voters += len(new)
 
     def _store_rubrics(self, records: list[RubricRecord]) -> None:
         """The set's rubric and its prompts' own: one each, so a rubric already there (stored
@@ -1188,6 +1217,8 @@ def _limits(r) -> list[tuple[str, list, int]]:
         ]
     if isinstance(r, RubricRecord):
         return [("source", [r.source], size["rubric_source"])]
+    if isinstance(r, VoterRecord):
+        return [("label", [r.label], size["voter"]), ("reason", [r.reason], size["flag_reason"])]
     if isinstance(r, JudgmentRecord):
         return [
             ("match_id", [r.match_id], size["match_id"]),
@@ -1219,6 +1250,7 @@ def _max_lengths() -> dict[str, int]:
             ("judge", Judge, "name"),
             ("presentation", Judgment, "presentation"),
             ("rubric_source", Rubric, "source"),
+            ("flag_reason", Voter, "flag_reason"),
         ):
             _SIZES[name] = model._meta.get_field(field).max_length
     return _SIZES

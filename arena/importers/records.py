@@ -95,6 +95,17 @@ class RubricRecord:
 
 
 @dataclass(frozen=True)
+class VoterRecord:
+    """A voter as the judgments name it (``voter``), with its flag: a voter found to bend
+    the board, whose votes are counted apart, off the public boards (Voter.flagged)."""
+
+    label: str
+    flagged: bool = False
+    reason: str = ""  # why it was flagged
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class JudgmentRecord:
     match_id: str
     contestants: tuple[str, ...]

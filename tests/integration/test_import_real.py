@@ -25,6 +25,7 @@ from arena.models import (
     Voter,
 )
 from arena.ratings.leaderboard import leaderboard
+from arena.trust.service import set_flags
 from tests.conftest import dataset
 
 pytestmark = pytest.mark.django_db
@@ -252,6 +253,41 @@ def test_a_rubric_is_stored_once_and_an_other_one_is_refused(tmp_path):
         f"{unknown}:1: prompt_id: unknown prompt 'nope' (prompts must come before their rubrics)"
     ]
     assert (_sizes(), _rubrics("graded")) == before  # nothing of the file stored
+
+
+def test_a_flagged_voter_stays_flagged_through_a_jsonl_export_into_another_arena(tmp_path):
+    _import("--format", "pandalm", str(dataset("pandalm")))
+    second = Voter.objects.get(label="pandalm:annotator2")
+    set_flags([second.id], True, "agrees with no one")
+    public, every = _human_boards("pandalm")
+    assert public != every  # the flagged voter's votes are off the public board
+    out = tmp_path / "pandalm.jsonl"
+    call_command("arena_export", "--format", "jsonl", "--prompt-set", "pandalm", "-o", str(out))
+    flagged_lines = [line for line in out.read_text().splitlines() if '"type":"voter"' in line]
+    assert [json.loads(line) for line in flagged_lines] == [
+        {"type": "voter", "label": "pandalm:annotator2", "flagged": True,
+         "reason": "agrees with no one"}
+    ]  # fmt: skip
+
+    for model in (Judgment, MatchSlot, Match, PairOutcomeCount, Output, Prompt, PromptSet, Voter):
+        model.objects.all().delete()  # another arena: none of these voters known
+    assert "1 voters" in _import("--format", "jsonl", "--prompt-set", "pandalm", str(out))
+    again = Voter.objects.get(label="pandalm:annotator2")
+    assert (again.flagged, again.counted_flagged, again.flag_reason) == (
+        True, True, "agrees with no one",
+    )  # fmt: skip
+    assert _human_boards("pandalm") == (public, every)
+
+    # a voter the arena knows keeps its own flag: an import flags or unflags no one
+    set_flags([again.id], False)
+    _import("--format", "jsonl", "--prompt-set", "copy", str(out))
+    assert not Voter.objects.get(label="pandalm:annotator2").flagged
+
+
+def _human_boards(prompt_set: str) -> tuple[Counter, Counter]:
+    """The humans' board cells: public (flagged voters left out) and with everyone."""
+    scope = BoardScope(prompt_set, "humans")
+    return _cells(scope_counts(scope)), _cells(scope_counts(scope, raw=True))
 
 
 def _said_per_criterion(prompt_set: str) -> Counter:

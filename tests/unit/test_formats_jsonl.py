@@ -17,6 +17,7 @@ from arena.importers.records import (
     OutputRecord,
     PromptRecord,
     RubricRecord,
+    VoterRecord,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,7 +167,8 @@ def _records():
             **extra,
         )
 
-    return st.lists(st.one_of(prompt, output, rubric, judgment()), min_size=1, max_size=6)
+    voter = st.builds(VoterRecord, label=name, flagged=st.booleans(), reason=text)
+    return st.lists(st.one_of(prompt, output, rubric, voter, judgment()), min_size=1, max_size=6)
 
 
 @settings(max_examples=60, deadline=None)
@@ -218,6 +220,8 @@ GOOD = {"type": "judgment", "match": "m1", "contestants": ["x", "y"], "winner": 
         ),
         ({**GOOD, "probabilities": 0.9}, "probabilities"),
         ({"type": "rubric"}, "criteria"),
+        ({"type": "voter", "flagged": True}, "label"),
+        ({"type": "voter", "label": "v", "flagged": "yes"}, "flagged"),
         ({"type": "rubric", "criteria": [{"name": "c", "levels": ["one"]}]}, "criteria"),
         ({"type": "rubric", "criteria": [{"name": "C", "levels": ["lo", "hi"]}]}, "criteria"),
         (

@@ -21,6 +21,7 @@ from arena.importers.records import (
     OutputRecord,
     PromptRecord,
     RubricRecord,
+    VoterRecord,
 )
 from arena.rubrics import NAME as CRITERION_NAME
 from arena.rubrics import parse_criteria
@@ -31,14 +32,19 @@ ALWAYS = {
     "prompt": {"type", "id", "text"},
     "output": {"type", "prompt", "contestant", "text"},
     "rubric": {"type", "criteria"},
+    "voter": {"type", "label", "flagged"},
     "judgment": {"type", "match", "contestants"},
 }
 
 
-def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | RubricRecord | JudgmentRecord]:
+def parse(
+    path, **options
+) -> Iterator[PromptRecord | OutputRecord | RubricRecord | VoterRecord | JudgmentRecord]:
     for line, item in read_items(path, **options):
         row = Row(path, line, item)
-        kind = row.choice("type", {k: k for k in ("prompt", "output", "rubric", "judgment")})
+        kind = row.choice(
+            "type", {k: k for k in ("prompt", "output", "rubric", "voter", "judgment")}
+        )
         if kind == "prompt":
             turns = item.get("turns", [])
             if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
@@ -62,6 +68,16 @@ def parse(path, **options) -> Iterator[PromptRecord | OutputRecord | RubricRecor
             )
         elif kind == "rubric":
             yield _rubric(row, line)
+        elif kind == "voter":
+            flagged = item.get("flagged", False)
+            if not isinstance(flagged, bool):
+                raise row.error("flagged", f"expected true or false, got {flagged!r}")
+            yield VoterRecord(
+                label=row.str("label"),
+                flagged=flagged,
+                reason=row.str("reason", required=False),
+                line=line,
+            )
         else:
             yield _judgment(row, line)
 
@@ -251,6 +267,8 @@ def export(records: Iterable, out: TextIO, **options) -> None:
                 "reference": r.reference_answer,
                 "turns": list(r.turns),
             }
+        elif isinstance(r, VoterRecord):
+            row = {"type": "voter", "label": r.label, "flagged": r.flagged, "reason": r.reason}
         elif isinstance(r, RubricRecord):
             row = {
                 "type": "rubric",
