@@ -27,7 +27,6 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 
-from arena.importers.formats import parse
 from arena.importers.formats.progress import Progress
 from arena.importers.formats.reader import file_bytes, iter_records, iter_votes, read_counts
 from arena.ratings import elo, plackett_luce, style, swiss, winrate
@@ -101,10 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_records(fmt: str, paths: Sequence[str], **options) -> list:
     """Judgment records from every file, through the importers' parsers (format options passed on)."""
-    records = []
-    for path in paths:
-        records.extend(r for r in parse(fmt, path, **options) if hasattr(r, "kind"))
-    return records
+    return [r for r in iter_records(fmt, paths, **options) if hasattr(r, "kind")]
 
 
 def fit_board(records: Iterable, args):

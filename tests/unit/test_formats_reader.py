@@ -463,3 +463,26 @@ def test_quiet_prints_nothing_on_stderr(tmp_path, capsys, monkeypatch):
     assert "reading:" in capsys.readouterr().err
     assert main(["fit", str(path), "--format", "fastchat", "--bootstrap", "0", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_the_votes_of_a_voter_a_jsonl_file_flags_are_left_out(tmp_path):
+    def vote(match, voter, winner):
+        return {"type": "judgment", "match": match, "contestants": ["gpt-4", "mixtral"],
+                "winner": winner, "voter": voter}  # fmt: skip
+
+    lines = [
+        vote("m1", "alice", "a"),
+        {"type": "voter", "label": "mallory", "flagged": True, "reason": "one-sided"},
+        vote("m2", "mallory", "b"),
+        vote("m3", "mallory", "b"),
+        vote("m4", "bob", "a"),
+        {"type": "voter", "label": "mallory", "flagged": False},  # unflagged from here on
+        vote("m5", "mallory", "b"),
+    ]
+    path = tmp_path / "flagged.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    kept = [r.match_id for r in iter_records("jsonl", [path]) if hasattr(r, "kind")]
+    assert kept == ["m1", "m4", "m5"]
+    counts = read_counts("jsonl", [path])
+    assert counts.votes.sum() == 3
+    assert [r.match_id for r in load_records("jsonl", [path])] == kept

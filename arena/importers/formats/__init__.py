@@ -70,7 +70,7 @@ def parse(fmt: str, path: str | Path, **options) -> Iterator:
 
     Yields
     ------
-    PromptRecord, OutputRecord, RubricRecord (jsonl only) or JudgmentRecord
+    PromptRecord, OutputRecord, RubricRecord or VoterRecord (jsonl only), JudgmentRecord
         The dataset formats give a prompt before the outputs and judgments that refer to
         it; jsonl gives the lines in the order the file has them.
 

@@ -14,7 +14,7 @@ formats' own checks (a bad line is ``file:line: field: message``, as on import):
   with two cores or more; the counts are merged in file order and an error in the second
   half names its line in the whole file (an error in the first half wins, being first).
 - :func:`iter_records`: the records of every file, in file order, streamed (what style
-  control reads); :func:`iter_votes`: the votes in file order for the online Elo (a
+  control reads), without the votes of the voters a file flags; :func:`iter_votes`: the votes in file order for the online Elo (a
   FastChat log's battles without records).
 - :func:`file_bytes`: the total size, for a progress bar.
 
@@ -35,7 +35,7 @@ import orjson
 
 from arena.importers.formats import _battle_counter, fastchat, guarded, parse
 from arena.importers.formats._common import count_lines, is_json_list, jsonl_split
-from arena.importers.records import ImportRowError
+from arena.importers.records import ImportRowError, VoterRecord
 from arena.ratings.counts import PairwiseCounts
 from arena.ratings.tally import Tally
 from arena.vocabulary import WINNER_CODE
@@ -44,9 +44,17 @@ PARALLEL_BYTES = 64 << 20  # a log this large is read by two processes (if two c
 
 
 def iter_records(fmt: str, paths: Sequence[str | Path], **options) -> Iterator:
-    """The records of every file in turn (``parse`` on each), streamed."""
+    """The records of every file in turn (``parse`` on each), streamed. The judgments of a
+    voter that a ``jsonl`` file flags (a ``"voter"`` line before them, as ``arena_export``
+    writes for the set's flagged voters) are left out, as the arena's public boards leave
+    them out."""
+    flagged: set[str] = set()
     for path in paths:
-        yield from parse(fmt, path, **options)
+        for record in parse(fmt, path, **options):
+            if type(record) is VoterRecord:
+                (flagged.add if record.flagged else flagged.discard)(record.label)
+            elif not flagged or getattr(record, "voter", None) not in flagged:
+                yield record
 
 
 class Vote(NamedTuple):
