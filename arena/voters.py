@@ -24,6 +24,9 @@ from django.db import IntegrityError, transaction
 from arena.models import Voter
 from arena.trust.burst import burst_reason
 
+USER_PREFIX = "user:"  # a logged-in user's label: user:<id>
+ANNOTATOR_PREFIX = "annotator:"  # a campaign annotator's (judges.campaigns.annotator_label)
+EXPORTED_PREFIX = "voter:"  # an exported pseudonym (exported_label)
 COOKIE = "arena_voter"
 SALT = "arena.voter"
 MAX_AGE = 365 * 24 * 3600
@@ -187,7 +190,25 @@ def voter_label(request) -> str | None:
 
 def user_label(user) -> str:
     """The Voter label of a logged-in user."""
-    return f"user:{user.pk}"
+    return f"{USER_PREFIX}{user.pk}"
+
+
+def own_label(label: str) -> bool:
+    """Whether ``label`` has the form this arena names its own users and annotators by. An
+    import may not give a voter such a label: the user of that id would vote as the
+    imported voter, its flag and votes theirs."""
+    return label.startswith((USER_PREFIX, ANNOTATOR_PREFIX))
+
+
+def exported_label(label: str, kind: str) -> str:
+    """The label an export gives a voter. An imported voter keeps its own: it came from a
+    file and goes back by name. The arena's own people (a session, a user, an annotator) get
+    a keyed pseudonym, the same in every export of this arena (so a second export imports
+    as the first did): a session's label is its cookie's token and a user's their id,
+    neither of which is for sharing, and one arena's ``user:5`` is another's user 5."""
+    if kind == Voter.Kind.IMPORTED:
+        return label
+    return EXPORTED_PREFIX + _keyed("export|" + label)[:20]
 
 
 def remember(response, voter: Voter) -> None:

@@ -62,6 +62,7 @@ from arena.models import (
 from arena.rendering import render_markdown
 from arena.services import request_refit
 from arena.vocabulary import WINNERS, parse_presentation, presentation, winner_codes
+from arena.voters import ANNOTATOR_PREFIX
 from arena.votes import parse_ballot
 from judges.audit_metrics.annotators import annotator_quality, pool_alpha
 from judges.judging import run_scope
@@ -73,7 +74,7 @@ LIVE = (Assignment.Status.PENDING, Assignment.Status.DONE)
 
 def annotator_label(user_id: int) -> str:
     """The Voter label of an annotator's labels (one Voter per user, every campaign)."""
-    return f"annotator:{user_id}"
+    return f"{ANNOTATOR_PREFIX}{user_id}"
 
 
 def annotator_voter(user) -> Voter:

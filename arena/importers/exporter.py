@@ -40,6 +40,7 @@ from arena.models import (
     Voter,
 )
 from arena.vocabulary import parse_presentation
+from arena.voters import exported_label
 
 CHUNK = 5000  # rows fetched at a time from each cursor
 
@@ -100,7 +101,8 @@ def iter_records(
     its judgments and the judgments of one prompt set, in id order.
 
     A typed prompt private to its author (``Prompt.visibility``) is left out, with its
-    answers and the judgments of its battles: an export is meant to be shared. Read it
+    answers and the judgments of its battles: an export is meant to be shared. So the
+    arena's own voters are named by pseudonyms (:func:`arena.voters.exported_label`). Read it
     inside :func:`one_reading`.
     ``progress``, if given, is told the number of judgments read as reading goes on
     (:func:`judgment_count` is their total)."""
@@ -153,8 +155,8 @@ def iter_records(
             )
         )
     )
-    for label, reason in flagged.order_by("id").values_list("label", "flag_reason"):
-        yield VoterRecord(label=label, flagged=True, reason=reason)
+    for label, kind, reason in flagged.order_by("id").values_list("label", "kind", "flag_reason"):
+        yield VoterRecord(label=exported_label(label, kind), flagged=True, reason=reason)
     span = _match_span(prompt_set)
     slots = _slots(prompt_set, names, configs, span)
     judgments = _judgments(prompt_set, include_failed, span).values_list(
@@ -171,7 +173,10 @@ def iter_records(
         *(column for column, _ in _COPIED),
     )
     # voters' labels and judges' names by id: a dict look-up a judgment instead of two joins
-    voter_of = dict(Voter.objects.values_list("id", "label")).get
+    voter_of = {
+        id_: exported_label(label, kind)
+        for id_, label, kind in Voter.objects.values_list("id", "label", "kind")
+    }.get
     judge_of = dict(Judge.objects.values_list("id", "name")).get
     make, get_prompt = _make_judgment, prompt_ids.get
     orders: dict[str, tuple[int, ...]] = {}  # "0,1" -> (0, 1): a few distinct values

@@ -75,6 +75,7 @@ from arena.models import (
 )
 from arena.services import request_refit
 from arena.vocabulary import presentation, slot_zero_first
+from arena.voters import own_label
 
 BATCH_SIZE = 50_000  # records per batch: staged, then stored by a few statements
 # PostgreSQL: a table an import wrote this many rows to is analysed once the import commits
@@ -498,6 +499,7 @@ class _Loader:
             .exists()
         )
         self.rubrics: dict[int | None, list] = {}  # prompt id (None: the set's) -> criteria
+        self.own_voters: set[str] = set()  # labels of the arena's own people (not imported)
         self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
         self.fine_names: set[tuple] = set()  # a judgment's names, all found storable
         self.match_id_limit = _max_lengths()["match_id"]
@@ -594,6 +596,8 @@ class _Loader:
                 problem = unstorable(value)
                 if problem:
                     raise self.error(r, name, problem)
+                if name in ("voter", "label") and own_label(value):
+                    raise self.error(r, name, _OWN_LABEL.format(value))
                 if name in _NAMES:
                     fine.add((value, name))
         if isinstance(r, JudgmentRecord):
@@ -633,17 +637,31 @@ class _Loader:
         return self.contestants
 
     def _voter_ids(self, labels: set[str]) -> dict[str, int]:
-        missing = labels - self.voters.keys()
+        """Label -> id of the imported voters of ``labels``, made if new. A label of one of
+        the arena's own people (:meth:`_look_up_voters`) is left out, for the caller to name
+        its line."""
+        missing = self._look_up_voters(labels)
         if missing:
-            known = dict(Voter.objects.filter(label__in=missing).values_list("label", "id"))
-            new = [
-                Voter(label=label, kind=Voter.Kind.IMPORTED)
-                for label in sorted(missing - known.keys())
-            ]
+            new = [Voter(label=label, kind=Voter.Kind.IMPORTED) for label in sorted(missing)]
             Voter.objects.bulk_create(new)
-            known.update({v.label: v.id for v in new})
-            self.voters.update(known)
+            self.voters.update({v.label: v.id for v in new})
         return self.voters
+
+    def _look_up_voters(self, labels: set[str]) -> set[str]:
+        """The labels of ``labels`` the arena does not know; the known ones go to
+        ``self.voters`` (imported voters) or ``self.own_voters`` (the arena's own people: a
+        browser session, a logged-in user, an annotator, whose votes an import may not
+        join: theirs is not an imported voter)."""
+        missing = labels - self.voters.keys() - self.own_voters
+        if missing:
+            for label, id_, kind in Voter.objects.filter(label__in=missing).values_list(
+                "label", "id", "kind"
+            ):
+                if kind == Voter.Kind.IMPORTED:
+                    self.voters[label] = id_
+                else:
+                    self.own_voters.add(label)
+        return missing - self.voters.keys() - self.own_voters
 
     def _judge_ids(self, names: set[str]) -> dict[str, int]:
         for name in names - self.judges.keys():
@@ -718,11 +736,12 @@ class _Loader:
         """Voters named before their judgments, with their flag: one the arena does not know
         is made (imported) flagged or not as the file says, and its votes are counted as
         such; one it knows keeps its own flag (an import flags or unflags no one here)."""
-        labels = {r.label for r in records}
-        known = set(Voter.objects.filter(label__in=labels).values_list("label", flat=True))
-        known |= self.voters.keys()
+        self._look_up_voters({r.label for r in records})
+        known = self.voters.keys()
         new = {}
         for r in records:
+            if r.label in self.own_voters:
+                raise self.error(r, "label", _OWN_VOTER.format(r.label))
             if r.label in known or r.label in new:
                 self.report.skipped += 1
                 continue
@@ -850,7 +869,12 @@ class _Loader:
         contestants = self._contestant_ids(set(votes.model_a) | set(votes.model_b))
         a_ids = list(map(contestants.__getitem__, votes.model_a))
         b_ids = list(map(contestants.__getitem__, votes.model_b))
-        voter_ids = list(map(self._voter_ids(set(votes.voters)).__getitem__, votes.voters))
+        voters = set(votes.voters)
+        mapped = self._voter_ids(voters)
+        if voters & self.own_voters:  # the records' way names the line
+            self.store(votes.records())
+            return
+        voter_ids = list(map(mapped.__getitem__, votes.voters))
         shown, stage = _shown((0, 1)), self.stage
         # In the order of the external ids: new matches take their ids in it (their keys
         # go into the unique index in one sweep), and a re-import finds them so, as one
@@ -965,6 +989,8 @@ class _Loader:
                     continue
                 if len(value) > limit or unstorable(value):
                     return False
+                if name == "voter" and own_label(value):
+                    return False
                 fine.add((value, name))
         return True
 
@@ -973,7 +999,11 @@ class _Loader:
         checked and keyed here, what of it is stored is found by a few index probes, and
         the new rows are written straight in."""
         contestants = self._contestant_ids({name for r in records for name in r.contestants})
-        voters = self._voter_ids({r.voter for r in records if r.voter})
+        labels = {r.voter for r in records if r.voter}
+        voters = self._voter_ids(labels)
+        if labels & self.own_voters:
+            r = next(r for r in records if r.voter in self.own_voters)
+            raise self.error(r, "voter", _OWN_VOTER.format(r.voter))
         judges = self._judge_ids({r.judge for r in records if r.judge})
         prompts = self.prompts
         stored = self._stored_as_given(records, contestants, voters, judges)
@@ -1132,6 +1162,14 @@ class _Loader:
         self.report.matches += len(matches)
 
 
+_OWN_LABEL = (
+    "{!r} has the form of the labels of this arena's own users and annotators (user:<id>, "
+    "annotator:<id>): give imported voters other labels"
+)
+_OWN_VOTER = (
+    "{!r} is a voter of this arena's own (a browser session, a logged-in user or an "
+    "annotator), not an imported one: give the file's voters other labels"
+)
 FINE_NAMES_MAX = 100_000  # judgments' name tuples remembered as checked (memory bound)
 REPEAT_MAX = 32767  # Judgment.repeat is a small integer
 WEIGHT_MAX = 2**31 - 1
