@@ -286,7 +286,7 @@ def test_annotators_labels_are_compared_apart_from_the_crowds_votes(staff):
         )
         # the crowd agrees with the judge on the first half, the annotator never does on
         # the second half (those matches become a run's, their people's verdicts labels)
-        person, winner = ("crowd", judge[k]) if k < n // 2 else ("annotator:1", 1 - judge[k])
+        person, winner = ("crowd", judge[k]) if k < n // 2 else ("annotator-1", 1 - judge[k])
         records.append(
             JudgmentRecord(
                 match_id=f"m{k}", contestants=pair, winner=LETTER[int(winner)], voter=person
