@@ -42,8 +42,8 @@ def _import(*args):
     return out.getvalue()
 
 
-def _votes(prompt_set: str) -> Counter:
-    """(slot contestants, winner, who) -> votes, for every judgment of a prompt set."""
+def _slots(prompt_set: str) -> dict[int, list[str]]:
+    """Match id -> its contestants in slot order, for every match of a prompt set."""
     slots: dict[int, list[str]] = {}
     for match_id, name in (
         MatchSlot.objects.filter(match__prompt_set__slug=prompt_set)
@@ -51,6 +51,12 @@ def _votes(prompt_set: str) -> Counter:
         .values_list("match_id", "contestant__name")
     ):
         slots.setdefault(match_id, []).append(name)
+    return slots
+
+
+def _votes(prompt_set: str) -> Counter:
+    """(slot contestants, winner, who) -> votes, for every judgment of a prompt set."""
+    slots = _slots(prompt_set)
     out = Counter()
     rows = Judgment.objects.filter(match__prompt_set__slug=prompt_set).values_list(
         "match_id", "winner", "ranking", "voter__label", "judge__name", "weight"
@@ -292,13 +298,7 @@ def _human_boards(prompt_set: str) -> tuple[Counter, Counter]:
 
 def _said_per_criterion(prompt_set: str) -> Counter:
     """(slot contestants, who, order, repeat, criteria, probabilities) of every judgment."""
-    slots: dict[int, list[str]] = {}
-    for match_id, name in (
-        MatchSlot.objects.filter(match__prompt_set__slug=prompt_set)
-        .order_by("match_id", "position")
-        .values_list("match_id", "contestant__name")
-    ):
-        slots.setdefault(match_id, []).append(name)
+    slots = _slots(prompt_set)
     rows = Judgment.objects.filter(match__prompt_set__slug=prompt_set).values_list(
         "match_id", "voter__label", "judge__name", "presentation", "repeat", "criteria",
         "probabilities",
