@@ -58,6 +58,7 @@ _COPIED = (
     ("match__language", "language"),
     ("raw_text", "raw_text"),
     ("verdict_label", "verdict_label"),
+    ("error", "error"),
 )
 _OWN = (
     "match_id",
@@ -70,6 +71,7 @@ _OWN = (
     "judge",
     "criteria",
     "probabilities",
+    "status",
 )
 _make_judgment = judgment_maker((*_OWN, "output_configs", *(name for _, name in _COPIED)))
 
@@ -170,6 +172,7 @@ def iter_records(
         "judge_id",
         "criteria",
         "probabilities",
+        "status",
         *(column for column, _ in _COPIED),
     )
     # voters' labels and judges' names by id: a dict look-up a judgment instead of two joins
@@ -179,6 +182,7 @@ def iter_records(
     }.get
     judge_of = dict(Judge.objects.values_list("id", "name")).get
     make, get_prompt = _make_judgment, prompt_ids.get
+    ok = Judgment.Status.OK.value
     orders: dict[str, tuple[int, ...]] = {}  # "0,1" -> (0, 1): a few distinct values
     match_of = -1
     contestants: tuple[str, ...] = ()
@@ -187,7 +191,7 @@ def iter_records(
     for chunk in _raw_chunks(judgments):
         for row in chunk:
             match_id, external_id, prompt_id, gold, ranking, presentation, voter, judge = row[:8]
-            criteria, probabilities = row[8], row[9]
+            criteria, probabilities, status = row[8], row[9], row[10]
             if match_id != match_of:  # the match's slots: the next ones in the slot stream
                 match_of, names_of, configs_of = match_id, [], []
                 while slot is not None and slot[0] < match_id:
@@ -213,9 +217,10 @@ def iter_records(
                     judge_of(judge) if judge else None,
                     None if criteria is None else _json(criteria),
                     None if probabilities is None else _json(probabilities),
+                    "" if status == ok else status,
                     output_configs,
                 )
-                + row[10:]
+                + row[11:]
             )
         if progress is not None:
             progress(len(chunk))

@@ -615,6 +615,8 @@ class _Loader:
         for name, value in (("score", r.score), ("preference", r.preference)):
             if value is not None and not _finite(value):
                 raise self.error(r, name, f"expected a finite number, got {value!r}")
+        if r.status and r.status not in _NO_VERDICT:
+            raise self.error(r, "status", f"expected one of {', '.join(_NO_VERDICT)}")
 
     # --- names ---------------------------------------------------------------------------
     def _contestant_ids(self, names: set[str]) -> dict[str, int]:
@@ -1099,7 +1101,7 @@ class _Loader:
 
         # the new judgments, and what they add to the running counts
         flagged = stage.counted_flagged({voter for *_, voter, _ in fresh if voter})
-        tail = stage.judgment_tail()
+        tail = stage.judgment_tail()[1:]  # (the first, error, is the record's)
         judgments, added = [], []
         cells, zero_first = self.cells, {}
         ok_status, failed = Judgment.Status.OK.value, Judgment.Status.PARSE_FAILED.value
@@ -1132,11 +1134,12 @@ class _Loader:
             ok = _parsed(r)
             ranking = r.ranking
             row = (
-                match_id, judge_id, voter_id, r.kind, ok_status if ok else failed,
+                match_id, judge_id, voter_id, r.kind, ok_status if ok else r.status or failed,
                 r.winner if ok else None, r.strength,
                 None if ranking is None else as_json(list(ranking)),
                 r.score, r.preference, order, r.repeat, r.weight, r.verdict_label[:100],
-                r.raw_text, as_json(r.probabilities), as_json(r.criteria or None), *tail,
+                r.raw_text, as_json(r.probabilities), as_json(r.criteria or None), r.error,
+                *tail,
             )  # fmt: skip
             (added if ext in stored else judgments).append(row)
             new_judgments += 1
@@ -1170,6 +1173,7 @@ _OWN_VOTER = (
     "{!r} is a voter of this arena's own (a browser session, a logged-in user or an "
     "annotator), not an imported one: give the file's voters other labels"
 )
+_NO_VERDICT = (Judgment.Status.FAILED.value, Judgment.Status.PARSE_FAILED.value)
 FINE_NAMES_MAX = 100_000  # judgments' name tuples remembered as checked (memory bound)
 REPEAT_MAX = 32767  # Judgment.repeat is a small integer
 WEIGHT_MAX = 2**31 - 1

@@ -136,6 +136,10 @@ class JudgmentRecord:
     criteria: dict | None = field(default=None, hash=False)
     # the judge's verdict probabilities from logprobs, as stored (Judgment.probabilities)
     probabilities: dict | None = field(default=None, hash=False)
+    # a judgment without a verdict: "failed" (the judge's call failed) or "parse_failed"
+    # (its reply could not be read); "" = as the verdict says (none: parse_failed)
+    status: str = ""
+    error: str = ""  # why there is no verdict
     meta: dict = field(default_factory=dict, hash=False, compare=False)
     line: int = 0
     path: str = field(default="", compare=False)  # the file of ``line`` when not the one imported

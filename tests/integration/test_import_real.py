@@ -170,7 +170,7 @@ def test_export_then_import_reproduces_the_judgment_counts(tmp_path, fmt):
     assert copy == original
 
 
-def test_a_jsonl_export_keeps_the_criteria_and_probabilities_the_boards_read(tmp_path):
+def test_a_jsonl_export_keeps_what_the_boards_and_the_audit_read(tmp_path):
     _import("--format", "pandalm", str(dataset("pandalm")))
     # per-aspect verdicts and logprob probabilities, as aspect ballots and rubric judges
     # store them (Judgment.criteria, Judgment.probabilities)
@@ -183,6 +183,14 @@ def test_a_jsonl_export_keeps_the_criteria_and_probabilities_the_boards_read(tmp
         if judgment.judge_id and i % 2:
             judgment.probabilities = {"winner": {"a": 0.5, "b": 0.25 + i % 5 / 20, "tie": 0.1}}
     Judgment.objects.bulk_update(judged, ["criteria", "probabilities"])
+    # judges' calls that failed, and replies that could not be read, each with its reason
+    # (the judge audit counts parse failures, not failed calls)
+    judged = list(Judgment.objects.filter(judge__isnull=False).order_by("id")[:60])
+    for i, judgment in enumerate(judged):
+        judgment.status = "failed" if i % 2 else "parse_failed"
+        judgment.winner, judgment.criteria = None, None
+        judgment.error = f"reason {i}" if i % 3 else ""
+    Judgment.objects.bulk_update(judged, ["status", "winner", "criteria", "error"])
     # the set's rubric (its criteria are what a judges' criterion board may be asked for),
     # and one prompt's own
     levels = ["wrong", "right"]
@@ -297,16 +305,17 @@ def _human_boards(prompt_set: str) -> tuple[Counter, Counter]:
 
 
 def _said_per_criterion(prompt_set: str) -> Counter:
-    """(slot contestants, who, order, repeat, criteria, probabilities) of every judgment."""
+    """(slot contestants, who, order, repeat, criteria, probabilities, status, error) of
+    every judgment."""
     slots = _slots(prompt_set)
     rows = Judgment.objects.filter(match__prompt_set__slug=prompt_set).values_list(
         "match_id", "voter__label", "judge__name", "presentation", "repeat", "criteria",
-        "probabilities",
+        "probabilities", "status", "error",
     )  # fmt: skip
     return Counter(
         (tuple(slots[m]), voter, judge, shown, repeat, json.dumps(c, sort_keys=True),
-         json.dumps(p, sort_keys=True))
-        for m, voter, judge, shown, repeat, c, p in rows
+         json.dumps(p, sort_keys=True), *rest)
+        for m, voter, judge, shown, repeat, c, p, *rest in rows
     )  # fmt: skip
 
 

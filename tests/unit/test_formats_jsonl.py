@@ -64,6 +64,7 @@ def test_every_documented_judgment_field_is_read():
         style=({"tokens": 1}, {"tokens": 2}),
         criteria={"correctness": "a"},
         probabilities={"winner": {"a": 0.9, "b": 0.1}},
+        error="e",
         meta={"k": 1},
         preference=1.2,
         strength=2,
@@ -144,6 +145,8 @@ def _records():
         if verdicts is not None:
             criterion = st.from_regex(r"[a-z][a-z0-9_-]{0,6}", fullmatch=True)
             extra["criteria"] = draw(st.none() | st.dictionaries(criterion, verdicts, min_size=1))
+        if all(extra.get(v) is None for v in ("winner", "ranking", "score")):  # no verdict
+            extra["status"] = draw(st.sampled_from(["", "failed", "parse_failed"]))
         numbers = st.dictionaries(name, st.floats(0, 1), max_size=3)
         features = st.fixed_dictionaries({"tokens": st.integers(0, 9), "bold": st.floats(0, 3)})
         return JudgmentRecord(
@@ -163,6 +166,7 @@ def _records():
             style=draw(st.none() | st.lists(features, min_size=k, max_size=k).map(tuple)),
             meta=draw(st.dictionaries(name, st.integers() | text, max_size=2)),
             probabilities=draw(st.none() | st.dictionaries(name, st.floats(0, 1) | numbers)),
+            error=draw(text),
             **{who: draw(name)},
             **extra,
         )
@@ -219,6 +223,9 @@ GOOD = {"type": "judgment", "match": "m1", "contestants": ["x", "y"], "winner": 
             "criteria",
         ),
         ({**GOOD, "probabilities": 0.9}, "probabilities"),
+        ({**GOOD, "status": "failed"}, "status"),
+        ({**GOOD, "status": "done"}, "status"),
+        ({k: v for k, v in GOOD.items() if k != "winner"} | {"status": "ok"}, "status"),
         ({"type": "rubric"}, "criteria"),
         ({"type": "voter", "flagged": True}, "label"),
         ({"type": "voter", "label": "v", "flagged": "yes"}, "flagged"),

@@ -27,6 +27,7 @@ from arena.rubrics import NAME as CRITERION_NAME
 from arena.rubrics import parse_criteria
 
 KINDS = ("pairwise", "ranking", "score")
+NO_VERDICT = ("failed", "parse_failed")  # a judgment's status without a verdict
 # fields written even when empty (an output's text may be "")
 ALWAYS = {
     "prompt": {"type", "id", "text"},
@@ -154,6 +155,12 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
     if strength not in (1, 2):
         raise row.error("strength", f"expected 1 or 2 (2 = strong, A>>B), got {strength}")
     gold = row.choice("gold", {w: w for w in WINNERS}, required=False)
+    status = row.choice("status", {s: s for s in ("ok", *NO_VERDICT)}, required=False) or ""
+    verdict = winner is not None or ranking is not None or score is not None
+    if status and verdict != (status == "ok"):
+        said = "with" if verdict else "without"
+        raise row.error("status", f"{status!r} for a judgment {said} a verdict")
+    status = "" if status == "ok" else status
     return JudgmentRecord(
         match_id=row.str("match"),
         contestants=tuple(contestants),
@@ -179,6 +186,8 @@ def _judgment(row: Row, line: int) -> JudgmentRecord:
         output_configs=_configs(row, k),
         criteria=_criteria(row, kind),
         probabilities=_object(row, "probabilities"),
+        status=status,
+        error=row.str("error", required=False),
         meta=_object(row, "meta") or {},
         line=line,
     )
@@ -338,6 +347,10 @@ def _judgment_row(r: JudgmentRecord) -> dict:
         row["criteria"] = r.criteria
     if r.probabilities is not None:
         row["probabilities"] = r.probabilities
+    if r.status:
+        row["status"] = r.status
+    if r.error:
+        row["error"] = r.error
     if r.meta:
         row["meta"] = r.meta
     return row
