@@ -498,7 +498,6 @@ class _Loader:
             .exclude(external_id="")
             .exists()
         )
-        self.rubrics: dict[int | None, list] = {}  # prompt id (None: the set's) -> criteria
         self.own_voters: set[str] = set()  # labels of the arena's own people (not imported)
         self.fine: set[tuple[str, str]] = set()  # (name, field) found storable
         self.fine_names: set[tuple] = set()  # a judgment's names, all found storable
@@ -770,13 +769,13 @@ class _Loader:
                     f"unknown prompt {r.prompt_id!r} (prompts must come before their rubrics)",
                 )
         prompt_ids = {self.prompts[r.prompt_id] for r in records if r.prompt_id is not None}
+        # (the rubrics of earlier batches are read too: stored in this transaction)
         held = {
             prompt_id: criteria
             for prompt_id, criteria in Rubric.objects.filter(
                 Q(prompt_set=self.prompt_set) | Q(prompt_id__in=prompt_ids)
             ).values_list("prompt_id", "criteria")
         }
-        held.update(self.rubrics)
         new = []
         for r in records:
             prompt_id = self.prompts[r.prompt_id] if r.prompt_id is not None else None
@@ -789,7 +788,7 @@ class _Loader:
                     )
                 self.report.skipped += 1
                 continue
-            held[prompt_id] = self.rubrics[prompt_id] = criteria
+            held[prompt_id] = criteria
             new.append(
                 Rubric(
                     prompt_set=None if prompt_id else self.prompt_set,

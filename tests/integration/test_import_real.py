@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Q, Sum
 
 from arena.boards import BoardScope, scope_counts
+from arena.importers import loader
 from arena.importers.loader import import_file
 from arena.models import (
     Contestant,
@@ -232,7 +233,9 @@ def _rubrics(prompt_set: str) -> list:
     )
 
 
-def test_a_rubric_is_stored_once_and_an_other_one_is_refused(tmp_path):
+@pytest.mark.parametrize("batch", [50_000, 1])  # the same rubric again in its own batch
+def test_a_rubric_is_stored_once_and_an_other_one_is_refused(tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(loader, "BATCH_SIZE", batch)
     criteria = [{"name": "correctness", "levels": ["wrong", "right"]}]
     lines = [
         {"type": "prompt", "id": "p1", "text": "What is 2+2?"},

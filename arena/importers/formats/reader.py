@@ -14,8 +14,8 @@ formats' own checks (a bad line is ``file:line: field: message``, as on import):
   with two cores or more; the counts are merged in file order and an error in the second
   half names its line in the whole file (an error in the first half wins, being first).
 - :func:`iter_records`: the records of every file, in file order, streamed (what style
-  control reads), without the votes of the voters a file flags; :func:`iter_votes`: the votes in file order for the online Elo (a
-  FastChat log's battles without records).
+  control reads), without the votes of the voters a file flags; :func:`iter_votes`: the
+  votes in file order for the online Elo (a FastChat log's battles without records).
 - :func:`file_bytes`: the total size, for a progress bar.
 
 Lines are decoded by orjson in blocks (:func:`arena.importers.formats._common.read_items`);
